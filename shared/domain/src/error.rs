@@ -1,0 +1,46 @@
+use serde::Serialize;
+
+/// One invalid input field, named by its JSON path.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self { field: field.into(), message: message.into() }
+    }
+}
+
+/// What can go wrong in the domain, independent of transport and storage.
+/// Each variant has one stable meaning that the API maps to one status.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DomainError {
+    #[error("not found")]
+    NotFound,
+    #[error("forbidden: {0}")]
+    Forbidden(&'static str),
+    #[error("organization suspended")]
+    Suspended,
+    #[error("conflict: {0}")]
+    Conflict(&'static str),
+    #[error("the organization must keep at least one owner")]
+    LastOwner,
+    #[error("plan limit reached: {0}")]
+    LimitReached(&'static str),
+    #[error("the item changed since it was read")]
+    StaleVersion,
+    #[error("invalid input")]
+    Invalid(Vec<FieldError>),
+    #[error("invalid cursor")]
+    InvalidCursor,
+    #[error("storage unavailable")]
+    Unavailable,
+}
+
+impl DomainError {
+    pub fn invalid(field: &str, message: &str) -> Self {
+        DomainError::Invalid(vec![FieldError::new(field, message)])
+    }
+}

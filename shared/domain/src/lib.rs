@@ -1,0 +1,16 @@
+//! Tenantry's domain: identifiers, roles and permissions, plans and limits,
+//! organization settings and domain errors. Nothing here knows about AWS.
+
+mod error;
+mod ids;
+mod plan;
+mod role;
+mod settings;
+mod time_fmt;
+
+pub use error::{DomainError, FieldError};
+pub use ids::{Email, IdError, OrgId, Slug, UserId};
+pub use plan::{Limits, Plan};
+pub use role::{Action, Identity, Role, permits};
+pub use settings::{OrgName, OrgSettings, OrgSettingsPatch};
+pub use time_fmt::{now_rfc3339, month_key};

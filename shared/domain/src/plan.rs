@@ -1,0 +1,110 @@
+//! Plans and their limits: one table, read by every function that enforces one.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Plan {
+    Free,
+    Starter,
+    Professional,
+    Enterprise,
+}
+
+/// The limits of one plan. Seats count members plus pending invitations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Limits {
+    pub max_members: u64,
+    pub max_projects: u64,
+    pub storage_bytes: u64,
+    pub chat_tokens_per_month: u64,
+    pub max_upload_bytes: u64,
+    pub invites_per_day: u64,
+}
+
+const MIB: u64 = 1024 * 1024;
+const GIB: u64 = 1024 * MIB;
+
+impl Plan {
+    pub const ALL: [Plan; 4] = [Plan::Free, Plan::Starter, Plan::Professional, Plan::Enterprise];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Plan::Free => "FREE",
+            Plan::Starter => "STARTER",
+            Plan::Professional => "PROFESSIONAL",
+            Plan::Enterprise => "ENTERPRISE",
+        }
+    }
+
+    pub const fn limits(self) -> Limits {
+        match self {
+            Plan::Free => Limits {
+                max_members: 5,
+                max_projects: 3,
+                storage_bytes: GIB,
+                chat_tokens_per_month: 100_000,
+                max_upload_bytes: 10 * MIB,
+                invites_per_day: 20,
+            },
+            Plan::Starter => Limits {
+                max_members: 25,
+                max_projects: 25,
+                storage_bytes: 25 * GIB,
+                chat_tokens_per_month: 2_000_000,
+                max_upload_bytes: 100 * MIB,
+                invites_per_day: 100,
+            },
+            Plan::Professional => Limits {
+                max_members: 200,
+                max_projects: 500,
+                storage_bytes: 250 * GIB,
+                chat_tokens_per_month: 20_000_000,
+                max_upload_bytes: 1024 * MIB,
+                invites_per_day: 500,
+            },
+            Plan::Enterprise => Limits {
+                max_members: 10_000,
+                max_projects: 100_000,
+                storage_bytes: 10_240 * GIB,
+                chat_tokens_per_month: 500_000_000,
+                max_upload_bytes: 5 * GIB,
+                invites_per_day: 5_000,
+            },
+        }
+    }
+}
+
+impl fmt::Display for Plan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Plan {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        Plan::ALL.into_iter().find(|p| p.as_str() == s).ok_or(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn higher_plans_never_limit_more() {
+        for pair in Plan::ALL.windows(2) {
+            let (lo, hi) = (pair[0].limits(), pair[1].limits());
+            assert!(hi.max_members > lo.max_members);
+            assert!(hi.max_projects > lo.max_projects);
+            assert!(hi.storage_bytes > lo.storage_bytes);
+            assert!(hi.chat_tokens_per_month > lo.chat_tokens_per_month);
+            assert!(hi.max_upload_bytes > lo.max_upload_bytes);
+            assert!(hi.invites_per_day > lo.invites_per_day);
+        }
+    }
+}
