@@ -5,7 +5,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Email, UserId};
+use crate::{DomainError, Email, UserId};
 
 /// A member's role in one organization. Ordered from lowest to highest, so
 /// `Role::Admin > Role::Member`.
@@ -81,6 +81,36 @@ pub fn permits(role: Role, action: Action) -> bool {
     role >= minimum_role(action)
 }
 
+/// Whether `actor` may change a member's role from `from` to `to`. Admins and owners manage
+/// members; nobody changes someone whose role is above their own, or grants a role above it.
+/// (Keeping at least one owner is enforced atomically by the store.)
+pub fn check_role_change(actor: Role, from: Role, to: Role) -> Result<(), DomainError> {
+    if !permits(actor, Action::ManageMembers) {
+        return Err(DomainError::Forbidden("only admins and owners manage members"));
+    }
+    if from > actor {
+        return Err(DomainError::Forbidden("cannot change a member whose role is above your own"));
+    }
+    if to > actor {
+        return Err(DomainError::Forbidden("cannot grant a role above your own"));
+    }
+    Ok(())
+}
+
+/// Whether `actor` may remove a member with role `target`; anyone may leave by themselves.
+pub fn check_removal(actor: Role, target: Role, is_self: bool) -> Result<(), DomainError> {
+    if is_self {
+        return Ok(());
+    }
+    if !permits(actor, Action::ManageMembers) {
+        return Err(DomainError::Forbidden("only admins and owners remove members"));
+    }
+    if target > actor {
+        return Err(DomainError::Forbidden("cannot remove a member whose role is above your own"));
+    }
+    Ok(())
+}
+
 /// The verified caller, built only from the authorizer's claims.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
@@ -106,6 +136,20 @@ mod tests {
             assert_eq!(r.as_str().parse::<Role>(), Ok(r));
         }
         assert!("root".parse::<Role>().is_err());
+    }
+
+    #[test]
+    fn role_ceilings() {
+        use Role::*;
+        assert!(check_role_change(Admin, Member, Admin).is_ok());
+        assert!(check_role_change(Admin, Member, Owner).is_err());
+        assert!(check_role_change(Admin, Owner, Member).is_err());
+        assert!(check_role_change(Member, Viewer, Member).is_err());
+        assert!(check_role_change(Owner, Admin, Owner).is_ok());
+        assert!(check_removal(Viewer, Viewer, true).is_ok());
+        assert!(check_removal(Member, Viewer, false).is_err());
+        assert!(check_removal(Admin, Owner, false).is_err());
+        assert!(check_removal(Admin, Admin, false).is_ok());
     }
 
     #[test]

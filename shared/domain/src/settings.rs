@@ -84,7 +84,6 @@ where
     Option::<T>::deserialize(d).map(Some)
 }
 
-pub const MAX_DISPLAY_NAME: usize = 100;
 pub const MAX_URL: usize = 2048;
 pub const MAX_DOMAINS: usize = 50;
 pub const MAX_PROMPT: usize = 8000;

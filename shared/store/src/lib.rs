@@ -1,1 +1,116 @@
+//! Tenantry's single-table DynamoDB access.
+//!
+//! Entities are types; their keys are composed in `keys.rs` and nowhere else; keys inside an
+//! organization's partition can only be built from a scope that an authorization check
+//! produced (see `scope.rs`). Conditional writes and transactions map their failures to
+//! [`domain::DomainError`]s; listings paginate with signed cursors.
 
+mod authz;
+mod entities;
+mod item;
+mod keys;
+mod members;
+mod orgs;
+mod page;
+mod purge;
+mod scope;
+mod table;
+mod tx;
+mod usage;
+mod users;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_config::BehaviorVersion;
+use aws_config::retry::RetryConfig;
+use aws_sdk_dynamodb::Client;
+use domain::DomainError;
+
+pub use entities::{Member, Org, OrgStatus, SlugClaim, UsageCounter, UsageMonth, UserProfile};
+pub use members::MemberChange;
+pub use orgs::{MyOrg, NewOrg};
+pub use page::{CursorKey, DEFAULT_LIMIT, MAX_LIMIT, Page, PageRequest};
+pub use scope::{Access, AdminScope, OrgScope, PendingScope, ReadScope};
+pub use table::{TABLE_JSON, TableDefinition};
+pub use usage::Usage;
+
+use item::{Entity, Item};
+use keys::Key;
+
+/// Environment variable naming the table.
+pub const TABLE_NAME_ENV: &str = "TABLE_NAME";
+/// Environment variable holding the secret that signs pagination cursors.
+pub const CURSOR_SECRET_ENV: &str = "CURSOR_SECRET";
+
+/// The table and the client that reaches it. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Store {
+    client: Client,
+    table: Arc<str>,
+    cursor_key: CursorKey,
+}
+
+/// Why the store could not be configured at start-up.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("environment variable {0} is not set")]
+    Missing(&'static str),
+}
+
+impl Store {
+    pub fn new(client: Client, table: impl Into<Arc<str>>, cursor_key: CursorKey) -> Self {
+        Store { client, table: table.into(), cursor_key }
+    }
+
+    /// Builds the store from the Lambda environment: `TABLE_NAME`, `CURSOR_SECRET`, and the
+    /// SDK's own configuration (region, credentials, `AWS_ENDPOINT_URL` for a local endpoint).
+    /// Throttling is retried with exponential backoff by the SDK's standard retry mode.
+    pub async fn from_env() -> Result<Store, ConfigError> {
+        let table = std::env::var(TABLE_NAME_ENV).map_err(|_| ConfigError::Missing(TABLE_NAME_ENV))?;
+        let secret = std::env::var(CURSOR_SECRET_ENV).map_err(|_| ConfigError::Missing(CURSOR_SECRET_ENV))?;
+        let config = aws_config::defaults(BehaviorVersion::latest())
+            .retry_config(retry_config())
+            .load()
+            .await;
+        Ok(Store::new(Client::new(&config), table, CursorKey::new(secret)))
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn table_name(&self) -> &str {
+        &self.table
+    }
+
+    async fn get<E: Entity>(&self, key: &Key) -> Result<Option<E>, DomainError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&*self.table)
+            .set_key(Some(key.to_map()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(tx::unexpected)?;
+        out.item.map(item::from_item).transpose()
+    }
+
+    async fn put_new(&self, item: Item, on_exists: DomainError) -> Result<(), DomainError> {
+        self.client
+            .put_item()
+            .table_name(&*self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(PK)")
+            .send()
+            .await
+            .map_err(|e| tx::conditional(e, on_exists))?;
+        Ok(())
+    }
+}
+
+/// Standard retry mode (exponential backoff with jitter, throttling errors included).
+pub fn retry_config() -> RetryConfig {
+    RetryConfig::standard().with_max_attempts(5).with_initial_backoff(Duration::from_millis(25))
+}

@@ -1,0 +1,129 @@
+//! The entities of the table. Their key composition lives in `keys.rs`; their attributes here.
+
+use domain::{Email, OrgId, OrgSettings, Plan, Role, Slug, UserId};
+use serde::{Deserialize, Serialize};
+
+use crate::item::Entity;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OrgStatus {
+    Active,
+    Suspended,
+    /// Deleted by its owner; unreachable, its items being purged.
+    Deleting,
+}
+
+/// An organization, with its plan, settings and the counters its limits are checked against.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Org {
+    pub id: OrgId,
+    pub name: String,
+    pub slug: Slug,
+    pub plan: Plan,
+    pub status: OrgStatus,
+    pub settings: OrgSettings,
+    pub created_by: UserId,
+    pub created_at: String,
+    pub updated_at: String,
+    pub version: u64,
+    /// Owners among the members; never below one.
+    pub owner_count: u64,
+    pub member_count: u64,
+    /// Members plus pending invitations: what the plan's member limit counts.
+    pub seats_used: u64,
+    pub project_count: u64,
+    pub storage_bytes: u64,
+}
+
+impl Entity for Org {
+    const TYPE: &'static str = "org";
+}
+
+/// Makes a slug unique across the platform.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SlugClaim {
+    pub slug: Slug,
+    pub org_id: OrgId,
+}
+
+impl Entity for SlugClaim {
+    const TYPE: &'static str = "slug";
+}
+
+/// A user's membership in one organization.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Member {
+    pub org_id: OrgId,
+    pub user_id: UserId,
+    pub role: Role,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<Email>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    pub joined_at: String,
+}
+
+impl Entity for Member {
+    const TYPE: &'static str = "member";
+}
+
+/// A user's profile, keyed by the Cognito `sub`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserProfile {
+    pub user_id: UserId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<Email>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_login_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_active_org: Option<OrgId>,
+    pub version: u64,
+}
+
+impl Entity for UserProfile {
+    const TYPE: &'static str = "user";
+}
+
+/// Metered usage of one organization in one calendar month (UTC).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UsageMonth {
+    pub month: String,
+    #[serde(default)]
+    pub chat_tokens: u64,
+    #[serde(default)]
+    pub emails_sent: u64,
+    #[serde(default)]
+    pub invites_sent: u64,
+}
+
+impl Entity for UsageMonth {
+    const TYPE: &'static str = "usage";
+}
+
+/// A metered counter of [`UsageMonth`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UsageCounter {
+    ChatTokens,
+    EmailsSent,
+    InvitesSent,
+}
+
+impl UsageCounter {
+    pub(crate) fn attribute(self) -> &'static str {
+        match self {
+            UsageCounter::ChatTokens => "chatTokens",
+            UsageCounter::EmailsSent => "emailsSent",
+            UsageCounter::InvitesSent => "invitesSent",
+        }
+    }
+}

@@ -1,0 +1,88 @@
+//! Key composition. Every key string of the table is written in this file and nowhere else.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use domain::{Email, OrgId, Slug, UserId};
+
+use crate::scope::OrgPartition;
+
+pub(crate) const PK: &str = "PK";
+pub(crate) const SK: &str = "SK";
+pub(crate) const GSI1: &str = "GSI1";
+pub(crate) const GSI1PK: &str = "GSI1PK";
+pub(crate) const GSI1SK: &str = "GSI1SK";
+pub(crate) const TYPE: &str = "_type";
+
+/// A primary key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Key {
+    pub pk: String,
+    pub sk: String,
+}
+
+impl Key {
+    pub fn to_map(&self) -> HashMap<String, AttributeValue> {
+        HashMap::from([
+            (PK.to_owned(), AttributeValue::S(self.pk.clone())),
+            (SK.to_owned(), AttributeValue::S(self.sk.clone())),
+        ])
+    }
+}
+
+/// An index key (partition, sort).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct IndexKey {
+    pub pk: String,
+    pub sk: String,
+}
+
+pub(crate) fn org_pk(p: &OrgPartition) -> String {
+    org_pk_of(p.org_id())
+}
+fn org_pk_of(org: OrgId) -> String {
+    format!("ORG#{org}")
+}
+pub(crate) fn org_audit_pk(p: &OrgPartition) -> String {
+    format!("ORG#{}#AUDIT", p.org_id())
+}
+
+// org
+pub(crate) fn org(p: &OrgPartition) -> Key {
+    Key { pk: org_pk(p), sk: "ORG".into() }
+}
+pub(crate) const ORGS_INDEX_PK: &str = "ORGS";
+pub(crate) fn org_listing(p: &OrgPartition, created_at: &str) -> IndexKey {
+    IndexKey { pk: ORGS_INDEX_PK.into(), sk: format!("{created_at}#{}", p.org_id()) }
+}
+
+// slug
+pub(crate) fn slug(slug: &Slug) -> Key {
+    Key { pk: format!("SLUG#{slug}"), sk: "SLUG".into() }
+}
+
+// member
+pub(crate) const MEMBER_PREFIX: &str = "MEMBER#";
+pub(crate) fn member(p: &OrgPartition, user: &UserId) -> Key {
+    Key { pk: org_pk(p), sk: format!("{MEMBER_PREFIX}{user}") }
+}
+pub(crate) fn member_by_user(p: &OrgPartition, user: &UserId) -> IndexKey {
+    IndexKey { pk: user_pk(user), sk: org_pk(p) }
+}
+pub(crate) const MEMBERSHIP_PREFIX: &str = "ORG#";
+
+// user
+pub(crate) fn user_pk(user: &UserId) -> String {
+    format!("USER#{user}")
+}
+pub(crate) fn user_profile(user: &UserId) -> Key {
+    Key { pk: user_pk(user), sk: "PROFILE".into() }
+}
+pub(crate) fn user_by_email(email: &Email) -> IndexKey {
+    IndexKey { pk: format!("EMAIL#{email}"), sk: "USER".into() }
+}
+
+// usage
+pub(crate) fn usage_month(p: &OrgPartition, month: &str) -> Key {
+    Key { pk: org_pk(p), sk: format!("USAGE#{month}") }
+}

@@ -1,0 +1,207 @@
+//! Members: listing, role changes, removal and leaving, ownership transfer, and adding a
+//! member within the plan's seat limit. Every change that could leave an org without an
+//! owner is one transaction guarded by the org's owner counter.
+
+use domain::{Action, DomainError, Email, Role, UserId, check_removal, check_role_change, now_rfc3339};
+
+use crate::entities::{Member, OrgStatus};
+use crate::item::{av, n, to_item};
+use crate::keys::{self, Key, MEMBER_PREFIX, PK, SK};
+use crate::orgs::require;
+use crate::page::{Page, PageRequest, PagedQuery};
+use crate::scope::{OrgScope, ReadScope};
+use crate::tx::{Expr, Tx};
+use crate::Store;
+
+/// A member as read before a change, so the change can be conditioned on it.
+pub type MemberChange = Member;
+
+const STALE: DomainError = DomainError::Conflict("the member changed meanwhile; reload and try again");
+const ACTOR_CHANGED: DomainError = DomainError::Conflict("your own role changed meanwhile");
+
+impl Store {
+    pub async fn list_members(&self, scope: &impl ReadScope, page: &PageRequest) -> Result<Page<Member>, DomainError> {
+        let partition = keys::org_pk(scope.partition());
+        self.query_page(
+            &PagedQuery {
+                name: "members",
+                index: None,
+                partition_attribute: PK,
+                partition: &partition,
+                sort_attribute: SK,
+                sort_prefix: MEMBER_PREFIX,
+                descending: false,
+            },
+            page,
+        )
+        .await
+    }
+
+    pub async fn get_member(&self, scope: &impl ReadScope, user: &UserId) -> Result<Option<Member>, DomainError> {
+        self.get(&keys::member(scope.partition(), user)).await
+    }
+
+    /// Changes `target`'s role (as read by the caller) to `to`.
+    pub async fn change_role(&self, scope: &OrgScope, target: &Member, to: Role) -> Result<Member, DomainError> {
+        require(scope, Action::ManageMembers)?;
+        check_role_change(scope.role(), target.role, to)?;
+        self.ensure_member_actor(scope)?;
+        if target.role == to {
+            return Ok(target.clone());
+        }
+        let mut tx = Tx::default();
+        tx.update(
+            &self.table,
+            &keys::member(&scope.partition, &target.user_id),
+            Expr::update("SET #role = :to").when("#role = :from").name("#role", "role").value(":to", av(&to)).value(":from", av(&target.role)),
+            STALE,
+        );
+        self.guard_actor(&mut tx, scope, &target.user_id);
+        let owner_delta = i64::from(to == Role::Owner) - i64::from(target.role == Role::Owner);
+        self.guard_org(&mut tx, scope, owner_delta, 0, 0);
+        tx.run(self).await?;
+        Ok(Member { role: to, ..target.clone() })
+    }
+
+    /// Removes `target` (as read by the caller), or lets the caller leave when it is them.
+    pub async fn remove_member(&self, scope: &OrgScope, target: &Member) -> Result<(), DomainError> {
+        self.ensure_member_actor(scope)?;
+        let is_self = target.user_id == scope.user;
+        check_removal(scope.role(), target.role, is_self)?;
+        let mut tx = Tx::default();
+        tx.delete(
+            &self.table,
+            &keys::member(&scope.partition, &target.user_id),
+            Some(Expr::condition("#role = :from").name("#role", "role").value(":from", av(&target.role))),
+            STALE,
+        );
+        if !is_self {
+            self.guard_actor(&mut tx, scope, &target.user_id);
+        }
+        let owner_delta = -i64::from(target.role == Role::Owner);
+        self.guard_org(&mut tx, scope, owner_delta, -1, -1);
+        tx.run(self).await
+    }
+
+    /// Makes `target` an owner and the caller (an owner) an admin, in one transaction.
+    pub async fn transfer_ownership(&self, scope: &OrgScope, target: &Member) -> Result<(), DomainError> {
+        require(scope, Action::TransferOwnership)?;
+        self.ensure_member_actor(scope)?;
+        if target.user_id == scope.user {
+            return Err(DomainError::invalid("userId", "cannot transfer ownership to yourself"));
+        }
+        if target.role == Role::Owner {
+            return Err(DomainError::Conflict("the member is already an owner"));
+        }
+        let mut tx = Tx::default();
+        tx.update(
+            &self.table,
+            &keys::member(&scope.partition, &target.user_id),
+            Expr::update("SET #role = :owner").when("#role = :from").name("#role", "role").value(":owner", av(&Role::Owner)).value(":from", av(&target.role)),
+            STALE,
+        )
+        .update(
+            &self.table,
+            &keys::member(&scope.partition, &scope.user),
+            Expr::update("SET #role = :admin").when("#role = :owner").name("#role", "role").value(":admin", av(&Role::Admin)).value(":owner", av(&Role::Owner)),
+            ACTOR_CHANGED,
+        );
+        // Net owner count is unchanged; the org must still be active.
+        self.guard_org(&mut tx, scope, 0, 0, 0);
+        tx.run(self).await
+    }
+
+    /// Adds a member, taking one seat; refused with `LimitReached` when the plan's member
+    /// limit (members plus pending invitations) is reached, atomically.
+    pub async fn add_member(
+        &self,
+        scope: &OrgScope,
+        user: &UserId,
+        role: Role,
+        email: Option<Email>,
+        display_name: Option<String>,
+    ) -> Result<Member, DomainError> {
+        require(scope, Action::ManageMembers)?;
+        if role > scope.role() {
+            return Err(DomainError::Forbidden("cannot grant a role above your own"));
+        }
+        let member = Member { org_id: scope.org_id(), user_id: user.clone(), role, email, display_name, joined_at: now_rfc3339() };
+        let mut tx = Tx::default();
+        tx.put(
+            &self.table,
+            to_item(&member, &keys::member(&scope.partition, user), Some(&keys::member_by_user(&scope.partition, user)))?,
+            Some(Expr::condition("attribute_not_exists(PK)")),
+            DomainError::Conflict("already a member"),
+        );
+        self.take_seat(&mut tx, scope, i64::from(role == Role::Owner));
+        tx.run(self).await?;
+        Ok(member)
+    }
+
+    fn ensure_member_actor(&self, scope: &OrgScope) -> Result<(), DomainError> {
+        if scope.is_member() { Ok(()) } else { Err(DomainError::Forbidden("platform access is read-only")) }
+    }
+
+    /// The caller's own role must still be what it was when they were authorized.
+    fn guard_actor(&self, tx: &mut Tx, scope: &OrgScope, target: &UserId) {
+        if *target == scope.user {
+            return;
+        }
+        tx.check(
+            &self.table,
+            &keys::member(&scope.partition, &scope.user),
+            Expr::condition("#role = :mine").name("#role", "role").value(":mine", av(&scope.role())),
+            ACTOR_CHANGED,
+        );
+    }
+
+    /// Updates the org's counters in the same transaction, keeping at least one owner and
+    /// requiring the org to be active.
+    fn guard_org(&self, tx: &mut Tx, scope: &OrgScope, owners: i64, members: i64, seats: i64) {
+        let key: Key = keys::org(&scope.partition);
+        let mut expr = Expr::condition("#status = :active").name("#status", "status").value(":active", av(&OrgStatus::Active));
+        let mut sets = Vec::new();
+        let mut add = |attr: &str, placeholder: &str, delta: i64, expr: &mut Expr| {
+            if delta != 0 {
+                sets.push(format!("#{placeholder} = #{placeholder} + :{placeholder}"));
+                expr.names.insert(format!("#{placeholder}"), attr.to_owned());
+                expr.values.insert(format!(":{placeholder}"), aws_sdk_dynamodb::types::AttributeValue::N(delta.to_string()));
+            }
+        };
+        add("ownerCount", "owners", owners, &mut expr);
+        add("memberCount", "members", members, &mut expr);
+        add("seatsUsed", "seats", seats, &mut expr);
+        let on_fail = if owners < 0 {
+            expr.condition = Some("#status = :active AND #owners > :one".into());
+            expr.values.insert(":one".into(), n(1));
+            DomainError::LastOwner
+        } else {
+            DomainError::Conflict("the organization is not active")
+        };
+        if sets.is_empty() {
+            tx.check(&self.table, &key, expr, on_fail);
+        } else {
+            expr.update = Some(format!("SET {}", sets.join(", ")));
+            tx.update(&self.table, &key, expr, on_fail);
+        }
+    }
+
+    /// Takes a seat in the same transaction: refused once seats used reach the plan's limit.
+    /// The limit is read from the plan the org has at write time (the condition pins it).
+    pub(crate) fn take_seat(&self, tx: &mut Tx, scope: &OrgScope, owners: i64) {
+        let plan = scope.org.plan;
+        let expr = Expr::update("SET #seats = #seats + :one, #members = #members + :one, #owners = #owners + :owners")
+            .when("#status = :active AND #plan = :plan AND #seats < :max")
+            .name("#seats", "seatsUsed")
+            .name("#members", "memberCount")
+            .name("#owners", "ownerCount")
+            .name("#status", "status")
+            .name("#plan", "plan")
+            .value(":one", n(1))
+            .value(":owners", aws_sdk_dynamodb::types::AttributeValue::N(owners.to_string()))
+            .value(":active", av(&OrgStatus::Active))
+            .value(":plan", av(&plan))
+            .value(":max", n(plan.limits().max_members));
+        tx.update(&self.table, &keys::org(&scope.partition), expr, DomainError::LimitReached("members"));
+    }
+}

@@ -1,0 +1,341 @@
+//! Organizations: creation (with slug uniqueness and the owner's membership in one
+//! transaction), the caller's orgs, updates with optimistic locking, deletion, and the
+//! platform operators' listing, status and plan changes.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::KeysAndAttributes;
+use domain::{Action, DomainError, Identity, OrgId, OrgName, OrgSettings, Plan, Role, Slug, UserId, now_rfc3339};
+use serde::Serialize;
+
+use crate::entities::{Member, Org, OrgStatus, SlugClaim};
+use crate::item::{from_item, n, s, to_item};
+use crate::keys::{self, GSI1, GSI1PK, GSI1SK, MEMBERSHIP_PREFIX};
+use crate::page::{Page, PageRequest, PagedQuery};
+use crate::scope::{Access, AdminScope, OrgPartition, OrgScope};
+use crate::tx::{Expr, Tx};
+use crate::{Store, tx};
+
+/// What creating an org takes.
+#[derive(Debug, Clone)]
+pub struct NewOrg {
+    pub name: OrgName,
+    /// A slug the caller asked for; derived from the name when absent.
+    pub slug: Option<Slug>,
+}
+
+/// One of the caller's orgs with their role in it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MyOrg {
+    #[serde(flatten)]
+    pub org: Org,
+    pub role: Role,
+}
+
+/// Tries of a derived slug with a suffix before giving up.
+const SLUG_ATTEMPTS: usize = 4;
+const MAX_BATCH_GET: usize = 100;
+
+impl Store {
+    /// Creates an org with the caller as its owner. A slug the caller chose that is taken:
+    /// `Conflict`. A derived slug that is taken gets a short suffix.
+    pub async fn create_org(&self, who: &Identity, display_name: Option<String>, new: NewOrg) -> Result<OrgScope, DomainError> {
+        let id = OrgId::new();
+        let base = match (&new.slug, Slug::derive(new.name.as_str())) {
+            (Some(s), _) => s.clone(),
+            (None, Some(s)) => s,
+            (None, None) => format!("org-{}", id.to_string().to_ascii_lowercase()).parse().map_err(|_| DomainError::Unavailable)?,
+        };
+        let id_suffix = id.to_string().to_ascii_lowercase();
+        for attempt in 0..SLUG_ATTEMPTS {
+            let slug = if attempt == 0 {
+                base.clone()
+            } else {
+                let suffix = &id_suffix[id_suffix.len() - 2 * attempt - 2..];
+                base.with_suffix(suffix).ok_or(DomainError::Unavailable)?
+            };
+            match self.create_org_with_slug(who, display_name.clone(), id, &new.name, slug).await {
+                Err(DomainError::Conflict(SLUG_TAKEN)) if new.slug.is_none() => continue,
+                other => return other,
+            }
+        }
+        Err(DomainError::Conflict(SLUG_TAKEN))
+    }
+
+    async fn create_org_with_slug(
+        &self,
+        who: &Identity,
+        display_name: Option<String>,
+        id: OrgId,
+        name: &OrgName,
+        slug: Slug,
+    ) -> Result<OrgScope, DomainError> {
+        let partition = OrgPartition::new(id);
+        let now = now_rfc3339();
+        let org = Org {
+            id,
+            name: name.as_str().to_owned(),
+            slug: slug.clone(),
+            plan: Plan::Free,
+            status: OrgStatus::Active,
+            settings: OrgSettings::new(),
+            created_by: who.user_id.clone(),
+            created_at: now.clone(),
+            updated_at: now.clone(),
+            version: 1,
+            owner_count: 1,
+            member_count: 1,
+            seats_used: 1,
+            project_count: 0,
+            storage_bytes: 0,
+        };
+        let member = Member {
+            org_id: id,
+            user_id: who.user_id.clone(),
+            role: Role::Owner,
+            email: who.email.clone(),
+            display_name,
+            joined_at: now.clone(),
+        };
+        let not_exists = || Some(Expr::condition("attribute_not_exists(PK)"));
+        let mut tx = Tx::default();
+        tx.put(
+            &self.table,
+            to_item(&org, &keys::org(&partition), Some(&keys::org_listing(&partition, &now)))?,
+            not_exists(),
+            DomainError::Conflict("organization id collision"),
+        )
+        .put(
+            &self.table,
+            to_item(&SlugClaim { slug: slug.clone(), org_id: id }, &keys::slug(&slug), None)?,
+            not_exists(),
+            DomainError::Conflict(SLUG_TAKEN),
+        )
+        .put(
+            &self.table,
+            to_item(&member, &keys::member(&partition, &who.user_id), Some(&keys::member_by_user(&partition, &who.user_id)))?,
+            not_exists(),
+            DomainError::Conflict("membership exists"),
+        );
+        tx.run(self).await?;
+        Ok(OrgScope { partition, user: who.user_id.clone(), access: Access::Member(Role::Owner), org })
+    }
+
+    /// The orgs `user` is a member of, with their role; orgs being deleted are left out.
+    pub async fn list_my_orgs(&self, user: &UserId, page: &PageRequest) -> Result<Page<MyOrg>, DomainError> {
+        let partition = keys::user_pk(user);
+        let memberships: Page<Member> = self
+            .query_page(
+                &PagedQuery {
+                    name: "my-orgs",
+                    index: Some(GSI1),
+                    partition_attribute: GSI1PK,
+                    partition: &partition,
+                    sort_attribute: GSI1SK,
+                    sort_prefix: MEMBERSHIP_PREFIX,
+                    descending: false,
+                },
+                page,
+            )
+            .await?;
+        // Keys derived from the user's own memberships.
+        let partitions: Vec<OrgPartition> = memberships.items.iter().map(|m| OrgPartition::new(m.org_id)).collect();
+        let mut orgs: HashMap<OrgId, Org> = self.batch_get_orgs(&partitions).await?;
+        let items = memberships
+            .items
+            .into_iter()
+            .filter(|m| m.user_id == *user)
+            .filter_map(|m| {
+                let org = orgs.remove(&m.org_id)?;
+                (org.status != OrgStatus::Deleting).then_some(MyOrg { org, role: m.role })
+            })
+            .collect();
+        Ok(Page { items, next_cursor: memberships.next_cursor })
+    }
+
+    async fn batch_get_orgs(&self, partitions: &[OrgPartition]) -> Result<HashMap<OrgId, Org>, DomainError> {
+        let mut found = HashMap::new();
+        for chunk in partitions.chunks(MAX_BATCH_GET) {
+            let mut pending = Some(
+                KeysAndAttributes::builder()
+                    .set_keys(Some(chunk.iter().map(|p| keys::org(p).to_map()).collect()))
+                    .consistent_read(true)
+                    .build()
+                    .expect("keys are set"),
+            );
+            while let Some(request) = pending.take() {
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(self.table.to_string(), request)
+                    .send()
+                    .await
+                    .map_err(tx::unexpected)?;
+                for item in out.responses.unwrap_or_default().remove(&*self.table).unwrap_or_default() {
+                    let org: Org = from_item(item)?;
+                    found.insert(org.id, org);
+                }
+                pending = out.unprocessed_keys.and_then(|mut u| u.remove(&*self.table)).filter(|k| !k.keys.is_empty());
+            }
+        }
+        Ok(found)
+    }
+
+    /// Updates name and/or settings, on the version the caller was authorized against (or an
+    /// explicit one from `If-Match`). A concurrent edit: `StaleVersion`.
+    pub async fn update_org(
+        &self,
+        scope: &OrgScope,
+        expected_version: Option<u64>,
+        name: Option<OrgName>,
+        settings: Option<OrgSettings>,
+    ) -> Result<Org, DomainError> {
+        require(scope, Action::UpdateOrg)?;
+        let current = &scope.org;
+        let version = expected_version.unwrap_or(current.version);
+        if version != current.version {
+            return Err(DomainError::StaleVersion);
+        }
+        let mut org = current.clone();
+        if let Some(name) = name {
+            org.name = name.as_str().to_owned();
+        }
+        if let Some(settings) = settings {
+            org.settings = settings;
+        }
+        org.updated_at = now_rfc3339();
+        org.version = version + 1;
+        let expr = Expr::update("SET #name = :name, #settings = :settings, #updated = :updated, #version = :next")
+            .when("#version = :version AND #status = :active")
+            .name("#name", "name")
+            .name("#settings", "settings")
+            .name("#updated", "updatedAt")
+            .name("#version", "version")
+            .name("#status", "status")
+            .value(":name", s(&org.name))
+            .value(":settings", crate::item::av(&org.settings))
+            .value(":updated", s(&org.updated_at))
+            .value(":next", n(org.version))
+            .value(":version", n(version))
+            .value(":active", crate::item::av(&OrgStatus::Active));
+        self.update_one(&keys::org(&scope.partition), expr, DomainError::StaleVersion).await?;
+        Ok(org)
+    }
+
+    /// Deletes an org: it is unreachable (404) from the moment this returns or fails after the
+    /// first write, and its items are then purged (see `purge.rs`).
+    pub async fn delete_org(&self, scope: &OrgScope) -> Result<(), DomainError> {
+        require(scope, Action::DeleteOrg)?;
+        if !scope.is_member() {
+            return Err(DomainError::Forbidden("only owners delete an organization"));
+        }
+        let mut tx = Tx::default();
+        tx.update(
+            &self.table,
+            &keys::org(&scope.partition),
+            Expr::update("SET #status = :deleting, #updated = :now")
+                .when("attribute_exists(PK) AND #status <> :deleting")
+                .name("#status", "status")
+                .name("#updated", "updatedAt")
+                .value(":deleting", crate::item::av(&OrgStatus::Deleting))
+                .value(":now", s(now_rfc3339())),
+            DomainError::NotFound,
+        )
+        .delete(&self.table, &keys::slug(&scope.org.slug), None, DomainError::NotFound);
+        tx.run(self).await?;
+        self.purge(&scope.partition).await
+    }
+
+    /// Every org on the platform, newest first, optionally only those with `status`.
+    pub async fn list_all_orgs(&self, who: &Identity, status: Option<OrgStatus>, page: &PageRequest) -> Result<Page<Org>, DomainError> {
+        if !who.platform_admin {
+            return Err(DomainError::Forbidden("platform operators only"));
+        }
+        let mut page: Page<Org> = self
+            .query_page(
+                &PagedQuery {
+                    name: "all-orgs",
+                    index: Some(GSI1),
+                    partition_attribute: GSI1PK,
+                    partition: keys::ORGS_INDEX_PK,
+                    sort_attribute: GSI1SK,
+                    sort_prefix: "",
+                    descending: true,
+                },
+                page,
+            )
+            .await?;
+        if let Some(status) = status {
+            page.items.retain(|o| o.status == status);
+        }
+        Ok(page)
+    }
+
+    /// Suspends or reactivates an org. An org being deleted: `NotFound`.
+    pub async fn set_org_status(&self, scope: &AdminScope, status: OrgStatus) -> Result<Org, DomainError> {
+        if status == OrgStatus::Deleting {
+            return Err(DomainError::invalid("status", "use DELETE to delete an organization"));
+        }
+        let expr = Expr::update("SET #status = :status, #updated = :now")
+            .name("#status", "status")
+            .value(":status", crate::item::av(&status));
+        self.admin_update(scope, expr).await
+    }
+
+    /// Changes an org's plan. Nothing is deleted when the new plan is below current usage;
+    /// additions are refused until usage is back under the new limits.
+    pub async fn set_org_plan(&self, scope: &AdminScope, plan: Plan) -> Result<Org, DomainError> {
+        let expr = Expr::update("SET #plan = :plan, #updated = :now")
+            .name("#plan", "plan")
+            .value(":plan", crate::item::av(&plan));
+        self.admin_update(scope, expr).await
+    }
+
+    async fn admin_update(&self, scope: &AdminScope, expr: Expr) -> Result<Org, DomainError> {
+        let expr = expr
+            .when("attribute_exists(PK) AND #st <> :deleting")
+            .name("#st", "status")
+            .name("#updated", "updatedAt")
+            .value(":deleting", crate::item::av(&OrgStatus::Deleting))
+            .value(":now", s(now_rfc3339()));
+        let out = self
+            .client
+            .update_item()
+            .table_name(&*self.table)
+            .set_key(Some(keys::org(&scope.partition).to_map()))
+            .set_update_expression(expr.update.clone())
+            .set_condition_expression(expr.condition.clone())
+            .set_expression_attribute_names(Some(expr.names.clone()))
+            .set_expression_attribute_values(Some(expr.values.clone()))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+            .send()
+            .await
+            .map_err(|e| tx::conditional(e, DomainError::NotFound))?;
+        from_item(out.attributes.unwrap_or_default())
+    }
+
+    pub(crate) async fn update_one(&self, key: &keys::Key, expr: Expr, on_fail: DomainError) -> Result<(), DomainError> {
+        self.client
+            .update_item()
+            .table_name(&*self.table)
+            .set_key(Some(key.to_map()))
+            .set_update_expression(expr.update.clone())
+            .set_condition_expression(expr.condition.clone())
+            .set_expression_attribute_names((!expr.names.is_empty()).then(|| expr.names.clone()))
+            .set_expression_attribute_values((!expr.values.is_empty()).then(|| expr.values.clone()))
+            .send()
+            .await
+            .map_err(|e| tx::conditional(e, on_fail))?;
+        Ok(())
+    }
+}
+
+pub(crate) const SLUG_TAKEN: &str = "slug already taken";
+
+/// Re-checks the permission table inside the store, so a write cannot be reached with a
+/// scope that was authorized for a lesser action.
+pub(crate) fn require(scope: &OrgScope, action: Action) -> Result<(), DomainError> {
+    if domain::permits(scope.role(), action) { Ok(()) } else { Err(DomainError::Forbidden("your role does not allow this")) }
+}
+

@@ -1,0 +1,60 @@
+//! Usage against the plan's limits.
+
+use domain::{DomainError, Limits, Plan, month_key};
+use serde::Serialize;
+
+use crate::entities::{Org, UsageCounter, UsageMonth};
+use crate::item::n;
+use crate::keys;
+use crate::scope::{OrgScope, ReadScope};
+use crate::tx::Expr;
+use crate::Store;
+
+/// An org's usage with the limits of its plan.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Usage {
+    pub plan: Plan,
+    pub limits: Limits,
+    pub members: u64,
+    pub seats_used: u64,
+    pub projects: u64,
+    pub storage_bytes: u64,
+    pub month: UsageMonth,
+}
+
+impl Usage {
+    pub fn of(org: &Org, month: UsageMonth) -> Usage {
+        Usage {
+            plan: org.plan,
+            limits: org.plan.limits(),
+            members: org.member_count,
+            seats_used: org.seats_used,
+            projects: org.project_count,
+            storage_bytes: org.storage_bytes,
+            month,
+        }
+    }
+}
+
+impl Store {
+    /// This month's metered usage (zero when nothing was metered yet).
+    pub async fn usage_month(&self, scope: &impl ReadScope) -> Result<UsageMonth, DomainError> {
+        let month = month_key();
+        let found: Option<UsageMonth> = self.get(&keys::usage_month(scope.partition(), &month)).await?;
+        Ok(found.unwrap_or(UsageMonth { month, ..Default::default() }))
+    }
+
+    /// Adds to one of this month's counters.
+    pub async fn add_usage(&self, scope: &OrgScope, counter: UsageCounter, amount: u64) -> Result<(), DomainError> {
+        let month = month_key();
+        let expr = Expr::update("SET #type = :type, #month = :month ADD #counter :amount")
+            .name("#type", "_type")
+            .name("#month", "month")
+            .name("#counter", counter.attribute())
+            .value(":type", crate::item::s(<UsageMonth as crate::item::Entity>::TYPE))
+            .value(":month", crate::item::s(&month))
+            .value(":amount", n(amount));
+        self.update_one(&keys::usage_month(&scope.partition, &month), expr, DomainError::Unavailable).await
+    }
+}
