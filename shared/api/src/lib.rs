@@ -1,1 +1,20 @@
+//! The request pipeline every HTTP function shares: identity from the authorizer's claims,
+//! problem+json errors, strict JSON bodies, pagination parameters, the route table that
+//! feeds the router, the OpenAPI document and the authorization matrix, and the Lambda
+//! entry point.
 
+mod identity;
+mod json;
+mod lambda;
+mod pagination;
+mod params;
+mod problem;
+mod routes;
+
+pub use identity::{Caller, identity_from_claims};
+pub use json::{JsonBody, MAX_BODY_BYTES};
+pub use lambda::{init_tracing, run};
+pub use pagination::PageQuery;
+pub use params::Params;
+pub use problem::{ApiError, ApiResult, PROBLEM_JSON};
+pub use routes::{RouteInfo, RouteTable};

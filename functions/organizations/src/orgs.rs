@@ -1,0 +1,145 @@
+use api::{ApiError, ApiResult, Caller, JsonBody, PageQuery, Params};
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use domain::{Action, FieldError, OrgId, OrgName, OrgSettingsPatch, Role, Slug};
+use serde::{Deserialize, Serialize};
+use store::{MyOrg, NewOrg, Org, OrgScope, Usage};
+
+use crate::AppState;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateOrg {
+    name: String,
+    #[serde(default)]
+    slug: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateOrg {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    settings: Option<OrgSettingsPatch>,
+}
+
+/// An org as its members see it: the org and the caller's role.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrgView {
+    #[serde(flatten)]
+    org: Org,
+    role: Option<Role>,
+}
+
+impl OrgView {
+    fn of(scope: &OrgScope, org: Org) -> OrgView {
+        OrgView { org, role: scope.is_member().then(|| scope.role()) }
+    }
+}
+
+/// `ETag` of an org: its version.
+fn with_etag(org_version: u64, body: impl IntoResponse) -> Response {
+    let mut res = body.into_response();
+    if let Ok(v) = HeaderValue::from_str(&format!("\"{org_version}\"")) {
+        res.headers_mut().insert(header::ETAG, v);
+    }
+    res
+}
+
+pub async fn create(State(app): State<AppState>, Caller(who): Caller, JsonBody(input): JsonBody<CreateOrg>) -> ApiResult<Response> {
+    let mut errors = Vec::new();
+    let name = OrgName::parse("name", &input.name).map_err(|e| errors.push(e)).ok();
+    let slug = match input.slug {
+        Some(s) => s.parse::<Slug>().map(Some).map_err(|e| errors.push(FieldError::new("slug", e.0))).unwrap_or(None),
+        None => None,
+    };
+    let Some(name) = name.filter(|_| errors.is_empty()) else {
+        return Err(ApiError::invalid(errors));
+    };
+    let profile_name = app.store.get_user(&who.user_id).await?.and_then(|p| p.display_name);
+    let scope = app.store.create_org(&who, profile_name, NewOrg { name, slug }).await?;
+    let location = format!("/orgs/{}", scope.org_id());
+    let mut res = with_etag(scope.org().version, (StatusCode::CREATED, Json(OrgView::of(&scope, scope.org().clone()))));
+    if let Ok(v) = HeaderValue::from_str(&location) {
+        res.headers_mut().insert(header::LOCATION, v);
+    }
+    Ok(res)
+}
+
+pub async fn list_mine(State(app): State<AppState>, Caller(who): Caller, q: PageQuery) -> ApiResult<Json<store::Page<MyOrg>>> {
+    let q = q.only(&[])?;
+    Ok(Json(app.store.list_my_orgs(&who.user_id, &q.page).await?))
+}
+
+pub async fn get(State(app): State<AppState>, Caller(who): Caller, p: Params) -> ApiResult<Response> {
+    let org_id: OrgId = p.get("orgId")?;
+    let scope = app.store.authorize(&who, org_id, Action::ReadOrg).await?;
+    Ok(with_etag(scope.org().version, Json(OrgView::of(&scope, scope.org().clone()))))
+}
+
+pub async fn update(
+    State(app): State<AppState>,
+    Caller(who): Caller,
+    p: Params,
+    headers: HeaderMap,
+    JsonBody(input): JsonBody<UpdateOrg>,
+) -> ApiResult<Response> {
+    let org_id: OrgId = p.get("orgId")?;
+    let expected = if_match(&headers)?;
+    let scope = app.store.authorize(&who, org_id, Action::UpdateOrg).await?;
+    if input.name.is_none() && input.settings.is_none() {
+        return Err(ApiError::invalid(vec![FieldError::new("body", "give a name or settings to change")]));
+    }
+    let mut errors = Vec::new();
+    let name = input.name.map(|n| OrgName::parse("name", &n)).transpose().map_err(|e| errors.push(e)).ok().flatten();
+    let settings = match input.settings {
+        Some(patch) => {
+            let mut settings = scope.org().settings.clone();
+            match patch.apply(&mut settings, "settings.") {
+                Ok(()) => Some(settings),
+                Err(e) => {
+                    errors.extend(e);
+                    None
+                }
+            }
+        }
+        None => None,
+    };
+    if !errors.is_empty() {
+        return Err(ApiError::invalid(errors));
+    }
+    let org = app.store.update_org(&scope, expected, name, settings).await?;
+    Ok(with_etag(org.version, Json(OrgView::of(&scope, org))))
+}
+
+/// `If-Match: "<version>"`, when given.
+fn if_match(headers: &HeaderMap) -> ApiResult<Option<u64>> {
+    let Some(v) = headers.get(header::IF_MATCH) else { return Ok(None) };
+    v.to_str()
+        .ok()
+        .map(|s| s.trim().trim_start_matches("W/").trim_matches('"'))
+        .and_then(|s| s.parse().ok())
+        .map(Some)
+        .ok_or_else(|| ApiError::malformed("If-Match must be an ETag this API issued, such as \"3\""))
+}
+
+pub async fn delete(State(app): State<AppState>, Caller(who): Caller, p: Params) -> ApiResult<StatusCode> {
+    let org_id: OrgId = p.get("orgId")?;
+    let scope = app.store.authorize(&who, org_id, Action::DeleteOrg).await?;
+    app.store.delete_org(&scope).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn usage(State(app): State<AppState>, Caller(who): Caller, p: Params) -> ApiResult<Json<Usage>> {
+    let org_id: OrgId = p.get("orgId")?;
+    let store = &app.store;
+    let (scope, month) = store
+        .authorize_with(&who, org_id, Action::ReadUsage, |pending| async move { store.usage_month(&pending).await })
+        .await?;
+    Ok(Json(Usage::of(scope.org(), month)))
+}
+

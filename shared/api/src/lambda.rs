@@ -1,0 +1,79 @@
+//! Running a router on Lambda, structured logs, and the layer every request passes through.
+
+use std::panic::AssertUnwindSafe;
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::Request;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use futures::FutureExt;
+use lambda_http::RequestExt;
+use lambda_http::request::RequestContext;
+use tracing::Instrument;
+
+use crate::ApiError;
+
+/// JSON logs on stderr/stdout as CloudWatch expects, level from `RUST_LOG` (default info).
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_current_span(true)
+        .with_span_list(false)
+        .without_time()
+        .with_target(false)
+        .try_init();
+}
+
+/// Serves `router` on the Lambda runtime (API Gateway REST proxy events).
+pub async fn run(router: Router) -> Result<(), lambda_http::Error> {
+    lambda_http::run(router).await
+}
+
+/// Maps the staged path back to the resource path, puts request id, user id and org id on a
+/// span, logs the outcome, and turns a panic into a 500 problem.
+pub(crate) async fn request_layer(mut req: Request, next: Next) -> Response {
+    let raw = req.raw_http_path().to_owned();
+    if !raw.is_empty() && raw != req.uri().path() {
+        let rebuilt = match req.uri().query() {
+            Some(q) => format!("{raw}?{q}"),
+            None => raw,
+        };
+        if let Ok(uri) = rebuilt.parse() {
+            *req.uri_mut() = uri;
+        }
+    }
+    let request_id = match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV1(ctx)) => ctx.request_id.clone().unwrap_or_default(),
+        _ => String::new(),
+    };
+    let (parts, body) = req.into_parts();
+    let user_id = crate::identity::identity_of(&parts).map(|i| i.user_id.to_string()).unwrap_or_default();
+    let req = Request::from_parts(parts, body);
+    let path = req.uri().path().to_owned();
+    let org_id = path.strip_prefix("/orgs/").or_else(|| path.strip_prefix("/admin/orgs/")).and_then(|r| r.split('/').next()).unwrap_or("").to_owned();
+    let span = tracing::info_span!("request", %request_id, %user_id, %org_id, method = %req.method(), %path);
+    async move {
+        let started = Instant::now();
+        let response = match AssertUnwindSafe(next.run(req)).catch_unwind().await {
+            Ok(response) => response,
+            Err(_) => {
+                tracing::error!("handler panicked");
+                ApiError::internal().into_response()
+            }
+        };
+        let status = response.status().as_u16();
+        let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+        if status >= 500 {
+            tracing::error!(status, elapsed_ms, "request failed");
+        } else {
+            tracing::info!(status, elapsed_ms, "request");
+        }
+        response
+    }
+    .instrument(span)
+    .await
+}
