@@ -16,6 +16,7 @@ pub enum Plan {
 
 /// The limits of one plan. Seats count members plus pending invitations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Limits {
     pub max_members: u64,
     pub max_projects: u64,

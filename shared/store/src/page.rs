@@ -204,16 +204,22 @@ impl crate::Store {
     ) -> Result<Page<E>, DomainError> {
         let binding = QueryBinding { query: q.name, partition: q.partition, partition_attribute: q.partition_attribute };
         let start = page.cursor.as_deref().map(|c| self.cursor_key.decode(&binding, c)).transpose()?;
-        let out = self
+        let mut request = self
             .client
             .query()
             .table_name(&*self.table)
             .set_index_name(q.index.map(str::to_owned))
-            .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
             .expression_attribute_names("#pk", q.partition_attribute)
-            .expression_attribute_names("#sk", q.sort_attribute)
-            .expression_attribute_values(":pk", AttributeValue::S(q.partition.to_owned()))
-            .expression_attribute_values(":prefix", AttributeValue::S(q.sort_prefix.to_owned()))
+            .expression_attribute_values(":pk", AttributeValue::S(q.partition.to_owned()));
+        request = if q.sort_prefix.is_empty() {
+            request.key_condition_expression("#pk = :pk")
+        } else {
+            request
+                .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+                .expression_attribute_names("#sk", q.sort_attribute)
+                .expression_attribute_values(":prefix", AttributeValue::S(q.sort_prefix.to_owned()))
+        };
+        let out = request
             .set_consistent_read(q.index.is_none().then_some(true))
             .scan_index_forward(!q.descending)
             .limit(page.effective_limit() as i32)

@@ -26,6 +26,16 @@ impl Caller {
         Caller { groups: vec!["platform-admin".into()], ..Caller::new(name) }
     }
 
+    /// The identity a handler derives from these claims.
+    pub fn identity(&self) -> domain::Identity {
+        domain::Identity {
+            user_id: self.sub.parse().expect("a valid sub"),
+            email: self.email.parse().ok(),
+            email_verified: self.email_verified,
+            platform_admin: self.groups.iter().any(|g| g == domain::Identity::PLATFORM_ADMIN_GROUP),
+        }
+    }
+
     pub fn claims(&self) -> Value {
         let mut claims = json!({
             "sub": self.sub,
@@ -144,7 +154,14 @@ impl ApiCall {
 
     /// Sends the event through `router` the way `lambda_http` does on Lambda.
     pub async fn send(&self, router: &Router) -> ApiResponse {
-        let request = lambda_http::request::from_str(&self.event().to_string()).expect("a valid API Gateway event");
+        send_event(router, &self.event().to_string()).await
+    }
+}
+
+/// Sends a raw API Gateway REST proxy event (a file under `events/apigw/`, say) through `router`.
+pub async fn send_event(router: &Router, event: &str) -> ApiResponse {
+    {
+        let request = lambda_http::request::from_str(event).expect("a valid API Gateway event");
         let response = router.clone().oneshot(request).await.expect("routers are infallible");
         let status = response.status().as_u16();
         let headers = response.headers().clone();

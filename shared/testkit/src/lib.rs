@@ -6,13 +6,19 @@
 mod apigw;
 mod local_aws;
 
-pub use apigw::{ApiCall, ApiResponse, Caller};
+pub use apigw::{ApiCall, ApiResponse, Caller, send_event};
+
+/// The repository's `events/` folder of real-shaped sample events.
+pub fn events_dir() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../events")
+}
 pub use local_aws::{LocalAws, local_aws, sdk_config};
 
 use store::{CursorKey, Store, TableDefinition};
 
 /// A store on a table of its own, on the local AWS endpoint.
 pub async fn fresh_store() -> Store {
+    init_tracing();
     let config = sdk_config().await;
     let client = aws_sdk_dynamodb::Client::new(&config);
     let name = format!("tenantry-test-{}", ulid::Ulid::new().to_string().to_ascii_lowercase());
@@ -40,4 +46,10 @@ pub async fn scan_all(store: &Store) -> Vec<std::collections::HashMap<String, aw
             None => return items,
         }
     }
+}
+
+/// Logs of the code under test, shown for failing tests (`RUST_LOG` filters; default warn).
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
 }

@@ -1,0 +1,154 @@
+//! The authorization matrix: every route of the function, the status each kind of caller
+//! gets, run against the real handlers and store. A route the table does not list fails the
+//! test.
+
+use std::collections::BTreeSet;
+
+use domain::{Action, Role};
+use serde_json::{Value, json};
+use store::{NewOrg, Store};
+use testkit::{ApiCall, Caller};
+
+/// Callers, in the column order of the table.
+#[derive(Debug, Clone, Copy)]
+enum Who {
+    Owner,
+    Admin,
+    Member,
+    Viewer,
+    /// The owner of another organization.
+    Other,
+    /// A platform operator who is not a member.
+    Platform,
+    Anonymous,
+}
+
+const COLUMNS: [Who; 7] = [Who::Owner, Who::Admin, Who::Member, Who::Viewer, Who::Other, Who::Platform, Who::Anonymous];
+
+/// (method, path, body, expected statuses in column order)
+type Row = (&'static str, &'static str, Option<fn(&Fixture) -> Value>, [u16; 7]);
+
+#[rustfmt::skip]
+const MATRIX: &[Row] = &[
+    //                                                                                 owner admin member viewer other platform anon
+    ("POST",   "/orgs",                                  Some(|_| json!({"name": "New Co"})),          [201, 201, 201, 201, 201, 201, 401]),
+    ("GET",    "/orgs",                                  None,                                         [200, 200, 200, 200, 200, 200, 401]),
+    ("GET",    "/orgs/{orgId}",                          None,                                         [200, 200, 200, 200, 404, 200, 401]),
+    ("PATCH",  "/orgs/{orgId}",                          Some(|_| json!({"name": "Renamed"})),         [200, 200, 403, 403, 404, 403, 401]),
+    ("DELETE", "/orgs/{orgId}",                          None,                                         [204, 403, 403, 403, 404, 403, 401]),
+    ("GET",    "/orgs/{orgId}/usage",                    None,                                         [200, 200, 200, 200, 404, 200, 401]),
+    ("GET",    "/orgs/{orgId}/members",                  None,                                         [200, 200, 200, 200, 404, 200, 401]),
+    ("PATCH",  "/orgs/{orgId}/members/{userId}",         Some(|_| json!({"role": "viewer"})),          [200, 200, 403, 403, 404, 403, 401]),
+    ("DELETE", "/orgs/{orgId}/members/{userId}",         None,                                         [204, 204, 403, 403, 404, 403, 401]),
+    ("POST",   "/orgs/{orgId}/transfer-ownership",       Some(|f| json!({"userId": f.target.sub})),    [204, 403, 403, 403, 404, 403, 401]),
+    ("GET",    "/me",                                    None,                                         [200, 200, 200, 200, 200, 200, 401]),
+    ("PATCH",  "/me",                                    Some(|_| json!({"displayName": "Pat"})),      [200, 200, 200, 200, 200, 200, 401]),
+    ("GET",    "/admin/orgs",                            None,                                         [403, 403, 403, 403, 403, 200, 401]),
+    ("POST",   "/admin/orgs/{orgId}/suspend",            None,                                         [403, 403, 403, 403, 403, 200, 401]),
+    ("POST",   "/admin/orgs/{orgId}/reactivate",         None,                                         [403, 403, 403, 403, 403, 200, 401]),
+    ("PUT",    "/admin/orgs/{orgId}/plan",               Some(|_| json!({"plan": "STARTER"})),         [403, 403, 403, 403, 403, 200, 401]),
+    // Purging an org that is not being deleted is a conflict even for an operator.
+    ("POST",   "/admin/orgs/{orgId}/purge",              None,                                         [403, 403, 403, 403, 403, 409, 401]),
+];
+
+/// One org with a member of every role and a target member, plus another org.
+struct Fixture {
+    org: String,
+    owner: Caller,
+    admin: Caller,
+    member: Caller,
+    viewer: Caller,
+    target: Caller,
+    other: Caller,
+    platform: Caller,
+}
+
+impl Fixture {
+    async fn new(store: &Store) -> Fixture {
+        let (owner, admin, member, viewer, target, other) =
+            (Caller::new("owner"), Caller::new("admin"), Caller::new("member"), Caller::new("viewer"), Caller::new("target"), Caller::new("other"));
+        let name = |n: &str| NewOrg { name: domain::OrgName::parse("name", n).unwrap(), slug: None };
+        let scope = store.create_org(&owner.identity(), None, name("Matrix Org")).await.unwrap();
+        store.create_org(&other.identity(), None, name("Other Org")).await.unwrap();
+        for (c, role) in [(&admin, Role::Admin), (&member, Role::Member), (&viewer, Role::Viewer), (&target, Role::Member)] {
+            store.add_member(&scope, &c.identity().user_id, role, c.identity().email, None).await.unwrap();
+        }
+        let org = scope.org_id().to_string();
+        assert!(store.authorize(&owner.identity(), scope.org_id(), Action::ReadOrg).await.is_ok());
+        Fixture { org, owner, admin, member, viewer, target, other, platform: Caller::platform_admin("operator") }
+    }
+
+    fn caller(&self, who: Who) -> Option<&Caller> {
+        match who {
+            Who::Owner => Some(&self.owner),
+            Who::Admin => Some(&self.admin),
+            Who::Member => Some(&self.member),
+            Who::Viewer => Some(&self.viewer),
+            Who::Other => Some(&self.other),
+            Who::Platform => Some(&self.platform),
+            Who::Anonymous => None,
+        }
+    }
+}
+
+#[test]
+fn the_matrix_lists_every_route_and_nothing_else() {
+    let (_, routes) = organizations::router(offline_store());
+    let declared: BTreeSet<(String, String)> = routes.iter().map(|r| (r.method.to_string(), r.path.to_owned())).collect();
+    let listed: BTreeSet<(String, String)> = MATRIX.iter().map(|(m, p, _, _)| (m.to_string(), p.to_string())).collect();
+    assert_eq!(declared, listed, "the router and the matrix disagree");
+    assert_eq!(listed.len(), MATRIX.len(), "a route is listed twice");
+}
+
+/// A store whose client is never called: enough to build the router.
+fn offline_store() -> Store {
+    let config = aws_sdk_dynamodb::Config::builder().behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest()).build();
+    Store::new(aws_sdk_dynamodb::Client::from_conf(config), "unused", store::CursorKey::new("unused"))
+}
+
+#[tokio::test]
+async fn every_cell_of_the_matrix() {
+    let mut failures = Vec::new();
+    for (method, path, body, expected) in MATRIX {
+        let cells = COLUMNS.iter().zip(expected.iter()).map(|(who, want)| {
+            async move {
+                // A fresh table and org per cell, so destructive routes do not disturb
+                // other cells.
+                let store = testkit::fresh_store().await;
+                let (router, _) = organizations::router(store.clone());
+                let f = Fixture::new(&store).await;
+                let concrete = path.replace("{orgId}", &f.org).replace("{userId}", &f.target.sub);
+                let mut call = ApiCall::new(method, &concrete);
+                if let Some(body) = body {
+                    call = call.json(body(&f));
+                }
+                if let Some(c) = f.caller(*who) {
+                    call = call.by(c);
+                }
+                let got = call.send(&router).await;
+                let problem_ok = got.status < 400 || got.header("content-type") == Some("application/problem+json");
+                (got.status != *want || !problem_ok).then(|| format!("{method} {path} as {who:?}: got {} want {want}: {}", got.status, got.body))
+            }
+        });
+        failures.extend(futures::future::join_all(cells).await.into_iter().flatten());
+    }
+    assert!(failures.is_empty(), "matrix cells failed:\n{}", failures.join("\n"));
+}
+
+#[tokio::test]
+async fn a_suspended_org_answers_403_to_members_and_not_to_operators() {
+    let store = testkit::fresh_store().await;
+    let (router, _) = organizations::router(store.clone());
+    let f = Fixture::new(&store).await;
+    ApiCall::post(&format!("/admin/orgs/{}/suspend", f.org)).by(&f.platform).send(&router).await.expect(200);
+    for c in [&f.owner, &f.admin, &f.member, &f.viewer] {
+        for path in [format!("/orgs/{}", f.org), format!("/orgs/{}/members", f.org), format!("/orgs/{}/usage", f.org)] {
+            ApiCall::get(&path).by(c).send(&router).await.expect_problem(403, "org-suspended");
+        }
+        ApiCall::patch(&format!("/orgs/{}", f.org)).by(c).json(json!({"name": "x"})).send(&router).await.expect_problem(403, "org-suspended");
+    }
+    ApiCall::get(&format!("/orgs/{}", f.org)).by(&f.platform).send(&router).await.expect(200);
+    ApiCall::get(&format!("/orgs/{}", f.org)).by(&f.other).send(&router).await.expect_problem(404, "not-found");
+    ApiCall::post(&format!("/admin/orgs/{}/reactivate", f.org)).by(&f.platform).send(&router).await.expect(200);
+    ApiCall::get(&format!("/orgs/{}", f.org)).by(&f.viewer).send(&router).await.expect(200);
+}
