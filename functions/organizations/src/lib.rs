@@ -40,7 +40,12 @@ pub fn routes() -> RouteTable<AppState> {
         .route(Method::POST, "/admin/orgs/{orgId}/purge", "adminResumePurge", "Resume the purge of a deleted organization (platform operators)", admin::resume_purge)
 }
 
-/// The router with its state, and the list of its routes.
+/// The finished router with its state, and the list of its routes.
 pub fn router(store: Store) -> (Router, Vec<RouteInfo>) {
     routes().into_router(AppState { store })
+}
+
+/// The routes with their state, for a runner that merges several functions.
+pub fn unfinished_router(store: Store) -> (Router, Vec<RouteInfo>) {
+    routes().with_state(AppState { store })
 }

@@ -17,4 +17,4 @@ pub use lambda::{init_tracing, run};
 pub use pagination::PageQuery;
 pub use params::Params;
 pub use problem::{ApiError, ApiResult, PROBLEM_JSON};
-pub use routes::{RouteInfo, RouteTable};
+pub use routes::{RouteInfo, RouteTable, finish};

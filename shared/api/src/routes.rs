@@ -48,17 +48,25 @@ impl<S: Clone + Send + Sync + 'static> RouteTable<S> {
         &self.routes
     }
 
-    /// The finished router: unknown paths answer 404 and known paths with another method
-    /// 405, both as problems.
-    pub fn into_router(self, state: S) -> (Router, Vec<RouteInfo>) {
-        let inner = self
-            .router
-            .fallback(|| async { ApiError::not_found().detail("no such route").into_response() })
-            .method_not_allowed_fallback(|| async { ApiError::method_not_allowed().into_response() })
-            .with_state(state);
-        // The request layer wraps the whole router so that it runs before routing (it maps
-        // API Gateway's staged path back to the resource path).
-        let router = Router::new().fallback_service(inner).layer(axum::middleware::from_fn(crate::lambda::request_layer));
-        (router, self.routes)
+    /// The routes with their state, not yet finished: routers of several functions can be
+    /// merged (the local runner serves them all) and then finished once with [`finish`].
+    pub fn with_state(self, state: S) -> (Router, Vec<RouteInfo>) {
+        (self.router.with_state(state), self.routes)
     }
+
+    /// The finished router of one function.
+    pub fn into_router(self, state: S) -> (Router, Vec<RouteInfo>) {
+        let (router, routes) = self.with_state(state);
+        (finish(router), routes)
+    }
+}
+
+/// Unknown paths answer 404 and known paths with another method 405, both as problems; the
+/// request layer wraps the whole router so that it runs before routing (it maps API
+/// Gateway's staged path back to the resource path).
+pub fn finish(router: Router) -> Router {
+    let inner = router
+        .fallback(|| async { ApiError::not_found().detail("no such route").into_response() })
+        .method_not_allowed_fallback(|| async { ApiError::method_not_allowed().into_response() });
+    Router::new().fallback_service(inner).layer(axum::middleware::from_fn(crate::lambda::request_layer))
 }

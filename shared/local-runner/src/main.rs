@@ -1,0 +1,81 @@
+//! `make dev`: Tenantry on this machine, with no AWS account and no network.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use local_runner::auth_routes::AuthState;
+use local_runner::jwt::TokenVerifier;
+use local_runner::{local_aws, provision, server};
+use store::{CursorKey, Store};
+
+const DEFAULT_PORT: u16 = 8080;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    api::init_tracing();
+    let port = std::env::var("TENANTRY_PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(DEFAULT_PORT);
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let listener = match tokio::net::TcpListener::bind(addr).await {
+        Ok(l) => l,
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+            eprintln!("Port {port} is already in use: Tenantry (or something else) is running at http://{addr}.");
+            eprintln!("Stop it with Ctrl-C in its terminal, or pick another port: TENANTRY_PORT=8081 make dev");
+            return ExitCode::from(2);
+        }
+        Err(e) => {
+            eprintln!("cannot listen on {addr}: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+
+    let aws_port = local_aws::free_port();
+    let mut aws = match local_aws::spawn(&local_aws::python(), aws_port, true, true) {
+        Ok(child) => child,
+        Err(e) => {
+            eprintln!("cannot start the local AWS endpoint with {}: {e} (run `make venv`)", local_aws::python().display());
+            return ExitCode::FAILURE;
+        }
+    };
+    if !local_aws::wait_for(aws_port, Duration::from_secs(60)) {
+        eprintln!("the local AWS endpoint did not start");
+        let _ = aws.kill();
+        return ExitCode::FAILURE;
+    }
+    let endpoint = format!("http://127.0.0.1:{aws_port}");
+    let result = run(listener, &endpoint).await;
+    let _ = aws.kill();
+    let _ = aws.wait();
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("tenantry-local: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(listener: tokio::net::TcpListener, endpoint: &str) -> Result<(), provision::Error> {
+    let config = local_aws::sdk_config(endpoint).await;
+    let resources = provision::provision(&config, endpoint, "tenantry-local").await?;
+    let verifier = TokenVerifier::fetch(endpoint, &resources.user_pool_id, &resources.issuer(), &resources.client_id).await?;
+    let secret = ulid::Ulid::new().to_string();
+    let store = Store::new(aws_sdk_dynamodb::Client::new(&config), resources.table.clone(), CursorKey::new(secret));
+    let (functions, routes) = server::functions(store);
+    let auth = AuthState { cognito: aws_sdk_cognitoidentityprovider::Client::new(&config), resources: resources.clone() };
+    let app = server::app(functions, verifier, auth);
+    let addr = listener.local_addr()?;
+    println!();
+    println!("  Tenantry is running locally ({} routes).", routes.len());
+    println!("  API:     http://{addr}");
+    println!("  Sign up: POST http://{addr}/local/auth/signup  {{\"email\":…,\"password\":…}}");
+    println!("  AWS:     {endpoint} (in memory; everything is gone when you stop)");
+    println!("  Stop:    Ctrl-C");
+    println!();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,77 @@
+//! Creates on the local endpoint what the infrastructure creates on AWS: the table (from the
+//! same definition), the user pool with its app client and the platform-admin group.
+
+use aws_config::SdkConfig;
+use aws_sdk_cognitoidentityprovider::types::{
+    AttributeType, ExplicitAuthFlowsType, PasswordPolicyType, UserPoolPolicyType, UsernameAttributeType, VerifiedAttributeType,
+};
+use domain::Identity;
+use store::TableDefinition;
+
+/// What was created, and where.
+#[derive(Debug, Clone)]
+pub struct LocalResources {
+    pub endpoint: String,
+    pub table: String,
+    pub user_pool_id: String,
+    pub client_id: String,
+}
+
+impl LocalResources {
+    pub fn issuer(&self) -> String {
+        format!("https://cognito-idp.{}.amazonaws.com/{}", crate::local_aws::REGION, self.user_pool_id)
+    }
+}
+
+pub type Error = Box<dyn std::error::Error + Send + Sync>;
+
+pub async fn provision(config: &SdkConfig, endpoint: &str, table: &str) -> Result<LocalResources, Error> {
+    let dynamo = aws_sdk_dynamodb::Client::new(config);
+    TableDefinition::load().create(&dynamo, table).await?;
+
+    let cognito = aws_sdk_cognitoidentityprovider::Client::new(config);
+    let pool = cognito
+        .create_user_pool()
+        .pool_name("tenantry-local")
+        .username_attributes(UsernameAttributeType::Email)
+        .auto_verified_attributes(VerifiedAttributeType::Email)
+        .policies(
+            UserPoolPolicyType::builder()
+                .password_policy(
+                    PasswordPolicyType::builder()
+                        .minimum_length(12)
+                        .require_lowercase(true)
+                        .require_uppercase(true)
+                        .require_numbers(true)
+                        .require_symbols(false)
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await?;
+    let user_pool_id = pool.user_pool.and_then(|p| p.id).ok_or("no user pool id")?;
+    let client = cognito
+        .create_user_pool_client()
+        .user_pool_id(&user_pool_id)
+        .client_name("tenantry-web")
+        .explicit_auth_flows(ExplicitAuthFlowsType::AllowUserPasswordAuth)
+        .explicit_auth_flows(ExplicitAuthFlowsType::AllowRefreshTokenAuth)
+        // moto puts an attribute into ID tokens only when the client may read it.
+        .read_attributes("email")
+        .read_attributes("email_verified")
+        .read_attributes("name")
+        // Nothing that names a tenant or a role is writable by users.
+        .write_attributes("email")
+        .write_attributes("name")
+        .send()
+        .await?;
+    let client_id = client.user_pool_client.and_then(|c| c.client_id).ok_or("no client id")?;
+    cognito.create_group().user_pool_id(&user_pool_id).group_name(Identity::PLATFORM_ADMIN_GROUP).send().await?;
+    Ok(LocalResources { endpoint: endpoint.to_owned(), table: table.to_owned(), user_pool_id, client_id })
+}
+
+/// Marks an email verified, as Cognito does when a sign-up is confirmed with an emailed code.
+pub fn verified_email() -> AttributeType {
+    AttributeType::builder().name("email_verified").value("true").build().expect("name is set")
+}

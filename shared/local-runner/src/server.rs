@@ -1,0 +1,70 @@
+//! The runner's HTTP server: every function's routes under API Gateway's paths, behind the
+//! same Cognito verification the REST authorizer performs, plus local auth and health.
+
+use std::sync::Arc;
+
+use api::RouteInfo;
+use axum::extract::{Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use aws_lambda_events::apigw::ApiGatewayProxyRequestContext;
+use lambda_http::RequestExt;
+use lambda_http::request::RequestContext;
+use serde_json::json;
+use store::Store;
+
+use crate::auth_routes::{self, AuthState};
+use crate::jwt::{TokenVerifier, as_authorizer_claims};
+
+/// Every function's routes, merged and finished, with the list of all routes.
+pub fn functions(store: Store) -> (Router, Vec<RouteInfo>) {
+    let (organizations, mut routes) = organizations::unfinished_router(store);
+    let merged = Router::new().merge(organizations);
+    routes.sort_by(|a, b| (a.path, a.method.as_str()).cmp(&(b.path, b.method.as_str())));
+    (api::finish(merged), routes)
+}
+
+/// The whole local API.
+pub fn app(functions: Router, verifier: TokenVerifier, auth: AuthState) -> Router {
+    let protected = functions.layer(axum::middleware::from_fn_with_state(Arc::new(verifier), authorize));
+    Router::new()
+        .route("/health", get(|| async { Json(json!({"status": "ok"})) }))
+        .merge(auth_routes::router(auth))
+        .fallback_service(protected)
+}
+
+/// What API Gateway answers when the authorizer refuses a token.
+fn unauthorized() -> Response {
+    (StatusCode::UNAUTHORIZED, Json(json!({"message": "Unauthorized"}))).into_response()
+}
+
+/// Verifies the bearer ID token and fills the request context as the REST Cognito
+/// authorizer does, so handlers cannot tell the difference.
+async fn authorize(State(verifier): State<Arc<TokenVerifier>>, req: Request, next: Next) -> Response {
+    let token = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.strip_prefix("Bearer ").unwrap_or(v).trim().to_owned());
+    let Some(token) = token.filter(|t| !t.is_empty()) else {
+        return unauthorized();
+    };
+    let claims = match verifier.verify(&token) {
+        Ok(claims) => claims,
+        Err(e) => {
+            tracing::info!(reason = ?e, "token refused");
+            return unauthorized();
+        }
+    };
+    let mut ctx = ApiGatewayProxyRequestContext::default();
+    ctx.stage = Some("local".into());
+    ctx.request_id = Some(ulid::Ulid::new().to_string());
+    ctx.http_method = req.method().clone();
+    ctx.path = Some(req.uri().path().to_owned());
+    ctx.authorizer.fields.insert("claims".into(), as_authorizer_claims(&claims));
+    let req = req.with_request_context(RequestContext::ApiGatewayV1(ctx));
+    next.run(req).await
+}
