@@ -1,0 +1,108 @@
+//! The local stack end to end: sign-up, confirmation and login against the local user pool,
+//! tokens verified as API Gateway's authorizer does, the functions' routes behind them.
+
+use axum::Router;
+use axum::body::Body;
+use http::Request;
+use http_body_util::BodyExt;
+use local_runner::auth_routes::AuthState;
+use local_runner::jwt::TokenVerifier;
+use local_runner::{provision, server};
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+struct Stack {
+    app: Router,
+    store: store::Store,
+}
+
+async fn stack() -> Stack {
+    let endpoint = testkit::local_aws().endpoint.clone();
+    let config = testkit::sdk_config().await;
+    let table = format!("e2e-{}", ulid::Ulid::new().to_string().to_ascii_lowercase());
+    let resources = provision::provision(&config, &endpoint, &table).await.unwrap();
+    let verifier = TokenVerifier::fetch(&endpoint, &resources.user_pool_id, &resources.issuer(), &resources.client_id).await.unwrap();
+    let store = store::Store::new(aws_sdk_dynamodb::Client::new(&config), table, store::CursorKey::new("e2e"));
+    let (functions, _) = server::functions(store.clone());
+    let auth = AuthState { cognito: aws_sdk_cognitoidentityprovider::Client::new(&config), resources };
+    Stack { app: server::app(functions, verifier, auth), store }
+}
+
+async fn call(app: &Router, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
+    let mut req = Request::builder().method(method).uri(path);
+    if let Some(t) = token {
+        req = req.header("authorization", format!("Bearer {t}"));
+    }
+    let body = match body {
+        Some(b) => {
+            req = req.header("content-type", "application/json");
+            Body::from(b.to_string())
+        }
+        None => Body::empty(),
+    };
+    let res = app.clone().oneshot(req.body(body).unwrap()).await.unwrap();
+    let status = res.status().as_u16();
+    let bytes = res.into_body().collect().await.unwrap().to_bytes();
+    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+}
+
+async fn sign_up_and_log_in(app: &Router, email: &str) -> String {
+    let creds = json!({"email": email, "password": "CorrectHorse42x"});
+    assert_eq!(call(app, "POST", "/local/auth/signup", None, Some(creds.clone())).await.0, 201);
+    assert_eq!(call(app, "POST", "/local/auth/confirm", None, Some(json!({"email": email, "code": "000000"}))).await.0, 204);
+    let (status, tokens) = call(app, "POST", "/local/auth/login", None, Some(creds)).await;
+    assert_eq!(status, 200, "{tokens}");
+    tokens["idToken"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn sign_up_log_in_and_use_the_api() {
+    let s = stack().await;
+    let ada = sign_up_and_log_in(&s.app, "ada@example.com").await;
+    let bob = sign_up_and_log_in(&s.app, "bob@example.com").await;
+
+    let (status, me) = call(&s.app, "GET", "/me", Some(&ada), None).await;
+    assert_eq!((status, me["email"].as_str()), (200, Some("ada@example.com")));
+
+    let (status, org) = call(&s.app, "POST", "/orgs", Some(&ada), Some(json!({"name": "Acme"}))).await;
+    assert_eq!(status, 201, "{org}");
+    let org_path = format!("/orgs/{}", org["id"].as_str().unwrap());
+    assert_eq!(call(&s.app, "GET", &org_path, Some(&ada), None).await.0, 200);
+
+    // the other tenant sees nothing
+    let (status, problem) = call(&s.app, "GET", &org_path, Some(&bob), None).await;
+    assert_eq!((status, problem["type"].as_str()), (404, Some("https://tenantry.dev/problems/not-found")));
+    assert_eq!(call(&s.app, "GET", "/orgs", Some(&bob), None).await.1["items"], json!([]));
+
+    // the runner answers as the function's own handler does for the same caller and route
+    let direct = organizations::router(s.store.clone()).0;
+    let caller = testkit::Caller { sub: me["userId"].as_str().unwrap().into(), email: "ada@example.com".into(), email_verified: true, groups: vec![] };
+    let handler = testkit::ApiCall::get(&org_path).by(&caller).send(&direct).await;
+    let (status, via_runner) = call(&s.app, "GET", &org_path, Some(&ada), None).await;
+    assert_eq!((status, &via_runner), (handler.status, &handler.body));
+}
+
+#[tokio::test]
+async fn missing_and_invalid_tokens_get_api_gateways_401() {
+    let s = stack().await;
+    let ada = sign_up_and_log_in(&s.app, "ada@example.com").await;
+    let mut tampered = ada.clone();
+    tampered.replace_range(tampered.len() - 4.., "AAAA");
+    for token in [None, Some(""), Some("not-a-jwt"), Some(tampered.as_str())] {
+        let (status, body) = call(&s.app, "GET", "/me", token, None).await;
+        assert_eq!((status, body), (401, json!({"message": "Unauthorized"})), "token {token:?}");
+    }
+    assert_eq!(call(&s.app, "GET", "/health", None, None).await.0, 200);
+}
+
+#[tokio::test]
+async fn local_auth_answers_with_problems() {
+    let s = stack().await;
+    let creds = json!({"email": "eve@example.com", "password": "CorrectHorse42x"});
+    assert_eq!(call(&s.app, "POST", "/local/auth/signup", None, Some(creds.clone())).await.0, 201);
+    assert_eq!(call(&s.app, "POST", "/local/auth/signup", None, Some(creds.clone())).await.0, 409);
+    let (status, _) = call(&s.app, "POST", "/local/auth/signup", None, Some(json!({"email": "nope", "password": "x"}))).await;
+    assert_eq!(status, 422);
+    let (status, _) = call(&s.app, "POST", "/local/auth/login", None, Some(json!({"email": "eve@example.com", "password": "WrongHorse42x"}))).await;
+    assert!(status == 401 || status == 403, "{status}");
+}
