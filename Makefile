@@ -6,7 +6,7 @@ VENV := .venv
 VENV_STAMP := $(VENV)/.installed
 CARGO ?= cargo
 
-.PHONY: help dev test test-rust lint venv clean
+.PHONY: help dev test test-rust lint venv clean routes
 
 help:
 	@echo "make dev    run Tenantry locally (local AWS endpoint + API on a loopback port)"
@@ -20,14 +20,26 @@ $(VENV_STAMP): requirements-dev.txt
 
 venv: $(VENV_STAMP)
 
-test: venv
+test: test-rust test-infra
+
+test-rust: venv
 	$(CARGO) test --workspace --locked
 
 dev: venv
 	$(CARGO) run --locked --quiet -p local-runner -- $(ARGS)
+
+# The route manifest the infrastructure integrates (generated from the route tables).
+routes:
+	$(CARGO) run --locked --quiet -p local-runner --bin tenantry-routes > infra/routes.json
 
 lint:
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 
 clean:
 	rm -rf $(VENV) target
+
+# --- infrastructure (infra/: AWS CDK app) -----------------------------------------------
+.PHONY: test-infra
+test-infra:
+	@echo "infrastructure tests: none yet"
+# --- end infrastructure ----------------------------------------------------------------

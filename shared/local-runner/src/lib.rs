@@ -5,5 +5,6 @@
 pub mod auth_routes;
 pub mod jwt;
 pub mod local_aws;
+pub mod manifest;
 pub mod provision;
 pub mod server;

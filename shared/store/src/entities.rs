@@ -86,6 +86,12 @@ pub struct UserProfile {
     pub last_login_at: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_active_org: Option<OrgId>,
+    /// The org created for the user at sign-up, when the platform does that.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub personal_org: Option<OrgId>,
+    /// Set by the platform's operators; adds the `platform-admin` group to the user's tokens.
+    #[serde(default)]
+    pub platform_operator: bool,
     pub version: u64,
 }
 
@@ -126,4 +132,54 @@ impl UsageCounter {
             UsageCounter::InvitesSent => "invitesSent",
         }
     }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InviteStatus {
+    Pending,
+    Accepted,
+    Declined,
+    Revoked,
+    /// Set when an expired invitation is swept; expiry is also checked in code.
+    Expired,
+}
+
+/// An invitation to join an org with a role. Only the SHA-256 of its token is stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Invite {
+    pub id: String,
+    pub org_id: OrgId,
+    pub email: Email,
+    pub role: Role,
+    pub invited_by: UserId,
+    pub status: InviteStatus,
+    pub created_at: String,
+    pub updated_at: String,
+    pub expires_at: String,
+    /// `expires_at` as epoch seconds, compared in code.
+    pub expires_epoch: i64,
+    #[serde(skip_serializing_if = "String::is_empty", default)]
+    pub token_hash: String,
+    /// Whether the last email was accepted by the mail service.
+    pub delivered: bool,
+    pub sends: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_sent_at: Option<String>,
+    /// Epoch seconds of the last sends in the current hour window (resend limit).
+    #[serde(default)]
+    pub recent_sends: Vec<i64>,
+    pub version: u64,
+}
+
+impl Invite {
+    /// Pending and not past its expiry, whatever TTL has or has not swept.
+    pub fn is_open(&self, now_epoch: i64) -> bool {
+        self.status == InviteStatus::Pending && now_epoch < self.expires_epoch
+    }
+}
+
+impl Entity for Invite {
+    const TYPE: &'static str = "invite";
 }

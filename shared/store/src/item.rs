@@ -8,7 +8,7 @@ use domain::DomainError;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::keys::{GSI1PK, GSI1SK, IndexKey, Key, PK, SK, TYPE};
+use crate::keys::{IndexKey, Key, PK, SK, TYPE};
 
 pub(crate) type Item = HashMap<String, AttributeValue>;
 
@@ -18,7 +18,7 @@ pub(crate) trait Entity: Serialize + DeserializeOwned {
     const TYPE: &'static str;
 }
 
-pub(crate) fn to_item<E: Entity>(entity: &E, key: &Key, gsi1: Option<&IndexKey>) -> Result<Item, DomainError> {
+pub(crate) fn to_item<E: Entity>(entity: &E, key: &Key, indexes: &[IndexKey]) -> Result<Item, DomainError> {
     let mut item: Item = serde_dynamo::to_item(entity).map_err(|e| {
         tracing::error!(error = %e, entity = E::TYPE, "could not serialise entity");
         DomainError::Unavailable
@@ -26,9 +26,10 @@ pub(crate) fn to_item<E: Entity>(entity: &E, key: &Key, gsi1: Option<&IndexKey>)
     item.insert(PK.into(), AttributeValue::S(key.pk.clone()));
     item.insert(SK.into(), AttributeValue::S(key.sk.clone()));
     item.insert(TYPE.into(), AttributeValue::S(E::TYPE.into()));
-    if let Some(g) = gsi1 {
-        item.insert(GSI1PK.into(), AttributeValue::S(g.pk.clone()));
-        item.insert(GSI1SK.into(), AttributeValue::S(g.sk.clone()));
+    for index in indexes {
+        let (pk, sk) = index.index.attributes();
+        item.insert(pk.into(), AttributeValue::S(index.pk.clone()));
+        item.insert(sk.into(), AttributeValue::S(index.sk.clone()));
     }
     Ok(item)
 }

@@ -12,6 +12,9 @@ pub(crate) const SK: &str = "SK";
 pub(crate) const GSI1: &str = "GSI1";
 pub(crate) const GSI1PK: &str = "GSI1PK";
 pub(crate) const GSI1SK: &str = "GSI1SK";
+pub(crate) const GSI2: &str = "GSI2";
+pub(crate) const GSI2PK: &str = "GSI2PK";
+pub(crate) const GSI2SK: &str = "GSI2SK";
 pub(crate) const TYPE: &str = "_type";
 
 /// A primary key.
@@ -30,9 +33,26 @@ impl Key {
     }
 }
 
-/// An index key (partition, sort).
+/// Which global secondary index an [`IndexKey`] belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Gsi {
+    One,
+    Two,
+}
+
+impl Gsi {
+    pub fn attributes(self) -> (&'static str, &'static str) {
+        match self {
+            Gsi::One => (GSI1PK, GSI1SK),
+            Gsi::Two => (GSI2PK, GSI2SK),
+        }
+    }
+}
+
+/// An index key (partition, sort) of one index.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct IndexKey {
+    pub index: Gsi,
     pub pk: String,
     pub sk: String,
 }
@@ -53,7 +73,7 @@ pub(crate) fn org(p: &OrgPartition) -> Key {
 }
 pub(crate) const ORGS_INDEX_PK: &str = "ORGS";
 pub(crate) fn org_listing(p: &OrgPartition, created_at: &str) -> IndexKey {
-    IndexKey { pk: ORGS_INDEX_PK.into(), sk: format!("{created_at}#{}", p.org_id()) }
+    IndexKey { index: Gsi::One, pk: ORGS_INDEX_PK.into(), sk: format!("{created_at}#{}", p.org_id()) }
 }
 
 // slug
@@ -67,7 +87,7 @@ pub(crate) fn member(p: &OrgPartition, user: &UserId) -> Key {
     Key { pk: org_pk(p), sk: format!("{MEMBER_PREFIX}{user}") }
 }
 pub(crate) fn member_by_user(p: &OrgPartition, user: &UserId) -> IndexKey {
-    IndexKey { pk: user_pk(user), sk: org_pk(p) }
+    IndexKey { index: Gsi::One, pk: user_pk(user), sk: org_pk(p) }
 }
 pub(crate) const MEMBERSHIP_PREFIX: &str = "ORG#";
 
@@ -78,8 +98,37 @@ pub(crate) fn user_pk(user: &UserId) -> String {
 pub(crate) fn user_profile(user: &UserId) -> Key {
     Key { pk: user_pk(user), sk: "PROFILE".into() }
 }
+/// The profile's entry in the user's own index partition, next to their memberships, so
+/// that one query returns both (token claims).
+pub(crate) const PROFILE_SK: &str = "PROFILE";
+pub(crate) fn user_profile_index(user: &UserId) -> IndexKey {
+    IndexKey { index: Gsi::One, pk: user_pk(user), sk: PROFILE_SK.into() }
+}
 pub(crate) fn user_by_email(email: &Email) -> IndexKey {
-    IndexKey { pk: format!("EMAIL#{email}"), sk: "USER".into() }
+    IndexKey { index: Gsi::Two, pk: email_pk(email), sk: "USER".into() }
+}
+pub(crate) fn email_pk(email: &Email) -> String {
+    format!("EMAIL#{email}")
+}
+/// Makes an email address belong to one user.
+pub(crate) fn email_claim(email: &Email) -> Key {
+    Key { pk: email_pk(email), sk: "EMAIL".into() }
+}
+
+// invite
+pub(crate) fn invite(p: &OrgPartition, invite: &str) -> Key {
+    Key { pk: org_pk(p), sk: format!("INVITE#{invite}") }
+}
+pub(crate) const INVITE_PREFIX: &str = "INVITE#";
+/// Invitations addressed to an email, across orgs.
+pub(crate) fn invite_by_email(p: &OrgPartition, email: &Email, invite: &str) -> IndexKey {
+    IndexKey { index: Gsi::One, pk: email_pk(email), sk: format!("INVITE#{}#{invite}", p.org_id()) }
+}
+pub(crate) fn invites_of_org_prefix(org: OrgId) -> String {
+    format!("INVITE#{org}#")
+}
+pub(crate) fn invite_token(hash: &str) -> Key {
+    Key { pk: format!("TOKEN#{hash}"), sk: "TOKEN".into() }
 }
 
 // usage

@@ -7,6 +7,7 @@
 
 mod authz;
 mod entities;
+mod invites;
 mod item;
 mod keys;
 mod members;
@@ -27,13 +28,15 @@ use aws_config::retry::RetryConfig;
 use aws_sdk_dynamodb::Client;
 use domain::DomainError;
 
-pub use entities::{Member, Org, OrgStatus, SlugClaim, UsageCounter, UsageMonth, UserProfile};
+pub use entities::{Invite, InviteStatus, Member, Org, OrgStatus, SlugClaim, UsageCounter, UsageMonth, UserProfile};
+pub use invites::Branding;
 pub use members::MemberChange;
 pub use orgs::{MyOrg, NewOrg};
 pub use page::{CursorKey, DEFAULT_LIMIT, MAX_LIMIT, Page, PageRequest};
 pub use scope::{Access, AdminScope, OrgScope, PendingScope, ReadScope};
 pub use table::{TABLE_JSON, TableDefinition};
 pub use usage::Usage;
+pub use users::{ClaimsView, ProfileOutcome};
 
 use item::{Entity, Item};
 use keys::Key;

@@ -129,7 +129,7 @@ impl Store {
         let mut tx = Tx::default();
         tx.put(
             &self.table,
-            to_item(&member, &keys::member(&scope.partition, user), Some(&keys::member_by_user(&scope.partition, user)))?,
+            to_item(&member, &keys::member(&scope.partition, user), &[keys::member_by_user(&scope.partition, user)])?,
             Some(Expr::condition("attribute_not_exists(PK)")),
             DomainError::Conflict("already a member"),
         );

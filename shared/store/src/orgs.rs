@@ -34,7 +34,7 @@ pub struct MyOrg {
 }
 
 /// Tries of a derived slug with a suffix before giving up.
-const SLUG_ATTEMPTS: usize = 4;
+pub(crate) const SLUG_ATTEMPTS: usize = 4;
 const MAX_BATCH_GET: usize = 100;
 
 impl Store {
@@ -42,19 +42,12 @@ impl Store {
     /// `Conflict`. A derived slug that is taken gets a short suffix.
     pub async fn create_org(&self, who: &Identity, display_name: Option<String>, new: NewOrg) -> Result<OrgScope, DomainError> {
         let id = OrgId::new();
-        let base = match (&new.slug, Slug::derive(new.name.as_str())) {
-            (Some(s), _) => s.clone(),
-            (None, Some(s)) => s,
-            (None, None) => format!("org-{}", id.to_string().to_ascii_lowercase()).parse().map_err(|_| DomainError::Unavailable)?,
+        let base = match &new.slug {
+            Some(s) => s.clone(),
+            None => Self::base_slug(&new.name, id)?,
         };
-        let id_suffix = id.to_string().to_ascii_lowercase();
         for attempt in 0..SLUG_ATTEMPTS {
-            let slug = if attempt == 0 {
-                base.clone()
-            } else {
-                let suffix = &id_suffix[id_suffix.len() - 2 * attempt - 2..];
-                base.with_suffix(suffix).ok_or(DomainError::Unavailable)?
-            };
+            let slug = Self::slug_attempt(&base, id, attempt)?;
             match self.create_org_with_slug(who, display_name.clone(), id, &new.name, slug).await {
                 Err(DomainError::Conflict(SLUG_TAKEN)) if new.slug.is_none() => continue,
                 other => return other,
@@ -71,6 +64,23 @@ impl Store {
         name: &OrgName,
         slug: Slug,
     ) -> Result<OrgScope, DomainError> {
+        let mut tx = Tx::default();
+        let org = self.push_org_creation(&mut tx, who, display_name, id, name, slug)?;
+        tx.run(self).await?;
+        Ok(OrgScope { partition: OrgPartition::new(id), user: who.user_id.clone(), access: Access::Member(Role::Owner), org })
+    }
+
+    /// Adds the writes that create an org owned by `who` (org, slug claim, owner membership),
+    /// each conditional, to `tx`.
+    pub(crate) fn push_org_creation(
+        &self,
+        tx: &mut Tx,
+        who: &Identity,
+        display_name: Option<String>,
+        id: OrgId,
+        name: &OrgName,
+        slug: Slug,
+    ) -> Result<Org, DomainError> {
         let partition = OrgPartition::new(id);
         let now = now_rfc3339();
         let org = Org {
@@ -99,27 +109,43 @@ impl Store {
             joined_at: now.clone(),
         };
         let not_exists = || Some(Expr::condition("attribute_not_exists(PK)"));
-        let mut tx = Tx::default();
         tx.put(
             &self.table,
-            to_item(&org, &keys::org(&partition), Some(&keys::org_listing(&partition, &now)))?,
+            to_item(&org, &keys::org(&partition), &[keys::org_listing(&partition, &now)])?,
             not_exists(),
             DomainError::Conflict("organization id collision"),
         )
         .put(
             &self.table,
-            to_item(&SlugClaim { slug: slug.clone(), org_id: id }, &keys::slug(&slug), None)?,
+            to_item(&SlugClaim { slug: slug.clone(), org_id: id }, &keys::slug(&slug), &[])?,
             not_exists(),
             DomainError::Conflict(SLUG_TAKEN),
         )
         .put(
             &self.table,
-            to_item(&member, &keys::member(&partition, &who.user_id), Some(&keys::member_by_user(&partition, &who.user_id)))?,
+            to_item(&member, &keys::member(&partition, &who.user_id), &[keys::member_by_user(&partition, &who.user_id)])?,
             not_exists(),
             DomainError::Conflict("membership exists"),
         );
-        tx.run(self).await?;
-        Ok(OrgScope { partition, user: who.user_id.clone(), access: Access::Member(Role::Owner), org })
+        Ok(org)
+    }
+
+    /// The slug to try on `attempt` (0: the base; then with a suffix taken from the org id).
+    pub(crate) fn slug_attempt(base: &Slug, id: OrgId, attempt: usize) -> Result<Slug, DomainError> {
+        if attempt == 0 {
+            return Ok(base.clone());
+        }
+        let id_suffix = id.to_string().to_ascii_lowercase();
+        let suffix = &id_suffix[id_suffix.len() - 2 * attempt - 2..];
+        base.with_suffix(suffix).ok_or(DomainError::Unavailable)
+    }
+
+    /// The slug an org gets when the caller chose none.
+    pub(crate) fn base_slug(name: &OrgName, id: OrgId) -> Result<Slug, DomainError> {
+        match Slug::derive(name.as_str()) {
+            Some(s) => Ok(s),
+            None => format!("org-{}", id.to_string().to_ascii_lowercase()).parse().map_err(|_| DomainError::Unavailable),
+        }
     }
 
     /// The orgs `user` is a member of, with their role; orgs being deleted are left out.

@@ -53,3 +53,20 @@ pub fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
 }
+
+/// Marks a user a platform operator, as an operator would with the AWS console or CLI.
+pub async fn make_platform_operator(store: &Store, user: &domain::UserId) {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    store
+        .client()
+        .update_item()
+        .table_name(store.table_name())
+        .key("PK", AttributeValue::S(format!("USER#{user}")))
+        .key("SK", AttributeValue::S("PROFILE".into()))
+        .update_expression("SET platformOperator = :yes")
+        .expression_attribute_values(":yes", AttributeValue::Bool(true))
+        .condition_expression("attribute_exists(PK)")
+        .send()
+        .await
+        .expect("the user has a profile");
+}

@@ -1,0 +1,136 @@
+// How the stack is derived from its inputs: routes.json picks the HTTP functions, the context
+// picks the stage, and the build output (or its absence) picks the code.
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { describe, test } from 'node:test';
+import { App } from 'aws-cdk-lib';
+import { loadRouteManifest, parseRouteManifest, parseTableDefinition } from '../lib/definitions';
+import { FUNCTIONS } from '../lib/functions';
+import { readSettings } from '../lib/settings';
+import { TenantryStack } from '../lib/tenantry-stack';
+import { PROD_CONTEXT, functionLogicalId, methodsByRoute, resources, roleActions, roleLogicalId, routesWithInvites, synth } from './helpers';
+
+function ctx(values: Record<string, unknown>) {
+  return { tryGetContext: (k: string) => values[k] };
+}
+
+describe('routes.json drives the HTTP functions', () => {
+  test('the repository routes.json parses and names only functions with a config', () => {
+    const manifest = loadRouteManifest();
+    assert.ok(manifest.routes.length > 0);
+    for (const r of manifest.routes) {
+      assert.ok(FUNCTIONS[r.function], `${r.method} ${r.path}: no config for ${r.function}`);
+      assert.equal(FUNCTIONS[r.function].kind, 'http');
+    }
+  });
+
+  test('a function that routes.json names but the stack has no config for fails synth, naming it', () => {
+    const routes = {
+      routes: [...loadRouteManifest().routes, { function: 'billing', method: 'GET' as const, path: '/billing', operationId: 'b', summary: '' }],
+    };
+    assert.throws(() => synth({ routes }), /routes\.json.*"billing".*no config/s);
+  });
+
+  test('a route naming a non-HTTP function fails synth', () => {
+    const routes = {
+      routes: [{ function: 'cognito-triggers', method: 'GET' as const, path: '/x', operationId: 'x', summary: '' }],
+    };
+    assert.throws(() => synth({ routes }), /kind "cognito-triggers", not "http"/);
+  });
+
+  test('HTTP functions that no route names are not deployed (invites, for now)', () => {
+    const s = synth();
+    assert.deepEqual([...s.stack.functions.keys()].sort(), ['cognito-triggers', 'organizations']);
+  });
+
+  test('when routes.json names invites, invites is deployed with its routes, SES_FROM_ADDRESS and ses:SendEmail', () => {
+    const s = synth({ routes: routesWithInvites(), context: PROD_CONTEXT });
+    assert.ok(s.stack.functions.has('invites'));
+    const methods = methodsByRoute(s.template);
+    const m = methods.get('POST /orgs/{orgId}/invites');
+    assert.ok(m);
+    assert.ok(JSON.stringify(m.Properties!.Integration.Uri).includes(functionLogicalId(s, 'invites')));
+    const fn = resources(s.template, 'AWS::Lambda::Function')[functionLogicalId(s, 'invites')];
+    assert.equal(fn.Properties!.Environment.Variables.SES_FROM_ADDRESS, 'no-reply@example.com');
+    assert.ok(roleActions(s.template, roleLogicalId(s, 'invites')).includes('ses:SendEmail'));
+  });
+
+  test('a duplicated route, a bad path or a route on /health is refused', () => {
+    const r = { function: 'organizations', method: 'GET', path: '/orgs', operationId: 'x', summary: '' };
+    assert.throws(() => parseRouteManifest({ routes: [r, r] }), /appears twice/);
+    assert.throws(() => parseRouteManifest({ routes: [{ ...r, path: 'orgs' }] }), /not an API Gateway resource path/);
+    assert.throws(() => parseRouteManifest({ routes: [{ ...r, method: 'TRACE' }] }), /unsupported method/);
+    assert.throws(
+      () => synth({ routes: { routes: [{ ...r, method: 'GET', path: '/health' } as any] } }),
+      /\/health is the stack's own/,
+    );
+  });
+
+  test('a table definition that is not on-demand or lacks keys is refused', () => {
+    assert.throws(() => parseTableDefinition({ partitionKey: 'PK', sortKey: 'SK', globalSecondaryIndexes: [], timeToLiveAttribute: 'ttl', billingMode: 'PROVISIONED', streamViewType: 'NEW_AND_OLD_IMAGES' }), /PAY_PER_REQUEST/);
+    assert.throws(() => parseTableDefinition({ sortKey: 'SK', globalSecondaryIndexes: [], timeToLiveAttribute: 'ttl', billingMode: 'PAY_PER_REQUEST', streamViewType: 'NEW_AND_OLD_IMAGES' }), /partitionKey/);
+  });
+});
+
+describe('stages and context', () => {
+  test('stage defaults to dev; anything but dev or prod is refused', () => {
+    assert.equal(readSettings(ctx({})).stage, 'dev');
+    assert.throws(() => readSettings(ctx({ stage: 'staging' })), /dev or prod/);
+  });
+
+  test('prod requires appUrl and a mail identity, and https origins', () => {
+    assert.throws(() => readSettings(ctx({ stage: 'prod', mailDomain: 'example.com' })), /appUrl is required/);
+    assert.throws(() => readSettings(ctx({ stage: 'prod', appUrl: 'https://a.example.com' })), /mailDomain/);
+    assert.throws(
+      () => readSettings(ctx({ ...PROD_CONTEXT, allowedOrigins: 'http://a.example.com' })),
+      /https origins only/,
+    );
+  });
+
+  test('context values from the command line (strings) are parsed and checked', () => {
+    const s = readSettings(ctx({ tracing: 'true', throttleRateLimit: '5', allowedOrigins: '["https://x.example.com"]' }));
+    assert.equal(s.tracing, true);
+    assert.equal(s.throttleRateLimit, 5);
+    assert.deepEqual(s.allowedOrigins, ['https://x.example.com']);
+    assert.throws(() => readSettings(ctx({ throttleRateLimit: '-1' })), /positive integer/);
+    assert.throws(() => readSettings(ctx({ logRetentionDays: '8' })), /logRetentionDays/);
+    assert.throws(() => readSettings(ctx({ mailDomain: 'example.com', mailFromAddress: 'a@other.com' })), /not in mailDomain/);
+  });
+
+  test('environment-agnostic without CDK_DEFAULT_ACCOUNT/REGION: no account or region in the template', () => {
+    const s = synth();
+    assert.ok(s.stack.account.startsWith('${Token'), s.stack.account);
+    const text = JSON.stringify(s.template.toJSON());
+    assert.ok(!/\b\d{12}\b/.test(text.replace(/"[0-9a-f]{64}\.zip"/g, '')), 'an account id is hard-coded');
+  });
+});
+
+describe('Lambda code', () => {
+  test('without build output (and without allowPlaceholderCode), synth fails and says to run make build', () => {
+    const app = new App({ context: { lambdaDir: path.join(os.tmpdir(), 'tenantry-no-such-dir') } });
+    const settings = readSettings(app.node);
+    assert.throws(() => new TenantryStack(app, 'T', { settings }), /no build output.*make build/s);
+  });
+
+  test("cargo-lambda's output is used when present (bootstrap.zip, or a bootstrap directory)", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tenantry-lambda-'));
+    try {
+      fs.mkdirSync(path.join(dir, 'organizations'));
+      fs.writeFileSync(path.join(dir, 'organizations', 'bootstrap.zip'), 'not really a zip');
+      fs.mkdirSync(path.join(dir, 'cognito-triggers'));
+      fs.writeFileSync(path.join(dir, 'cognito-triggers', 'bootstrap'), '#!/bin/sh\n');
+      const app = new App({ context: { lambdaDir: dir } });
+      const stack = new TenantryStack(app, 'T', { settings: readSettings(app.node) });
+      for (const f of stack.functions.values()) assert.equal(f.usesPlaceholderCode, false, f.name);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('the placeholder is used only when allowed, and marked', () => {
+    const s = synth();
+    for (const f of s.stack.functions.values()) assert.equal(f.usesPlaceholderCode, true, f.name);
+  });
+});

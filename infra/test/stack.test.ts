@@ -1,0 +1,679 @@
+// What the synthesized stack promises, one test per promise, for dev and prod.
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { Match } from 'aws-cdk-lib/assertions';
+import { loadRouteManifest, loadTableDefinition } from '../lib/definitions';
+import { FUNCTIONS } from '../lib/functions';
+import {
+  functionLogicalId,
+  functionsWithFuture,
+  methodsByRoute,
+  resources,
+  roleActions,
+  roleLogicalId,
+  roleStatements,
+  routesWithInvites,
+  stage,
+  synth,
+} from './helpers';
+
+const STAGES = ['dev', 'prod'] as const;
+
+function only<T>(record: Record<string, T>, what: string): [string, T] {
+  const entries = Object.entries(record);
+  assert.equal(entries.length, 1, `expected exactly one ${what}, found ${entries.length}`);
+  return entries[0];
+}
+
+// ---- table -----------------------------------------------------------------------------------
+describe('table (from shared/store/table.json)', () => {
+  const def = loadTableDefinition();
+
+  for (const st of STAGES) {
+    test(`${st}: partition and sort key are the string attributes named in table.json`, () => {
+      const [, table] = only(resources(stage(st).template, 'AWS::DynamoDB::Table'), 'table');
+      assert.deepEqual(table.Properties!.KeySchema, [
+        { AttributeName: def.partitionKey, KeyType: 'HASH' },
+        { AttributeName: def.sortKey, KeyType: 'RANGE' },
+      ]);
+      const attrs = table.Properties!.AttributeDefinitions as { AttributeName: string; AttributeType: string }[];
+      for (const a of attrs) assert.equal(a.AttributeType, 'S', `${a.AttributeName} must be a string`);
+    });
+
+    test(`${st}: both GSIs of table.json, with their keys, projecting all attributes`, () => {
+      const [, table] = only(resources(stage(st).template, 'AWS::DynamoDB::Table'), 'table');
+      const gsis = table.Properties!.GlobalSecondaryIndexes as any[];
+      assert.deepEqual(
+        gsis.map((g) => g.IndexName).sort(),
+        def.globalSecondaryIndexes.map((g) => g.indexName).sort(),
+      );
+      for (const expected of def.globalSecondaryIndexes) {
+        const gsi = gsis.find((g) => g.IndexName === expected.indexName);
+        assert.deepEqual(gsi.KeySchema, [
+          { AttributeName: expected.partitionKey, KeyType: 'HASH' },
+          { AttributeName: expected.sortKey, KeyType: 'RANGE' },
+        ]);
+        assert.deepEqual(gsi.Projection, { ProjectionType: 'ALL' });
+      }
+    });
+
+    test(`${st}: TTL on the attribute table.json names (ttl)`, () => {
+      stage(st).template.hasResourceProperties('AWS::DynamoDB::Table', {
+        TimeToLiveSpecification: { AttributeName: def.timeToLiveAttribute, Enabled: true },
+      });
+      assert.equal(def.timeToLiveAttribute, 'ttl');
+    });
+
+    test(`${st}: point-in-time recovery is on`, () => {
+      stage(st).template.hasResourceProperties('AWS::DynamoDB::Table', {
+        PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+      });
+    });
+
+    test(`${st}: stream NEW_AND_OLD_IMAGES`, () => {
+      stage(st).template.hasResourceProperties('AWS::DynamoDB::Table', {
+        StreamSpecification: { StreamViewType: 'NEW_AND_OLD_IMAGES' },
+      });
+    });
+
+    test(`${st}: on-demand billing (PAY_PER_REQUEST)`, () => {
+      stage(st).template.hasResourceProperties('AWS::DynamoDB::Table', { BillingMode: 'PAY_PER_REQUEST' });
+    });
+  }
+
+  test('prod: deletion protection on and the table is retained', () => {
+    const t = stage('prod').template;
+    t.hasResourceProperties('AWS::DynamoDB::Table', { DeletionProtectionEnabled: true });
+    t.hasResource('AWS::DynamoDB::Table', { DeletionPolicy: 'Retain', UpdateReplacePolicy: 'Retain' });
+  });
+
+  test('dev: no deletion protection and the table is deleted with the stack', () => {
+    const t = stage('dev').template;
+    t.hasResourceProperties('AWS::DynamoDB::Table', { DeletionProtectionEnabled: false });
+    t.hasResource('AWS::DynamoDB::Table', { DeletionPolicy: 'Delete' });
+  });
+
+  test('the table follows the definition file (another definition gives another table)', () => {
+    const other = {
+      ...def,
+      partitionKey: 'pk2',
+      globalSecondaryIndexes: [...def.globalSecondaryIndexes, { indexName: 'GSI3', partitionKey: 'GSI3PK', sortKey: 'GSI3SK' }],
+    };
+    const t = synth({ table: other }).template;
+    t.hasResourceProperties('AWS::DynamoDB::Table', {
+      KeySchema: Match.arrayWith([{ AttributeName: 'pk2', KeyType: 'HASH' }]),
+      GlobalSecondaryIndexes: Match.arrayWith([Match.objectLike({ IndexName: 'GSI3' })]),
+    });
+  });
+});
+
+// ---- Cognito ---------------------------------------------------------------------------------
+describe('Cognito user pool', () => {
+  test('sign-in with email: the username is the email address', () => {
+    stage('dev').template.hasResourceProperties('AWS::Cognito::UserPool', {
+      UsernameAttributes: ['email'],
+      AliasAttributes: Match.absent(),
+    });
+  });
+
+  test('password policy: at least 12 characters, upper and lower case, digits', () => {
+    stage('dev').template.hasResourceProperties('AWS::Cognito::UserPool', {
+      Policies: {
+        PasswordPolicy: Match.objectLike({
+          MinimumLength: 12,
+          RequireUppercase: true,
+          RequireLowercase: true,
+          RequireNumbers: true,
+        }),
+      },
+    });
+  });
+
+  test('email verification: email is auto-verified', () => {
+    stage('dev').template.hasResourceProperties('AWS::Cognito::UserPool', { AutoVerifiedAttributes: ['email'] });
+  });
+
+  test('MFA optional, TOTP only (no SMS)', () => {
+    stage('dev').template.hasResourceProperties('AWS::Cognito::UserPool', {
+      MfaConfiguration: 'OPTIONAL',
+      EnabledMfas: ['SOFTWARE_TOKEN_MFA'],
+    });
+  });
+
+  test('the five triggers go to cognito-triggers, pre-token-generation as V2_0', () => {
+    const s = stage('dev');
+    const arn = { 'Fn::GetAtt': [functionLogicalId(s, 'cognito-triggers'), 'Arn'] };
+    s.template.hasResourceProperties('AWS::Cognito::UserPool', {
+      LambdaConfig: {
+        PreSignUp: arn,
+        PostConfirmation: arn,
+        PostAuthentication: arn,
+        CustomMessage: arn,
+        PreTokenGenerationConfig: { LambdaArn: arn, LambdaVersion: 'V2_0' },
+      },
+    });
+  });
+
+  test('Cognito may invoke the triggers function', () => {
+    const s = stage('dev');
+    const perms = Object.values(resources(s.template, 'AWS::Lambda::Permission')).filter(
+      (p) =>
+        p.Properties!.Principal === 'cognito-idp.amazonaws.com' &&
+        JSON.stringify(p.Properties!.FunctionName).includes(functionLogicalId(s, 'cognito-triggers')),
+    );
+    assert.ok(perms.length >= 1, 'no lambda permission for cognito-idp');
+  });
+
+  test('a feature plan that supports V2 pre-token-generation (Essentials by default, Plus with threat protection by context)', () => {
+    stage('dev').template.hasResourceProperties('AWS::Cognito::UserPool', { UserPoolTier: 'ESSENTIALS' });
+    synth({ context: { cognitoFeaturePlan: 'plus' } }).template.hasResourceProperties('AWS::Cognito::UserPool', {
+      UserPoolTier: 'PLUS',
+      UserPoolAddOns: { AdvancedSecurityMode: 'ENFORCED' },
+    });
+  });
+
+  test('app client: users can write only standard attributes, nothing naming a tenant or role', () => {
+    const [, client] = only(resources(stage('dev').template, 'AWS::Cognito::UserPoolClient'), 'app client');
+    const writable = client.Properties!.WriteAttributes as string[];
+    assert.ok(writable.length > 0);
+    for (const attr of writable) {
+      assert.ok(!attr.startsWith('custom:'), `${attr} is a custom attribute`);
+      assert.ok(!/org|tenant|role|group|plan|admin/i.test(attr), `${attr} names a tenant or role`);
+    }
+    assert.deepEqual([...writable].sort(), ['email', 'name']);
+  });
+
+  test('app client: no user-existence errors, no client secret (SPA), SRP sign-in, no OAuth', () => {
+    stage('dev').template.hasResourceProperties('AWS::Cognito::UserPoolClient', {
+      PreventUserExistenceErrors: 'ENABLED',
+      GenerateSecret: false,
+      ExplicitAuthFlows: Match.arrayWith(['ALLOW_USER_SRP_AUTH']),
+      AllowedOAuthFlowsUserPoolClient: false,
+    });
+  });
+
+  test('the platform-admin group exists', () => {
+    stage('dev').template.hasResourceProperties('AWS::Cognito::UserPoolGroup', { GroupName: 'platform-admin' });
+  });
+
+  test('prod: the user pool has deletion protection and is retained; dev: deleted', () => {
+    stage('prod').template.hasResourceProperties('AWS::Cognito::UserPool', { DeletionProtection: 'ACTIVE' });
+    stage('prod').template.hasResource('AWS::Cognito::UserPool', { DeletionPolicy: 'Retain' });
+    stage('dev').template.hasResourceProperties('AWS::Cognito::UserPool', { DeletionProtection: 'INACTIVE' });
+    stage('dev').template.hasResource('AWS::Cognito::UserPool', { DeletionPolicy: 'Delete' });
+  });
+});
+
+// ---- REST API --------------------------------------------------------------------------------
+describe('REST API', () => {
+  const manifest = loadRouteManifest();
+
+  for (const st of STAGES) {
+    test(`${st}: every route of routes.json exists, integrated (Lambda proxy) with its function`, () => {
+      const s = stage(st);
+      const methods = methodsByRoute(s.template);
+      for (const route of manifest.routes) {
+        const m = methods.get(`${route.method} ${route.path}`);
+        assert.ok(m, `missing ${route.method} ${route.path}`);
+        assert.equal(m.Properties!.Integration.Type, 'AWS_PROXY', `${route.method} ${route.path}`);
+        assert.ok(
+          JSON.stringify(m.Properties!.Integration.Uri).includes(`"${functionLogicalId(s, route.function)}"`),
+          `${route.method} ${route.path} is not integrated with ${route.function}`,
+        );
+        assert.equal(m.Properties!.OperationName, route.operationId);
+      }
+    });
+
+    test(`${st}: the Cognito authorizer guards every route but GET /health (and CORS preflights)`, () => {
+      const t = stage(st).template;
+      const [authorizerId, authorizer] = only(resources(t, 'AWS::ApiGateway::Authorizer'), 'authorizer');
+      assert.equal(authorizer.Properties!.Type, 'COGNITO_USER_POOLS');
+      for (const [key, m] of methodsByRoute(t)) {
+        if (key === 'GET /health' || key.startsWith('OPTIONS ')) continue;
+        assert.equal(m.Properties!.AuthorizationType, 'COGNITO_USER_POOLS', key);
+        assert.deepEqual(m.Properties!.AuthorizerId, { Ref: authorizerId }, key);
+      }
+    });
+  }
+
+  test('no method beyond the routes, GET /health and the CORS preflights', () => {
+    const methods = [...methodsByRoute(stage('dev').template).keys()].filter((k) => !k.startsWith('OPTIONS '));
+    assert.equal(methods.length, manifest.routes.length + 1);
+  });
+
+  test('GET /health is unauthenticated and answers 200 from a mock integration', () => {
+    const m = methodsByRoute(stage('dev').template).get('GET /health');
+    assert.ok(m);
+    assert.equal(m.Properties!.AuthorizationType, 'NONE');
+    assert.equal(m.Properties!.Integration.Type, 'MOCK');
+    assert.equal(m.Properties!.Integration.IntegrationResponses[0].StatusCode, '200');
+  });
+
+  test('request validation: a validator (parameters and body) on every route, path parameters required', () => {
+    const t = stage('dev').template;
+    const [validatorId] = only(
+      Object.fromEntries(
+        Object.entries(resources(t, 'AWS::ApiGateway::RequestValidator')).filter(
+          ([, v]) => v.Properties!.ValidateRequestParameters === true && v.Properties!.ValidateRequestBody === true,
+        ),
+      ),
+      'request validator',
+    );
+    const methods = methodsByRoute(t);
+    for (const route of manifest.routes) {
+      const m = methods.get(`${route.method} ${route.path}`)!;
+      assert.deepEqual(m.Properties!.RequestValidatorId, { Ref: validatorId });
+      for (const p of route.path.matchAll(/\{([^}]+)\}/g)) {
+        assert.equal(m.Properties!.RequestParameters[`method.request.path.${p[1]}`], true, `${route.path}: ${p[1]}`);
+      }
+    }
+  });
+
+  test('stage throttling defaults: rate 100, burst 200', () => {
+    stage('dev').template.hasResourceProperties('AWS::ApiGateway::Stage', {
+      MethodSettings: Match.arrayWith([
+        Match.objectLike({ HttpMethod: '*', ResourcePath: '/*', ThrottlingRateLimit: 100, ThrottlingBurstLimit: 200 }),
+      ]),
+    });
+  });
+
+  test('stage throttling is configurable by context', () => {
+    synth({ context: { throttleRateLimit: '7', throttleBurstLimit: '9' } }).template.hasResourceProperties(
+      'AWS::ApiGateway::Stage',
+      { MethodSettings: Match.arrayWith([Match.objectLike({ ThrottlingRateLimit: 7, ThrottlingBurstLimit: 9 })]) },
+    );
+  });
+
+  test('CORS preflight answers the configured origin (default: the app URL)', () => {
+    const opts = [...methodsByRoute(stage('prod').template)].filter(([k]) => k.startsWith('OPTIONS '));
+    assert.ok(opts.length > 0);
+    for (const [k, m] of opts) {
+      const params = m.Properties!.Integration.IntegrationResponses[0].ResponseParameters;
+      assert.equal(params['method.response.header.Access-Control-Allow-Origin'], "'https://app.example.com'", k);
+      assert.match(params['method.response.header.Access-Control-Allow-Headers'], /Authorization/);
+    }
+  });
+
+  test('CORS preflight answers every origin of context allowedOrigins', () => {
+    const t = synth({ context: { allowedOrigins: 'https://a.example.com,https://b.example.com' } }).template;
+    const [, m] = [...methodsByRoute(t)].find(([k]) => k === 'OPTIONS /orgs')!;
+    const text = JSON.stringify(m.Properties!.Integration.IntegrationResponses);
+    assert.ok(text.includes('https://a.example.com') && text.includes('https://b.example.com'), text);
+  });
+
+  test('access logs go to a log group, one JSON object per request', () => {
+    const t = stage('dev').template;
+    const [stageId, apiStage] = only(resources(t, 'AWS::ApiGateway::Stage'), 'stage');
+    const setting = apiStage.Properties!.AccessLogSetting;
+    assert.ok(setting, `${stageId} has no access logs`);
+    const logGroupId = stage('dev').stack.getLogicalId(stage('dev').stack.apiAccessLogs.node.defaultChild as any);
+    assert.ok(JSON.stringify(setting.DestinationArn).includes(logGroupId));
+    const format = JSON.parse(setting.Format);
+    assert.equal(format.requestId, '$context.requestId');
+    assert.equal(format.status, '$context.status');
+  });
+
+  test('tracing is off by default and on with context tracing=true', () => {
+    stage('dev').template.hasResourceProperties('AWS::ApiGateway::Stage', { TracingEnabled: false });
+    const t = synth({ context: { tracing: 'true' } }).template;
+    t.hasResourceProperties('AWS::ApiGateway::Stage', { TracingEnabled: true });
+    t.hasResourceProperties('AWS::Lambda::Function', { TracingConfig: { Mode: 'Active' } });
+  });
+
+  test('an alarm on API 5xx responses', () => {
+    stage('dev').template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: 'AWS/ApiGateway',
+      MetricName: '5XXError',
+      Threshold: 0,
+      ComparisonOperator: 'GreaterThanThreshold',
+    });
+  });
+});
+
+// ---- functions -------------------------------------------------------------------------------
+describe('functions', () => {
+  test('provided.al2023 on arm64 with handler bootstrap, every function', () => {
+    const fns = resources(stage('dev').template, 'AWS::Lambda::Function');
+    const ours = Object.entries(fns).filter(([id]) => !id.startsWith('CustomS3AutoDeleteObjects'));
+    assert.equal(ours.length, stage('dev').stack.functions.size);
+    for (const [id, fn] of ours) {
+      assert.equal(fn.Properties!.Runtime, 'provided.al2023', id);
+      assert.deepEqual(fn.Properties!.Architectures, ['arm64'], id);
+      assert.equal(fn.Properties!.Handler, 'bootstrap', id);
+    }
+  });
+
+  test('memory and timeout come from the function table (HTTP 256 MB/10 s, triggers 128 MB/5 s)', () => {
+    const s = stage('dev');
+    for (const [name, { config }] of s.stack.functions) {
+      const fn = resources(s.template, 'AWS::Lambda::Function')[functionLogicalId(s, name)];
+      assert.equal(fn.Properties!.MemorySize, config.memoryMb, name);
+      assert.equal(fn.Properties!.Timeout, config.timeoutSeconds, name);
+      assert.ok(config.sizingReason.length > 20, `${name}: state why`);
+    }
+    assert.equal(FUNCTIONS.organizations.memoryMb, 256);
+    assert.equal(FUNCTIONS.organizations.timeoutSeconds, 10);
+    assert.equal(FUNCTIONS['cognito-triggers'].memoryMb, 128);
+    assert.equal(FUNCTIONS['cognito-triggers'].timeoutSeconds, 5);
+  });
+
+  test('environment: TABLE_NAME, CURSOR_SECRET_ARN, APP_URL, RUST_LOG=info everywhere; USER_POOL_ID for HTTP', () => {
+    const s = stage('prod');
+    const tableId = s.stack.getLogicalId(s.stack.table.node.defaultChild as any);
+    const secretId = s.stack.getLogicalId(s.stack.cursorSecret.node.defaultChild as any);
+    const poolId = s.stack.getLogicalId(s.stack.userPool.node.defaultChild as any);
+    for (const [name, { config }] of s.stack.functions) {
+      const env = resources(s.template, 'AWS::Lambda::Function')[functionLogicalId(s, name)].Properties!.Environment.Variables;
+      assert.deepEqual(env.TABLE_NAME, { Ref: tableId }, name);
+      assert.deepEqual(env.CURSOR_SECRET_ARN, { Ref: secretId }, name);
+      assert.equal(env.APP_URL, 'https://app.example.com', name);
+      assert.equal(env.RUST_LOG, 'info', name);
+      if (config.kind === 'http') assert.deepEqual(env.USER_POOL_ID, { Ref: poolId }, name);
+      else assert.equal(env.USER_POOL_ID, undefined, name);
+      assert.equal(env.SES_FROM_ADDRESS, undefined, `${name} sends no mail`);
+    }
+  });
+
+  test('no secret value in any environment: only the secret ARN, no dynamic references', () => {
+    for (const st of STAGES) {
+      for (const fn of Object.values(resources(stage(st).template, 'AWS::Lambda::Function'))) {
+        const env = fn.Properties!.Environment?.Variables ?? {};
+        const text = JSON.stringify(env);
+        assert.ok(!text.includes('{{resolve:'), text);
+        for (const key of Object.keys(env)) {
+          assert.ok(!/SECRET|PASSWORD|TOKEN|KEY/.test(key) || key.endsWith('_ARN'), `${key} looks like a secret value`);
+        }
+      }
+    }
+  });
+
+  test('the cursor secret is generated by Secrets Manager', () => {
+    stage('dev').template.hasResourceProperties('AWS::SecretsManager::Secret', {
+      GenerateSecretString: Match.objectLike({ PasswordLength: 64 }),
+    });
+  });
+
+  test('an errors alarm and a throttles alarm per function', () => {
+    const s = stage('dev');
+    const alarms = Object.values(resources(s.template, 'AWS::CloudWatch::Alarm'));
+    for (const name of s.stack.functions.keys()) {
+      for (const metric of ['Errors', 'Throttles']) {
+        const found = alarms.some(
+          (a) =>
+            a.Properties!.MetricName === metric &&
+            a.Properties!.Namespace === 'AWS/Lambda' &&
+            a.Properties!.Threshold === 0 &&
+            a.Properties!.ComparisonOperator === 'GreaterThanThreshold' &&
+            JSON.stringify(a.Properties!.Dimensions).includes(`"${functionLogicalId(s, name)}"`),
+        );
+        assert.ok(found, `${name}: no ${metric} > 0 alarm`);
+      }
+    }
+  });
+});
+
+// ---- IAM -------------------------------------------------------------------------------------
+describe('IAM: one role per function, only the actions it uses', () => {
+  const everything = synth({
+    context: { stage: 'prod', appUrl: 'https://app.example.com', mailDomain: 'example.com', tracing: 'true' },
+    routes: routesWithInvites(),
+    functions: functionsWithFuture(),
+  });
+
+  test('each function has its own role', () => {
+    for (const s of [stage('dev'), everything]) {
+      const roles = [...s.stack.functions.values()].map((f) => roleLogicalId(s, f.name));
+      assert.equal(new Set(roles).size, roles.length);
+      for (const [name] of s.stack.functions) {
+        const fn = resources(s.template, 'AWS::Lambda::Function')[functionLogicalId(s, name)];
+        assert.deepEqual(fn.Properties!.Role, { 'Fn::GetAtt': [roleLogicalId(s, name), 'Arn'] }, name);
+      }
+    }
+  });
+
+  test('no role uses AWS managed policies (function roles)', () => {
+    const s = everything;
+    for (const name of s.stack.functions.keys()) {
+      const role = resources(s.template, 'AWS::IAM::Role')[roleLogicalId(s, name)];
+      assert.equal(role.Properties!.ManagedPolicyArns, undefined, name);
+    }
+  });
+
+  test('no dynamodb:Scan and no wildcard action in any policy', () => {
+    for (const s of [stage('dev'), stage('prod'), everything]) {
+      for (const policy of Object.values(resources(s.template, 'AWS::IAM::Policy'))) {
+        for (const st of policy.Properties!.PolicyDocument.Statement) {
+          for (const action of ([] as string[]).concat(st.Action)) {
+            assert.notEqual(action.toLowerCase(), 'dynamodb:scan');
+            assert.ok(!action.includes('*'), `wildcard action ${action}`);
+          }
+        }
+      }
+    }
+  });
+
+  test('organizations: exactly the table actions it uses, Query also on the indexes', () => {
+    const s = stage('dev');
+    const stmts = roleStatements(s.template, roleLogicalId(s, 'organizations'));
+    const table = stmts.find((x) => x.Sid === 'Table');
+    assert.deepEqual([...table.Action].sort(), [
+      'dynamodb:BatchGetItem',
+      'dynamodb:BatchWriteItem',
+      'dynamodb:ConditionCheckItem',
+      'dynamodb:DeleteItem',
+      'dynamodb:GetItem',
+      'dynamodb:PutItem',
+      'dynamodb:Query',
+      'dynamodb:UpdateItem',
+    ]);
+    const indexes = stmts.find((x) => x.Sid === 'TableIndexes');
+    assert.equal(indexes.Action, 'dynamodb:Query');
+  });
+
+  test('cognito-triggers: GetItem, PutItem, UpdateItem, Query only; no secret, no mail', () => {
+    const s = stage('dev');
+    const actions = roleActions(s.template, roleLogicalId(s, 'cognito-triggers'));
+    const dynamo = [...new Set(actions.filter((a) => a.startsWith('dynamodb:')))].sort();
+    assert.deepEqual(dynamo, ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem']);
+    assert.ok(!actions.some((a) => a.startsWith('secretsmanager:') || a.startsWith('ses:')), actions.join());
+  });
+
+  test('transactions emit no IAM action of their own (DynamoDB authorizes their parts)', () => {
+    for (const s of [stage('dev'), everything]) {
+      for (const policy of Object.values(resources(s.template, 'AWS::IAM::Policy'))) {
+        assert.ok(!JSON.stringify(policy).includes('dynamodb:Transact'));
+      }
+    }
+  });
+
+  test('secretsmanager:GetSecretValue on the cursor secret only, for the HTTP functions only', () => {
+    for (const s of [stage('dev'), everything]) {
+      const secretId = s.stack.getLogicalId(s.stack.cursorSecret.node.defaultChild as any);
+      for (const [name, { config }] of s.stack.functions) {
+        const stmts = roleStatements(s.template, roleLogicalId(s, name)).filter((x) =>
+          JSON.stringify(x.Action).includes('secretsmanager:'),
+        );
+        if (config.kind === 'http') {
+          assert.equal(stmts.length, 1, name);
+          assert.equal(stmts[0].Action, 'secretsmanager:GetSecretValue');
+          assert.deepEqual(stmts[0].Resource, { Ref: secretId });
+        } else {
+          assert.equal(stmts.length, 0, `${name} must not read the secret`);
+        }
+      }
+    }
+  });
+
+  test('ses:SendEmail only in the invites role, on the SES identity only', () => {
+    const s = everything;
+    const identityId = s.stack.getLogicalId(s.stack.mailIdentity.node.defaultChild as any);
+    for (const name of s.stack.functions.keys()) {
+      const ses = roleStatements(s.template, roleLogicalId(s, name)).filter((x) => JSON.stringify(x.Action).includes('ses:'));
+      if (name === 'invites') {
+        assert.equal(ses.length, 1);
+        assert.equal(ses[0].Action, 'ses:SendEmail');
+        assert.ok(JSON.stringify(ses[0].Resource).includes(identityId), JSON.stringify(ses[0].Resource));
+        assert.ok(!JSON.stringify(ses[0].Resource).includes('*'));
+      } else {
+        assert.equal(ses.length, 0, `${name} must not send mail`);
+      }
+    }
+    for (const st of STAGES) {
+      assert.ok(!JSON.stringify(resources(stage(st).template, 'AWS::IAM::Policy')).includes('ses:'), `${st}: no invites yet, no ses`);
+    }
+  });
+
+  test('no bedrock permission in any current role', () => {
+    for (const s of [stage('dev'), stage('prod'), everything]) {
+      assert.ok(!JSON.stringify(s.template.toJSON()).toLowerCase().includes('bedrock'));
+    }
+  });
+
+  test('logs: each role writes to its own function log group only', () => {
+    const s = stage('dev');
+    for (const [name] of s.stack.functions) {
+      const logs = roleStatements(s.template, roleLogicalId(s, name)).find((x) => x.Sid === 'Logs');
+      assert.deepEqual([...logs.Action].sort(), ['logs:CreateLogStream', 'logs:PutLogEvents']);
+      assert.equal(typeof logs.Resource, 'object', `${name}: log resource must be its log group, not a string`);
+      const fn = resources(s.template, 'AWS::Lambda::Function')[functionLogicalId(s, name)];
+      assert.deepEqual(fn.Properties!.LoggingConfig.LogGroup, { Ref: logs.Resource['Fn::GetAtt'][0] });
+    }
+  });
+});
+
+// ---- storage, events, mail, alarms ------------------------------------------------------------
+describe('upload bucket', () => {
+  for (const st of STAGES) {
+    test(`${st}: private (all public access blocked)`, () => {
+      stage(st).template.hasResourceProperties('AWS::S3::Bucket', {
+        PublicAccessBlockConfiguration: {
+          BlockPublicAcls: true,
+          BlockPublicPolicy: true,
+          IgnorePublicAcls: true,
+          RestrictPublicBuckets: true,
+        },
+      });
+    });
+
+    test(`${st}: encrypted at rest`, () => {
+      stage(st).template.hasResourceProperties('AWS::S3::Bucket', {
+        BucketEncryption: {
+          ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }],
+        },
+      });
+    });
+
+    test(`${st}: TLS enforced (deny aws:SecureTransport=false)`, () => {
+      stage(st).template.hasResourceProperties('AWS::S3::BucketPolicy', {
+        PolicyDocument: {
+          Statement: Match.arrayWith([
+            Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+          ]),
+        },
+      });
+    });
+  }
+
+  test('prod: versioned and retained; dev: deleted with its objects', () => {
+    stage('prod').template.hasResourceProperties('AWS::S3::Bucket', { VersioningConfiguration: { Status: 'Enabled' } });
+    stage('prod').template.hasResource('AWS::S3::Bucket', { DeletionPolicy: 'Retain' });
+    stage('prod').template.resourceCountIs('Custom::S3AutoDeleteObjects', 0);
+    stage('dev').template.hasResource('AWS::S3::Bucket', { DeletionPolicy: 'Delete' });
+    stage('dev').template.resourceCountIs('Custom::S3AutoDeleteObjects', 1);
+  });
+
+  test('no S3 notification until a function asks for uploads (files)', () => {
+    for (const st of STAGES) stage(st).template.resourceCountIs('Custom::S3BucketNotifications', 0);
+    const s = synth({ functions: functionsWithFuture() });
+    s.template.hasResourceProperties('Custom::S3BucketNotifications', {
+      NotificationConfiguration: {
+        LambdaFunctionConfigurations: [
+          Match.objectLike({
+            Events: ['s3:ObjectCreated:*'],
+            LambdaFunctionArn: { 'Fn::GetAtt': [functionLogicalId(s, 'files'), 'Arn'] },
+          }),
+        ],
+      },
+    });
+  });
+});
+
+describe('schedules', () => {
+  test('no EventBridge rule until a function has schedules (notifications)', () => {
+    for (const st of STAGES) stage(st).template.resourceCountIs('AWS::Events::Rule', 0);
+    const s = synth({ functions: functionsWithFuture() });
+    s.template.hasResourceProperties('AWS::Events::Rule', {
+      ScheduleExpression: 'cron(0 8 * * ? *)',
+      Targets: [Match.objectLike({ Arn: { 'Fn::GetAtt': [functionLogicalId(s, 'notifications'), 'Arn'] } })],
+    });
+  });
+});
+
+describe('domain-event queue', () => {
+  test('a queue with a dead-letter queue after 5 receives', () => {
+    const s = stage('dev');
+    const dlqId = s.stack.getLogicalId(s.stack.domainEventsDlq.node.defaultChild as any);
+    s.template.hasResourceProperties('AWS::SQS::Queue', {
+      RedrivePolicy: { deadLetterTargetArn: { 'Fn::GetAtt': [dlqId, 'Arn'] }, maxReceiveCount: 5 },
+    });
+  });
+
+  test('both queues encrypted and TLS-only', () => {
+    const t = stage('dev').template;
+    const queues = resources(t, 'AWS::SQS::Queue');
+    assert.equal(Object.keys(queues).length, 2);
+    for (const [id, q] of Object.entries(queues)) {
+      assert.equal(q.Properties!.SqsManagedSseEnabled, true, id);
+    }
+    const policies = Object.values(resources(t, 'AWS::SQS::QueuePolicy'));
+    assert.equal(policies.length, 2);
+    for (const p of policies) assert.ok(JSON.stringify(p).includes('aws:SecureTransport'));
+  });
+
+  test('an alarm when the dead-letter queue holds any message', () => {
+    const s = stage('dev');
+    const dlqId = s.stack.getLogicalId(s.stack.domainEventsDlq.node.defaultChild as any);
+    s.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: 'AWS/SQS',
+      MetricName: 'ApproximateNumberOfMessagesVisible',
+      Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [dlqId, 'QueueName'] } }],
+      Threshold: 0,
+      ComparisonOperator: 'GreaterThanThreshold',
+    });
+  });
+});
+
+describe('SES', () => {
+  test('prod: a domain identity from context mailDomain, with its DKIM records as outputs', () => {
+    const t = stage('prod').template;
+    t.hasResourceProperties('AWS::SES::EmailIdentity', { EmailIdentity: 'example.com' });
+    t.hasOutput('DkimRecord1', {});
+  });
+
+  test('an email-address identity from context mailFromAddress (dev default no-reply@example.com)', () => {
+    stage('dev').template.hasResourceProperties('AWS::SES::EmailIdentity', { EmailIdentity: 'no-reply@example.com' });
+    synth({ context: { mailFromAddress: 'team@acme.test' } }).template.hasResourceProperties('AWS::SES::EmailIdentity', {
+      EmailIdentity: 'team@acme.test',
+    });
+  });
+});
+
+describe('alarm notifications', () => {
+  test('with context alarmEmail: an SNS topic (TLS-only) with the email subscribed, on every alarm', () => {
+    const t = stage('prod').template;
+    t.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'ops@example.com' });
+    const [topicId] = only(resources(t, 'AWS::SNS::Topic'), 'topic');
+    for (const [id, a] of Object.entries(resources(t, 'AWS::CloudWatch::Alarm'))) {
+      assert.deepEqual(a.Properties!.AlarmActions, [{ Ref: topicId }], id);
+    }
+    t.hasResourceProperties('AWS::SNS::TopicPolicy', {
+      PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Effect: 'Deny' })]) },
+    });
+  });
+
+  test('without alarmEmail: no topic, alarms without actions', () => {
+    const t = stage('dev').template;
+    t.resourceCountIs('AWS::SNS::Topic', 0);
+    for (const a of Object.values(resources(t, 'AWS::CloudWatch::Alarm'))) assert.equal(a.Properties!.AlarmActions, undefined);
+  });
+});

@@ -1,0 +1,5 @@
+//! Prints the route manifest (`make routes` writes it to `infra/routes.json`).
+
+fn main() {
+    print!("{}", local_runner::manifest::render());
+}
