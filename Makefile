@@ -39,7 +39,61 @@ clean:
 	rm -rf $(VENV) target
 
 # --- infrastructure (infra/: AWS CDK app) -----------------------------------------------
-.PHONY: test-infra
-test-infra:
-	@echo "infrastructure tests: none yet"
+# The Lambda binaries `make build` cross-compiles (one cargo binary per function).
+LAMBDA_BINARIES := organizations cognito-triggers invites
+# dev | prod (infra/README.md); extra context for cdk: CDK_CONTEXT='-c appUrl=... -c mailDomain=...'
+STAGE ?= dev
+CDK_CONTEXT ?=
+INFRA := infra
+INFRA_STAMP := $(INFRA)/node_modules/.installed
+CFN_LINT_STAMP := $(VENV)/.cfn-lint-installed
+# cargo-lambda's output: <target dir>/lambda/<binary>/bootstrap.zip (CARGO_TARGET_DIR when set).
+LAMBDA_DIR ?= $(abspath $(or $(CARGO_TARGET_DIR),target))/lambda
+CDK := cd $(INFRA) && TENANTRY_LAMBDA_DIR=$(LAMBDA_DIR) ./node_modules/.bin/cdk
+
+.PHONY: install-infra test-infra synth build deploy destroy clean-infra
+
+$(INFRA_STAMP): $(INFRA)/package.json $(INFRA)/package-lock.json
+	cd $(INFRA) && npm ci --no-audit --no-fund
+	touch $@
+
+$(CFN_LINT_STAMP): $(VENV_STAMP) $(INFRA)/requirements.txt
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r $(INFRA)/requirements.txt
+	touch $@
+
+install-infra: venv $(INFRA_STAMP) $(CFN_LINT_STAMP)
+
+# Type-check, then the node:test suites (template assertions, cdk-nag, cdk synth + cfn-lint).
+test-infra: install-infra
+	cd $(INFRA) && CFN_LINT=$(abspath $(VENV))/bin/cfn-lint npm test
+
+# Offline synth into infra/cdk.out; functions not built yet get a placeholder (with a warning).
+synth: $(INFRA_STAMP)
+	$(CDK) synth --quiet -c stage=$(STAGE) -c allowPlaceholderCode=true $(CDK_CONTEXT)
+
+# Cross-compile every Lambda binary for arm64 into $(LAMBDA_DIR)/<binary>/bootstrap.zip.
+build: venv
+	@test -x $(VENV)/bin/cargo-lambda || \
+		$(VENV)/bin/pip install --quiet --disable-pip-version-check -r $(INFRA)/requirements-build.txt
+	@rustup target list --installed 2>/dev/null | grep -qx aarch64-unknown-linux-gnu || \
+		rustup target add aarch64-unknown-linux-gnu
+	PATH="$(abspath $(VENV))/bin:$$PATH" $(CARGO) lambda build --release --arm64 --output-format zip --locked \
+		$(addprefix --bin ,$(LAMBDA_BINARIES))
+	@for b in $(LAMBDA_BINARIES); do \
+		zip="$(LAMBDA_DIR)/$$b/bootstrap.zip"; \
+		test -f "$$zip" || { echo "missing $$zip" >&2; exit 1; }; \
+		printf '%-24s %10s bytes  %s\n' "$$b" "$$(stat -c %s "$$zip")" "$$zip"; \
+	done
+
+# Deploy to the AWS account of your credentials (cdk bootstrap first, see infra/README.md).
+# No placeholder here: a function without build output fails the synth with its name.
+deploy: build $(INFRA_STAMP)
+	$(CDK) deploy -c stage=$(STAGE) $(CDK_CONTEXT) \
+		--require-approval $(if $(filter prod,$(STAGE)),broadening,never)
+
+destroy: $(INFRA_STAMP)
+	$(CDK) destroy -c stage=$(STAGE) -c allowPlaceholderCode=true $(CDK_CONTEXT)
+
+clean-infra:
+	rm -rf $(INFRA)/node_modules $(INFRA)/cdk.out
 # --- end infrastructure ----------------------------------------------------------------

@@ -54,6 +54,8 @@ export interface FunctionEnvironment {
   readonly userPoolId: boolean;
   /** SES_FROM_ADDRESS */
   readonly sesFromAddress: boolean;
+  /** optional variables taken from CDK context when given: ENV_NAME -> context key */
+  readonly fromContext?: Readonly<Record<string, string>>;
 }
 
 export interface ScheduleConfig {
@@ -130,7 +132,18 @@ export const FUNCTIONS: Readonly<Record<string, FunctionConfig>> = {
     sizingReason:
       '128 MB / 5 s: Cognito waits at most 5 s for a trigger (and retries up to 3 times), so a longer ' +
       'timeout buys nothing; each trigger does one or two small DynamoDB calls.',
-    environment: { userPoolId: false, sesFromAddress: false },
+    environment: {
+      userPoolId: false,
+      sesFromAddress: false,
+      // Sign-up policy and mail branding (functions/cognito-triggers/src/config.rs).
+      fromContext: {
+        BLOCKED_EMAIL_DOMAINS: 'blockedEmailDomains',
+        SIGNUP_INVITE_ONLY: 'signupInviteOnly',
+        PERSONAL_ORG: 'personalOrg',
+        PRODUCT_NAME: 'productName',
+        PRODUCT_LOGO_URL: 'productLogoUrl',
+      },
+    },
     permissions: {
       dynamodb: ['GetItem', 'PutItem', 'UpdateItem', 'Query', 'TransactWriteItems'],
       readCursorSecret: false,

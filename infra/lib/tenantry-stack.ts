@@ -578,6 +578,12 @@ export class TenantryStack extends Stack {
       RUST_LOG: LOG_LEVEL,
     };
     if (config.environment.sesFromAddress) environment.SES_FROM_ADDRESS = settings.sesFromAddress;
+    for (const [envName, contextKey] of Object.entries(config.environment.fromContext ?? {})) {
+      const value = this.node.tryGetContext(contextKey);
+      if (value === undefined || value === null || value === '') continue;
+      if (/SECRET|PASSWORD|TOKEN|KEY/.test(envName)) throw new Error(`${name}: ${envName} must not carry a secret`);
+      environment[envName] = Array.isArray(value) ? value.join(',') : String(value);
+    }
 
     const { code, placeholder } = this.lambdaCode(name, config);
     const fn = new lambda.Function(this, id, {
@@ -617,7 +623,8 @@ export class TenantryStack extends Stack {
     throw new Error(
       `function ${name}: no build output at ${zip} (nor ${path.join(dir, 'bootstrap')}). ` +
         `Build the functions first: \`make build\` (cargo lambda build --release --arm64 --output-format zip), ` +
-        `or point TENANTRY_LAMBDA_DIR (or -c lambdaDir=...) at cargo-lambda's output directory.`,
+        `or point TENANTRY_LAMBDA_DIR (or -c lambdaDir=...) at cargo-lambda's output directory. ` +
+        `Is "${config.binary}" in LAMBDA_BINARIES in the Makefile?`,
     );
   }
 }

@@ -59,6 +59,8 @@ describe('cdk synth (CLI, offline) and cfn-lint', () => {
       const manifest = JSON.parse(fs.readFileSync(path.join(path.dirname(template), 'manifest.json'), 'utf8'));
       const artifact = manifest.artifacts[`Tenantry-${stageName}`];
       assert.equal(artifact.environment, 'aws://unknown-account/unknown-region');
+      // prod stacks cannot be deleted by accident
+      assert.equal(artifact.properties.terminationProtection === true, stageName === 'prod');
     });
 
     test(`${stageName}: cfn-lint finds no error and no unjustified warning`, () => {

@@ -99,6 +99,22 @@ describe('stages and context', () => {
     assert.throws(() => readSettings(ctx({ mailDomain: 'example.com', mailFromAddress: 'a@other.com' })), /not in mailDomain/);
   });
 
+  test('cognito-triggers sign-up and branding settings come from context, only when given', () => {
+    const envOf = (c: Record<string, string>) => {
+      const s = synth({ context: c });
+      return resources(s.template, 'AWS::Lambda::Function')[functionLogicalId(s, 'cognito-triggers')].Properties!.Environment
+        .Variables;
+    };
+    const plain = envOf({});
+    for (const k of ['BLOCKED_EMAIL_DOMAINS', 'SIGNUP_INVITE_ONLY', 'PERSONAL_ORG', 'PRODUCT_NAME', 'PRODUCT_LOGO_URL']) {
+      assert.equal(plain[k], undefined, k);
+    }
+    const set = envOf({ blockedEmailDomains: 'spam.test,junk.test', signupInviteOnly: 'true', productName: 'Acme' });
+    assert.equal(set.BLOCKED_EMAIL_DOMAINS, 'spam.test,junk.test');
+    assert.equal(set.SIGNUP_INVITE_ONLY, 'true');
+    assert.equal(set.PRODUCT_NAME, 'Acme');
+  });
+
   test('environment-agnostic without CDK_DEFAULT_ACCOUNT/REGION: no account or region in the template', () => {
     const s = synth();
     assert.ok(s.stack.account.startsWith('${Token'), s.stack.account);

@@ -209,3 +209,23 @@ async fn profile_is_created_lazily_and_edited() {
     let members = ApiCall::get(&format!("/orgs/{org}/members")).by(&ada).send(&router).await.expect(200);
     assert_eq!(members.body["items"][0]["displayName"], "Ada");
 }
+
+#[tokio::test]
+async fn a_suspended_org_answers_403_to_members_and_not_to_operators() {
+    let store = testkit::fresh_store().await;
+    let router = organizations::router(store.clone()).0;
+    let (owner, viewer, other, op) = (Caller::new("owner"), Caller::new("viewer"), Caller::new("other"), Caller::platform_admin("op"));
+    let org = create_org(&router, &owner, "Paused").await;
+    join(&store, &org, &owner, &viewer, domain::Role::Viewer).await;
+    ApiCall::post(&format!("/admin/orgs/{org}/suspend")).by(&op).send(&router).await.expect(200);
+    for c in [&owner, &viewer] {
+        for path in [format!("/orgs/{org}"), format!("/orgs/{org}/members"), format!("/orgs/{org}/usage")] {
+            ApiCall::get(&path).by(c).send(&router).await.expect_problem(403, "org-suspended");
+        }
+        ApiCall::patch(&format!("/orgs/{org}")).by(c).json(json!({"name": "x"})).send(&router).await.expect_problem(403, "org-suspended");
+    }
+    ApiCall::get(&format!("/orgs/{org}")).by(&op).send(&router).await.expect(200);
+    ApiCall::get(&format!("/orgs/{org}")).by(&other).send(&router).await.expect_problem(404, "not-found");
+    ApiCall::post(&format!("/admin/orgs/{org}/reactivate")).by(&op).send(&router).await.expect(200);
+    ApiCall::get(&format!("/orgs/{org}")).by(&viewer).send(&router).await.expect(200);
+}

@@ -94,6 +94,14 @@ impl From<DomainError> for ApiError {
             DomainError::StaleVersion => ApiError::new(StatusCode::PRECONDITION_FAILED, "stale-version", "Changed meanwhile")
                 .detail("the item changed since you read it; reload and try again"),
             DomainError::Invalid(errors) => ApiError::invalid(errors),
+            DomainError::RateLimited { what, retry_after_secs } => {
+                let mut e = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate-limited", "Too many requests")
+                    .detail(format!("too many {what}; try again in {retry_after_secs} seconds"));
+                e.retry_after = Some(retry_after_secs);
+                e
+            }
+            DomainError::EmailNotVerified => ApiError::new(StatusCode::FORBIDDEN, "email-not-verified", "Email not verified")
+                .detail("verify your email address first"),
             DomainError::InvalidCursor => ApiError::new(StatusCode::BAD_REQUEST, "invalid-cursor", "Invalid cursor")
                 .detail("the cursor is not one this query issued"),
             DomainError::Unavailable => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "Service unavailable")

@@ -33,6 +33,10 @@ pub enum DomainError {
     StaleVersion,
     #[error("invalid input")]
     Invalid(Vec<FieldError>),
+    #[error("too many {what}; retry in {retry_after_secs} s")]
+    RateLimited { what: &'static str, retry_after_secs: u64 },
+    #[error("the caller's email address is not verified")]
+    EmailNotVerified,
     #[error("invalid cursor")]
     InvalidCursor,
     #[error("storage unavailable")]

@@ -7,7 +7,6 @@ use std::collections::HashMap;
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
 use serde_json::{Map, Value};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum VerifyError {
@@ -42,7 +41,8 @@ impl TokenVerifier {
 
     /// Fetches the pool's JWKS from the local endpoint.
     pub async fn fetch(endpoint: &str, user_pool_id: &str, issuer: &str, audience: &str) -> Result<TokenVerifier, String> {
-        let jwks = http_get(endpoint, &format!("/{user_pool_id}/.well-known/jwks.json")).await?;
+        let host = format!("cognito-idp.{}.amazonaws.com", crate::local_aws::REGION);
+        let jwks = crate::local_aws::http_get(endpoint, &format!("/{user_pool_id}/.well-known/jwks.json"), &host).await?;
         Self::from_jwks(&jwks, issuer, audience)
     }
 
@@ -76,26 +76,4 @@ pub fn as_authorizer_claims(claims: &Map<String, Value>) -> Value {
         })
         .collect();
     Value::Object(out)
-}
-
-/// A plain HTTP/1.1 GET against the local endpoint (loopback only, no TLS).
-async fn http_get(endpoint: &str, path: &str) -> Result<String, String> {
-    let authority = endpoint.trim_start_matches("http://").trim_end_matches('/');
-    let mut stream = tokio::net::TcpStream::connect(authority).await.map_err(|e| e.to_string())?;
-    let request = format!(
-        "GET {path} HTTP/1.1\r\nHost: cognito-idp.{}.amazonaws.com\r\nConnection: close\r\nAccept: application/json\r\n\r\n",
-        crate::local_aws::REGION
-    );
-    stream.write_all(request.as_bytes()).await.map_err(|e| e.to_string())?;
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).await.map_err(|e| e.to_string())?;
-    let text = String::from_utf8_lossy(&response);
-    let (head, body) = text.split_once("\r\n\r\n").ok_or("bad HTTP response")?;
-    if !head.starts_with("HTTP/1.1 200") && !head.starts_with("HTTP/1.0 200") {
-        return Err(format!("GET {path}: {}", head.lines().next().unwrap_or("")));
-    }
-    if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
-        return Err("chunked responses are not supported".into());
-    }
-    Ok(body.to_owned())
 }

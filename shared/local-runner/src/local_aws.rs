@@ -63,3 +63,46 @@ pub async fn sdk_config(endpoint: &str) -> SdkConfig {
         .load()
         .await
 }
+
+/// A plain HTTP/1.1 GET against the local endpoint (loopback only, no TLS), with the `Host`
+/// header that selects the emulated service.
+pub async fn http_get(endpoint: &str, path: &str, host: &str) -> Result<String, String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let authority = endpoint.trim_start_matches("http://").trim_end_matches('/');
+    let mut stream = tokio::net::TcpStream::connect(authority).await.map_err(|e| e.to_string())?;
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nAccept: application/json\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.map_err(|e| e.to_string())?;
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.map_err(|e| e.to_string())?;
+    let text = String::from_utf8_lossy(&response);
+    let (head, body) = text.split_once("\r\n\r\n").ok_or("bad HTTP response")?;
+    if !head.starts_with("HTTP/1.1 200") && !head.starts_with("HTTP/1.0 200") {
+        return Err(format!("GET {path}: {}", head.lines().next().unwrap_or("")));
+    }
+    if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+        return Err("chunked responses are not supported".into());
+    }
+    Ok(body.to_owned())
+}
+
+/// A mail the local SES accepted.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct SentMail {
+    pub source: String,
+    pub subject: String,
+    pub body: String,
+    pub destinations: serde_json::Value,
+}
+
+impl SentMail {
+    pub fn is_to(&self, address: &str) -> bool {
+        self.destinations["ToAddresses"].as_array().is_some_and(|a| a.iter().any(|v| v == address))
+    }
+}
+
+/// Every mail the local SES has accepted so far (read back from the endpoint's state API).
+pub async fn sent_mail(endpoint: &str) -> Result<Vec<SentMail>, String> {
+    let body = http_get(endpoint, "/moto-api/data.json", "motoapi.amazonaws.com").await?;
+    let data: serde_json::Value = serde_json::from_str(&body).map_err(|e| e.to_string())?;
+    serde_json::from_value(data["ses"]["Message"].clone()).map_err(|e| e.to_string())
+}

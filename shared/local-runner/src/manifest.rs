@@ -13,7 +13,10 @@ pub struct FunctionRoutes {
 
 /// Every HTTP function's routes.
 pub fn all() -> Vec<FunctionRoutes> {
-    vec![FunctionRoutes { function: "organizations", routes: organizations::routes().routes().to_vec() }]
+    vec![
+        FunctionRoutes { function: "organizations", routes: organizations::routes().routes().to_vec() },
+        FunctionRoutes { function: "invites", routes: invites::routes().routes().to_vec() },
+    ]
 }
 
 /// The manifest as JSON (stable order).

@@ -8,6 +8,10 @@ use aws_sdk_cognitoidentityprovider::types::{
 use domain::Identity;
 use store::TableDefinition;
 
+/// The local SES identity invitations are sent from.
+pub const MAIL_DOMAIN: &str = "tenantry.local";
+pub const MAIL_FROM: &str = "invites@tenantry.local";
+
 /// What was created, and where.
 #[derive(Debug, Clone)]
 pub struct LocalResources {
@@ -68,10 +72,23 @@ pub async fn provision(config: &SdkConfig, endpoint: &str, table: &str) -> Resul
         .await?;
     let client_id = client.user_pool_client.and_then(|c| c.client_id).ok_or("no client id")?;
     cognito.create_group().user_pool_id(&user_pool_id).group_name(Identity::PLATFORM_ADMIN_GROUP).send().await?;
+    let ses = aws_sdk_sesv2::Client::new(config);
+    if let Err(e) = ses.create_email_identity().email_identity(MAIL_DOMAIN).send().await {
+        // Already there when several stacks share one endpoint (tests).
+        tracing::debug!(error = %aws_sdk_sesv2::error::DisplayErrorContext(&e), "mail identity");
+    }
     Ok(LocalResources { endpoint: endpoint.to_owned(), table: table.to_owned(), user_pool_id, client_id })
 }
 
 /// Marks an email verified, as Cognito does when a sign-up is confirmed with an emailed code.
 pub fn verified_email() -> AttributeType {
     AttributeType::builder().name("email_verified").value("true").build().expect("name is set")
+}
+
+/// The invitation mailer on the local endpoint.
+pub fn mailer(config: &SdkConfig, app_url: &str) -> invites::Mailer {
+    invites::Mailer::new(
+        aws_sdk_sesv2::Client::new(config),
+        invites::MailerConfig { from: MAIL_FROM.into(), app_url: app_url.into(), product: "Tenantry".into(), invite_ttl_secs: 7 * 86_400 },
+    )
 }

@@ -20,9 +20,11 @@ use crate::auth_routes::{self, AuthState};
 use crate::jwt::{TokenVerifier, as_authorizer_claims};
 
 /// Every function's routes, merged and finished, with the list of all routes.
-pub fn functions(store: Store) -> (Router, Vec<RouteInfo>) {
-    let (organizations, mut routes) = organizations::unfinished_router(store);
-    let merged = Router::new().merge(organizations);
+pub fn functions(store: Store, mailer: invites::Mailer) -> (Router, Vec<RouteInfo>) {
+    let (organizations, mut routes) = organizations::unfinished_router(store.clone());
+    let (invites, invite_routes) = invites::unfinished_router(invites::AppState { store, mailer });
+    routes.extend(invite_routes);
+    let merged = Router::new().merge(organizations).merge(invites);
     routes.sort_by(|a, b| (a.path, a.method.as_str()).cmp(&(b.path, b.method.as_str())));
     (api::finish(merged), routes)
 }

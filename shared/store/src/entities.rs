@@ -33,6 +33,9 @@ pub struct Org {
     pub member_count: u64,
     /// Members plus pending invitations: what the plan's member limit counts.
     pub seats_used: u64,
+    /// The plan's member limit, kept on the item so that conditions compare attributes and
+    /// a plan change takes effect atomically.
+    pub seat_limit: u64,
     pub project_count: u64,
     pub storage_bytes: u64,
 }
@@ -171,6 +174,8 @@ pub struct Invite {
     #[serde(default)]
     pub recent_sends: Vec<i64>,
     pub version: u64,
+    /// The org's name when the invitation was sent (shown to the invitee).
+    pub org_name: String,
 }
 
 impl Invite {

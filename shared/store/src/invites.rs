@@ -63,3 +63,553 @@ impl Store {
         }))
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// The invitation lifecycle: invite (or refresh), list, resend, revoke, accept, decline,
+// expire. Seats: an open invitation holds one (`seatsUsed`); accepting turns it into a
+// member (checked against `seatLimit` again); revoking, declining and expiring free it.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use domain::{Action, Identity, Role, UserId, now_rfc3339};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::entities::{InviteStatus, Member};
+use crate::item::{av, n, s, to_item};
+use crate::keys::{GSI2, GSI2PK, GSI2SK, PK, SK};
+use crate::orgs::require;
+use crate::page::{Page, PageRequest, PagedQuery};
+use crate::scope::{OrgScope, PendingScope, ReadScope};
+use crate::tx::{Expr, Tx};
+
+/// How long terminal invitations stay visible before TTL removes them.
+const KEEP_TERMINAL_SECS: i64 = 30 * 24 * 3600;
+/// Sends of one invitation allowed per rolling hour.
+pub const RESENDS_PER_HOUR: usize = 3;
+
+/// A fresh invitation token: 32 random bytes from the OS, base64url for the link; only its
+/// SHA-256 is ever stored.
+pub struct InviteToken {
+    pub token: String,
+    pub hash: String,
+}
+
+impl InviteToken {
+    pub fn generate() -> Result<InviteToken, DomainError> {
+        let mut bytes = [0u8; 32];
+        getrandom::fill(&mut bytes).map_err(|e| {
+            tracing::error!(error = %e, "OS random generator failed");
+            DomainError::Unavailable
+        })?;
+        let token = URL_SAFE_NO_PAD.encode(bytes);
+        let hash = Self::hash_of(&token);
+        Ok(InviteToken { token, hash })
+    }
+
+    /// The stored form of a token someone presents. Anything that is not a token of ours
+    /// hashes to a key that does not exist.
+    pub fn hash_of(token: &str) -> String {
+        let digest = Sha256::digest(token.trim().as_bytes());
+        digest.iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+impl std::fmt::Debug for InviteToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("InviteToken(..)")
+    }
+}
+
+/// The token item: what accepting needs, keyed by the token's hash, swept by TTL.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TokenItem {
+    org_id: OrgId,
+    invite_id: String,
+    email: Email,
+    role: Role,
+    expires_epoch: i64,
+    ttl: i64,
+}
+
+impl crate::item::Entity for TokenItem {
+    const TYPE: &'static str = "invite-token";
+}
+
+/// What creating an invitation must know, read alongside the authorization.
+#[derive(Debug, Clone, Default)]
+pub struct InviteContext {
+    pub already_member: bool,
+    /// A pending invitation for the same address (expired or not): re-inviting refreshes it.
+    pub pending: Option<Invite>,
+}
+
+/// What a new or refreshed invitation needs.
+#[derive(Debug)]
+pub struct NewInvite<'a> {
+    pub email: Email,
+    pub role: Role,
+    pub token: &'a InviteToken,
+    pub ttl_secs: i64,
+}
+
+fn seconds_to_utc_midnight(now: i64) -> u64 {
+    (86_400 - now.rem_euclid(86_400)) as u64
+}
+
+fn day_key(now: i64) -> String {
+    let date = time::OffsetDateTime::from_unix_timestamp(now).unwrap_or(time::OffsetDateTime::UNIX_EPOCH).date();
+    format!("{:04}-{:02}-{:02}", date.year(), u8::from(date.month()), date.day())
+}
+
+fn rfc3339(epoch: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(epoch)
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_default()
+}
+
+impl Store {
+    /// Reads what [`Store::create_invite`] needs; run it inside `authorize_with`.
+    pub async fn invite_context(&self, scope: &PendingScope, email: &Email) -> Result<InviteContext, DomainError> {
+        let org = scope.partition().org_id();
+        let member_key = keys::member_by_email(scope.partition(), email);
+        let member_query = self
+            .client
+            .query()
+            .table_name(&*self.table)
+            .index_name(GSI2)
+            .key_condition_expression("#pk = :pk AND #sk = :sk")
+            .expression_attribute_names("#pk", GSI2PK)
+            .expression_attribute_names("#sk", GSI2SK)
+            .expression_attribute_values(":pk", AttributeValue::S(member_key.pk))
+            .expression_attribute_values(":sk", AttributeValue::S(member_key.sk))
+            .limit(1)
+            .send();
+        let prefix = keys::invites_of_org_prefix(org);
+        let (members, invites) = futures::join!(member_query, self.invites_to(email, &prefix));
+        let already_member = members.map_err(tx::unexpected)?.count > 0;
+        let pending = invites?.into_iter().find(|i| i.status == InviteStatus::Pending && i.org_id == org);
+        Ok(InviteContext { already_member, pending })
+    }
+
+    /// Invites `new.email`, or refreshes the pending invitation for it (new token and expiry;
+    /// the old token dies). A new invitation takes a seat; both count towards the plan's
+    /// invitations per day.
+    pub async fn create_invite(&self, scope: &OrgScope, ctx: &InviteContext, new: NewInvite<'_>) -> Result<Invite, DomainError> {
+        require(scope, Action::ManageInvites)?;
+        if !scope.is_member() {
+            return Err(DomainError::Forbidden("platform access is read-only"));
+        }
+        if new.role > scope.role() {
+            return Err(DomainError::Forbidden("cannot invite to a role above your own"));
+        }
+        if ctx.already_member {
+            return Err(DomainError::Conflict("already a member"));
+        }
+        let now = epoch_now();
+        let expires = now + new.ttl_secs;
+        let mut tx = Tx::default();
+        let invite = match &ctx.pending {
+            Some(old) => {
+                let invite = Invite {
+                    role: new.role,
+                    invited_by: scope.user.clone(),
+                    updated_at: now_rfc3339(),
+                    expires_at: rfc3339(expires),
+                    expires_epoch: expires,
+                    token_hash: new.token.hash.clone(),
+                    delivered: false,
+                    version: old.version + 1,
+                    org_name: scope.org.name.clone(),
+                    ..old.clone()
+                };
+                self.replace_invite(&mut tx, scope, old, &invite)?;
+                invite
+            }
+            None => {
+                let invite = Invite {
+                    id: ulid::Ulid::new().to_string(),
+                    org_id: scope.org_id(),
+                    email: new.email.clone(),
+                    role: new.role,
+                    invited_by: scope.user.clone(),
+                    status: InviteStatus::Pending,
+                    created_at: now_rfc3339(),
+                    updated_at: now_rfc3339(),
+                    expires_at: rfc3339(expires),
+                    expires_epoch: expires,
+                    token_hash: new.token.hash.clone(),
+                    delivered: false,
+                    sends: 0,
+                    last_sent_at: None,
+                    recent_sends: Vec::new(),
+                    version: 1,
+                    org_name: scope.org.name.clone(),
+                };
+                tx.put(
+                    &self.table,
+                    to_item(&invite, &keys::invite(&scope.partition, &invite.id), &[keys::invite_by_email(&scope.partition, &invite.email, &invite.id)])?,
+                    Some(Expr::condition("attribute_not_exists(PK)")),
+                    DomainError::Conflict("invitation id collision"),
+                );
+                self.put_token(&mut tx, scope, &invite)?;
+                self.seats(&mut tx, &scope.partition, 1, 0, 0);
+                invite
+            }
+        };
+        self.count_daily_invite(&mut tx, scope, now);
+        tx.run(self).await?;
+        Ok(invite)
+    }
+
+    fn put_token(&self, tx: &mut Tx, scope: &OrgScope, invite: &Invite) -> Result<(), DomainError> {
+        let token = TokenItem {
+            org_id: invite.org_id,
+            invite_id: invite.id.clone(),
+            email: invite.email.clone(),
+            role: invite.role,
+            expires_epoch: invite.expires_epoch,
+            // kept a day past expiry so that late clicks get the same answer as wrong tokens
+            ttl: invite.expires_epoch + 86_400,
+        };
+        let _ = scope;
+        tx.put(
+            &self.table,
+            to_item(&token, &keys::invite_token(&invite.token_hash), &[])?,
+            Some(Expr::condition("attribute_not_exists(PK)")),
+            DomainError::Conflict("token collision"),
+        );
+        Ok(())
+    }
+
+    /// Writes `new` over `old` (same invitation, new token), killing the old token.
+    fn replace_invite(&self, tx: &mut Tx, scope: &OrgScope, old: &Invite, new: &Invite) -> Result<(), DomainError> {
+        tx.put(
+            &self.table,
+            to_item(new, &keys::invite(&scope.partition, &new.id), &[keys::invite_by_email(&scope.partition, &new.email, &new.id)])?,
+            Some(Expr::condition("#version = :version AND #status = :pending").name("#version", "version").name("#status", "status").value(":version", n(old.version)).value(":pending", av(&InviteStatus::Pending))),
+            DomainError::Conflict("the invitation changed meanwhile; reload and try again"),
+        );
+        tx.delete(&self.table, &keys::invite_token(&old.token_hash), None, DomainError::Unavailable);
+        self.put_token(tx, scope, new)
+    }
+
+    /// Changes an org's seat and member counters in `tx`. Taking a seat (`seats > 0`) is
+    /// refused once seats used reach the limit; adding a member (`members > 0`) once members
+    /// reach it (the member's seat was reserved by its invitation).
+    fn seats(&self, tx: &mut Tx, partition: &crate::scope::OrgPartition, seats: i64, members: i64, owners: i64) {
+        let mut sets = Vec::new();
+        let mut expr = Expr::default().name("#status", "status").value(":active", av(&OrgStatus::Active));
+        for (attr, placeholder, delta) in [("seatsUsed", "seats", seats), ("memberCount", "members", members), ("ownerCount", "owners", owners)] {
+            if delta != 0 {
+                sets.push(format!("#{placeholder} = #{placeholder} + :{placeholder}"));
+                expr = expr.name(&format!("#{placeholder}"), attr).value(&format!(":{placeholder}"), AttributeValue::N(delta.to_string()));
+            }
+        }
+        let mut condition = "#status = :active".to_owned();
+        let mut on_fail = DomainError::Conflict("the organization is not active");
+        if seats > 0 {
+            condition.push_str(" AND #seats < #limit");
+            on_fail = DomainError::LimitReached("members");
+        }
+        if members > 0 {
+            condition.push_str(" AND #members < #limit");
+            on_fail = DomainError::LimitReached("members");
+        }
+        if seats > 0 || members > 0 {
+            expr = expr.name("#limit", "seatLimit");
+        }
+        if seats < 0 && members == 0 {
+            // Freeing a seat works whatever the org's state.
+            condition = "attribute_exists(PK)".to_owned();
+            expr.names.remove("#status");
+            expr.values.remove(":active");
+        }
+        expr.update = Some(format!("SET {}", sets.join(", ")));
+        expr.condition = Some(condition);
+        tx.update(&self.table, &keys::org(partition), expr, on_fail);
+    }
+
+    fn count_daily_invite(&self, tx: &mut Tx, scope: &OrgScope, now: i64) {
+        let limit = scope.org.plan.limits().invites_per_day;
+        let key = keys::daily_invites(&scope.partition, &day_key(now));
+        let expr = Expr::update("SET #type = :type, #ttl = :ttl ADD #count :one")
+            .when("attribute_not_exists(#count) OR #count < :limit")
+            .name("#type", "_type")
+            .name("#ttl", "ttl")
+            .name("#count", "count")
+            .value(":type", s("daily-invites"))
+            .value(":ttl", AttributeValue::N((now + 2 * 86_400).to_string()))
+            .value(":one", n(1))
+            .value(":limit", n(limit));
+        tx.update(&self.table, &key, expr, DomainError::RateLimited { what: "invitations today", retry_after_secs: seconds_to_utc_midnight(now) });
+    }
+
+    /// Records the outcome of sending an invitation's email.
+    pub async fn record_invite_sent(&self, scope: &OrgScope, invite: &Invite, delivered: bool) -> Result<Invite, DomainError> {
+        let now = epoch_now();
+        let mut recent: Vec<i64> = invite.recent_sends.iter().copied().filter(|t| now - t < 3600).collect();
+        recent.push(now);
+        let mut updated = invite.clone();
+        updated.delivered = delivered;
+        updated.sends += 1;
+        updated.last_sent_at = Some(now_rfc3339());
+        updated.recent_sends = recent;
+        let expr = Expr::update("SET #delivered = :delivered, #sends = :sends, #last = :last, #recent = :recent")
+            .when("#hash = :hash")
+            .name("#delivered", "delivered")
+            .name("#sends", "sends")
+            .name("#last", "lastSentAt")
+            .name("#recent", "recentSends")
+            .name("#hash", "tokenHash")
+            .value(":delivered", AttributeValue::Bool(delivered))
+            .value(":sends", n(u64::from(updated.sends)))
+            .value(":last", s(updated.last_sent_at.clone().unwrap_or_default()))
+            .value(":recent", av(&updated.recent_sends))
+            .value(":hash", s(&invite.token_hash));
+        self.update_one(&keys::invite(&scope.partition, &invite.id), expr, DomainError::Conflict("the invitation changed meanwhile")).await?;
+        Ok(updated)
+    }
+
+    pub async fn get_invite(&self, scope: &impl ReadScope, id: &str) -> Result<Option<Invite>, DomainError> {
+        if ulid::Ulid::from_string(id).is_err() {
+            return Ok(None);
+        }
+        self.get(&keys::invite(scope.partition(), id)).await
+    }
+
+    /// An org's invitations, newest first, optionally of one status (expired pending ones
+    /// count as expired, and are expired on the way, freeing their seats).
+    pub async fn list_invites(&self, scope: &OrgScope, status: Option<InviteStatus>, page: &PageRequest) -> Result<Page<Invite>, DomainError> {
+        require(scope, Action::ManageInvites)?;
+        let partition = keys::org_pk(&scope.partition);
+        let mut found: Page<Invite> = self
+            .query_page(
+                &PagedQuery { name: "invites", index: None, partition_attribute: PK, partition: &partition, sort_attribute: SK, sort_prefix: INVITE_PREFIX, descending: true },
+                page,
+            )
+            .await?;
+        let now = epoch_now();
+        for invite in found.items.iter_mut() {
+            if invite.status == InviteStatus::Pending && !invite.is_open(now) {
+                if let Err(e) = self.expire_invite(&scope.partition, invite).await {
+                    tracing::warn!(error = %e, invite_id = %invite.id, "could not expire an invitation");
+                }
+                invite.status = InviteStatus::Expired;
+            }
+        }
+        if let Some(status) = status {
+            found.items.retain(|i| i.status == status);
+        }
+        Ok(found)
+    }
+
+    /// Marks an expired pending invitation expired, freeing its seat and killing its token.
+    async fn expire_invite(&self, partition: &crate::scope::OrgPartition, invite: &Invite) -> Result<(), DomainError> {
+        let mut tx = Tx::default();
+        tx.update(
+            &self.table,
+            &keys::invite(partition, &invite.id),
+            Expr::update("SET #status = :expired, #ttl = :ttl")
+                .when("#status = :pending AND #expires <= :now")
+                .name("#status", "status")
+                .name("#ttl", "ttl")
+                .name("#expires", "expiresEpoch")
+                .value(":expired", av(&InviteStatus::Expired))
+                .value(":pending", av(&InviteStatus::Pending))
+                .value(":now", AttributeValue::N(epoch_now().to_string()))
+                .value(":ttl", AttributeValue::N((epoch_now() + KEEP_TERMINAL_SECS).to_string())),
+            DomainError::Conflict("not pending"),
+        )
+        .delete(&self.table, &keys::invite_token(&invite.token_hash), None, DomainError::Unavailable);
+        self.seats(&mut tx, partition, -1, 0, 0);
+        match tx.run(self).await {
+            Ok(()) | Err(DomainError::Conflict("not pending")) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A new token for an open invitation (the old one dies), at most
+    /// [`RESENDS_PER_HOUR`] sends per hour.
+    pub async fn resend_invite(&self, scope: &OrgScope, invite: &Invite, token: &InviteToken, ttl_secs: i64) -> Result<Invite, DomainError> {
+        require(scope, Action::ManageInvites)?;
+        if !scope.is_member() {
+            return Err(DomainError::Forbidden("platform access is read-only"));
+        }
+        let now = epoch_now();
+        if invite.status != InviteStatus::Pending {
+            return Err(DomainError::Conflict("the invitation is no longer pending"));
+        }
+        let recent: Vec<i64> = invite.recent_sends.iter().copied().filter(|t| now - t < 3600).collect();
+        if recent.len() >= RESENDS_PER_HOUR {
+            let oldest = recent.iter().min().copied().unwrap_or(now);
+            return Err(DomainError::RateLimited { what: "sends of this invitation", retry_after_secs: (oldest + 3600 - now).max(1) as u64 });
+        }
+        let expires = now + ttl_secs;
+        let new = Invite {
+            token_hash: token.hash.clone(),
+            expires_epoch: expires,
+            expires_at: rfc3339(expires),
+            updated_at: now_rfc3339(),
+            delivered: false,
+            version: invite.version + 1,
+            ..invite.clone()
+        };
+        let mut tx = Tx::default();
+        self.replace_invite(&mut tx, scope, invite, &new)?;
+        tx.run(self).await?;
+        Ok(new)
+    }
+
+    /// Revokes an open invitation, freeing its seat.
+    pub async fn revoke_invite(&self, scope: &OrgScope, invite: &Invite) -> Result<(), DomainError> {
+        require(scope, Action::ManageInvites)?;
+        if !scope.is_member() {
+            return Err(DomainError::Forbidden("platform access is read-only"));
+        }
+        if invite.status != InviteStatus::Pending {
+            return Err(DomainError::Conflict("the invitation is no longer pending"));
+        }
+        self.close_invite(&scope.partition, invite, InviteStatus::Revoked, None).await
+    }
+
+    /// Moves a pending invitation to a terminal status, kills its token and frees its seat;
+    /// with `email`, only when addressed to it (decline).
+    async fn close_invite(&self, partition: &crate::scope::OrgPartition, invite: &Invite, status: InviteStatus, email: Option<&Email>) -> Result<(), DomainError> {
+        let mut expr = Expr::update("SET #status = :status, #ttl = :ttl, #updated = :now")
+            .when("#status = :pending AND #hash = :hash")
+            .name("#status", "status")
+            .name("#ttl", "ttl")
+            .name("#updated", "updatedAt")
+            .name("#hash", "tokenHash")
+            .value(":status", av(&status))
+            .value(":pending", av(&InviteStatus::Pending))
+            .value(":hash", s(&invite.token_hash))
+            .value(":now", s(now_rfc3339()))
+            .value(":ttl", AttributeValue::N((epoch_now() + KEEP_TERMINAL_SECS).to_string()));
+        if let Some(email) = email {
+            expr = expr.when("#status = :pending AND #hash = :hash AND #email = :email").name("#email", "email").value(":email", s(email.as_str()));
+        }
+        let mut tx = Tx::default();
+        tx.update(&self.table, &keys::invite(partition, &invite.id), expr, DomainError::NotFound)
+            .delete(&self.table, &keys::invite_token(&invite.token_hash), Some(Expr::condition("attribute_exists(PK)")), DomainError::NotFound);
+        self.seats(&mut tx, partition, -1, 0, 0);
+        tx.run(self).await
+    }
+
+    /// Open invitations addressed to `email`, in any org.
+    pub async fn pending_invites_for(&self, email: &Email) -> Result<Vec<Invite>, DomainError> {
+        let now = epoch_now();
+        Ok(self.invites_to(email, INVITE_PREFIX).await?.into_iter().filter(|i| i.is_open(now)).collect())
+    }
+
+    async fn token(&self, token: &str) -> Result<TokenItem, DomainError> {
+        let hash = InviteToken::hash_of(token);
+        self.get::<TokenItem>(&keys::invite_token(&hash)).await?.ok_or(DomainError::NotFound)
+    }
+
+    /// Accepts an invitation with its token: in one transaction the invitation (pending,
+    /// unexpired, addressed to the caller's verified email) is consumed and the membership
+    /// created, within the plan's member limit. Wrong, expired, revoked or used tokens:
+    /// `NotFound`, all alike.
+    pub async fn accept_invite(&self, who: &Identity, token: &str) -> Result<Member, DomainError> {
+        let email = match (&who.email, who.email_verified) {
+            (Some(e), true) => e.clone(),
+            _ => return Err(DomainError::EmailNotVerified),
+        };
+        let (item, profile) = futures::join!(self.token(token), self.get_user(&who.user_id));
+        let item = item?;
+        let hash = InviteToken::hash_of(token);
+        let now = epoch_now();
+        if item.email != email || now >= item.expires_epoch {
+            return Err(DomainError::NotFound);
+        }
+        // The token names the org: holding it is what lets this caller reach the partition.
+        let partition = crate::scope::OrgPartition::new(item.org_id);
+        let member = Member {
+            org_id: item.org_id,
+            user_id: who.user_id.clone(),
+            role: item.role,
+            email: Some(email.clone()),
+            display_name: profile.ok().flatten().and_then(|p| p.display_name),
+            joined_at: now_rfc3339(),
+        };
+        let mut tx = Tx::default();
+        tx.update(
+            &self.table,
+            &keys::invite(&partition, &item.invite_id),
+            Expr::update("SET #status = :accepted, #ttl = :ttl, #updated = :nowText, #by = :by")
+                .when("#status = :pending AND #hash = :hash AND #email = :email AND #expires > :now")
+                .name("#status", "status")
+                .name("#ttl", "ttl")
+                .name("#updated", "updatedAt")
+                .name("#by", "acceptedBy")
+                .name("#hash", "tokenHash")
+                .name("#email", "email")
+                .name("#expires", "expiresEpoch")
+                .value(":accepted", av(&InviteStatus::Accepted))
+                .value(":pending", av(&InviteStatus::Pending))
+                .value(":hash", s(&hash))
+                .value(":email", s(email.as_str()))
+                .value(":now", AttributeValue::N(now.to_string()))
+                .value(":nowText", s(now_rfc3339()))
+                .value(":by", s(who.user_id.as_str()))
+                .value(":ttl", AttributeValue::N((now + KEEP_TERMINAL_SECS).to_string())),
+            DomainError::NotFound,
+        )
+        .delete(&self.table, &keys::invite_token(&hash), Some(Expr::condition("attribute_exists(PK)")), DomainError::NotFound)
+        .put(
+            &self.table,
+            to_item(&member, &keys::member(&partition, &who.user_id), &keys::member_indexes(&partition, &member))?,
+            Some(Expr::condition("attribute_not_exists(PK)")),
+            DomainError::Conflict("already a member"),
+        );
+        self.seats(&mut tx, &partition, 0, 1, i64::from(item.role == Role::Owner));
+        tx.run(self).await?;
+        Ok(member)
+    }
+
+    /// Declines an invitation with its token, freeing its seat.
+    pub async fn decline_invite(&self, who: &Identity, token: &str) -> Result<(), DomainError> {
+        let email = match (&who.email, who.email_verified) {
+            (Some(e), true) => e.clone(),
+            _ => return Err(DomainError::EmailNotVerified),
+        };
+        let item = self.token(token).await?;
+        if item.email != email {
+            return Err(DomainError::NotFound);
+        }
+        let partition = crate::scope::OrgPartition::new(item.org_id);
+        let invite = Invite {
+            id: item.invite_id,
+            token_hash: InviteToken::hash_of(token),
+            ..placeholder_invite(item.org_id, email.clone())
+        };
+        self.close_invite(&partition, &invite, InviteStatus::Declined, Some(&email)).await
+    }
+}
+
+/// An invitation value carrying only what `close_invite` reads (id, token hash).
+fn placeholder_invite(org_id: OrgId, email: Email) -> Invite {
+    Invite {
+        id: String::new(),
+        org_id,
+        email,
+        role: Role::Viewer,
+        invited_by: "unknown".parse::<UserId>().expect("a valid id"),
+        status: InviteStatus::Pending,
+        created_at: String::new(),
+        updated_at: String::new(),
+        expires_at: String::new(),
+        expires_epoch: 0,
+        token_hash: String::new(),
+        delivered: false,
+        sends: 0,
+        last_sent_at: None,
+        recent_sends: Vec::new(),
+        version: 0,
+        org_name: String::new(),
+    }
+}

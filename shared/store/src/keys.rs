@@ -90,6 +90,15 @@ pub(crate) fn member_by_user(p: &OrgPartition, user: &UserId) -> IndexKey {
     IndexKey { index: Gsi::One, pk: user_pk(user), sk: org_pk(p) }
 }
 pub(crate) const MEMBERSHIP_PREFIX: &str = "ORG#";
+/// A membership by email: answers "is this address a member of the org" in one query.
+pub(crate) fn member_by_email(p: &OrgPartition, email: &Email) -> IndexKey {
+    IndexKey { index: Gsi::Two, pk: email_pk(email), sk: format!("MEMBER#{}", p.org_id()) }
+}
+pub(crate) fn member_indexes(p: &OrgPartition, m: &crate::entities::Member) -> Vec<IndexKey> {
+    let mut indexes = vec![member_by_user(p, &m.user_id)];
+    indexes.extend(m.email.as_ref().map(|e| member_by_email(p, e)));
+    indexes
+}
 
 // user
 pub(crate) fn user_pk(user: &UserId) -> String {
@@ -126,6 +135,9 @@ pub(crate) fn invite_by_email(p: &OrgPartition, email: &Email, invite: &str) -> 
 }
 pub(crate) fn invites_of_org_prefix(org: OrgId) -> String {
     format!("INVITE#{org}#")
+}
+pub(crate) fn daily_invites(p: &OrgPartition, day: &str) -> Key {
+    Key { pk: org_pk(p), sk: format!("INVITES#{day}") }
 }
 pub(crate) fn invite_token(hash: &str) -> Key {
     Key { pk: format!("TOKEN#{hash}"), sk: "TOKEN".into() }

@@ -29,7 +29,7 @@ use aws_sdk_dynamodb::Client;
 use domain::DomainError;
 
 pub use entities::{Invite, InviteStatus, Member, Org, OrgStatus, SlugClaim, UsageCounter, UsageMonth, UserProfile};
-pub use invites::Branding;
+pub use invites::{Branding, InviteContext, InviteToken, NewInvite, RESENDS_PER_HOUR};
 pub use members::MemberChange;
 pub use orgs::{MyOrg, NewOrg};
 pub use page::{CursorKey, DEFAULT_LIMIT, MAX_LIMIT, Page, PageRequest};

@@ -129,7 +129,7 @@ impl Store {
         let mut tx = Tx::default();
         tx.put(
             &self.table,
-            to_item(&member, &keys::member(&scope.partition, user), &[keys::member_by_user(&scope.partition, user)])?,
+            to_item(&member, &keys::member(&scope.partition, user), &keys::member_indexes(&scope.partition, &member))?,
             Some(Expr::condition("attribute_not_exists(PK)")),
             DomainError::Conflict("already a member"),
         );
@@ -186,22 +186,19 @@ impl Store {
         }
     }
 
-    /// Takes a seat in the same transaction: refused once seats used reach the plan's limit.
-    /// The limit is read from the plan the org has at write time (the condition pins it).
+    /// Takes a seat in the same transaction: refused once seats used reach the plan's limit
+    /// (compared attribute to attribute, so a concurrent plan change is honoured).
     pub(crate) fn take_seat(&self, tx: &mut Tx, scope: &OrgScope, owners: i64) {
-        let plan = scope.org.plan;
         let expr = Expr::update("SET #seats = #seats + :one, #members = #members + :one, #owners = #owners + :owners")
-            .when("#status = :active AND #plan = :plan AND #seats < :max")
+            .when("#status = :active AND #seats < #limit")
             .name("#seats", "seatsUsed")
             .name("#members", "memberCount")
             .name("#owners", "ownerCount")
             .name("#status", "status")
-            .name("#plan", "plan")
+            .name("#limit", "seatLimit")
             .value(":one", n(1))
             .value(":owners", aws_sdk_dynamodb::types::AttributeValue::N(owners.to_string()))
-            .value(":active", av(&OrgStatus::Active))
-            .value(":plan", av(&plan))
-            .value(":max", n(plan.limits().max_members));
+            .value(":active", av(&OrgStatus::Active));
         tx.update(&self.table, &keys::org(&scope.partition), expr, DomainError::LimitReached("members"));
     }
 }

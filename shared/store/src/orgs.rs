@@ -97,6 +97,7 @@ impl Store {
             owner_count: 1,
             member_count: 1,
             seats_used: 1,
+            seat_limit: Plan::Free.limits().max_members,
             project_count: 0,
             storage_bytes: 0,
         };
@@ -123,7 +124,7 @@ impl Store {
         )
         .put(
             &self.table,
-            to_item(&member, &keys::member(&partition, &who.user_id), &[keys::member_by_user(&partition, &who.user_id)])?,
+            to_item(&member, &keys::member(&partition, &who.user_id), &keys::member_indexes(&partition, &member))?,
             not_exists(),
             DomainError::Conflict("membership exists"),
         );
@@ -312,9 +313,11 @@ impl Store {
     /// Changes an org's plan. Nothing is deleted when the new plan is below current usage;
     /// additions are refused until usage is back under the new limits.
     pub async fn set_org_plan(&self, scope: &AdminScope, plan: Plan) -> Result<Org, DomainError> {
-        let expr = Expr::update("SET #plan = :plan, #updated = :now")
+        let expr = Expr::update("SET #plan = :plan, #limit = :limit, #updated = :now")
             .name("#plan", "plan")
-            .value(":plan", crate::item::av(&plan));
+            .name("#limit", "seatLimit")
+            .value(":plan", crate::item::av(&plan))
+            .value(":limit", n(plan.limits().max_members));
         self.admin_update(scope, expr).await
     }
 

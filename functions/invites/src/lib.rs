@@ -1,0 +1,42 @@
+//! The invitations function: invite by email (SES v2), list, resend, revoke, and the
+//! invitee's side: pending invitations, accept, decline. Seat limits and daily limits are
+//! enforced atomically by the store; only the SHA-256 of a token is ever stored, and no token
+//! ever reaches a log.
+
+mod handlers;
+mod mailer;
+
+use api::{RouteInfo, RouteTable};
+use axum::Router;
+use http::Method;
+use store::Store;
+
+pub use mailer::{Mailer, MailerConfig};
+
+/// What every handler shares: built once at init.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub mailer: Mailer,
+}
+
+pub fn routes() -> RouteTable<AppState> {
+    RouteTable::default()
+        .route(Method::POST, "/orgs/{orgId}/invites", "createInvite", "Invite someone by email (admin+)", handlers::create)
+        .route(Method::GET, "/orgs/{orgId}/invites", "listInvites", "List invitations, optionally by status (admin+)", handlers::list)
+        .route(Method::POST, "/orgs/{orgId}/invites/{inviteId}/resend", "resendInvite", "Send an invitation again with a new token (admin+)", handlers::resend)
+        .route(Method::DELETE, "/orgs/{orgId}/invites/{inviteId}", "revokeInvite", "Revoke an invitation (admin+)", handlers::revoke)
+        .route(Method::GET, "/invites/pending", "listMyInvites", "Invitations addressed to the caller's verified email", handlers::pending)
+        .route(Method::POST, "/invites/accept", "acceptInvite", "Accept an invitation with its token", handlers::accept)
+        .route(Method::POST, "/invites/decline", "declineInvite", "Decline an invitation with its token", handlers::decline)
+}
+
+/// The finished router with its state, and the list of its routes.
+pub fn router(state: AppState) -> (Router, Vec<RouteInfo>) {
+    routes().into_router(state)
+}
+
+/// The routes with their state, for a runner that merges several functions.
+pub fn unfinished_router(state: AppState) -> (Router, Vec<RouteInfo>) {
+    routes().with_state(state)
+}
