@@ -79,7 +79,9 @@ export function routesWithInvites(): RouteManifest {
     { function: 'invites', method: 'GET', path: '/orgs/{orgId}/invites', operationId: 'listInvites', summary: 'List' },
     { function: 'invites', method: 'POST', path: '/invites/{token}/accept', operationId: 'acceptInvite', summary: 'Accept' },
   ];
-  return { routes: [...loadRouteManifest().routes, ...extra] };
+  const base = loadRouteManifest().routes;
+  const known = new Set(base.map((r) => `${r.method} ${r.path}`));
+  return { routes: [...base, ...extra.filter((r) => !known.has(`${r.method} ${r.path}`))] };
 }
 
 /** The repository's functions plus future `files` (S3 uploads) and `notifications` (schedules). */

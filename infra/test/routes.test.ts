@@ -40,9 +40,15 @@ describe('routes.json drives the HTTP functions', () => {
     assert.throws(() => synth({ routes }), /kind "cognito-triggers", not "http"/);
   });
 
-  test('HTTP functions that no route names are not deployed (invites, for now)', () => {
-    const s = synth();
+  test('HTTP functions that no route names are not deployed', () => {
+    const routes = { routes: loadRouteManifest().routes.filter((r) => r.function !== 'invites') };
+    const s = synth({ routes });
     assert.deepEqual([...s.stack.functions.keys()].sort(), ['cognito-triggers', 'organizations']);
+  });
+
+  test('every function routes.json names is deployed', () => {
+    const s = synth();
+    assert.deepEqual([...s.stack.functions.keys()].sort(), ['cognito-triggers', 'invites', 'organizations']);
   });
 
   test('when routes.json names invites, invites is deployed with its routes, SES_FROM_ADDRESS and ses:SendEmail', () => {
@@ -137,6 +143,8 @@ describe('Lambda code', () => {
       fs.writeFileSync(path.join(dir, 'organizations', 'bootstrap.zip'), 'not really a zip');
       fs.mkdirSync(path.join(dir, 'cognito-triggers'));
       fs.writeFileSync(path.join(dir, 'cognito-triggers', 'bootstrap'), '#!/bin/sh\n');
+      fs.mkdirSync(path.join(dir, 'invites'));
+      fs.writeFileSync(path.join(dir, 'invites', 'bootstrap.zip'), 'not really a zip');
       const app = new App({ context: { lambdaDir: dir } });
       const stack = new TenantryStack(app, 'T', { settings: readSettings(app.node) });
       for (const f of stack.functions.values()) assert.equal(f.usesPlaceholderCode, false, f.name);

@@ -22,7 +22,7 @@ async fn stack() -> Stack {
     let table = format!("e2e-{}", ulid::Ulid::new().to_string().to_ascii_lowercase());
     let resources = provision::provision(&config, &endpoint, &table).await.unwrap();
     let verifier = TokenVerifier::fetch(&endpoint, &resources.user_pool_id, &resources.issuer(), &resources.client_id).await.unwrap();
-    let store = store::Store::new(aws_sdk_dynamodb::Client::new(&config), table, store::CursorKey::new("e2e"));
+    let store = store::Store::new(store::dynamodb_client(&config), table, store::CursorKey::new("e2e"));
     let (functions, _) = server::functions(store.clone(), provision::mailer(&config, "https://app.example.com"));
     let auth = AuthState { cognito: aws_sdk_cognitoidentityprovider::Client::new(&config), resources };
     Stack { app: server::app(functions, verifier, auth), store }

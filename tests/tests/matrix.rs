@@ -4,24 +4,11 @@
 
 use std::collections::BTreeSet;
 
-use domain::{Action, Role};
 use serde_json::{Value, json};
-use store::{NewOrg, Store};
-use testkit::{ApiCall, Caller};
+use testkit::ApiCall;
 
-/// Callers, in the column order of the table.
-#[derive(Debug, Clone, Copy)]
-enum Who {
-    Owner,
-    Admin,
-    Member,
-    Viewer,
-    /// The owner of another organization.
-    Other,
-    /// A platform operator who is not a member.
-    Platform,
-    Anonymous,
-}
+mod common;
+use common::{Fixture, Who};
 
 const COLUMNS: [Who; 7] = [Who::Owner, Who::Admin, Who::Member, Who::Viewer, Who::Other, Who::Platform, Who::Anonymous];
 
@@ -59,69 +46,6 @@ const MATRIX: &[Row] = &[
     ("POST",   "/invites/accept",                        Some(|f| json!({"token": f.token})),          [404, 404, 404, 404, 404, 404, 401]),
     ("POST",   "/invites/decline",                       Some(|f| json!({"token": f.token})),          [404, 404, 404, 404, 404, 404, 401]),
 ];
-
-/// One org with a member of every role, a target member and an open invitation, plus
-/// another org.
-struct Fixture {
-    org: String,
-    invite: String,
-    token: String,
-    newcomer: String,
-    owner: Caller,
-    admin: Caller,
-    member: Caller,
-    viewer: Caller,
-    target: Caller,
-    other: Caller,
-    platform: Caller,
-}
-
-impl Fixture {
-    async fn new(store: &Store) -> Fixture {
-        let (owner, admin, member, viewer, target, other) =
-            (Caller::new("owner"), Caller::new("admin"), Caller::new("member"), Caller::new("viewer"), Caller::new("target"), Caller::new("other"));
-        let name = |n: &str| NewOrg { name: domain::OrgName::parse("name", n).unwrap(), slug: None };
-        let scope = store.create_org(&owner.identity(), None, name("Matrix Org")).await.unwrap();
-        store.create_org(&other.identity(), None, name("Other Org")).await.unwrap();
-        let operator = store.admin_scope(&Caller::platform_admin("op").identity(), scope.org_id()).await.unwrap();
-        store.set_org_plan(&operator, domain::Plan::Starter).await.unwrap();
-        let scope = store.authorize(&owner.identity(), scope.org_id(), Action::ManageMembers).await.unwrap();
-        for (c, role) in [(&admin, Role::Admin), (&member, Role::Member), (&viewer, Role::Viewer), (&target, Role::Member)] {
-            store.add_member(&scope, &c.identity().user_id, role, c.identity().email, None).await.unwrap();
-        }
-        let org = scope.org_id().to_string();
-        let scope = store.authorize(&owner.identity(), scope.org_id(), Action::ManageInvites).await.unwrap();
-        let invitee = Caller::new("invitee");
-        let token = store::InviteToken::generate().unwrap();
-        let new = store::NewInvite { email: invitee.email.parse().unwrap(), role: Role::Member, token: &token, ttl_secs: 3600 };
-        let invite = store.create_invite(&scope, &store::InviteContext::default(), new).await.unwrap();
-        Fixture {
-            org,
-            invite: invite.id,
-            token: token.token,
-            newcomer: Caller::new("newcomer").email,
-            owner,
-            admin,
-            member,
-            viewer,
-            target,
-            other,
-            platform: Caller::platform_admin("operator"),
-        }
-    }
-
-    fn caller(&self, who: Who) -> Option<&Caller> {
-        match who {
-            Who::Owner => Some(&self.owner),
-            Who::Admin => Some(&self.admin),
-            Who::Member => Some(&self.member),
-            Who::Viewer => Some(&self.viewer),
-            Who::Other => Some(&self.other),
-            Who::Platform => Some(&self.platform),
-            Who::Anonymous => None,
-        }
-    }
-}
 
 #[test]
 fn the_matrix_lists_every_route_and_nothing_else() {

@@ -12,6 +12,7 @@ mod pre_sign_up;
 mod pre_token;
 
 use lambda_runtime::Diagnostic;
+use tracing::Instrument;
 use serde_json::Value;
 use store::Store;
 
@@ -56,8 +57,23 @@ impl Triggers {
         let source = event.get("triggerSource").and_then(Value::as_str).unwrap_or("").to_owned();
         let pool = event.get("userPoolId").and_then(Value::as_str).unwrap_or("").to_owned();
         let span = tracing::info_span!("trigger", trigger_source = %source, user_pool = %pool);
-        let _enter = span.enter();
-        let result = match source.as_str() {
+        async move {
+            let started = std::time::Instant::now();
+            let (result, calls) = store::telemetry::record(self.dispatch(&source, event)).await;
+            let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+            let (dynamodb_calls, ses_calls, s3_calls, aws_rounds) = (calls.count("DynamoDB"), calls.count("SESv2"), calls.count("S3"), calls.rounds("DynamoDB"));
+            match &result {
+                Ok(_) => tracing::info!(elapsed_ms, dynamodb_calls, ses_calls, s3_calls, aws_rounds, "trigger"),
+                Err(e) => tracing::warn!(error = ?e, elapsed_ms, dynamodb_calls, ses_calls, s3_calls, aws_rounds, "trigger"),
+            }
+            result
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn dispatch(&self, source: &str, event: Value) -> Result<Value, TriggerError> {
+        match source {
             s if s.starts_with("PreSignUp_") => pre_sign_up::handle(self, event).await,
             "PostConfirmation_ConfirmSignUp" => post_confirmation::handle(self, event).await,
             "PostConfirmation_ConfirmForgotPassword" => Ok(event),
@@ -68,11 +84,7 @@ impl Triggers {
                 tracing::warn!("unknown trigger source; answered unchanged");
                 Ok(event)
             }
-        };
-        if let Err(e) = &result {
-            tracing::warn!(error = ?e, "trigger refused or failed");
         }
-        result
     }
 }
 

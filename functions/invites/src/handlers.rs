@@ -59,16 +59,18 @@ impl From<Invite> for InviteView {
     }
 }
 
-/// Sends the mail and records the outcome; a failed send leaves the invitation pending,
-/// visible and marked not delivered.
+/// Sends the mail; a failed send leaves the invitation pending, visible and marked not
+/// delivered.
 async fn send(app: &AppState, scope: &store::OrgScope, who: &domain::Identity, invite: Invite, token: &InviteToken) -> ApiResult<Invite> {
     let inviter = who.email.as_ref().map(|e| e.to_string()).unwrap_or_else(|| "A colleague".into());
-    let delivered = app.mailer.send_invitation(scope.org(), &invite, &inviter, &token.token).await;
-    match app.store.record_invite_sent(scope, &invite, delivered).await {
+    if app.mailer.send_invitation(scope.org(), &invite, &inviter, &token.token).await {
+        return Ok(invite);
+    }
+    match app.store.record_send_failure(scope, &invite).await {
         Ok(updated) => Ok(updated),
         Err(e) => {
-            tracing::warn!(error = %e, invite_id = %invite.id, "could not record the send");
-            Ok(Invite { delivered, ..invite })
+            tracing::warn!(error = %e, invite_id = %invite.id, "could not record the failed send");
+            Ok(Invite { delivered: false, ..invite })
         }
     }
 }
@@ -99,8 +101,12 @@ pub async fn list(State(app): State<AppState>, Caller(who): Caller, p: Params, q
                 .map_err(|_| ApiError::invalid(vec![FieldError::new("status", "must be pending, accepted, declined, revoked or expired")]))?,
         ),
     };
-    let scope = app.store.authorize(&who, org_id, Action::ManageInvites).await?;
-    let page = app.store.list_invites(&scope, status, &q.page).await?;
+    let store = &app.store;
+    let page_request = q.page.clone();
+    let (scope, page) = store
+        .authorize_with(&who, org_id, Action::ManageInvites, |pending| async move { store.list_invites(&pending, status, &page_request).await })
+        .await?;
+    store.expire_stale_invites(&scope, &page.items).await?;
     Ok(Json(Page { items: page.items.into_iter().map(InviteView::from).collect(), next_cursor: page.next_cursor }))
 }
 

@@ -58,7 +58,8 @@ pub(crate) async fn request_layer(mut req: Request, next: Next) -> Response {
     let span = tracing::info_span!("request", %request_id, %user_id, %org_id, method = %req.method(), %path);
     async move {
         let started = Instant::now();
-        let response = match AssertUnwindSafe(next.run(req)).catch_unwind().await {
+        let (outcome, calls) = store::telemetry::record(AssertUnwindSafe(next.run(req)).catch_unwind()).await;
+        let response = match outcome {
             Ok(response) => response,
             Err(_) => {
                 tracing::error!("handler panicked");
@@ -67,10 +68,12 @@ pub(crate) async fn request_layer(mut req: Request, next: Next) -> Response {
         };
         let status = response.status().as_u16();
         let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+        let (dynamodb_calls, ses_calls, s3_calls) = (calls.count("DynamoDB"), calls.count("SESv2"), calls.count("S3"));
+        let aws_rounds = calls.rounds("DynamoDB");
         if status >= 500 {
-            tracing::error!(status, elapsed_ms, "request failed");
+            tracing::error!(status, elapsed_ms, dynamodb_calls, ses_calls, s3_calls, aws_rounds, "request failed");
         } else {
-            tracing::info!(status, elapsed_ms, "request");
+            tracing::info!(status, elapsed_ms, dynamodb_calls, ses_calls, s3_calls, aws_rounds, "request");
         }
         response
     }

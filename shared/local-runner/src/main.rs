@@ -60,7 +60,7 @@ async fn run(listener: tokio::net::TcpListener, endpoint: &str) -> Result<(), pr
     let resources = provision::provision(&config, endpoint, "tenantry-local").await?;
     let verifier = TokenVerifier::fetch(endpoint, &resources.user_pool_id, &resources.issuer(), &resources.client_id).await?;
     let secret = ulid::Ulid::new().to_string();
-    let store = Store::new(aws_sdk_dynamodb::Client::new(&config), resources.table.clone(), CursorKey::new(secret));
+    let store = Store::new(store::dynamodb_client(&config), resources.table.clone(), CursorKey::new(secret));
     let app_url = std::env::var("TENANTRY_APP_URL").unwrap_or_else(|_| "http://localhost:3000".into());
     let (functions, routes) = server::functions(store, provision::mailer(&config, &app_url));
     let auth = AuthState { cognito: aws_sdk_cognitoidentityprovider::Client::new(&config), resources: resources.clone() };

@@ -72,11 +72,7 @@ pub async fn provision(config: &SdkConfig, endpoint: &str, table: &str) -> Resul
         .await?;
     let client_id = client.user_pool_client.and_then(|c| c.client_id).ok_or("no client id")?;
     cognito.create_group().user_pool_id(&user_pool_id).group_name(Identity::PLATFORM_ADMIN_GROUP).send().await?;
-    let ses = aws_sdk_sesv2::Client::new(config);
-    if let Err(e) = ses.create_email_identity().email_identity(MAIL_DOMAIN).send().await {
-        // Already there when several stacks share one endpoint (tests).
-        tracing::debug!(error = %aws_sdk_sesv2::error::DisplayErrorContext(&e), "mail identity");
-    }
+    mail_identity(config).await;
     Ok(LocalResources { endpoint: endpoint.to_owned(), table: table.to_owned(), user_pool_id, client_id })
 }
 
@@ -88,7 +84,16 @@ pub fn verified_email() -> AttributeType {
 /// The invitation mailer on the local endpoint.
 pub fn mailer(config: &SdkConfig, app_url: &str) -> invites::Mailer {
     invites::Mailer::new(
-        aws_sdk_sesv2::Client::new(config),
+        aws_sdk_sesv2::Client::from_conf(aws_sdk_sesv2::config::Builder::from(config).interceptor(store::telemetry::CallCounter).build()),
         invites::MailerConfig { from: MAIL_FROM.into(), app_url: app_url.into(), product: "Tenantry".into(), invite_ttl_secs: 7 * 86_400 },
     )
+}
+
+/// The SES identity invitations are sent from (already there when several stacks share one
+/// endpoint, as tests do).
+pub async fn mail_identity(config: &SdkConfig) {
+    let ses = aws_sdk_sesv2::Client::new(config);
+    if let Err(e) = ses.create_email_identity().email_identity(MAIL_DOMAIN).send().await {
+        tracing::debug!(error = %aws_sdk_sesv2::error::DisplayErrorContext(&e), "mail identity");
+    }
 }

@@ -183,6 +183,17 @@ impl Invite {
     pub fn is_open(&self, now_epoch: i64) -> bool {
         self.status == InviteStatus::Pending && now_epoch < self.expires_epoch
     }
+
+    /// The invitation as stored just before its email goes out: counted as a send, assumed
+    /// delivered until the mail service says otherwise.
+    pub(crate) fn about_to_send(mut self, now_epoch: i64) -> Invite {
+        self.recent_sends.retain(|t| now_epoch - t < 3600);
+        self.recent_sends.push(now_epoch);
+        self.sends += 1;
+        self.delivered = true;
+        self.last_sent_at = Some(crate::invites::rfc3339_of(now_epoch));
+        self
+    }
 }
 
 impl Entity for Invite {

@@ -163,6 +163,10 @@ fn day_key(now: i64) -> String {
     format!("{:04}-{:02}-{:02}", date.year(), u8::from(date.month()), date.day())
 }
 
+pub(crate) fn rfc3339_of(epoch: i64) -> String {
+    rfc3339(epoch)
+}
+
 fn rfc3339(epoch: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(epoch)
         .ok()
@@ -220,11 +224,11 @@ impl Store {
                     expires_at: rfc3339(expires),
                     expires_epoch: expires,
                     token_hash: new.token.hash.clone(),
-                    delivered: false,
                     version: old.version + 1,
                     org_name: scope.org.name.clone(),
                     ..old.clone()
-                };
+                }
+                .about_to_send(now);
                 self.replace_invite(&mut tx, scope, old, &invite)?;
                 invite
             }
@@ -247,7 +251,8 @@ impl Store {
                     recent_sends: Vec::new(),
                     version: 1,
                     org_name: scope.org.name.clone(),
-                };
+                }
+                .about_to_send(now);
                 tx.put(
                     &self.table,
                     to_item(&invite, &keys::invite(&scope.partition, &invite.id), &[keys::invite_by_email(&scope.partition, &invite.email, &invite.id)])?,
@@ -347,30 +352,13 @@ impl Store {
         tx.update(&self.table, &key, expr, DomainError::RateLimited { what: "invitations today", retry_after_secs: seconds_to_utc_midnight(now) });
     }
 
-    /// Records the outcome of sending an invitation's email.
-    pub async fn record_invite_sent(&self, scope: &OrgScope, invite: &Invite, delivered: bool) -> Result<Invite, DomainError> {
-        let now = epoch_now();
-        let mut recent: Vec<i64> = invite.recent_sends.iter().copied().filter(|t| now - t < 3600).collect();
-        recent.push(now);
-        let mut updated = invite.clone();
-        updated.delivered = delivered;
-        updated.sends += 1;
-        updated.last_sent_at = Some(now_rfc3339());
-        updated.recent_sends = recent;
-        let expr = Expr::update("SET #delivered = :delivered, #sends = :sends, #last = :last, #recent = :recent")
-            .when("#hash = :hash")
-            .name("#delivered", "delivered")
-            .name("#sends", "sends")
-            .name("#last", "lastSentAt")
-            .name("#recent", "recentSends")
-            .name("#hash", "tokenHash")
-            .value(":delivered", AttributeValue::Bool(delivered))
-            .value(":sends", n(u64::from(updated.sends)))
-            .value(":last", s(updated.last_sent_at.clone().unwrap_or_default()))
-            .value(":recent", av(&updated.recent_sends))
-            .value(":hash", s(&invite.token_hash));
+    /// Records that the email of an invitation could not be sent: it stays pending and
+    /// visible, marked not delivered (a successful send was recorded with the write that
+    /// preceded it, so the happy path costs no extra write).
+    pub async fn record_send_failure(&self, scope: &OrgScope, invite: &Invite) -> Result<Invite, DomainError> {
+        let expr = Expr::update("SET #delivered = :no").when("#hash = :hash").name("#delivered", "delivered").name("#hash", "tokenHash").value(":no", AttributeValue::Bool(false)).value(":hash", s(&invite.token_hash));
         self.update_one(&keys::invite(&scope.partition, &invite.id), expr, DomainError::Conflict("the invitation changed meanwhile")).await?;
-        Ok(updated)
+        Ok(Invite { delivered: false, ..invite.clone() })
     }
 
     pub async fn get_invite(&self, scope: &impl ReadScope, id: &str) -> Result<Option<Invite>, DomainError> {
@@ -380,11 +368,10 @@ impl Store {
         self.get(&keys::invite(scope.partition(), id)).await
     }
 
-    /// An org's invitations, newest first, optionally of one status (expired pending ones
-    /// count as expired, and are expired on the way, freeing their seats).
-    pub async fn list_invites(&self, scope: &OrgScope, status: Option<InviteStatus>, page: &PageRequest) -> Result<Page<Invite>, DomainError> {
-        require(scope, Action::ManageInvites)?;
-        let partition = keys::org_pk(&scope.partition);
+    /// An org's invitations, newest first, optionally of one status. Expired pending ones
+    /// show as expired; [`Store::expire_stale_invites`] then frees their seats.
+    pub async fn list_invites(&self, scope: &impl ReadScope, status: Option<InviteStatus>, page: &PageRequest) -> Result<Page<Invite>, DomainError> {
+        let partition = keys::org_pk(scope.partition());
         let mut found: Page<Invite> = self
             .query_page(
                 &PagedQuery { name: "invites", index: None, partition_attribute: PK, partition: &partition, sort_attribute: SK, sort_prefix: INVITE_PREFIX, descending: true },
@@ -394,9 +381,6 @@ impl Store {
         let now = epoch_now();
         for invite in found.items.iter_mut() {
             if invite.status == InviteStatus::Pending && !invite.is_open(now) {
-                if let Err(e) = self.expire_invite(&scope.partition, invite).await {
-                    tracing::warn!(error = %e, invite_id = %invite.id, "could not expire an invitation");
-                }
                 invite.status = InviteStatus::Expired;
             }
         }
@@ -404,6 +388,20 @@ impl Store {
             found.items.retain(|i| i.status == status);
         }
         Ok(found)
+    }
+
+    /// Expires the listed invitations that are past their expiry but still stored as
+    /// pending, freeing their seats (only when there are any: no extra round trip otherwise).
+    pub async fn expire_stale_invites(&self, scope: &OrgScope, listed: &[Invite]) -> Result<(), DomainError> {
+        require(scope, Action::ManageInvites)?;
+        let stale: Vec<&Invite> = listed.iter().filter(|i| i.status == InviteStatus::Expired && !i.token_hash.is_empty()).collect();
+        let results = futures::future::join_all(stale.iter().map(|i| self.expire_invite(&scope.partition, i))).await;
+        for (invite, result) in stale.iter().zip(results) {
+            if let Err(e) = result {
+                tracing::warn!(error = %e, invite_id = %invite.id, "could not expire an invitation");
+            }
+        }
+        Ok(())
     }
 
     /// Marks an expired pending invitation expired, freeing its seat and killing its token.
@@ -453,10 +451,10 @@ impl Store {
             expires_epoch: expires,
             expires_at: rfc3339(expires),
             updated_at: now_rfc3339(),
-            delivered: false,
             version: invite.version + 1,
             ..invite.clone()
-        };
+        }
+        .about_to_send(now);
         let mut tx = Tx::default();
         self.replace_invite(&mut tx, scope, invite, &new)?;
         tx.run(self).await?;

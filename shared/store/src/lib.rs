@@ -16,6 +16,7 @@ mod page;
 mod purge;
 mod scope;
 mod table;
+pub mod telemetry;
 mod tx;
 mod usage;
 mod users;
@@ -43,8 +44,10 @@ use keys::Key;
 
 /// Environment variable naming the table.
 pub const TABLE_NAME_ENV: &str = "TABLE_NAME";
-/// Environment variable holding the secret that signs pagination cursors.
+/// Environment variable holding the secret that signs pagination cursors (local use).
 pub const CURSOR_SECRET_ENV: &str = "CURSOR_SECRET";
+/// Environment variable naming the Secrets Manager secret that signs pagination cursors.
+pub const CURSOR_SECRET_ARN_ENV: &str = "CURSOR_SECRET_ARN";
 
 /// The table and the client that reaches it. Cheap to clone.
 #[derive(Clone, Debug)]
@@ -59,6 +62,8 @@ pub struct Store {
 pub enum ConfigError {
     #[error("environment variable {0} is not set")]
     Missing(&'static str),
+    #[error("cannot read the cursor secret: {0}")]
+    Secret(String),
 }
 
 impl Store {
@@ -66,17 +71,34 @@ impl Store {
         Store { client, table: table.into(), cursor_key }
     }
 
-    /// Builds the store from the Lambda environment: `TABLE_NAME`, `CURSOR_SECRET`, and the
+    /// Builds the store from the Lambda environment: `TABLE_NAME`, the cursor secret, and the
     /// SDK's own configuration (region, credentials, `AWS_ENDPOINT_URL` for a local endpoint).
     /// Throttling is retried with exponential backoff by the SDK's standard retry mode.
+    ///
+    /// The cursor secret is `CURSOR_SECRET` when set (local stack, tests), else the Secrets
+    /// Manager secret named by `CURSOR_SECRET_ARN`, read once during init (on AWS; the value
+    /// never sits in the environment). A function that paginates nothing may have neither:
+    /// it gets a random per-process key.
     pub async fn from_env() -> Result<Store, ConfigError> {
         let table = std::env::var(TABLE_NAME_ENV).map_err(|_| ConfigError::Missing(TABLE_NAME_ENV))?;
-        let secret = std::env::var(CURSOR_SECRET_ENV).map_err(|_| ConfigError::Missing(CURSOR_SECRET_ENV))?;
-        let config = aws_config::defaults(BehaviorVersion::latest())
-            .retry_config(retry_config())
-            .load()
-            .await;
-        Ok(Store::new(Client::new(&config), table, CursorKey::new(secret)))
+        let config = aws_config::defaults(BehaviorVersion::latest()).retry_config(retry_config()).load().await;
+        let key = match (std::env::var(CURSOR_SECRET_ENV), std::env::var(CURSOR_SECRET_ARN_ENV)) {
+            (Ok(secret), _) => CursorKey::new(secret),
+            (Err(_), Ok(arn)) => {
+                let secrets = aws_sdk_secretsmanager::Client::from_conf(
+                    aws_sdk_secretsmanager::config::Builder::from(&config).interceptor(telemetry::CallCounter).build(),
+                );
+                let out = secrets.get_secret_value().secret_id(&arn).send().await.map_err(|e| {
+                    ConfigError::Secret(aws_sdk_secretsmanager::error::DisplayErrorContext(e).to_string())
+                })?;
+                CursorKey::new(out.secret_string().ok_or(ConfigError::Secret("the secret has no string value".into()))?)
+            }
+            (Err(_), Err(_)) => {
+                tracing::warn!("no cursor secret configured; cursors are valid in this process only");
+                CursorKey::new(ulid::Ulid::new().to_string())
+            }
+        };
+        Ok(Store::new(dynamodb_client(&config), table, key))
     }
 
     pub fn client(&self) -> &Client {
@@ -111,6 +133,11 @@ impl Store {
             .map_err(|e| tx::conditional(e, on_exists))?;
         Ok(())
     }
+}
+
+/// A DynamoDB client whose calls are counted (see [`telemetry`]).
+pub fn dynamodb_client(config: &aws_config::SdkConfig) -> Client {
+    Client::from_conf(aws_sdk_dynamodb::config::Builder::from(config).interceptor(telemetry::CallCounter).build())
 }
 
 /// Standard retry mode (exponential backoff with jitter, throttling errors included).

@@ -20,7 +20,7 @@ use store::{CursorKey, Store, TableDefinition};
 pub async fn fresh_store() -> Store {
     init_tracing();
     let config = sdk_config().await;
-    let client = aws_sdk_dynamodb::Client::new(&config);
+    let client = store::dynamodb_client(&config);
     let name = format!("tenantry-test-{}", ulid::Ulid::new().to_string().to_ascii_lowercase());
     TableDefinition::load().create(&client, &name).await.expect("create test table on the local endpoint");
     Store::new(client, name, CursorKey::new("test-cursor-secret"))

@@ -1,0 +1,111 @@
+//! Counting AWS calls and their round trips, per request, with an SDK interceptor (not by
+//! reading the code). Work runs inside [`record`]; every SDK call it makes, to any service
+//! whose client carries [`CallCounter`], is noted with its start and end. Calls that overlap
+//! in time are one round trip of latency.
+
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::interceptors::context::{BeforeSerializationInterceptorContextRef, FinalizerInterceptorContextRef};
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::{ConfigBag, Storable, StoreReplace};
+
+/// One SDK call.
+#[derive(Debug, Clone)]
+pub struct Call {
+    pub service: String,
+    pub operation: String,
+    pub start: Instant,
+    pub end: Instant,
+}
+
+/// The calls of one piece of work (a request, say). Recordings nest: a call made inside
+/// an inner [`record`] is noted by the outer ones too.
+#[derive(Debug, Clone, Default)]
+pub struct Calls {
+    own: Arc<Mutex<Vec<Call>>>,
+    outer: Option<Box<Calls>>,
+}
+
+impl Calls {
+    pub fn all(&self) -> Vec<Call> {
+        self.own.lock().map(|c| c.clone()).unwrap_or_default()
+    }
+
+    fn push(&self, call: Call) {
+        if let Ok(mut c) = self.own.lock() {
+            c.push(call.clone());
+        }
+        if let Some(outer) = &self.outer {
+            outer.push(call);
+        }
+    }
+
+    /// Calls to one service (by its SDK service name, e.g. `DynamoDB`, `SESv2`, `S3`).
+    pub fn count(&self, service: &str) -> usize {
+        self.all().iter().filter(|c| c.service.eq_ignore_ascii_case(service)).count()
+    }
+
+    /// Round trips of latency to `service`: calls whose intervals overlap count once.
+    pub fn rounds(&self, service: &str) -> usize {
+        let mut calls: Vec<Call> = self.all().into_iter().filter(|c| c.service.eq_ignore_ascii_case(service)).collect();
+        calls.sort_by_key(|c| c.start);
+        let mut rounds = 0;
+        let mut current_end: Option<Instant> = None;
+        for c in calls {
+            match current_end {
+                Some(end) if c.start < end => current_end = Some(end.max(c.end)),
+                _ => {
+                    rounds += 1;
+                    current_end = Some(c.end);
+                }
+            }
+        }
+        rounds
+    }
+}
+
+tokio::task_local! {
+    static CURRENT: Calls;
+}
+
+/// Runs `work`, recording the SDK calls it makes.
+pub async fn record<F: Future>(work: F) -> (F::Output, Calls) {
+    let outer = CURRENT.try_with(|c| c.clone()).ok().map(Box::new);
+    let calls = Calls { own: Arc::default(), outer };
+    let out = CURRENT.scope(calls.clone(), work).await;
+    (out, calls)
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Started(Instant);
+
+impl Storable for Started {
+    type Storer = StoreReplace<Self>;
+}
+
+/// The interceptor: add it to every SDK client a function builds.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct CallCounter;
+
+impl Intercept for CallCounter {
+    fn name(&self) -> &'static str {
+        "CallCounter"
+    }
+
+    fn read_before_execution(&self, _: &BeforeSerializationInterceptorContextRef<'_>, cfg: &mut ConfigBag) -> Result<(), BoxError> {
+        cfg.interceptor_state().store_put(Started(Instant::now()));
+        Ok(())
+    }
+
+    fn read_after_execution(&self, _: &FinalizerInterceptorContextRef<'_>, _: &RuntimeComponents, cfg: &mut ConfigBag) -> Result<(), BoxError> {
+        let end = Instant::now();
+        let start = cfg.load::<Started>().map(|s| s.0).unwrap_or(end);
+        let (service, operation) = cfg.load::<Metadata>().map(|m| (m.service().to_owned(), m.name().to_owned())).unwrap_or_default();
+        let _ = CURRENT.try_with(|calls| calls.push(Call { service, operation, start, end }));
+        Ok(())
+    }
+}

@@ -1,0 +1,92 @@
+//! The fixture the matrix and the round-trip tests share: one org with a member of every
+//! role, a target member and an open invitation, plus another org.
+
+#![allow(dead_code)]
+
+use domain::{Action, Role};
+use store::{NewOrg, Store};
+use testkit::Caller;
+
+/// Callers, in the column order of the table.
+#[derive(Debug, Clone, Copy)]
+pub enum Who {
+    Owner,
+    Admin,
+    Member,
+    Viewer,
+    /// The owner of another organization.
+    Other,
+    /// A platform operator who is not a member.
+    Platform,
+    Anonymous,
+}
+
+/// One org with a member of every role, a target member and an open invitation, plus
+/// another org.
+pub struct Fixture {
+    pub org: String,
+    pub invite: String,
+    pub token: String,
+    pub newcomer: String,
+    /// The address the open invitation is for.
+    pub invitee: Caller,
+    pub owner: Caller,
+    pub admin: Caller,
+    pub member: Caller,
+    pub viewer: Caller,
+    pub target: Caller,
+    pub other: Caller,
+    pub platform: Caller,
+}
+
+impl Fixture {
+    pub async fn new(store: &Store) -> Fixture {
+        let (owner, admin, member, viewer, target, other) =
+            (Caller::new("owner"), Caller::new("admin"), Caller::new("member"), Caller::new("viewer"), Caller::new("target"), Caller::new("other"));
+        let name = |n: &str| NewOrg { name: domain::OrgName::parse("name", n).unwrap(), slug: None };
+        let scope = store.create_org(&owner.identity(), None, name("Matrix Org")).await.unwrap();
+        store.create_org(&other.identity(), None, name("Other Org")).await.unwrap();
+        let operator = store.admin_scope(&Caller::platform_admin("op").identity(), scope.org_id()).await.unwrap();
+        store.set_org_plan(&operator, domain::Plan::Starter).await.unwrap();
+        let scope = store.authorize(&owner.identity(), scope.org_id(), Action::ManageMembers).await.unwrap();
+        for (c, role) in [(&admin, Role::Admin), (&member, Role::Member), (&viewer, Role::Viewer), (&target, Role::Member)] {
+            store.add_member(&scope, &c.identity().user_id, role, c.identity().email, None).await.unwrap();
+        }
+        let org = scope.org_id().to_string();
+        let scope = store.authorize(&owner.identity(), scope.org_id(), Action::ManageInvites).await.unwrap();
+        let invitee = Caller::new("invitee");
+        for c in [&owner, &admin, &member, &viewer, &other, &invitee] {
+            store.ensure_user(&c.identity()).await.unwrap();
+        }
+        let token = store::InviteToken::generate().unwrap();
+        let new = store::NewInvite { email: invitee.email.parse().unwrap(), role: Role::Member, token: &token, ttl_secs: 3600 };
+        let invite = store.create_invite(&scope, &store::InviteContext::default(), new).await.unwrap();
+        Fixture {
+            org,
+            invite: invite.id,
+            token: token.token,
+            newcomer: Caller::new("newcomer").email,
+            invitee,
+            owner,
+            admin,
+            member,
+            viewer,
+            target,
+            other,
+            platform: Caller::platform_admin("operator"),
+        }
+    }
+
+    pub fn caller(&self, who: Who) -> Option<&Caller> {
+        match who {
+            Who::Owner => Some(&self.owner),
+            Who::Admin => Some(&self.admin),
+            Who::Member => Some(&self.member),
+            Who::Viewer => Some(&self.viewer),
+            Who::Other => Some(&self.other),
+            Who::Platform => Some(&self.platform),
+            Who::Anonymous => None,
+        }
+    }
+}
+

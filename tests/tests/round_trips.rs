@@ -1,0 +1,96 @@
+//! Round-trip budgets, counted by the SDK interceptor on real requests: every read route
+//! spends at most one DynamoDB round trip of latency (calls issued concurrently count once),
+//! every write at most two. Deterministic, so asserted; times never are.
+
+use serde_json::{Value, json};
+use testkit::{ApiCall, Caller};
+
+mod common;
+use common::Fixture;
+
+/// Routes allowed over budget, each with its reason.
+const EXCEPTIONS: &[(&str, &str, usize, &str)] = &[
+    ("GET", "/orgs", 2, "the caller's memberships, then their orgs by key (batch get)"),
+    ("DELETE", "/orgs/{orgId}", usize::MAX, "deletion purges the org's partition inline, page by page"),
+    ("POST", "/admin/orgs/{orgId}/purge", usize::MAX, "resumes a purge, page by page"),
+];
+
+/// A request to `path` that succeeds, by a caller allowed to make it.
+fn succeeding_call(f: &Fixture, method: &str, path: &str) -> (ApiCall, Option<Value>) {
+    let concrete = path.replace("{orgId}", &f.org).replace("{userId}", &f.target.sub).replace("{inviteId}", &f.invite);
+    let body = match (method, path) {
+        ("POST", "/orgs") => Some(json!({"name": "Budget Co"})),
+        ("PATCH", "/orgs/{orgId}") => Some(json!({"name": "Renamed"})),
+        ("PATCH", "/orgs/{orgId}/members/{userId}") => Some(json!({"role": "viewer"})),
+        ("POST", "/orgs/{orgId}/transfer-ownership") => Some(json!({"userId": f.target.sub})),
+        ("PATCH", "/me") => Some(json!({"displayName": "Pat"})),
+        ("PUT", "/admin/orgs/{orgId}/plan") => Some(json!({"plan": "PROFESSIONAL"})),
+        ("POST", "/orgs/{orgId}/invites") => Some(json!({"email": f.newcomer, "role": "viewer"})),
+        ("POST", "/invites/accept") | ("POST", "/invites/decline") => Some(json!({"token": f.token})),
+        _ => None,
+    };
+    let caller: &Caller = if path.starts_with("/admin/") {
+        &f.platform
+    } else if path.starts_with("/invites/") {
+        &f.invitee
+    } else {
+        &f.owner
+    };
+    let mut call = ApiCall::new(method, &concrete).by(caller);
+    if let Some(b) = &body {
+        call = call.json(b.clone());
+    }
+    (call, body)
+}
+
+#[tokio::test]
+async fn every_route_keeps_its_round_trip_budget() {
+    let mut report = Vec::new();
+    for f in local_runner::manifest::all() {
+        for route in f.routes {
+            let method = route.method.as_str().to_owned();
+            let store = testkit::fresh_store().await;
+            let config = testkit::sdk_config().await;
+            local_runner::provision::mail_identity(&config).await;
+            let (router, _) = local_runner::server::functions(store.clone(), local_runner::provision::mailer(&config, "https://app.example.com"));
+            let fixture = Fixture::new(&store).await;
+            if route.path == "/admin/orgs/{orgId}/purge" {
+                continue; // needs an interrupted deletion; its budget is exempt anyway
+            }
+            let (call, _) = succeeding_call(&fixture, &method, route.path);
+            let (res, calls) = store::telemetry::record(call.send(&router)).await;
+            assert!((200..300).contains(&res.status), "{method} {}: {} {}", route.path, res.status, res.body);
+            let rounds = calls.rounds("DynamoDB");
+            let budget = EXCEPTIONS
+                .iter()
+                .find(|(m, p, _, _)| *m == method && *p == route.path)
+                .map(|(_, _, b, _)| *b)
+                .unwrap_or(if method == "GET" { 1 } else { 2 });
+            assert!(rounds >= 1, "{method} {}: no DynamoDB call was counted", route.path);
+            report.push(format!("{method} {} rounds={rounds} calls={} budget={budget}", route.path, calls.count("DynamoDB")));
+            assert!(rounds <= budget, "{method} {} took {rounds} DynamoDB round trips (budget {budget}): {:?}", route.path, calls.all().iter().map(|c| &c.operation).collect::<Vec<_>>());
+        }
+    }
+    println!("{}", report.join("\n"));
+}
+
+#[tokio::test]
+async fn concurrent_calls_count_as_one_round_trip() {
+    let store = testkit::fresh_store().await;
+    let f = Fixture::new(&store).await;
+    let owner = f.owner.identity();
+    let org = f.org.parse().unwrap();
+    let (_, calls) = store::telemetry::record(async {
+        let (a, b) = futures::join!(store.get_user(&owner.user_id), store.authorize(&owner, org, domain::Action::ReadOrg));
+        a.unwrap();
+        b.unwrap();
+    })
+    .await;
+    assert_eq!((calls.count("DynamoDB"), calls.rounds("DynamoDB")), (3, 1));
+    let (_, calls) = store::telemetry::record(async {
+        store.get_user(&owner.user_id).await.unwrap();
+        store.get_user(&owner.user_id).await.unwrap();
+    })
+    .await;
+    assert_eq!((calls.count("DynamoDB"), calls.rounds("DynamoDB")), (2, 2));
+}
