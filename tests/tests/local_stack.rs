@@ -24,7 +24,8 @@ async fn stack() -> Stack {
     let verifier = TokenVerifier::fetch(&endpoint, &resources.user_pool_id, &resources.issuer(), &resources.client_id).await.unwrap();
     let store = store::Store::new(store::dynamodb_client(&config), table, store::CursorKey::new("e2e"));
     let (functions, _) = server::functions(store.clone(), provision::mailer(&config, "https://app.example.com"));
-    let auth = AuthState { cognito: aws_sdk_cognitoidentityprovider::Client::new(&config), resources };
+    let triggers = cognito_triggers::Triggers { store: store.clone(), config: cognito_triggers::TriggerConfig { blocked_domains: vec!["blocked.example".into()], ..Default::default() } };
+    let auth = AuthState { cognito: aws_sdk_cognitoidentityprovider::Client::new(&config), resources, triggers: std::sync::Arc::new(triggers) };
     Stack { app: server::app(functions, verifier, auth), store }
 }
 
@@ -105,4 +106,25 @@ async fn local_auth_answers_with_problems() {
     assert_eq!(status, 422);
     let (status, _) = call(&s.app, "POST", "/local/auth/login", None, Some(json!({"email": "eve@example.com", "password": "WrongHorse42x"}))).await;
     assert!(status == 401 || status == 403, "{status}");
+}
+
+#[tokio::test]
+async fn local_auth_runs_the_cognito_triggers() {
+    let s = stack().await;
+    // PreSignUp refuses a blocked domain with Cognito's message shape
+    let (status, problem) = call(&s.app, "POST", "/local/auth/signup", None, Some(json!({"email": "eve@blocked.example", "password": "CorrectHorse42x"}))).await;
+    assert_eq!(status, 400, "{problem}");
+    assert_eq!(problem["detail"], "PreSignUp failed with error This email address cannot be used to sign up.");
+
+    // PostConfirmation created the profile; PostAuthentication recorded the login
+    let token = sign_up_and_log_in(&s.app, "ivy@example.com").await;
+    let (_, me) = call(&s.app, "GET", "/me", Some(&token), None).await;
+    let profile = s.store.get_user(&me["userId"].as_str().unwrap().parse().unwrap()).await.unwrap().unwrap();
+    assert_eq!(profile.email.unwrap().as_str(), "ivy@example.com");
+    assert!(profile.last_login_at.is_some());
+
+    // PreTokenGeneration's claims come back beside the tokens
+    let (_, org) = call(&s.app, "POST", "/orgs", Some(&token), Some(json!({"name": "Ivy Co"}))).await;
+    let (_, tokens) = call(&s.app, "POST", "/local/auth/login", None, Some(json!({"email": "ivy@example.com", "password": "CorrectHorse42x"}))).await;
+    assert_eq!(tokens["claims"]["tenantry_orgs"], json!([format!("{}:owner", org["id"].as_str().unwrap())]));
 }

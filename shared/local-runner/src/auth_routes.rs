@@ -18,6 +18,50 @@ use crate::provision::{LocalResources, verified_email};
 pub struct AuthState {
     pub cognito: Client,
     pub resources: LocalResources,
+    /// The trigger handlers the deployed user pool calls; the local pool does not, so these
+    /// routes call them with the events Cognito would send.
+    pub triggers: std::sync::Arc<cognito_triggers::Triggers>,
+}
+
+impl AuthState {
+    /// The event Cognito sends a trigger (common fields; `request` and `response` per source).
+    fn event(&self, source: &str, user_name: &str, request: Value, response: Value) -> Value {
+        json!({
+            "version": if source.starts_with("TokenGeneration_") { "2" } else { "1" },
+            "region": crate::local_aws::REGION,
+            "userPoolId": self.resources.user_pool_id,
+            "userName": user_name,
+            "callerContext": { "awsSdkVersion": "tenantry-local", "clientId": self.resources.client_id },
+            "triggerSource": source,
+            "request": request,
+            "response": response,
+        })
+    }
+
+    /// Calls a trigger as Cognito would; a refusal becomes the 400 Cognito answers with.
+    async fn trigger(&self, source: &str, user_name: &str, request: Value, response: Value) -> ApiResult<Value> {
+        let event = self.event(source, user_name, request, response);
+        self.triggers.handle(event).await.map_err(|e| {
+            let stage = source.split('_').next().unwrap_or(source);
+            ApiError::new(StatusCode::BAD_REQUEST, "trigger-refused", "Refused").detail(format!("{stage} failed with error {e}"))
+        })
+    }
+
+    /// The user's attributes as Cognito passes them to triggers.
+    async fn attributes(&self, email: &str) -> ApiResult<serde_json::Map<String, Value>> {
+        let user = self
+            .cognito
+            .admin_get_user()
+            .user_pool_id(&self.resources.user_pool_id)
+            .username(email)
+            .send()
+            .await
+            .map_err(|e| cognito_error(&e.into_service_error()))?;
+        let mut attrs: serde_json::Map<String, Value> =
+            user.user_attributes().iter().filter_map(|a| a.value().map(|v| (a.name().to_owned(), Value::String(v.to_owned())))).collect();
+        attrs.insert("cognito:user_status".into(), Value::String(user.user_status().map(|s| s.as_str().to_owned()).unwrap_or_default()));
+        Ok(attrs)
+    }
 }
 
 #[derive(Deserialize)]
@@ -77,6 +121,13 @@ fn cognito_error<E: ProvideErrorMetadata>(e: &E) -> ApiError {
 
 async fn signup(State(s): State<AuthState>, JsonBody(input): JsonBody<Credentials>) -> ApiResult<(StatusCode, Json<Value>)> {
     let email = email_of(&input.email)?;
+    s.trigger(
+        "PreSignUp_SignUp",
+        email.as_str(),
+        json!({ "userAttributes": { "email": input.email }, "validationData": {}, "clientMetadata": {} }),
+        json!({ "autoConfirmUser": false, "autoVerifyEmail": false, "autoVerifyPhone": false }),
+    )
+    .await?;
     let out = s
         .cognito
         .sign_up()
@@ -115,6 +166,9 @@ async fn confirm(State(s): State<AuthState>, JsonBody(input): JsonBody<Confirmat
         .send()
         .await
         .map_err(|e| cognito_error(&e.into_service_error()))?;
+    let attrs = s.attributes(email.as_str()).await?;
+    let user_name = attrs.get("sub").and_then(Value::as_str).unwrap_or(email.as_str()).to_owned();
+    s.trigger("PostConfirmation_ConfirmSignUp", &user_name, json!({ "userAttributes": attrs, "clientMetadata": {} }), json!({})).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -130,7 +184,12 @@ async fn login(State(s): State<AuthState>, JsonBody(input): JsonBody<Credentials
         .send()
         .await
         .map_err(|e| cognito_error(&e.into_service_error()))?;
-    tokens(out.authentication_result)
+    let Json(mut body) = tokens(out.authentication_result)?;
+    let attrs = s.attributes(email.as_str()).await?;
+    let user_name = attrs.get("sub").and_then(Value::as_str).unwrap_or(email.as_str()).to_owned();
+    s.trigger("PostAuthentication_Authentication", &user_name, json!({ "newDeviceUsed": false, "userAttributes": attrs, "clientMetadata": {} }), json!({})).await?;
+    body["claims"] = token_claims(&s, &user_name, attrs).await?;
+    Ok(Json(body))
 }
 
 async fn refresh(State(s): State<AuthState>, JsonBody(input): JsonBody<Refresh>) -> ApiResult<Json<Value>> {
@@ -144,6 +203,20 @@ async fn refresh(State(s): State<AuthState>, JsonBody(input): JsonBody<Refresh>)
         .await
         .map_err(|e| cognito_error(&e.into_service_error()))?;
     tokens(out.authentication_result)
+}
+
+/// What PreTokenGeneration adds to the ID token. The local user pool cannot embed claims in
+/// the tokens it signs, so they are returned beside them; handlers never rely on them anyway.
+async fn token_claims(s: &AuthState, user_name: &str, attrs: serde_json::Map<String, Value>) -> ApiResult<Value> {
+    let answer = s
+        .trigger(
+            "TokenGeneration_Authentication",
+            user_name,
+            json!({ "userAttributes": attrs, "groupConfiguration": { "groupsToOverride": [], "iamRolesToOverride": [], "preferredRole": null }, "scopes": ["openid", "email"], "clientMetadata": {} }),
+            json!({ "claimsAndScopeOverrideDetails": null }),
+        )
+        .await?;
+    Ok(answer["response"]["claimsAndScopeOverrideDetails"]["idTokenGeneration"]["claimsToAddOrOverride"].clone())
 }
 
 fn tokens(result: Option<aws_sdk_cognitoidentityprovider::types::AuthenticationResultType>) -> ApiResult<Json<Value>> {

@@ -62,8 +62,9 @@ async fn run(listener: tokio::net::TcpListener, endpoint: &str) -> Result<(), pr
     let secret = ulid::Ulid::new().to_string();
     let store = Store::new(store::dynamodb_client(&config), resources.table.clone(), CursorKey::new(secret));
     let app_url = std::env::var("TENANTRY_APP_URL").unwrap_or_else(|_| "http://localhost:3000".into());
-    let (functions, routes) = server::functions(store, provision::mailer(&config, &app_url));
-    let auth = AuthState { cognito: aws_sdk_cognitoidentityprovider::Client::new(&config), resources: resources.clone() };
+    let (functions, routes) = server::functions(store.clone(), provision::mailer(&config, &app_url));
+    let triggers = cognito_triggers::Triggers { store: store.clone(), config: cognito_triggers::TriggerConfig::from_env() };
+    let auth = AuthState { cognito: aws_sdk_cognitoidentityprovider::Client::new(&config), resources: resources.clone(), triggers: std::sync::Arc::new(triggers) };
     let app = server::app(functions, verifier, auth);
     let addr = listener.local_addr()?;
     println!();
