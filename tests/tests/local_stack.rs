@@ -128,3 +128,11 @@ async fn local_auth_runs_the_cognito_triggers() {
     let (_, tokens) = call(&s.app, "POST", "/local/auth/login", None, Some(json!({"email": "ivy@example.com", "password": "CorrectHorse42x"}))).await;
     assert_eq!(tokens["claims"]["tenantry_orgs"], json!([format!("{}:owner", org["id"].as_str().unwrap())]));
 }
+
+#[tokio::test]
+async fn the_runner_serves_its_openapi_document() {
+    let s = stack().await;
+    let (status, doc) = call(&s.app, "GET", "/openapi.json", None, None).await;
+    assert_eq!(status, 200);
+    assert!(doc["paths"]["/orgs/{orgId}/invites"]["post"].is_object());
+}

@@ -8,21 +8,21 @@ use store::{Invite, InviteStatus, InviteToken, Member, NewInvite, Page};
 
 use crate::AppState;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateInvite {
     email: String,
     role: Role,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TokenBody {
     token: String,
 }
 
 /// An invitation as the API shows it: never its token hash or send log.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct InviteView {
     id: String,
@@ -152,7 +152,7 @@ fn token_of(body: &TokenBody) -> ApiResult<&str> {
 }
 
 /// What accepting returns: the new membership.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Accepted {
     #[serde(flatten)]

@@ -8,7 +8,7 @@ use store::{Org, OrgStatus, Page};
 
 use crate::AppState;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SetPlan {
     plan: Plan,

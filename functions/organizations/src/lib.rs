@@ -20,24 +20,55 @@ pub struct AppState {
 
 /// The function's route table.
 pub fn routes() -> RouteTable<AppState> {
+    use admin::SetPlan;
+    use me::UpdateMe;
+    use members::{ChangeRole, TransferOwnership};
+    use orgs::{CreateOrg, OrgView, UpdateOrg};
+    use store::{Member, MyOrg, Org, Page, Usage, UserProfile};
     RouteTable::default()
         .route(Method::POST, "/orgs", "createOrg", "Create an organization; the caller becomes its owner", orgs::create)
+        .takes::<CreateOrg>()
+        .returns::<OrgView>(201)
         .route(Method::GET, "/orgs", "listMyOrgs", "The caller's organizations with their role", orgs::list_mine)
+        .returns::<Page<MyOrg>>(200)
+        .paginated(&[])
         .route(Method::GET, "/orgs/{orgId}", "getOrg", "Read an organization", orgs::get)
+        .returns::<OrgView>(200)
         .route(Method::PATCH, "/orgs/{orgId}", "updateOrg", "Update an organization's name and settings (admin+)", orgs::update)
+        .takes::<UpdateOrg>()
+        .returns::<OrgView>(200)
         .route(Method::DELETE, "/orgs/{orgId}", "deleteOrg", "Delete an organization and purge its data (owner)", orgs::delete)
+        .no_content()
         .route(Method::GET, "/orgs/{orgId}/usage", "getUsage", "Usage against the plan's limits", orgs::usage)
+        .returns::<Usage>(200)
         .route(Method::GET, "/orgs/{orgId}/members", "listMembers", "List members", members::list)
+        .returns::<Page<Member>>(200)
+        .paginated(&[])
         .route(Method::PATCH, "/orgs/{orgId}/members/{userId}", "changeMemberRole", "Change a member's role (admin+)", members::change_role)
+        .takes::<ChangeRole>()
+        .returns::<Member>(200)
         .route(Method::DELETE, "/orgs/{orgId}/members/{userId}", "removeMember", "Remove a member, or leave", members::remove)
+        .no_content()
         .route(Method::POST, "/orgs/{orgId}/transfer-ownership", "transferOwnership", "Make another member the owner (owner)", members::transfer_ownership)
+        .takes::<TransferOwnership>()
+        .no_content()
         .route(Method::GET, "/me", "getMe", "The caller's profile", me::get)
+        .returns::<UserProfile>(200)
         .route(Method::PATCH, "/me", "updateMe", "Update the caller's display name", me::update)
+        .takes::<UpdateMe>()
+        .returns::<UserProfile>(200)
         .route(Method::GET, "/admin/orgs", "adminListOrgs", "All organizations (platform operators)", admin::list)
+        .returns::<Page<Org>>(200)
+        .paginated(&["status"])
         .route(Method::POST, "/admin/orgs/{orgId}/suspend", "adminSuspendOrg", "Suspend an organization (platform operators)", admin::suspend)
+        .returns::<Org>(200)
         .route(Method::POST, "/admin/orgs/{orgId}/reactivate", "adminReactivateOrg", "Reactivate an organization (platform operators)", admin::reactivate)
+        .returns::<Org>(200)
         .route(Method::PUT, "/admin/orgs/{orgId}/plan", "adminSetPlan", "Change an organization's plan (platform operators)", admin::set_plan)
+        .takes::<SetPlan>()
+        .returns::<Org>(200)
         .route(Method::POST, "/admin/orgs/{orgId}/purge", "adminResumePurge", "Resume the purge of a deleted organization (platform operators)", admin::resume_purge)
+        .no_content()
 }
 
 /// The finished router with its state, and the list of its routes.

@@ -7,7 +7,7 @@ use store::UserProfile;
 
 use crate::AppState;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct UpdateMe {
     /// `null` clears the name; absent is an error (nothing else is editable).

@@ -9,7 +9,7 @@ use store::{MyOrg, NewOrg, Org, OrgScope, Usage};
 
 use crate::AppState;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateOrg {
     name: String,
@@ -17,7 +17,7 @@ pub struct CreateOrg {
     slug: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateOrg {
     #[serde(default)]
@@ -27,7 +27,7 @@ pub struct UpdateOrg {
 }
 
 /// An org as its members see it: the org and the caller's role.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OrgView {
     #[serde(flatten)]

@@ -5,6 +5,7 @@
 
 mod identity;
 mod json;
+pub mod openapi;
 mod lambda;
 mod pagination;
 mod params;
@@ -17,4 +18,4 @@ pub use lambda::{init_tracing, run};
 pub use pagination::PageQuery;
 pub use params::Params;
 pub use problem::{ApiError, ApiResult, PROBLEM_JSON};
-pub use routes::{RouteInfo, RouteTable, finish};
+pub use routes::{RouteInfo, RouteTable, SchemaFn, finish};

@@ -10,7 +10,7 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
 const TYPE_BASE: &str = "https://tenantry.dev/problems/";
 
 /// An error answer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct ApiError {
     #[serde(rename = "type")]
     pub kind: String,

@@ -10,14 +10,28 @@ use http::Method;
 
 use crate::ApiError;
 
+/// Produces the JSON schema of a request or response type.
+pub type SchemaFn = fn(&mut schemars::SchemaGenerator) -> schemars::Schema;
+
 /// One route as declared.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct RouteInfo {
     pub method: Method,
     /// In API Gateway's syntax, which axum shares: `/orgs/{orgId}`.
     pub path: &'static str,
     pub operation_id: &'static str,
     pub summary: &'static str,
+    /// The JSON body it takes, if any.
+    pub request: Option<SchemaFn>,
+    /// Its success status and JSON body (none for 204).
+    pub response: (u16, Option<SchemaFn>),
+    /// Query parameters besides `limit` and `cursor`, when it is a listing.
+    pub query: &'static [&'static str],
+    pub paginated: bool,
+}
+
+fn schema_of<T: schemars::JsonSchema>(g: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    g.subschema_for::<T>()
 }
 
 /// A router under construction together with the list of its routes.
@@ -40,7 +54,38 @@ impl<S: Clone + Send + Sync + 'static> RouteTable<S> {
     {
         let filter = MethodFilter::try_from(method.clone()).expect("a standard method");
         self.router = self.router.route(path, on(filter, handler));
-        self.routes.push(RouteInfo { method, path, operation_id, summary });
+        let status = if method == Method::POST { 201 } else { 200 };
+        self.routes.push(RouteInfo { method, path, operation_id, summary, request: None, response: (status, None), query: &[], paginated: false });
+        self
+    }
+
+    fn last(&mut self) -> &mut RouteInfo {
+        self.routes.last_mut().expect("a route was declared before its documentation")
+    }
+
+    /// Documents the JSON body the last route takes.
+    pub fn takes<T: schemars::JsonSchema>(mut self) -> Self {
+        self.last().request = Some(schema_of::<T>);
+        self
+    }
+
+    /// Documents the last route's success status and JSON body.
+    pub fn returns<T: schemars::JsonSchema>(mut self, status: u16) -> Self {
+        self.last().response = (status, Some(schema_of::<T>));
+        self
+    }
+
+    /// Documents that the last route answers 204 with no body.
+    pub fn no_content(mut self) -> Self {
+        self.last().response = (204, None);
+        self
+    }
+
+    /// Documents the last route as a paginated listing with these extra query parameters.
+    pub fn paginated(mut self, query: &'static [&'static str]) -> Self {
+        let route = self.last();
+        route.paginated = true;
+        route.query = query;
         self
     }
 

@@ -1,7 +1,7 @@
 use serde::Serialize;
 
 /// One invalid input field, named by its JSON path.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct FieldError {
     pub field: String,
     pub message: String,

@@ -238,3 +238,22 @@ mod tests {
         }
     }
 }
+
+macro_rules! string_schema {
+    ($($t:ty => $name:literal, $schema:tt;)*) => {$(
+        impl schemars::JsonSchema for $t {
+            fn schema_name() -> std::borrow::Cow<'static, str> {
+                $name.into()
+            }
+            fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+                schemars::json_schema!($schema)
+            }
+        }
+    )*};
+}
+string_schema! {
+    OrgId => "OrgId", { "type": "string", "pattern": "^[0-9A-HJKMNP-TV-Z]{26}$", "description": "A ULID" };
+    UserId => "UserId", { "type": "string", "pattern": "^[A-Za-z0-9_-]{1,128}$", "description": "The Cognito sub" };
+    Slug => "Slug", { "type": "string", "pattern": "^[a-z0-9][a-z0-9-]{1,46}[a-z0-9]$", "minLength": 3, "maxLength": 48 };
+    Email => "Email", { "type": "string", "format": "email", "maxLength": 254 };
+}

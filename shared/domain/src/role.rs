@@ -9,7 +9,7 @@ use crate::{DomainError, Email, UserId};
 
 /// A member's role in one organization. Ordered from lowest to highest, so
 /// `Role::Admin > Role::Member`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     Viewer,

@@ -29,11 +29,19 @@ pub fn functions(store: Store, mailer: invites::Mailer) -> (Router, Vec<RouteInf
     (api::finish(merged), routes)
 }
 
+/// The OpenAPI document of every function's routes.
+pub fn openapi() -> serde_json::Value {
+    let routes: Vec<RouteInfo> = crate::manifest::all().into_iter().flat_map(|f| f.routes).collect();
+    api::openapi::document("Tenantry", env!("CARGO_PKG_VERSION"), &routes)
+}
+
 /// The whole local API.
 pub fn app(functions: Router, verifier: TokenVerifier, auth: AuthState) -> Router {
     let protected = functions.layer(axum::middleware::from_fn_with_state(Arc::new(verifier), authorize));
+    let document = Arc::new(openapi());
     Router::new()
         .route("/health", get(|| async { Json(json!({"status": "ok"})) }))
+        .route("/openapi.json", get(move || async move { Json((*document).clone()) }))
         .merge(auth_routes::router(auth))
         .fallback_service(protected)
 }

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::item::Entity;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum OrgStatus {
     Active,
@@ -15,7 +15,7 @@ pub enum OrgStatus {
 }
 
 /// An organization, with its plan, settings and the counters its limits are checked against.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Org {
     pub id: OrgId,
@@ -57,7 +57,7 @@ impl Entity for SlugClaim {
 }
 
 /// A user's membership in one organization.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Member {
     pub org_id: OrgId,
@@ -75,7 +75,7 @@ impl Entity for Member {
 }
 
 /// A user's profile, keyed by the Cognito `sub`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UserProfile {
     pub user_id: UserId,
@@ -103,7 +103,7 @@ impl Entity for UserProfile {
 }
 
 /// Metered usage of one organization in one calendar month (UTC).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UsageMonth {
     pub month: String,
@@ -137,7 +137,7 @@ impl UsageCounter {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum InviteStatus {
     Pending,

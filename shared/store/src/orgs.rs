@@ -25,7 +25,7 @@ pub struct NewOrg {
 }
 
 /// One of the caller's orgs with their role in it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MyOrg {
     #[serde(flatten)]

@@ -11,7 +11,7 @@ use crate::tx::Expr;
 use crate::Store;
 
 /// An org's usage with the limits of its plan.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Usage {
     pub plan: Plan,
