@@ -6,7 +6,7 @@ VENV := .venv
 VENV_STAMP := $(VENV)/.installed
 CARGO ?= cargo
 
-.PHONY: help dev test test-rust lint venv clean routes
+.PHONY: help dev demo test test-rust test-demo lint venv clean routes
 
 help:
 	@echo "make dev    run Tenantry locally (local AWS endpoint + API on a loopback port)"
@@ -20,13 +20,27 @@ $(VENV_STAMP): requirements-dev.txt
 
 venv: $(VENV_STAMP)
 
-test: test-rust test-infra
+test: test-rust test-infra test-demo
 
 test-rust: venv
 	$(CARGO) test --workspace --locked
 
 dev: venv
-	$(CARGO) run --locked --quiet -p local-runner -- $(ARGS)
+	$(CARGO) run --locked --quiet -p local-runner --bin tenantry-local
+
+# A walk through the API against the running `make dev` (TENANTRY_URL to point elsewhere).
+demo:
+	shared/local-runner/demo.sh
+
+# End to end: the local stack as `make dev` starts it, then `make demo` against it.
+test-demo: venv
+	$(CARGO) build --locked --quiet -p local-runner --bin tenantry-local
+	@port=$$($(PYTHON) -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'); \
+	bin="$${CARGO_TARGET_DIR:-target}/debug/tenantry-local"; \
+	TENANTRY_PORT=$$port $$bin > .demo-stack.log 2>&1 & pid=$$!; \
+	trap 'kill $$pid 2>/dev/null; wait $$pid 2>/dev/null' EXIT; \
+	for i in $$(seq 1 120); do curl -sf http://127.0.0.1:$$port/health >/dev/null && break; sleep 0.5; done; \
+	TENANTRY_URL=http://127.0.0.1:$$port shared/local-runner/demo.sh || { cat .demo-stack.log; exit 1; }
 
 # The route manifest the infrastructure integrates (generated from the route tables).
 routes:

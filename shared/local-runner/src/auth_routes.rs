@@ -90,6 +90,7 @@ pub fn router(state: AuthState) -> Router {
         .route("/local/auth/confirm", post(confirm))
         .route("/local/auth/login", post(login))
         .route("/local/auth/refresh", post(refresh))
+        .route("/local/mail", axum::routing::get(mail))
         .with_state(state)
 }
 
@@ -228,4 +229,20 @@ fn tokens(result: Option<aws_sdk_cognitoidentityprovider::types::AuthenticationR
         "expiresIn": r.expires_in,
         "tokenType": r.token_type,
     })))
+}
+
+/// The mail the local SES accepted (local only: there is no inbox), optionally for one
+/// recipient: `GET /local/mail?to=ada@example.com`.
+async fn mail(State(s): State<AuthState>, q: api::PageQuery) -> ApiResult<Json<Value>> {
+    let q = q.only(&["to"])?;
+    let all = crate::local_aws::sent_mail(&s.resources.endpoint).await.map_err(|e| {
+        tracing::error!(error = %e, "reading the local mail failed");
+        ApiError::internal()
+    })?;
+    let items: Vec<Value> = all
+        .into_iter()
+        .filter(|m| q.param("to").is_none_or(|to| m.is_to(to)))
+        .map(|m| json!({"from": m.source, "to": m.destinations["ToAddresses"], "subject": m.subject, "html": m.body}))
+        .collect();
+    Ok(Json(json!({ "items": items })))
 }
