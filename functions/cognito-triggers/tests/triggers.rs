@@ -220,3 +220,45 @@ async fn custom_messages_escape_user_values() {
     assert!(html.contains("{####}"));
     assert_eq!(answer["response"]["emailSubject"], "Confirm your email for Tenantry");
 }
+
+/// An org named `org_name` that invited `email`.
+async fn org_inviting(store: &Store, org_name: &str, email: &str) -> domain::OrgId {
+    let owner = identity(&format!("owner-{}", ulid::Ulid::new().to_string().to_ascii_lowercase()), "owner@example.com");
+    let scope = store.create_org(&owner, None, NewOrg { name: OrgName::parse("n", org_name).unwrap(), slug: None }).await.unwrap();
+    let scope = store.authorize(&owner, scope.org_id(), Action::ManageInvites).await.unwrap();
+    let token = store::InviteToken::generate().unwrap();
+    let new = store::NewInvite { email: email.parse().unwrap(), role: Role::Member, token: &token, ttl_secs: 3600 };
+    store.create_invite(&scope, &store::InviteContext::default(), new).await.unwrap();
+    scope.org_id()
+}
+
+#[tokio::test]
+async fn invite_only_sign_up() {
+    let t = triggers(TriggerConfig { invite_only: true, ..TriggerConfig::default() }).await;
+    let mut event = sample("PreSignUp_SignUp");
+    event["request"]["userAttributes"]["email"] = json!("newcomer@example.com");
+    assert_eq!(t.handle(event.clone()).await.unwrap_err(), TriggerError::SignUpRefused("Sign-up is by invitation only."));
+    org_inviting(&t.store, "Invitational", "newcomer@example.com").await;
+    // the address as typed at sign-up, with spaces and an upper-case domain, still matches
+    event["request"]["userAttributes"]["email"] = json!(" newcomer@EXAMPLE.com ");
+    assert!(t.handle(event).await.is_ok());
+}
+
+#[tokio::test]
+async fn a_hostile_org_name_comes_out_escaped() {
+    let t = triggers(TriggerConfig::default()).await;
+    let org = org_inviting(&t.store, "<script>alert('pwn')</script> & Sons", "grace@example.com").await;
+    let mut event = sample("CustomMessage_SignUp");
+    event["request"]["clientMetadata"] = json!({"orgId": org.to_string()});
+    let answer = t.handle(event).await.unwrap();
+    let html = answer["response"]["emailMessage"].as_str().unwrap();
+    assert!(!html.contains("<script>"), "{html}");
+    assert!(html.contains("&lt;script&gt;alert(&#x27;pwn&#x27;)&lt;/script&gt; &amp; Sons"), "{html}");
+    assert!(html.contains("{####}"));
+    // an org that did not invite this address lends no branding
+    let mut event = sample("CustomMessage_SignUp");
+    let stranger = org_inviting(&t.store, "Stranger Things", "someone-else@example.com").await;
+    event["request"]["clientMetadata"] = json!({"orgId": stranger.to_string()});
+    let answer = t.handle(event).await.unwrap();
+    assert!(!answer["response"]["emailMessage"].as_str().unwrap().contains("Stranger Things"));
+}
