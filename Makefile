@@ -6,7 +6,7 @@ VENV := .venv
 VENV_STAMP := $(VENV)/.installed
 CARGO ?= cargo
 
-.PHONY: help dev demo test test-rust test-demo lint venv clean routes
+.PHONY: help dev demo test test-rust test-demo chromium lint venv clean routes
 
 help:
 	@echo "make dev    run Tenantry locally (local AWS endpoint + API on a loopback port)"
@@ -32,15 +32,24 @@ dev: venv
 demo:
 	shared/local-runner/demo.sh
 
-# End to end: the local stack as `make dev` starts it, then `make demo` against it.
-test-demo: venv
+# Headless Chromium for the docs page test (Debian's package; installed when missing).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ]; then \
+			apt-get install -y -q chromium >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; }; \
+		else echo "install Chromium (Debian: sudo apt-get install chromium)" >&2; exit 1; fi; }
+
+# End to end: the local stack as `make dev` starts it, `make demo` against it, and the docs
+# page in headless Chromium.
+test-demo: venv chromium
 	$(CARGO) build --locked --quiet -p local-runner --bin tenantry-local
 	@port=$$($(PYTHON) -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'); \
 	bin="$${CARGO_TARGET_DIR:-target}/debug/tenantry-local"; \
 	TENANTRY_PORT=$$port $$bin > .demo-stack.log 2>&1 & pid=$$!; \
 	trap 'kill $$pid 2>/dev/null; wait $$pid 2>/dev/null' EXIT; \
 	for i in $$(seq 1 120); do curl -sf http://127.0.0.1:$$port/health >/dev/null && break; sleep 0.5; done; \
-	TENANTRY_URL=http://127.0.0.1:$$port shared/local-runner/demo.sh || { cat .demo-stack.log; exit 1; }
+	TENANTRY_URL=http://127.0.0.1:$$port shared/local-runner/demo.sh || { cat .demo-stack.log; exit 1; }; \
+	TENANTRY_URL=http://127.0.0.1:$$port shared/local-runner/docs_check.sh || { cat .demo-stack.log; exit 1; }
 
 # The route manifest the infrastructure integrates (generated from the route tables).
 routes:

@@ -70,6 +70,7 @@ async fn run(listener: tokio::net::TcpListener, endpoint: &str) -> Result<(), pr
     println!();
     println!("  Tenantry is running locally ({} routes).", routes.len());
     println!("  API:     http://{addr}");
+    println!("  Docs:    http://{addr}/docs  (OpenAPI: http://{addr}/openapi.json)");
     println!("  Sign up: POST http://{addr}/local/auth/signup  {{\"email\":…,\"password\":…}}");
     println!("  AWS:     {endpoint} (in memory; everything is gone when you stop)");
     println!("  Stop:    Ctrl-C");

@@ -29,6 +29,9 @@ pub fn functions(store: Store, mailer: invites::Mailer) -> (Router, Vec<RouteInf
     (api::finish(merged), routes)
 }
 
+/// The interactive API reference: one page, no external assets (the machine may be offline).
+const DOCS_PAGE: &str = include_str!("../assets/docs.html");
+
 /// The OpenAPI document of every function's routes.
 pub fn openapi() -> serde_json::Value {
     let routes: Vec<RouteInfo> = crate::manifest::all().into_iter().flat_map(|f| f.routes).collect();
@@ -42,6 +45,7 @@ pub fn app(functions: Router, verifier: TokenVerifier, auth: AuthState) -> Route
     Router::new()
         .route("/health", get(|| async { Json(json!({"status": "ok"})) }))
         .route("/openapi.json", get(move || async move { Json((*document).clone()) }))
+        .route("/docs", get(|| async { axum::response::Html(DOCS_PAGE) }))
         .merge(auth_routes::router(auth))
         .fallback_service(protected)
 }
