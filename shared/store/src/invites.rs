@@ -75,6 +75,7 @@ use domain::{Action, Identity, Role, UserId, now_rfc3339};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::counters::Deltas;
 use crate::entities::{InviteStatus, Member};
 use crate::item::{av, n, s, to_item};
 use crate::keys::{GSI2, GSI2PK, GSI2SK, PK, SK};
@@ -260,7 +261,7 @@ impl Store {
                     DomainError::Conflict("invitation id collision"),
                 );
                 self.put_token(&mut tx, scope, &invite)?;
-                self.seats(&mut tx, &scope.partition, 1, 0, 0);
+                self.org_counters(&mut tx, &scope.partition, Deltas { seats: 1, ..Deltas::default() });
                 invite
             }
         };
@@ -299,42 +300,6 @@ impl Store {
         );
         tx.delete(&self.table, &keys::invite_token(&old.token_hash), None, DomainError::Unavailable);
         self.put_token(tx, scope, new)
-    }
-
-    /// Changes an org's seat and member counters in `tx`. Taking a seat (`seats > 0`) is
-    /// refused once seats used reach the limit; adding a member (`members > 0`) once members
-    /// reach it (the member's seat was reserved by its invitation).
-    fn seats(&self, tx: &mut Tx, partition: &crate::scope::OrgPartition, seats: i64, members: i64, owners: i64) {
-        let mut sets = Vec::new();
-        let mut expr = Expr::default().name("#status", "status").value(":active", av(&OrgStatus::Active));
-        for (attr, placeholder, delta) in [("seatsUsed", "seats", seats), ("memberCount", "members", members), ("ownerCount", "owners", owners)] {
-            if delta != 0 {
-                sets.push(format!("#{placeholder} = #{placeholder} + :{placeholder}"));
-                expr = expr.name(&format!("#{placeholder}"), attr).value(&format!(":{placeholder}"), AttributeValue::N(delta.to_string()));
-            }
-        }
-        let mut condition = "#status = :active".to_owned();
-        let mut on_fail = DomainError::Conflict("the organization is not active");
-        if seats > 0 {
-            condition.push_str(" AND #seats < #limit");
-            on_fail = DomainError::LimitReached("members");
-        }
-        if members > 0 {
-            condition.push_str(" AND #members < #limit");
-            on_fail = DomainError::LimitReached("members");
-        }
-        if seats > 0 || members > 0 {
-            expr = expr.name("#limit", "seatLimit");
-        }
-        if seats < 0 && members == 0 {
-            // Freeing a seat works whatever the org's state.
-            condition = "attribute_exists(PK)".to_owned();
-            expr.names.remove("#status");
-            expr.values.remove(":active");
-        }
-        expr.update = Some(format!("SET {}", sets.join(", ")));
-        expr.condition = Some(condition);
-        tx.update(&self.table, &keys::org(partition), expr, on_fail);
     }
 
     fn count_daily_invite(&self, tx: &mut Tx, scope: &OrgScope, now: i64) {
@@ -422,7 +387,7 @@ impl Store {
             DomainError::Conflict("not pending"),
         )
         .delete(&self.table, &keys::invite_token(&invite.token_hash), None, DomainError::Unavailable);
-        self.seats(&mut tx, partition, -1, 0, 0);
+        self.org_counters(&mut tx, partition, Deltas { seats: -1, ..Deltas::default() });
         match tx.run(self).await {
             Ok(()) | Err(DomainError::Conflict("not pending")) => Ok(()),
             Err(e) => Err(e),
@@ -493,7 +458,7 @@ impl Store {
         let mut tx = Tx::default();
         tx.update(&self.table, &keys::invite(partition, &invite.id), expr, DomainError::NotFound)
             .delete(&self.table, &keys::invite_token(&invite.token_hash), Some(Expr::condition("attribute_exists(PK)")), DomainError::NotFound);
-        self.seats(&mut tx, partition, -1, 0, 0);
+        self.org_counters(&mut tx, partition, Deltas { seats: -1, ..Deltas::default() });
         tx.run(self).await
     }
 
@@ -564,7 +529,7 @@ impl Store {
             Some(Expr::condition("attribute_not_exists(PK)")),
             DomainError::Conflict("already a member"),
         );
-        self.seats(&mut tx, &partition, 0, 1, i64::from(item.role == Role::Owner));
+        self.org_counters(&mut tx, &partition, Deltas { members: 1, owners: i64::from(item.role == Role::Owner), seats: 0 });
         tx.run(self).await?;
         Ok(member)
     }

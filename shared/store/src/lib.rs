@@ -6,6 +6,7 @@
 //! [`domain::DomainError`]s; listings paginate with signed cursors.
 
 mod authz;
+mod counters;
 mod entities;
 mod invites;
 mod item;

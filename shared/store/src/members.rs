@@ -4,12 +4,13 @@
 
 use domain::{Action, DomainError, Email, Role, UserId, check_removal, check_role_change, now_rfc3339};
 
-use crate::entities::{Member, OrgStatus};
-use crate::item::{av, n, to_item};
-use crate::keys::{self, Key, MEMBER_PREFIX, PK, SK};
+use crate::entities::Member;
+use crate::item::{av, to_item};
+use crate::keys::{self, MEMBER_PREFIX, PK, SK};
 use crate::orgs::require;
 use crate::page::{Page, PageRequest, PagedQuery};
 use crate::scope::{OrgScope, ReadScope};
+use crate::counters::Deltas;
 use crate::tx::{Expr, Tx};
 use crate::Store;
 
@@ -58,7 +59,7 @@ impl Store {
         );
         self.guard_actor(&mut tx, scope, &target.user_id);
         let owner_delta = i64::from(to == Role::Owner) - i64::from(target.role == Role::Owner);
-        self.guard_org(&mut tx, scope, owner_delta, 0, 0);
+        self.org_counters(&mut tx, &scope.partition, Deltas { owners: owner_delta, ..Deltas::default() });
         tx.run(self).await?;
         Ok(Member { role: to, ..target.clone() })
     }
@@ -79,7 +80,7 @@ impl Store {
             self.guard_actor(&mut tx, scope, &target.user_id);
         }
         let owner_delta = -i64::from(target.role == Role::Owner);
-        self.guard_org(&mut tx, scope, owner_delta, -1, -1);
+        self.org_counters(&mut tx, &scope.partition, Deltas { owners: owner_delta, members: -1, seats: -1 });
         tx.run(self).await
     }
 
@@ -107,7 +108,7 @@ impl Store {
             ACTOR_CHANGED,
         );
         // Net owner count is unchanged; the org must still be active.
-        self.guard_org(&mut tx, scope, 0, 0, 0);
+        self.org_counters(&mut tx, &scope.partition, Deltas::default());
         tx.run(self).await
     }
 
@@ -133,7 +134,7 @@ impl Store {
             Some(Expr::condition("attribute_not_exists(PK)")),
             DomainError::Conflict("already a member"),
         );
-        self.take_seat(&mut tx, scope, i64::from(role == Role::Owner));
+        self.org_counters(&mut tx, &scope.partition, Deltas { owners: i64::from(role == Role::Owner), members: 1, seats: 1 });
         tx.run(self).await?;
         Ok(member)
     }
@@ -153,52 +154,5 @@ impl Store {
             Expr::condition("#role = :mine").name("#role", "role").value(":mine", av(&scope.role())),
             ACTOR_CHANGED,
         );
-    }
-
-    /// Updates the org's counters in the same transaction, keeping at least one owner and
-    /// requiring the org to be active.
-    fn guard_org(&self, tx: &mut Tx, scope: &OrgScope, owners: i64, members: i64, seats: i64) {
-        let key: Key = keys::org(&scope.partition);
-        let mut expr = Expr::condition("#status = :active").name("#status", "status").value(":active", av(&OrgStatus::Active));
-        let mut sets = Vec::new();
-        let mut add = |attr: &str, placeholder: &str, delta: i64, expr: &mut Expr| {
-            if delta != 0 {
-                sets.push(format!("#{placeholder} = #{placeholder} + :{placeholder}"));
-                expr.names.insert(format!("#{placeholder}"), attr.to_owned());
-                expr.values.insert(format!(":{placeholder}"), aws_sdk_dynamodb::types::AttributeValue::N(delta.to_string()));
-            }
-        };
-        add("ownerCount", "owners", owners, &mut expr);
-        add("memberCount", "members", members, &mut expr);
-        add("seatsUsed", "seats", seats, &mut expr);
-        let on_fail = if owners < 0 {
-            expr.condition = Some("#status = :active AND #owners > :one".into());
-            expr.values.insert(":one".into(), n(1));
-            DomainError::LastOwner
-        } else {
-            DomainError::Conflict("the organization is not active")
-        };
-        if sets.is_empty() {
-            tx.check(&self.table, &key, expr, on_fail);
-        } else {
-            expr.update = Some(format!("SET {}", sets.join(", ")));
-            tx.update(&self.table, &key, expr, on_fail);
-        }
-    }
-
-    /// Takes a seat in the same transaction: refused once seats used reach the plan's limit
-    /// (compared attribute to attribute, so a concurrent plan change is honoured).
-    pub(crate) fn take_seat(&self, tx: &mut Tx, scope: &OrgScope, owners: i64) {
-        let expr = Expr::update("SET #seats = #seats + :one, #members = #members + :one, #owners = #owners + :owners")
-            .when("#status = :active AND #seats < #limit")
-            .name("#seats", "seatsUsed")
-            .name("#members", "memberCount")
-            .name("#owners", "ownerCount")
-            .name("#status", "status")
-            .name("#limit", "seatLimit")
-            .value(":one", n(1))
-            .value(":owners", aws_sdk_dynamodb::types::AttributeValue::N(owners.to_string()))
-            .value(":active", av(&OrgStatus::Active));
-        tx.update(&self.table, &keys::org(&scope.partition), expr, DomainError::LimitReached("members"));
     }
 }
