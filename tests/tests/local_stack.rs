@@ -14,6 +14,7 @@ use tower::ServiceExt;
 struct Stack {
     app: Router,
     store: store::Store,
+    resources: provision::LocalResources,
 }
 
 async fn stack() -> Stack {
@@ -25,8 +26,8 @@ async fn stack() -> Stack {
     let store = store::Store::new(store::dynamodb_client(&config), table, store::CursorKey::new("e2e"));
     let (functions, _) = server::functions(store.clone(), provision::mailer(&config, "https://app.example.com"));
     let triggers = cognito_triggers::Triggers { store: store.clone(), config: cognito_triggers::TriggerConfig { blocked_domains: vec!["blocked.example".into()], ..Default::default() } };
-    let auth = AuthState { cognito: aws_sdk_cognitoidentityprovider::Client::new(&config), resources, triggers: std::sync::Arc::new(triggers) };
-    Stack { app: server::app(functions, verifier, auth), store }
+    let auth = AuthState { cognito: aws_sdk_cognitoidentityprovider::Client::new(&config), resources: resources.clone(), triggers: std::sync::Arc::new(triggers) };
+    Stack { app: server::app(functions, verifier, auth), store, resources }
 }
 
 async fn call(app: &Router, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
@@ -135,4 +136,20 @@ async fn the_runner_serves_its_openapi_document() {
     let (status, doc) = call(&s.app, "GET", "/openapi.json", None, None).await;
     assert_eq!(status, 200);
     assert!(doc["paths"]["/orgs/{orgId}/invites"]["post"].is_object());
+}
+
+#[tokio::test]
+async fn provisioning_creates_what_the_infrastructure_does() {
+    let s = stack().await;
+    let config = testkit::sdk_config().await;
+    let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&config).force_path_style(true).build());
+    let block = s3.get_public_access_block().bucket(&s.resources.upload_bucket).send().await.unwrap();
+    let c = block.public_access_block_configuration.unwrap();
+    assert_eq!((c.block_public_acls, c.restrict_public_buckets), (Some(true), Some(true)), "the upload bucket is private");
+    let cognito = aws_sdk_cognitoidentityprovider::Client::new(&config);
+    let client = cognito.describe_user_pool_client().user_pool_id(&s.resources.user_pool_id).client_id(&s.resources.client_id).send().await.unwrap();
+    let writable = client.user_pool_client.unwrap().write_attributes.unwrap_or_default();
+    assert!(writable.iter().all(|a| !a.contains("org") && !a.contains("role")), "{writable:?}");
+    let groups = cognito.list_groups().user_pool_id(&s.resources.user_pool_id).send().await.unwrap();
+    assert!(groups.groups().iter().any(|g| g.group_name() == Some("platform-admin")));
 }

@@ -19,6 +19,8 @@ pub struct LocalResources {
     pub table: String,
     pub user_pool_id: String,
     pub client_id: String,
+    /// The private upload bucket (`files` will use it).
+    pub upload_bucket: String,
 }
 
 impl LocalResources {
@@ -73,7 +75,22 @@ pub async fn provision(config: &SdkConfig, endpoint: &str, table: &str) -> Resul
     let client_id = client.user_pool_client.and_then(|c| c.client_id).ok_or("no client id")?;
     cognito.create_group().user_pool_id(&user_pool_id).group_name(Identity::PLATFORM_ADMIN_GROUP).send().await?;
     mail_identity(config).await;
-    Ok(LocalResources { endpoint: endpoint.to_owned(), table: table.to_owned(), user_pool_id, client_id })
+    let upload_bucket = format!("{table}-uploads");
+    let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(config).force_path_style(true).build());
+    s3.create_bucket().bucket(&upload_bucket).send().await?;
+    s3.put_public_access_block()
+        .bucket(&upload_bucket)
+        .public_access_block_configuration(
+            aws_sdk_s3::types::PublicAccessBlockConfiguration::builder()
+                .block_public_acls(true)
+                .block_public_policy(true)
+                .ignore_public_acls(true)
+                .restrict_public_buckets(true)
+                .build(),
+        )
+        .send()
+        .await?;
+    Ok(LocalResources { endpoint: endpoint.to_owned(), table: table.to_owned(), user_pool_id, client_id, upload_bucket })
 }
 
 /// Marks an email verified, as Cognito does when a sign-up is confirmed with an emailed code.
