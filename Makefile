@@ -120,3 +120,18 @@ destroy: $(INFRA_STAMP)
 clean-infra:
 	rm -rf $(INFRA)/node_modules $(INFRA)/cdk.out
 # --- end infrastructure ----------------------------------------------------------------
+
+# --- benchmarks ---
+# `make bench`: every function's native release binary under the Lambda Runtime API emulator
+# (shared/lambda-emulator) against its own local AWS endpoint with a seeded table; writes
+# <target dir>/bench/results.md and results.json. BENCH_ARGS='--iterations 50 --only invites'.
+BENCH_TARGET_DIR := $(abspath $(or $(CARGO_TARGET_DIR),target))
+BENCH_ARGS ?=
+
+.PHONY: bench
+
+bench: venv
+	$(CARGO) build --release --locked -p organizations -p invites -p cognito-triggers
+	$(CARGO) run --locked --quiet -p lambda-emulator --bin tenantry-bench -- \
+		--target-dir $(BENCH_TARGET_DIR) --lambda-dir $(LAMBDA_DIR) $(BENCH_ARGS)
+# --- end benchmarks ---

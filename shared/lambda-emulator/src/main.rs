@@ -1,0 +1,359 @@
+//! `tenantry-bench` (`make bench`): starts the local AWS endpoint, provisions and seeds it,
+//! runs every scenario of `scenarios::SCENARIOS` against the functions' release binaries
+//! under the Runtime API emulator, and writes `<target>/bench/results.{md,json}`.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use lambda_emulator::logs::CallSummary;
+use lambda_emulator::report::{BUDGETS, Machine, Report, ScenarioResult};
+use lambda_emulator::scenarios::{FunctionDef, Kind, SCENARIOS, Scenario, Templates, Who};
+use lambda_emulator::seed::{self, Fixture};
+use lambda_emulator::stats::Summary;
+use lambda_emulator::{Completed, Emulator, FunctionConfig, FunctionProcess, Invocation, Outcome, lambda_env};
+use local_runner::local_aws;
+
+type Error = Box<dyn std::error::Error + Send + Sync>;
+
+const TABLE: &str = "tenantry-bench";
+const CURSOR_SECRET: &str = "bench-secret";
+/// Lambda's init phase limit.
+const INIT_LIMIT: Duration = Duration::from_secs(10);
+
+const USAGE: &str = "usage: tenantry-bench [--iterations N] [--members N] [--only TEXT] [--target-dir DIR] [--lambda-dir DIR] [--out DIR] [--events DIR]
+
+  --iterations N    warm invocations per scenario (default 200; env BENCH_ITERATIONS)
+  --members N       members seeded into the benchmark org besides its owner (default 25)
+  --only TEXT       run only scenarios whose function or name contains TEXT (repeatable)
+  --target-dir DIR  where cargo put the release binaries (default $CARGO_TARGET_DIR or target)
+  --lambda-dir DIR  cargo-lambda output with <binary>/bootstrap.zip (default <target dir>/lambda)
+  --out DIR         where results.md and results.json go (default <target dir>/bench)
+  --events DIR      the sample events (default events/)";
+
+struct Args {
+    iterations: usize,
+    members: usize,
+    only: Vec<String>,
+    target_dir: PathBuf,
+    lambda_dir: PathBuf,
+    out_dir: PathBuf,
+    events_dir: PathBuf,
+}
+
+fn repo_root() -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    root.canonicalize().unwrap_or(root)
+}
+
+impl Args {
+    fn parse() -> Result<Args, String> {
+        let root = repo_root();
+        let mut iterations = std::env::var("BENCH_ITERATIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(200);
+        let mut members = 25;
+        let mut only = Vec::new();
+        let mut target_dir = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"));
+        let (mut lambda_dir, mut out_dir) = (None, None);
+        let mut events_dir = root.join("events");
+        let mut args = std::env::args().skip(1);
+        while let Some(arg) = args.next() {
+            let mut value = |name: &str| args.next().ok_or_else(|| format!("{name} needs a value\n\n{USAGE}"));
+            match arg.as_str() {
+                "--iterations" => iterations = value("--iterations")?.parse().map_err(|_| "--iterations takes a number")?,
+                "--members" => members = value("--members")?.parse().map_err(|_| "--members takes a number")?,
+                "--only" => only.push(value("--only")?),
+                "--target-dir" => target_dir = PathBuf::from(value("--target-dir")?),
+                "--lambda-dir" => lambda_dir = Some(PathBuf::from(value("--lambda-dir")?)),
+                "--out" => out_dir = Some(PathBuf::from(value("--out")?)),
+                "--events" => events_dir = PathBuf::from(value("--events")?),
+                "-h" | "--help" => return Err(USAGE.into()),
+                other => return Err(format!("unknown argument {other}\n\n{USAGE}")),
+            }
+        }
+        if iterations == 0 {
+            return Err("--iterations must be at least 1".into());
+        }
+        Ok(Args {
+            iterations,
+            members,
+            only,
+            lambda_dir: lambda_dir.unwrap_or_else(|| target_dir.join("lambda")),
+            out_dir: out_dir.unwrap_or_else(|| target_dir.join("bench")),
+            target_dir,
+            events_dir,
+        })
+    }
+
+    fn selects(&self, s: &Scenario) -> bool {
+        self.only.is_empty() || self.only.iter().any(|o| s.function.contains(o.as_str()) || s.name.contains(o.as_str()))
+    }
+}
+
+/// Stops the local endpoint however the run ends.
+struct Endpoint(std::process::Child);
+
+impl Drop for Endpoint {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = match Args::parse() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(args).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("tenantry-bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> Result<ExitCode, Error> {
+    let started = Instant::now();
+    let scenarios: Vec<&Scenario> = SCENARIOS.iter().filter(|s| args.selects(s)).collect();
+    if scenarios.is_empty() {
+        return Err(format!("no scenario matches {:?}", args.only).into());
+    }
+    let release = args.target_dir.join("release");
+    let mut missing: Vec<&str> = scenarios.iter().map(|s| s.function).filter(|f| !release.join(f).is_file()).collect();
+    missing.dedup();
+    if !missing.is_empty() {
+        return Err(format!(
+            "no release build of {} in {} (cargo build --release --locked{})",
+            missing.join(", "),
+            release.display(),
+            missing.iter().map(|f| format!(" -p {f}")).collect::<String>()
+        )
+        .into());
+    }
+    let templates = Templates::load(&args.events_dir)?;
+
+    let python = local_aws::python();
+    if !python.exists() {
+        return Err(format!("{} not found: run `make venv` first", python.display()).into());
+    }
+    let port = local_aws::free_port();
+    let _endpoint = Endpoint(local_aws::spawn(&python, port, true, true)?);
+    if !local_aws::wait_for(port, Duration::from_secs(60)) {
+        return Err(format!("the local AWS endpoint did not start on port {port}").into());
+    }
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let config = local_aws::sdk_config(&endpoint).await;
+    // The user pool and the SES identity; its (streamed) table stays unused, see `seed`.
+    let resources = local_runner::provision::provision(&config, &endpoint, TABLE).await?;
+    let dynamo = aws_sdk_dynamodb::Client::new(&config);
+    eprintln!(
+        "tenantry-bench: local endpoint {endpoint}; {} scenario(s), 1 cold + {} warm invocations each, an org with {} members per scenario",
+        scenarios.len(),
+        args.iterations,
+        args.members + 1
+    );
+
+    let ctx = Ctx { endpoint: &endpoint, user_pool_id: &resources.user_pool_id, templates: &templates, iterations: args.iterations };
+    let mut results = Vec::new();
+    for (k, s) in scenarios.iter().enumerate() {
+        let def = s.def();
+        // A fresh table per scenario: scenarios do not see each other's writes.
+        let table = format!("{TABLE}-{:02}", k + 1);
+        let seeded = Instant::now();
+        seed::create_table(&dynamo, &table).await?;
+        let store = store::Store::new(dynamo.clone(), table.as_str(), store::CursorKey::new(CURSOR_SECRET));
+        let invitations = if s.who() == Who::Invitee { args.iterations + 1 } else { 0 };
+        let fixture = seed::seed(&store, args.members, invitations).await?;
+        if seeded.elapsed() > Duration::from_secs(2) {
+            eprintln!("  (seeded {table} with {invitations} invitations in {:.1} s)", seeded.elapsed().as_secs_f64());
+        }
+        let mut result = run_scenario(&ctx, s, def, &release.join(def.binary), &table, &fixture).await;
+        result.zip_bytes = std::fs::metadata(args.lambda_dir.join(def.binary).join("bootstrap.zip")).ok().map(|m| m.len());
+        result.binary_bytes = std::fs::metadata(release.join(def.binary)).ok().map(|m| m.len());
+        result.check_budgets(&BUDGETS);
+        eprintln!("{}", progress(&result));
+        results.push(result);
+    }
+
+    let report = Report {
+        machine: Machine::detect(&repo_root()),
+        iterations: args.iterations,
+        endpoint: "the local AWS endpoint (moto server)".into(),
+        budgets: BUDGETS,
+        results,
+    };
+    std::fs::create_dir_all(&args.out_dir)?;
+    let md = report.markdown();
+    std::fs::write(args.out_dir.join("results.md"), &md)?;
+    std::fs::write(args.out_dir.join("results.json"), report.json() + "\n")?;
+    println!("{md}");
+    eprintln!(
+        "tenantry-bench: wrote {} and results.json in {:.0} s",
+        args.out_dir.join("results.md").display(),
+        started.elapsed().as_secs_f64()
+    );
+    let incomplete = report.results.iter().filter(|r| r.error.is_some()).count();
+    let failed_answers: usize = report.results.iter().map(|r| r.responses.total - r.responses.ok).sum();
+    if failed_answers > 0 {
+        eprintln!("tenantry-bench: warning: {failed_answers} invocation(s) did not succeed (see the OK column)");
+    }
+    if incomplete > 0 {
+        eprintln!("tenantry-bench: {incomplete} scenario(s) could not be measured completely");
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+struct Ctx<'a> {
+    endpoint: &'a str,
+    user_pool_id: &'a str,
+    templates: &'a Templates,
+    iterations: usize,
+}
+
+fn function_env(ctx: &Ctx, def: &FunctionDef, table: &str) -> Vec<(String, String)> {
+    let mut env: Vec<(String, String)> = [
+        ("TABLE_NAME", table),
+        ("CURSOR_SECRET", CURSOR_SECRET),
+        ("USER_POOL_ID", ctx.user_pool_id),
+        ("RUST_LOG", "info"),
+        ("AWS_ENDPOINT_URL", ctx.endpoint),
+        ("AWS_ACCESS_KEY_ID", "bench"),
+        ("AWS_SECRET_ACCESS_KEY", "bench"),
+        ("AWS_SESSION_TOKEN", "bench"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    env.extend(def.env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+    env
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// Records one answer: HTTP status from the proxy response, or trigger success.
+fn record(result: &mut ScenarioResult, kind: Kind, done: &Completed) {
+    match &done.outcome {
+        Outcome::Response(body) => match kind {
+            Kind::Http => {
+                let status = serde_json::from_slice::<serde_json::Value>(body).ok().and_then(|v| v["statusCode"].as_u64());
+                let key = status.map(|s| s.to_string()).unwrap_or_else(|| "unparsable".into());
+                result.responses.record(key, status.is_some_and(|s| (200..300).contains(&s)), false, body);
+            }
+            Kind::CognitoTriggers => result.responses.record("ok".into(), true, false, body),
+        },
+        Outcome::Error { error_type, body } => {
+            result.responses.record(format!("error:{}", error_type.as_deref().unwrap_or("unknown")), false, true, body);
+        }
+    }
+}
+
+async fn run_scenario(ctx: &Ctx<'_>, s: &Scenario, def: &FunctionDef, binary: &Path, table: &str, fixture: &Fixture) -> ScenarioResult {
+    let mut result = ScenarioResult::new(def.binary, s.name);
+    let timeout = Duration::from_secs(def.timeout_secs);
+    let emulator = match Emulator::start(FunctionConfig::new(def.binary, timeout)).await {
+        Ok(e) => e,
+        Err(e) => {
+            result.error = Some(format!("the emulator did not start: {e}"));
+            return result;
+        }
+    };
+    let mut env = lambda_env(&emulator, def.memory_mb);
+    env.extend(function_env(ctx, def, table));
+    let event = |i: usize| ctx.templates.build(s, fixture, i).map(|e| Invocation::json(&e));
+
+    // The cold invocation is queued before the process exists, as Lambda holds the event
+    // while the environment initializes.
+    let first = match event(0) {
+        Ok(e) => emulator.submit(e),
+        Err(e) => {
+            result.error = Some(e);
+            return result;
+        }
+    };
+    let mut process = match FunctionProcess::spawn(binary, &env) {
+        Ok(p) => p,
+        Err(e) => {
+            result.error = Some(format!("could not start {}: {e}", binary.display()));
+            return result;
+        }
+    };
+    let spawned = process.spawned_at();
+    let mut durations = Vec::with_capacity(ctx.iterations);
+    let mut round_trips = Vec::with_capacity(ctx.iterations);
+    match process.wait(first, INIT_LIMIT + timeout).await {
+        Ok(done) => {
+            result.init_ms = emulator.first_next().map(|t| ms(t.saturating_duration_since(spawned)));
+            result.first_response_ms = Some(ms(done.completed_at.saturating_duration_since(spawned)));
+            record(&mut result, def.kind, &done);
+            for i in 1..=ctx.iterations {
+                let pending = match event(i) {
+                    Ok(e) => emulator.submit(e),
+                    Err(e) => {
+                        result.error = Some(e);
+                        break;
+                    }
+                };
+                match process.wait(pending, timeout + Duration::from_secs(2)).await {
+                    Ok(done) => {
+                        durations.push(ms(done.duration()));
+                        round_trips.push(ms(done.round_trip()));
+                        record(&mut result, def.kind, &done);
+                    }
+                    Err(e) => {
+                        result.error = Some(format!("warm invocation {i}: {e}"));
+                        break;
+                    }
+                }
+            }
+        }
+        Err(e) => {
+            result.init_ms = emulator.first_next().map(|t| ms(t.saturating_duration_since(spawned)));
+            let init_error = emulator
+                .init_error()
+                .map(|ie| format!("; init error {}: {}", ie.error_type.unwrap_or_default(), String::from_utf8_lossy(&ie.body)))
+                .unwrap_or_default();
+            result.error = Some(format!("cold invocation: {e}{init_error}"));
+        }
+    }
+    result.warm_invocations = durations.len();
+    result.warm_ms = Summary::of(&durations);
+    result.warm_round_trip_ms = Summary::of(&round_trips);
+    result.peak_rss_bytes = process.peak_rss_bytes();
+    let output = process.stop().await;
+    result.calls = CallSummary::of(&output.invocations);
+    if let Some(e) = &mut result.error {
+        let tail: Vec<&str> = output.tail.iter().rev().take(6).map(String::as_str).collect();
+        if !tail.is_empty() {
+            e.push_str(&format!(" | last output: {}", tail.into_iter().rev().collect::<Vec<_>>().join(" / ")));
+        }
+    }
+    result
+}
+
+fn progress(r: &ScenarioResult) -> String {
+    let f = |v: Option<f64>| v.map(|v| format!("{v:.1}")).unwrap_or_else(|| "n/a".into());
+    let mut line = format!(
+        "  {:<17} {:<34} init {:>6} ms  first {:>7} ms  p50 {:>6} ms  p99 {:>6} ms  rss {:>5} MB  ok {}/{}",
+        r.function,
+        r.scenario,
+        f(r.init_ms),
+        f(r.first_response_ms),
+        f(r.warm_ms.as_ref().map(|s| s.p50)),
+        f(r.warm_ms.as_ref().map(|s| s.p99)),
+        f(r.peak_rss_mb()),
+        r.responses.ok,
+        r.responses.total,
+    );
+    if let Some(e) = &r.error {
+        line.push_str(&format!("\n    error: {e}"));
+    }
+    line
+}
