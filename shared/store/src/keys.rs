@@ -147,3 +147,8 @@ pub(crate) fn invite_token(hash: &str) -> Key {
 pub(crate) fn usage_month(p: &OrgPartition, month: &str) -> Key {
     Key { pk: org_pk(p), sk: format!("USAGE#{month}") }
 }
+
+/// A key no item has: read once at init to open the connection to DynamoDB.
+pub(crate) fn warm_up() -> Key {
+    Key { pk: "WARMUP".into(), sk: "WARMUP".into() }
+}

@@ -50,6 +50,9 @@ pub const CURSOR_SECRET_ENV: &str = "CURSOR_SECRET";
 /// Environment variable naming the Secrets Manager secret that signs pagination cursors.
 pub const CURSOR_SECRET_ARN_ENV: &str = "CURSOR_SECRET_ARN";
 
+/// Environment variable switching the init-time connection warm-up (default on).
+pub const WARM_UP_ENV: &str = "WARM_UP";
+
 /// The table and the client that reaches it. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Store {
@@ -99,7 +102,21 @@ impl Store {
                 CursorKey::new(ulid::Ulid::new().to_string())
             }
         };
-        Ok(Store::new(dynamodb_client(&config), table, key))
+        let store = Store::new(dynamodb_client(&config), table, key);
+        if std::env::var(WARM_UP_ENV).map(|v| v != "false" && v != "0").unwrap_or(true) {
+            store.warm_up().await;
+        }
+        Ok(store)
+    }
+
+    /// Opens the connection to DynamoDB (DNS, TCP, TLS) with one read of a key no item has,
+    /// so that Lambda's boosted init CPU pays for the handshake instead of the first request.
+    /// On by default; `WARM_UP=false` switches it off. A failure is logged, never fatal.
+    pub async fn warm_up(&self) {
+        let result = self.client.get_item().table_name(&*self.table).set_key(Some(keys::warm_up().to_map())).send().await;
+        if let Err(e) = result {
+            tracing::warn!(error = %aws_sdk_dynamodb::error::DisplayErrorContext(&e), "warm-up read failed");
+        }
     }
 
     pub fn client(&self) -> &Client {

@@ -277,3 +277,13 @@ async fn deleting_an_org_purges_every_item() {
     // a second purge is harmless; there is nothing left to resume
     assert_eq!(store.admin_scope(&operator(), org).await.unwrap_err(), DomainError::NotFound);
 }
+
+#[tokio::test]
+async fn warm_up_reads_nothing_and_never_fails() {
+    let store = testkit::fresh_store().await;
+    let (_, calls) = store::telemetry::record(store.warm_up()).await;
+    assert_eq!(calls.count("DynamoDB"), 1);
+    assert!(testkit::scan_all(&store).await.is_empty());
+    let broken = Store::new(store.client().clone(), "no-such-table", store::CursorKey::new("x"));
+    broken.warm_up().await;
+}
