@@ -71,7 +71,7 @@ impl Store {
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use domain::{Action, Identity, Role, UserId, now_rfc3339};
+use domain::{Action, Identity, Role, now_rfc3339};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -79,7 +79,7 @@ use crate::counters::Deltas;
 use crate::entities::{InviteStatus, Member};
 use crate::item::{av, n, s, to_item};
 use crate::keys::{GSI2, GSI2PK, GSI2SK, PK, SK};
-use crate::orgs::require;
+use crate::orgs::{require, require_member};
 use crate::page::{Page, PageRequest, PagedQuery};
 use crate::scope::{OrgScope, PendingScope, ReadScope};
 use crate::tx::{Expr, Tx};
@@ -204,9 +204,7 @@ impl Store {
     /// invitations per day.
     pub async fn create_invite(&self, scope: &OrgScope, ctx: &InviteContext, new: NewInvite<'_>) -> Result<Invite, DomainError> {
         require(scope, Action::ManageInvites)?;
-        if !scope.is_member() {
-            return Err(DomainError::Forbidden("platform access is read-only"));
-        }
+        require_member(scope)?;
         if new.role > scope.role() {
             return Err(DomainError::Forbidden("cannot invite to a role above your own"));
         }
@@ -398,9 +396,7 @@ impl Store {
     /// [`RESENDS_PER_HOUR`] sends per hour.
     pub async fn resend_invite(&self, scope: &OrgScope, invite: &Invite, token: &InviteToken, ttl_secs: i64) -> Result<Invite, DomainError> {
         require(scope, Action::ManageInvites)?;
-        if !scope.is_member() {
-            return Err(DomainError::Forbidden("platform access is read-only"));
-        }
+        require_member(scope)?;
         let now = epoch_now();
         if invite.status != InviteStatus::Pending {
             return Err(DomainError::Conflict("the invitation is no longer pending"));
@@ -429,18 +425,16 @@ impl Store {
     /// Revokes an open invitation, freeing its seat.
     pub async fn revoke_invite(&self, scope: &OrgScope, invite: &Invite) -> Result<(), DomainError> {
         require(scope, Action::ManageInvites)?;
-        if !scope.is_member() {
-            return Err(DomainError::Forbidden("platform access is read-only"));
-        }
+        require_member(scope)?;
         if invite.status != InviteStatus::Pending {
             return Err(DomainError::Conflict("the invitation is no longer pending"));
         }
-        self.close_invite(&scope.partition, invite, InviteStatus::Revoked, None).await
+        self.close_invite(&scope.partition, &invite.id, &invite.token_hash, InviteStatus::Revoked, None).await
     }
 
     /// Moves a pending invitation to a terminal status, kills its token and frees its seat;
     /// with `email`, only when addressed to it (decline).
-    async fn close_invite(&self, partition: &crate::scope::OrgPartition, invite: &Invite, status: InviteStatus, email: Option<&Email>) -> Result<(), DomainError> {
+    async fn close_invite(&self, partition: &crate::scope::OrgPartition, id: &str, token_hash: &str, status: InviteStatus, email: Option<&Email>) -> Result<(), DomainError> {
         let mut expr = Expr::update("SET #status = :status, #ttl = :ttl, #updated = :now")
             .when("#status = :pending AND #hash = :hash")
             .name("#status", "status")
@@ -449,15 +443,15 @@ impl Store {
             .name("#hash", "tokenHash")
             .value(":status", av(&status))
             .value(":pending", av(&InviteStatus::Pending))
-            .value(":hash", s(&invite.token_hash))
+            .value(":hash", s(token_hash))
             .value(":now", s(now_rfc3339()))
             .value(":ttl", AttributeValue::N((epoch_now() + KEEP_TERMINAL_SECS).to_string()));
         if let Some(email) = email {
             expr = expr.when("#status = :pending AND #hash = :hash AND #email = :email").name("#email", "email").value(":email", s(email.as_str()));
         }
         let mut tx = Tx::default();
-        tx.update(&self.table, &keys::invite(partition, &invite.id), expr, DomainError::NotFound)
-            .delete(&self.table, &keys::invite_token(&invite.token_hash), Some(Expr::condition("attribute_exists(PK)")), DomainError::NotFound);
+        tx.update(&self.table, &keys::invite(partition, id), expr, DomainError::NotFound)
+            .delete(&self.table, &keys::invite_token(token_hash), Some(Expr::condition("attribute_exists(PK)")), DomainError::NotFound);
         self.org_counters(&mut tx, partition, Deltas { seats: -1, ..Deltas::default() });
         tx.run(self).await
     }
@@ -545,34 +539,6 @@ impl Store {
             return Err(DomainError::NotFound);
         }
         let partition = crate::scope::OrgPartition::new(item.org_id);
-        let invite = Invite {
-            id: item.invite_id,
-            token_hash: InviteToken::hash_of(token),
-            ..placeholder_invite(item.org_id, email.clone())
-        };
-        self.close_invite(&partition, &invite, InviteStatus::Declined, Some(&email)).await
-    }
-}
-
-/// An invitation value carrying only what `close_invite` reads (id, token hash).
-fn placeholder_invite(org_id: OrgId, email: Email) -> Invite {
-    Invite {
-        id: String::new(),
-        org_id,
-        email,
-        role: Role::Viewer,
-        invited_by: "unknown".parse::<UserId>().expect("a valid id"),
-        status: InviteStatus::Pending,
-        created_at: String::new(),
-        updated_at: String::new(),
-        expires_at: String::new(),
-        expires_epoch: 0,
-        token_hash: String::new(),
-        delivered: false,
-        sends: 0,
-        last_sent_at: None,
-        recent_sends: Vec::new(),
-        version: 0,
-        org_name: String::new(),
+        self.close_invite(&partition, &item.invite_id, &InviteToken::hash_of(token), InviteStatus::Declined, Some(&email)).await
     }
 }

@@ -7,7 +7,7 @@ use domain::{Action, DomainError, Email, Role, UserId, check_removal, check_role
 use crate::entities::Member;
 use crate::item::{av, to_item};
 use crate::keys::{self, MEMBER_PREFIX, PK, SK};
-use crate::orgs::require;
+use crate::orgs::{require, require_member};
 use crate::page::{Page, PageRequest, PagedQuery};
 use crate::scope::{OrgScope, ReadScope};
 use crate::counters::Deltas;
@@ -46,7 +46,7 @@ impl Store {
     pub async fn change_role(&self, scope: &OrgScope, target: &Member, to: Role) -> Result<Member, DomainError> {
         require(scope, Action::ManageMembers)?;
         check_role_change(scope.role(), target.role, to)?;
-        self.ensure_member_actor(scope)?;
+        require_member(scope)?;
         if target.role == to {
             return Ok(target.clone());
         }
@@ -66,7 +66,7 @@ impl Store {
 
     /// Removes `target` (as read by the caller), or lets the caller leave when it is them.
     pub async fn remove_member(&self, scope: &OrgScope, target: &Member) -> Result<(), DomainError> {
-        self.ensure_member_actor(scope)?;
+        require_member(scope)?;
         let is_self = target.user_id == scope.user;
         check_removal(scope.role(), target.role, is_self)?;
         let mut tx = Tx::default();
@@ -87,7 +87,7 @@ impl Store {
     /// Makes `target` an owner and the caller (an owner) an admin, in one transaction.
     pub async fn transfer_ownership(&self, scope: &OrgScope, target: &Member) -> Result<(), DomainError> {
         require(scope, Action::TransferOwnership)?;
-        self.ensure_member_actor(scope)?;
+        require_member(scope)?;
         if target.user_id == scope.user {
             return Err(DomainError::invalid("userId", "cannot transfer ownership to yourself"));
         }
@@ -137,10 +137,6 @@ impl Store {
         self.org_counters(&mut tx, &scope.partition, Deltas { owners: i64::from(role == Role::Owner), members: 1, seats: 1 });
         tx.run(self).await?;
         Ok(member)
-    }
-
-    fn ensure_member_actor(&self, scope: &OrgScope) -> Result<(), DomainError> {
-        if scope.is_member() { Ok(()) } else { Err(DomainError::Forbidden("platform access is read-only")) }
     }
 
     /// The caller's own role must still be what it was when they were authorized.

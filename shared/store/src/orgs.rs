@@ -362,6 +362,11 @@ impl Store {
 
 pub(crate) const SLUG_TAKEN: &str = "slug already taken";
 
+/// Writes need a membership: a platform operator's access to an org is read-only.
+pub(crate) fn require_member(scope: &OrgScope) -> Result<(), DomainError> {
+    if scope.is_member() { Ok(()) } else { Err(DomainError::Forbidden("platform access is read-only")) }
+}
+
 /// Re-checks the permission table inside the store, so a write cannot be reached with a
 /// scope that was authorized for a lesser action.
 pub(crate) fn require(scope: &OrgScope, action: Action) -> Result<(), DomainError> {
