@@ -6,7 +6,7 @@ VENV := .venv
 VENV_STAMP := $(VENV)/.installed
 CARGO ?= cargo
 
-.PHONY: help dev demo test test-rust test-demo chromium lint venv clean routes
+.PHONY: help dev demo test test-rust test-demo chromium lint venv clean manifest
 
 help:
 	@echo "make dev    run Tenantry locally (local AWS endpoint + API on a loopback port)"
@@ -51,9 +51,10 @@ test-demo: venv chromium
 	TENANTRY_URL=http://127.0.0.1:$$port shared/local-runner/demo.sh || { cat .demo-stack.log; exit 1; }; \
 	TENANTRY_URL=http://127.0.0.1:$$port shared/local-runner/docs_check.sh || { cat .demo-stack.log; exit 1; }
 
-# The route manifest the infrastructure integrates (generated from the route tables).
-routes:
-	$(CARGO) run --locked --quiet -p local-runner --bin tenantry-routes > infra/routes.json
+# The manifests the infrastructure and this Makefile read, rendered from the function registry
+# (shared/registry): infra/functions.json and infra/routes.json. A test fails when they are stale.
+manifest:
+	$(CARGO) run --locked --quiet -p registry --bin tenantry-manifest
 
 lint:
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
@@ -62,8 +63,9 @@ clean:
 	rm -rf $(VENV) target
 
 # --- infrastructure (infra/: AWS CDK app) -----------------------------------------------
-# The Lambda binaries `make build` cross-compiles (one cargo binary per function).
-LAMBDA_BINARIES := organizations cognito-triggers invites
+# The Lambda binaries `make build` cross-compiles and `make bench` runs: every function of the
+# registry (infra/functions.json), one cargo binary each, named as its crate.
+LAMBDA_BINARIES := $(shell $(PYTHON) -c 'import json; print(" ".join(f["name"] for f in json.load(open("infra/functions.json"))["functions"]))')
 # dev | prod (infra/README.md); extra context for cdk: CDK_CONTEXT='-c appUrl=... -c mailDomain=...'
 STAGE ?= dev
 CDK_CONTEXT ?=
@@ -131,7 +133,7 @@ BENCH_ARGS ?=
 .PHONY: bench
 
 bench: venv
-	$(CARGO) build --release --locked -p organizations -p invites -p cognito-triggers
+	$(CARGO) build --release --locked $(addprefix -p ,$(LAMBDA_BINARIES))
 	$(CARGO) run --locked --quiet -p lambda-emulator --bin tenantry-bench -- \
 		--target-dir $(BENCH_TARGET_DIR) --lambda-dir $(LAMBDA_DIR) $(BENCH_ARGS)
 # --- end benchmarks ---

@@ -1,155 +1,108 @@
-// Every Lambda function Tenantry deploys, in one typed table: what it is, how big, how long it
-// may run and why, what it is told (environment) and what it may do (IAM). The stack builds
-// each function's role from `permissions` and nothing else, so a function gets only the
-// actions listed here.
-//
-// Which functions are deployed:
-//   - kind 'http': exactly the functions that infra/routes.json names (a route manifest that
-//     names a function missing from this table fails synth);
-//   - every other kind: always.
-// Future wiring hangs off this table, so nothing dangles before its function exists:
-//   - `s3Uploads: true` subscribes the function to object-created events of the upload bucket
-//     (the `files` function);
-//   - `schedules` creates EventBridge rules that invoke the function (the `notifications`
-//     function).
+// Infrastructure-only policy for the functions. WHAT the functions are (name, sizing, environment
+// switches, permissions, event sources) is declared once, in the Rust registry of functions, and
+// reaches the stack as infra/functions.json (lib/definitions.ts reads and checks it). What stays
+// here is how the stack deploys any function: log level, CORS headers, retry and dead-letter
+// settings, and the rules that turn the registry into IAM and API Gateway settings.
+import { Duration } from 'aws-cdk-lib';
+import type { DynamoDbAction, RouteDefinition } from './definitions';
 
-/** DynamoDB operations a function calls. Scan is deliberately absent: every access pattern of
- * the single table is a key lookup or a Query on the table or a GSI. TransactWriteItems and
- * TransactGetItems have no IAM action: DynamoDB authorizes each part of a transaction with the
- * item action it performs (PutItem, UpdateItem, DeleteItem, ConditionCheckItem, GetItem), so a
- * function that transacts must also list the item actions its transactions contain. */
-export type DynamoDbAction =
-  | 'GetItem'
-  | 'PutItem'
-  | 'UpdateItem'
-  | 'DeleteItem'
-  | 'Query'
-  | 'BatchGetItem'
-  | 'BatchWriteItem'
-  | 'TransactGetItems'
-  | 'TransactWriteItems'
-  | 'ConditionCheckItem';
+export type {
+  CognitoTrigger,
+  DynamoDbAction,
+  DynamoDbStreamSource,
+  FunctionDefinition,
+  FunctionEnvironment,
+  FunctionPermissions,
+  FunctionRegistry,
+  FunctionSources,
+  QueueSource,
+  S3Source,
+  ScheduleSource,
+} from './definitions';
 
-export type FunctionKind =
-  /** behind the REST API (Lambda proxy integration), routes from routes.json */
-  | 'http'
-  /** the Cognito user pool triggers (one binary serves all five) */
-  | 'cognito-triggers'
-  /** invoked by events only (S3, schedules, queues) */
-  | 'worker';
-
-export interface FunctionPermissions {
-  /** on the table, and (Query only) on its indexes */
-  readonly dynamodb: readonly DynamoDbAction[];
-  /** secretsmanager:GetSecretValue on the cursor-signing secret (that one secret only) */
-  readonly readCursorSecret: boolean;
-  /** ses:SendEmail on the stack's SES identity only */
-  readonly sesSendEmail: boolean;
-}
-
-export interface FunctionEnvironment {
-  /** USER_POOL_ID. Not possible for the Cognito triggers themselves (the pool references the
-   * function, so the function cannot reference the pool: a cycle); triggers get the pool id
-   * in every event anyway. */
-  readonly userPoolId: boolean;
-  /** SES_FROM_ADDRESS */
-  readonly sesFromAddress: boolean;
-  /** optional variables taken from CDK context when given: ENV_NAME -> context key */
-  readonly fromContext?: Readonly<Record<string, string>>;
-}
-
-export interface ScheduleConfig {
-  /** construct id, unique per function */
-  readonly id: string;
-  /** an EventBridge schedule expression: rate(5 minutes), cron(0 8 * * ? *) */
-  readonly expression: string;
-  readonly description: string;
-}
-
-export interface FunctionConfig {
-  /** the cargo binary; cargo-lambda writes target/lambda/<binary>/bootstrap(.zip) */
-  readonly binary: string;
-  readonly kind: FunctionKind;
-  readonly description: string;
-  readonly memoryMb: number;
-  readonly timeoutSeconds: number;
-  /** why these numbers */
-  readonly sizingReason: string;
-  readonly environment: FunctionEnvironment;
-  readonly permissions: FunctionPermissions;
-  /** subscribe to object-created events of the upload bucket (future `files` function) */
-  readonly s3Uploads?: boolean;
-  /** EventBridge schedules (future `notifications` function) */
-  readonly schedules?: readonly ScheduleConfig[];
-}
-
-/** What the HTTP functions of the single table do: reads, conditional writes, transactions. */
-const HTTP_TABLE_ACTIONS: readonly DynamoDbAction[] = [
-  'GetItem',
-  'PutItem',
-  'UpdateItem',
-  'DeleteItem',
-  'Query',
-  'BatchGetItem',
-  'BatchWriteItem',
-  'TransactWriteItems',
-  'ConditionCheckItem',
-];
-
-const HTTP_SIZING =
-  '256 MB / 10 s: a Rust handler needs ~30 MB, but Lambda CPU scales with memory and 256 MB keeps ' +
-  'cold starts and the SDK TLS handshakes fast; 10 s covers a transaction retried under contention ' +
-  'and stays well inside API Gateway\u2019s 29 s integration timeout.';
-
-export const FUNCTIONS: Readonly<Record<string, FunctionConfig>> = {
-  organizations: {
-    binary: 'organizations',
-    kind: 'http',
-    description: 'Tenantry HTTP API: organizations, members, roles, plans, /me and platform admin',
-    memoryMb: 256,
-    timeoutSeconds: 10,
-    sizingReason: HTTP_SIZING,
-    environment: { userPoolId: true, sesFromAddress: false },
-    permissions: { dynamodb: HTTP_TABLE_ACTIONS, readCursorSecret: true, sesSendEmail: false },
-  },
-  invites: {
-    binary: 'invites',
-    kind: 'http',
-    description: 'Tenantry HTTP API: invitations by email',
-    memoryMb: 256,
-    timeoutSeconds: 10,
-    sizingReason: `${HTTP_SIZING} The SES SendEmail call adds well under a second.`,
-    environment: { userPoolId: true, sesFromAddress: true },
-    permissions: { dynamodb: HTTP_TABLE_ACTIONS, readCursorSecret: true, sesSendEmail: true },
-  },
-  'cognito-triggers': {
-    binary: 'cognito-triggers',
-    kind: 'cognito-triggers',
-    description:
-      'Tenantry Cognito triggers: PreSignUp, PostConfirmation, PreTokenGeneration (V2), PostAuthentication, CustomMessage',
-    memoryMb: 128,
-    timeoutSeconds: 5,
-    sizingReason:
-      '128 MB / 5 s: Cognito waits at most 5 s for a trigger (and retries up to 3 times), so a longer ' +
-      'timeout buys nothing; each trigger does one or two small DynamoDB calls.',
-    environment: {
-      userPoolId: false,
-      sesFromAddress: false,
-      // Sign-up policy and mail branding (functions/cognito-triggers/src/config.rs).
-      fromContext: {
-        BLOCKED_EMAIL_DOMAINS: 'blockedEmailDomains',
-        SIGNUP_INVITE_ONLY: 'signupInviteOnly',
-        PERSONAL_ORG: 'personalOrg',
-        PRODUCT_NAME: 'productName',
-        PRODUCT_LOGO_URL: 'productLogoUrl',
-      },
-    },
-    permissions: {
-      dynamodb: ['GetItem', 'PutItem', 'UpdateItem', 'Query', 'TransactWriteItems'],
-      readCursorSecret: false,
-      sesSendEmail: false,
-    },
-  },
-};
-
+/** RUST_LOG of every function. */
 export const LOG_LEVEL = 'info';
+
+// ---- CORS --------------------------------------------------------------------------------------
+
+/** Request headers a browser may send (answered by the API Gateway preflight). */
+export const CORS_ALLOW_HEADERS: readonly string[] = ['Authorization', 'Content-Type', 'If-Match', 'Idempotency-Key'];
+/** Response headers a browser may read. The Lambda responses expose the same list (the Rust side
+ * keeps its own copy); API Gateway's own 4xx/5xx answers carry it too. */
+export const CORS_EXPOSE_HEADERS: readonly string[] = ['ETag', 'Location', 'RateLimit', 'RateLimit-Policy', 'Retry-After'];
+/** How long a browser may cache a preflight answer (Chromium caps it at 2 hours). */
+export const CORS_MAX_AGE = Duration.hours(1);
+
+// ---- event sources -----------------------------------------------------------------------------
+
+/** AWS guidance for SQS event sources: the queue's visibility timeout is at least six times the
+ * function's timeout, so a message is not handed to a second invocation while Lambda still
+ * retries throttled invocations of the first batch. A larger value from the registry wins. */
+export const QUEUE_VISIBILITY_TIMEOUT_FACTOR = 6;
+export function queueVisibilityTimeoutSeconds(functionTimeoutSeconds: number, requested: number): number {
+  return Math.max(requested, QUEUE_VISIBILITY_TIMEOUT_FACTOR * functionTimeoutSeconds);
+}
+
+/** Dead-letter queues keep failures for the longest time SQS allows, so nothing expires before
+ * someone looks at the alarm. */
+export const DLQ_RETENTION = Duration.days(14);
+
+/** EventBridge Scheduler's delivery retries to Lambda (throttling, service errors); an event that
+ * cannot be delivered within the age limit goes to the function's async-failure queue. */
+export const SCHEDULE_RETRY_ATTEMPTS = 3;
+export const SCHEDULE_MAX_EVENT_AGE = Duration.hours(1);
+/** Lambda's own retries of a failed asynchronous invocation (schedules and S3 notifications are
+ * asynchronous); after them the event goes to the same async-failure queue. */
+export const ASYNC_RETRY_ATTEMPTS = 2;
+
+/** The `source` of the EventBridge-shaped event a schedule delivers. */
+export const SCHEDULE_EVENT_SOURCE = 'tenantry.scheduler';
+
+// ---- IAM and API Gateway -----------------------------------------------------------------------
+
+/** The IAM actions for a function's DynamoDB operations. Transactions have no IAM action of their
+ * own: DynamoDB authorizes each part of a TransactWriteItems with the Put/Update/DeleteItem and
+ * ConditionCheckItem permissions (and TransactGetItems with GetItem), so those two are listed in
+ * the registry (what the code calls) but emit nothing. */
+export function iamDynamoDbActions(operations: readonly DynamoDbAction[]): string[] {
+  const noIamAction: readonly DynamoDbAction[] = ['TransactWriteItems', 'TransactGetItems'];
+  return [...new Set(operations)].filter((a) => !noIamAction.includes(a)).map((a) => `dynamodb:${a}`);
+}
+
+/** A route path as it appears in an execute-api ARN: path parameters become `*`. */
+function arnPath(routePath: string): string {
+  return routePath.replace(/\{[^}]*\}/g, '*');
+}
+
+/**
+ * The narrowest method and path ONE execute-api source ARN can name for a function's routes
+ * (`arn:…:execute-api:region:account:apiId/<stage>/<method>/<path>`): the routes' common
+ * method, else `*`; their common leading path segments, then `*`. In an ARN pattern `*`
+ * matches any characters, `/` included. Examples:
+ *   GET /orgs/{orgId}                       -> GET  /orgs/*
+ *   GET /orgs, DELETE /orgs/{orgId}         -> *    /orgs*      (matches /orgs and /orgs/…)
+ *   POST /invites/accept, GET /orgs/…       -> *    /*
+ * One permission per function instead of one per method keeps the stack small; the integrations
+ * decide which route reaches which function, the permission only bounds where API Gateway may
+ * invoke it from (this API, this stage, these paths).
+ */
+export function executeApiScope(routes: readonly Pick<RouteDefinition, 'method' | 'path'>[]): { method: string; path: string } {
+  if (routes.length === 0) throw new Error('executeApiScope: no routes');
+  const methods = new Set(routes.map((r) => r.method));
+  const method = methods.size === 1 ? routes[0].method : '*';
+  const paths = [...new Set(routes.map((r) => arnPath(r.path)))];
+  if (paths.length === 1) return { method, path: paths[0] };
+  const split = paths.map((p) => p.split('/').filter((s) => s.length > 0));
+  const common: string[] = [];
+  for (let i = 0; ; i++) {
+    const seg = split[0][i];
+    if (seg === undefined || !split.every((s) => s[i] === seg)) break;
+    common.push(seg);
+  }
+  if (common.length === 0) return { method, path: '/*' };
+  const prefix = `/${common.join('/')}`;
+  // A trailing `*` segment already matches everything below it.
+  if (common[common.length - 1] === '*') return { method, path: prefix };
+  // When one of the routes IS the common prefix, `prefix/*` would miss it.
+  return { method, path: paths.includes(prefix) ? `${prefix}*` : `${prefix}/*` };
+}

@@ -84,7 +84,7 @@ export function applyNagSuppressions(stack: TenantryStack): void {
   );
 
   // CDK's own handler that writes the bucket's notification configuration; it exists only
-  // once a function subscribes to uploads (s3Uploads).
+  // once a function subscribes to uploads (sources.s3 in functions.json).
   for (const child of stack.node.children) {
     if (!child.node.id.startsWith('BucketNotificationsHandler')) continue;
     const role = child.node.tryFindChild('Role');
@@ -99,8 +99,24 @@ export function applyNagSuppressions(stack: TenantryStack): void {
 
   // ---- function roles ------------------------------------------------------------------------
   const table = arnToken(stack.table.node.defaultChild as IConstruct);
-  const bucketObjects = `${arnToken(stack.uploadBucket.node.defaultChild as IConstruct)}/*`;
-  for (const { name, config, role } of stack.functions.values()) {
+  const bucketObjects = arnToken(stack.uploadBucket.node.defaultChild as IConstruct);
+  for (const f of stack.functions.values()) {
+    const { name, config, role } = f;
+    // Queues that receive failure records from Lambda itself (not from a source queue's redrive
+    // policy), so cdk-nag cannot see that they are dead-letter queues.
+    for (const [queue, what] of [
+      [f.asyncFailures, 'the on-failure destination of its asynchronous invocations (schedules, S3) and the schedules\' dead-letter queue'],
+      [f.streamFailures, 'the on-failure destination of its table stream event source mapping'],
+    ] as const) {
+      if (queue === undefined) continue;
+      acknowledge(
+        queue,
+        'SQS3',
+        `${name}: this queue IS a dead-letter queue: ${what}. Lambda and EventBridge Scheduler write to ` +
+          'it directly, which cdk-nag cannot see; an alarm fires on its first message.',
+      );
+    }
+
     const policy = role.node.tryFindChild('DefaultPolicy');
     if (policy === undefined) continue;
     if (config.permissions.dynamodb.includes('Query')) {
@@ -111,11 +127,12 @@ export function applyNagSuppressions(stack: TenantryStack): void {
           'shared/store/table.json); index ARNs are the table ARN plus /index/<name>.',
       );
     }
-    if (config.s3Uploads) {
+    if (config.sources.s3 !== null) {
       acknowledge(
         policy,
-        `IAM5[Resource::${bucketObjects}]`,
-        `${name}: reads and removes uploaded objects, whose keys are chosen per upload, in the upload bucket only.`,
+        `IAM5[Resource::${bucketObjects}/${config.sources.s3.prefix ?? ''}*]`,
+        `${name}: reads and removes uploaded objects, whose keys are chosen per upload, in the upload bucket ` +
+          'only, under the prefix its S3 notifications are filtered on.',
       );
     }
     if (s.tracing) {

@@ -13,7 +13,8 @@ export interface Settings {
   readonly stage: Stage;
   /** the front end's URL (APP_URL: links in emails) */
   readonly appUrl: string;
-  /** CORS origins allowed by the API and the upload bucket */
+  /** CORS origins allowed by the API (preflights, API Gateway's own errors, ALLOWED_ORIGINS of the
+   * HTTP functions) and the upload bucket: ['*'] (dev default) or a list of exact origins */
   readonly allowedOrigins: readonly string[];
   /** the SES identity mail is sent from */
   readonly mailIdentity: MailIdentity;
@@ -88,6 +89,45 @@ function url(value: string, key: string): string {
   return value.replace(/\/+$/, '');
 }
 
+/** An exact browser origin: scheme://host[:port], nothing after it (a trailing slash is dropped). */
+function origin(value: string): string {
+  let u: URL;
+  try {
+    u = new URL(value);
+  } catch {
+    throw new Error(`context allowedOrigins: ${value} is not an origin (scheme://host[:port])`);
+  }
+  if ((u.protocol !== 'https:' && u.protocol !== 'http:') || u.pathname !== '/' || u.search || u.hash || u.username || u.password) {
+    throw new Error(`context allowedOrigins: ${value} is not an origin (scheme://host[:port], no path, query or credentials)`);
+  }
+  return u.origin;
+}
+
+/** CORS origins. dev: `*` unless given. prod: an explicit list of https origins, nothing implied
+ * (not even the app URL: the list is a security decision, made on purpose). */
+function readAllowedOrigins(ctx: ContextSource, prod: boolean): string[] {
+  const given = list(ctx, 'allowedOrigins');
+  if (given === undefined || given.length === 0) {
+    if (prod) {
+      throw new Error(
+        'context allowedOrigins is required for stage prod: the browser origins that may call the API, ' +
+          'comma-separated or a JSON array (-c allowedOrigins=https://app.example.com)',
+      );
+    }
+    return ['*'];
+  }
+  if (given.includes('*')) {
+    if (prod) throw new Error('context allowedOrigins: prod allows explicit https origins only, not *');
+    if (given.length > 1) throw new Error('context allowedOrigins: * cannot be combined with other origins');
+    return ['*'];
+  }
+  const origins = [...new Set(given.map(origin))];
+  if (prod && origins.some((o) => !o.startsWith('https:'))) {
+    throw new Error('context allowedOrigins: prod allows https origins only');
+  }
+  return origins;
+}
+
 /** the retention periods CloudWatch Logs accepts */
 const RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653];
 
@@ -113,10 +153,7 @@ export function readSettings(ctx: ContextSource, env: NodeJS.ProcessEnv = proces
   if (appUrlValue === undefined) throw new Error('context appUrl is required for stage prod (-c appUrl=https://app.example.com)');
   const appUrl = url(appUrlValue, 'appUrl');
 
-  const allowedOrigins = (list(ctx, 'allowedOrigins') ?? [new URL(appUrl).origin]).map((o) => url(o, 'allowedOrigins'));
-  if (prod && allowedOrigins.some((o) => o === '*' || o.startsWith('http:'))) {
-    throw new Error('context allowedOrigins: prod allows https origins only');
-  }
+  const allowedOrigins = readAllowedOrigins(ctx, prod);
 
   const mailDomain = str(ctx, 'mailDomain');
   const mailFromAddress = str(ctx, 'mailFromAddress');

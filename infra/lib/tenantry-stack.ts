@@ -1,6 +1,9 @@
 // The Tenantry stack: one DynamoDB table, one Cognito user pool, one REST API, the Lambda
 // functions (Rust, provided.al2023 on arm64), the upload bucket, the domain-event queue, the
 // SES identity and the alarms. One codebase for both stages (context `stage` = dev | prod).
+//
+// Every function, and everything that invokes it, comes from infra/functions.json (the Rust
+// registry of functions) and infra/routes.json: nothing here names a function.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
@@ -16,13 +19,15 @@ import {
   aws_cloudwatch_actions as cwActions,
   aws_cognito as cognito,
   aws_dynamodb as dynamodb,
-  aws_events as events,
-  aws_events_targets as eventTargets,
   aws_iam as iam,
   aws_lambda as lambda,
+  aws_lambda_destinations as lambdaDestinations,
+  aws_lambda_event_sources as lambdaEventSources,
   aws_logs as logs,
   aws_s3 as s3,
   aws_s3_notifications as s3n,
+  aws_scheduler as scheduler,
+  aws_scheduler_targets as schedulerTargets,
   aws_secretsmanager as secretsmanager,
   aws_ses as ses,
   aws_sns as sns,
@@ -31,13 +36,32 @@ import {
 } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
 import {
+  CognitoTrigger,
+  FunctionDefinition,
+  FunctionRegistry,
   INFRA_DIR,
+  RouteDefinition,
   RouteManifest,
   TableDefinition,
+  loadFunctionRegistry,
   loadRouteManifest,
   loadTableDefinition,
+  queueUrlEnvName,
 } from './definitions';
-import { DynamoDbAction, FUNCTIONS, FunctionConfig, LOG_LEVEL } from './functions';
+import {
+  ASYNC_RETRY_ATTEMPTS,
+  CORS_ALLOW_HEADERS,
+  CORS_EXPOSE_HEADERS,
+  CORS_MAX_AGE,
+  DLQ_RETENTION,
+  LOG_LEVEL,
+  SCHEDULE_EVENT_SOURCE,
+  SCHEDULE_MAX_EVENT_AGE,
+  SCHEDULE_RETRY_ATTEMPTS,
+  executeApiScope,
+  iamDynamoDbActions,
+  queueVisibilityTimeoutSeconds,
+} from './functions';
 import { applyNagSuppressions } from './nag';
 import { Settings } from './settings';
 
@@ -47,29 +71,65 @@ export const PLACEHOLDER_ASSET_DIR = path.join(INFRA_DIR, 'test', 'placeholder-a
 /** The Cognito group of the platform's operators (domain::Identity::PLATFORM_ADMIN_GROUP). */
 export const PLATFORM_ADMIN_GROUP = 'platform-admin';
 
-/** The function that serves the user pool's triggers. */
-export const COGNITO_TRIGGERS_FUNCTION = 'cognito-triggers';
-
 /** Request bodies: API Gateway REST accepts at most 10 MB (a hard limit, not configurable);
  * the functions themselves reject bodies over 64 KiB with 413 before parsing them. */
 export const MAX_BODY_BYTES = 64 * 1024;
 
 export interface TenantryStackProps extends StackProps {
   readonly settings: Settings;
-  /** defaults to FUNCTIONS (lib/functions.ts) */
-  readonly functions?: Readonly<Record<string, FunctionConfig>>;
+  /** defaults to infra/functions.json */
+  readonly functions?: FunctionRegistry;
   /** defaults to infra/routes.json */
   readonly routes?: RouteManifest;
   /** defaults to shared/store/table.json */
   readonly table?: TableDefinition;
 }
 
+export interface QueueResources {
+  readonly queue: sqs.Queue;
+  readonly deadLetterQueue: sqs.Queue;
+}
+
 export interface DeployedFunction {
   readonly name: string;
-  readonly config: FunctionConfig;
+  readonly config: FunctionDefinition;
   readonly fn: lambda.Function;
   readonly role: iam.Role;
   readonly usesPlaceholderCode: boolean;
+  /** its routes (sources.http) */
+  readonly routes: readonly RouteDefinition[];
+  /** failed asynchronous invocations (schedules, S3 notifications): Scheduler's dead-letter
+   * queue and Lambda's on-failure destination */
+  asyncFailures?: sqs.Queue;
+  /** stream batches that failed every retry (sources.dynamodbStream) */
+  streamFailures?: sqs.Queue;
+  /** the scheduler's role for this function (sources.schedules) */
+  schedulerRole?: iam.Role;
+  /** sources.queues, by id */
+  readonly queues: Map<string, QueueResources>;
+}
+
+/** sources.cognitoTriggers -> the user pool operation. */
+const TRIGGER_OPERATIONS: Readonly<Record<CognitoTrigger, cognito.UserPoolOperation>> = {
+  PreSignUp: cognito.UserPoolOperation.PRE_SIGN_UP,
+  PostConfirmation: cognito.UserPoolOperation.POST_CONFIRMATION,
+  PreAuthentication: cognito.UserPoolOperation.PRE_AUTHENTICATION,
+  PostAuthentication: cognito.UserPoolOperation.POST_AUTHENTICATION,
+  // V2_0 events (claims in access tokens): wired below with LambdaVersion.V2_0.
+  PreTokenGeneration: cognito.UserPoolOperation.PRE_TOKEN_GENERATION_CONFIG,
+  CustomMessage: cognito.UserPoolOperation.CUSTOM_MESSAGE,
+  DefineAuthChallenge: cognito.UserPoolOperation.DEFINE_AUTH_CHALLENGE,
+  CreateAuthChallenge: cognito.UserPoolOperation.CREATE_AUTH_CHALLENGE,
+  VerifyAuthChallengeResponse: cognito.UserPoolOperation.VERIFY_AUTH_CHALLENGE_RESPONSE,
+  UserMigration: cognito.UserPoolOperation.USER_MIGRATION,
+};
+
+/** A schedule's Lambda target whose role the stack writes itself: exactly lambda:InvokeFunction on
+ * the unqualified function (CDK's LambdaInvoke would also grant every version and alias, `:*`). */
+class InvokeUnqualifiedFunction extends schedulerTargets.LambdaInvoke {
+  protected addTargetActionToRole(_role: iam.IRole): void {
+    // The role passed in already allows lambda:InvokeFunction on this function's ARN.
+  }
 }
 
 function pascal(name: string): string {
@@ -80,42 +140,72 @@ function pascal(name: string): string {
     .join('');
 }
 
-/** The IAM actions for a function's DynamoDB operations. Transactions have no IAM action of their
- * own: DynamoDB authorizes each part of a TransactWriteItems with the Put/Update/DeleteItem and
- * ConditionCheckItem permissions (and TransactGetItems with GetItem), so those two are listed in
- * the config (what the code calls) but emit nothing. */
-export function iamDynamoDbActions(operations: readonly DynamoDbAction[]): string[] {
-  const noIamAction: readonly DynamoDbAction[] = ['TransactWriteItems', 'TransactGetItems'];
-  return [...new Set(operations)].filter((a) => !noIamAction.includes(a)).map((a) => `dynamodb:${a}`);
-}
-
-/** Which functions to deploy: the HTTP functions routes.json names, and every non-HTTP one. */
-export function selectFunctions(
-  functions: Readonly<Record<string, FunctionConfig>>,
-  manifest: RouteManifest,
-): string[] {
-  const selected: string[] = [];
+/** Routes per HTTP function, checking both files against each other: every route names a function
+ * of functions.json with sources.http, and every such function has at least one route. */
+export function routesByFunction(registry: FunctionRegistry, manifest: RouteManifest): Map<string, RouteDefinition[]> {
+  const byName = new Map(registry.functions.map((f) => [f.name, f]));
+  const out = new Map<string, RouteDefinition[]>();
+  for (const f of registry.functions) if (f.sources.http) out.set(f.name, []);
   for (const route of manifest.routes) {
-    const config = functions[route.function];
+    const config = byName.get(route.function);
     if (config === undefined) {
       throw new Error(
         `infra/routes.json: route ${route.method} ${route.path} names function "${route.function}", ` +
-          `but infra/lib/functions.ts has no config for it. Add an entry "${route.function}" to FUNCTIONS ` +
-          `(memory, timeout, reason, environment, permissions). Known functions: ${Object.keys(functions).sort().join(', ')}.`,
+          `which infra/functions.json does not declare. Declare it in the Rust registry of functions and ` +
+          `regenerate the manifests (make manifest). Declared functions: ${[...byName.keys()].sort().join(', ')}.`,
       );
     }
-    if (config.kind !== 'http') {
+    if (!config.sources.http) {
       throw new Error(
         `infra/routes.json: route ${route.method} ${route.path} names function "${route.function}", ` +
-          `whose config in infra/lib/functions.ts has kind "${config.kind}", not "http".`,
+          `whose sources.http is false in infra/functions.json: it does not serve HTTP.`,
       );
     }
-    if (!selected.includes(route.function)) selected.push(route.function);
+    out.get(route.function)!.push(route);
   }
-  for (const [name, config] of Object.entries(functions)) {
-    if (config.kind !== 'http' && !selected.includes(name)) selected.push(name);
+  for (const [name, routes] of out) {
+    if (routes.length === 0) {
+      throw new Error(
+        `infra/functions.json: function "${name}" has sources.http = true, but no route of infra/routes.json ` +
+          `names it. Give it routes, or set sources.http to false (regenerate both with make manifest).`,
+      );
+    }
   }
-  return selected;
+  return out;
+}
+
+type AlarmFactory = (alarmId: string, metric: cloudwatch.IMetric, description: string) => cloudwatch.Alarm;
+
+/** The input of every scheduled invocation: an EventBridge event (aws_lambda_events'
+ * EventBridgeEvent deserializes it), filled in by Scheduler's context attributes. */
+export function scheduleEvent(stack: Stack, functionName: string, scheduleId: string): Record<string, unknown> {
+  return {
+    version: '0',
+    id: scheduler.ContextAttribute.executionId,
+    'detail-type': 'Scheduled Event',
+    source: SCHEDULE_EVENT_SOURCE,
+    account: stack.account,
+    time: scheduler.ContextAttribute.scheduledTime,
+    region: stack.region,
+    resources: [scheduler.ContextAttribute.scheduleArn],
+    detail: { schedule: scheduleId, function: functionName },
+  };
+}
+
+/** A stream filter on NewImage/OldImage needs a stream that carries that image. */
+function checkStreamView(f: FunctionDefinition, tableDef: TableDefinition): void {
+  const stream = f.sources.dynamodbStream;
+  if (stream === null) return;
+  const text = JSON.stringify(stream.filters);
+  const view = tableDef.streamViewType;
+  for (const [image, views] of [
+    ['NewImage', ['NEW_IMAGE', 'NEW_AND_OLD_IMAGES']],
+    ['OldImage', ['OLD_IMAGE', 'NEW_AND_OLD_IMAGES']],
+  ] as const) {
+    if (text.includes(`"${image}"`) && !(views as readonly string[]).includes(view)) {
+      throw new Error(`function ${f.name}: sources.dynamodbStream filters on ${image}, but the table's stream is ${view} (table.json)`);
+    }
+  }
 }
 
 export class TenantryStack extends Stack {
@@ -140,7 +230,7 @@ export class TenantryStack extends Stack {
     const prod = settings.stage === 'prod';
     /** prod keeps data when the stack or a resource goes away; dev cleans up */
     const dataRemoval = prod ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY;
-    const functionConfigs = props.functions ?? FUNCTIONS;
+    const registry = props.functions ?? loadFunctionRegistry();
     const manifest = props.routes ?? loadRouteManifest();
     const tableDef = props.table ?? loadTableDefinition();
 
@@ -234,7 +324,7 @@ export class TenantryStack extends Stack {
       this.alarmTopic.addSubscription(new snsSubscriptions.EmailSubscription(settings.alarmEmail));
       alarmAction = new cwActions.SnsAction(this.alarmTopic);
     }
-    const alarmWhenAboveZero = (alarmId: string, metric: cloudwatch.IMetric, description: string): cloudwatch.Alarm => {
+    const alarmWhenAboveZero: AlarmFactory = (alarmId, metric, description) => {
       const alarm = new cloudwatch.Alarm(this, alarmId, {
         metric,
         threshold: 0,
@@ -253,10 +343,8 @@ export class TenantryStack extends Stack {
     );
 
     // ---- functions -------------------------------------------------------------------------
-    const deployedNames = selectFunctions(functionConfigs, manifest);
-    if (!deployedNames.includes(COGNITO_TRIGGERS_FUNCTION)) {
-      throw new Error(`infra/lib/functions.ts: the user pool needs the "${COGNITO_TRIGGERS_FUNCTION}" function`);
-    }
+    const routes = routesByFunction(registry, manifest);
+    for (const f of registry.functions) checkStreamView(f, tableDef);
     // The user pool is created before the functions that need its id; the triggers function
     // is attached to it afterwards.
     const featurePlan = settings.cognitoFeaturePlan === 'plus' ? cognito.FeaturePlan.PLUS : cognito.FeaturePlan.ESSENTIALS;
@@ -292,21 +380,21 @@ export class TenantryStack extends Stack {
     });
 
     const deployed = new Map<string, DeployedFunction>();
-    for (const name of deployedNames) {
-      deployed.set(name, this.createFunction(name, functionConfigs[name], alarmWhenAboveZero));
+    for (const config of registry.functions) {
+      deployed.set(config.name, this.createFunction(config, routes.get(config.name) ?? [], alarmWhenAboveZero));
     }
     this.functions = deployed;
 
-    const triggers = deployed.get(COGNITO_TRIGGERS_FUNCTION)!.fn;
-    this.userPool.addTrigger(cognito.UserPoolOperation.PRE_SIGN_UP, triggers);
-    this.userPool.addTrigger(cognito.UserPoolOperation.POST_CONFIRMATION, triggers);
-    this.userPool.addTrigger(cognito.UserPoolOperation.POST_AUTHENTICATION, triggers);
-    this.userPool.addTrigger(cognito.UserPoolOperation.CUSTOM_MESSAGE, triggers);
-    this.userPool.addTrigger(
-      cognito.UserPoolOperation.PRE_TOKEN_GENERATION_CONFIG,
-      triggers,
-      cognito.LambdaVersion.V2_0,
-    );
+    // sources.cognitoTriggers (the registry gives each trigger at most one function).
+    for (const { fn, config } of deployed.values()) {
+      for (const trigger of config.sources.cognitoTriggers) {
+        if (trigger === 'PreTokenGeneration') {
+          this.userPool.addTrigger(TRIGGER_OPERATIONS[trigger], fn, cognito.LambdaVersion.V2_0);
+        } else {
+          this.userPool.addTrigger(TRIGGER_OPERATIONS[trigger], fn);
+        }
+      }
+    }
 
     new cognito.UserPoolGroup(this, 'PlatformAdminGroup', {
       userPool: this.userPool,
@@ -385,25 +473,29 @@ export class TenantryStack extends Stack {
         metricsEnabled: true,
         tracingEnabled: settings.tracing,
       },
-      defaultCorsPreflightOptions: {
-        allowOrigins: [...settings.allowedOrigins],
-        allowMethods: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'],
-        allowHeaders: ['Authorization', 'Content-Type', 'Idempotency-Key'],
-        maxAge: Duration.hours(1),
-      },
+      // No defaultCorsPreflightOptions: that puts an OPTIONS method on every resource, path
+      // prefixes without routes included, each allowing every method. The preflights below sit
+      // only on the paths that have routes and allow exactly their methods.
     });
-    if (settings.allowedOrigins.length === 1) {
-      // Errors that API Gateway answers itself (401 from the authorizer, 429 from throttling)
-      // carry the CORS header too, so the browser shows the status instead of a CORS error.
-      for (const [gwId, type] of [
-        ['Default4xx', apigw.ResponseType.DEFAULT_4XX],
-        ['Default5xx', apigw.ResponseType.DEFAULT_5XX],
-      ] as const) {
-        this.api.addGatewayResponse(gwId, {
-          type,
-          responseHeaders: { 'Access-Control-Allow-Origin': `'${settings.allowedOrigins[0]}'` },
-        });
-      }
+    // Errors that API Gateway answers itself (401 from the authorizer, 403 for an unknown path
+    // or method, 429 from throttling, 5xx from an integration failure) carry the CORS headers
+    // too, so the browser shows the status instead of a CORS error. A gateway response header
+    // is a static value or a copy of a request value; copying the request's Origin
+    // (method.request.header.Origin) would answer every origin, unchecked, so with several
+    // origins these answers carry the FIRST configured origin (the main app) only; browsers on
+    // the other origins then see a CORS error on these errors, but never on the functions' own
+    // responses, which check the Origin against ALLOWED_ORIGINS.
+    for (const [gwId, type] of [
+      ['Default4xx', apigw.ResponseType.DEFAULT_4XX],
+      ['Default5xx', apigw.ResponseType.DEFAULT_5XX],
+    ] as const) {
+      this.api.addGatewayResponse(gwId, {
+        type,
+        responseHeaders: {
+          'Access-Control-Allow-Origin': `'${settings.allowedOrigins[0]}'`,
+          'Access-Control-Expose-Headers': `'${CORS_EXPOSE_HEADERS.join(', ')}'`,
+        },
+      });
     }
 
     const authorizer = new apigw.CognitoUserPoolsAuthorizer(this, 'Authorizer', {
@@ -435,14 +527,22 @@ export class TenantryStack extends Stack {
       },
     );
 
-    const integrations = new Map<string, apigw.LambdaIntegration>();
+    // Lambda proxy integrations without CDK's per-method invoke permission (LambdaIntegration
+    // adds one AWS::Lambda::Permission per method); each HTTP function gets ONE permission below.
+    const integrations = new Map<string, apigw.AwsIntegration>();
+    const methodsByPath = new Map<string, string[]>();
     for (const route of manifest.routes) {
       if (route.path === '/health' || route.path.startsWith('/health/')) {
         throw new Error(`infra/routes.json: ${route.method} ${route.path}: /health is the stack's own unauthenticated route`);
       }
       let integration = integrations.get(route.function);
       if (integration === undefined) {
-        integration = new apigw.LambdaIntegration(deployed.get(route.function)!.fn, { proxy: true, allowTestInvoke: false });
+        const fn = deployed.get(route.function)!.fn;
+        integration = new apigw.AwsIntegration({
+          proxy: true,
+          service: 'lambda',
+          path: `2015-03-31/functions/${fn.functionArn}/invocations`,
+        });
         integrations.set(route.function, integration);
       }
       const requestParameters: Record<string, boolean> = {};
@@ -454,6 +554,33 @@ export class TenantryStack extends Stack {
         requestParameters,
         operationName: route.operationId,
       });
+      methodsByPath.set(route.path, [...(methodsByPath.get(route.path) ?? []), route.method]);
+    }
+
+    // One invoke permission per HTTP function, for the narrowest source ARN that still covers all
+    // of its routes on this API's stage (see executeApiScope in lib/functions.ts).
+    for (const { fn, routes: fnRoutes } of deployed.values()) {
+      if (fnRoutes.length === 0) continue;
+      const scope = executeApiScope(fnRoutes);
+      fn.addPermission('ApiInvoke', {
+        principal: new iam.ServicePrincipal('apigateway.amazonaws.com'),
+        action: 'lambda:InvokeFunction',
+        sourceArn: this.api.arnForExecuteApi(scope.method, scope.path, this.api.deploymentStage.stageName),
+      });
+    }
+
+    // CORS preflights, answered by API Gateway (mock integration, no authorizer): on each path
+    // that has routes, for that path's methods. With several origins CDK answers with the first
+    // origin and a mapping template that echoes the request's Origin when it is one of the
+    // others (plus Vary: Origin); an unlisted origin gets the first one, which its browser refuses.
+    for (const [routePath, methods] of methodsByPath) {
+      this.api.root.resourceForPath(routePath).addCorsPreflight({
+        allowOrigins: [...settings.allowedOrigins],
+        allowMethods: [...new Set(methods)].sort(),
+        allowHeaders: [...CORS_ALLOW_HEADERS],
+        allowCredentials: false,
+        maxAge: CORS_MAX_AGE,
+      });
     }
 
     alarmWhenAboveZero(
@@ -462,27 +589,8 @@ export class TenantryStack extends Stack {
       'Tenantry: the API answered 5xx',
     );
 
-    // ---- future wiring, present only when its function exists ------------------------------
-    for (const { name, config, fn, role } of deployed.values()) {
-      if (config.s3Uploads) {
-        this.uploadBucket.addEventNotification(s3.EventType.OBJECT_CREATED, new s3n.LambdaDestination(fn));
-        role.addToPolicy(
-          new iam.PolicyStatement({
-            sid: 'ReadUploads',
-            actions: ['s3:GetObject', 's3:DeleteObject'],
-            resources: [this.uploadBucket.arnForObjects('*')],
-          }),
-        );
-        fn.addEnvironment('UPLOAD_BUCKET', this.uploadBucket.bucketName);
-      }
-      for (const schedule of config.schedules ?? []) {
-        new events.Rule(this, `${pascal(name)}${pascal(schedule.id)}Schedule`, {
-          description: `Tenantry ${name}: ${schedule.description}`,
-          schedule: events.Schedule.expression(schedule.expression),
-          targets: [new eventTargets.LambdaFunction(fn, { retryAttempts: 2 })],
-        });
-      }
-    }
+    // ---- event sources: exactly what each function's sources in functions.json ask for ------------
+    for (const f of deployed.values()) this.wireEventSources(f, alarmWhenAboveZero);
 
     // ---- outputs ---------------------------------------------------------------------------
     new CfnOutput(this, 'ApiUrl', { value: this.api.url });
@@ -506,13 +614,10 @@ export class TenantryStack extends Stack {
     applyNagSuppressions(this);
   }
 
-  private createFunction(
-    name: string,
-    config: FunctionConfig,
-    alarmWhenAboveZero: (id: string, metric: cloudwatch.IMetric, description: string) => cloudwatch.Alarm,
-  ): DeployedFunction {
+  private createFunction(config: FunctionDefinition, routes: readonly RouteDefinition[], alarmWhenAboveZero: AlarmFactory): DeployedFunction {
     const settings = this.settings;
     const prod = settings.stage === 'prod';
+    const name = config.name;
     const id = pascal(name);
 
     const logGroup = new logs.LogGroup(this, `${id}Logs`, {
@@ -523,7 +628,7 @@ export class TenantryStack extends Stack {
     // Its own role, with exactly the actions of its config.
     const role = new iam.Role(this, `${id}Role`, {
       assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
-      description: `Tenantry ${name}: the actions listed for it in infra/lib/functions.ts, nothing else`,
+      description: `Tenantry ${name}: the actions infra/functions.json lists for it and its event sources need, nothing else`,
     });
     role.addToPolicy(
       new iam.PolicyStatement({
@@ -578,14 +683,16 @@ export class TenantryStack extends Stack {
       RUST_LOG: LOG_LEVEL,
     };
     if (config.environment.sesFromAddress) environment.SES_FROM_ADDRESS = settings.sesFromAddress;
-    for (const [envName, contextKey] of Object.entries(config.environment.fromContext ?? {})) {
+    // The Lambda responses carry the CORS headers themselves, for these origins ('*' or a list).
+    if (config.sources.http) environment.ALLOWED_ORIGINS = settings.allowedOrigins.join(',');
+    // The registry refuses names that look like secrets or that the stack sets itself.
+    for (const [envName, contextKey] of Object.entries(config.environment.fromContext)) {
       const value = this.node.tryGetContext(contextKey);
       if (value === undefined || value === null || value === '') continue;
-      if (/SECRET|PASSWORD|TOKEN|KEY/.test(envName)) throw new Error(`${name}: ${envName} must not carry a secret`);
       environment[envName] = Array.isArray(value) ? value.join(',') : String(value);
     }
 
-    const { code, placeholder } = this.lambdaCode(name, config);
+    const { code, placeholder } = this.lambdaCode(name);
     const fn = new lambda.Function(this, id, {
       description: config.description,
       runtime: lambda.Runtime.PROVIDED_AL2023,
@@ -604,12 +711,153 @@ export class TenantryStack extends Stack {
     alarmWhenAboveZero(`${id}ErrorsAlarm`, fn.metricErrors({ period: Duration.minutes(5), statistic: 'Sum' }), `Tenantry ${name}: invocation errors`);
     alarmWhenAboveZero(`${id}ThrottlesAlarm`, fn.metricThrottles({ period: Duration.minutes(5), statistic: 'Sum' }), `Tenantry ${name}: throttled invocations`);
 
-    return { name, config, fn, role, usesPlaceholderCode: placeholder };
+    return { name, config, fn, role, usesPlaceholderCode: placeholder, routes, queues: new Map() };
+  }
+
+  /** sources.s3, sources.schedules, sources.queues and sources.dynamodbStream of one function. */
+  private wireEventSources(f: DeployedFunction, alarmWhenAboveZero: AlarmFactory): void {
+    const { name, config, fn, role } = f;
+    const id = pascal(name);
+    const src = config.sources;
+    const failureQueue = (queueId: string) =>
+      new sqs.Queue(this, queueId, {
+        encryption: sqs.QueueEncryption.SQS_MANAGED,
+        enforceSSL: true,
+        retentionPeriod: DLQ_RETENTION,
+      });
+    const depthAlarm = (alarmId: string, queue: sqs.Queue, description: string) =>
+      alarmWhenAboveZero(
+        alarmId,
+        queue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(5), statistic: 'Maximum' }),
+        description,
+      );
+
+    // Schedules and S3 notifications invoke the function asynchronously: Lambda retries a failed
+    // invocation itself, then drops it. One queue per function keeps what failed: Lambda's
+    // on-failure destination, and also the schedules' dead-letter queue (events Scheduler could
+    // not deliver at all).
+    if (src.schedules.length > 0 || src.s3 !== null) {
+      const asyncFailures = failureQueue(`${id}AsyncFailures`);
+      fn.configureAsyncInvoke({
+        retryAttempts: ASYNC_RETRY_ATTEMPTS,
+        onFailure: new lambdaDestinations.SqsDestination(asyncFailures),
+      });
+      depthAlarm(`${id}AsyncFailuresAlarm`, asyncFailures, `Tenantry ${name}: scheduled or S3-triggered invocations failed every retry`);
+      f.asyncFailures = asyncFailures;
+    }
+
+    // ---- S3: notifications of the upload bucket ----
+    if (src.s3 !== null) {
+      const prefix = src.s3.prefix;
+      for (const event of src.s3.events) {
+        this.uploadBucket.addEventNotification(
+          event as s3.EventType,
+          new s3n.LambdaDestination(fn),
+          ...(prefix !== null ? [{ prefix }] : []),
+        );
+      }
+      role.addToPolicy(
+        new iam.PolicyStatement({
+          sid: 'ReadUploads',
+          actions: ['s3:GetObject', 's3:DeleteObject'],
+          resources: [this.uploadBucket.arnForObjects(`${prefix ?? ''}*`)],
+        }),
+      );
+      fn.addEnvironment('UPLOAD_BUCKET', this.uploadBucket.bucketName);
+    }
+
+    // ---- EventBridge Scheduler ----
+    if (src.schedules.length > 0) {
+      const stack = Stack.of(this);
+      // One role per function, assumable by the scheduler for this account's default schedule
+      // group only, allowed to invoke this function (and to write to its dead-letter queue).
+      const schedulerRole = new iam.Role(this, `${id}SchedulerRole`, {
+        assumedBy: new iam.ServicePrincipal('scheduler.amazonaws.com', {
+          conditions: {
+            StringEquals: {
+              'aws:SourceAccount': stack.account,
+              'aws:SourceArn': stack.formatArn({ service: 'scheduler', resource: 'schedule-group', resourceName: 'default' }),
+            },
+          },
+        }),
+        description: `Tenantry ${name}: EventBridge Scheduler invokes the function, nothing else`,
+      });
+      schedulerRole.addToPolicy(
+        new iam.PolicyStatement({ sid: 'Invoke', actions: ['lambda:InvokeFunction'], resources: [fn.functionArn] }),
+      );
+      f.schedulerRole = schedulerRole;
+      for (const schedule of src.schedules) {
+        new scheduler.Schedule(this, `${id}${pascal(schedule.id)}Schedule`, {
+          description: `Tenantry ${name}: ${schedule.description}`,
+          // rate() or cron(), checked by the registry reader; cron() in UTC.
+          schedule: scheduler.ScheduleExpression.expression(schedule.expression),
+          timeWindow: scheduler.TimeWindow.off(),
+          target: new InvokeUnqualifiedFunction(fn, {
+            role: schedulerRole,
+            deadLetterQueue: f.asyncFailures,
+            retryAttempts: SCHEDULE_RETRY_ATTEMPTS,
+            maxEventAge: SCHEDULE_MAX_EVENT_AGE,
+            input: scheduler.ScheduleTargetInput.fromObject(scheduleEvent(stack, name, schedule.id)),
+          }),
+        });
+      }
+    }
+
+    // ---- SQS queues the function consumes ----
+    for (const q of src.queues) {
+      const qid = `${id}${pascal(q.id)}`;
+      const deadLetterQueue = failureQueue(`${qid}Dlq`);
+      const queue = new sqs.Queue(this, `${qid}Queue`, {
+        encryption: sqs.QueueEncryption.SQS_MANAGED,
+        enforceSSL: true,
+        // At least 6x the function timeout (AWS guidance for SQS event sources: while Lambda
+        // retries a throttled or failed batch, the messages must stay invisible to other
+        // pollers), or the registry's value when that is larger.
+        visibilityTimeout: Duration.seconds(queueVisibilityTimeoutSeconds(config.timeoutSeconds, q.visibilityTimeoutSeconds)),
+        retentionPeriod: Duration.days(4),
+        deadLetterQueue: { queue: deadLetterQueue, maxReceiveCount: q.maxReceiveCount },
+      });
+      fn.addEventSource(
+        new lambdaEventSources.SqsEventSource(queue, { batchSize: q.batchSize, reportBatchItemFailures: true }),
+      );
+      fn.addEnvironment(queueUrlEnvName(q.id), queue.queueUrl);
+      depthAlarm(`${qid}DlqAlarm`, deadLetterQueue, `Tenantry ${name}: messages of queue ${q.id} failed ${q.maxReceiveCount} times`);
+      f.queues.set(q.id, { queue, deadLetterQueue });
+    }
+
+    // ---- the table's stream ----
+    const stream = src.dynamodbStream;
+    if (stream !== null) {
+      const streamArn = this.table.tableStreamArn;
+      if (streamArn === undefined) throw new Error(`function ${name}: sources.dynamodbStream needs the table's stream (table.json streamViewType)`);
+      // What Lambda's poller needs, on this table's stream only (CDK's grantStreamRead would also
+      // grant dynamodb:ListStreams on *).
+      role.addToPolicy(
+        new iam.PolicyStatement({
+          sid: 'TableStream',
+          actions: ['dynamodb:DescribeStream', 'dynamodb:GetRecords', 'dynamodb:GetShardIterator', 'dynamodb:ListStreams'],
+          resources: [streamArn],
+        }),
+      );
+      const streamFailures = failureQueue(`${id}StreamFailures`);
+      fn.addEventSourceMapping('TableStream', {
+        eventSourceArn: streamArn,
+        startingPosition: lambda.StartingPosition.LATEST,
+        batchSize: stream.batchSize,
+        bisectBatchOnError: stream.bisectBatchOnError,
+        retryAttempts: stream.maximumRetryAttempts,
+        reportBatchItemFailures: true,
+        onFailure: new lambdaEventSources.SqsDlq(streamFailures),
+        filters: stream.filters.map((pattern) => ({ pattern: JSON.stringify(pattern) })),
+      });
+      depthAlarm(`${id}StreamFailuresAlarm`, streamFailures, `Tenantry ${name}: table stream batches failed every retry`);
+      f.streamFailures = streamFailures;
+    }
   }
 
   /** The function's build output (cargo lambda build --release --arm64 [--output-format zip]). */
-  private lambdaCode(name: string, config: FunctionConfig): { code: lambda.Code; placeholder: boolean } {
-    const dir = path.join(this.settings.lambdaDir, config.binary);
+  private lambdaCode(name: string): { code: lambda.Code; placeholder: boolean } {
+    const dir = path.join(this.settings.lambdaDir, name);
     const zip = path.join(dir, 'bootstrap.zip');
     if (fs.existsSync(zip)) return { code: lambda.Code.fromAsset(zip), placeholder: false };
     if (fs.existsSync(path.join(dir, 'bootstrap'))) return { code: lambda.Code.fromAsset(dir), placeholder: false };
@@ -624,7 +872,7 @@ export class TenantryStack extends Stack {
       `function ${name}: no build output at ${zip} (nor ${path.join(dir, 'bootstrap')}). ` +
         `Build the functions first: \`make build\` (cargo lambda build --release --arm64 --output-format zip), ` +
         `or point TENANTRY_LAMBDA_DIR (or -c lambdaDir=...) at cargo-lambda's output directory. ` +
-        `Is "${config.binary}" in LAMBDA_BINARIES in the Makefile?`,
+        `Does \`make build\` build the binary "${name}" (every function of infra/functions.json)?`,
     );
   }
 }

@@ -4,8 +4,16 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
-import { INFRA_DIR, RouteDefinition, RouteManifest, loadRouteManifest } from '../lib/definitions';
-import { FUNCTIONS, FunctionConfig } from '../lib/functions';
+import {
+  FunctionDefinition,
+  FunctionRegistry,
+  HttpMethod,
+  INFRA_DIR,
+  RouteDefinition,
+  RouteManifest,
+  loadFunctionRegistry,
+  parseFunctionRegistry,
+} from '../lib/definitions';
 import { readSettings } from '../lib/settings';
 import { TenantryStack, TenantryStackProps } from '../lib/tenantry-stack';
 
@@ -20,6 +28,7 @@ export const DEV_CONTEXT: Record<string, string> = { stage: 'dev' };
 export const PROD_CONTEXT: Record<string, string> = {
   stage: 'prod',
   appUrl: 'https://app.example.com',
+  allowedOrigins: 'https://app.example.com',
   mailDomain: 'example.com',
   alarmEmail: 'ops@example.com',
 };
@@ -32,7 +41,7 @@ export interface Synth {
 
 export interface SynthOptions {
   readonly context?: Record<string, string>;
-  readonly functions?: Readonly<Record<string, FunctionConfig>>;
+  readonly functions?: FunctionRegistry;
   readonly routes?: RouteManifest;
   readonly table?: TenantryStackProps['table'];
 }
@@ -72,50 +81,72 @@ export function stage(name: 'dev' | 'prod'): Synth {
   return s;
 }
 
-/** The repository's routes plus the invitation routes the `invites` function will bring. */
-export function routesWithInvites(): RouteManifest {
-  const extra: RouteDefinition[] = [
-    { function: 'invites', method: 'POST', path: '/orgs/{orgId}/invites', operationId: 'createInvite', summary: 'Invite' },
-    { function: 'invites', method: 'GET', path: '/orgs/{orgId}/invites', operationId: 'listInvites', summary: 'List' },
-    { function: 'invites', method: 'POST', path: '/invites/{token}/accept', operationId: 'acceptInvite', summary: 'Accept' },
-  ];
-  const base = loadRouteManifest().routes;
-  const known = new Set(base.map((r) => `${r.method} ${r.path}`));
-  return { routes: [...base, ...extra.filter((r) => !known.has(`${r.method} ${r.path}`))] };
+/** A test registry: the repository's functions plus test-only functions that use the event
+ * sources no repository function uses yet (S3 with and without a prefix, queues, schedules). */
+export const ALL_SOURCES_FIXTURE = path.join(INFRA_DIR, 'test', 'fixtures', 'functions.all-sources.json');
+
+export function allSourcesRegistry(): FunctionRegistry {
+  const fixture = loadFunctionRegistry(ALL_SOURCES_FIXTURE);
+  return parseFunctionRegistry(
+    { functions: [...loadFunctionRegistry().functions, ...fixture.functions] },
+    'infra/functions.json + test fixture',
+  );
 }
 
-/** The repository's functions plus future `files` (S3 uploads) and `notifications` (schedules). */
-export function functionsWithFuture(): Record<string, FunctionConfig> {
-  return {
-    ...FUNCTIONS,
-    files: {
-      binary: 'files',
-      kind: 'worker',
-      description: 'test: uploads',
-      memoryMb: 256,
-      timeoutSeconds: 30,
-      sizingReason: 'test',
-      environment: { userPoolId: false, sesFromAddress: false },
-      permissions: { dynamodb: ['GetItem', 'UpdateItem'], readCursorSecret: false, sesSendEmail: false },
-      s3Uploads: true,
-    },
-    notifications: {
-      binary: 'notifications',
-      kind: 'worker',
-      description: 'test: notifications',
-      memoryMb: 256,
-      timeoutSeconds: 60,
-      sizingReason: 'test',
-      environment: { userPoolId: false, sesFromAddress: false },
-      permissions: { dynamodb: ['Query', 'UpdateItem'], readCursorSecret: false, sesSendEmail: false },
-      schedules: [{ id: 'digest', expression: 'cron(0 8 * * ? *)', description: 'daily digest' }],
-    },
-  };
+/** A registry with only the given functions' definitions replaced (the rest as in functions.json). */
+export function registryWith(...changed: FunctionDefinition[]): FunctionRegistry {
+  const base = loadFunctionRegistry().functions;
+  const names = new Set(changed.map((f) => f.name));
+  return { functions: [...base.filter((f) => !names.has(f.name)), ...changed] };
+}
+
+/**
+ * A larger API for the resource budget: the repository's functions that have event sources other
+ * than HTTP (kept, with HTTP off, so their wiring counts), plus `functions` HTTP functions with
+ * `routesPerFunction` routes each, shaped like the real ones (a collection, an item, a
+ * sub-collection, a sub-item, and actions on the item).
+ */
+export function syntheticApi(functions: number, routesPerFunction: number): { registry: FunctionRegistry; routes: RouteManifest } {
+  const repo = loadFunctionRegistry().functions;
+  const template = repo.find((f) => f.sources.http)!;
+  const shapes: [HttpMethod, string][] = [
+    ['GET', ''],
+    ['POST', ''],
+    ['GET', '/{id}'],
+    ['PATCH', '/{id}'],
+    ['DELETE', '/{id}'],
+    ['GET', '/{id}/items'],
+    ['POST', '/{id}/items'],
+    ['GET', '/{id}/items/{itemId}'],
+    ['PUT', '/{id}/items/{itemId}'],
+    ['DELETE', '/{id}/items/{itemId}'],
+  ];
+  const registry: FunctionDefinition[] = repo
+    .filter((f) => {
+      const o = f.sources;
+      return o.cognitoTriggers.length > 0 || o.dynamodbStream !== null || o.s3 !== null || o.schedules.length > 0 || o.queues.length > 0;
+    })
+    .map((f) => ({ ...f, sources: { ...f.sources, http: false } }));
+  const routes: RouteDefinition[] = [];
+  for (let i = 1; i <= functions; i++) {
+    const name = `area${i}`;
+    registry.push({ ...template, name, description: `synthetic ${name}` });
+    for (let j = 0; j < routesPerFunction; j++) {
+      const [method, suffix] = j < shapes.length ? shapes[j] : (['POST', `/{id}/action${j}`] as [HttpMethod, string]);
+      routes.push({ function: name, method, path: `/${name}${suffix}`, operationId: `${name}Op${j}`, summary: '' });
+    }
+  }
+  return { registry: { functions: registry }, routes: { routes } };
 }
 
 // ---- template helpers ------------------------------------------------------------------------
 
 export type Resource = { Type: string; Properties?: Record<string, any>; [k: string]: any };
+
+/** The number of resources in a template (CloudFormation allows 500 per stack). */
+export function resourceCount(template: Template): number {
+  return Object.keys(template.toJSON().Resources ?? {}).length;
+}
 
 export function resources(template: Template, type: string): Record<string, Resource> {
   return template.findResources(type) as Record<string, Resource>;

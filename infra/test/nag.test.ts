@@ -4,13 +4,14 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import { DEV_CONTEXT, PROD_CONTEXT, Synth, functionsWithFuture, routesWithInvites, synth } from './helpers';
+import { DEV_CONTEXT, PROD_CONTEXT, Synth, allSourcesRegistry, synth } from './helpers';
 
 const SCENARIOS: Record<string, () => Synth> = {
   dev: () => synth({ context: DEV_CONTEXT }),
   prod: () => synth({ context: PROD_CONTEXT }),
-  // Everything optional switched on: invites, files (S3), notifications (schedules), tracing,
-  // Plus feature plan, several origins.
+  // Everything optional switched on: every event source kind (the test registry fixture: S3,
+  // queues, schedules, the table stream, Cognito triggers, HTTP), tracing, Plus feature plan,
+  // several origins.
   'prod with every option and future function': () =>
     synth({
       context: {
@@ -19,8 +20,7 @@ const SCENARIOS: Record<string, () => Synth> = {
         cognitoFeaturePlan: 'plus',
         allowedOrigins: 'https://a.example.com,https://b.example.com',
       },
-      routes: routesWithInvites(),
-      functions: functionsWithFuture(),
+      functions: allSourcesRegistry(),
     }),
 };
 

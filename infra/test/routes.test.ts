@@ -1,58 +1,75 @@
-// How the stack is derived from its inputs: routes.json picks the HTTP functions, the context
-// picks the stage, and the build output (or its absence) picks the code.
+// How the stack is derived from its inputs: functions.json declares the functions, routes.json
+// gives the HTTP ones their routes, the context picks the stage, and the build output (or its
+// absence) picks the code.
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, test } from 'node:test';
 import { App } from 'aws-cdk-lib';
-import { loadRouteManifest, parseRouteManifest, parseTableDefinition } from '../lib/definitions';
-import { FUNCTIONS } from '../lib/functions';
+import { loadFunctionRegistry, loadRouteManifest, parseRouteManifest, parseTableDefinition } from '../lib/definitions';
 import { readSettings } from '../lib/settings';
 import { TenantryStack } from '../lib/tenantry-stack';
-import { PROD_CONTEXT, functionLogicalId, methodsByRoute, resources, roleActions, roleLogicalId, routesWithInvites, synth } from './helpers';
+import { PROD_CONTEXT, functionLogicalId, methodsByRoute, registryWith, resources, roleActions, roleLogicalId, synth } from './helpers';
 
 function ctx(values: Record<string, unknown>) {
   return { tryGetContext: (k: string) => values[k] };
 }
 
-describe('routes.json drives the HTTP functions', () => {
-  test('the repository routes.json parses and names only functions with a config', () => {
+describe('functions.json declares the functions, routes.json routes the HTTP ones', () => {
+  test('the repository routes.json parses and names only functions of functions.json that serve HTTP', () => {
     const manifest = loadRouteManifest();
+    const registry = new Map(loadFunctionRegistry().functions.map((f) => [f.name, f]));
     assert.ok(manifest.routes.length > 0);
     for (const r of manifest.routes) {
-      assert.ok(FUNCTIONS[r.function], `${r.method} ${r.path}: no config for ${r.function}`);
-      assert.equal(FUNCTIONS[r.function].kind, 'http');
+      assert.ok(registry.get(r.function), `${r.method} ${r.path}: ${r.function} is not in functions.json`);
+      assert.equal(registry.get(r.function)!.sources.http, true, r.function);
     }
   });
 
-  test('a function that routes.json names but the stack has no config for fails synth, naming it', () => {
+  test('a function that routes.json names but functions.json does not declare fails synth, naming it', () => {
     const routes = {
       routes: [...loadRouteManifest().routes, { function: 'billing', method: 'GET' as const, path: '/billing', operationId: 'b', summary: '' }],
     };
-    assert.throws(() => synth({ routes }), /routes\.json.*"billing".*no config/s);
+    assert.throws(() => synth({ routes }), /routes\.json.*"billing".*functions\.json does not declare/s);
   });
 
   test('a route naming a non-HTTP function fails synth', () => {
     const routes = {
-      routes: [{ function: 'cognito-triggers', method: 'GET' as const, path: '/x', operationId: 'x', summary: '' }],
+      routes: [...loadRouteManifest().routes, { function: 'cognito-triggers', method: 'GET' as const, path: '/x', operationId: 'x', summary: '' }],
     };
-    assert.throws(() => synth({ routes }), /kind "cognito-triggers", not "http"/);
+    assert.throws(() => synth({ routes }), /"cognito-triggers", whose sources\.http is false/);
   });
 
-  test('HTTP functions that no route names are not deployed', () => {
+  // Changed on purpose: HTTP functions without routes used to be left out silently; now that the
+  // registry declares every function, a function declared as HTTP without any route is a mistake.
+  test('an HTTP function that no route names fails synth, naming it', () => {
     const routes = { routes: loadRouteManifest().routes.filter((r) => r.function !== 'invites') };
-    const s = synth({ routes });
-    assert.deepEqual([...s.stack.functions.keys()].sort(), ['cognito-triggers', 'organizations']);
+    assert.throws(() => synth({ routes }), /function "invites" has sources\.http = true, but no route/);
   });
 
-  test('every function routes.json names is deployed', () => {
+  test('every function of functions.json is deployed', () => {
     const s = synth();
-    assert.deepEqual([...s.stack.functions.keys()].sort(), ['cognito-triggers', 'invites', 'organizations']);
+    assert.deepEqual(
+      [...s.stack.functions.keys()].sort(),
+      loadFunctionRegistry().functions.map((f) => f.name).sort(),
+    );
+    assert.deepEqual([...s.stack.functions.keys()].sort(), ['cognito-triggers', 'invites', 'org-purge', 'organizations']);
   });
 
-  test('when routes.json names invites, invites is deployed with its routes, SES_FROM_ADDRESS and ses:SendEmail', () => {
-    const s = synth({ routes: routesWithInvites(), context: PROD_CONTEXT });
+  test('a function that functions.json drops is gone from the stack', () => {
+    const registry = loadFunctionRegistry();
+    const s = synth({
+      functions: { functions: registry.functions.filter((f) => f.name !== 'org-purge') },
+      routes: { routes: loadRouteManifest().routes.filter((r) => r.function !== 'org-purge') },
+    });
+    assert.ok(!s.stack.functions.has('org-purge'));
+    s.template.resourceCountIs('AWS::Scheduler::Schedule', 0);
+    s.template.resourceCountIs('AWS::Lambda::EventSourceMapping', 0);
+  });
+
+  test('invites is deployed with its routes, SES_FROM_ADDRESS and ses:SendEmail', () => {
+    const s = synth({ context: PROD_CONTEXT });
     assert.ok(s.stack.functions.has('invites'));
     const methods = methodsByRoute(s.template);
     const m = methods.get('POST /orgs/{orgId}/invites');
@@ -69,7 +86,7 @@ describe('routes.json drives the HTTP functions', () => {
     assert.throws(() => parseRouteManifest({ routes: [{ ...r, path: 'orgs' }] }), /not an API Gateway resource path/);
     assert.throws(() => parseRouteManifest({ routes: [{ ...r, method: 'TRACE' }] }), /unsupported method/);
     assert.throws(
-      () => synth({ routes: { routes: [{ ...r, method: 'GET', path: '/health' } as any] } }),
+      () => synth({ routes: { routes: [...loadRouteManifest().routes, { ...r, method: 'GET', path: '/health' } as any] } }),
       /\/health is the stack's own/,
     );
   });
@@ -86,9 +103,9 @@ describe('stages and context', () => {
     assert.throws(() => readSettings(ctx({ stage: 'staging' })), /dev or prod/);
   });
 
-  test('prod requires appUrl and a mail identity, and https origins', () => {
-    assert.throws(() => readSettings(ctx({ stage: 'prod', mailDomain: 'example.com' })), /appUrl is required/);
-    assert.throws(() => readSettings(ctx({ stage: 'prod', appUrl: 'https://a.example.com' })), /mailDomain/);
+  test('prod requires appUrl, a mail identity and an explicit list of https origins', () => {
+    assert.throws(() => readSettings(ctx({ stage: 'prod', mailDomain: 'example.com', allowedOrigins: 'https://a.example.com' })), /appUrl is required/);
+    assert.throws(() => readSettings(ctx({ stage: 'prod', appUrl: 'https://a.example.com', allowedOrigins: 'https://a.example.com' })), /mailDomain/);
     assert.throws(
       () => readSettings(ctx({ ...PROD_CONTEXT, allowedOrigins: 'http://a.example.com' })),
       /https origins only/,
@@ -130,6 +147,14 @@ describe('stages and context', () => {
 });
 
 describe('Lambda code', () => {
+  test('a changed registry entry changes the function (memory, timeout)', () => {
+    const org = loadFunctionRegistry().functions.find((f) => f.name === 'organizations')!;
+    const s = synth({ functions: registryWith({ ...org, memoryMb: 512, timeoutSeconds: 20 }) });
+    const fn = resources(s.template, 'AWS::Lambda::Function')[functionLogicalId(s, 'organizations')];
+    assert.equal(fn.Properties!.MemorySize, 512);
+    assert.equal(fn.Properties!.Timeout, 20);
+  });
+
   test('without build output (and without allowPlaceholderCode), synth fails and says to run make build', () => {
     const app = new App({ context: { lambdaDir: path.join(os.tmpdir(), 'tenantry-no-such-dir') } });
     const settings = readSettings(app.node);
@@ -139,12 +164,12 @@ describe('Lambda code', () => {
   test("cargo-lambda's output is used when present (bootstrap.zip, or a bootstrap directory)", () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tenantry-lambda-'));
     try {
-      fs.mkdirSync(path.join(dir, 'organizations'));
-      fs.writeFileSync(path.join(dir, 'organizations', 'bootstrap.zip'), 'not really a zip');
-      fs.mkdirSync(path.join(dir, 'cognito-triggers'));
-      fs.writeFileSync(path.join(dir, 'cognito-triggers', 'bootstrap'), '#!/bin/sh\n');
-      fs.mkdirSync(path.join(dir, 'invites'));
-      fs.writeFileSync(path.join(dir, 'invites', 'bootstrap.zip'), 'not really a zip');
+      // The binary is the function's name: <lambda dir>/<name>/bootstrap.zip (or bootstrap).
+      for (const [i, { name }] of loadFunctionRegistry().functions.entries()) {
+        fs.mkdirSync(path.join(dir, name));
+        if (i % 2 === 0) fs.writeFileSync(path.join(dir, name, 'bootstrap.zip'), 'not really a zip');
+        else fs.writeFileSync(path.join(dir, name, 'bootstrap'), '#!/bin/sh\n');
+      }
       const app = new App({ context: { lambdaDir: dir } });
       const stack = new TenantryStack(app, 'T', { settings: readSettings(app.node) });
       for (const f of stack.functions.values()) assert.equal(f.usesPlaceholderCode, false, f.name);

@@ -24,7 +24,8 @@ async fn stack() -> Stack {
     let resources = provision::provision(&config, &endpoint, &table).await.unwrap();
     let verifier = TokenVerifier::fetch(&endpoint, &resources.user_pool_id, &resources.issuer(), &resources.client_id).await.unwrap();
     let store = store::Store::new(store::dynamodb_client(&config), table, store::CursorKey::new("e2e"));
-    let (functions, _) = server::functions(store.clone(), provision::mailer(&config, "https://app.example.com"));
+    let platform = provision::platform(&config, store.clone(), "https://app.example.com", Default::default());
+    let (functions, _) = server::functions(&platform).unwrap();
     let triggers = cognito_triggers::Triggers { store: store.clone(), config: cognito_triggers::TriggerConfig { blocked_domains: vec!["blocked.example".into()], ..Default::default() } };
     let auth = AuthState { cognito: aws_sdk_cognitoidentityprovider::Client::new(&config), resources: resources.clone(), triggers: std::sync::Arc::new(triggers) };
     Stack { app: server::app(functions, verifier, auth), store, resources }

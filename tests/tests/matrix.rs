@@ -49,7 +49,7 @@ const MATRIX: &[Row] = &[
 
 #[test]
 fn the_matrix_lists_every_route_and_nothing_else() {
-    let routes: Vec<api::RouteInfo> = local_runner::manifest::all().into_iter().flat_map(|f| f.routes).collect();
+    let routes: Vec<api::RouteInfo> = registry::routes().into_iter().map(|(_, r)| r).collect();
     let declared: BTreeSet<(String, String)> = routes.iter().map(|r| (r.method.to_string(), r.path.to_owned())).collect();
     let listed: BTreeSet<(String, String)> = MATRIX.iter().map(|(m, p, _, _)| (m.to_string(), p.to_string())).collect();
     assert_eq!(declared, listed, "the router and the matrix disagree");
@@ -66,8 +66,8 @@ async fn every_cell_of_the_matrix() {
                 // other cells.
                 let store = testkit::fresh_store().await;
                 let config = testkit::sdk_config().await;
-                let mailer = local_runner::provision::mailer(&config, "https://app.example.com");
-                let (router, _) = local_runner::server::functions(store.clone(), mailer);
+                let platform = local_runner::provision::platform(&config, store.clone(), "https://app.example.com", Default::default());
+                let (router, _) = local_runner::server::functions(&platform).unwrap();
                 let f = Fixture::new(&store).await;
                 let concrete = path.replace("{orgId}", &f.org).replace("{userId}", &f.target.sub).replace("{inviteId}", &f.invite);
                 let mut call = ApiCall::new(method, &concrete);

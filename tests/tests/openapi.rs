@@ -16,7 +16,7 @@ const BODYLESS: &[(&str, &str)] = &[
 fn every_route_is_documented_with_its_schemas() {
     let doc = local_runner::server::openapi();
     assert_eq!(doc["openapi"], "3.1.0");
-    let routes: Vec<api::RouteInfo> = local_runner::manifest::all().into_iter().flat_map(|f| f.routes).collect();
+    let routes: Vec<api::RouteInfo> = registry::routes().into_iter().map(|(_, r)| r).collect();
     let mut documented = BTreeSet::new();
     for (path, item) in doc["paths"].as_object().unwrap() {
         for (method, op) in item.as_object().unwrap() {

@@ -11,7 +11,7 @@ use axum::Router;
 use http::Method;
 use store::Store;
 
-pub use mailer::{Mailer, MailerConfig};
+pub use mailer::{Mailer, MailerConfig, MissingEnv};
 
 /// What every handler shares: built once at init.
 #[derive(Clone)]
@@ -47,6 +47,17 @@ pub fn routes() -> RouteTable<AppState> {
 /// The finished router with its state, and the list of its routes.
 pub fn router(state: AppState) -> (Router, Vec<RouteInfo>) {
     routes().into_router(state)
+}
+
+/// Every way this function is invoked: its routes. The SES client is built on the process's
+/// one AWS configuration, so it retries like every other client.
+pub fn handlers(platform: &api::Platform) -> Result<api::Handlers, mailer::MissingEnv> {
+    let ses = aws_sdk_sesv2::Client::from_conf(
+        aws_sdk_sesv2::config::Builder::from(&platform.aws).interceptor(store::telemetry::CallCounter).build(),
+    );
+    let mailer = Mailer::new(ses, MailerConfig::from_vars(|name| platform.var(name))?);
+    let state = AppState { store: platform.store.clone(), mailer };
+    Ok(api::Handlers { http: Some(unfinished_router(state).0), ..Default::default() })
 }
 
 /// The routes with their state, for a runner that merges several functions.

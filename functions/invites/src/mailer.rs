@@ -24,7 +24,11 @@ pub struct MissingEnv(&'static str);
 
 impl MailerConfig {
     pub fn from_env() -> Result<MailerConfig, MissingEnv> {
-        let var = |name: &'static str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        Self::from_vars(|name| std::env::var(name).ok().filter(|v| !v.trim().is_empty()))
+    }
+
+    /// The configuration from `var` (unset and blank are alike).
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<MailerConfig, MissingEnv> {
         Ok(MailerConfig {
             from: var("SES_FROM_ADDRESS").ok_or(MissingEnv("SES_FROM_ADDRESS"))?,
             app_url: var("APP_URL").ok_or(MissingEnv("APP_URL"))?,

@@ -1,7 +1,6 @@
 use api::{ApiError, ApiResult, Caller, JsonBody, PageQuery, Params};
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
 use domain::{FieldError, OrgId, Plan};
 use serde::Deserialize;
 use store::{Org, OrgStatus, Page};
@@ -44,11 +43,4 @@ pub async fn set_plan(State(app): State<AppState>, Caller(who): Caller, p: Param
     let org_id: OrgId = p.get("orgId")?;
     let scope = app.store.admin_scope(&who, org_id).await?;
     Ok(Json(app.store.set_org_plan(&scope, input.plan).await?))
-}
-
-pub async fn resume_purge(State(app): State<AppState>, Caller(who): Caller, p: Params) -> ApiResult<StatusCode> {
-    let org_id: OrgId = p.get("orgId")?;
-    let scope = app.store.admin_scope(&who, org_id).await?;
-    app.store.resume_purge(&scope).await?;
-    Ok(StatusCode::NO_CONTENT)
 }

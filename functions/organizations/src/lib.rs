@@ -37,7 +37,7 @@ pub fn routes() -> RouteTable<AppState> {
         .route(Method::PATCH, "/orgs/{orgId}", "updateOrg", "Update an organization's name and settings (admin+)", orgs::update)
         .takes::<UpdateOrg>()
         .returns::<OrgView>(200)
-        .route(Method::DELETE, "/orgs/{orgId}", "deleteOrg", "Delete an organization and purge its data (owner)", orgs::delete)
+        .route(Method::DELETE, "/orgs/{orgId}", "deleteOrg", "Delete an organization; its data is purged asynchronously (owner)", orgs::delete)
         .no_content()
         .route(Method::GET, "/orgs/{orgId}/usage", "getUsage", "Usage against the plan's limits", orgs::usage)
         .returns::<Usage>(200)
@@ -67,13 +67,16 @@ pub fn routes() -> RouteTable<AppState> {
         .route(Method::PUT, "/admin/orgs/{orgId}/plan", "adminSetPlan", "Change an organization's plan (platform operators)", admin::set_plan)
         .takes::<SetPlan>()
         .returns::<Org>(200)
-        .route(Method::POST, "/admin/orgs/{orgId}/purge", "adminResumePurge", "Resume the purge of a deleted organization (platform operators)", admin::resume_purge)
-        .no_content()
 }
 
 /// The finished router with its state, and the list of its routes.
 pub fn router(store: Store) -> (Router, Vec<RouteInfo>) {
     routes().into_router(AppState { store })
+}
+
+/// Every way this function is invoked: its routes.
+pub fn handlers(platform: &api::Platform) -> api::Handlers {
+    api::Handlers { http: Some(unfinished_router(platform.store.clone()).0), ..Default::default() }
 }
 
 /// The routes with their state, for a runner that merges several functions.

@@ -3,7 +3,6 @@
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     api::init_tracing();
-    let store = store::Store::from_env().await?;
-    let (router, _) = organizations::router(store);
-    api::run(router).await
+    let platform = api::Platform::from_env().await?;
+    api::serve(organizations::handlers(&platform)).await
 }

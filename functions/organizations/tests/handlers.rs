@@ -188,7 +188,6 @@ async fn deleting_an_org_makes_it_unreachable() {
         assert_eq!(mine.body["items"], json!([]));
     }
     ApiCall::delete(&format!("/orgs/{org}")).by(&ada).send(&router).await.expect_problem(404, "not-found");
-    ApiCall::post(&format!("/admin/orgs/{org}/purge")).by(&op).send(&router).await.expect_problem(404, "not-found");
 }
 
 #[tokio::test]

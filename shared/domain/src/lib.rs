@@ -13,4 +13,4 @@ pub use ids::{Email, IdError, OrgId, Slug, UserId};
 pub use plan::{Limits, Plan};
 pub use role::{Action, Identity, Role, check_removal, check_role_change, permits};
 pub use settings::{OrgName, OrgSettings, OrgSettingsPatch};
-pub use time_fmt::{now_rfc3339, month_key};
+pub use time_fmt::{Clock, rfc3339};

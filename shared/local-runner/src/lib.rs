@@ -3,8 +3,9 @@
 //! verification, and local-only auth routes.
 
 pub mod auth_routes;
+pub mod control;
+pub mod events;
 pub mod jwt;
 pub mod local_aws;
-pub mod manifest;
 pub mod provision;
 pub mod server;

@@ -1,12 +1,14 @@
 //! `make dev`: Tenantry on this machine, with no AWS account and no network.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use local_runner::auth_routes::AuthState;
 use local_runner::jwt::TokenVerifier;
-use local_runner::{local_aws, provision, server};
+use local_runner::events::{self, LocalEvents};
+use local_runner::{control, local_aws, provision, server};
 use store::{CursorKey, Store};
 
 const DEFAULT_PORT: u16 = 8080;
@@ -60,18 +62,27 @@ async fn run(listener: tokio::net::TcpListener, endpoint: &str) -> Result<(), pr
     let resources = provision::provision(&config, endpoint, "tenantry-local").await?;
     let verifier = TokenVerifier::fetch(endpoint, &resources.user_pool_id, &resources.issuer(), &resources.client_id).await?;
     let secret = ulid::Ulid::new().to_string();
-    let store = Store::new(store::dynamodb_client(&config), resources.table.clone(), CursorKey::new(secret));
+    // The clock runs with the system's, and `/local/clock` moves it ahead to fire schedules.
+    let clock = domain::Clock::offset();
+    let store = Store::new(store::dynamodb_client(&config), resources.table.clone(), CursorKey::new(secret)).with_clock(clock);
     let app_url = std::env::var("TENANTRY_APP_URL").unwrap_or_else(|_| "http://localhost:3000".into());
-    let (functions, routes) = server::functions(store.clone(), provision::mailer(&config, &app_url));
+    let functions = registry::all();
+    let queues = events::queue_env(&config, &resources.table, &functions).await?;
+    let platform = provision::platform(&config, store.clone(), &app_url, queues);
+    let (routed, routes) = server::functions(&platform)?;
+    let events = Arc::new(LocalEvents::setup(&config, &platform, functions, &resources.upload_bucket).await?);
+    events.spawn(Duration::from_millis(250));
     let triggers = cognito_triggers::Triggers { store: store.clone(), config: cognito_triggers::TriggerConfig::from_env() };
-    let auth = AuthState { cognito: aws_sdk_cognitoidentityprovider::Client::new(&config), resources: resources.clone(), triggers: std::sync::Arc::new(triggers) };
-    let app = server::app(functions, verifier, auth);
+    let auth = AuthState { cognito: aws_sdk_cognitoidentityprovider::Client::new(&config), resources: resources.clone(), triggers: Arc::new(triggers) };
+    let app = server::app(routed, verifier, auth).merge(control::router(Arc::clone(&events)));
     let addr = listener.local_addr()?;
     println!();
     println!("  Tenantry is running locally ({} routes).", routes.len());
     println!("  API:     http://{addr}");
     println!("  Docs:    http://{addr}/docs  (OpenAPI: http://{addr}/openapi.json)");
     println!("  Sign up: POST http://{addr}/local/auth/signup  {{\"email\":…,\"password\":…}}");
+    println!("  Events:  stream, queues, uploads and schedules delivered locally; GET http://{addr}/local/events");
+    println!("  Clock:   POST http://{addr}/local/clock  {{\"advanceSeconds\":3600}} fires what becomes due");
     println!("  AWS:     {endpoint} (in memory; everything is gone when you stop)");
     println!("  Stop:    Ctrl-C");
     println!();

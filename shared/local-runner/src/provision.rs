@@ -6,6 +6,8 @@ use aws_sdk_cognitoidentityprovider::types::{
     AttributeType, ExplicitAuthFlowsType, PasswordPolicyType, UserPoolPolicyType, UsernameAttributeType, VerifiedAttributeType,
 };
 use domain::Identity;
+use std::collections::HashMap;
+
 use store::TableDefinition;
 
 /// The local SES identity invitations are sent from.
@@ -33,7 +35,8 @@ pub type Error = Box<dyn std::error::Error + Send + Sync>;
 
 pub async fn provision(config: &SdkConfig, endpoint: &str, table: &str) -> Result<LocalResources, Error> {
     let dynamo = aws_sdk_dynamodb::Client::new(config);
-    TableDefinition::load().create(&dynamo, table).await?;
+    // With the stream the infrastructure enables: the local stack delivers it to consumers.
+    TableDefinition::load().create_with_stream(&dynamo, table).await?;
 
     let cognito = aws_sdk_cognitoidentityprovider::Client::new(config);
     let pool = cognito
@@ -98,12 +101,16 @@ pub fn verified_email() -> AttributeType {
     AttributeType::builder().name("email_verified").value("true").build().expect("name is set")
 }
 
-/// The invitation mailer on the local endpoint.
-pub fn mailer(config: &SdkConfig, app_url: &str) -> invites::Mailer {
-    invites::Mailer::new(
-        aws_sdk_sesv2::Client::from_conf(aws_sdk_sesv2::config::Builder::from(config).interceptor(store::telemetry::CallCounter).build()),
-        invites::MailerConfig { from: MAIL_FROM.into(), app_url: app_url.into(), product: "Tenantry".into(), invite_ttl_secs: 7 * 86_400 },
-    )
+/// What the local functions are built from: the process's one AWS configuration, the store,
+/// and the environment the infrastructure gives them on AWS (the local SES identity, the
+/// front end's address, `extra`), falling back to this process's environment.
+pub fn platform(config: &SdkConfig, store: store::Store, app_url: &str, extra: HashMap<String, String>) -> api::Platform {
+    let mut vars: HashMap<String, String> = HashMap::from([
+        ("SES_FROM_ADDRESS".to_owned(), MAIL_FROM.to_owned()),
+        ("APP_URL".to_owned(), app_url.to_owned()),
+    ]);
+    vars.extend(extra);
+    api::Platform::new(config.clone(), store, move |name| vars.get(name).cloned().or_else(|| std::env::var(name).ok()))
 }
 
 /// The SES identity invitations are sent from (already there when several stacks share one

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use api::RouteInfo;
+use api::{Platform, RouteInfo};
 use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::Next;
@@ -14,19 +14,25 @@ use aws_lambda_events::apigw::ApiGatewayProxyRequestContext;
 use lambda_http::RequestExt;
 use lambda_http::request::RequestContext;
 use serde_json::json;
-use store::Store;
 
 use crate::auth_routes::{self, AuthState};
 use crate::jwt::{TokenVerifier, as_authorizer_claims};
 
-/// Every function's routes, merged and finished, with the list of all routes.
-pub fn functions(store: Store, mailer: invites::Mailer) -> (Router, Vec<RouteInfo>) {
-    let (organizations, mut routes) = organizations::unfinished_router(store.clone());
-    let (invites, invite_routes) = invites::unfinished_router(invites::AppState { store, mailer });
-    routes.extend(invite_routes);
-    let merged = Router::new().merge(organizations).merge(invites);
+/// Every function's routes (from the registry), merged and finished, with the list of all
+/// routes.
+pub fn functions(platform: &Platform) -> Result<(Router, Vec<RouteInfo>), String> {
+    let mut merged = Router::new();
+    for f in registry::all() {
+        if !f.sources.http {
+            continue;
+        }
+        let build = f.handlers.ok_or_else(|| format!("{} serves routes but builds no handlers", f.name))?;
+        let handlers = build(platform).map_err(|e| format!("{}: {e}", f.name))?;
+        merged = merged.merge(handlers.http.ok_or_else(|| format!("{} serves routes but has no router", f.name))?);
+    }
+    let mut routes: Vec<RouteInfo> = registry::routes().into_iter().map(|(_, r)| r).collect();
     routes.sort_by(|a, b| (a.path, a.method.as_str()).cmp(&(b.path, b.method.as_str())));
-    (api::finish(merged), routes)
+    Ok((api::finish(merged), routes))
 }
 
 /// The interactive API reference: one page, no external assets (the machine may be offline).
@@ -34,7 +40,7 @@ const DOCS_PAGE: &str = include_str!("../assets/docs.html");
 
 /// The OpenAPI document of every function's routes.
 pub fn openapi() -> serde_json::Value {
-    let routes: Vec<RouteInfo> = crate::manifest::all().into_iter().flat_map(|f| f.routes).collect();
+    let routes: Vec<RouteInfo> = registry::routes().into_iter().map(|(_, r)| r).collect();
     api::openapi::document("Tenantry", env!("CARGO_PKG_VERSION"), &routes)
 }
 

@@ -17,10 +17,6 @@ pub struct Branding {
     pub logo_url: Option<String>,
 }
 
-pub(crate) fn epoch_now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
-}
-
 impl Store {
     /// Invitations addressed to `email` whose sort key starts with `prefix`.
     async fn invites_to(&self, email: &Email, prefix: &str) -> Result<Vec<Invite>, DomainError> {
@@ -43,7 +39,7 @@ impl Store {
 
     /// Whether any org has an open invitation for `email` (invite-only sign-up).
     pub async fn has_open_invitation(&self, email: &Email) -> Result<bool, DomainError> {
-        let now = epoch_now();
+        let now = self.clock.epoch();
         Ok(self.invites_to(email, INVITE_PREFIX).await?.iter().any(|i| i.is_open(now)))
     }
 
@@ -53,7 +49,7 @@ impl Store {
         let prefix = keys::invites_of_org_prefix(org);
         let org_key = keys::org(&OrgPartition::new(org));
         let (invites, org_item) = futures::join!(self.invites_to(email, &prefix), self.get::<Org>(&org_key));
-        let now = epoch_now();
+        let now = self.clock.epoch();
         if !invites?.iter().any(|i| i.is_open(now) && i.org_id == org) {
             return Ok(None);
         }
@@ -71,7 +67,7 @@ impl Store {
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use domain::{Action, Identity, Role, now_rfc3339};
+use domain::{Action, Identity, Role};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -211,7 +207,7 @@ impl Store {
         if ctx.already_member {
             return Err(DomainError::Conflict("already a member"));
         }
-        let now = epoch_now();
+        let now = self.clock.epoch();
         let expires = now + new.ttl_secs;
         let mut tx = Tx::default();
         let invite = match &ctx.pending {
@@ -219,7 +215,7 @@ impl Store {
                 let invite = Invite {
                     role: new.role,
                     invited_by: scope.user.clone(),
-                    updated_at: now_rfc3339(),
+                    updated_at: self.clock.rfc3339(),
                     expires_at: rfc3339(expires),
                     expires_epoch: expires,
                     token_hash: new.token.hash.clone(),
@@ -239,8 +235,8 @@ impl Store {
                     role: new.role,
                     invited_by: scope.user.clone(),
                     status: InviteStatus::Pending,
-                    created_at: now_rfc3339(),
-                    updated_at: now_rfc3339(),
+                    created_at: self.clock.rfc3339(),
+                    updated_at: self.clock.rfc3339(),
                     expires_at: rfc3339(expires),
                     expires_epoch: expires,
                     token_hash: new.token.hash.clone(),
@@ -341,7 +337,7 @@ impl Store {
                 page,
             )
             .await?;
-        let now = epoch_now();
+        let now = self.clock.epoch();
         for invite in found.items.iter_mut() {
             if invite.status == InviteStatus::Pending && !invite.is_open(now) {
                 invite.status = InviteStatus::Expired;
@@ -380,8 +376,8 @@ impl Store {
                 .name("#expires", "expiresEpoch")
                 .value(":expired", av(&InviteStatus::Expired))
                 .value(":pending", av(&InviteStatus::Pending))
-                .value(":now", AttributeValue::N(epoch_now().to_string()))
-                .value(":ttl", AttributeValue::N((epoch_now() + KEEP_TERMINAL_SECS).to_string())),
+                .value(":now", AttributeValue::N(self.clock.epoch().to_string()))
+                .value(":ttl", AttributeValue::N((self.clock.epoch() + KEEP_TERMINAL_SECS).to_string())),
             DomainError::Conflict("not pending"),
         )
         .delete(&self.table, &keys::invite_token(&invite.token_hash), None, DomainError::Unavailable);
@@ -397,7 +393,7 @@ impl Store {
     pub async fn resend_invite(&self, scope: &OrgScope, invite: &Invite, token: &InviteToken, ttl_secs: i64) -> Result<Invite, DomainError> {
         require(scope, Action::ManageInvites)?;
         require_member(scope)?;
-        let now = epoch_now();
+        let now = self.clock.epoch();
         if invite.status != InviteStatus::Pending {
             return Err(DomainError::Conflict("the invitation is no longer pending"));
         }
@@ -411,7 +407,7 @@ impl Store {
             token_hash: token.hash.clone(),
             expires_epoch: expires,
             expires_at: rfc3339(expires),
-            updated_at: now_rfc3339(),
+            updated_at: self.clock.rfc3339(),
             version: invite.version + 1,
             ..invite.clone()
         }
@@ -444,8 +440,8 @@ impl Store {
             .value(":status", av(&status))
             .value(":pending", av(&InviteStatus::Pending))
             .value(":hash", s(token_hash))
-            .value(":now", s(now_rfc3339()))
-            .value(":ttl", AttributeValue::N((epoch_now() + KEEP_TERMINAL_SECS).to_string()));
+            .value(":now", s(self.clock.rfc3339()))
+            .value(":ttl", AttributeValue::N((self.clock.epoch() + KEEP_TERMINAL_SECS).to_string()));
         if let Some(email) = email {
             expr = expr.when("#status = :pending AND #hash = :hash AND #email = :email").name("#email", "email").value(":email", s(email.as_str()));
         }
@@ -458,7 +454,7 @@ impl Store {
 
     /// Open invitations addressed to `email`, in any org.
     pub async fn pending_invites_for(&self, email: &Email) -> Result<Vec<Invite>, DomainError> {
-        let now = epoch_now();
+        let now = self.clock.epoch();
         Ok(self.invites_to(email, INVITE_PREFIX).await?.into_iter().filter(|i| i.is_open(now)).collect())
     }
 
@@ -479,7 +475,7 @@ impl Store {
         let (item, profile) = futures::join!(self.token(token), self.get_user(&who.user_id));
         let item = item?;
         let hash = InviteToken::hash_of(token);
-        let now = epoch_now();
+        let now = self.clock.epoch();
         if item.email != email || now >= item.expires_epoch {
             return Err(DomainError::NotFound);
         }
@@ -491,7 +487,7 @@ impl Store {
             role: item.role,
             email: Some(email.clone()),
             display_name: profile.ok().flatten().and_then(|p| p.display_name),
-            joined_at: now_rfc3339(),
+            joined_at: self.clock.rfc3339(),
         };
         let mut tx = Tx::default();
         tx.update(
@@ -511,7 +507,7 @@ impl Store {
                 .value(":hash", s(&hash))
                 .value(":email", s(email.as_str()))
                 .value(":now", AttributeValue::N(now.to_string()))
-                .value(":nowText", s(now_rfc3339()))
+                .value(":nowText", s(self.clock.rfc3339()))
                 .value(":by", s(who.user_id.as_str()))
                 .value(":ttl", AttributeValue::N((now + KEEP_TERMINAL_SECS).to_string())),
             DomainError::NotFound,

@@ -76,6 +76,10 @@ pub(crate) fn org_listing(p: &OrgPartition, created_at: &str) -> IndexKey {
     IndexKey { index: Gsi::One, pk: ORGS_INDEX_PK.into(), sk: format!("{created_at}#{}", p.org_id()) }
 }
 
+/// The sparse index of orgs awaiting their purge: the org item is in it from its deletion
+/// until it is purged.
+pub(crate) const PURGE_INDEX_PK: &str = "PURGE";
+
 // slug
 pub(crate) fn slug(slug: &Slug) -> Key {
     Key { pk: format!("SLUG#{slug}"), sk: "SLUG".into() }

@@ -28,12 +28,13 @@ use std::time::Duration;
 use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
 use aws_sdk_dynamodb::Client;
-use domain::DomainError;
+use domain::{Clock, DomainError};
 
 pub use entities::{Invite, InviteStatus, Member, Org, OrgStatus, SlugClaim, UsageCounter, UsageMonth, UserProfile};
 pub use invites::{Branding, InviteContext, InviteToken, NewInvite, RESENDS_PER_HOUR};
 pub use members::MemberChange;
 pub use orgs::{MyOrg, NewOrg};
+pub use purge::{PurgeProgress, PurgeScope};
 pub use page::{CursorKey, DEFAULT_LIMIT, MAX_LIMIT, Page, PageRequest};
 pub use scope::{Access, AdminScope, OrgScope, PendingScope, ReadScope};
 pub use table::{TABLE_JSON, TableDefinition};
@@ -59,6 +60,7 @@ pub struct Store {
     client: Client,
     table: Arc<str>,
     cursor_key: CursorKey,
+    clock: Clock,
 }
 
 /// Why the store could not be configured at start-up.
@@ -72,7 +74,18 @@ pub enum ConfigError {
 
 impl Store {
     pub fn new(client: Client, table: impl Into<Arc<str>>, cursor_key: CursorKey) -> Self {
-        Store { client, table: table.into(), cursor_key }
+        Store { client, table: table.into(), cursor_key, clock: Clock::system() }
+    }
+
+    /// The same store telling time by `clock` (tests, the local runner's adjustable clock).
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The clock every write of this store is stamped with.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
     }
 
     /// Builds the store from the Lambda environment: `TABLE_NAME`, the cursor secret, and the
@@ -84,13 +97,18 @@ impl Store {
     /// never sits in the environment). A function that paginates nothing may have neither:
     /// it gets a random per-process key.
     pub async fn from_env() -> Result<Store, ConfigError> {
+        Store::from_config(&aws_config_from_env().await).await
+    }
+
+    /// [`Store::from_env`] on a configuration the process already loaded (one per process,
+    /// shared by every client).
+    pub async fn from_config(config: &aws_config::SdkConfig) -> Result<Store, ConfigError> {
         let table = std::env::var(TABLE_NAME_ENV).map_err(|_| ConfigError::Missing(TABLE_NAME_ENV))?;
-        let config = aws_config::defaults(BehaviorVersion::latest()).retry_config(retry_config()).load().await;
         let key = match (std::env::var(CURSOR_SECRET_ENV), std::env::var(CURSOR_SECRET_ARN_ENV)) {
             (Ok(secret), _) => CursorKey::new(secret),
             (Err(_), Ok(arn)) => {
                 let secrets = aws_sdk_secretsmanager::Client::from_conf(
-                    aws_sdk_secretsmanager::config::Builder::from(&config).interceptor(telemetry::CallCounter).build(),
+                    aws_sdk_secretsmanager::config::Builder::from(config).interceptor(telemetry::CallCounter).build(),
                 );
                 let out = secrets.get_secret_value().secret_id(&arn).send().await.map_err(|e| {
                     ConfigError::Secret(aws_sdk_secretsmanager::error::DisplayErrorContext(e).to_string())
@@ -102,7 +120,7 @@ impl Store {
                 CursorKey::new(ulid::Ulid::new().to_string())
             }
         };
-        let store = Store::new(dynamodb_client(&config), table, key);
+        let store = Store::new(dynamodb_client(config), table, key);
         if std::env::var(WARM_UP_ENV).map(|v| v != "false" && v != "0").unwrap_or(true) {
             store.warm_up().await;
         }
@@ -151,6 +169,13 @@ impl Store {
             .map_err(|e| tx::conditional(e, on_exists))?;
         Ok(())
     }
+}
+
+/// The process's one AWS configuration from the Lambda environment (region, credentials,
+/// `AWS_ENDPOINT_URL` for a local endpoint) with the standard retries below: every client of
+/// the process is built from it, so all of them retry alike.
+pub async fn aws_config_from_env() -> aws_config::SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest()).retry_config(retry_config()).load().await
 }
 
 /// A DynamoDB client whose calls are counted (see [`telemetry`]).

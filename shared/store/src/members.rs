@@ -2,7 +2,7 @@
 //! member within the plan's seat limit. Every change that could leave an org without an
 //! owner is one transaction guarded by the org's owner counter.
 
-use domain::{Action, DomainError, Email, Role, UserId, check_removal, check_role_change, now_rfc3339};
+use domain::{Action, DomainError, Email, Role, UserId, check_removal, check_role_change};
 
 use crate::entities::Member;
 use crate::item::{av, to_item};
@@ -126,7 +126,7 @@ impl Store {
         if role > scope.role() {
             return Err(DomainError::Forbidden("cannot grant a role above your own"));
         }
-        let member = Member { org_id: scope.org_id(), user_id: user.clone(), role, email, display_name, joined_at: now_rfc3339() };
+        let member = Member { org_id: scope.org_id(), user_id: user.clone(), role, email, display_name, joined_at: self.clock.rfc3339() };
         let mut tx = Tx::default();
         tx.put(
             &self.table,

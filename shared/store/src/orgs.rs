@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::KeysAndAttributes;
-use domain::{Action, DomainError, Identity, OrgId, OrgName, OrgSettings, Plan, Role, Slug, UserId, now_rfc3339};
+use domain::{Action, DomainError, Identity, OrgId, OrgName, OrgSettings, Plan, Role, Slug, UserId};
 use serde::Serialize;
 
 use crate::entities::{Member, Org, OrgStatus, SlugClaim};
@@ -82,7 +82,7 @@ impl Store {
         slug: Slug,
     ) -> Result<Org, DomainError> {
         let partition = OrgPartition::new(id);
-        let now = now_rfc3339();
+        let now = self.clock.rfc3339();
         let org = Org {
             id,
             name: name.as_str().to_owned(),
@@ -231,7 +231,7 @@ impl Store {
         if let Some(settings) = settings {
             org.settings = settings;
         }
-        org.updated_at = now_rfc3339();
+        org.updated_at = self.clock.rfc3339();
         org.version = version + 1;
         let expr = Expr::update("SET #name = :name, #settings = :settings, #updated = :updated, #version = :next")
             .when("#version = :version AND #status = :active")
@@ -261,17 +261,22 @@ impl Store {
         tx.update(
             &self.table,
             &keys::org(&scope.partition),
-            Expr::update("SET #status = :deleting, #updated = :now")
+            Expr::update("SET #status = :deleting, #updated = :now, #purgePk = :purgePk, #purgeSk = :org")
                 .when("attribute_exists(PK) AND #status <> :deleting")
                 .name("#status", "status")
                 .name("#updated", "updatedAt")
+                .name("#purgePk", keys::GSI2PK)
+                .name("#purgeSk", keys::GSI2SK)
                 .value(":deleting", crate::item::av(&OrgStatus::Deleting))
-                .value(":now", s(now_rfc3339())),
+                .value(":now", s(self.clock.rfc3339()))
+                .value(":purgePk", s(keys::PURGE_INDEX_PK))
+                .value(":org", s(scope.org_id().to_string())),
             DomainError::NotFound,
         )
         .delete(&self.table, &keys::slug(&scope.org.slug), None, DomainError::NotFound);
-        tx.run(self).await?;
-        self.purge(&scope.partition).await
+        // The purge itself runs asynchronously: the stream carries this change to the purge
+        // consumer (see `purge.rs`).
+        tx.run(self).await
     }
 
     /// Every org on the platform, newest first, optionally only those with `status`.
@@ -327,7 +332,7 @@ impl Store {
             .name("#st", "status")
             .name("#updated", "updatedAt")
             .value(":deleting", crate::item::av(&OrgStatus::Deleting))
-            .value(":now", s(now_rfc3339()));
+            .value(":now", s(self.clock.rfc3339()));
         let out = self
             .client
             .update_item()

@@ -1,29 +1,108 @@
-//! Purging a deleted org: every item of its partitions, then the org item itself, last, so
-//! that an interrupted purge leaves the org marked `deleting` and can be resumed. Running
-//! it twice is harmless.
+//! Purging a deleted org, asynchronously and resumably.
+//!
+//! Deleting an org only marks it `deleting` (and frees its slug) in one transaction, and puts
+//! it in the sparse "awaiting purge" index; it answers 404 from then on. The table's stream
+//! carries that change to the purge consumer, which deletes every item of the org's
+//! partitions page by page and the org item itself last, so an interrupted purge leaves the
+//! org marked `deleting` and is resumed. A pass that runs out of time bumps `purgePass` on
+//! the org item: that change is a new stream record, so the consumer picks the purge up
+//! again without any queue of its own; a schedule resumes whatever is still waiting (a
+//! record that went to the dead-letter queue, say). Purging twice is harmless.
+
+use std::time::Instant;
 
 use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, WriteRequest};
-use domain::DomainError;
+use domain::{DomainError, OrgId};
 
-use crate::entities::OrgStatus;
-use crate::keys::{self, PK, SK};
+use crate::Store;
+use crate::entities::{Org, OrgStatus};
+use crate::keys::{self, GSI2, GSI2PK, GSI2SK, PK, SK};
 use crate::scope::{AdminScope, OrgPartition};
 use crate::tx::{self, Expr};
-use crate::Store;
 
 const PAGE: i32 = 100;
 const BATCH: usize = 25;
+/// At most this many orgs are listed by one sweep of the "awaiting purge" index.
+const SWEEP_LIMIT: usize = 1_000;
+
+/// An org that is being deleted, established by reading it: the only way to purge.
+#[derive(Debug)]
+pub struct PurgeScope {
+    partition: OrgPartition,
+}
+
+impl PurgeScope {
+    pub fn org_id(&self) -> OrgId {
+        self.partition.org_id()
+    }
+}
+
+impl From<&AdminScope> for Option<PurgeScope> {
+    fn from(scope: &AdminScope) -> Self {
+        (scope.org.status == OrgStatus::Deleting).then(|| PurgeScope { partition: OrgPartition::new(scope.org.id) })
+    }
+}
+
+/// How far one purge pass got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum PurgeProgress {
+    /// Every item is gone, the org item last.
+    Done,
+    /// The pass ran out of time; the org is marked for another pass.
+    Continuing,
+}
 
 impl Store {
-    /// Resumes the purge of an org whose deletion was interrupted. Platform operators only.
-    pub async fn resume_purge(&self, scope: &AdminScope) -> Result<(), DomainError> {
-        if scope.org.status != OrgStatus::Deleting {
-            return Err(DomainError::Conflict("the organization is not being deleted"));
-        }
-        self.purge(&scope.partition).await
+    /// The purge scope of `org` if it is being deleted; `None` when there is nothing (left) to
+    /// purge: the org is gone, or not being deleted.
+    pub async fn purge_scope(&self, org: OrgId) -> Result<Option<PurgeScope>, DomainError> {
+        let partition = OrgPartition::new(org);
+        let found: Option<Org> = self.get(&keys::org(&partition)).await?;
+        Ok(found.filter(|o| o.status == OrgStatus::Deleting).map(|_| PurgeScope { partition }))
     }
 
-    pub(crate) async fn purge(&self, partition: &OrgPartition) -> Result<(), DomainError> {
+    /// The purge scope for a platform operator resuming a purge by hand.
+    pub fn admin_purge_scope(&self, scope: &AdminScope) -> Result<PurgeScope, DomainError> {
+        Option::<PurgeScope>::from(scope).ok_or(DomainError::Conflict("the organization is not being deleted"))
+    }
+
+    /// Orgs marked `deleting` whose purge has not finished (oldest first, at most 1,000).
+    pub async fn orgs_awaiting_purge(&self) -> Result<Vec<OrgId>, DomainError> {
+        let mut orgs = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&*self.table)
+                .index_name(GSI2)
+                .key_condition_expression("#pk = :pk")
+                .expression_attribute_names("#pk", GSI2PK)
+                .expression_attribute_values(":pk", AttributeValue::S(keys::PURGE_INDEX_PK.into()))
+                .projection_expression("#sk")
+                .expression_attribute_names("#sk", GSI2SK)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(tx::unexpected)?;
+            for item in out.items.unwrap_or_default() {
+                let id = item.get(GSI2SK).and_then(|v| v.as_s().ok()).and_then(|s| s.parse::<OrgId>().ok());
+                orgs.extend(id);
+            }
+            start = out.last_evaluated_key;
+            if start.is_none() || orgs.len() >= SWEEP_LIMIT {
+                orgs.truncate(SWEEP_LIMIT);
+                return Ok(orgs);
+            }
+        }
+    }
+
+    /// Deletes the org's items until they are all gone (then the org item, last) or until
+    /// `deadline`; in the second case marks the org for another pass and answers
+    /// [`PurgeProgress::Continuing`].
+    pub async fn purge(&self, scope: &PurgeScope, deadline: Instant) -> Result<PurgeProgress, DomainError> {
+        let partition = &scope.partition;
         let org_key = keys::org(partition);
         for pk in [keys::org_pk(partition), keys::org_audit_pk(partition)] {
             loop {
@@ -53,6 +132,11 @@ impl Store {
                 for chunk in keys.chunks(BATCH) {
                     self.batch_delete(chunk.to_vec()).await?;
                 }
+                if Instant::now() >= deadline {
+                    self.mark_for_another_pass(partition).await?;
+                    tracing::info!(org_id = %partition.org_id(), "purge continues in another pass");
+                    return Ok(PurgeProgress::Continuing);
+                }
             }
         }
         let last = Expr::condition("attribute_not_exists(PK) OR #status = :deleting")
@@ -69,18 +153,37 @@ impl Store {
             .await
             .map_err(|e| tx::conditional(e, DomainError::Conflict("the organization is not being deleted")))?;
         tracing::info!(org_id = %partition.org_id(), "organization purged");
+        Ok(PurgeProgress::Done)
+    }
+
+    /// A change to the org item that the purge consumer's stream filter matches.
+    async fn mark_for_another_pass(&self, partition: &OrgPartition) -> Result<(), DomainError> {
+        let expr = Expr::update("ADD #pass :one")
+            .when("attribute_exists(PK) AND #status = :deleting")
+            .name("#pass", "purgePass")
+            .name("#status", "status")
+            .value(":one", crate::item::n(1))
+            .value(":deleting", crate::item::av(&OrgStatus::Deleting));
+        self.client
+            .update_item()
+            .table_name(&*self.table)
+            .set_key(Some(keys::org(partition).to_map()))
+            .set_update_expression(expr.update)
+            .set_condition_expression(expr.condition)
+            .set_expression_attribute_names(Some(expr.names))
+            .set_expression_attribute_values(Some(expr.values))
+            .send()
+            .await
+            .map_err(|e| tx::conditional(e, DomainError::Conflict("the organization is not being deleted")))?;
         Ok(())
     }
 
     async fn batch_delete(&self, keys: Vec<std::collections::HashMap<String, AttributeValue>>) -> Result<(), DomainError> {
-        let mut requests: Vec<WriteRequest> = keys
-            .into_iter()
-            .map(|k| {
-                WriteRequest::builder()
-                    .delete_request(DeleteRequest::builder().set_key(Some(k)).build().expect("key is set"))
-                    .build()
-            })
-            .collect();
+        let mut requests = Vec::with_capacity(keys.len());
+        for key in keys {
+            let delete = DeleteRequest::builder().set_key(Some(key)).build().map_err(|_| DomainError::Unavailable)?;
+            requests.push(WriteRequest::builder().delete_request(delete).build());
+        }
         let mut attempt = 0u32;
         while !requests.is_empty() {
             let out = self

@@ -4,7 +4,7 @@
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
+    ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType, TimeToLiveSpecification,
 };
 use serde::Deserialize;
 
@@ -34,13 +34,19 @@ impl TableDefinition {
         serde_json::from_str(TABLE_JSON).expect("table.json is valid (checked by a unit test)")
     }
 
-    /// Creates the table on the local endpoint (on-demand, with its keys, GSIs and TTL).
-    ///
-    /// The stream is left out on purpose: nothing consumes it locally, and the local
-    /// endpoint copies a table with its whole stream history on every transaction, so with a
-    /// stream every write gets slower than the last. The infrastructure enables it from the
-    /// same definition (`stream_view_type`).
+    /// Creates the table on the local endpoint (on-demand, with its keys, GSIs and TTL),
+    /// without a stream: what a test that consumes no stream needs.
     pub async fn create(&self, client: &Client, name: &str) -> Result<(), aws_sdk_dynamodb::Error> {
+        self.create_table(client, name, false).await
+    }
+
+    /// [`TableDefinition::create`] with the stream the infrastructure enables
+    /// (`stream_view_type`): the local stack, and tests of stream consumers.
+    pub async fn create_with_stream(&self, client: &Client, name: &str) -> Result<(), aws_sdk_dynamodb::Error> {
+        self.create_table(client, name, true).await
+    }
+
+    async fn create_table(&self, client: &Client, name: &str, stream: bool) -> Result<(), aws_sdk_dynamodb::Error> {
         let key = |attr: &str, kt: KeyType| {
             KeySchemaElement::builder().attribute_name(attr).key_type(kt).build().expect("complete")
         };
@@ -72,6 +78,15 @@ impl TableDefinition {
                         .build()
                         .expect("complete"),
                 );
+        }
+        if stream {
+            req = req.stream_specification(
+                StreamSpecification::builder()
+                    .stream_enabled(true)
+                    .stream_view_type(StreamViewType::from(self.stream_view_type.as_str()))
+                    .build()
+                    .expect("complete"),
+            );
         }
         req.send().await?;
         client

@@ -1,6 +1,6 @@
 //! Usage against the plan's limits.
 
-use domain::{DomainError, Limits, Plan, month_key};
+use domain::{DomainError, Limits, Plan};
 use serde::Serialize;
 
 use crate::entities::{Org, UsageCounter, UsageMonth};
@@ -40,14 +40,14 @@ impl Usage {
 impl Store {
     /// This month's metered usage (zero when nothing was metered yet).
     pub async fn usage_month(&self, scope: &impl ReadScope) -> Result<UsageMonth, DomainError> {
-        let month = month_key();
+        let month = self.clock.month_key();
         let found: Option<UsageMonth> = self.get(&keys::usage_month(scope.partition(), &month)).await?;
         Ok(found.unwrap_or(UsageMonth { month, ..Default::default() }))
     }
 
     /// Adds to one of this month's counters.
     pub async fn add_usage(&self, scope: &OrgScope, counter: UsageCounter, amount: u64) -> Result<(), DomainError> {
-        let month = month_key();
+        let month = self.clock.month_key();
         let expr = Expr::update("SET #type = :type, #month = :month ADD #counter :amount")
             .name("#type", "_type")
             .name("#month", "month")

@@ -3,7 +3,7 @@
 //! the first API call; last login; the one-query read behind token claims.
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use domain::{DomainError, Email, Identity, OrgId, OrgName, Role, UserId, now_rfc3339};
+use domain::{DomainError, Email, Identity, OrgId, OrgName, Role, UserId};
 use serde::{Deserialize, Serialize};
 
 use crate::entities::{Member, UserProfile};
@@ -51,8 +51,8 @@ impl Store {
         self.get(&keys::user_profile(user)).await
     }
 
-    fn new_profile(who: &Identity, display_name: Option<String>, personal_org: Option<OrgId>) -> UserProfile {
-        let now = now_rfc3339();
+    fn new_profile(&self, who: &Identity, display_name: Option<String>, personal_org: Option<OrgId>) -> UserProfile {
+        let now = self.clock.rfc3339();
         UserProfile {
             user_id: who.user_id.clone(),
             email: who.email.clone(),
@@ -87,7 +87,7 @@ impl Store {
         let mut attempt = 0;
         loop {
             let mut tx = Tx::default();
-            let profile = Self::new_profile(who, display_name.clone(), personal_org.as_ref().map(|_| org_id));
+            let profile = self.new_profile(who, display_name.clone(), personal_org.as_ref().map(|_| org_id));
             tx.put(&self.table, Self::profile_item(&profile)?, Some(Expr::condition("attribute_not_exists(PK)")), PROFILE_EXISTS);
             if let (true, Some(email)) = (claim_email, &who.email) {
                 let claim = EmailClaim { email: email.clone(), user_id: who.user_id.clone() };
@@ -123,7 +123,7 @@ impl Store {
         if let Some(profile) = self.get_user(&who.user_id).await? {
             return Ok(profile);
         }
-        let profile = Self::new_profile(who, None, None);
+        let profile = self.new_profile(who, None, None);
         match self.put_new(Self::profile_item(&profile)?, PROFILE_EXISTS).await {
             Ok(()) => Ok(profile),
             // Created concurrently by another request or the trigger: read theirs.
@@ -135,7 +135,7 @@ impl Store {
     /// Sets the caller's display name (`None` clears it).
     pub async fn set_display_name(&self, who: &Identity, name: Option<String>) -> Result<UserProfile, DomainError> {
         let mut profile = self.ensure_user(who).await?;
-        profile.updated_at = now_rfc3339();
+        profile.updated_at = self.clock.rfc3339();
         profile.version += 1;
         let expr = match &name {
             Some(n) => Expr::update("SET #name = :name, #updated = :now, #version = #version + :one").value(":name", s(n)),
@@ -160,7 +160,7 @@ impl Store {
 
     /// Records a login. Fails with `NotFound` when the profile does not exist.
     pub async fn record_login(&self, user: &UserId) -> Result<(), DomainError> {
-        let expr = Expr::update("SET #login = :now").when("attribute_exists(PK)").name("#login", "lastLoginAt").value(":now", s(now_rfc3339()));
+        let expr = Expr::update("SET #login = :now").when("attribute_exists(PK)").name("#login", "lastLoginAt").value(":now", s(self.clock.rfc3339()));
         self.update_one(&keys::user_profile(user), expr, DomainError::NotFound).await
     }
 

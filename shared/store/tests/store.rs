@@ -2,7 +2,7 @@
 //! failures mapped to domain errors, cursors that cannot be forged.
 
 use domain::{Action, DomainError, Identity, OrgName, OrgSettings, Plan, Role, UserId};
-use store::{Access, NewOrg, OrgStatus, PageRequest, Store, UsageCounter};
+use store::{Access, NewOrg, OrgStatus, PageRequest, PurgeProgress, Store, UsageCounter};
 
 fn person(name: &str) -> Identity {
     let c = testkit::Caller::new(name);
@@ -260,6 +260,12 @@ async fn deleting_an_org_purges_every_item() {
     let slug = scope.org().slug.clone();
 
     store.delete_org(&scope).await.unwrap();
+    // Deletion only marks the org; its items wait for the purge consumer.
+    assert_eq!(store.orgs_awaiting_purge().await.unwrap(), vec![org]);
+    let purge = store.purge_scope(org).await.unwrap().expect("a deleted org awaits its purge");
+    assert_eq!(store.purge(&purge, std::time::Instant::now() + std::time::Duration::from_secs(60)).await.unwrap(), PurgeProgress::Done);
+    assert!(store.orgs_awaiting_purge().await.unwrap().is_empty());
+    assert!(store.purge_scope(org).await.unwrap().is_none(), "nothing is left to purge");
 
     assert_eq!(store.authorize(&owner, org, Action::ReadOrg).await.unwrap_err(), DomainError::NotFound);
     assert_eq!(store.authorize(&operator(), org, Action::ReadOrg).await.unwrap_err(), DomainError::NotFound);
@@ -286,4 +292,40 @@ async fn warm_up_reads_nothing_and_never_fails() {
     assert!(testkit::scan_all(&store).await.is_empty());
     let broken = Store::new(store.client().clone(), "no-such-table", store::CursorKey::new("x"));
     broken.warm_up().await;
+}
+
+#[tokio::test]
+async fn a_deleted_org_answers_404_at_once_and_its_items_wait_for_the_purge() {
+    let store = testkit::fresh_store().await;
+    let people: Vec<Identity> = (0..3).map(|i| person(&format!("w{i}"))).collect();
+    let pairs: Vec<(&Identity, Role)> = people.iter().map(|p| (p, Role::Member)).collect();
+    let (owner, scope) = org_with_members(&store, &pairs).await;
+    let org = scope.org_id();
+    store.delete_org(&scope).await.unwrap();
+    assert_eq!(store.authorize(&owner, org, Action::ReadOrg).await.unwrap_err(), DomainError::NotFound);
+    let remaining = |items: Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>>| {
+        items.iter().filter(|i| i.get("PK").and_then(|v| v.as_s().ok()).is_some_and(|pk| pk.contains(&org.to_string()))).count()
+    };
+    assert!(remaining(testkit::scan_all(&store).await) > 1, "deletion itself purges nothing");
+}
+
+#[tokio::test]
+async fn a_purge_pass_that_runs_out_of_time_marks_the_org_for_another() {
+    let store = testkit::fresh_store().await;
+    let people: Vec<Identity> = (0..3).map(|i| person(&format!("q{i}"))).collect();
+    let pairs: Vec<(&Identity, Role)> = people.iter().map(|p| (p, Role::Member)).collect();
+    let (_, scope) = org_with_members(&store, &pairs).await;
+    let org = scope.org_id();
+    store.delete_org(&scope).await.unwrap();
+    let purge = store.purge_scope(org).await.unwrap().unwrap();
+    // A deadline already past: one page goes, then the pass stops and marks the org.
+    assert_eq!(store.purge(&purge, std::time::Instant::now()).await.unwrap(), PurgeProgress::Continuing);
+    let org_item = testkit::scan_all(&store).await.into_iter().find(|i| i.get("SK").and_then(|v| v.as_s().ok()).is_some_and(|s| s == "ORG") && i.get("id").and_then(|v| v.as_s().ok()).is_some_and(|id| *id == org.to_string()));
+    let pass = org_item.expect("the org item stays until the end").get("purgePass").and_then(|v| v.as_n().ok()).cloned();
+    assert_eq!(pass.as_deref(), Some("1"), "the mark is a change the stream carries to the consumer");
+    assert_eq!(store.orgs_awaiting_purge().await.unwrap(), vec![org]);
+    assert_eq!(store.purge(&purge, std::time::Instant::now() + std::time::Duration::from_secs(60)).await.unwrap(), PurgeProgress::Done);
+    assert!(store.purge_scope(org).await.unwrap().is_none());
+    // A pass over a purged org is harmless.
+    assert!(store.orgs_awaiting_purge().await.unwrap().is_empty());
 }

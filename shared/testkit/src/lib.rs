@@ -18,11 +18,23 @@ use store::{CursorKey, Store, TableDefinition};
 
 /// A store on a table of its own, on the local AWS endpoint.
 pub async fn fresh_store() -> Store {
+    new_store(false).await
+}
+
+/// [`fresh_store`] on a table with the stream the infrastructure enables, for tests of
+/// stream consumers.
+pub async fn fresh_store_with_stream() -> Store {
+    new_store(true).await
+}
+
+async fn new_store(stream: bool) -> Store {
     init_tracing();
     let config = sdk_config().await;
     let client = store::dynamodb_client(&config);
     let name = format!("tenantry-test-{}", ulid::Ulid::new().to_string().to_ascii_lowercase());
-    TableDefinition::load().create(&client, &name).await.expect("create test table on the local endpoint");
+    let definition = TableDefinition::load();
+    let created = if stream { definition.create_with_stream(&client, &name).await } else { definition.create(&client, &name).await };
+    created.expect("create test table on the local endpoint");
     Store::new(client, name, CursorKey::new("test-cursor-secret"))
 }
 

@@ -1,0 +1,139 @@
+//! The org purge: deleting an org only marks it `deleting` (see `store::purge`); this function
+//! deletes its data, asynchronously and resumably.
+//!
+//! - Stream: the table's change records of org items that became (or stay) `deleting`,
+//!   selected by the event source mapping's filter. Each record's org is purged for at most
+//!   one pass; a pass that runs out of time marks the org again, which is a new record.
+//!   A record that fails is reported in `batchItemFailures` and retried alone.
+//! - Schedule `resume-purges`: every org still awaiting its purge gets a pass (a record lost
+//!   to the dead-letter queue, say).
+//! - `POST /admin/orgs/{orgId}/purge`: a platform operator runs a pass by hand.
+
+use std::time::{Duration, Instant};
+
+use api::{ApiResult, Caller, Handlers, Params, Platform, RecordFailures, RouteTable, ScheduledEvent};
+use aws_lambda_events::dynamodb::Event as StreamEvent;
+use axum::Json;
+use axum::extract::State;
+use domain::{DomainError, OrgId};
+use http::Method;
+use serde::Serialize;
+use store::{PurgeProgress, Store};
+
+/// How long one pass may run by default (the function's timeout is 300 s).
+pub const DEFAULT_PASS: Duration = Duration::from_secs(240);
+/// Environment variable: seconds one pass may run.
+pub const PASS_SECONDS_ENV: &str = "PURGE_PASS_SECONDS";
+/// How long a pass started by an operator's request may run: API Gateway gives up on a
+/// request after 29 s.
+pub const HTTP_PASS: Duration = Duration::from_secs(20);
+/// The schedule that resumes waiting purges.
+pub const RESUME_SCHEDULE: &str = "resume-purges";
+
+/// What every handler shares: built once at init.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    /// How long one pass may run.
+    pub pass: Duration,
+}
+
+impl AppState {
+    pub fn from_platform(platform: &Platform) -> Self {
+        let pass = platform.var(PASS_SECONDS_ENV).and_then(|s| s.parse().ok()).map(Duration::from_secs).unwrap_or(DEFAULT_PASS);
+        AppState { store: platform.store.clone(), pass }
+    }
+
+    async fn pass(&self, org: OrgId) -> Result<Option<PurgeProgress>, DomainError> {
+        match self.store.purge_scope(org).await? {
+            Some(scope) => self.store.purge(&scope, Instant::now() + self.pass).await.map(Some),
+            None => Ok(None),
+        }
+    }
+}
+
+/// The answer of the operators' route.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct PurgeStatus {
+    pub progress: PurgeProgress,
+}
+
+pub fn routes() -> RouteTable<AppState> {
+    RouteTable::default()
+        .route(
+            Method::POST,
+            "/admin/orgs/{orgId}/purge",
+            "adminResumePurge",
+            "Run a purge pass over a deleted organization (platform operators)",
+            resume,
+        )
+        .returns::<PurgeStatus>(200)
+}
+
+async fn resume(State(app): State<AppState>, Caller(who): Caller, p: Params) -> ApiResult<Json<PurgeStatus>> {
+    let org_id: OrgId = p.get("orgId")?;
+    let scope = app.store.admin_scope(&who, org_id).await?;
+    let scope = app.store.admin_purge_scope(&scope)?;
+    let progress = app.store.purge(&scope, Instant::now() + app.pass.min(HTTP_PASS)).await?;
+    Ok(Json(PurgeStatus { progress }))
+}
+
+/// The org a stream record is about: the `id` of its new image (the filter lets only org
+/// items through; anything else is not ours to purge).
+fn org_of(record: &aws_lambda_events::dynamodb::EventRecord) -> Option<OrgId> {
+    let image: serde_json::Value = serde_dynamo::from_item(record.change.new_image.clone()).ok()?;
+    (image.get("_type")?.as_str()? == "org").then_some(())?;
+    image.get("id")?.as_str()?.parse().ok()
+}
+
+/// Purges the org of every record; reports the records whose pass failed.
+pub async fn on_stream(app: &AppState, event: StreamEvent) -> RecordFailures {
+    let mut failed = Vec::new();
+    for record in &event.records {
+        let Some(org) = org_of(record) else {
+            tracing::warn!(event_id = %record.event_id, "stream record without an org; skipped");
+            continue;
+        };
+        if let Err(e) = app.pass(org).await {
+            tracing::error!(org_id = %org, error = %e, "purge pass failed");
+            failed.push(record.event_id.clone());
+        }
+    }
+    failed
+}
+
+/// Gives every org still awaiting its purge one pass.
+pub async fn on_schedule(app: &AppState, event: ScheduledEvent) -> Result<(), String> {
+    if event.detail.schedule != RESUME_SCHEDULE {
+        return Err(format!("unknown schedule {}", event.detail.schedule));
+    }
+    let orgs = app.store.orgs_awaiting_purge().await.map_err(|e| e.to_string())?;
+    let mut errors = 0;
+    for org in &orgs {
+        if let Err(e) = app.pass(*org).await {
+            tracing::error!(org_id = %org, error = %e, "purge pass failed");
+            errors += 1;
+        }
+    }
+    tracing::info!(waiting = orgs.len(), errors, "purge sweep");
+    if errors > 0 { Err(format!("{errors} of {} purge passes failed", orgs.len())) } else { Ok(()) }
+}
+
+/// Every way this function is invoked.
+pub fn handlers(platform: &Platform) -> Handlers {
+    let app = AppState::from_platform(platform);
+    let (router, _) = routes().with_state(app.clone());
+    let (stream_app, schedule_app) = (app.clone(), app);
+    Handlers {
+        http: Some(router),
+        stream: Some(api::handler(move |event| {
+            let app = stream_app.clone();
+            async move { on_stream(&app, event).await }
+        })),
+        schedule: Some(api::handler(move |event| {
+            let app = schedule_app.clone();
+            async move { on_schedule(&app, event).await }
+        })),
+        ..Default::default()
+    }
+}

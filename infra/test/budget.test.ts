@@ -1,0 +1,119 @@
+// The resource budget. CloudFormation allows 500 resources per stack; this one stays far below by
+// construction: a route costs at most a method, and (when its path is new) the path's resource and
+// its OPTIONS preflight; invoke permissions are per function, not per route. Everything else is a
+// fixed overhead plus a known cost per function and event source, checked exactly here so that a
+// change in what the stack creates per function is a conscious one (update the table below).
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import type { FunctionDefinition, FunctionRegistry, RouteManifest } from '../lib/definitions';
+import { loadFunctionRegistry, loadRouteManifest } from '../lib/definitions';
+import { PROD_CONTEXT, Synth, allSourcesRegistry, methodsByRoute, resourceCount, resources, stage, synth, syntheticApi } from './helpers';
+
+/** CloudFormation's limit, and the ceiling this project keeps for an API about 3x today's. */
+const CLOUDFORMATION_LIMIT = 500;
+const LARGE_API_CEILING = 300;
+
+/** A route costs at most: its method, its path's OPTIONS preflight, its path's resource. Routes
+ * sharing a path share the last two; a new path deeper than one segment below an existing one
+ * adds one resource per segment, which the routes of this API never do alone (checked below). */
+const PER_ROUTE = 3;
+
+/**
+ * Resources that depend neither on routes nor on functions: table, cursor secret, upload bucket
+ * and its policy, the domain-event queue pair and their policies, SES identity, the user pool,
+ * its client and group, the REST API, its account settings and CloudWatch role, deployment,
+ * stage, access log group, authorizer, request validator, /health (resource and method), the two
+ * gateway responses, the domain-event DLQ alarm and the API 5xx alarm: 26. Plus 3 in dev (the
+ * bucket's auto-delete custom resource, its provider function and role) and 3 with alarmEmail
+ * (SNS topic, topic policy, subscription).
+ */
+function stackOverhead(s: Synth): number {
+  return 26 + (s.stack.settings.stage === 'dev' ? 3 : 0) + (s.stack.settings.alarmEmail !== undefined ? 3 : 0);
+}
+
+/** CDK's bucket-notification handler (custom resource, function, role, policy), once per stack
+ * when any function has an S3 source. */
+const S3_NOTIFICATIONS_ONCE = 4;
+
+/** What one function costs, by its registry entry. */
+function functionCost(f: FunctionDefinition): number {
+  const src = f.sources;
+  let n = 6; // log group, role, role policy, function, errors alarm, throttles alarm
+  if (src.http) n += 1; // one API Gateway invoke permission, whatever the number of routes
+  n += src.cognitoTriggers.length; // one Cognito invoke permission per trigger
+  if (src.dynamodbStream !== null) n += 4; // mapping, failure queue, its TLS policy, its alarm
+  if (src.schedules.length > 0 || src.s3 !== null) n += 4; // async-failure queue, its policy, its alarm, EventInvokeConfig
+  if (src.schedules.length > 0) n += 2 + src.schedules.length; // scheduler role and policy, one schedule each
+  if (src.s3 !== null) n += 1; // S3 invoke permission
+  n += 6 * src.queues.length; // queue, dead-letter queue, their two policies, mapping, DLQ alarm
+  return n;
+}
+
+function budget(s: Synth, registry: FunctionRegistry): { fixed: number; routeDriven: number; total: number; routes: number } {
+  const fns = registry.functions;
+  const fixed =
+    stackOverhead(s) + (fns.some((f) => f.sources.s3 !== null) ? S3_NOTIFICATIONS_ONCE : 0) + fns.reduce((n, f) => n + functionCost(f), 0);
+  const methods = [...methodsByRoute(s.template).keys()].filter((k) => k !== 'GET /health');
+  const pathResources = Object.keys(resources(s.template, 'AWS::ApiGateway::Resource')).length - 1; // minus /health
+  const routes = methods.filter((k) => !k.startsWith('OPTIONS ')).length;
+  return { fixed, routeDriven: methods.length + pathResources, total: resourceCount(s.template), routes };
+}
+
+function check(label: string, s: Synth, registry: FunctionRegistry, manifest: RouteManifest): ReturnType<typeof budget> {
+  const b = budget(s, registry);
+  assert.equal(b.routes, manifest.routes.length, `${label}: one method per route`);
+  assert.equal(b.total - b.routeDriven, b.fixed, `${label}: resources beyond the routes' differ from the budget table (fixed overhead + per function)`);
+  assert.ok(b.routeDriven <= PER_ROUTE * b.routes, `${label}: ${b.routeDriven} route resources for ${b.routes} routes`);
+  assert.ok(b.total <= b.fixed + PER_ROUTE * b.routes);
+  return b;
+}
+
+describe('resource budget (CloudFormation: 500 per stack)', () => {
+  test('repository (functions.json + routes.json): fixed overhead + per-function cost + at most 3 per route', (t) => {
+    for (const st of ['dev', 'prod'] as const) {
+      const s = stage(st);
+      const b = check(st, s, loadFunctionRegistry(), loadRouteManifest());
+      t.diagnostic(`${st}: ${b.total} resources = ${b.fixed} fixed + ${b.routeDriven} for ${b.routes} routes (k = ${(b.routeDriven / b.routes).toFixed(2)})`);
+      assert.ok(b.total < 150, `${st}: ${b.total}`);
+    }
+  });
+
+  test('every event source kind (test registry fixture) costs what the table says', (t) => {
+    const registry = allSourcesRegistry();
+    const s = synth({ context: PROD_CONTEXT, functions: registry });
+    const b = check('fixture', s, registry, loadRouteManifest());
+    t.diagnostic(`all source kinds, ${registry.functions.length} functions: ${b.total} resources`);
+  });
+
+  test('invoke permissions from API Gateway: one per HTTP function, however many routes', () => {
+    for (const [perFunction] of [[5], [10]]) {
+      const { registry, routes } = syntheticApi(8, perFunction);
+      const s = synth({ context: PROD_CONTEXT, functions: registry, routes });
+      const perms = Object.values(resources(s.template, 'AWS::Lambda::Permission')).filter(
+        (p) => p.Properties!.Principal === 'apigateway.amazonaws.com',
+      );
+      assert.equal(perms.length, 8, `${8 * perFunction} routes`);
+    }
+  });
+
+  test('measured k: 40 more routes on the same 8 functions cost under 2 resources each', (t) => {
+    const sizes = [5, 10].map((perFunction) => {
+      const { registry, routes } = syntheticApi(8, perFunction);
+      return { routes: routes.routes.length, total: resourceCount(synth({ context: PROD_CONTEXT, functions: registry, routes }).template) };
+    });
+    const k = (sizes[1].total - sizes[0].total) / (sizes[1].routes - sizes[0].routes);
+    t.diagnostic(`${sizes[0].routes} routes: ${sizes[0].total}; ${sizes[1].routes} routes: ${sizes[1].total}; k = ${k.toFixed(2)}`);
+    assert.ok(k < 2, `k = ${k}`);
+  });
+
+  test(`about 80 routes across 8 functions: under ${LARGE_API_CEILING} resources (limit ${CLOUDFORMATION_LIMIT})`, (t) => {
+    const { registry, routes } = syntheticApi(8, 10);
+    assert.equal(routes.routes.length, 80);
+    for (const context of [PROD_CONTEXT, { stage: 'dev' }]) {
+      const s = synth({ context, functions: registry, routes });
+      const b = check(`synthetic ${context.stage}`, s, registry, routes);
+      t.diagnostic(`${context.stage}: 80 routes, ${registry.functions.length} functions: ${b.total} resources`);
+      assert.ok(b.total < LARGE_API_CEILING, `${b.total}`);
+    }
+  });
+});

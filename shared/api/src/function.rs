@@ -1,0 +1,262 @@
+//! One Lambda function, whatever invokes it: its HTTP router and its event handlers, built
+//! once at init from a [`Platform`], and [`serve`], which tells the event kinds apart the way
+//! their shapes do (a REST proxy request, DynamoDB stream records, SQS messages, S3
+//! notifications, an EventBridge scheduled event) and hands each to its handler.
+//!
+//! The local runner and the benchmark's Lambda emulator call the same handlers with the same
+//! event types, so a handler cannot tell them from Lambda.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use aws_lambda_events::dynamodb::Event as StreamEvent;
+use aws_lambda_events::eventbridge::EventBridgeEvent;
+use aws_lambda_events::s3::S3Event;
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
+use aws_lambda_events::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
+use axum::Router;
+use domain::Clock;
+use lambda_http::lambda_runtime::{self, LambdaEvent};
+use lambda_http::request::LambdaRequest;
+use lambda_http::tower::{Service, ServiceExt};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use store::Store;
+
+/// A boxed future, as event handlers return.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// A handler of one event kind.
+pub type Handler<E, R> = Arc<dyn Fn(E) -> BoxFuture<'static, R> + Send + Sync>;
+
+/// Wraps an async function as a [`Handler`].
+pub fn handler<E, R, F, Fut>(f: F) -> Handler<E, R>
+where
+    F: Fn(E) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = R> + Send + 'static,
+{
+    Arc::new(move |event| Box::pin(f(event)))
+}
+
+/// What a scheduled invocation carries in `detail` (the schedule's input, set by the
+/// infrastructure): which schedule fired. The event's `time` is the scheduled time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScheduleDetail {
+    pub schedule: String,
+    #[serde(default)]
+    pub function: String,
+}
+
+/// A scheduled invocation.
+pub type ScheduledEvent = EventBridgeEvent<ScheduleDetail>;
+
+/// Why a stream or queue batch handler failed on a record, to be retried (a poison record
+/// fails alone, never its batch).
+pub type RecordFailures = Vec<String>;
+
+/// Every way a function is invoked, each optional.
+#[derive(Clone, Default)]
+pub struct Handlers {
+    /// API Gateway REST proxy requests: the function's routes with their state, not yet
+    /// finished (the local runner merges several functions' routes; [`serve`] finishes them).
+    pub http: Option<Router>,
+    /// DynamoDB stream records (after the event source mapping's filter): the ids of the
+    /// records that failed (`eventID`s; Lambda's `batchItemFailures` takes the sequence
+    /// number, which [`serve`] looks up).
+    pub stream: Option<Handler<StreamEvent, RecordFailures>>,
+    /// SQS messages: the message ids that failed.
+    pub queue: Option<Handler<SqsEvent, RecordFailures>>,
+    /// S3 object notifications. An error fails the invocation (S3 retries it).
+    pub s3: Option<Handler<S3Event, Result<(), String>>>,
+    /// EventBridge Scheduler invocations. An error fails the invocation (retried by the
+    /// schedule's retry policy).
+    pub schedule: Option<Handler<ScheduledEvent, Result<(), String>>>,
+}
+
+/// What every function builds its handlers from: one AWS configuration per process shared by
+/// every client, the store, the clock, and the environment.
+#[derive(Clone)]
+pub struct Platform {
+    pub aws: aws_config::SdkConfig,
+    pub store: Store,
+    pub clock: Clock,
+    env: Arc<dyn Fn(&str) -> Option<String> + Send + Sync>,
+}
+
+impl Platform {
+    pub fn new(aws: aws_config::SdkConfig, store: Store, env: impl Fn(&str) -> Option<String> + Send + Sync + 'static) -> Self {
+        let clock = store.clock().clone();
+        Platform { aws, store, clock, env: Arc::new(env) }
+    }
+
+    /// The Lambda environment: one SDK configuration (standard retries), the store on it.
+    pub async fn from_env() -> Result<Platform, store::ConfigError> {
+        let aws = store::aws_config_from_env().await;
+        let store = Store::from_config(&aws).await?;
+        Ok(Platform::new(aws, store, |name| std::env::var(name).ok()))
+    }
+
+    /// A configuration value (the process environment on Lambda; the runner's values locally).
+    /// Blank counts as unset.
+    pub fn var(&self, name: &str) -> Option<String> {
+        (self.env)(name).filter(|v| !v.trim().is_empty())
+    }
+}
+
+/// The kind of an incoming Lambda event, told by its shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventKind {
+    Http,
+    Stream,
+    Queue,
+    S3,
+    Schedule,
+    Unknown,
+}
+
+/// Tells an event's kind from its shape.
+pub fn event_kind(event: &Value) -> EventKind {
+    if event.get("httpMethod").is_some() && event.get("requestContext").is_some() {
+        return EventKind::Http;
+    }
+    if event.get("detail-type").is_some() && event.get("detail").is_some() {
+        return EventKind::Schedule;
+    }
+    let source = event.pointer("/Records/0/eventSource").or_else(|| event.pointer("/Records/0/EventSource")).and_then(Value::as_str);
+    match source {
+        Some("aws:dynamodb") => EventKind::Stream,
+        Some("aws:sqs") => EventKind::Queue,
+        Some("aws:s3") => EventKind::S3,
+        _ => EventKind::Unknown,
+    }
+}
+
+/// Why an invocation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum InvokeError {
+    #[error("this function has no handler for {0:?} events")]
+    NoHandler(EventKind),
+    #[error("malformed {0:?} event: {1}")]
+    Malformed(EventKind, String),
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl Handlers {
+    /// Answers one invocation (the raw event JSON Lambda delivers) with the JSON Lambda
+    /// expects back.
+    pub async fn invoke(&self, event: Value, context: lambda_runtime::Context) -> Result<Value, InvokeError> {
+        let kind = event_kind(&event);
+        let malformed = |e: serde_json::Error| InvokeError::Malformed(kind, e.to_string());
+        match kind {
+            EventKind::Http => {
+                let router = self.http.clone().ok_or(InvokeError::NoHandler(kind))?;
+                let request: LambdaRequest = serde_json::from_value(event).map_err(malformed)?;
+                let mut adapter = lambda_http::Adapter::from(router);
+                let response = adapter
+                    .ready()
+                    .await
+                    .map_err(|e| InvokeError::Failed(e.to_string()))?
+                    .call(LambdaEvent::new(request, context))
+                    .await
+                    .map_err(|e| InvokeError::Failed(e.to_string()))?;
+                serde_json::to_value(response).map_err(malformed)
+            }
+            EventKind::Stream => {
+                let handler = self.stream.clone().ok_or(InvokeError::NoHandler(kind))?;
+                let records: StreamEvent = serde_json::from_value(event).map_err(malformed)?;
+                let sequence: std::collections::HashMap<String, Option<String>> =
+                    records.records.iter().map(|r| (r.event_id.clone(), r.change.sequence_number.clone())).collect();
+                let failed = handler(records).await;
+                let mut response = DynamoDbEventResponse::default();
+                response.batch_item_failures = failed
+                    .into_iter()
+                    .map(|id| {
+                        let mut f = DynamoDbBatchItemFailure::default();
+                        f.item_identifier = sequence.get(&id).cloned().flatten().or(Some(id));
+                        f
+                    })
+                    .collect();
+                serde_json::to_value(response).map_err(malformed)
+            }
+            EventKind::Queue => {
+                let handler = self.queue.clone().ok_or(InvokeError::NoHandler(kind))?;
+                let messages: SqsEvent = serde_json::from_value(event).map_err(malformed)?;
+                let failed = handler(messages).await;
+                let mut response = SqsBatchResponse::default();
+                response.batch_item_failures = failed
+                    .into_iter()
+                    .map(|id| {
+                        let mut f = aws_lambda_events::sqs::BatchItemFailure::default();
+                        f.item_identifier = id;
+                        f
+                    })
+                    .collect();
+                serde_json::to_value(response).map_err(malformed)
+            }
+            EventKind::S3 => {
+                let handler = self.s3.clone().ok_or(InvokeError::NoHandler(kind))?;
+                handler(serde_json::from_value(event).map_err(malformed)?).await.map_err(InvokeError::Failed)?;
+                Ok(Value::Null)
+            }
+            EventKind::Schedule => {
+                let handler = self.schedule.clone().ok_or(InvokeError::NoHandler(kind))?;
+                handler(serde_json::from_value(event).map_err(malformed)?).await.map_err(InvokeError::Failed)?;
+                Ok(Value::Null)
+            }
+            EventKind::Unknown => Err(InvokeError::NoHandler(kind)),
+        }
+    }
+}
+
+/// Runs a function on the Lambda runtime: every invocation goes to [`Handlers::invoke`].
+pub async fn serve(handlers: Handlers) -> Result<(), lambda_runtime::Error> {
+    let handlers = &Handlers { http: handlers.http.clone().map(crate::finish), ..handlers };
+    lambda_runtime::run(lambda_runtime::service_fn(move |event: LambdaEvent<Value>| async move {
+        handlers.invoke(event.payload, event.context).await.map_err(|e| {
+            tracing::error!(error = %e, "invocation failed");
+            lambda_runtime::Error::from(e.to_string())
+        })
+    }))
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn event_kinds_are_told_by_shape() {
+        assert_eq!(event_kind(&json!({"httpMethod": "GET", "requestContext": {}, "path": "/orgs"})), EventKind::Http);
+        assert_eq!(event_kind(&json!({"Records": [{"eventSource": "aws:dynamodb"}]})), EventKind::Stream);
+        assert_eq!(event_kind(&json!({"Records": [{"eventSource": "aws:sqs"}]})), EventKind::Queue);
+        assert_eq!(event_kind(&json!({"Records": [{"eventSource": "aws:s3"}]})), EventKind::S3);
+        assert_eq!(event_kind(&json!({"detail-type": "Scheduled Event", "detail": {"schedule": "x"}})), EventKind::Schedule);
+        assert_eq!(event_kind(&json!({"Records": []})), EventKind::Unknown);
+        assert_eq!(event_kind(&json!({"triggerSource": "PreSignUp_SignUp"})), EventKind::Unknown);
+    }
+
+    #[tokio::test]
+    async fn a_failed_stream_record_is_reported_by_its_sequence_number() {
+        let handlers = Handlers {
+            stream: Some(handler(|e: StreamEvent| async move { e.records.iter().filter(|r| r.event_name == "REMOVE").map(|r| r.event_id.clone()).collect() })),
+            ..Default::default()
+        };
+        let record = |id: &str, name: &str, seq: &str| {
+            json!({"eventID": id, "eventName": name, "eventSource": "aws:dynamodb", "awsRegion": "us-east-1",
+                   "dynamodb": {"Keys": {"PK": {"S": "A"}}, "SequenceNumber": seq, "SizeBytes": 10, "StreamViewType": "NEW_AND_OLD_IMAGES"}})
+        };
+        let event = json!({"Records": [record("e1", "INSERT", "100"), record("e2", "REMOVE", "200")]});
+        let out = handlers.invoke(event, lambda_runtime::Context::default()).await.expect("answered");
+        assert_eq!(out, json!({"batchItemFailures": [{"itemIdentifier": "200"}]}));
+    }
+
+    #[tokio::test]
+    async fn an_event_without_its_handler_is_refused() {
+        let handlers = Handlers::default();
+        let err = handlers.invoke(json!({"Records": [{"eventSource": "aws:sqs"}]}), lambda_runtime::Context::default()).await.unwrap_err();
+        assert!(matches!(err, InvokeError::NoHandler(EventKind::Queue)));
+    }
+}

@@ -1,0 +1,222 @@
+//! SQS queues on the local endpoint, consumed as Lambda's SQS event source mapping does
+//! with `ReportBatchItemFailures`; and the upload bucket's object events, which the bucket
+//! sends to a queue of their own.
+
+use std::collections::HashMap;
+
+use aws_config::SdkConfig;
+use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName, QueueAttributeName};
+use serde_json::{Value, json};
+
+use super::{Delivery, Error, EventLog, Target};
+
+/// The local queue of a function's declared queue.
+pub fn queue_name(table: &str, function: &str, id: &str) -> String {
+    format!("{table}-{function}-{id}")
+}
+
+/// The environment variable that tells a function its queue's URL: `QUEUE_URL_<ID>`.
+pub fn queue_url_var(id: &str) -> String {
+    format!("QUEUE_URL_{}", id.to_ascii_uppercase().replace('-', "_"))
+}
+
+/// Creates every declared queue of `functions` (each with its dead-letter queue and redrive
+/// policy) and answers the environment that names them (`QUEUE_URL_<ID>`).
+pub async fn queue_env(config: &SdkConfig, table: &str, functions: &[registry::Function]) -> Result<HashMap<String, String>, Error> {
+    let sqs = aws_sdk_sqs::Client::new(config);
+    let mut env = HashMap::new();
+    for f in functions {
+        for q in &f.sources.queues {
+            let url = create_with_dlq(&sqs, &queue_name(table, f.name, q.id), q.max_receive_count, q.visibility_timeout_seconds).await?;
+            env.insert(queue_url_var(q.id), url);
+        }
+    }
+    Ok(env)
+}
+
+async fn create_with_dlq(sqs: &aws_sdk_sqs::Client, name: &str, max_receive_count: u32, visibility: u32) -> Result<String, Error> {
+    let dlq = sqs.create_queue().queue_name(format!("{name}-dlq")).send().await?.queue_url.ok_or("no dead-letter queue url")?;
+    let dlq_arn = queue_arn(sqs, &dlq).await?;
+    let policy = json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receive_count}).to_string();
+    let url = sqs
+        .create_queue()
+        .queue_name(name)
+        .attributes(QueueAttributeName::RedrivePolicy, policy)
+        .attributes(QueueAttributeName::VisibilityTimeout, visibility.to_string())
+        .send()
+        .await?
+        .queue_url
+        .ok_or("no queue url")?;
+    Ok(url)
+}
+
+async fn queue_arn(sqs: &aws_sdk_sqs::Client, url: &str) -> Result<String, Error> {
+    let attrs = sqs.get_queue_attributes().queue_url(url).attribute_names(QueueAttributeName::QueueArn).send().await?;
+    Ok(attrs.attributes.and_then(|mut a| a.remove(&QueueAttributeName::QueueArn)).ok_or("no queue arn")?)
+}
+
+/// What a queue's messages are delivered as.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// SQS events to the function's queue handler.
+    Queue,
+    /// S3 events (each message's body is one) to the function's S3 handler.
+    Uploads,
+}
+
+pub(super) struct QueueDelivery {
+    sqs: aws_sdk_sqs::Client,
+    url: String,
+    arn: String,
+    function: &'static str,
+    source: String,
+    batch_size: i32,
+    kind: Kind,
+}
+
+impl QueueDelivery {
+    /// A declared queue of `function` ([`queue_env`] created it).
+    pub async fn existing(config: &SdkConfig, function: &'static str, q: &registry::Queue, platform: &api::Platform) -> Result<QueueDelivery, Error> {
+        let sqs = aws_sdk_sqs::Client::new(config);
+        let url = sqs.get_queue_url().queue_name(queue_name(platform.store.table_name(), function, q.id)).send().await?.queue_url.ok_or("no queue url")?;
+        let arn = queue_arn(&sqs, &url).await?;
+        let batch_size = i32::try_from(q.batch_size.clamp(1, 10)).unwrap_or(10);
+        Ok(QueueDelivery { sqs, url, arn, function, source: format!("queue:{}", q.id), batch_size, kind: Kind::Queue })
+    }
+
+    /// Subscribes `function` to the upload bucket's object events (through a queue of their
+    /// own, as a bucket can notify one).
+    pub async fn for_uploads(config: &SdkConfig, function: &'static str, src: &registry::S3Source, bucket: &str, platform: &api::Platform) -> Result<QueueDelivery, Error> {
+        use aws_sdk_s3::types::{
+            Event, FilterRule, FilterRuleName, NotificationConfiguration, NotificationConfigurationFilter, QueueConfiguration, S3KeyFilter,
+        };
+        let sqs = aws_sdk_sqs::Client::new(config);
+        let url = create_with_dlq(&sqs, &queue_name(platform.store.table_name(), function, "uploads"), 3, 30).await?;
+        let arn = queue_arn(&sqs, &url).await?;
+        let mut queue = QueueConfiguration::builder().queue_arn(&arn);
+        for e in &src.events {
+            queue = queue.events(Event::from(*e));
+        }
+        if !src.prefix.is_empty() {
+            let rule = FilterRule::builder().name(FilterRuleName::Prefix).value(src.prefix).build();
+            queue = queue.filter(NotificationConfigurationFilter::builder().key(S3KeyFilter::builder().filter_rules(rule).build()).build());
+        }
+        let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(config).force_path_style(true).build());
+        s3.put_bucket_notification_configuration()
+            .bucket(bucket)
+            .notification_configuration(NotificationConfiguration::builder().queue_configurations(queue.build()?).build())
+            .send()
+            .await?;
+        Ok(QueueDelivery { sqs, url, arn, function, source: "s3".into(), batch_size: 10, kind: Kind::Uploads })
+    }
+
+    /// Receives one batch and delivers it; deletes what the handler did not report failed.
+    pub async fn pump(&self, targets: &HashMap<&'static str, Target>, log: &EventLog) -> usize {
+        let Some(target) = targets.get(self.function) else { return 0 };
+        let received = self
+            .sqs
+            .receive_message()
+            .queue_url(&self.url)
+            .max_number_of_messages(self.batch_size)
+            .message_system_attribute_names(MessageSystemAttributeName::All)
+            .send()
+            .await;
+        let messages = match received {
+            Ok(out) => out.messages.unwrap_or_default(),
+            Err(e) => {
+                tracing::warn!(queue = %self.url, error = %aws_sdk_sqs::error::DisplayErrorContext(&e), "receiving failed");
+                return 0;
+            }
+        };
+        if messages.is_empty() {
+            return 0;
+        }
+        let done: Vec<(String, String)> = match self.kind {
+            Kind::Queue => self.deliver_queue(target, &messages, log).await,
+            Kind::Uploads => self.deliver_uploads(target, &messages, log).await,
+        };
+        if !done.is_empty() {
+            let entries: Vec<DeleteMessageBatchRequestEntry> = done
+                .iter()
+                .enumerate()
+                .filter_map(|(i, (_, receipt))| DeleteMessageBatchRequestEntry::builder().id(i.to_string()).receipt_handle(receipt).build().ok())
+                .collect();
+            if let Err(e) = self.sqs.delete_message_batch().queue_url(&self.url).set_entries(Some(entries)).send().await {
+                tracing::warn!(error = %aws_sdk_sqs::error::DisplayErrorContext(&e), "deleting delivered messages failed");
+            }
+        }
+        1
+    }
+
+    /// SQS events: the messages the handler did not report failed are done.
+    async fn deliver_queue(&self, target: &Target, messages: &[aws_sdk_sqs::types::Message], log: &EventLog) -> Vec<(String, String)> {
+        let Some(handler) = target.handlers.queue.clone() else { return Vec::new() };
+        let records: Vec<Value> = messages.iter().map(|m| self.lambda_message(m)).collect();
+        let (failed, error) = match serde_json::from_value::<aws_lambda_events::sqs::SqsEvent>(json!({ "Records": records })) {
+            Ok(event) => (handler(event).await, None),
+            Err(e) => (messages.iter().filter_map(|m| m.message_id.clone()).collect(), Some(format!("malformed SQS event: {e}"))),
+        };
+        self.log(log, messages.len(), failed.len(), error);
+        messages
+            .iter()
+            .filter(|m| m.message_id.as_ref().is_some_and(|id| !failed.contains(id)))
+            .filter_map(|m| Some((m.message_id.clone()?, m.receipt_handle.clone()?)))
+            .collect()
+    }
+
+    /// S3 events, one per message (the bucket's test event is dropped, as Lambda never sees
+    /// it). A failed invocation leaves its message for redelivery, as S3 retries.
+    async fn deliver_uploads(&self, target: &Target, messages: &[aws_sdk_sqs::types::Message], log: &EventLog) -> Vec<(String, String)> {
+        let Some(handler) = target.handlers.s3.clone() else { return Vec::new() };
+        let mut done = Vec::new();
+        for m in messages {
+            let (Some(id), Some(receipt)) = (m.message_id.clone(), m.receipt_handle.clone()) else { continue };
+            let body: Value = serde_json::from_str(m.body.as_deref().unwrap_or("")).unwrap_or(Value::Null);
+            if body.get("Records").is_none() {
+                done.push((id, receipt));
+                continue;
+            }
+            let error = match serde_json::from_value::<aws_lambda_events::s3::S3Event>(body) {
+                Ok(event) => handler(event).await.err(),
+                Err(e) => Some(format!("malformed S3 event: {e}")),
+            };
+            self.log(log, 1, usize::from(error.is_some()), error.clone());
+            if error.is_none() {
+                done.push((id, receipt));
+            }
+        }
+        done
+    }
+
+    fn log(&self, log: &EventLog, records: usize, failed: usize, error: Option<String>) {
+        log.push(Delivery {
+            at: domain::rfc3339(time::OffsetDateTime::now_utc()),
+            function: self.function.into(),
+            source: self.source.clone(),
+            records,
+            failed,
+            dead_lettered: 0,
+            error,
+        });
+    }
+
+    /// A message as Lambda's SQS event carries it.
+    fn lambda_message(&self, m: &aws_sdk_sqs::types::Message) -> Value {
+        let attributes: serde_json::Map<String, Value> = m
+            .attributes
+            .as_ref()
+            .map(|a| a.iter().map(|(k, v)| (k.as_str().to_owned(), json!(v))).collect())
+            .unwrap_or_default();
+        json!({
+            "messageId": m.message_id,
+            "receiptHandle": m.receipt_handle,
+            "body": m.body,
+            "md5OfBody": m.md5_of_body,
+            "attributes": attributes,
+            "messageAttributes": {},
+            "eventSource": "aws:sqs",
+            "eventSourceARN": self.arn,
+            "awsRegion": crate::local_aws::REGION,
+        })
+    }
+}

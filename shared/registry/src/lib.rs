@@ -1,0 +1,287 @@
+//! The one list of Tenantry's functions.
+//!
+//! Each entry says what a function is (its crate and Lambda binary share its name), what
+//! invokes it (HTTP routes, Cognito triggers, the table's stream with its filter, S3 upload
+//! events, schedules, queues), how big it is and what it may do. Everything that needs the
+//! list of functions derives it from here:
+//! - `make build` and `make bench` read the binaries from `infra/functions.json`;
+//! - the CDK stack builds each function, its role and its event sources from
+//!   `infra/functions.json` and integrates the routes of `infra/routes.json`;
+//! - the local runner serves every function's routes and delivers every event source;
+//! - the authorization matrix, the round-trip budgets and the OpenAPI document cover every
+//!   route of [`routes`].
+//!
+//! Both JSON files are rendered from this crate (`make manifest`); a test fails when they are
+//! stale, and another when a crate under `functions/` has no entry here (or the reverse).
+//! Adding a function is its crate plus one entry in [`all`].
+
+use api::{Handlers, Platform, RouteInfo};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+/// One Lambda function.
+#[derive(Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Function {
+    /// The crate under `functions/`, its Lambda binary and the function's name.
+    pub name: &'static str,
+    pub description: &'static str,
+    pub memory_mb: u32,
+    pub timeout_seconds: u32,
+    /// Why these numbers.
+    pub sizing_reason: &'static str,
+    pub environment: Environment,
+    pub permissions: Permissions,
+    pub sources: Sources,
+    /// The function's route table (HTTP functions).
+    #[serde(skip)]
+    pub routes: Option<fn() -> Vec<RouteInfo>>,
+    /// Builds the handlers, as the function's `main` does on Lambda.
+    #[serde(skip)]
+    pub handlers: Option<fn(&Platform) -> Result<Handlers, String>>,
+}
+
+/// What the function is told beyond `TABLE_NAME` and the cursor secret.
+#[derive(Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Environment {
+    /// `USER_POOL_ID`.
+    pub user_pool_id: bool,
+    /// `SES_FROM_ADDRESS`.
+    pub ses_from_address: bool,
+    /// Optional variables taken from CDK context when given: variable → context key.
+    pub from_context: serde_json::Map<String, Value>,
+}
+
+/// What the function may do; its role gets these actions and nothing else.
+#[derive(Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Permissions {
+    /// DynamoDB actions on the table (Query also on its indexes). A transaction is authorised
+    /// part by part, so a function that transacts lists the item actions it contains.
+    pub dynamodb: Vec<&'static str>,
+    /// Reads the cursor-signing secret.
+    pub read_cursor_secret: bool,
+    /// Sends mail from the stack's SES identity.
+    pub ses_send_email: bool,
+}
+
+/// What invokes the function.
+#[derive(Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Sources {
+    /// Serves routes behind the REST API (those of its route table).
+    pub http: bool,
+    /// Cognito user pool triggers.
+    pub cognito_triggers: Vec<&'static str>,
+    /// The table's stream, through an event source mapping with these filters.
+    pub dynamodb_stream: Option<StreamSource>,
+    /// Object events of the upload bucket.
+    pub s3: Option<S3Source>,
+    /// EventBridge Scheduler schedules.
+    pub schedules: Vec<Schedule>,
+    /// SQS queues (each with a dead-letter queue).
+    pub queues: Vec<Queue>,
+}
+
+/// A DynamoDB stream event source mapping.
+#[derive(Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StreamSource {
+    /// Lambda event filter patterns (any one matching lets a record through).
+    pub filters: Vec<Value>,
+    pub batch_size: u32,
+    pub maximum_retry_attempts: u32,
+    pub bisect_batch_on_error: bool,
+}
+
+/// Object events of the upload bucket.
+#[derive(Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct S3Source {
+    pub events: Vec<&'static str>,
+    pub prefix: &'static str,
+}
+
+/// A schedule: `rate(…)` or `cron(…)`.
+#[derive(Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Schedule {
+    pub id: &'static str,
+    pub expression: &'static str,
+    pub description: &'static str,
+}
+
+/// An SQS queue the function consumes.
+#[derive(Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Queue {
+    pub id: &'static str,
+    pub batch_size: u32,
+    /// Receives before a message moves to the dead-letter queue.
+    pub max_receive_count: u32,
+    pub visibility_timeout_seconds: u32,
+}
+
+/// What the HTTP functions do with the single table: reads, conditional writes, transactions.
+const HTTP_TABLE_ACTIONS: [&str; 9] =
+    ["GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "BatchGetItem", "BatchWriteItem", "TransactWriteItems", "ConditionCheckItem"];
+
+const HTTP_SIZING: &str = "256 MB / 10 s: a Rust handler needs ~30 MB, but Lambda CPU scales with memory and 256 MB keeps \
+cold starts and the SDK TLS handshakes fast; 10 s covers a transaction retried under contention \
+and stays well inside API Gateway\u{2019}s 29 s integration timeout.";
+
+fn http_function(name: &'static str, description: &'static str) -> Function {
+    Function {
+        name,
+        description,
+        memory_mb: 256,
+        timeout_seconds: 10,
+        sizing_reason: HTTP_SIZING,
+        environment: Environment { user_pool_id: true, ..Default::default() },
+        permissions: Permissions { dynamodb: HTTP_TABLE_ACTIONS.to_vec(), read_cursor_secret: true, ses_send_email: false },
+        sources: Sources { http: true, ..Default::default() },
+        routes: None,
+        handlers: None,
+    }
+}
+
+fn context_vars(pairs: &[(&str, &str)]) -> serde_json::Map<String, Value> {
+    pairs.iter().map(|(k, v)| ((*k).to_owned(), json!(v))).collect()
+}
+
+/// Every function, in a stable order.
+pub fn all() -> Vec<Function> {
+    vec![
+        Function {
+            routes: Some(|| organizations::routes().routes().to_vec()),
+            handlers: Some(|p| Ok(organizations::handlers(p))),
+            ..http_function("organizations", "Tenantry HTTP API: organizations, members, roles, plans, /me and platform admin")
+        },
+        Function {
+            sizing_reason: "256 MB / 10 s: a Rust handler needs ~30 MB, but Lambda CPU scales with memory and 256 MB keeps \
+cold starts and the SDK TLS handshakes fast; 10 s covers a transaction retried under contention \
+and stays well inside API Gateway\u{2019}s 29 s integration timeout. The SES SendEmail call adds well under a second.",
+            environment: Environment { user_pool_id: true, ses_from_address: true, ..Default::default() },
+            permissions: Permissions { dynamodb: HTTP_TABLE_ACTIONS.to_vec(), read_cursor_secret: true, ses_send_email: true },
+            routes: Some(|| invites::routes().routes().to_vec()),
+            handlers: Some(|p| invites::handlers(p).map_err(|e| e.to_string())),
+            ..http_function("invites", "Tenantry HTTP API: invitations by email")
+        },
+        Function {
+            name: "cognito-triggers",
+            description: "Tenantry Cognito triggers: PreSignUp, PostConfirmation, PreTokenGeneration (V2), PostAuthentication, CustomMessage",
+            memory_mb: 128,
+            timeout_seconds: 5,
+            sizing_reason: "128 MB / 5 s: Cognito waits at most 5 s for a trigger (and retries up to 3 times), so a longer \
+timeout buys nothing; each trigger does one or two small DynamoDB calls.",
+            environment: Environment {
+                user_pool_id: false,
+                ses_from_address: false,
+                // Sign-up policy and mail branding (functions/cognito-triggers/src/config.rs).
+                from_context: context_vars(&[
+                    ("BLOCKED_EMAIL_DOMAINS", "blockedEmailDomains"),
+                    ("SIGNUP_INVITE_ONLY", "signupInviteOnly"),
+                    ("PERSONAL_ORG", "personalOrg"),
+                    ("PRODUCT_NAME", "productName"),
+                    ("PRODUCT_LOGO_URL", "productLogoUrl"),
+                ]),
+            },
+            permissions: Permissions {
+                dynamodb: vec!["GetItem", "PutItem", "UpdateItem", "Query", "TransactWriteItems"],
+                read_cursor_secret: false,
+                ses_send_email: false,
+            },
+            sources: Sources {
+                cognito_triggers: vec!["PreSignUp", "PostConfirmation", "PreTokenGeneration", "PostAuthentication", "CustomMessage"],
+                ..Default::default()
+            },
+            // The local runner calls the triggers from its auth routes, with the events Cognito
+            // sends; the function links no web framework.
+            routes: None,
+            handlers: None,
+        },
+        Function {
+            name: "org-purge",
+            description: "Tenantry org purge: deletes a deleted organization's items, resumably",
+            memory_mb: 256,
+            timeout_seconds: 300,
+            sizing_reason: "256 MB / 300 s: a purge deletes page by page (25-item batch writes) and records progress, so a large \
+org finishes over several invocations; 5 minutes keeps one invocation well inside the stream's retry window.",
+            environment: Environment::default(),
+            permissions: Permissions {
+                dynamodb: vec!["GetItem", "UpdateItem", "DeleteItem", "Query", "BatchWriteItem"],
+                read_cursor_secret: true,
+                ses_send_email: false,
+            },
+            sources: Sources {
+                http: true,
+                dynamodb_stream: Some(StreamSource {
+                    filters: vec![json!({
+                        "eventName": ["INSERT", "MODIFY"],
+                        "dynamodb": { "NewImage": { "_type": { "S": ["org"] }, "status": { "S": ["deleting"] } } }
+                    })],
+                    batch_size: 10,
+                    maximum_retry_attempts: 5,
+                    bisect_batch_on_error: true,
+                }),
+                schedules: vec![Schedule {
+                    id: org_purge::RESUME_SCHEDULE,
+                    expression: "rate(1 hour)",
+                    description: "Resumes purges of deleted organizations that stopped part-way",
+                }],
+                ..Default::default()
+            },
+            routes: Some(|| org_purge::routes().routes().to_vec()),
+            handlers: Some(|p| Ok(org_purge::handlers(p))),
+        },
+    ]
+}
+
+/// The function named `name`.
+pub fn function(name: &str) -> Option<Function> {
+    all().into_iter().find(|f| f.name == name)
+}
+
+/// Every route of every HTTP function, each with its function's name.
+pub fn routes() -> Vec<(&'static str, RouteInfo)> {
+    all().into_iter().flat_map(|f| f.routes.map(|r| r()).unwrap_or_default().into_iter().map(move |r| (f.name, r))).collect()
+}
+
+/// `infra/functions.json`: every function's declaration.
+pub fn render_functions() -> String {
+    render(&json!({ "functions": all() }))
+}
+
+/// `infra/routes.json`: every route with the function that serves it (stable order).
+pub fn render_routes() -> String {
+    let mut routes: Vec<Value> = routes()
+        .into_iter()
+        .map(|(function, r)| {
+            json!({
+                "function": function,
+                "method": r.method.as_str(),
+                "path": r.path,
+                "operationId": r.operation_id,
+                "summary": r.summary,
+            })
+        })
+        .collect();
+    let key = |r: &Value| (r["path"].as_str().unwrap_or("").to_owned(), r["method"].as_str().unwrap_or("").to_owned());
+    routes.sort_by_key(key);
+    render(&json!({ "routes": routes }))
+}
+
+fn render(value: &Value) -> String {
+    let mut s = serde_json::to_string_pretty(value).unwrap_or_default();
+    s.push('\n');
+    s
+}
+
+/// The repository root, found at run time from the working directory (a test runs in its
+/// crate's folder, a binary wherever it is started): the nearest ancestor holding both
+/// `functions/` and `infra/`.
+pub fn repo_root() -> Option<std::path::PathBuf> {
+    let here = std::env::current_dir().ok()?;
+    here.ancestors().find(|d| d.join("functions").is_dir() && d.join("infra").is_dir() && d.join("Cargo.toml").is_file()).map(Into::into)
+}

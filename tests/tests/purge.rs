@@ -1,0 +1,104 @@
+//! Deleting an org purges it asynchronously: the table's stream carries the deletion to the
+//! `org-purge` consumer (its registry entry, its filter, its handler), a pass that runs out of
+//! time continues through the stream, and the hourly schedule resumes what the stream did
+//! not deliver.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use domain::{Action, Identity, OrgName, Plan, Role, UserId};
+use local_runner::events::LocalEvents;
+use store::{NewOrg, OrgScope, Store};
+
+fn person(name: &str) -> Identity {
+    let c = testkit::Caller::new(name);
+    Identity { user_id: c.sub.parse().unwrap(), email: Some(c.email.parse().unwrap()), email_verified: true, platform_admin: false }
+}
+
+/// An org with `members` members besides its owner, on the Enterprise plan.
+async fn org_with(store: &Store, members: usize) -> (Identity, OrgScope) {
+    let owner = person(&format!("owner-{}", ulid::Ulid::new().to_string().to_ascii_lowercase()));
+    let scope = store.create_org(&owner, None, NewOrg { name: OrgName::parse("name", "Doomed").unwrap(), slug: None }).await.unwrap();
+    let operator = Identity { platform_admin: true, ..person("operator") };
+    let admin = store.admin_scope(&operator, scope.org_id()).await.unwrap();
+    store.set_org_plan(&admin, Plan::Enterprise).await.unwrap();
+    let scope = store.authorize(&owner, scope.org_id(), Action::ManageMembers).await.unwrap();
+    let adds = (0..members).map(|i| {
+        let scope = &scope;
+        async move {
+            let user: UserId = testkit::Caller::new(&format!("m{i}-{}", scope.org_id())).sub.parse().unwrap();
+            store.add_member(scope, &user, Role::Member, None, None).await.unwrap();
+        }
+    });
+    futures::future::join_all(adds).await;
+    (owner, scope)
+}
+
+/// Items left in the org's partitions.
+async fn left_of(store: &Store, org: domain::OrgId) -> usize {
+    let org = org.to_string();
+    testkit::scan_all(store).await.iter().filter(|i| i.get("PK").and_then(|v| v.as_s().ok()).is_some_and(|pk| pk.contains(&org))).count()
+}
+
+async fn events_for(store: &Store, extra: HashMap<String, String>) -> LocalEvents {
+    let config = testkit::sdk_config().await;
+    let platform = local_runner::provision::platform(&config, store.clone(), "https://app.example.com", extra);
+    let purge = registry::function("org-purge").expect("org-purge is registered");
+    LocalEvents::setup(&config, &platform, vec![purge], "").await.expect("event sources wired")
+}
+
+#[tokio::test]
+async fn deleting_an_org_reaches_the_purge_consumer_through_the_stream() {
+    let store = testkit::fresh_store_with_stream().await;
+    let events = events_for(&store, HashMap::new()).await;
+    let (_, survivor) = org_with(&store, 2).await;
+    let (owner, doomed) = org_with(&store, 5).await;
+    let org = doomed.org_id();
+    // Everything up to here is on the stream; none of it is an org being deleted.
+    events.settle(10).await;
+    assert!(events.log().all().is_empty(), "the filter let through records that are not deletions: {:?}", events.log().all());
+
+    store.delete_org(&doomed).await.unwrap();
+    assert!(left_of(&store, org).await > 5, "deletion itself purges nothing");
+    events.settle(10).await;
+
+    assert_eq!(left_of(&store, org).await, 0, "the consumer purged the org");
+    let deliveries = events.log().all();
+    assert_eq!(deliveries.len(), 1, "one record: the org becoming `deleting`: {deliveries:?}");
+    assert_eq!((deliveries[0].source.as_str(), deliveries[0].records, deliveries[0].failed), ("stream", 1, 0));
+    assert!(store.authorize(&owner, org, Action::ReadOrg).await.is_err());
+    assert!(left_of(&store, survivor.org_id()).await >= 3, "the other org is untouched");
+}
+
+#[tokio::test]
+async fn a_large_org_is_purged_over_several_passes_through_the_stream() {
+    let store = testkit::fresh_store_with_stream().await;
+    // No time for more than one page per pass.
+    let events = events_for(&store, HashMap::from([(org_purge::PASS_SECONDS_ENV.to_owned(), "0".to_owned())])).await;
+    let (_, doomed) = org_with(&store, 230).await;
+    let org = doomed.org_id();
+    events.settle(5).await;
+    store.delete_org(&doomed).await.unwrap();
+    events.settle(20).await;
+    assert_eq!(left_of(&store, org).await, 0);
+    let passes = events.log().all().iter().filter(|d| d.source == "stream").count();
+    assert!(passes >= 3, "230 members take three 100-item pages, each pass one page: {passes} deliveries");
+}
+
+#[tokio::test]
+async fn the_hourly_sweep_purges_what_the_stream_never_delivered() {
+    // No stream on this table: the deletion's record is lost, as if it went to the DLQ.
+    let store = testkit::fresh_store().await.with_clock(domain::Clock::fixed(time::macros::datetime!(2026-11-27 10:00 UTC)));
+    let events = events_for(&store, HashMap::new()).await;
+    let (_, doomed) = org_with(&store, 3).await;
+    let org = doomed.org_id();
+    store.delete_org(&doomed).await.unwrap();
+    events.settle(5).await;
+    assert!(left_of(&store, org).await > 3, "nothing was delivered yet");
+    assert_eq!(events.advance(Duration::from_secs(59 * 60)).await.unwrap(), 0, "not due before the hour");
+    assert!(left_of(&store, org).await > 3);
+    assert_eq!(events.advance(Duration::from_secs(60)).await.unwrap(), 1, "due at the hour");
+    assert_eq!(left_of(&store, org).await, 0);
+    let sweep = events.log().all().into_iter().find(|d| d.source == "schedule:resume-purges").expect("the sweep ran");
+    assert_eq!(sweep.failed, 0);
+}
