@@ -22,11 +22,11 @@ venv: $(VENV_STAMP)
 
 test: test-local-aws test-rust test-infra test-demo
 
-# The local AWS endpoint's wrapper (shared/local-runner/local_aws.py) has tests of its own: the
+# The local AWS endpoint's wrapper (shared/testkit/local_aws.py) has tests of its own: the
 # ways it makes the endpoint behave like AWS (atomic transactions at a cost independent of the
 # table's size, complete S3 event records).
 test-local-aws: venv
-	$(VENV)/bin/python -B -m unittest shared/local-runner/local_aws_test.py
+	$(VENV)/bin/python -B -m unittest shared/testkit/local_aws_test.py
 
 test-rust: venv
 	$(CARGO) test --workspace --locked
@@ -143,7 +143,7 @@ bench: venv
 	$(CARGO) run --locked --quiet -p lambda-emulator --bin tenantry-bench -- \
 		--target-dir $(BENCH_TARGET_DIR) --lambda-dir $(LAMBDA_DIR) $(BENCH_ARGS)
 	@mkdir -p $(BENCH_TARGET_DIR)/bench
-	$(VENV)/bin/python -B shared/local-runner/local_aws_bench.py --items 50000 --stream \
+	$(VENV)/bin/python -B shared/testkit/local_aws_bench.py --items 50000 --stream \
 		> $(BENCH_TARGET_DIR)/bench/local-aws.json
 	@$(PYTHON) -c 'import json,sys; r=json.load(open(sys.argv[1])); print("local endpoint, 3-item transaction (stream on): %.1f ms empty, %.1f ms at %d items, ratio %.2f (< 2)" % (r["empty_ms"], r["seeded_ms"], r["items"], r["ratio"]))' $(BENCH_TARGET_DIR)/bench/local-aws.json
 # --- end benchmarks ---

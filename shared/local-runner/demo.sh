@@ -57,4 +57,19 @@ python3 -c 'import sys,json; print(json.load(open(sys.argv[1])))' /tmp/tenantry-
 rm -f /tmp/tenantry-demo-$$.json
 [ "$STATUS" = "404" ] || { echo "expected 404" >&2; exit 1; }
 
+step "Ada deletes a scratch org; the purge consumer gets the change from the table's stream"
+SCRATCH=$(post /orgs '{"name":"Scratch"}' "$ADA_TOKEN" | json 'd["id"]')
+curl -sS -f -X DELETE "$API/orgs/$SCRATCH" -H "authorization: Bearer $ADA_TOKEN"
+echo "org $SCRATCH deleted (it answers 404 from now on); waiting for the purge"
+for i in $(seq 1 40); do
+  PURGED=$(curl -sS -f "$API/local/events" | json '"yes" if any(e["function"] == "org-purge" and e["source"] == "stream" and e["failed"] == 0 for e in d["items"]) else ""')
+  [ -n "$PURGED" ] && break
+  sleep 0.25
+done
+[ -n "$PURGED" ] || { echo "the purge consumer received nothing" >&2; exit 1; }
+curl -sS -f "$API/local/events" | json '"\n".join(e["function"] + " <- " + e["source"] + ": " + str(e["records"]) + " record(s), " + str(e["failed"]) + " failed" for e in d["items"])'
+
+step "An hour passes on the local clock: the hourly purge sweep fires"
+post /local/clock '{"advanceSeconds":3600}' "" | json '"now " + d["now"] + "; fired: " + ", ".join(x["function"] + " <- " + x["source"] for x in d["deliveries"])'
+
 step "Done"

@@ -58,7 +58,7 @@ async fn every_route_keeps_its_round_trip_budget() {
                 continue; // needs an interrupted deletion; its budget is exempt anyway
             }
             let (call, _) = succeeding_call(&fixture, &method, route.path);
-            let (res, calls) = store::telemetry::record(call.send(&router)).await;
+            let (res, calls) = telemetry::record(call.send(&router)).await;
             assert!((200..300).contains(&res.status), "{method} {}: {} {}", route.path, res.status, res.body);
             let rounds = calls.rounds("DynamoDB");
             let budget = EXCEPTIONS
@@ -80,14 +80,14 @@ async fn concurrent_calls_count_as_one_round_trip() {
     let f = Fixture::new(&store).await;
     let owner = f.owner.identity();
     let org = f.org.parse().unwrap();
-    let (_, calls) = store::telemetry::record(async {
+    let (_, calls) = telemetry::record(async {
         let (a, b) = futures::join!(store.get_user(&owner.user_id), store.authorize(&owner, org, domain::Action::ReadOrg));
         a.unwrap();
         b.unwrap();
     })
     .await;
     assert_eq!((calls.count("DynamoDB"), calls.rounds("DynamoDB")), (3, 1));
-    let (_, calls) = store::telemetry::record(async {
+    let (_, calls) = telemetry::record(async {
         store.get_user(&owner.user_id).await.unwrap();
         store.get_user(&owner.user_id).await.unwrap();
     })

@@ -59,7 +59,7 @@ impl Triggers {
         let span = tracing::info_span!("trigger", trigger_source = %source, user_pool = %pool);
         async move {
             let started = std::time::Instant::now();
-            let (result, calls) = store::telemetry::record(self.dispatch(&source, event)).await;
+            let (result, calls) = telemetry::record(self.dispatch(&source, event)).await;
             let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
             let (dynamodb_calls, ses_calls, s3_calls, aws_rounds) = (calls.count("DynamoDB"), calls.count("SESv2"), calls.count("S3"), calls.rounds("DynamoDB"));
             match &result {

@@ -5,7 +5,7 @@ use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    api::init_tracing();
+    telemetry::init_tracing();
     let triggers = cognito_triggers::Triggers::from_env().await?;
     let triggers = &triggers;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move { triggers.handle(event.payload).await }))

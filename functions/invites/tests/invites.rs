@@ -43,8 +43,8 @@ async fn org(store: &Store, owner: &Caller, plan: Plan, members: &[(&Caller, Rol
     scope.org_id().to_string()
 }
 
-async fn mails_to(address: &str) -> Vec<local_runner::local_aws::SentMail> {
-    let all = local_runner::local_aws::sent_mail(&testkit::local_aws().endpoint).await.unwrap();
+async fn mails_to(address: &str) -> Vec<testkit::endpoint::SentMail> {
+    let all = testkit::endpoint::sent_mail(&testkit::local_aws().endpoint).await.unwrap();
     all.into_iter().filter(|m| m.is_to(address)).collect()
 }
 

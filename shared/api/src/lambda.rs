@@ -14,19 +14,8 @@ use tracing::Instrument;
 
 use crate::ApiError;
 
-/// JSON logs on stderr/stdout as CloudWatch expects, level from `RUST_LOG` (default info).
-pub fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(filter)
-        .with_current_span(true)
-        .with_span_list(false)
-        .without_time()
-        .with_target(false)
-        .try_init();
-}
+/// JSON logs as CloudWatch expects (the same in every function).
+pub use telemetry::init_tracing;
 
 /// Serves `router` on the Lambda runtime (API Gateway REST proxy events).
 pub async fn run(router: Router) -> Result<(), lambda_http::Error> {
@@ -58,7 +47,7 @@ pub(crate) async fn request_layer(mut req: Request, next: Next) -> Response {
     let span = tracing::info_span!("request", %request_id, %user_id, %org_id, method = %req.method(), %path);
     async move {
         let started = Instant::now();
-        let (outcome, calls) = store::telemetry::record(AssertUnwindSafe(next.run(req)).catch_unwind()).await;
+        let (outcome, calls) = telemetry::record(AssertUnwindSafe(next.run(req)).catch_unwind()).await;
         let response = match outcome {
             Ok(response) => response,
             Err(_) => {

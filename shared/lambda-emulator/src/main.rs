@@ -12,7 +12,7 @@ use lambda_emulator::scenarios::{FunctionDef, Kind, SCENARIOS, Scenario, Templat
 use lambda_emulator::seed::{self, Fixture};
 use lambda_emulator::stats::Summary;
 use lambda_emulator::{Completed, Emulator, FunctionConfig, FunctionProcess, Invocation, Outcome, lambda_env};
-use local_runner::local_aws;
+use testkit::endpoint as local_aws;
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 

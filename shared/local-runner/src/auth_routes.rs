@@ -28,7 +28,7 @@ impl AuthState {
     fn event(&self, source: &str, user_name: &str, request: Value, response: Value) -> Value {
         json!({
             "version": if source.starts_with("TokenGeneration_") { "2" } else { "1" },
-            "region": crate::local_aws::REGION,
+            "region": testkit::endpoint::REGION,
             "userPoolId": self.resources.user_pool_id,
             "userName": user_name,
             "callerContext": { "awsSdkVersion": "tenantry-local", "clientId": self.resources.client_id },
@@ -235,7 +235,7 @@ fn tokens(result: Option<aws_sdk_cognitoidentityprovider::types::AuthenticationR
 /// recipient: `GET /local/mail?to=ada@example.com`.
 async fn mail(State(s): State<AuthState>, q: api::PageQuery) -> ApiResult<Json<Value>> {
     let q = q.only(&["to"])?;
-    let all = crate::local_aws::sent_mail(&s.resources.endpoint).await.map_err(|e| {
+    let all = testkit::endpoint::sent_mail(&s.resources.endpoint).await.map_err(|e| {
         tracing::error!(error = %e, "reading the local mail failed");
         ApiError::internal()
     })?;

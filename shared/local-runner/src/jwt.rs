@@ -41,8 +41,8 @@ impl TokenVerifier {
 
     /// Fetches the pool's JWKS from the local endpoint.
     pub async fn fetch(endpoint: &str, user_pool_id: &str, issuer: &str, audience: &str) -> Result<TokenVerifier, String> {
-        let host = format!("cognito-idp.{}.amazonaws.com", crate::local_aws::REGION);
-        let jwks = crate::local_aws::http_get(endpoint, &format!("/{user_pool_id}/.well-known/jwks.json"), &host).await?;
+        let host = format!("cognito-idp.{}.amazonaws.com", testkit::endpoint::REGION);
+        let jwks = testkit::endpoint::http_get(endpoint, &format!("/{user_pool_id}/.well-known/jwks.json"), &host).await?;
         Self::from_jwks(&jwks, issuer, audience)
     }
 

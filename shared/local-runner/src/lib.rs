@@ -6,6 +6,5 @@ pub mod auth_routes;
 pub mod control;
 pub mod events;
 pub mod jwt;
-pub mod local_aws;
 pub mod provision;
 pub mod server;

@@ -8,7 +8,8 @@ use std::time::Duration;
 use local_runner::auth_routes::AuthState;
 use local_runner::jwt::TokenVerifier;
 use local_runner::events::{self, LocalEvents};
-use local_runner::{control, local_aws, provision, server};
+use local_runner::{control, provision, server};
+use testkit::endpoint as local_aws;
 use store::{CursorKey, Store};
 
 const DEFAULT_PORT: u16 = 8080;

@@ -27,7 +27,7 @@ pub struct LocalResources {
 
 impl LocalResources {
     pub fn issuer(&self) -> String {
-        format!("https://cognito-idp.{}.amazonaws.com/{}", crate::local_aws::REGION, self.user_pool_id)
+        format!("https://cognito-idp.{}.amazonaws.com/{}", testkit::endpoint::REGION, self.user_pool_id)
     }
 }
 

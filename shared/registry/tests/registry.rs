@@ -67,3 +67,38 @@ fn every_route_is_served_by_exactly_one_function() {
         assert!(seen.insert((r.method.as_str().to_owned(), r.path)), "{} {} is declared twice ({function})", r.method, r.path);
     }
 }
+
+/// The names in a crate's `[dependencies]` (not its dev-dependencies).
+fn dependencies(crate_dir: &str) -> Vec<String> {
+    let manifest = std::fs::read_to_string(root().join(crate_dir).join("Cargo.toml")).expect("Cargo.toml");
+    let Some(start) = manifest.find("\n[dependencies]") else { return Vec::new() };
+    let section = &manifest[start + "\n[dependencies]".len()..];
+    let section = section.split("\n[").next().unwrap_or("");
+    section.lines().filter_map(|l| l.split(['=', '.']).next()).map(str::trim).filter(|n| !n.is_empty() && !n.starts_with('#')).map(str::to_owned).collect()
+}
+
+#[test]
+fn dependencies_point_one_way() {
+    let functions: Vec<&str> = registry::all().iter().map(|f| f.name).collect();
+    // The shared crates never depend on a function, the runner or the registry (testkit
+    // included: the local endpoint's launcher lives in it, and every test links it).
+    for shared in ["shared/domain", "shared/telemetry", "shared/store", "shared/api", "shared/mail", "shared/testkit"] {
+        let deps = dependencies(shared);
+        for f in functions.iter().chain(&["local-runner", "registry", "lambda-emulator"]) {
+            assert!(!deps.iter().any(|d| d == f), "{shared} depends on {f}");
+        }
+    }
+    // A function depends on no other function.
+    for f in &functions {
+        let deps = dependencies(&format!("functions/{f}"));
+        for other in functions.iter().filter(|o| *o != f) {
+            assert!(!deps.iter().any(|d| d == other), "functions/{f} depends on {other}");
+        }
+        assert!(!deps.iter().any(|d| d == "testkit" || d == "local-runner" || d == "registry"), "functions/{f} links test or runner code");
+    }
+    // The Cognito triggers answer within 5 s and link no web framework.
+    let triggers = dependencies("functions/cognito-triggers");
+    for web in ["api", "axum", "lambda_http", "tower"] {
+        assert!(!triggers.iter().any(|d| d == web), "cognito-triggers depends on {web}");
+    }
+}

@@ -17,7 +17,6 @@ mod page;
 mod purge;
 mod scope;
 mod table;
-pub mod telemetry;
 mod tx;
 mod usage;
 mod users;
@@ -108,7 +107,7 @@ impl Store {
             (Ok(secret), _) => CursorKey::new(secret),
             (Err(_), Ok(arn)) => {
                 let secrets = aws_sdk_secretsmanager::Client::from_conf(
-                    aws_sdk_secretsmanager::config::Builder::from(config).interceptor(telemetry::CallCounter).build(),
+                    aws_sdk_secretsmanager::config::Builder::from(config).interceptor(::telemetry::CallCounter).build(),
                 );
                 let out = secrets.get_secret_value().secret_id(&arn).send().await.map_err(|e| {
                     ConfigError::Secret(aws_sdk_secretsmanager::error::DisplayErrorContext(e).to_string())
@@ -178,9 +177,9 @@ pub async fn aws_config_from_env() -> aws_config::SdkConfig {
     aws_config::defaults(BehaviorVersion::latest()).retry_config(retry_config()).load().await
 }
 
-/// A DynamoDB client whose calls are counted (see [`telemetry`]).
+/// A DynamoDB client whose calls are counted (see the `telemetry` crate).
 pub fn dynamodb_client(config: &aws_config::SdkConfig) -> Client {
-    Client::from_conf(aws_sdk_dynamodb::config::Builder::from(config).interceptor(telemetry::CallCounter).build())
+    Client::from_conf(aws_sdk_dynamodb::config::Builder::from(config).interceptor(::telemetry::CallCounter).build())
 }
 
 /// Standard retry mode (exponential backoff with jitter, throttling errors included).

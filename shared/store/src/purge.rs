@@ -164,18 +164,7 @@ impl Store {
             .name("#status", "status")
             .value(":one", crate::item::n(1))
             .value(":deleting", crate::item::av(&OrgStatus::Deleting));
-        self.client
-            .update_item()
-            .table_name(&*self.table)
-            .set_key(Some(keys::org(partition).to_map()))
-            .set_update_expression(expr.update)
-            .set_condition_expression(expr.condition)
-            .set_expression_attribute_names(Some(expr.names))
-            .set_expression_attribute_values(Some(expr.values))
-            .send()
-            .await
-            .map_err(|e| tx::conditional(e, DomainError::Conflict("the organization is not being deleted")))?;
-        Ok(())
+        self.update_one(&keys::org(partition), expr, DomainError::Conflict("the organization is not being deleted")).await
     }
 
     async fn batch_delete(&self, keys: Vec<std::collections::HashMap<String, AttributeValue>>) -> Result<(), DomainError> {

@@ -287,21 +287,26 @@ async fn deleting_an_org_purges_every_item() {
 #[tokio::test]
 async fn warm_up_reads_nothing_and_never_fails() {
     let store = testkit::fresh_store().await;
-    let (_, calls) = store::telemetry::record(store.warm_up()).await;
+    let (_, calls) = telemetry::record(store.warm_up()).await;
     assert_eq!(calls.count("DynamoDB"), 1);
     assert!(testkit::scan_all(&store).await.is_empty());
     let broken = Store::new(store.client().clone(), "no-such-table", store::CursorKey::new("x"));
     broken.warm_up().await;
 }
 
+/// An org with three members, deleted: its owner and its id.
+async fn deleted_org(store: &Store, prefix: &str) -> (Identity, domain::OrgId) {
+    let people: Vec<Identity> = (0..3).map(|i| person(&format!("{prefix}{i}"))).collect();
+    let pairs: Vec<(&Identity, Role)> = people.iter().map(|p| (p, Role::Member)).collect();
+    let (owner, scope) = org_with_members(store, &pairs).await;
+    store.delete_org(&scope).await.unwrap();
+    (owner, scope.org_id())
+}
+
 #[tokio::test]
 async fn a_deleted_org_answers_404_at_once_and_its_items_wait_for_the_purge() {
     let store = testkit::fresh_store().await;
-    let people: Vec<Identity> = (0..3).map(|i| person(&format!("w{i}"))).collect();
-    let pairs: Vec<(&Identity, Role)> = people.iter().map(|p| (p, Role::Member)).collect();
-    let (owner, scope) = org_with_members(&store, &pairs).await;
-    let org = scope.org_id();
-    store.delete_org(&scope).await.unwrap();
+    let (owner, org) = deleted_org(&store, "w").await;
     assert_eq!(store.authorize(&owner, org, Action::ReadOrg).await.unwrap_err(), DomainError::NotFound);
     let remaining = |items: Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>>| {
         items.iter().filter(|i| i.get("PK").and_then(|v| v.as_s().ok()).is_some_and(|pk| pk.contains(&org.to_string()))).count()
@@ -312,11 +317,7 @@ async fn a_deleted_org_answers_404_at_once_and_its_items_wait_for_the_purge() {
 #[tokio::test]
 async fn a_purge_pass_that_runs_out_of_time_marks_the_org_for_another() {
     let store = testkit::fresh_store().await;
-    let people: Vec<Identity> = (0..3).map(|i| person(&format!("q{i}"))).collect();
-    let pairs: Vec<(&Identity, Role)> = people.iter().map(|p| (p, Role::Member)).collect();
-    let (_, scope) = org_with_members(&store, &pairs).await;
-    let org = scope.org_id();
-    store.delete_org(&scope).await.unwrap();
+    let (_, org) = deleted_org(&store, "q").await;
     let purge = store.purge_scope(org).await.unwrap().unwrap();
     // A deadline already past: one page goes, then the pass stops and marks the org.
     assert_eq!(store.purge(&purge, std::time::Instant::now()).await.unwrap(), PurgeProgress::Continuing);

@@ -4,6 +4,7 @@
 //! through a function's router.
 
 mod apigw;
+pub mod endpoint;
 mod local_aws;
 
 pub use apigw::{ApiCall, ApiResponse, Caller, send_event};
@@ -12,6 +13,7 @@ pub use apigw::{ApiCall, ApiResponse, Caller, send_event};
 pub fn events_dir() -> std::path::PathBuf {
     std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../events")
 }
+pub use endpoint::{SentMail, sent_mail};
 pub use local_aws::{LocalAws, local_aws, sdk_config};
 
 use store::{CursorKey, Store, TableDefinition};

@@ -2,7 +2,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use aws_config::SdkConfig;
-use local_runner::local_aws;
+use crate::endpoint as local_aws;
 
 /// Environment variable that points tests at an already running endpoint instead.
 pub const ENDPOINT_ENV: &str = "TENANTRY_AWS_ENDPOINT";

@@ -249,8 +249,8 @@ pub fn scheduled_event(function: &str, schedule: &str, at: OffsetDateTime) -> se
         "source": "tenantry.scheduler",
         "account": "000000000000",
         "time": domain::rfc3339(at),
-        "region": crate::local_aws::REGION,
-        "resources": [format!("arn:aws:scheduler:{}:000000000000:schedule/default/{function}-{schedule}", crate::local_aws::REGION)],
+        "region": testkit::endpoint::REGION,
+        "resources": [format!("arn:aws:scheduler:{}:000000000000:schedule/default/{function}-{schedule}", testkit::endpoint::REGION)],
         "detail": {"schedule": schedule, "function": function},
     })
 }

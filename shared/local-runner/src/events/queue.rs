@@ -216,7 +216,7 @@ impl QueueDelivery {
             "messageAttributes": {},
             "eventSource": "aws:sqs",
             "eventSourceARN": self.arn,
-            "awsRegion": crate::local_aws::REGION,
+            "awsRegion": testkit::endpoint::REGION,
         })
     }
 }

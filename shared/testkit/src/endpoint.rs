@@ -1,5 +1,6 @@
-//! Starting the local AWS endpoint (moto in server mode, see `local_aws.py`) and pointing the
-//! SDK at it.
+//! The local AWS endpoint (moto in server mode behind the wrapper `local_aws.py`, which makes
+//! it behave like AWS where tests depend on it): starting it, pointing the SDK at it, and
+//! reading back what it holds (sent mail). `make dev`, the benchmarks and the tests share it.
 
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -12,14 +13,26 @@ use aws_sdk_dynamodb::config::Credentials;
 /// The region every local resource lives in.
 pub const REGION: &str = "us-east-1";
 
-/// The repository root (where `.venv` lives).
-pub fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+/// The repository root, found at run time (never compiled in, so a moved checkout or a shared
+/// build cache still works): `TENANTRY_ROOT` when set, else the nearest ancestor of the
+/// working directory, then of the running executable, that holds the endpoint's script.
+pub fn repo_root() -> Option<PathBuf> {
+    if let Ok(root) = std::env::var("TENANTRY_ROOT") {
+        return Some(PathBuf::from(root));
+    }
+    let holds_script = |d: &Path| d.join(SCRIPT).is_file();
+    let from = |start: Option<PathBuf>| start.and_then(|s| s.ancestors().find(|d| holds_script(d)).map(Path::to_path_buf));
+    from(std::env::current_dir().ok()).or_else(|| from(std::env::current_exe().ok()))
 }
+
+/// The endpoint's script, relative to the repository root.
+const SCRIPT: &str = "shared/testkit/local_aws.py";
 
 /// The virtualenv's Python (`make venv` creates it), or `TENANTRY_PYTHON`.
 pub fn python() -> PathBuf {
-    std::env::var("TENANTRY_PYTHON").map(PathBuf::from).unwrap_or_else(|_| repo_root().join(".venv/bin/python"))
+    std::env::var("TENANTRY_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| repo_root().unwrap_or_default().join(".venv/bin/python"))
 }
 
 /// A free loopback port.
@@ -29,7 +42,10 @@ pub fn free_port() -> u16 {
 
 /// Starts the endpoint on `port`; with `exit_with_parent` it stops when this process does.
 pub fn spawn(python: &Path, port: u16, exit_with_parent: bool, quiet: bool) -> std::io::Result<Child> {
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("local_aws.py");
+    let root = repo_root().ok_or_else(|| {
+        std::io::Error::new(std::io::ErrorKind::NotFound, format!("{SCRIPT} not found above the working directory (run from the repository, or set TENANTRY_ROOT)"))
+    })?;
+    let script = root.join(SCRIPT);
     let mut cmd = Command::new(python);
     cmd.arg(script).arg(port.to_string()).stdin(Stdio::null());
     if exit_with_parent {

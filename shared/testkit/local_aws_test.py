@@ -4,7 +4,7 @@ Each test class talks to a wrapper started as a subprocess on a free port, as th
 starts it. The equivalence test also starts one with --stock-transactions (moto's own
 whole-table copies) and checks that both answer and end up alike.
 
-Run from the repository root:  .venv/bin/python -m unittest shared/local-runner/local_aws_test.py
+Run from the repository root:  .venv/bin/python -m unittest shared/testkit/local_aws_test.py
 """
 
 import json
