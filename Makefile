@@ -39,17 +39,18 @@ chromium:
 			apt-get install -y -q chromium >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; }; \
 		else echo "install Chromium (Debian: sudo apt-get install chromium)" >&2; exit 1; fi; }
 
-# End to end: the local stack as `make dev` starts it, `make demo` against it, and the docs
-# page in headless Chromium.
+# End to end: the local stack as `make dev` starts it, `make demo` against it, the docs page
+# and a front end on another origin (CORS) in headless Chromium.
 test-demo: venv chromium
 	$(CARGO) build --locked --quiet -p local-runner --bin tenantry-local
 	@port=$$($(PYTHON) -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'); \
 	bin="$${CARGO_TARGET_DIR:-target}/debug/tenantry-local"; \
-	TENANTRY_PORT=$$port $$bin > .demo-stack.log 2>&1 & pid=$$!; \
+	env -u TENANTRY_ALLOWED_ORIGINS TENANTRY_PORT=$$port $$bin > .demo-stack.log 2>&1 & pid=$$!; \
 	trap 'kill $$pid 2>/dev/null; wait $$pid 2>/dev/null' EXIT; \
 	for i in $$(seq 1 120); do curl -sf http://127.0.0.1:$$port/health >/dev/null && break; sleep 0.5; done; \
 	TENANTRY_URL=http://127.0.0.1:$$port shared/local-runner/demo.sh || { cat .demo-stack.log; exit 1; }; \
-	TENANTRY_URL=http://127.0.0.1:$$port shared/local-runner/docs_check.sh || { cat .demo-stack.log; exit 1; }
+	TENANTRY_URL=http://127.0.0.1:$$port shared/local-runner/docs_check.sh || { cat .demo-stack.log; exit 1; }; \
+	TENANTRY_URL=http://127.0.0.1:$$port shared/local-runner/cors_check.sh || { cat .demo-stack.log; exit 1; }
 
 # The route manifest the infrastructure integrates (generated from the route tables).
 routes:

@@ -1,8 +1,9 @@
 //! The request pipeline every HTTP function shares: identity from the authorizer's claims,
-//! problem+json errors, strict JSON bodies, pagination parameters, the route table that
+//! problem+json errors, the CORS policy, strict JSON bodies, pagination parameters, the route table that
 //! feeds the router, the OpenAPI document and the authorization matrix, and the Lambda
 //! entry point.
 
+mod cors;
 mod identity;
 mod json;
 pub mod openapi;
@@ -12,10 +13,11 @@ mod params;
 mod problem;
 mod routes;
 
+pub use cors::{ALLOWED_ORIGINS_ENV, BadOrigin, Cors};
 pub use identity::{Caller, identity_from_claims};
 pub use json::{JsonBody, MAX_BODY_BYTES};
 pub use lambda::{init_tracing, run};
 pub use pagination::PageQuery;
 pub use params::Params;
 pub use problem::{ApiError, ApiResult, PROBLEM_JSON};
-pub use routes::{RouteInfo, RouteTable, SchemaFn, finish};
+pub use routes::{RouteInfo, RouteTable, SchemaFn, finish, finish_with};

@@ -8,7 +8,7 @@ use axum::response::IntoResponse;
 use axum::routing::{MethodFilter, on};
 use http::Method;
 
-use crate::ApiError;
+use crate::{ApiError, Cors};
 
 /// Produces the JSON schema of a request or response type.
 pub type SchemaFn = fn(&mut schemars::SchemaGenerator) -> schemars::Schema;
@@ -99,19 +99,30 @@ impl<S: Clone + Send + Sync + 'static> RouteTable<S> {
         (self.router.with_state(state), self.routes)
     }
 
-    /// The finished router of one function.
+    /// The finished router of one function, with the CORS policy of `ALLOWED_ORIGINS`.
     pub fn into_router(self, state: S) -> (Router, Vec<RouteInfo>) {
         let (router, routes) = self.with_state(state);
-        (finish(router), routes)
+        let cors = Cors::from_env().map(|c| c.for_routes(&routes));
+        (finish_with(router, cors), routes)
     }
+}
+
+/// [`finish_with`] the CORS policy of `ALLOWED_ORIGINS` (none when it is unset).
+pub fn finish(router: Router) -> Router {
+    finish_with(router, Cors::from_env())
 }
 
 /// Unknown paths answer 404 and known paths with another method 405, both as problems; the
 /// request layer wraps the whole router so that it runs before routing (it maps API
-/// Gateway's staged path back to the resource path).
-pub fn finish(router: Router) -> Router {
+/// Gateway's staged path back to the resource path). The CORS policy, when there is one,
+/// wraps everything, so that every answer carries its headers, the 500 of a panic included.
+pub fn finish_with(router: Router, cors: Option<Cors>) -> Router {
     let inner = router
         .fallback(|| async { ApiError::not_found().detail("no such route").into_response() })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed().into_response() });
-    Router::new().fallback_service(inner).layer(axum::middleware::from_fn(crate::lambda::request_layer))
+    let finished = Router::new().fallback_service(inner).layer(axum::middleware::from_fn(crate::lambda::request_layer));
+    match cors {
+        Some(cors) => cors.wrap(finished),
+        None => finished,
+    }
 }

@@ -65,6 +65,7 @@ async fn run(listener: tokio::net::TcpListener, endpoint: &str) -> Result<(), pr
     let (functions, routes) = server::functions(store.clone(), provision::mailer(&config, &app_url));
     let triggers = cognito_triggers::Triggers { store: store.clone(), config: cognito_triggers::TriggerConfig::from_env() };
     let auth = AuthState { cognito: aws_sdk_cognitoidentityprovider::Client::new(&config), resources: resources.clone(), triggers: std::sync::Arc::new(triggers) };
+    let cors = std::env::var(server::ALLOWED_ORIGINS_ENV).unwrap_or_else(|_| server::DEFAULT_ALLOWED_ORIGINS.into());
     let app = server::app(functions, verifier, auth);
     let addr = listener.local_addr()?;
     println!();
@@ -72,6 +73,7 @@ async fn run(listener: tokio::net::TcpListener, endpoint: &str) -> Result<(), pr
     println!("  API:     http://{addr}");
     println!("  Docs:    http://{addr}/docs  (OpenAPI: http://{addr}/openapi.json)");
     println!("  Sign up: POST http://{addr}/local/auth/signup  {{\"email\":…,\"password\":…}}");
+    println!("  CORS:    {} ({})", if cors.trim().is_empty() { "off" } else { cors.as_str() }, server::ALLOWED_ORIGINS_ENV);
     println!("  AWS:     {endpoint} (in memory; everything is gone when you stop)");
     println!("  Stop:    Ctrl-C");
     println!();
