@@ -304,17 +304,12 @@ mod tests {
 
     #[test]
     fn preflight_names_the_methods_of_the_path() {
-        let route = |method: Method, path: &'static str| RouteInfo {
-            method,
-            path,
-            operation_id: "x",
-            summary: "x",
-            request: None,
-            response: (200, None),
-            query: &[],
-            paginated: false,
-        };
-        let c = Cors::any().for_routes(&[route(Method::GET, "/orgs/{orgId}"), route(Method::PATCH, "/orgs/{orgId}"), route(Method::POST, "/orgs")]);
+        let table = crate::RouteTable::<()>::default()
+            .tag("orgs", "Organizations")
+            .route(Method::GET, "/orgs/{orgId}", "getOrg", "x", || async {})
+            .route(Method::PATCH, "/orgs/{orgId}", "updateOrg", "x", || async {})
+            .route(Method::POST, "/orgs", "createOrg", "x", || async {});
+        let c = Cors::any().for_routes(table.routes());
         assert_eq!(c.methods_for("/orgs/01J0000000000000000000000"), "GET, PATCH");
         assert_eq!(c.methods_for("/orgs"), "POST");
         assert_eq!(c.methods_for("/orgs//"), ALL_METHODS);

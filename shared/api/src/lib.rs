@@ -20,4 +20,4 @@ pub use lambda::{init_tracing, run};
 pub use pagination::PageQuery;
 pub use params::Params;
 pub use problem::{ApiError, ApiResult, PROBLEM_JSON};
-pub use routes::{RouteInfo, RouteTable, SchemaFn, finish, finish_with};
+pub use routes::{RouteInfo, RouteTable, SchemaFn, Tag, finish, finish_with};
