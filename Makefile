@@ -6,7 +6,7 @@ VENV := .venv
 VENV_STAMP := $(VENV)/.installed
 CARGO ?= cargo
 
-.PHONY: help dev demo test test-rust test-demo chromium lint venv clean routes
+.PHONY: help dev demo test test-rust test-demo contract chromium lint venv clean routes
 
 help:
 	@echo "make dev    run Tenantry locally (local AWS endpoint + API on a loopback port)"
@@ -32,6 +32,11 @@ dev: venv
 demo:
 	shared/local-runner/demo.sh
 
+# The OpenAPI document against the running `make dev` with Schemathesis (TENANTRY_URL to point
+# elsewhere).
+contract: venv
+	$(VENV)/bin/python shared/local-runner/contract_check.py
+
 # Headless Chromium for the docs page test (Debian's package; installed when missing).
 chromium:
 	@command -v chromium >/dev/null 2>&1 || { \
@@ -40,7 +45,9 @@ chromium:
 		else echo "install Chromium (Debian: sudo apt-get install chromium)" >&2; exit 1; fi; }
 
 # End to end: the local stack as `make dev` starts it, `make demo` against it, the docs page
-# and a front end on another origin (CORS) in headless Chromium.
+# and a front end on another origin (CORS) in headless Chromium, and the OpenAPI document
+# against the API with Schemathesis (owner, member and stranger; CONTRACT_MAX_EXAMPLES,
+# CONTRACT_SEED to change the run).
 test-demo: venv chromium
 	$(CARGO) build --locked --quiet -p local-runner --bin tenantry-local
 	@port=$$($(PYTHON) -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'); \
@@ -50,7 +57,8 @@ test-demo: venv chromium
 	for i in $$(seq 1 120); do curl -sf http://127.0.0.1:$$port/health >/dev/null && break; sleep 0.5; done; \
 	TENANTRY_URL=http://127.0.0.1:$$port shared/local-runner/demo.sh || { cat .demo-stack.log; exit 1; }; \
 	TENANTRY_URL=http://127.0.0.1:$$port shared/local-runner/docs_check.sh || { cat .demo-stack.log; exit 1; }; \
-	TENANTRY_URL=http://127.0.0.1:$$port shared/local-runner/cors_check.sh || { cat .demo-stack.log; exit 1; }
+	TENANTRY_URL=http://127.0.0.1:$$port shared/local-runner/cors_check.sh || { cat .demo-stack.log; exit 1; }; \
+	TENANTRY_URL=http://127.0.0.1:$$port $(VENV)/bin/python shared/local-runner/contract_check.py || { tail -n 200 .demo-stack.log; exit 1; }
 
 # The route manifest the infrastructure integrates (generated from the route tables).
 routes:
