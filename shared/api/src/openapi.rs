@@ -206,10 +206,10 @@ fn rename_refs(value: &mut Value, renames: &BTreeMap<String, String>) {
     }
     match value {
         Value::Object(map) => {
-            if let Some(Value::String(r)) = map.get_mut("$ref") {
-                if let Some(new) = r.strip_prefix("#/components/schemas/").and_then(|name| renames.get(name)) {
-                    *r = format!("#/components/schemas/{new}");
-                }
+            if let Some(Value::String(r)) = map.get_mut("$ref")
+                && let Some(new) = r.strip_prefix("#/components/schemas/").and_then(|name| renames.get(name))
+            {
+                *r = format!("#/components/schemas/{new}");
             }
             map.values_mut().for_each(|v| rename_refs(v, renames));
         }
