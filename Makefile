@@ -6,7 +6,7 @@ VENV := .venv
 VENV_STAMP := $(VENV)/.installed
 CARGO ?= cargo
 
-.PHONY: help dev demo test test-local-aws test-rust test-demo chromium lint venv clean manifest
+.PHONY: help dev demo test test-local-aws test-rust test-demo contract chromium lint venv clean manifest
 
 help:
 	@echo "make dev    run Tenantry locally (local AWS endpoint + API on a loopback port)"
@@ -38,6 +38,11 @@ dev: venv
 demo:
 	shared/local-runner/demo.sh
 
+# The OpenAPI document against the running `make dev` with Schemathesis (TENANTRY_URL to point
+# elsewhere).
+contract: venv
+	$(VENV)/bin/python shared/local-runner/contract_check.py
+
 # Headless Chromium for the docs page test (Debian's package; installed when missing).
 chromium:
 	@command -v chromium >/dev/null 2>&1 || { \
@@ -45,17 +50,21 @@ chromium:
 			apt-get install -y -q chromium >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; }; \
 		else echo "install Chromium (Debian: sudo apt-get install chromium)" >&2; exit 1; fi; }
 
-# End to end: the local stack as `make dev` starts it, `make demo` against it, and the docs
-# page in headless Chromium.
+# End to end: the local stack as `make dev` starts it, `make demo` against it, the docs page
+# and a front end on another origin (CORS) in headless Chromium, and the OpenAPI document
+# against the API with Schemathesis (owner, member and stranger; CONTRACT_MAX_EXAMPLES,
+# CONTRACT_SEED to change the run).
 test-demo: venv chromium
 	$(CARGO) build --locked --quiet -p local-runner --bin tenantry-local
 	@port=$$($(PYTHON) -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'); \
 	bin="$${CARGO_TARGET_DIR:-target}/debug/tenantry-local"; \
-	TENANTRY_PORT=$$port $$bin > .demo-stack.log 2>&1 & pid=$$!; \
+	env -u TENANTRY_ALLOWED_ORIGINS TENANTRY_PORT=$$port $$bin > .demo-stack.log 2>&1 & pid=$$!; \
 	trap 'kill $$pid 2>/dev/null; wait $$pid 2>/dev/null' EXIT; \
 	for i in $$(seq 1 120); do curl -sf http://127.0.0.1:$$port/health >/dev/null && break; sleep 0.5; done; \
 	TENANTRY_URL=http://127.0.0.1:$$port shared/local-runner/demo.sh || { cat .demo-stack.log; exit 1; }; \
-	TENANTRY_URL=http://127.0.0.1:$$port shared/local-runner/docs_check.sh || { cat .demo-stack.log; exit 1; }
+	TENANTRY_URL=http://127.0.0.1:$$port shared/local-runner/docs_check.sh || { cat .demo-stack.log; exit 1; }; \
+	TENANTRY_URL=http://127.0.0.1:$$port shared/local-runner/cors_check.sh || { cat .demo-stack.log; exit 1; }; \
+	TENANTRY_URL=http://127.0.0.1:$$port $(VENV)/bin/python shared/local-runner/contract_check.py || { tail -n 200 .demo-stack.log; exit 1; }
 
 # The manifests the infrastructure and this Makefile read, rendered from the function registry
 # (shared/registry): infra/functions.json and infra/routes.json. A test fails when they are stale.

@@ -1,9 +1,12 @@
 // What the synthesized stack promises, one test per promise, for dev and prod.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { Match } from 'aws-cdk-lib/assertions';
+import { Annotations, Match } from 'aws-cdk-lib/assertions';
 import { loadFunctionRegistry, loadRouteManifest, loadTableDefinition } from '../lib/definitions';
+import { DEFAULT_RESERVED_CONCURRENCY, RESERVED_CONCURRENCY } from '../lib/functions';
+import { UPLOAD_ACCESS_LOG_PREFIX } from '../lib/tenantry-stack';
 import {
+  PROD_CONTEXT,
   allSourcesRegistry,
   functionLogicalId,
   methodsByRoute,
@@ -131,11 +134,69 @@ describe('Cognito user pool', () => {
     stage('dev').template.hasResourceProperties('AWS::Cognito::UserPool', { AutoVerifiedAttributes: ['email'] });
   });
 
-  test('MFA optional, TOTP only (no SMS)', () => {
+  // Changed on purpose: prod requires MFA now (platform operators must use it; Cognito cannot
+  // require it for one group only). dev keeps it optional.
+  test('dev: MFA optional, TOTP only (no SMS)', () => {
     stage('dev').template.hasResourceProperties('AWS::Cognito::UserPool', {
       MfaConfiguration: 'OPTIONAL',
       EnabledMfas: ['SOFTWARE_TOKEN_MFA'],
     });
+  });
+
+  test('prod: MFA required of every user, TOTP only (no SMS)', () => {
+    stage('prod').template.hasResourceProperties('AWS::Cognito::UserPool', {
+      MfaConfiguration: 'ON',
+      EnabledMfas: ['SOFTWARE_TOKEN_MFA'],
+    });
+  });
+
+  test('dev can try the prod MFA flow (mfa=required); prod refuses optional MFA', () => {
+    synth({ context: { mfa: 'required' } }).template.hasResourceProperties('AWS::Cognito::UserPool', { MfaConfiguration: 'ON' });
+    assert.throws(() => synth({ context: { ...PROD_CONTEXT, mfa: 'optional' } }), /context mfa: stage prod requires MFA/);
+    assert.throws(() => synth({ context: { mfa: 'sometimes' } }), /context mfa must be optional or required/);
+  });
+
+  test('prod: the user pool mails through SES from the stack\'s identity (domain), created before the pool', () => {
+    const s = stage('prod');
+    const [, pool] = only(resources(s.template, 'AWS::Cognito::UserPool'), 'user pool');
+    const mail = pool.Properties!.EmailConfiguration;
+    assert.equal(mail.EmailSendingAccount, 'DEVELOPER');
+    assert.equal(mail.From, 'no-reply@example.com');
+    assert.match(JSON.stringify(mail.SourceArn), /:ses:.*:identity\/example\.com"/);
+    const identityId = s.stack.getLogicalId(s.stack.mailIdentity.node.defaultChild as any);
+    assert.ok(([] as string[]).concat(pool.DependsOn ?? []).includes(identityId), 'the pool must wait for the SES identity');
+  });
+
+  test('prod: an email-address identity (mailFromAddress) and the product name in From', () => {
+    const t = synth({
+      context: { ...PROD_CONTEXT, mailDomain: '', mailFromAddress: 'hello@acme.test', productName: 'Acme' },
+    }).template;
+    const [, pool] = only(resources(t, 'AWS::Cognito::UserPool'), 'user pool');
+    const mail = pool.Properties!.EmailConfiguration;
+    assert.equal(mail.EmailSendingAccount, 'DEVELOPER');
+    assert.equal(mail.From, 'Acme <hello@acme.test>');
+    assert.match(JSON.stringify(mail.SourceArn), /:identity\/hello@acme\.test"/);
+  });
+
+  test('prod refuses to synthesize without an SES identity for the user pool\'s mail, naming the context key', () => {
+    const { mailDomain: _omit, ...noMail } = PROD_CONTEXT;
+    assert.throws(() => synth({ context: noMail }), /context mailDomain \(or mailFromAddress\) is required for stage prod: .*user pool/);
+  });
+
+  test('dev: Cognito\'s default sender, unless userPoolEmail=ses', () => {
+    const [, pool] = only(resources(stage('dev').template, 'AWS::Cognito::UserPool'), 'user pool');
+    assert.ok([undefined, 'COGNITO_DEFAULT'].includes(pool.Properties!.EmailConfiguration?.EmailSendingAccount));
+    synth({ context: { userPoolEmail: 'ses', mailFromAddress: 'team@acme.test' } }).template.hasResourceProperties(
+      'AWS::Cognito::UserPool',
+      { EmailConfiguration: Match.objectLike({ EmailSendingAccount: 'DEVELOPER', From: 'team@acme.test' }) },
+    );
+  });
+
+  test('prod with userPoolEmail=cognito (first deploy, identity not yet verified): default sender and a warning', () => {
+    const s = synth({ context: { ...PROD_CONTEXT, userPoolEmail: 'cognito' } });
+    const [, pool] = only(resources(s.template, 'AWS::Cognito::UserPool'), 'user pool');
+    assert.notEqual(pool.Properties!.EmailConfiguration?.EmailSendingAccount, 'DEVELOPER');
+    Annotations.fromStack(s.stack).hasWarning('*', Match.stringLikeRegexp("Cognito's default sender"));
   });
 
   test('the five triggers go to cognito-triggers, pre-token-generation as V2_0', () => {
@@ -294,6 +355,14 @@ describe('REST API', () => {
     assert.equal(format.status, '$context.status');
   });
 
+  test('prod: X-Ray tracing on the API stage and every function by default', () => {
+    const t = stage('prod').template;
+    t.hasResourceProperties('AWS::ApiGateway::Stage', { TracingEnabled: true });
+    for (const fn of Object.values(resources(t, 'AWS::Lambda::Function'))) {
+      assert.deepEqual(fn.Properties!.TracingConfig, { Mode: 'Active' });
+    }
+  });
+
   test('tracing is off by default and on with context tracing=true', () => {
     stage('dev').template.hasResourceProperties('AWS::ApiGateway::Stage', { TracingEnabled: false });
     const t = synth({ context: { tracing: 'true' } }).template;
@@ -394,6 +463,62 @@ describe('functions', () => {
         assert.ok(found, `${name}: no ${metric} > 0 alarm`);
       }
     }
+  });
+});
+
+describe('reserved concurrency (lib/functions.ts)', () => {
+  const reserved = (t: ReturnType<typeof stage>['template'], s: ReturnType<typeof stage>) =>
+    new Map(
+      [...s.stack.functions.keys()].map((name) => [
+        name,
+        resources(t, 'AWS::Lambda::Function')[functionLogicalId(s, name)].Properties!.ReservedConcurrentExecutions as number | undefined,
+      ]),
+    );
+
+  test('prod: every function has its ceiling from the policy', () => {
+    const s = stage('prod');
+    for (const [name, n] of reserved(s.template, s)) {
+      assert.equal(n, RESERVED_CONCURRENCY[name] ?? DEFAULT_RESERVED_CONCURRENCY, name);
+    }
+  });
+
+  test('the policy names only functions of functions.json and leaves 100 of a 1000 account unreserved', () => {
+    const names = loadFunctionRegistry().functions.map((f) => f.name);
+    for (const name of Object.keys(RESERVED_CONCURRENCY)) assert.ok(names.includes(name), `${name} is not in functions.json`);
+    const total = names.reduce((n, name) => n + (RESERVED_CONCURRENCY[name] ?? DEFAULT_RESERVED_CONCURRENCY), 0);
+    assert.ok(total <= 900, `${total}`);
+  });
+
+  test('dev: off by default (new accounts often have a concurrency limit of 10); on by context', () => {
+    const dev = stage('dev');
+    for (const [name, n] of reserved(dev.template, dev)) assert.equal(n, undefined, name);
+    const on = synth({ context: { reservedConcurrency: 'on' } });
+    assert.equal(reserved(on.template, on).get('organizations'), RESERVED_CONCURRENCY.organizations);
+  });
+
+  test('prod: off by context (reservedConcurrency=off)', () => {
+    const s = synth({ context: { ...PROD_CONTEXT, reservedConcurrency: 'off' } });
+    for (const [name, n] of reserved(s.template, s)) assert.equal(n, undefined, name);
+  });
+
+  test('per-function numbers by context; the rest keep the policy', () => {
+    for (const value of ['organizations=7,org-purge=3', '{"organizations":7,"org-purge":3}']) {
+      const s = synth({ context: { ...PROD_CONTEXT, reservedConcurrency: value } });
+      const r = reserved(s.template, s);
+      assert.equal(r.get('organizations'), 7, value);
+      assert.equal(r.get('org-purge'), 3, value);
+      assert.equal(r.get('invites'), RESERVED_CONCURRENCY.invites, value);
+    }
+  });
+
+  test('refused: an unknown function, a number that is not positive, more than the account allows', () => {
+    assert.throws(() => synth({ context: { ...PROD_CONTEXT, reservedConcurrency: 'billing=5' } }), /"billing", which infra\/functions\.json does not declare/);
+    assert.throws(() => synth({ context: { ...PROD_CONTEXT, reservedConcurrency: 'organizations=-1' } }), /positive integer/);
+    assert.throws(() => synth({ context: { ...PROD_CONTEXT, reservedConcurrency: 'organizations' } }), /function=number/);
+    assert.throws(
+      () => synth({ context: { ...PROD_CONTEXT, accountConcurrencyLimit: '200' } }),
+      /reserve 210 in total, but an account limit of 200 .*allows at most 100/,
+    );
   });
 });
 
@@ -567,12 +692,80 @@ describe('upload bucket', () => {
     stage('prod').template.hasResource('AWS::S3::Bucket', { DeletionPolicy: 'Retain' });
     stage('prod').template.resourceCountIs('Custom::S3AutoDeleteObjects', 0);
     stage('dev').template.hasResource('AWS::S3::Bucket', { DeletionPolicy: 'Delete' });
-    stage('dev').template.resourceCountIs('Custom::S3AutoDeleteObjects', 1);
+    // Changed on purpose: 2 in dev, the upload bucket and its access-log bucket.
+    stage('dev').template.resourceCountIs('Custom::S3AutoDeleteObjects', 2);
+  });
+
+  test('server access logs go to the access-log bucket, under upload-bucket/', () => {
+    for (const st of STAGES) {
+      const s = stage(st);
+      const bucket = resources(s.template, 'AWS::S3::Bucket')[s.stack.getLogicalId(s.stack.uploadBucket.node.defaultChild as any)];
+      const logBucketId = s.stack.getLogicalId(s.stack.accessLogBucket.node.defaultChild as any);
+      assert.deepEqual(bucket.Properties!.LoggingConfiguration, {
+        DestinationBucketName: { Ref: logBucketId },
+        LogFilePrefix: UPLOAD_ACCESS_LOG_PREFIX,
+      });
+    }
   });
 
   test('no S3 notification until a function of functions.json has sources.s3', () => {
     for (const st of STAGES) stage(st).template.resourceCountIs('Custom::S3BucketNotifications', 0);
     // The wiring itself: test/functions.test.ts.
+  });
+});
+
+describe('access-log bucket (the upload bucket\'s server access logs)', () => {
+  const logBucket = (st: 'dev' | 'prod') => {
+    const s = stage(st);
+    const id = s.stack.getLogicalId(s.stack.accessLogBucket.node.defaultChild as any);
+    return { s, id, bucket: resources(s.template, 'AWS::S3::Bucket')[id] };
+  };
+
+  for (const st of STAGES) {
+    test(`${st}: encrypted (SSE-S3), all public access blocked, ACLs disabled`, () => {
+      const { bucket } = logBucket(st);
+      assert.deepEqual(bucket.Properties!.BucketEncryption, {
+        ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }],
+      });
+      assert.deepEqual(bucket.Properties!.PublicAccessBlockConfiguration, {
+        BlockPublicAcls: true,
+        BlockPublicPolicy: true,
+        IgnorePublicAcls: true,
+        RestrictPublicBuckets: true,
+      });
+      assert.deepEqual(bucket.Properties!.OwnershipControls, { Rules: [{ ObjectOwnership: 'BucketOwnerEnforced' }] });
+      assert.equal(bucket.Properties!.AccessControl, undefined);
+    });
+
+    test(`${st}: its own lifecycle: logs expire after logRetentionDays`, () => {
+      const { s, bucket } = logBucket(st);
+      const rules = bucket.Properties!.LifecycleConfiguration.Rules as any[];
+      const expire = rules.find((r) => r.Id === 'expire-access-logs');
+      assert.equal(expire.ExpirationInDays, s.stack.settings.logRetentionDays);
+      assert.equal(expire.Status, 'Enabled');
+    });
+
+    test(`${st}: TLS only, and only S3's log delivery for the upload bucket may write, under its prefix`, () => {
+      const { s, id } = logBucket(st);
+      const uploadId = s.stack.getLogicalId(s.stack.uploadBucket.node.defaultChild as any);
+      const policy = Object.values(resources(s.template, 'AWS::S3::BucketPolicy')).find(
+        (p) => JSON.stringify(p.Properties!.Bucket) === JSON.stringify({ Ref: id }),
+      );
+      assert.ok(policy, 'no bucket policy');
+      const statements = policy.Properties!.PolicyDocument.Statement as any[];
+      assert.ok(statements.some((x) => x.Effect === 'Deny' && x.Condition?.Bool?.['aws:SecureTransport'] === 'false'));
+      const allows = statements.filter((x) => x.Effect === 'Allow');
+      assert.equal(allows.length, 1);
+      assert.deepEqual(allows[0].Principal, { Service: 'logging.s3.amazonaws.com' });
+      assert.equal(allows[0].Action, 's3:PutObject');
+      assert.deepEqual(allows[0].Condition.ArnLike['aws:SourceArn'], { 'Fn::GetAtt': [uploadId, 'Arn'] });
+      assert.ok(JSON.stringify(allows[0].Resource).includes(`/${UPLOAD_ACCESS_LOG_PREFIX}*`));
+    });
+  }
+
+  test('prod: retained; dev: emptied and deleted with the stack', () => {
+    assert.equal(logBucket('prod').bucket.DeletionPolicy, 'Retain');
+    assert.equal(logBucket('dev').bucket.DeletionPolicy, 'Delete');
   });
 });
 

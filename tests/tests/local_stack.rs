@@ -18,6 +18,11 @@ struct Stack {
 }
 
 async fn stack() -> Stack {
+    stack_with(None).await
+}
+
+/// `cors`: `None` for the runner's own policy (from the environment), else this one.
+async fn stack_with(cors: Option<Option<api::Cors>>) -> Stack {
     let endpoint = testkit::local_aws().endpoint.clone();
     let config = testkit::sdk_config().await;
     let table = format!("e2e-{}", ulid::Ulid::new().to_string().to_ascii_lowercase());
@@ -28,7 +33,11 @@ async fn stack() -> Stack {
     let (functions, _) = server::functions(&platform).unwrap();
     let triggers = cognito_triggers::Triggers { store: store.clone(), config: cognito_triggers::TriggerConfig { blocked_domains: vec!["blocked.example".into()], ..Default::default() } };
     let auth = AuthState { cognito: aws_sdk_cognitoidentityprovider::Client::new(&config), resources: resources.clone(), triggers: std::sync::Arc::new(triggers) };
-    Stack { app: server::app(functions, verifier, auth), store, resources }
+    let app = match cors {
+        Some(cors) => server::app_with_cors(functions, verifier, auth, axum::Router::new(), cors),
+        None => server::app(functions, verifier, auth, axum::Router::new()),
+    };
+    Stack { app, store, resources }
 }
 
 async fn call(app: &Router, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
@@ -96,6 +105,46 @@ async fn missing_and_invalid_tokens_get_api_gateways_401() {
         assert_eq!((status, body), (401, json!({"message": "Unauthorized"})), "token {token:?}");
     }
     assert_eq!(call(&s.app, "GET", "/health", None, None).await.0, 200);
+}
+
+async fn raw(app: &Router, method: &str, path: &str, headers: &[(&str, &str)]) -> http::Response<Body> {
+    let mut req = Request::builder().method(method).uri(path);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    app.clone().oneshot(req.body(Body::empty()).unwrap()).await.unwrap()
+}
+
+#[tokio::test]
+async fn browsers_get_cors_headers_before_and_after_authentication() {
+    let routes: Vec<api::RouteInfo> = registry::routes().into_iter().map(|(_, r)| r).collect();
+    let s = stack_with(Some(Some(api::Cors::origins(["http://localhost:*"]).unwrap().for_routes(&routes)))).await;
+    let page = "http://localhost:5173";
+    // the preflight is answered before the token is checked, as API Gateway does
+    let res = raw(&s.app, "OPTIONS", "/orgs/01J00000000000000000000000", &[("origin", page), ("access-control-request-method", "PATCH"), ("access-control-request-headers", "authorization,if-match")]).await;
+    assert_eq!(res.status(), 204);
+    let h = res.headers();
+    assert_eq!(h["access-control-allow-origin"], page);
+    assert_eq!(h["access-control-allow-methods"], "DELETE, GET, PATCH");
+    assert!(h["access-control-allow-headers"].to_str().unwrap().contains("If-Match"));
+    assert!(!h.contains_key("access-control-allow-credentials"));
+    // the authorizer's 401, the runner's own routes and the functions' answers carry them
+    for (method, path) in [("GET", "/me"), ("GET", "/health"), ("GET", "/openapi.json"), ("POST", "/local/auth/login"), ("GET", "/nowhere")] {
+        let res = raw(&s.app, method, path, &[("origin", page)]).await;
+        assert_eq!(res.headers()["access-control-allow-origin"], page, "{method} {path}: {}", res.status());
+        assert!(res.headers()["access-control-expose-headers"].to_str().unwrap().contains("ETag"));
+    }
+    // another origin: the normal answer, no CORS headers, and no preflight answer
+    let res = raw(&s.app, "GET", "/health", &[("origin", "https://evil.example")]).await;
+    assert_eq!(res.status(), 200);
+    assert!(!res.headers().contains_key("access-control-allow-origin"));
+    let res = raw(&s.app, "OPTIONS", "/orgs", &[("origin", "https://evil.example"), ("access-control-request-method", "POST")]).await;
+    assert_eq!(res.status(), 401);
+    assert!(!res.headers().contains_key("access-control-allow-origin"));
+    // no policy: no headers
+    let s = stack_with(Some(None)).await;
+    let res = raw(&s.app, "GET", "/health", &[("origin", page)]).await;
+    assert!(!res.headers().contains_key("access-control-allow-origin"));
 }
 
 #[tokio::test]

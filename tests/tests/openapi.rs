@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 /// Routes that take no body although their method could carry one.
 const BODYLESS: &[(&str, &str)] = &[
@@ -22,7 +22,11 @@ fn every_route_is_documented_with_its_schemas() {
         for (method, op) in item.as_object().unwrap() {
             documented.insert((method.to_ascii_uppercase(), path.clone()));
             assert!(op["operationId"].is_string() && op["summary"].is_string(), "{method} {path}");
-            assert!(op["responses"]["default"]["content"]["application/problem+json"].is_object(), "{method} {path}: problem schema");
+            assert_eq!(op["responses"]["default"]["$ref"], "#/components/responses/Problem", "{method} {path}: problem schema");
+            // API Gateway's authorizer answers 401 itself, as application/json
+            assert_eq!(op["responses"]["401"]["$ref"], "#/components/responses/Unauthorized", "{method} {path}: 401");
+            let tag = op["tags"][0].as_str().unwrap();
+            assert!(doc["tags"].as_array().unwrap().iter().any(|t| t["name"] == tag && t["description"].is_string()), "{method} {path}: tag {tag} is not listed");
         }
     }
     let declared: BTreeSet<(String, String)> = routes.iter().map(|r| (r.method.to_string(), r.path.to_owned())).collect();
@@ -32,7 +36,7 @@ fn every_route_is_documented_with_its_schemas() {
         let op = &doc["paths"][r.path][r.method.as_str().to_ascii_lowercase()];
         let takes_body = matches!(r.method.as_str(), "POST" | "PATCH" | "PUT") && !BODYLESS.contains(&(r.method.as_str(), r.path));
         assert_eq!(op["requestBody"].is_object(), takes_body, "{} {}: request body", r.method, r.path);
-        let success = op["responses"].as_object().unwrap().keys().find(|k| k.as_str() != "default").unwrap().clone();
+        let success = op["responses"].as_object().unwrap().keys().find(|k| k.starts_with('2')).unwrap().clone();
         if success != "204" {
             assert!(op["responses"][&success]["content"]["application/json"]["schema"].is_object(), "{} {}: response schema", r.method, r.path);
         }
@@ -63,10 +67,57 @@ fn every_schema_reference_resolves() {
     let mut all = Vec::new();
     refs(&doc, &mut all);
     assert!(!all.is_empty());
+    let responses = doc["components"]["responses"].as_object().unwrap();
     for r in all {
+        if let Some(name) = r.strip_prefix("#/components/responses/") {
+            assert!(responses.contains_key(name), "dangling {r}");
+            continue;
+        }
         let name = r.strip_prefix("#/components/schemas/").unwrap_or_else(|| panic!("unexpected ref {r}"));
         assert!(schemas.contains_key(name), "dangling {r}");
     }
     // strict input: request bodies refuse unknown properties, as the handlers do
     assert_eq!(schemas["CreateOrg"]["additionalProperties"], false);
+}
+
+#[test]
+fn errors_are_documented_as_they_are_answered() {
+    let doc = local_runner::server::openapi();
+    let responses = &doc["components"]["responses"];
+    let problem = json!({"$ref": "#/components/schemas/ApiError"});
+    // a problem's `errors` (and `detail`) are left out when empty
+    let api_error = &doc["components"]["schemas"]["ApiError"];
+    let required: Vec<&str> = api_error["required"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    assert_eq!(required, ["type", "title", "status"], "{api_error}");
+    // API Gateway's own answers: {"message": …} as application/json
+    assert_eq!(responses["Unauthorized"]["content"]["application/json"]["schema"]["$ref"], "#/components/schemas/GatewayMessage");
+    assert_eq!(doc["components"]["schemas"]["GatewayMessage"]["required"], json!(["message"]));
+    for (name, r) in responses.as_object().unwrap() {
+        assert_eq!(r["content"]["application/problem+json"]["schema"], problem, "{name}");
+    }
+    let op = |path: &str, method: &str| doc["paths"][path][method]["responses"].as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+    assert_eq!(op("/orgs", "post"), ["201", "400", "401", "409", "413", "415", "422", "429", "default"]);
+    assert_eq!(op("/orgs/{orgId}", "patch"), ["200", "400", "401", "403", "404", "409", "412", "413", "415", "422", "429", "default"]);
+    assert_eq!(op("/me", "get"), ["200", "401", "429", "default"]);
+    assert_eq!(op("/orgs/{orgId}/members", "get"), ["200", "400", "401", "403", "404", "422", "429", "default"]);
+    // headers the handlers always send
+    let created = &doc["paths"]["/orgs"]["post"]["responses"]["201"]["headers"];
+    assert!(created["Location"]["required"] == true && created["ETag"]["required"] == true, "{created}");
+}
+
+#[test]
+fn parameters_say_what_the_api_accepts() {
+    let doc = local_runner::server::openapi();
+    let params = |path: &str, method: &str| doc["paths"][path][method]["parameters"].as_array().unwrap().clone();
+    let org_id = params("/orgs/{orgId}", "get").into_iter().find(|p| p["name"] == "orgId").unwrap();
+    let pattern = org_id["schema"]["pattern"].as_str().unwrap();
+    assert_eq!(pattern, api::openapi::ULID_PATTERN);
+    let status = params("/orgs/{orgId}/invites", "get").into_iter().find(|p| p["name"] == "status").unwrap();
+    assert_eq!(status["schema"]["enum"], json!(["pending", "accepted", "declined", "revoked", "expired"]));
+    // tags come from the route tables, in their order
+    let tags: Vec<&str> = doc["tags"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+    assert_eq!(tags.len(), 5, "{tags:?}");
+    for t in ["organizations", "members", "profile", "platform", "invitations"] {
+        assert!(tags.contains(&t), "{t} in {tags:?}");
+    }
 }

@@ -11,6 +11,7 @@ use crate::AppState;
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateInvite {
+    #[schemars(email)]
     email: String,
     role: Role,
 }
@@ -18,6 +19,8 @@ pub struct CreateInvite {
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TokenBody {
+    /// The token from the invitation link.
+    #[schemars(regex(pattern = r"^[A-Za-z0-9_-]{1,128}$"))]
     token: String,
 }
 

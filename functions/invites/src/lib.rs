@@ -24,24 +24,29 @@ pub fn routes() -> RouteTable<AppState> {
     use handlers::{Accepted, CreateInvite, InviteView, TokenBody};
     use store::Page;
     RouteTable::default()
+        .tag("invitations", "Invitations by email, and the invitee's side: pending invitations, accept, decline")
         .route(Method::POST, "/orgs/{orgId}/invites", "createInvite", "Invite someone by email (admin+)", handlers::create)
         .takes::<CreateInvite>()
         .returns::<InviteView>(201)
         .route(Method::GET, "/orgs/{orgId}/invites", "listInvites", "List invitations, optionally by status (admin+)", handlers::list)
         .returns::<Page<InviteView>>(200)
         .paginated(&["status"])
+        .query_values("status", &["pending", "accepted", "declined", "revoked", "expired"])
         .route(Method::POST, "/orgs/{orgId}/invites/{inviteId}/resend", "resendInvite", "Send an invitation again with a new token (admin+)", handlers::resend)
         .returns::<InviteView>(200)
         .route(Method::DELETE, "/orgs/{orgId}/invites/{inviteId}", "revokeInvite", "Revoke an invitation (admin+)", handlers::revoke)
         .no_content()
         .route(Method::GET, "/invites/pending", "listMyInvites", "Invitations addressed to the caller's verified email", handlers::pending)
         .returns::<Page<InviteView>>(200)
+        .errors(&[403])
         .route(Method::POST, "/invites/accept", "acceptInvite", "Accept an invitation with its token", handlers::accept)
         .takes::<TokenBody>()
         .returns::<Accepted>(200)
+        .errors(&[403, 404])
         .route(Method::POST, "/invites/decline", "declineInvite", "Decline an invitation with its token", handlers::decline)
         .takes::<TokenBody>()
         .no_content()
+        .errors(&[403, 404])
 }
 
 /// The finished router with its state, and the list of its routes.

@@ -60,6 +60,7 @@ pub struct PurgeStatus {
 
 pub fn routes() -> RouteTable<AppState> {
     RouteTable::default()
+        .tag("platform", "Platform operators (Cognito group platform-admin): every organization, suspension, plans, purges")
         .route(
             Method::POST,
             "/admin/orgs/{orgId}/purge",

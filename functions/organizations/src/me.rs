@@ -9,6 +9,7 @@ use crate::AppState;
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(extend("required" = ["displayName"]))]
 pub struct UpdateMe {
     /// `null` clears the name; absent is an error (nothing else is editable).
     #[serde(default, deserialize_with = "present")]

@@ -9,20 +9,31 @@ use store::{MyOrg, NewOrg, Org, OrgScope, Usage};
 
 use crate::AppState;
 
-#[derive(Debug, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateOrg {
-    name: String,
-    #[serde(default)]
-    slug: Option<String>,
-}
+/// What [`OrgName::parse`] accepts: something besides spaces, no control characters.
+const NAME_PATTERN: &str = r"^[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u001f\u007f-\u009f]*$";
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+pub struct CreateOrg {
+    /// 1 to 100 characters, not only spaces, no control characters.
+    #[schemars(length(min = 1, max = 100), regex(pattern = NAME_PATTERN))]
+    name: String,
+    /// 3 to 48 of a-z, 0-9 and '-', not at either end; derived from the name when absent.
+    #[serde(default)]
+    #[schemars(regex(pattern = r"^[a-z0-9][a-z0-9-]{1,46}[a-z0-9]$"))]
+    slug: Option<String>,
+}
+
+/// At least one of `name` and `settings`.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(extend("minProperties" = 1))]
 pub struct UpdateOrg {
     #[serde(default)]
+    #[schemars(with = "String", length(min = 1, max = 100), regex(pattern = NAME_PATTERN))]
     name: Option<String>,
     #[serde(default)]
+    #[schemars(with = "OrgSettingsPatch")]
     settings: Option<OrgSettingsPatch>,
 }
 

@@ -1,9 +1,10 @@
 //! The request pipeline every HTTP function shares: identity from the authorizer's claims,
-//! problem+json errors, strict JSON bodies, pagination parameters, the route table that
+//! problem+json errors, the CORS policy, strict JSON bodies, pagination parameters, the route table that
 //! feeds the router, the OpenAPI document and the authorization matrix, and the Lambda
 //! entry point.
 
 mod function;
+mod cors;
 mod identity;
 mod json;
 pub mod openapi;
@@ -14,10 +15,11 @@ mod problem;
 mod routes;
 
 pub use function::{BoxFuture, EventKind, Handler, Handlers, InvokeError, Platform, RecordFailures, ScheduleDetail, ScheduledEvent, event_kind, handler, serve};
+pub use cors::{ALLOWED_ORIGINS_ENV, BadOrigin, Cors};
 pub use identity::{Caller, identity_from_claims};
 pub use json::{JsonBody, MAX_BODY_BYTES};
 pub use lambda::{init_tracing, run};
 pub use pagination::PageQuery;
 pub use params::Params;
 pub use problem::{ApiError, ApiResult, PROBLEM_JSON};
-pub use routes::{RouteInfo, RouteTable, SchemaFn, finish};
+pub use routes::{RouteInfo, RouteTable, SchemaFn, Tag, finish, finish_with};

@@ -1,75 +1,219 @@
 //! The OpenAPI 3.1 document, generated from the route tables (never written by hand): every
-//! route with its parameters, request and response schemas, the problem+json error schema,
-//! and the Cognito bearer token.
+//! route with its tag, parameters, request and response schemas and headers, the error
+//! answers it can give, and the Cognito bearer token.
+//!
+//! Error answers per operation: 401 and 429 everywhere (API Gateway answers them itself, as
+//! `{"message": …}` in `application/json`; the functions' own 401 and 429 are problems); 400,
+//! 413, 415 and 422 where a body is taken; 400 and 422 for listings and constrained query
+//! parameters; 403 for anything under an org or for platform operators; 404 wherever a path
+//! names something; 409 for every write (a concurrent change can win); whatever else the
+//! route table declares; and `default`, a problem, for the rest (500, 503). Every problem is
+//! `application/problem+json`.
+//!
+//! Request schemas describe what the functions accept (serde's deserialize side), response
+//! schemas what they send (the serialize side), so a field the API omits when empty is not
+//! required in an answer.
 
+use std::collections::BTreeMap;
+
+use schemars::generate::{Contract, SchemaGenerator, SchemaSettings};
 use serde_json::{Map, Value, json};
 
 use crate::{ApiError, RouteInfo};
 
+/// A ULID as the API issues them (org and invitation ids).
+pub const ULID_PATTERN: &str = "^[0-7][0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{25}$";
+/// A user id: the Cognito `sub`, treated as opaque.
+pub const USER_ID_PATTERN: &str = "^[A-Za-z0-9_-]{1,128}$";
+
+/// The schema of a path parameter, by the API-wide name it has in every route.
+fn path_parameter(name: &str) -> Value {
+    match name {
+        "orgId" => json!({"type": "string", "pattern": ULID_PATTERN, "description": "an organization id (ULID)"}),
+        "inviteId" => json!({"type": "string", "pattern": ULID_PATTERN, "description": "an invitation id (ULID)"}),
+        "userId" => json!({"type": "string", "pattern": USER_ID_PATTERN, "description": "a user id (the Cognito sub)"}),
+        _ => json!({"type": "string"}),
+    }
+}
+
+/// The reusable error answers, by status: (name in `components/responses`, description).
+const ERRORS: &[(u16, &str, &str)] = &[
+    (400, "BadRequest", "Malformed request: a body that is not JSON or has unknown fields, an unknown query parameter, a cursor or If-Match this API did not issue"),
+    (401, "Unauthorized", "No valid token: API Gateway's authorizer answers `{\"message\": \"Unauthorized\"}` as application/json"),
+    (403, "Forbidden", "The caller's role does not allow this, the organization is suspended, the email is not verified, or the route is for platform operators"),
+    (404, "NotFound", "Nothing by this id that the caller may see"),
+    (409, "Conflict", "Conflicts with the current state: a plan limit, the last owner, something that changed meanwhile"),
+    (412, "PreconditionFailed", "If-Match names a version that is no longer current"),
+    (413, "PayloadTooLarge", "The body is over 64 KiB"),
+    (415, "UnsupportedMediaType", "The body is not application/json"),
+    (422, "ValidationFailed", "Invalid input; `errors` names every bad field"),
+    (429, "TooManyRequests", "Too many requests: a limit of the API (a problem with Retry-After) or API Gateway's throttling (`{\"message\": \"Too Many Requests\"}`)"),
+];
+
+/// The error statuses `route` can answer besides `default`.
+pub fn error_statuses(route: &RouteInfo) -> Vec<u16> {
+    let mut statuses = vec![401, 429];
+    let takes_body = route.request.is_some();
+    let has_query = route.paginated || !route.query.is_empty();
+    if takes_body {
+        statuses.extend([400, 413, 415, 422]);
+    }
+    if has_query {
+        statuses.extend([400, 422]);
+    }
+    if route.path.contains("{orgId}") || route.path.starts_with("/admin/") {
+        statuses.push(403);
+    }
+    if route.path.contains('{') {
+        statuses.push(404);
+    }
+    if route.method != http::Method::GET {
+        statuses.push(409);
+    }
+    statuses.extend(&route.errors);
+    statuses.sort_unstable();
+    statuses.dedup();
+    statuses
+}
+
+fn generator(contract: Contract) -> SchemaGenerator {
+    let mut settings = SchemaSettings::draft2020_12();
+    settings.definitions_path = "#/components/schemas/".into();
+    settings.contract = contract;
+    settings.into_generator()
+}
+
 /// The document for `routes`.
 pub fn document(title: &str, version: &str, routes: &[RouteInfo]) -> Value {
-    let mut settings = schemars::generate::SchemaSettings::draft2020_12();
-    settings.definitions_path = "#/components/schemas/".into();
-    let mut generator = settings.into_generator();
-    let problem = generator.subschema_for::<ApiError>();
+    // Requests as the functions read them, answers as they write them.
+    let mut requests = generator(Contract::Deserialize);
+    let mut answers = generator(Contract::Serialize);
+    let problem = answers.subschema_for::<ApiError>();
 
     let mut paths: Map<String, Value> = Map::new();
+    let mut tags: Vec<Value> = Vec::new();
+    let mut bodies: Vec<(String, String)> = Vec::new();
     for route in routes {
         let mut parameters: Vec<Value> = route
             .path
             .split('/')
             .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
-            .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
+            .map(|name| json!({"name": name, "in": "path", "required": true, "schema": path_parameter(name)}))
             .collect();
         if route.paginated {
-            parameters.push(json!({"name": "limit", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 25}}));
-            parameters.push(json!({"name": "cursor", "in": "query", "required": false, "schema": {"type": "string"}, "description": "nextCursor of the previous page"}));
+            parameters.push(json!({"name": "limit", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 25}, "description": "page size; values over 100 count as 100"}));
+            parameters.push(json!({"name": "cursor", "in": "query", "required": false, "schema": {"type": "string"}, "description": "nextCursor of the previous page; absent or empty for the first page"}));
         }
         for name in route.query {
-            parameters.push(json!({"name": name, "in": "query", "required": false, "schema": {"type": "string"}}));
+            let mut schema = json!({"type": "string"});
+            if let Some((_, values)) = route.query_values.iter().find(|(n, _)| n == name) {
+                schema["enum"] = json!(values);
+            }
+            parameters.push(json!({"name": name, "in": "query", "required": false, "schema": schema}));
         }
         let (status, body) = route.response;
-        let success = match body {
-            Some(schema) => json!({"description": "Success", "content": {"application/json": {"schema": schema(&mut generator)}}}),
+        let mut success = match body {
+            Some(schema) => json!({"description": "Success", "content": {"application/json": {"schema": schema(&mut answers)}}}),
             None => json!({"description": "Success, no content"}),
         };
-        let problem_response = json!({"description": "A problem (RFC 9457)", "content": {"application/problem+json": {"schema": problem}}});
+        if !route.response_headers.is_empty() {
+            let headers: Map<String, Value> = route
+                .response_headers
+                .iter()
+                .map(|(name, meaning)| ((*name).to_owned(), json!({"description": meaning, "required": true, "schema": {"type": "string"}})))
+                .collect();
+            success["headers"] = Value::Object(headers);
+        }
         let mut responses = Map::new();
         responses.insert(status.to_string(), success);
-        responses.insert("default".into(), problem_response);
+        for code in error_statuses(route) {
+            let name = ERRORS.iter().find(|(s, ..)| *s == code).map(|(_, n, _)| *n).unwrap_or_else(|| panic!("{} {}: no documented error {code}", route.method, route.path));
+            responses.insert(code.to_string(), json!({"$ref": format!("#/components/responses/{name}")}));
+        }
+        responses.insert("default".into(), json!({"$ref": "#/components/responses/Problem"}));
         let mut operation = json!({
             "operationId": route.operation_id,
             "summary": route.summary,
-            "tags": [tag_of(route.path)],
+            "tags": [route.tag.name],
             "parameters": parameters,
             "responses": responses,
             "security": [{"cognito": []}],
         });
         if let Some(schema) = route.request {
-            operation["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": schema(&mut generator)}}});
+            operation["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": schema(&mut requests)}}});
+            bodies.push((route.path.to_owned(), route.method.as_str().to_ascii_lowercase()));
+        }
+        if !tags.iter().any(|t| t["name"] == route.tag.name) {
+            tags.push(json!({"name": route.tag.name, "description": route.tag.description}));
         }
         let entry = paths.entry(route.path.to_owned()).or_insert_with(|| json!({}));
         entry[route.method.as_str().to_ascii_lowercase()] = operation;
     }
-    let schemas: Map<String, Value> = generator.take_definitions(true).into_iter().collect();
+
+    // One set of schemas: a type both read and written keeps one name when its two schemas
+    // agree; otherwise the request side's is renamed `<Name>Input`.
+    let mut schemas: Map<String, Value> = answers.take_definitions(true).into_iter().collect();
+    let mut input: BTreeMap<String, Value> = requests.take_definitions(true).into_iter().collect();
+    let renames: BTreeMap<String, String> = input
+        .iter()
+        .filter(|(name, schema)| schemas.get(*name).is_some_and(|s| s != *schema))
+        .map(|(name, _)| (name.clone(), format!("{name}Input")))
+        .collect();
+    for schema in input.values_mut() {
+        rename_refs(schema, &renames);
+    }
+    for (path, method) in &bodies {
+        rename_refs(&mut paths[path][method]["requestBody"]["content"]["application/json"]["schema"], &renames);
+    }
+    for (name, schema) in input {
+        schemas.insert(renames.get(&name).cloned().unwrap_or(name), schema);
+    }
+    schemas.insert(
+        "GatewayMessage".into(),
+        json!({"type": "object", "description": "An answer API Gateway gives itself (the authorizer's 401, throttling's 429)", "required": ["message"], "properties": {"message": {"type": "string"}}}),
+    );
+
+    let mut responses = Map::new();
+    responses.insert("Problem".into(), json!({"description": "A problem (RFC 9457)", "content": {"application/problem+json": {"schema": problem}}}));
+    for (status, name, description) in ERRORS {
+        let mut content = json!({"application/problem+json": {"schema": problem}});
+        if matches!(status, 401 | 429) {
+            content["application/json"] = json!({"schema": {"$ref": "#/components/schemas/GatewayMessage"}});
+        }
+        let mut response = json!({"description": description, "content": content});
+        if *status == 429 {
+            response["headers"] = json!({"Retry-After": {"description": "seconds to wait (the API's own limits)", "required": false, "schema": {"type": "integer", "minimum": 0}}});
+        }
+        responses.insert((*name).to_owned(), response);
+    }
+
     json!({
         "openapi": "3.1.0",
         "info": {"title": title, "version": version},
+        "tags": tags,
         "paths": paths,
         "components": {
             "schemas": schemas,
+            "responses": responses,
             "securitySchemes": {"cognito": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT", "description": "A Cognito ID token"}}
         }
     })
 }
 
-fn tag_of(path: &str) -> &str {
-    match path.split('/').nth(1).unwrap_or("") {
-        "admin" => "platform",
-        "me" => "profile",
-        "invites" => "invitations",
-        _ if path.contains("/invites") => "invitations",
-        _ if path.contains("/members") || path.contains("transfer-ownership") => "members",
-        _ => "organizations",
+fn rename_refs(value: &mut Value, renames: &BTreeMap<String, String>) {
+    if renames.is_empty() {
+        return;
+    }
+    match value {
+        Value::Object(map) => {
+            if let Some(Value::String(r)) = map.get_mut("$ref")
+                && let Some(new) = r.strip_prefix("#/components/schemas/").and_then(|name| renames.get(name))
+            {
+                *r = format!("#/components/schemas/{new}");
+            }
+            map.values_mut().for_each(|v| rename_refs(v, renames));
+        }
+        Value::Array(items) => items.iter_mut().for_each(|v| rename_refs(v, renames)),
+        _ => {}
     }
 }

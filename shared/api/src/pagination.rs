@@ -44,7 +44,8 @@ impl<S: Send + Sync> FromRequestParts<S> for PageQuery {
                     Ok(n) if n >= 1 => out.page.limit = Some(n),
                     _ => return Err(ApiError::invalid(vec![FieldError::new("limit", "must be a whole number from 1 (values over 100 count as 100)")])),
                 },
-                "cursor" => out.page.cursor = Some(v),
+                // `cursor=` (empty) is the first page, like no cursor at all.
+                "cursor" => out.page.cursor = Some(v).filter(|c| !c.is_empty()),
                 _ => out.params.push((k, v)),
             }
         }
@@ -56,4 +57,32 @@ fn serde_urlencoded_pairs(query: &str) -> Result<Vec<(String, String)>, ApiError
     axum::extract::Query::<Vec<(String, String)>>::try_from_uri(&format!("/?{query}").parse().map_err(|_| ApiError::malformed("bad query string"))?)
         .map(|q| q.0)
         .map_err(|_| ApiError::malformed("bad query string"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn query(q: &str) -> Result<PageQuery, ApiError> {
+        let (mut parts, _) = http::Request::builder().uri(format!("/x?{q}")).body(()).unwrap().into_parts();
+        PageQuery::from_request_parts(&mut parts, &()).await
+    }
+
+    #[tokio::test]
+    async fn an_empty_cursor_is_the_first_page() {
+        assert_eq!(query("cursor=").await.unwrap().page.cursor, None);
+        assert_eq!(query("limit=5&cursor=").await.unwrap().page.limit, Some(5));
+        assert_eq!(query("cursor=abc").await.unwrap().page.cursor.as_deref(), Some("abc"));
+        assert_eq!(query("").await.unwrap().page.cursor, None);
+    }
+
+    #[tokio::test]
+    async fn limits_and_other_parameters() {
+        assert_eq!(query("limit=0").await.unwrap_err().status, 422);
+        assert_eq!(query("limit=").await.unwrap_err().status, 422);
+        let q = query("status=active").await.unwrap();
+        assert_eq!(q.param("status"), Some("active"));
+        assert_eq!(q.clone().only(&[]).unwrap_err().status, 400);
+        assert!(q.only(&["status"]).is_ok());
+    }
 }

@@ -8,10 +8,17 @@ use axum::response::IntoResponse;
 use axum::routing::{MethodFilter, on};
 use http::Method;
 
-use crate::ApiError;
+use crate::{ApiError, Cors};
 
 /// Produces the JSON schema of a request or response type.
 pub type SchemaFn = fn(&mut schemars::SchemaGenerator) -> schemars::Schema;
+
+/// A group of operations in the OpenAPI document, declared in the route tables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tag {
+    pub name: &'static str,
+    pub description: &'static str,
+}
 
 /// One route as declared.
 #[derive(Debug, Clone)]
@@ -21,13 +28,21 @@ pub struct RouteInfo {
     pub path: &'static str,
     pub operation_id: &'static str,
     pub summary: &'static str,
+    /// The group the route is documented in.
+    pub tag: Tag,
     /// The JSON body it takes, if any.
     pub request: Option<SchemaFn>,
     /// Its success status and JSON body (none for 204).
     pub response: (u16, Option<SchemaFn>),
+    /// Headers its success answer always carries: name and meaning.
+    pub response_headers: Vec<(&'static str, &'static str)>,
     /// Query parameters besides `limit` and `cursor`, when it is a listing.
     pub query: &'static [&'static str],
+    /// The values a query parameter takes, when they are a fixed set.
+    pub query_values: Vec<(&'static str, &'static [&'static str])>,
     pub paginated: bool,
+    /// Error statuses it answers besides those its shape implies (see [`crate::openapi`]).
+    pub errors: Vec<u16>,
 }
 
 fn schema_of<T: schemars::JsonSchema>(g: &mut schemars::SchemaGenerator) -> schemars::Schema {
@@ -38,15 +53,23 @@ fn schema_of<T: schemars::JsonSchema>(g: &mut schemars::SchemaGenerator) -> sche
 pub struct RouteTable<S> {
     router: Router<S>,
     routes: Vec<RouteInfo>,
+    tag: Option<Tag>,
 }
 
 impl<S: Clone + Send + Sync + 'static> Default for RouteTable<S> {
     fn default() -> Self {
-        RouteTable { router: Router::new(), routes: Vec::new() }
+        RouteTable { router: Router::new(), routes: Vec::new(), tag: None }
     }
 }
 
 impl<S: Clone + Send + Sync + 'static> RouteTable<S> {
+    /// The group the routes declared from here on are documented in.
+    pub fn tag(mut self, name: &'static str, description: &'static str) -> Self {
+        self.tag = Some(Tag { name, description });
+        self
+    }
+
+    /// Declares a route (after a [`tag`](Self::tag)).
     pub fn route<H, T>(mut self, method: Method, path: &'static str, operation_id: &'static str, summary: &'static str, handler: H) -> Self
     where
         H: Handler<T, S>,
@@ -55,7 +78,21 @@ impl<S: Clone + Send + Sync + 'static> RouteTable<S> {
         let filter = MethodFilter::try_from(method.clone()).expect("a standard method");
         self.router = self.router.route(path, on(filter, handler));
         let status = if method == Method::POST { 201 } else { 200 };
-        self.routes.push(RouteInfo { method, path, operation_id, summary, request: None, response: (status, None), query: &[], paginated: false });
+        let tag = self.tag.unwrap_or_else(|| panic!("{method} {path}: declare a tag before the route"));
+        self.routes.push(RouteInfo {
+            method,
+            path,
+            operation_id,
+            summary,
+            tag,
+            request: None,
+            response: (status, None),
+            response_headers: Vec::new(),
+            query: &[],
+            query_values: Vec::new(),
+            paginated: false,
+            errors: Vec::new(),
+        });
         self
     }
 
@@ -89,6 +126,24 @@ impl<S: Clone + Send + Sync + 'static> RouteTable<S> {
         self
     }
 
+    /// Documents a header the last route's success answer always carries.
+    pub fn header(mut self, name: &'static str, meaning: &'static str) -> Self {
+        self.last().response_headers.push((name, meaning));
+        self
+    }
+
+    /// Documents the values a query parameter of the last route takes.
+    pub fn query_values(mut self, name: &'static str, values: &'static [&'static str]) -> Self {
+        self.last().query_values.push((name, values));
+        self
+    }
+
+    /// Documents error statuses the last route answers besides those its shape implies.
+    pub fn errors(mut self, statuses: &[u16]) -> Self {
+        self.last().errors.extend_from_slice(statuses);
+        self
+    }
+
     pub fn routes(&self) -> &[RouteInfo] {
         &self.routes
     }
@@ -99,19 +154,30 @@ impl<S: Clone + Send + Sync + 'static> RouteTable<S> {
         (self.router.with_state(state), self.routes)
     }
 
-    /// The finished router of one function.
+    /// The finished router of one function, with the CORS policy of `ALLOWED_ORIGINS`.
     pub fn into_router(self, state: S) -> (Router, Vec<RouteInfo>) {
         let (router, routes) = self.with_state(state);
-        (finish(router), routes)
+        let cors = Cors::from_env().map(|c| c.for_routes(&routes));
+        (finish_with(router, cors), routes)
     }
+}
+
+/// [`finish_with`] the CORS policy of `ALLOWED_ORIGINS` (none when it is unset).
+pub fn finish(router: Router) -> Router {
+    finish_with(router, Cors::from_env())
 }
 
 /// Unknown paths answer 404 and known paths with another method 405, both as problems; the
 /// request layer wraps the whole router so that it runs before routing (it maps API
-/// Gateway's staged path back to the resource path).
-pub fn finish(router: Router) -> Router {
+/// Gateway's staged path back to the resource path). The CORS policy, when there is one,
+/// wraps everything, so that every answer carries its headers, the 500 of a panic included.
+pub fn finish_with(router: Router, cors: Option<Cors>) -> Router {
     let inner = router
         .fallback(|| async { ApiError::not_found().detail("no such route").into_response() })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed().into_response() });
-    Router::new().fallback_service(inner).layer(axum::middleware::from_fn(crate::lambda::request_layer))
+    let finished = Router::new().fallback_service(inner).layer(axum::middleware::from_fn(crate::lambda::request_layer));
+    match cors {
+        Some(cors) => cors.wrap(finished),
+        None => finished,
+    }
 }

@@ -75,7 +75,8 @@ async fn run(listener: tokio::net::TcpListener, endpoint: &str) -> Result<(), pr
     events.spawn(Duration::from_millis(250));
     let triggers = cognito_triggers::Triggers { store: store.clone(), config: cognito_triggers::TriggerConfig::from_env() };
     let auth = AuthState { cognito: aws_sdk_cognitoidentityprovider::Client::new(&config), resources: resources.clone(), triggers: Arc::new(triggers) };
-    let app = server::app(routed, verifier, auth).merge(control::router(Arc::clone(&events)));
+    let cors = std::env::var(server::ALLOWED_ORIGINS_ENV).unwrap_or_else(|_| server::DEFAULT_ALLOWED_ORIGINS.into());
+    let app = server::app(routed, verifier, auth, control::router(Arc::clone(&events)));
     let addr = listener.local_addr()?;
     println!();
     println!("  Tenantry is running locally ({} routes).", routes.len());
@@ -84,6 +85,7 @@ async fn run(listener: tokio::net::TcpListener, endpoint: &str) -> Result<(), pr
     println!("  Sign up: POST http://{addr}/local/auth/signup  {{\"email\":…,\"password\":…}}");
     println!("  Events:  stream, queues, uploads and schedules delivered locally; GET http://{addr}/local/events");
     println!("  Clock:   POST http://{addr}/local/clock  {{\"advanceSeconds\":3600}} fires what becomes due");
+    println!("  CORS:    {} ({})", if cors.trim().is_empty() { "off" } else { cors.as_str() }, server::ALLOWED_ORIGINS_ENV);
     println!("  AWS:     {endpoint} (in memory; everything is gone when you stop)");
     println!("  Stop:    Ctrl-C");
     println!();

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use api::{Platform, RouteInfo};
+use api::{Cors, Platform, RouteInfo};
 use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::Next;
@@ -18,8 +18,20 @@ use serde_json::json;
 use crate::auth_routes::{self, AuthState};
 use crate::jwt::{TokenVerifier, as_authorizer_claims};
 
+/// The variable that sets the local CORS policy (`ALLOWED_ORIGINS` on AWS), and its default:
+/// pages served from loopback on any port. Empty: no CORS headers.
+pub const ALLOWED_ORIGINS_ENV: &str = "TENANTRY_ALLOWED_ORIGINS";
+pub const DEFAULT_ALLOWED_ORIGINS: &str = "http://localhost:*,http://127.0.0.1:*";
+
+/// The local CORS policy from [`ALLOWED_ORIGINS_ENV`].
+pub fn cors_from_env() -> Option<Cors> {
+    let routes: Vec<RouteInfo> = registry::routes().into_iter().map(|(_, r)| r).collect();
+    Cors::from_env_var(ALLOWED_ORIGINS_ENV, DEFAULT_ALLOWED_ORIGINS).map(|c| c.for_routes(&routes))
+}
+
 /// Every function's routes (from the registry), merged and finished, with the list of all
-/// routes.
+/// routes. No CORS policy here: [`app`] applies one around everything, as API Gateway does in
+/// front of the functions.
 pub fn functions(platform: &Platform) -> Result<(Router, Vec<RouteInfo>), String> {
     let mut merged = Router::new();
     for f in registry::all() {
@@ -32,7 +44,7 @@ pub fn functions(platform: &Platform) -> Result<(Router, Vec<RouteInfo>), String
     }
     let mut routes: Vec<RouteInfo> = registry::routes().into_iter().map(|(_, r)| r).collect();
     routes.sort_by(|a, b| (a.path, a.method.as_str()).cmp(&(b.path, b.method.as_str())));
-    Ok((api::finish(merged), routes))
+    Ok((api::finish_with(merged, None), routes))
 }
 
 /// The interactive API reference: one page, no external assets (the machine may be offline).
@@ -44,16 +56,29 @@ pub fn openapi() -> serde_json::Value {
     api::openapi::document("Tenantry", env!("CARGO_PKG_VERSION"), &routes)
 }
 
-/// The whole local API.
-pub fn app(functions: Router, verifier: TokenVerifier, auth: AuthState) -> Router {
+/// The whole local API, with the CORS policy of [`ALLOWED_ORIGINS_ENV`].
+pub fn app(functions: Router, verifier: TokenVerifier, auth: AuthState, local: Router) -> Router {
+    app_with_cors(functions, verifier, auth, local, cors_from_env())
+}
+
+/// The whole local API with this CORS policy: preflights are answered before the token is
+/// checked, as API Gateway answers them, and every answer carries the policy's headers, the
+/// authorizer's 401 and the local routes' answers included. `local` holds further local-only
+/// routes (the clock and the event log).
+pub fn app_with_cors(functions: Router, verifier: TokenVerifier, auth: AuthState, local: Router, cors: Option<Cors>) -> Router {
     let protected = functions.layer(axum::middleware::from_fn_with_state(Arc::new(verifier), authorize));
     let document = Arc::new(openapi());
-    Router::new()
+    let app = Router::new()
         .route("/health", get(|| async { Json(json!({"status": "ok"})) }))
         .route("/openapi.json", get(move || async move { Json((*document).clone()) }))
         .route("/docs", get(|| async { axum::response::Html(DOCS_PAGE) }))
         .merge(auth_routes::router(auth))
-        .fallback_service(protected)
+        .merge(local)
+        .fallback_service(protected);
+    match cors {
+        Some(cors) => cors.wrap(app),
+        None => app,
+    }
 }
 
 /// What API Gateway answers when the authorizer refuses a token.

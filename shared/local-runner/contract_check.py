@@ -1,0 +1,184 @@
+#!/usr/bin/env python3
+"""The OpenAPI document against the API it describes, with Schemathesis.
+
+Against the running local stack (`TENANTRY_URL`, default http://127.0.0.1:8080) this creates
+an owner (signed up, with an org), a member (invited by the owner, the invitation read from
+the local mail and accepted) and a stranger (signed up, in no org), then runs Schemathesis over
+every operation of `/openapi.json` once per caller, with the caller's token and the path
+parameters pointing at the owner's org, the member and an open invitation, so that the
+generated requests reach the handlers instead of stopping at 404. Checks: no server error,
+documented status codes, content types, headers and response schemas, and every 4xx a
+problem+json except API Gateway's own 401 (`contract_hooks.py`).
+
+Operations that destroy what later requests use (deleting the org, removing a member,
+revoking an invitation, transferring ownership) run last, in a second pass per caller, and
+the callers run from the least to the most privileged.
+
+Run with the project's virtualenv (`make venv` installs Schemathesis):
+    .venv/bin/python shared/local-runner/contract_check.py [--max-examples N] [--seed S] [--only owner]
+`CONTRACT_CHECKS=positive_data_acceptance,negative_data_rejection` swaps the checks for others
+of Schemathesis' (those two also flag rules the schemas cannot state, such as a forged cursor or
+an unknown time zone, and the leniencies of the API, such as `limit` over 100).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+PASSWORD = "CorrectHorse42x"
+CHECKS = os.environ.get("CONTRACT_CHECKS", "").split(",") if os.environ.get("CONTRACT_CHECKS") else [
+    "not_a_server_error",
+    "status_code_conformance",
+    "content_type_conformance",
+    "response_headers_conformance",
+    "response_schema_conformance",
+]
+# Run in a second pass: they remove what the other operations' requests point at.
+DESTRUCTIVE = ["removeMember", "revokeInvite", "transferOwnership", "deleteOrg"]
+
+
+class Api:
+    def __init__(self, base: str):
+        self.base = base.rstrip("/")
+
+    def call(self, method: str, path: str, body=None, token: str | None = None):
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(self.base + path, data=data, method=method)
+        if body is not None:
+            req.add_header("content-type", "application/json")
+        if token:
+            req.add_header("authorization", f"Bearer {token}")
+        try:
+            with urllib.request.urlopen(req, timeout=30) as res:
+                raw = res.read()
+                return res.status, (json.loads(raw) if raw else None)
+        except urllib.error.HTTPError as e:
+            raise SystemExit(f"setup: {method} {path} answered {e.code}: {e.read().decode(errors='replace')}")
+
+    def user(self, email: str) -> tuple[str, str]:
+        """Signs up, confirms and logs in; returns (id token, user id)."""
+        self.call("POST", "/local/auth/signup", {"email": email, "password": PASSWORD})
+        self.call("POST", "/local/auth/confirm", {"email": email, "code": "000000"})
+        _, tokens = self.call("POST", "/local/auth/login", {"email": email, "password": PASSWORD})
+        token = tokens["idToken"]
+        _, me = self.call("GET", "/me", token=token)
+        return token, me["userId"]
+
+
+def setup(api: Api) -> dict:
+    run = f"{int(time.time())}-{os.getpid()}"
+    owner, owner_id = api.user(f"owner-{run}@example.com")
+    member_email = f"member-{run}@example.com"
+    member, member_id = api.user(member_email)
+    stranger, stranger_id = api.user(f"stranger-{run}@example.com")
+    _, org = api.call("POST", "/orgs", {"name": "Contract Co"}, owner)
+    org_id = org["id"]
+    api.call("POST", f"/orgs/{org_id}/invites", {"email": member_email, "role": "member"}, owner)
+    _, mail = api.call("GET", f"/local/mail?to={urllib.request.quote(member_email)}")
+    link = re.search(r"token=([A-Za-z0-9_-]+)", mail["items"][-1]["html"])
+    assert link, "no invitation link in the mail"
+    api.call("POST", "/invites/accept", {"token": link.group(1)}, member)
+    # an open invitation for the invitation routes to point at
+    _, invite = api.call("POST", f"/orgs/{org_id}/invites", {"email": f"invitee-{run}@example.com", "role": "viewer"}, owner)
+    return {
+        "org": org_id,
+        "invite": invite["id"],
+        "callers": [
+            ("stranger", stranger, stranger_id),
+            ("member", member, member_id),
+            ("owner", owner, owner_id),
+        ],
+        "member_id": member_id,
+    }
+
+
+def config(token: str, params: dict, args) -> str:
+    lines = [
+        f'headers = {{ Authorization = "Bearer {token}" }}',
+        f"seed = {args.seed}",
+        f"workers = {args.workers}",
+        "request-timeout = 30",
+        # No state carried from one run to the next: each run is the same run.
+        "[cache]",
+        "enabled = false",
+        "[generation]",
+        f"max-examples = {args.max_examples}",
+        "[parameters]",
+    ]
+    lines += [f'"path.{k}" = "{v}"' for k, v in params.items()]
+    return "\n".join(lines) + "\n"
+
+
+def schemathesis(args, cfg: Path, include: list[str] | None, exclude: list[str] | None) -> int:
+    exe = shutil.which("schemathesis", path=str(Path(sys.executable).parent)) or "schemathesis"
+    cmd = [
+        exe,
+        "--config-file", str(cfg),
+        "run", f"{args.url}/openapi.json",
+        "--checks", ",".join(CHECKS + ["problem_json_errors"]),
+        "--phases", args.phases,
+        "--no-color",
+        "--suppress-health-check", "too_slow,filter_too_much",
+    ]
+    for op in include or []:
+        cmd += ["--include-operation-id", op]
+    for op in exclude or []:
+        cmd += ["--exclude-operation-id", op]
+    env = dict(os.environ, SCHEMATHESIS_HOOKS=str(HERE / "contract_hooks.py"))
+    return subprocess.run(cmd, env=env).returncode
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--url", default=os.environ.get("TENANTRY_URL", "http://127.0.0.1:8080"))
+    p.add_argument("--max-examples", type=int, default=int(os.environ.get("CONTRACT_MAX_EXAMPLES", "20")))
+    p.add_argument("--seed", type=int, default=int(os.environ.get("CONTRACT_SEED", "20261127")))
+    p.add_argument("--workers", default="1")
+    p.add_argument("--phases", default="examples,coverage,fuzzing")
+    p.add_argument("--only", choices=["stranger", "member", "owner"], action="append")
+    args = p.parse_args()
+    args.url = args.url.rstrip("/")
+
+    api = Api(args.url)
+    started = time.monotonic()
+    s = setup(api)
+    print(f"contract: org {s['org']}, invitation {s['invite']}, member {s['member_id']}", flush=True)
+    work = Path(tempfile.mkdtemp(prefix="tenantry-contract-"))
+    failed = []
+    params = {"orgId": s["org"], "userId": s["member_id"], "inviteId": s["invite"]}
+    callers = [c for c in s["callers"] if not args.only or c[0] in args.only]
+    try:
+        # Every caller's safe pass before any destructive one: the member leaving or the org
+        # going away would leave later passes nothing but 404s.
+        for kind, include, exclude in (("safe", None, DESTRUCTIVE), ("destructive", DESTRUCTIVE, None)):
+            for name, token, _ in callers:
+                cfg = work / f"{name}.toml"
+                cfg.write_text(config(token, params, args))
+                print(f"\n== contract: {name}, {kind} operations", flush=True)
+                if schemathesis(args, cfg, include, exclude) != 0:
+                    failed.append(f"{name}/{kind}")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    took = time.monotonic() - started
+    if failed:
+        print(f"\ncontract: FAILED ({', '.join(failed)}) in {took:.0f} s", file=sys.stderr)
+        return 1
+    who = ", ".join(c[0] for c in callers)
+    print(f"\ncontract: every operation conforms to the OpenAPI document as {who} ({took:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
