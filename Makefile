@@ -87,6 +87,10 @@ CDK_CONTEXT ?=
 INFRA := infra
 INFRA_STAMP := $(INFRA)/node_modules/.installed
 CFN_LINT_STAMP := $(VENV)/.cfn-lint-installed
+# checkov has a virtualenv of its own inside .venv: its pinned dependencies would downgrade the
+# local AWS endpoint's (infra/requirements-checkov.txt).
+CHECKOV_VENV := $(VENV)/checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 # cargo-lambda's output: <target dir>/lambda/<binary>/bootstrap.zip (CARGO_TARGET_DIR when set).
 LAMBDA_DIR ?= $(abspath $(or $(CARGO_TARGET_DIR),target))/lambda
 CDK := cd $(INFRA) && TENANTRY_LAMBDA_DIR=$(LAMBDA_DIR) ./node_modules/.bin/cdk
@@ -101,11 +105,16 @@ $(CFN_LINT_STAMP): $(VENV_STAMP) $(INFRA)/requirements.txt
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r $(INFRA)/requirements.txt
 	touch $@
 
-install-infra: venv $(INFRA_STAMP) $(CFN_LINT_STAMP)
+$(CHECKOV_STAMP): $(INFRA)/requirements-checkov.txt | $(VENV_STAMP)
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check -r $(INFRA)/requirements-checkov.txt
+	touch $@
 
-# Type-check, then the node:test suites (template assertions, cdk-nag, cdk synth + cfn-lint).
+install-infra: venv $(INFRA_STAMP) $(CFN_LINT_STAMP) $(CHECKOV_STAMP)
+
+# Type-check, then the node:test suites (template assertions, cdk-nag, checkov, cdk synth + cfn-lint).
 test-infra: install-infra
-	cd $(INFRA) && CFN_LINT=$(abspath $(VENV))/bin/cfn-lint npm test
+	cd $(INFRA) && CFN_LINT=$(abspath $(VENV))/bin/cfn-lint CHECKOV=$(abspath $(CHECKOV_VENV))/bin/checkov npm test
 
 # Offline synth into infra/cdk.out; functions not built yet get a placeholder (with a warning).
 synth: $(INFRA_STAMP)

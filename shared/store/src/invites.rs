@@ -152,7 +152,8 @@ pub struct NewInvite<'a> {
 }
 
 fn seconds_to_utc_midnight(now: i64) -> u64 {
-    (86_400 - now.rem_euclid(86_400)) as u64
+    // rem_euclid keeps it in 1..=86_400.
+    u64::try_from(86_400 - now.rem_euclid(86_400)).unwrap_or(86_400)
 }
 
 fn day_key(now: i64) -> String {
@@ -400,7 +401,7 @@ impl Store {
         let recent: Vec<i64> = invite.recent_sends.iter().copied().filter(|t| now - t < 3600).collect();
         if recent.len() >= RESENDS_PER_HOUR {
             let oldest = recent.iter().min().copied().unwrap_or(now);
-            return Err(DomainError::RateLimited { what: "sends of this invitation", retry_after_secs: (oldest + 3600 - now).max(1) as u64 });
+            return Err(DomainError::RateLimited { what: "sends of this invitation", retry_after_secs: u64::try_from((oldest + 3600 - now).max(1)).unwrap_or(1) });
         }
         let expires = now + ttl_secs;
         let new = Invite {

@@ -222,7 +222,7 @@ impl crate::Store {
         let out = request
             .set_consistent_read(q.index.is_none().then_some(true))
             .scan_index_forward(!q.descending)
-            .limit(page.effective_limit() as i32)
+            .limit(i32::try_from(page.effective_limit()).unwrap_or(i32::MAX))
             .set_exclusive_start_key(start)
             .send()
             .await

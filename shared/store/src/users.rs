@@ -177,7 +177,7 @@ impl Store {
             .expression_attribute_names("#pk", GSI1PK)
             .expression_attribute_values(":pk", AttributeValue::S(keys::user_pk(user)))
             .scan_index_forward(false)
-            .limit((cap + 2) as i32)
+            .limit(i32::try_from(cap + 2).unwrap_or(i32::MAX))
             .send()
             .await
             .map_err(tx::unexpected)?;
