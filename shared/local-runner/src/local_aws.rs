@@ -12,9 +12,21 @@ use aws_sdk_dynamodb::config::Credentials;
 /// The region every local resource lives in.
 pub const REGION: &str = "us-east-1";
 
-/// The repository root (where `.venv` lives).
+/// The endpoint's script, relative to the repository root.
+const SCRIPT: &str = "shared/local-runner/local_aws.py";
+
+/// The repository root (where `.venv` lives), found at run time: the nearest ancestor of the
+/// working directory holding the endpoint's script, else the nearest such ancestor of the
+/// running executable; the working directory when neither has one (the venv is then reported
+/// missing there).
 pub fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+    let cwd = std::env::current_dir().ok();
+    let exe = std::env::current_exe().ok();
+    let found = [cwd.as_deref(), exe.as_deref()]
+        .into_iter()
+        .flatten()
+        .find_map(|start| start.ancestors().find(|d| d.join(SCRIPT).is_file()).map(Path::to_path_buf));
+    found.or(cwd).unwrap_or_else(|| PathBuf::from("."))
 }
 
 /// The virtualenv's Python (`make venv` creates it), or `TENANTRY_PYTHON`.
@@ -29,7 +41,11 @@ pub fn free_port() -> u16 {
 
 /// Starts the endpoint on `port`; with `exit_with_parent` it stops when this process does.
 pub fn spawn(python: &Path, port: u16, exit_with_parent: bool, quiet: bool) -> std::io::Result<Child> {
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("local_aws.py");
+    let script = repo_root().join(SCRIPT);
+    if !script.is_file() {
+        let message = format!("{} not found: start this from inside the repository", script.display());
+        return Err(std::io::Error::new(std::io::ErrorKind::NotFound, message));
+    }
     let mut cmd = Command::new(python);
     cmd.arg(script).arg(port.to_string()).stdin(Stdio::null());
     if exit_with_parent {
@@ -105,4 +121,20 @@ pub async fn sent_mail(endpoint: &str) -> Result<Vec<SentMail>, String> {
     let body = http_get(endpoint, "/moto-api/data.json", "motoapi.amazonaws.com").await?;
     let data: serde_json::Value = serde_json::from_str(&body).map_err(|e| e.to_string())?;
     serde_json::from_value(data["ses"]["Message"].clone()).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_venv_and_the_script_are_found_from_the_working_directory() {
+        // Tests run in their crate's folder, two levels below the root.
+        let root = repo_root();
+        assert!(root.join(SCRIPT).is_file(), "{}", root.display());
+        assert!(root.join("Makefile").is_file(), "{}", root.display());
+        if std::env::var_os("TENANTRY_PYTHON").is_none() {
+            assert_eq!(python(), root.join(".venv/bin/python"));
+        }
+    }
 }
