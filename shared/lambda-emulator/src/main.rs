@@ -12,12 +12,14 @@ use lambda_emulator::scenarios::{FunctionDef, Kind, SCENARIOS, Scenario, Templat
 use lambda_emulator::seed::{self, Fixture};
 use lambda_emulator::stats::Summary;
 use lambda_emulator::{Completed, Emulator, FunctionConfig, FunctionProcess, Invocation, Outcome, lambda_env};
-use local_runner::local_aws;
+use local_runner::{local_aws, provision};
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
 const TABLE: &str = "tenantry-bench";
 const CURSOR_SECRET: &str = "bench-secret";
+/// The front end's address functions link to (as `make dev` defaults it).
+const APP_URL: &str = "http://localhost:3000";
 /// Lambda's init phase limit.
 const INIT_LIMIT: Duration = Duration::from_secs(10);
 
@@ -32,6 +34,7 @@ const USAGE: &str = "usage: tenantry-bench [--iterations N] [--members N] [--onl
   --events DIR      the sample events (default events/)";
 
 struct Args {
+    root: PathBuf,
     iterations: usize,
     members: usize,
     only: Vec<String>,
@@ -41,14 +44,10 @@ struct Args {
     events_dir: PathBuf,
 }
 
-fn repo_root() -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    root.canonicalize().unwrap_or(root)
-}
-
 impl Args {
     fn parse() -> Result<Args, String> {
-        let root = repo_root();
+        // Found at run time, as the venv and the endpoint's script are (`local_aws`).
+        let root = registry::repo_root().ok_or("run tenantry-bench inside the repository: no folder above this one holds functions/ and infra/")?;
         let mut iterations = std::env::var("BENCH_ITERATIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(200);
         let mut members = 25;
         let mut only = Vec::new();
@@ -74,6 +73,7 @@ impl Args {
             return Err("--iterations must be at least 1".into());
         }
         Ok(Args {
+            root,
             iterations,
             members,
             only,
@@ -172,7 +172,7 @@ async fn run(args: Args) -> Result<ExitCode, Error> {
         if seeded.elapsed() > Duration::from_secs(2) {
             eprintln!("  (seeded {table} with {invitations} invitations in {:.1} s)", seeded.elapsed().as_secs_f64());
         }
-        let mut result = run_scenario(&ctx, s, def, &release.join(def.binary), &table, &fixture).await;
+        let mut result = run_scenario(&ctx, s, &def, &release.join(def.binary), &table, &fixture).await;
         result.zip_bytes = std::fs::metadata(args.lambda_dir.join(def.binary).join("bootstrap.zip")).ok().map(|m| m.len());
         result.binary_bytes = std::fs::metadata(release.join(def.binary)).ok().map(|m| m.len());
         result.check_budgets(&BUDGETS);
@@ -181,7 +181,7 @@ async fn run(args: Args) -> Result<ExitCode, Error> {
     }
 
     let report = Report {
-        machine: Machine::detect(&repo_root()),
+        machine: Machine::detect(&args.root),
         iterations: args.iterations,
         endpoint: "the local AWS endpoint (moto server)".into(),
         budgets: BUDGETS,
@@ -216,11 +216,13 @@ struct Ctx<'a> {
     iterations: usize,
 }
 
+/// The function's own environment: the table and cursor secret, what the registry says the
+/// infrastructure sets on it (with the local stack's values, `provision::function_vars`),
+/// and the SDK's settings for the local endpoint.
 fn function_env(ctx: &Ctx, def: &FunctionDef, table: &str) -> Vec<(String, String)> {
     let mut env: Vec<(String, String)> = [
         ("TABLE_NAME", table),
         ("CURSOR_SECRET", CURSOR_SECRET),
-        ("USER_POOL_ID", ctx.user_pool_id),
         ("RUST_LOG", "info"),
         ("AWS_ENDPOINT_URL", ctx.endpoint),
         ("AWS_ACCESS_KEY_ID", "bench"),
@@ -230,7 +232,12 @@ fn function_env(ctx: &Ctx, def: &FunctionDef, table: &str) -> Vec<(String, Strin
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
     .collect();
-    env.extend(def.env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+    if def.environment.user_pool_id {
+        env.push(("USER_POOL_ID".to_owned(), ctx.user_pool_id.to_owned()));
+    }
+    let mut vars: Vec<(String, String)> = provision::function_vars(APP_URL, def.environment.ses_from_address).into_iter().collect();
+    vars.sort();
+    env.extend(vars);
     env
 }
 
@@ -238,7 +245,8 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-/// Records one answer: HTTP status from the proxy response, or trigger success.
+/// Records one answer: the HTTP status of a proxy response, a trigger's success, a batch
+/// without failed records, or the `null` a scheduled or S3 invocation answers.
 fn record(result: &mut ScenarioResult, kind: Kind, done: &Completed) {
     match &done.outcome {
         Outcome::Response(body) => match kind {
@@ -247,7 +255,21 @@ fn record(result: &mut ScenarioResult, kind: Kind, done: &Completed) {
                 let key = status.map(|s| s.to_string()).unwrap_or_else(|| "unparsable".into());
                 result.responses.record(key, status.is_some_and(|s| (200..300).contains(&s)), false, body);
             }
-            Kind::CognitoTriggers => result.responses.record("ok".into(), true, false, body),
+            Kind::CognitoTrigger => result.responses.record("ok".into(), true, false, body),
+            // Every record done: `{"batchItemFailures": []}`.
+            Kind::Stream | Kind::Queue => {
+                let failures = serde_json::from_slice::<serde_json::Value>(body).ok().and_then(|v| v.get("batchItemFailures")?.as_array().map(Vec::len));
+                match failures {
+                    Some(0) => result.responses.record("ok".into(), true, false, body),
+                    Some(n) => result.responses.record(format!("{n} failed record(s)"), false, false, body),
+                    None => result.responses.record("unparsable".into(), false, false, body),
+                }
+            }
+            // Nothing to answer: `null`.
+            Kind::S3 | Kind::Schedule => match serde_json::from_slice::<serde_json::Value>(body) {
+                Ok(serde_json::Value::Null) => result.responses.record("ok".into(), true, false, body),
+                _ => result.responses.record("unexpected answer".into(), false, false, body),
+            },
         },
         Outcome::Error { error_type, body } => {
             result.responses.record(format!("error:{}", error_type.as_deref().unwrap_or("unknown")), false, true, body);
@@ -292,7 +314,7 @@ async fn run_scenario(ctx: &Ctx<'_>, s: &Scenario, def: &FunctionDef, binary: &P
         Ok(done) => {
             result.init_ms = emulator.first_next().map(|t| ms(t.saturating_duration_since(spawned)));
             result.first_response_ms = Some(ms(done.completed_at.saturating_duration_since(spawned)));
-            record(&mut result, def.kind, &done);
+            record(&mut result, s.kind(), &done);
             for i in 1..=ctx.iterations {
                 let pending = match event(i) {
                     Ok(e) => emulator.submit(e),
@@ -305,7 +327,7 @@ async fn run_scenario(ctx: &Ctx<'_>, s: &Scenario, def: &FunctionDef, binary: &P
                     Ok(done) => {
                         durations.push(ms(done.duration()));
                         round_trips.push(ms(done.round_trip()));
-                        record(&mut result, def.kind, &done);
+                        record(&mut result, s.kind(), &done);
                     }
                     Err(e) => {
                         result.error = Some(format!("warm invocation {i}: {e}"));

@@ -1,5 +1,5 @@
-//! The functions and the benchmark scenarios, in one table each. Events are built from the
-//! sample events in `events/` with the seeded ids, users and tokens put in.
+//! The functions, from the registry, and the benchmark scenarios, in one table. Events are
+//! built from the sample events in `events/` with the seeded ids, users and tokens put in.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -10,40 +10,67 @@ use serde_json::{Value, json};
 use crate::runtime_api::request_id;
 use crate::seed::{Fixture, User};
 
-/// How a function is invoked.
+/// An event kind Lambda delivers to a function, one per kind of source the registry declares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     /// API Gateway REST proxy events; answers carry a `statusCode`.
     Http,
     /// Cognito user-pool trigger events.
-    CognitoTriggers,
+    CognitoTrigger,
+    /// DynamoDB stream batches; answers carry `batchItemFailures`.
+    Stream,
+    /// SQS message batches; answers carry `batchItemFailures`.
+    Queue,
+    /// S3 object notifications.
+    S3,
+    /// EventBridge Scheduler invocations.
+    Schedule,
 }
 
-/// A deployed function: its cargo binary and the sizing infra/lib/functions.ts gives it.
-#[derive(Debug, Clone, Copy)]
+/// A deployed function as the registry (`registry::all()`) declares it: its binary (named as
+/// the function), its sizing, the event kinds its sources send and its environment.
+#[derive(Clone)]
 pub struct FunctionDef {
     pub binary: &'static str,
-    pub kind: Kind,
     pub memory_mb: u32,
     pub timeout_secs: u64,
-    /// Function-specific environment (besides the table, cursor secret and SDK settings).
-    pub env: &'static [(&'static str, &'static str)],
+    pub kinds: Vec<Kind>,
+    /// The ids of its schedules.
+    pub schedules: Vec<&'static str>,
+    /// Which variables the infrastructure sets besides the table and the cursor secret.
+    pub environment: registry::Environment,
 }
 
-pub const FUNCTIONS: &[FunctionDef] = &[
-    FunctionDef { binary: "organizations", kind: Kind::Http, memory_mb: 256, timeout_secs: 10, env: &[] },
-    FunctionDef {
-        binary: "invites",
-        kind: Kind::Http,
-        memory_mb: 256,
-        timeout_secs: 10,
-        env: &[("SES_FROM_ADDRESS", local_runner::provision::MAIL_FROM), ("APP_URL", "http://localhost:3000")],
-    },
-    FunctionDef { binary: "cognito-triggers", kind: Kind::CognitoTriggers, memory_mb: 128, timeout_secs: 5, env: &[("APP_URL", "http://localhost:3000")] },
-];
+impl FunctionDef {
+    pub fn of(f: &registry::Function) -> FunctionDef {
+        let s = &f.sources;
+        let kinds = [
+            (s.http, Kind::Http),
+            (!s.cognito_triggers.is_empty(), Kind::CognitoTrigger),
+            (s.dynamodb_stream.is_some(), Kind::Stream),
+            (!s.queues.is_empty(), Kind::Queue),
+            (s.s3.is_some(), Kind::S3),
+            (!s.schedules.is_empty(), Kind::Schedule),
+        ];
+        FunctionDef {
+            binary: f.name,
+            memory_mb: f.memory_mb,
+            timeout_secs: u64::from(f.timeout_seconds),
+            kinds: kinds.into_iter().filter_map(|(has, kind)| has.then_some(kind)).collect(),
+            schedules: s.schedules.iter().map(|sch| sch.id).collect(),
+            environment: f.environment.clone(),
+        }
+    }
+}
 
-pub fn function(binary: &str) -> Option<&'static FunctionDef> {
-    FUNCTIONS.iter().find(|f| f.binary == binary)
+/// Every function of the registry, in its order.
+pub fn functions() -> Vec<FunctionDef> {
+    registry::all().iter().map(FunctionDef::of).collect()
+}
+
+/// The registry's function `name`.
+pub fn function(name: &str) -> Option<FunctionDef> {
+    registry::function(name).as_ref().map(FunctionDef::of)
 }
 
 /// Who the event comes from, for invocation `i`.
@@ -107,8 +134,17 @@ impl Scenario {
         }
     }
 
-    pub fn def(&self) -> &'static FunctionDef {
-        function(self.function).expect("every scenario names a function of FUNCTIONS")
+    /// The event kind this scenario sends.
+    pub fn kind(&self) -> Kind {
+        match self.event {
+            EventSpec::Http { .. } => Kind::Http,
+            EventSpec::Trigger { .. } => Kind::CognitoTrigger,
+        }
+    }
+
+    /// The scenario's function, from the registry.
+    pub fn def(&self) -> FunctionDef {
+        function(self.function).unwrap_or_else(|| panic!("scenario {:?} names {:?}, which the registry does not have", self.name, self.function))
     }
 }
 
