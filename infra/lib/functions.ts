@@ -33,6 +33,77 @@ export const CORS_EXPOSE_HEADERS: readonly string[] = ['ETag', 'Location', 'Rate
 /** How long a browser may cache a preflight answer (Chromium caps it at 2 hours). */
 export const CORS_MAX_AGE = Duration.hours(1);
 
+// ---- reserved concurrency ---------------------------------------------------------------------
+
+/**
+ * Reserved concurrency per function: each function's ceiling, so that one runaway function (a
+ * retry storm, a slow dependency holding invocations open, a flood of stream records) cannot take
+ * the account's regional concurrency that the others need. Reserving also guarantees the function
+ * that much, and Lambda keeps 100 of the account's limit unreserved for everything else.
+ *
+ * The numbers (an account limit of 1000, the default for established accounts):
+ * - organizations 100: the main API. The stage throttle (100 requests/s, burst 200) bounds its
+ *   arrival rate; at its usual tens of milliseconds that is under 10 concurrent invocations, so
+ *   100 still serves the full stage rate at 1 s per request (a slow DynamoDB or a cold fleet).
+ * - invites 50: invitations are created and accepted far less often than the organization
+ *   routes; the SES call adds up to a second.
+ * - cognito-triggers 50: sign-up, sign-in and token refresh wait on it (Cognito gives a trigger 5 s),
+ *   and a throttled trigger is a failed sign-in, so it gets room: Cognito's own request quotas
+ *   keep the sign-in rate well below 50 concurrent invocations of tens of milliseconds.
+ * - org-purge 10: background work: one stream batch per shard at a time (the table's stream has
+ *   a shard per partition, a handful at this size), the hourly sweep and an operator's request
+ *   fit at once. A runaway purge stays below 10 and never crowds out the API; a purge stopped
+ *   half-way is resumed by the hourly sweep.
+ * - any other function: DEFAULT_RESERVED_CONCURRENCY, until it gets a line here.
+ * Together 210 of 1000: 790 stay unreserved. A throttles alarm fires per function (> 0) when a
+ * ceiling is reached, so a number that is too low shows up at once.
+ *
+ * Override per deployment with context (`-c reservedConcurrency=organizations=200,org-purge=5`),
+ * or switch it off (`-c reservedConcurrency=off`, the dev default): new accounts often have a
+ * total of only 10, and with 100 kept unreserved they cannot reserve anything.
+ */
+export const RESERVED_CONCURRENCY: Readonly<Record<string, number>> = {
+  organizations: 100,
+  invites: 50,
+  'cognito-triggers': 50,
+  'org-purge': 10,
+};
+export const DEFAULT_RESERVED_CONCURRENCY = 20;
+/** Lambda refuses reservations that leave less than this of the account's limit unreserved. */
+export const MIN_UNRESERVED_CONCURRENCY = 100;
+
+/** The reserved concurrency of every function (name -> number), or an empty map when switched off.
+ * Throws when an override names an unknown function or the total leaves less than 100 of the
+ * account's limit unreserved (CloudFormation would fail half-way through the deploy). */
+export function reservedConcurrency(
+  names: readonly string[],
+  settings: { enabled: boolean; overrides: Readonly<Record<string, number>>; accountLimit: number },
+): Map<string, number> {
+  const out = new Map<string, number>();
+  if (!settings.enabled) return out;
+  for (const name of Object.keys(settings.overrides)) {
+    if (!names.includes(name)) {
+      throw new Error(
+        `context reservedConcurrency names function "${name}", which infra/functions.json does not declare ` +
+          `(functions: ${[...names].sort().join(', ')})`,
+      );
+    }
+  }
+  for (const name of names) {
+    out.set(name, settings.overrides[name] ?? RESERVED_CONCURRENCY[name] ?? DEFAULT_RESERVED_CONCURRENCY);
+  }
+  const total = [...out.values()].reduce((a, b) => a + b, 0);
+  if (total > settings.accountLimit - MIN_UNRESERVED_CONCURRENCY) {
+    throw new Error(
+      `reserved concurrency: the functions reserve ${total} in total, but an account limit of ${settings.accountLimit} ` +
+        `(context accountConcurrencyLimit) allows at most ${settings.accountLimit - MIN_UNRESERVED_CONCURRENCY} ` +
+        `(Lambda keeps ${MIN_UNRESERVED_CONCURRENCY} unreserved). Lower the numbers (-c reservedConcurrency=name=N,...), ` +
+        'raise the account limit (Service Quotas) and pass it, or switch reservations off (-c reservedConcurrency=off).',
+    );
+  }
+  return out;
+}
+
 // ---- event sources -----------------------------------------------------------------------------
 
 /** AWS guidance for SQS event sources: the queue's visibility timeout is at least six times the

@@ -25,13 +25,15 @@ export function applyNagSuppressions(stack: TenantryStack): void {
       'requirement. NIST SP 800-63B advises length over composition rules; the local stack ' +
       '(shared/local-runner) enforces the same policy so behaviour matches everywhere.',
   );
-  acknowledge(
-    stack.userPool,
-    'COG2',
-    'MFA is OPTIONAL (TOTP only, no SMS) by product decision: every user of every tenant signs ' +
-      'up self-service, and forcing an authenticator app at sign-up loses users. Any user can ' +
-      'enable TOTP; tenants that need it can be required to later.',
-  );
+  if (s.mfa !== 'required') {
+    acknowledge(
+      stack.userPool,
+      'COG2',
+      'dev: MFA is OPTIONAL (TOTP only, no SMS) so that test users sign up without an authenticator app; ' +
+        'prod requires TOTP of every user (context mfa, prod refuses optional): platform operators must use ' +
+        'MFA and Cognito cannot require it for one group only. -c mfa=required tries the prod flow in dev.',
+    );
+  }
   if (s.cognitoFeaturePlan === 'essentials') {
     acknowledge(
       stack.userPool,
@@ -76,11 +78,10 @@ export function applyNagSuppressions(stack: TenantryStack): void {
       '(aws secretsmanager put-secret-value), see infra/README.md.',
   );
   acknowledge(
-    stack.uploadBucket,
+    stack.accessLogBucket,
     'S1',
-    'No server access logs: objects are reached only through presigned URLs that the functions ' +
-      'issue and log with the caller and organization; object-level audit, when required, is ' +
-      'CloudTrail S3 data events, which need no second bucket.',
+    'This bucket receives the upload bucket\'s server access logs; logging it too would need another log ' +
+      'bucket (and that one another). Only the S3 logging service may write to it (bucket policy).',
   );
 
   // CDK's own handler that writes the bucket's notification configuration; it exists only

@@ -23,8 +23,17 @@ export interface Settings {
   /** stage-wide API throttling (requests per second, burst) */
   readonly throttleRateLimit: number;
   readonly throttleBurstLimit: number;
-  /** X-Ray tracing for the API stage and the functions */
+  /** X-Ray tracing for the API stage and the functions (prod default on) */
   readonly tracing: boolean;
+  /** Cognito MFA: optional (TOTP for those who enable it) or required (every user enrolls TOTP) */
+  readonly mfa: 'optional' | 'required';
+  /** who sends the user pool's mail: SES through the stack's identity, or Cognito's default
+   * sender (about 50 mails a day) */
+  readonly userPoolEmail: 'ses' | 'cognito';
+  /** the display name in the From of the user pool's mail (context productName) */
+  readonly mailFromName?: string;
+  /** reserved concurrency per function (lib/functions.ts), or none (context reservedConcurrency=off) */
+  readonly reservedConcurrency: ReservedConcurrencySettings;
   /** alarm notifications by email (an SNS topic is created only when set) */
   readonly alarmEmail?: string;
   /** S3 versioning of the upload bucket */
@@ -37,6 +46,15 @@ export interface Settings {
   readonly lambdaDir: string;
   /** use infra/test/placeholder-asset for functions that were not built (tests only) */
   readonly allowPlaceholderCode: boolean;
+}
+
+export interface ReservedConcurrencySettings {
+  /** false: no function reserves concurrency (accounts whose concurrency limit is below 100+) */
+  readonly enabled: boolean;
+  /** function name -> reserved concurrency, over the policy in lib/functions.ts */
+  readonly overrides: Readonly<Record<string, number>>;
+  /** the account's concurrency limit in the region (Lambda keeps 100 of it unreserved) */
+  readonly accountLimit: number;
 }
 
 /** Something that answers CDK context look-ups (an App's or a Stack's node). */
@@ -137,6 +155,61 @@ function retentionDays(ctx: ContextSource, dflt: number): number {
   return n;
 }
 
+/**
+ * reservedConcurrency: `on` (the policy in lib/functions.ts), `off` (no function reserves
+ * anything: new accounts often have a total of 10, and Lambda keeps 100 unreserved, so any
+ * reservation fails there), or per-function numbers that also switch it on:
+ * `organizations=200,org-purge=5` or a JSON object. prod default on, dev default off.
+ */
+function readReservedConcurrency(ctx: ContextSource, prod: boolean): ReservedConcurrencySettings {
+  const accountLimit = positiveInt(ctx, 'accountConcurrencyLimit', 1000);
+  const raw = ctx.tryGetContext('reservedConcurrency');
+  const given = raw === undefined || raw === null || raw === '' ? undefined : raw;
+  if (given === undefined) return { enabled: prod, overrides: {}, accountLimit };
+  let entries: [string, unknown][];
+  if (typeof given === 'object' && !Array.isArray(given)) {
+    entries = Object.entries(given as Record<string, unknown>);
+  } else {
+    const text = String(given).trim();
+    const lower = text.toLowerCase();
+    if (['on', 'true', 'yes', '1'].includes(lower)) return { enabled: true, overrides: {}, accountLimit };
+    if (['off', 'false', 'no', '0', 'none'].includes(lower)) return { enabled: false, overrides: {}, accountLimit };
+    if (text.startsWith('{')) {
+      entries = Object.entries(JSON.parse(text) as Record<string, unknown>);
+    } else {
+      entries = text
+        .split(',')
+        .map((x) => x.trim())
+        .filter((x) => x.length > 0)
+        .map((pair) => {
+          const i = pair.indexOf('=');
+          if (i <= 0) {
+            throw new Error(
+              `context reservedConcurrency: ${pair} is not function=number (use on, off, or e.g. organizations=200,org-purge=5)`,
+            );
+          }
+          return [pair.slice(0, i).trim(), pair.slice(i + 1).trim()];
+        });
+    }
+  }
+  const overrides: Record<string, number> = {};
+  for (const [name, value] of entries) {
+    const n = Number(value);
+    if (!/^[a-z0-9]+(-[a-z0-9]+)*$/.test(name)) throw new Error(`context reservedConcurrency: ${name} is not a function name`);
+    if (!Number.isInteger(n) || n <= 0) {
+      throw new Error(`context reservedConcurrency: ${name} must be a positive integer (got ${String(value)})`);
+    }
+    overrides[name] = n;
+  }
+  return { enabled: true, overrides, accountLimit };
+}
+
+function oneOf<T extends string>(ctx: ContextSource, key: string, values: readonly T[], dflt: T): T {
+  const v = (str(ctx, key) ?? dflt).toLowerCase();
+  if (!(values as readonly string[]).includes(v)) throw new Error(`context ${key} must be ${values.join(' or ')} (got ${v})`);
+  return v as T;
+}
+
 const EMAIL = /^[^@\s]+@[^@\s]+\.[^@\s]+$/;
 const DOMAIN = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/i;
 
@@ -173,12 +246,30 @@ export function readSettings(ctx: ContextSource, env: NodeJS.ProcessEnv = proces
     sesFromAddress = 'no-reply@example.com';
     mailIdentity = { kind: 'email', address: sesFromAddress };
   } else {
-    throw new Error('context mailDomain (or mailFromAddress) is required for stage prod');
+    throw new Error(
+      'context mailDomain (or mailFromAddress) is required for stage prod: the SES identity that the user pool ' +
+        "(sign-up codes, password resets) and the invitations send from; Cognito's default sender allows about " +
+        '50 mails a day (-c mailDomain=example.com, mail from no-reply@example.com)',
+    );
   }
   if (!EMAIL.test(sesFromAddress)) throw new Error(`context mailFromAddress: ${sesFromAddress} is not an email address`);
 
   const alarmEmail = str(ctx, 'alarmEmail');
   if (alarmEmail !== undefined && !EMAIL.test(alarmEmail)) throw new Error(`context alarmEmail: ${alarmEmail} is not an email address`);
+
+  // Platform operators must use MFA, and Cognito cannot require it for one group only: prod
+  // requires TOTP of every user (infra/README.md, "MFA").
+  const mfa = oneOf(ctx, 'mfa', ['optional', 'required'] as const, prod ? 'required' : 'optional');
+  if (prod && mfa !== 'required') {
+    throw new Error(
+      'context mfa: stage prod requires MFA (TOTP) for every user: platform operators must use MFA, and Cognito ' +
+        'cannot require it for one group only (infra/README.md, MFA)',
+    );
+  }
+
+  // prod sends the user pool's mail through SES; Cognito's default sender is for dev, and for the
+  // one deploy of a new prod stack before its SES identity is verified (infra/README.md).
+  const userPoolEmail = oneOf(ctx, 'userPoolEmail', ['ses', 'cognito'] as const, prod ? 'ses' : 'cognito');
 
   const featurePlan = (str(ctx, 'cognitoFeaturePlan') ?? 'essentials').toLowerCase();
   if (featurePlan !== 'essentials' && featurePlan !== 'plus') {
@@ -196,7 +287,11 @@ export function readSettings(ctx: ContextSource, env: NodeJS.ProcessEnv = proces
     sesFromAddress,
     throttleRateLimit: positiveInt(ctx, 'throttleRateLimit', 100),
     throttleBurstLimit: positiveInt(ctx, 'throttleBurstLimit', 200),
-    tracing: bool(ctx, 'tracing', false),
+    tracing: bool(ctx, 'tracing', prod),
+    mfa,
+    userPoolEmail,
+    mailFromName: str(ctx, 'productName'),
+    reservedConcurrency: readReservedConcurrency(ctx, prod),
     alarmEmail,
     bucketVersioning: bool(ctx, 'bucketVersioning', prod),
     cognitoFeaturePlan: featurePlan,

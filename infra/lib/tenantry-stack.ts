@@ -61,7 +61,9 @@ import {
   executeApiScope,
   iamDynamoDbActions,
   queueVisibilityTimeoutSeconds,
+  reservedConcurrency,
 } from './functions';
+import { applyCheckovSkips } from './checkov';
 import { applyNagSuppressions } from './nag';
 import { Settings } from './settings';
 
@@ -84,6 +86,12 @@ export interface TenantryStackProps extends StackProps {
   /** defaults to shared/store/table.json */
   readonly table?: TableDefinition;
 }
+
+/** The aws-cdk-lib feature flag that delivers S3 server access logs under a bucket policy. */
+const S3_ACCESS_LOGS_USE_BUCKET_POLICY = '@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy';
+
+/** Where the upload bucket's server access logs go in the log bucket. */
+export const UPLOAD_ACCESS_LOG_PREFIX = 'upload-bucket/';
 
 export interface QueueResources {
   readonly queue: sqs.Queue;
@@ -217,14 +225,21 @@ export class TenantryStack extends Stack {
   readonly api: apigw.RestApi;
   readonly apiAccessLogs: logs.LogGroup;
   readonly uploadBucket: s3.Bucket;
+  /** the upload bucket's server access logs */
+  readonly accessLogBucket: s3.Bucket;
   readonly domainEvents: sqs.Queue;
   readonly domainEventsDlq: sqs.Queue;
   readonly mailIdentity: ses.EmailIdentity;
   readonly alarmTopic?: sns.Topic;
   readonly functions: ReadonlyMap<string, DeployedFunction>;
+  /** reserved concurrency by function name (empty when context reservedConcurrency=off) */
+  readonly reservedConcurrency: ReadonlyMap<string, number>;
 
   constructor(scope: Construct, id: string, props: TenantryStackProps) {
     super(scope, id, props);
+    // S3 server access logs are delivered under a bucket policy, not a log-delivery ACL (the log
+    // bucket keeps ACLs disabled): set here so the stack does not depend on cdk.json for it.
+    this.node.setContext(S3_ACCESS_LOGS_USE_BUCKET_POLICY, true);
     const settings = props.settings;
     this.settings = settings;
     const prod = settings.stage === 'prod';
@@ -266,7 +281,27 @@ export class TenantryStack extends Stack {
       removalPolicy: dataRemoval,
     });
 
+    // The upload bucket's server access logs: who read, wrote or deleted which object, with which
+    // credentials, from where. S3 delivers them itself (a bucket policy for the logging service,
+    // so the bucket keeps ACLs disabled). SSE-S3: the only default encryption S3 supports on a
+    // log destination. Kept as long as the other logs (logRetentionDays).
+    this.accessLogBucket = new s3.Bucket(this, 'AccessLogBucket', {
+      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+      encryption: s3.BucketEncryption.S3_MANAGED,
+      enforceSSL: true,
+      minimumTLSVersion: 1.2,
+      objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+      removalPolicy: dataRemoval,
+      autoDeleteObjects: !prod,
+      lifecycleRules: [
+        { id: 'expire-access-logs', expiration: Duration.days(settings.logRetentionDays) },
+        { id: 'abort-incomplete-multipart-uploads', abortIncompleteMultipartUploadAfter: Duration.days(1) },
+      ],
+    });
+
     this.uploadBucket = new s3.Bucket(this, 'UploadBucket', {
+      serverAccessLogsBucket: this.accessLogBucket,
+      serverAccessLogsPrefix: UPLOAD_ACCESS_LOG_PREFIX,
       blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
       encryption: s3.BucketEncryption.S3_MANAGED,
       enforceSSL: true,
@@ -368,8 +403,11 @@ export class TenantryStack extends Stack {
         requireSymbols: false,
         tempPasswordValidity: Duration.days(3),
       },
-      mfa: cognito.Mfa.OPTIONAL,
+      // TOTP only (no SMS). prod: every user enrolls an authenticator (platform operators must use
+      // MFA, and Cognito cannot require it for one group only); dev: optional. See infra/README.md.
+      mfa: settings.mfa === 'required' ? cognito.Mfa.REQUIRED : cognito.Mfa.OPTIONAL,
       mfaSecondFactor: { otp: true, sms: false },
+      email: this.userPoolEmail(),
       accountRecovery: cognito.AccountRecovery.EMAIL_ONLY,
       // Essentials or Plus: V2 pre-token-generation events (claims in access tokens) need it.
       featurePlan,
@@ -378,7 +416,13 @@ export class TenantryStack extends Stack {
       deletionProtection: prod,
       removalPolicy: dataRemoval,
     });
+    // Cognito checks the SES identity when the pool is configured: create the identity first.
+    if (settings.userPoolEmail === 'ses') this.userPool.node.addDependency(this.mailIdentity);
 
+    this.reservedConcurrency = reservedConcurrency(
+      registry.functions.map((f) => f.name),
+      settings.reservedConcurrency,
+    );
     const deployed = new Map<string, DeployedFunction>();
     for (const config of registry.functions) {
       deployed.set(config.name, this.createFunction(config, routes.get(config.name) ?? [], alarmWhenAboveZero));
@@ -612,6 +656,32 @@ export class TenantryStack extends Stack {
     }
 
     applyNagSuppressions(this);
+    applyCheckovSkips(this);
+  }
+
+  /** The user pool's mail: through SES from the stack's identity (prod), or Cognito's default
+   * sender (dev; about 50 mails a day). */
+  private userPoolEmail(): cognito.UserPoolEmail {
+    const settings = this.settings;
+    if (settings.userPoolEmail === 'cognito') {
+      if (settings.stage === 'prod') {
+        Annotations.of(this).addWarningV2(
+          'tenantry:user-pool-default-sender',
+          "prod: the user pool sends with Cognito's default sender (about 50 mails a day) because of context " +
+            'userPoolEmail=cognito. Only for the first deploy, until the SES identity is verified: deploy again without it.',
+        );
+      }
+      return cognito.UserPoolEmail.withCognito();
+    }
+    const mail = settings.mailIdentity;
+    return cognito.UserPoolEmail.withSES({
+      fromEmail: settings.sesFromAddress,
+      fromName: settings.mailFromName,
+      // The identity the SourceArn names: the domain for a domain identity, else the address.
+      sesVerifiedDomain: mail.kind === 'domain' ? mail.domain : undefined,
+      // The stack is environment-agnostic: SES in the stack's own region.
+      sesRegion: Stack.of(this).region,
+    });
   }
 
   private createFunction(config: FunctionDefinition, routes: readonly RouteDefinition[], alarmWhenAboveZero: AlarmFactory): DeployedFunction {
@@ -705,6 +775,8 @@ export class TenantryStack extends Stack {
       logGroup,
       loggingFormat: lambda.LoggingFormat.JSON,
       tracing: settings.tracing ? lambda.Tracing.ACTIVE : undefined,
+      // Its ceiling (and guarantee) of the account's concurrency: lib/functions.ts.
+      reservedConcurrentExecutions: this.reservedConcurrency.get(name),
       environment,
     });
 

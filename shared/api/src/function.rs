@@ -23,6 +23,7 @@ use lambda_http::tower::{Service, ServiceExt};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use store::Store;
+use tracing::Instrument;
 
 /// A boxed future, as event handlers return.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -211,14 +212,44 @@ impl Handlers {
 }
 
 /// Runs a function on the Lambda runtime: every invocation goes to [`Handlers::invoke`].
+/// A REST request logs its `request` line in the router; every other event logs one `event`
+/// line with its kind, records, failures and the AWS calls it made.
 pub async fn serve(handlers: Handlers) -> Result<(), lambda_runtime::Error> {
     let handlers = &Handlers { http: handlers.http.clone().map(crate::finish), ..handlers };
     lambda_runtime::run(lambda_runtime::service_fn(move |event: LambdaEvent<Value>| async move {
-        handlers.invoke(event.payload, event.context).await.map_err(|e| {
+        let kind = event_kind(&event.payload);
+        let result = if kind == EventKind::Http {
+            handlers.invoke(event.payload, event.context).await
+        } else {
+            invoke_logged(handlers, kind, event).await
+        };
+        result.map_err(|e| {
             tracing::error!(error = %e, "invocation failed");
             lambda_runtime::Error::from(e.to_string())
         })
     }))
+    .await
+}
+
+/// [`Handlers::invoke`] for a non-HTTP event, in an `event` span, counting its AWS calls.
+async fn invoke_logged(handlers: &Handlers, kind: EventKind, event: LambdaEvent<Value>) -> Result<Value, InvokeError> {
+    let records = event.payload.get("Records").and_then(Value::as_array).map_or(1, Vec::len);
+    let span = tracing::info_span!("event", kind = ?kind, request_id = %event.context.request_id);
+    async move {
+        let started = std::time::Instant::now();
+        let (result, calls) = telemetry::record(handlers.invoke(event.payload, event.context)).await;
+        let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+        let (dynamodb_calls, ses_calls, s3_calls, aws_rounds) = (calls.count("DynamoDB"), calls.count("SESv2"), calls.count("S3"), calls.rounds("DynamoDB"));
+        match &result {
+            Ok(answer) => {
+                let failed = answer.get("batchItemFailures").and_then(Value::as_array).map_or(0, Vec::len);
+                tracing::info!(records, failed, elapsed_ms, dynamodb_calls, ses_calls, s3_calls, aws_rounds, "event");
+            }
+            Err(e) => tracing::warn!(records, error = %e, elapsed_ms, dynamodb_calls, ses_calls, s3_calls, aws_rounds, "event"),
+        }
+        result
+    }
+    .instrument(span)
     .await
 }
 

@@ -1,12 +1,13 @@
 //! The functions' per-invocation log lines (tracing's JSON format, one object per line):
-//! `"message":"request"` (HTTP functions; `"request failed"` for 5xx) or `"trigger"` (Cognito
-//! triggers), with the AWS calls the invocation made. A count a line does not carry is `None`.
+//! `"message":"request"` (HTTP functions; `"request failed"` for 5xx), `"trigger"` (Cognito
+//! triggers) or `"event"` (stream, queue, S3 and scheduled events), with the AWS calls the
+//! invocation made. A count a line does not carry is `None`.
 
 use serde::Serialize;
 use serde_json::Value;
 
 /// The messages that close an invocation.
-pub const INVOCATION_MESSAGES: [&str; 3] = ["request", "request failed", "trigger"];
+pub const INVOCATION_MESSAGES: [&str; 4] = ["request", "request failed", "trigger", "event"];
 
 /// AWS calls one invocation made, as logged.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -132,6 +133,15 @@ mod tests {
         assert_eq!(log.counts.dynamodb, Some(1));
         let log = parse_line(r#"{"message":"trigger","dynamodb_calls":"2"}"#).unwrap();
         assert_eq!(log.counts.dynamodb, Some(2));
+    }
+
+    #[test]
+    fn event_lines_of_stream_and_scheduled_invocations() {
+        let line = r#"{"level":"INFO","fields":{"message":"event","records":1,"failed":0,"elapsed_ms":30.5,"dynamodb_calls":7,"ses_calls":0,"s3_calls":0,"aws_rounds":7},"span":{"kind":"Stream","request_id":"r1","name":"event"}}"#;
+        let log = parse_line(line).unwrap();
+        assert_eq!(log.message, "event");
+        assert_eq!(log.counts, CallCounts { dynamodb: Some(7), ses: Some(0), s3: Some(0), aws_rounds: Some(7) });
+        assert!(parse_line(r#"{"level":"INFO","fields":{"message":"event delivered","records":1}}"#).is_none());
     }
 
     #[test]

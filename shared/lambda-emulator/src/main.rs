@@ -8,23 +8,27 @@ use std::time::{Duration, Instant};
 
 use lambda_emulator::logs::CallSummary;
 use lambda_emulator::report::{BUDGETS, Machine, Report, ScenarioResult};
-use lambda_emulator::scenarios::{FunctionDef, Kind, SCENARIOS, Scenario, Templates, Who};
+use lambda_emulator::scenarios::{self, FunctionDef, Kind, PerInvocation, Prepared, SCENARIOS, Scenario, Templates, Who};
 use lambda_emulator::seed::{self, Fixture};
 use lambda_emulator::stats::Summary;
 use lambda_emulator::{Completed, Emulator, FunctionConfig, FunctionProcess, Invocation, Outcome, lambda_env};
+use local_runner::provision;
 use testkit::endpoint as local_aws;
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
 const TABLE: &str = "tenantry-bench";
 const CURSOR_SECRET: &str = "bench-secret";
+/// The front end's address functions link to (as `make dev` defaults it).
+const APP_URL: &str = "http://localhost:3000";
 /// Lambda's init phase limit.
 const INIT_LIMIT: Duration = Duration::from_secs(10);
 
-const USAGE: &str = "usage: tenantry-bench [--iterations N] [--members N] [--only TEXT] [--target-dir DIR] [--lambda-dir DIR] [--out DIR] [--events DIR]
+const USAGE: &str = "usage: tenantry-bench [--iterations N] [--members N] [--purge-members N] [--only TEXT] [--target-dir DIR] [--lambda-dir DIR] [--out DIR] [--events DIR]
 
   --iterations N    warm invocations per scenario (default 200; env BENCH_ITERATIONS)
   --members N       members seeded into the benchmark org besides its owner (default 25)
+  --purge-members N members of the org each purge invocation purges, besides its owner (default 10)
   --only TEXT       run only scenarios whose function or name contains TEXT (repeatable)
   --target-dir DIR  where cargo put the release binaries (default $CARGO_TARGET_DIR or target)
   --lambda-dir DIR  cargo-lambda output with <binary>/bootstrap.zip (default <target dir>/lambda)
@@ -32,8 +36,10 @@ const USAGE: &str = "usage: tenantry-bench [--iterations N] [--members N] [--onl
   --events DIR      the sample events (default events/)";
 
 struct Args {
+    root: PathBuf,
     iterations: usize,
     members: usize,
+    purge_members: usize,
     only: Vec<String>,
     target_dir: PathBuf,
     lambda_dir: PathBuf,
@@ -41,16 +47,13 @@ struct Args {
     events_dir: PathBuf,
 }
 
-fn repo_root() -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    root.canonicalize().unwrap_or(root)
-}
-
 impl Args {
     fn parse() -> Result<Args, String> {
-        let root = repo_root();
+        // Found at run time, as the venv and the endpoint's script are (`local_aws`).
+        let root = registry::repo_root().ok_or("run tenantry-bench inside the repository: no folder above this one holds functions/ and infra/")?;
         let mut iterations = std::env::var("BENCH_ITERATIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(200);
         let mut members = 25;
+        let mut purge_members = 10;
         let mut only = Vec::new();
         let mut target_dir = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"));
         let (mut lambda_dir, mut out_dir) = (None, None);
@@ -61,6 +64,7 @@ impl Args {
             match arg.as_str() {
                 "--iterations" => iterations = value("--iterations")?.parse().map_err(|_| "--iterations takes a number")?,
                 "--members" => members = value("--members")?.parse().map_err(|_| "--members takes a number")?,
+                "--purge-members" => purge_members = value("--purge-members")?.parse().map_err(|_| "--purge-members takes a number")?,
                 "--only" => only.push(value("--only")?),
                 "--target-dir" => target_dir = PathBuf::from(value("--target-dir")?),
                 "--lambda-dir" => lambda_dir = Some(PathBuf::from(value("--lambda-dir")?)),
@@ -74,8 +78,10 @@ impl Args {
             return Err("--iterations must be at least 1".into());
         }
         Ok(Args {
+            root,
             iterations,
             members,
+            purge_members,
             only,
             lambda_dir: lambda_dir.unwrap_or_else(|| target_dir.join("lambda")),
             out_dir: out_dir.unwrap_or_else(|| target_dir.join("bench")),
@@ -136,6 +142,10 @@ async fn run(args: Args) -> Result<ExitCode, Error> {
         .into());
     }
     let templates = Templates::load(&args.events_dir)?;
+    let unmeasured = scenarios::unbenchmarked();
+    if !unmeasured.is_empty() {
+        eprintln!("tenantry-bench: warning: no scenario for {} (functions of the registry this run does not measure)", unmeasured.join(", "));
+    }
 
     let python = local_aws::python();
     if !python.exists() {
@@ -152,13 +162,21 @@ async fn run(args: Args) -> Result<ExitCode, Error> {
     let resources = local_runner::provision::provision(&config, &endpoint, TABLE).await?;
     let dynamo = aws_sdk_dynamodb::Client::new(&config);
     eprintln!(
-        "tenantry-bench: local endpoint {endpoint}; {} scenario(s), 1 cold + {} warm invocations each, an org with {} members per scenario",
+        "tenantry-bench: local endpoint {endpoint}; {} scenario(s), 1 cold + {} warm invocations each, an org with {} members per scenario, \
+         and for each purge invocation an org of {} deleted just before it",
         scenarios.len(),
         args.iterations,
-        args.members + 1
+        args.members + 1,
+        args.purge_members + 1
     );
 
-    let ctx = Ctx { endpoint: &endpoint, user_pool_id: &resources.user_pool_id, templates: &templates, iterations: args.iterations };
+    let ctx = Ctx {
+        endpoint: &endpoint,
+        user_pool_id: &resources.user_pool_id,
+        templates: &templates,
+        iterations: args.iterations,
+        purge_members: args.purge_members,
+    };
     let mut results = Vec::new();
     for (k, s) in scenarios.iter().enumerate() {
         let def = s.def();
@@ -167,12 +185,12 @@ async fn run(args: Args) -> Result<ExitCode, Error> {
         let seeded = Instant::now();
         seed::create_table(&dynamo, &table).await?;
         let store = store::Store::new(dynamo.clone(), table.as_str(), store::CursorKey::new(CURSOR_SECRET));
-        let invitations = if s.who() == Who::Invitee { args.iterations + 1 } else { 0 };
+        let invitations = if s.who() == Some(Who::Invitee) { args.iterations + 1 } else { 0 };
         let fixture = seed::seed(&store, args.members, invitations).await?;
         if seeded.elapsed() > Duration::from_secs(2) {
             eprintln!("  (seeded {table} with {invitations} invitations in {:.1} s)", seeded.elapsed().as_secs_f64());
         }
-        let mut result = run_scenario(&ctx, s, def, &release.join(def.binary), &table, &fixture).await;
+        let mut result = run_scenario(&ctx, s, &def, &release.join(def.binary), &store, &fixture).await;
         result.zip_bytes = std::fs::metadata(args.lambda_dir.join(def.binary).join("bootstrap.zip")).ok().map(|m| m.len());
         result.binary_bytes = std::fs::metadata(release.join(def.binary)).ok().map(|m| m.len());
         result.check_budgets(&BUDGETS);
@@ -181,7 +199,7 @@ async fn run(args: Args) -> Result<ExitCode, Error> {
     }
 
     let report = Report {
-        machine: Machine::detect(&repo_root()),
+        machine: Machine::detect(&args.root),
         iterations: args.iterations,
         endpoint: "the local AWS endpoint (moto server)".into(),
         budgets: BUDGETS,
@@ -214,13 +232,17 @@ struct Ctx<'a> {
     user_pool_id: &'a str,
     templates: &'a Templates,
     iterations: usize,
+    /// Members of each org a purge invocation purges, besides its owner.
+    purge_members: usize,
 }
 
+/// The function's own environment: the table and cursor secret, what the registry says the
+/// infrastructure sets on it (with the local stack's values, `provision::function_vars`),
+/// and the SDK's settings for the local endpoint.
 fn function_env(ctx: &Ctx, def: &FunctionDef, table: &str) -> Vec<(String, String)> {
     let mut env: Vec<(String, String)> = [
         ("TABLE_NAME", table),
         ("CURSOR_SECRET", CURSOR_SECRET),
-        ("USER_POOL_ID", ctx.user_pool_id),
         ("RUST_LOG", "info"),
         ("AWS_ENDPOINT_URL", ctx.endpoint),
         ("AWS_ACCESS_KEY_ID", "bench"),
@@ -230,7 +252,12 @@ fn function_env(ctx: &Ctx, def: &FunctionDef, table: &str) -> Vec<(String, Strin
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
     .collect();
-    env.extend(def.env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+    if def.environment.user_pool_id {
+        env.push(("USER_POOL_ID".to_owned(), ctx.user_pool_id.to_owned()));
+    }
+    let mut vars: Vec<(String, String)> = provision::function_vars(APP_URL, def.environment.ses_from_address).into_iter().collect();
+    vars.sort();
+    env.extend(vars);
     env
 }
 
@@ -238,24 +265,73 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-/// Records one answer: HTTP status from the proxy response, or trigger success.
-fn record(result: &mut ScenarioResult, kind: Kind, done: &Completed) {
-    match &done.outcome {
+/// How an answer reads: the key it is counted under, whether it is a success, whether it is
+/// a function error.
+fn judge(kind: Kind, outcome: &Outcome) -> (String, bool, bool) {
+    let json = |body: &[u8]| serde_json::from_slice::<serde_json::Value>(body).ok();
+    match outcome {
         Outcome::Response(body) => match kind {
+            // A 2xx status.
             Kind::Http => {
-                let status = serde_json::from_slice::<serde_json::Value>(body).ok().and_then(|v| v["statusCode"].as_u64());
+                let status = json(body).and_then(|v| v["statusCode"].as_u64());
                 let key = status.map(|s| s.to_string()).unwrap_or_else(|| "unparsable".into());
-                result.responses.record(key, status.is_some_and(|s| (200..300).contains(&s)), false, body);
+                (key, status.is_some_and(|s| (200..300).contains(&s)), false)
             }
-            Kind::CognitoTriggers => result.responses.record("ok".into(), true, false, body),
+            // Any answer: a refusal is a function error.
+            Kind::CognitoTrigger => ("ok".into(), true, false),
+            // Every record done: `{"batchItemFailures": []}`.
+            Kind::Stream | Kind::Queue => match json(body).and_then(|v| v.get("batchItemFailures")?.as_array().map(Vec::len)) {
+                Some(0) => ("ok".into(), true, false),
+                Some(n) => (format!("{n} failed record(s)"), false, false),
+                None => ("unparsable".into(), false, false),
+            },
+            // Nothing to answer: `null`.
+            Kind::S3 | Kind::Schedule => match json(body) {
+                Some(serde_json::Value::Null) => ("ok".into(), true, false),
+                _ => ("unexpected answer".into(), false, false),
+            },
         },
-        Outcome::Error { error_type, body } => {
-            result.responses.record(format!("error:{}", error_type.as_deref().unwrap_or("unknown")), false, true, body);
-        }
+        Outcome::Error { error_type, .. } => (format!("error:{}", error_type.as_deref().unwrap_or("unknown")), false, true),
     }
 }
 
-async fn run_scenario(ctx: &Ctx<'_>, s: &Scenario, def: &FunctionDef, binary: &Path, table: &str, fixture: &Fixture) -> ScenarioResult {
+/// Records one answer (see [`judge`]). `problem`: what the harness found wrong after the
+/// invocation (an org it should have purged is still there), which fails a successful answer.
+fn record(result: &mut ScenarioResult, kind: Kind, done: &Completed, problem: Option<String>) {
+    let body = match &done.outcome {
+        Outcome::Response(body) | Outcome::Error { body, .. } => body,
+    };
+    let (key, ok, function_error) = judge(kind, &done.outcome);
+    match problem {
+        Some(problem) if ok => result.responses.record("not done".into(), false, false, problem.as_bytes()),
+        _ => result.responses.record(key, ok, function_error, body),
+    }
+}
+
+/// Seeds what invocation `i` needs and builds its event.
+async fn prepare(ctx: &Ctx<'_>, s: &Scenario, store: &store::Store, fixture: &Fixture, i: usize) -> Result<(Invocation, Prepared), String> {
+    let prepared = match s.per_invocation {
+        PerInvocation::Nothing => Prepared::default(),
+        PerInvocation::DeletedOrg => {
+            let org = seed::deleted_org(store, &fixture.operator, ctx.purge_members, i).await.map_err(|e| format!("seeding invocation {i}: {e}"))?;
+            Prepared { deleted_org: Some(org) }
+        }
+    };
+    let event = ctx.templates.build(s, fixture, i, &prepared)?;
+    Ok((Invocation::json(&event), prepared))
+}
+
+/// What is wrong after a successful answer: the invocation's org is still there.
+async fn check(store: &store::Store, prepared: &Prepared) -> Option<String> {
+    let org = prepared.deleted_org.as_ref()?;
+    match seed::purged(store, org).await {
+        Ok(true) => None,
+        Ok(false) => Some(format!("answered, but org {} is not purged", org.org_id)),
+        Err(e) => Some(format!("could not check the purge of org {}: {e}", org.org_id)),
+    }
+}
+
+async fn run_scenario(ctx: &Ctx<'_>, s: &Scenario, def: &FunctionDef, binary: &Path, store: &store::Store, fixture: &Fixture) -> ScenarioResult {
     let mut result = ScenarioResult::new(def.binary, s.name);
     let timeout = Duration::from_secs(def.timeout_secs);
     let emulator = match Emulator::start(FunctionConfig::new(def.binary, timeout)).await {
@@ -266,13 +342,12 @@ async fn run_scenario(ctx: &Ctx<'_>, s: &Scenario, def: &FunctionDef, binary: &P
         }
     };
     let mut env = lambda_env(&emulator, def.memory_mb);
-    env.extend(function_env(ctx, def, table));
-    let event = |i: usize| ctx.templates.build(s, fixture, i).map(|e| Invocation::json(&e));
+    env.extend(function_env(ctx, def, store.table_name()));
 
     // The cold invocation is queued before the process exists, as Lambda holds the event
     // while the environment initializes.
-    let first = match event(0) {
-        Ok(e) => emulator.submit(e),
+    let (first, first_prepared) = match prepare(ctx, s, store, fixture, 0).await {
+        Ok((e, prepared)) => (emulator.submit(e), prepared),
         Err(e) => {
             result.error = Some(e);
             return result;
@@ -292,10 +367,11 @@ async fn run_scenario(ctx: &Ctx<'_>, s: &Scenario, def: &FunctionDef, binary: &P
         Ok(done) => {
             result.init_ms = emulator.first_next().map(|t| ms(t.saturating_duration_since(spawned)));
             result.first_response_ms = Some(ms(done.completed_at.saturating_duration_since(spawned)));
-            record(&mut result, def.kind, &done);
+            let problem = check(store, &first_prepared).await;
+            record(&mut result, s.kind(), &done, problem);
             for i in 1..=ctx.iterations {
-                let pending = match event(i) {
-                    Ok(e) => emulator.submit(e),
+                let (pending, prepared) = match prepare(ctx, s, store, fixture, i).await {
+                    Ok((e, prepared)) => (emulator.submit(e), prepared),
                     Err(e) => {
                         result.error = Some(e);
                         break;
@@ -305,7 +381,8 @@ async fn run_scenario(ctx: &Ctx<'_>, s: &Scenario, def: &FunctionDef, binary: &P
                     Ok(done) => {
                         durations.push(ms(done.duration()));
                         round_trips.push(ms(done.round_trip()));
-                        record(&mut result, def.kind, &done);
+                        let problem = check(store, &prepared).await;
+                        record(&mut result, s.kind(), &done, problem);
                     }
                     Err(e) => {
                         result.error = Some(format!("warm invocation {i}: {e}"));
@@ -356,4 +433,46 @@ fn progress(r: &ScenarioResult) -> String {
         line.push_str(&format!("\n    error: {e}"));
     }
     line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answered(outcome: Outcome) -> Completed {
+        let now = Instant::now();
+        Completed { request_id: "r".into(), outcome, queued_at: now, dispatched_at: now, completed_at: now }
+    }
+
+    fn response(body: &str) -> Completed {
+        answered(Outcome::Response(body.as_bytes().to_vec()))
+    }
+
+    #[test]
+    fn answers_are_judged_as_lambda_reads_them() {
+        let ok = |kind, body: &str| judge(kind, &response(body).outcome).1;
+        assert!(ok(Kind::Http, r#"{"statusCode":200,"body":"{}"}"#));
+        assert!(!ok(Kind::Http, r#"{"statusCode":409}"#));
+        assert!(ok(Kind::Stream, r#"{"batchItemFailures":[]}"#));
+        assert!(!ok(Kind::Stream, r#"{"batchItemFailures":[{"itemIdentifier":"4001"}]}"#));
+        assert!(!ok(Kind::Stream, "null"));
+        assert!(ok(Kind::Schedule, "null"));
+        assert!(!ok(Kind::Schedule, r#"{"statusCode":200}"#));
+        assert!(ok(Kind::CognitoTrigger, r#"{"response":{}}"#));
+        let error = answered(Outcome::Error { error_type: Some("Unavailable".into()), body: b"{}".to_vec() });
+        assert_eq!(judge(Kind::Stream, &error.outcome), ("error:Unavailable".into(), false, true));
+    }
+
+    #[test]
+    fn a_success_that_left_its_work_undone_is_a_failure() {
+        let mut result = ScenarioResult::new("org-purge", "deleted org (stream)");
+        record(&mut result, Kind::Stream, &response(r#"{"batchItemFailures":[]}"#), None);
+        record(&mut result, Kind::Stream, &response(r#"{"batchItemFailures":[]}"#), Some("org 01J is not purged".into()));
+        record(&mut result, Kind::Stream, &response(r#"{"batchItemFailures":[{"itemIdentifier":"1"}]}"#), Some("org 01K is not purged".into()));
+        let r = &result.responses;
+        assert_eq!((r.total, r.ok, r.non_2xx, r.errors), (3, 1, 2, 0));
+        assert_eq!(r.statuses.get("not done"), Some(&1));
+        assert_eq!(r.statuses.get("1 failed record(s)"), Some(&1));
+        assert_eq!(r.first_failure.as_deref(), Some("org 01J is not purged"));
+    }
 }

@@ -97,13 +97,16 @@ pub fn rfc3339_utc(epoch_secs: u64) -> String {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Responses {
     pub total: usize,
-    /// 2xx answers (HTTP) or answers without a function error (triggers).
+    /// Successful answers: 2xx (HTTP), no function error (triggers), no failed records
+    /// (stream and queue batches), `null` (scheduled and S3 events); and the work done where
+    /// the harness checks it (a purge invocation's org is gone).
     pub ok: usize,
-    /// HTTP answers outside 2xx.
+    /// Answers that are not successes without being function errors (HTTP outside 2xx,
+    /// failed records, work not done).
     pub non_2xx: usize,
     /// Function errors (posted to `invocation/{id}/error`).
     pub errors: usize,
-    /// HTTP status or `ok` / `error:<type>` -> count.
+    /// HTTP status, `ok`, `error:<type>` or what else went wrong -> count.
     pub statuses: BTreeMap<String, usize>,
     /// The first answer that was not a success, shortened.
     pub first_failure: Option<String>,
@@ -273,8 +276,9 @@ impl Report {
         }
         out.push_str(
             "\nInit: spawn to the first `next` poll. First response: spawn to the first answer. p50/p99: warm invocations, \
-             event handed to the function to its answer. Calls: per invocation, from the functions' `request`/`trigger` log \
-             lines (n/a: not logged). OK: 2xx (HTTP) or no function error (triggers) / invocations.\n",
+             event handed to the function to its answer. Calls: per invocation, from the functions' `request`/`trigger`/`event` \
+             log lines (n/a: not logged). OK: 2xx (HTTP), no function error (triggers), no failed records (streams, queues) \
+             or `null` (schedules), and for purge scenarios the invocation's org gone / invocations.\n",
         );
         let problems: Vec<&ScenarioResult> = self.results.iter().filter(|r| r.error.is_some() || r.responses.first_failure.is_some()).collect();
         if !problems.is_empty() {

@@ -1,5 +1,7 @@
-//! The functions and the benchmark scenarios, in one table each. Events are built from the
-//! sample events in `events/` with the seeded ids, users and tokens put in.
+//! The functions, from the registry, and the benchmark scenarios, in one table. Events are
+//! built as Lambda delivers them: REST and Cognito events from the sample events in `events/`
+//! with the seeded ids, users and tokens put in; stream records and scheduled events by the
+//! local runner's builders (`local_runner::events`).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -8,42 +10,69 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde_json::{Value, json};
 
 use crate::runtime_api::request_id;
-use crate::seed::{Fixture, User};
+use crate::seed::{DeletedOrg, Fixture, Item, User};
 
-/// How a function is invoked.
+/// An event kind Lambda delivers to a function, one per kind of source the registry declares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     /// API Gateway REST proxy events; answers carry a `statusCode`.
     Http,
     /// Cognito user-pool trigger events.
-    CognitoTriggers,
+    CognitoTrigger,
+    /// DynamoDB stream batches; answers carry `batchItemFailures`.
+    Stream,
+    /// SQS message batches; answers carry `batchItemFailures`.
+    Queue,
+    /// S3 object notifications.
+    S3,
+    /// EventBridge Scheduler invocations.
+    Schedule,
 }
 
-/// A deployed function: its cargo binary and the sizing infra/lib/functions.ts gives it.
-#[derive(Debug, Clone, Copy)]
+/// A deployed function as the registry (`registry::all()`) declares it: its binary (named as
+/// the function), its sizing, the event kinds its sources send and its environment.
+#[derive(Clone)]
 pub struct FunctionDef {
     pub binary: &'static str,
-    pub kind: Kind,
     pub memory_mb: u32,
     pub timeout_secs: u64,
-    /// Function-specific environment (besides the table, cursor secret and SDK settings).
-    pub env: &'static [(&'static str, &'static str)],
+    pub kinds: Vec<Kind>,
+    /// The ids of its schedules.
+    pub schedules: Vec<&'static str>,
+    /// Which variables the infrastructure sets besides the table and the cursor secret.
+    pub environment: registry::Environment,
 }
 
-pub const FUNCTIONS: &[FunctionDef] = &[
-    FunctionDef { binary: "organizations", kind: Kind::Http, memory_mb: 256, timeout_secs: 10, env: &[] },
-    FunctionDef {
-        binary: "invites",
-        kind: Kind::Http,
-        memory_mb: 256,
-        timeout_secs: 10,
-        env: &[("SES_FROM_ADDRESS", local_runner::provision::MAIL_FROM), ("APP_URL", "http://localhost:3000")],
-    },
-    FunctionDef { binary: "cognito-triggers", kind: Kind::CognitoTriggers, memory_mb: 128, timeout_secs: 5, env: &[("APP_URL", "http://localhost:3000")] },
-];
+impl FunctionDef {
+    pub fn of(f: &registry::Function) -> FunctionDef {
+        let s = &f.sources;
+        let kinds = [
+            (s.http, Kind::Http),
+            (!s.cognito_triggers.is_empty(), Kind::CognitoTrigger),
+            (s.dynamodb_stream.is_some(), Kind::Stream),
+            (!s.queues.is_empty(), Kind::Queue),
+            (s.s3.is_some(), Kind::S3),
+            (!s.schedules.is_empty(), Kind::Schedule),
+        ];
+        FunctionDef {
+            binary: f.name,
+            memory_mb: f.memory_mb,
+            timeout_secs: u64::from(f.timeout_seconds),
+            kinds: kinds.into_iter().filter_map(|(has, kind)| has.then_some(kind)).collect(),
+            schedules: s.schedules.iter().map(|sch| sch.id).collect(),
+            environment: f.environment.clone(),
+        }
+    }
+}
 
-pub fn function(binary: &str) -> Option<&'static FunctionDef> {
-    FUNCTIONS.iter().find(|f| f.binary == binary)
+/// Every function of the registry, in its order.
+pub fn functions() -> Vec<FunctionDef> {
+    registry::all().iter().map(FunctionDef::of).collect()
+}
+
+/// The registry's function `name`.
+pub fn function(name: &str) -> Option<FunctionDef> {
+    registry::function(name).as_ref().map(FunctionDef::of)
 }
 
 /// Who the event comes from, for invocation `i`.
@@ -59,6 +88,23 @@ pub enum Who {
     NewUser,
     /// Has an open invitation to the seeded org that nobody accepts.
     Branded,
+    /// A platform operator.
+    Operator,
+}
+
+/// What is seeded for each invocation, just before its event is queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PerInvocation {
+    Nothing,
+    /// An org with members that its owner deleted: marked `deleting`, awaiting its purge.
+    /// `{orgId}` is this org; the invocation must purge it.
+    DeletedOrg,
+}
+
+/// What was seeded for one invocation.
+#[derive(Debug, Clone, Default)]
+pub struct Prepared {
+    pub deleted_org: Option<DeletedOrg>,
 }
 
 /// An event to send. In paths and bodies `{orgId}`, `{i}` and `{token}` are replaced.
@@ -67,6 +113,12 @@ pub enum EventSpec {
     Http { method: &'static str, resource: &'static str, query: &'static [(&'static str, &'static str)], body: Option<&'static str>, who: Who },
     /// `events/cognito/<source>.json`; `org_metadata` puts the seeded org into `clientMetadata.orgId`.
     Trigger { source: &'static str, who: Who, org_metadata: bool },
+    /// A DynamoDB stream batch of one record, as the function's event source mapping delivers
+    /// it: the change that marked the invocation's org `deleting` (`MODIFY`, with the images
+    /// the table's stream view carries).
+    OrgDeletionRecord,
+    /// What EventBridge Scheduler sends when the function's schedule `schedule` fires.
+    Schedule { schedule: &'static str },
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -74,14 +126,20 @@ pub struct Scenario {
     pub function: &'static str,
     pub name: &'static str,
     pub event: EventSpec,
+    pub per_invocation: PerInvocation,
 }
 
 const fn http(function: &'static str, name: &'static str, method: &'static str, resource: &'static str, body: Option<&'static str>, who: Who) -> Scenario {
-    Scenario { function, name, event: EventSpec::Http { method, resource, query: &[], body, who } }
+    Scenario { function, name, event: EventSpec::Http { method, resource, query: &[], body, who }, per_invocation: PerInvocation::Nothing }
 }
 
 const fn trigger(name: &'static str, source: &'static str, who: Who, org_metadata: bool) -> Scenario {
-    Scenario { function: "cognito-triggers", name, event: EventSpec::Trigger { source, who, org_metadata } }
+    Scenario { function: "cognito-triggers", name, event: EventSpec::Trigger { source, who, org_metadata }, per_invocation: PerInvocation::Nothing }
+}
+
+/// An `org-purge` scenario: each invocation purges an org deleted just before it.
+const fn purge(name: &'static str, event: EventSpec) -> Scenario {
+    Scenario { function: "org-purge", name, event, per_invocation: PerInvocation::DeletedOrg }
 }
 
 /// Every scenario, in the order they run.
@@ -98,18 +156,42 @@ pub const SCENARIOS: &[Scenario] = &[
     trigger("TokenGeneration_Authentication", "TokenGeneration_Authentication", Who::Owner, false),
     trigger("PostAuthentication_Authentication", "PostAuthentication_Authentication", Who::Owner, false),
     trigger("CustomMessage_SignUp", "CustomMessage_SignUp", Who::Branded, true),
+    purge("deleted org (stream)", EventSpec::OrgDeletionRecord),
+    purge("resume-purges (schedule)", EventSpec::Schedule { schedule: "resume-purges" }),
+    purge(
+        "purge org (operator)",
+        EventSpec::Http { method: "POST", resource: "/admin/orgs/{orgId}/purge", query: &[], body: None, who: Who::Operator },
+    ),
 ];
 
 impl Scenario {
-    pub fn who(&self) -> Who {
+    /// Who the event comes from (`None`: from AWS, not from a user).
+    pub fn who(&self) -> Option<Who> {
         match self.event {
-            EventSpec::Http { who, .. } | EventSpec::Trigger { who, .. } => who,
+            EventSpec::Http { who, .. } | EventSpec::Trigger { who, .. } => Some(who),
+            EventSpec::OrgDeletionRecord | EventSpec::Schedule { .. } => None,
         }
     }
 
-    pub fn def(&self) -> &'static FunctionDef {
-        function(self.function).expect("every scenario names a function of FUNCTIONS")
+    /// The event kind this scenario sends.
+    pub fn kind(&self) -> Kind {
+        match self.event {
+            EventSpec::Http { .. } => Kind::Http,
+            EventSpec::Trigger { .. } => Kind::CognitoTrigger,
+            EventSpec::OrgDeletionRecord => Kind::Stream,
+            EventSpec::Schedule { .. } => Kind::Schedule,
+        }
     }
+
+    /// The scenario's function, from the registry.
+    pub fn def(&self) -> FunctionDef {
+        function(self.function).unwrap_or_else(|| panic!("scenario {:?} names {:?}, which the registry does not have", self.name, self.function))
+    }
+}
+
+/// The functions of the registry that no scenario measures.
+pub fn unbenchmarked() -> Vec<&'static str> {
+    functions().iter().map(|f| f.binary).filter(|f| !SCENARIOS.iter().any(|s| s.function == *f)).collect()
 }
 
 /// The sample events the scenarios' events are made from.
@@ -139,25 +221,33 @@ impl Templates {
         Ok(Templates { apigw, cognito })
     }
 
-    /// The event of invocation `i` (0 is the cold one) of `scenario`.
-    pub fn build(&self, scenario: &Scenario, fixture: &Fixture, i: usize) -> Result<Value, String> {
-        let user = user(scenario.who(), fixture, i)?;
-        let token = match scenario.who() {
-            Who::Invitee => fixture.invitees[i].token.as_str(),
-            _ => "",
+    /// The event of invocation `i` (0 is the cold one) of `scenario`, with what was seeded
+    /// for it.
+    pub fn build(&self, scenario: &Scenario, fixture: &Fixture, i: usize, prepared: &Prepared) -> Result<Value, String> {
+        let deleted = || prepared.deleted_org.as_ref().ok_or_else(|| format!("invocation {i} has no deleted org seeded"));
+        let org_id = match scenario.per_invocation {
+            PerInvocation::DeletedOrg => deleted()?.org_id.as_str(),
+            PerInvocation::Nothing => fixture.org_id.as_str(),
         };
-        let fill = |s: &str| s.replace("{orgId}", &fixture.org_id).replace("{i}", &i.to_string()).replace("{token}", token);
         match scenario.event {
-            EventSpec::Http { method, resource, query, body, .. } => {
-                Ok(self.http_event(method, resource, query, body.map(fill), &user, &fixture.org_id))
+            EventSpec::Http { method, resource, query, body, who } => {
+                let user = user(who, fixture, i)?;
+                let token = if who == Who::Invitee { fixture.invitees[i].token.as_str() } else { "" };
+                let fill = |s: &str| s.replace("{orgId}", org_id).replace("{i}", &i.to_string()).replace("{token}", token);
+                Ok(self.http_event(method, resource, query, body.map(fill), &user, org_id))
             }
-            EventSpec::Trigger { source, org_metadata, .. } => {
+            EventSpec::Trigger { source, org_metadata, who } => {
+                let user = user(who, fixture, i)?;
                 let mut event = self.cognito.get(source).cloned().ok_or_else(|| format!("no events/cognito/{source}.json"))?;
                 put_user(&mut event, &user);
                 if org_metadata {
-                    event["request"]["clientMetadata"] = json!({ "orgId": fixture.org_id });
+                    event["request"]["clientMetadata"] = json!({ "orgId": org_id });
                 }
                 Ok(event)
+            }
+            EventSpec::OrgDeletionRecord => Ok(json!({ "Records": [deletion_record(&fixture.table, deleted()?, i)] })),
+            EventSpec::Schedule { schedule } => {
+                Ok(local_runner::events::scheduled_event(scenario.function, schedule, time::OffsetDateTime::now_utc()))
             }
         }
     }
@@ -193,9 +283,90 @@ impl Templates {
     }
 }
 
+/// The stream record of the change that marked `org` deleting, as Lambda delivers it: the
+/// record the DynamoDB Streams API reports (`MODIFY`, the table's keys, the item before and
+/// after as the table's stream view has them), made into Lambda's shape by the local runner's
+/// builder. The `i`th of a scenario's records has the `i`th sequence number.
+pub fn deletion_record(table: &str, org: &DeletedOrg, i: usize) -> Value {
+    use aws_sdk_dynamodbstreams::primitives::DateTime;
+    use aws_sdk_dynamodbstreams::types::{OperationType, Record, StreamRecord, StreamViewType};
+
+    let definition = store::TableDefinition::load();
+    let view = StreamViewType::from(definition.stream_view_type.as_str());
+    let keys: Item = org.after.iter().filter(|(k, _)| **k == definition.partition_key || **k == definition.sort_key).map(|(k, v)| (k.clone(), v.clone())).collect();
+    let (new_image, old_image) = match view {
+        StreamViewType::NewAndOldImages => (Some(&org.after), Some(&org.before)),
+        StreamViewType::NewImage => (Some(&org.after), None),
+        StreamViewType::OldImage => (None, Some(&org.before)),
+        _ => (None, None),
+    };
+    let size = [Some(&keys), new_image, old_image].into_iter().flatten().map(item_size).sum::<usize>();
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+    let change = StreamRecord::builder()
+        .approximate_creation_date_time(DateTime::from_secs(i64::try_from(now).unwrap_or_default()))
+        .set_keys(Some(stream_item(&keys)))
+        .set_new_image(new_image.map(stream_item))
+        .set_old_image(old_image.map(stream_item))
+        .sequence_number(format!("{}{:020}", 4, i + 1))
+        .size_bytes(i64::try_from(size).unwrap_or(i64::MAX))
+        .stream_view_type(view)
+        .build();
+    let record = Record::builder()
+        .event_id(format!("{:032x}", ulid::Ulid::new().0))
+        .event_name(OperationType::Modify)
+        .event_version("1.1")
+        .event_source("aws:dynamodb")
+        .aws_region(testkit::endpoint::REGION)
+        .dynamodb(change)
+        .build();
+    let arn = format!("arn:aws:dynamodb:{}:123456789012:table/{table}/stream/2026-01-01T00:00:00.000", testkit::endpoint::REGION);
+    local_runner::events::stream_record(&record, &arn)
+}
+
+/// An item in the DynamoDB Streams API's types.
+fn stream_item(item: &Item) -> HashMap<String, aws_sdk_dynamodbstreams::types::AttributeValue> {
+    item.iter().map(|(k, v)| (k.clone(), stream_value(v))).collect()
+}
+
+fn stream_value(v: &aws_sdk_dynamodb::types::AttributeValue) -> aws_sdk_dynamodbstreams::types::AttributeValue {
+    use aws_sdk_dynamodb::types::AttributeValue as A;
+    use aws_sdk_dynamodbstreams::types::AttributeValue as S;
+    match v {
+        A::S(s) => S::S(s.clone()),
+        A::N(n) => S::N(n.clone()),
+        A::B(b) => S::B(b.clone()),
+        A::Ss(s) => S::Ss(s.clone()),
+        A::Ns(n) => S::Ns(n.clone()),
+        A::Bs(b) => S::Bs(b.clone()),
+        A::M(m) => S::M(stream_item(m)),
+        A::L(l) => S::L(l.iter().map(stream_value).collect()),
+        A::Bool(b) => S::Bool(*b),
+        A::Null(n) => S::Null(*n),
+        _ => S::Null(true),
+    }
+}
+
+/// An item's size as DynamoDB counts it, roughly: names plus values.
+fn item_size(item: &Item) -> usize {
+    fn value(v: &aws_sdk_dynamodb::types::AttributeValue) -> usize {
+        use aws_sdk_dynamodb::types::AttributeValue as A;
+        match v {
+            A::S(s) | A::N(s) => s.len(),
+            A::B(b) => b.as_ref().len(),
+            A::Ss(s) | A::Ns(s) => s.iter().map(String::len).sum(),
+            A::Bs(b) => b.iter().map(|b| b.as_ref().len()).sum(),
+            A::M(m) => 3 + item_size(m),
+            A::L(l) => 3 + l.iter().map(|v| 1 + value(v)).sum::<usize>(),
+            _ => 1,
+        }
+    }
+    item.iter().map(|(k, v)| k.len() + value(v)).sum()
+}
+
 fn user(who: Who, fixture: &Fixture, i: usize) -> Result<User, String> {
     Ok(match who {
         Who::Owner => fixture.owner.clone(),
+        Who::Operator => fixture.operator.clone(),
         Who::Creator => fixture.creator.clone(),
         Who::Branded => fixture.branded.clone(),
         Who::Invitee => fixture
@@ -235,12 +406,44 @@ mod tests {
 
     fn fixture() -> Fixture {
         Fixture {
+            table: "tenantry-bench-01".into(),
             org_id: "01JBENCHORG0000000000000000".into(),
             owner: User::new("owner@bench.example.com", "Owner"),
             creator: User::new("creator@bench.example.com", "Creator"),
             members: 3,
             invitees: (0..2).map(|k| Invitee { user: User::new(format!("i{k}@bench.example.com"), "I"), token: format!("tok{k}") }).collect(),
             branded: User::new("branded@bench.example.com", "Branded"),
+            operator: User::operator("operator@bench.example.com", "Operator"),
+        }
+    }
+
+    /// An org item before and after its deletion, as the store writes them.
+    fn deleted_org() -> Prepared {
+        use aws_sdk_dynamodb::types::AttributeValue as A;
+        let org = "01JBENCHPURGE00000000000000";
+        let before: Item = [
+            ("PK", A::S(format!("ORG#{org}"))),
+            ("SK", A::S("ORG".into())),
+            ("_type", A::S("org".into())),
+            ("id", A::S(org.into())),
+            ("name", A::S("Purged Org 1".into())),
+            ("status", A::S("active".into())),
+            ("memberCount", A::N("11".into())),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        let mut after = before.clone();
+        after.insert("status".into(), A::S("deleting".into()));
+        after.insert("GSI2PK".into(), A::S("PURGE".into()));
+        after.insert("GSI2SK".into(), A::S(org.into()));
+        Prepared { deleted_org: Some(DeletedOrg { org_id: org.into(), members: 10, before, after }) }
+    }
+
+    fn prepared(s: &Scenario) -> Prepared {
+        match s.per_invocation {
+            PerInvocation::DeletedOrg => deleted_org(),
+            PerInvocation::Nothing => Prepared::default(),
         }
     }
 
@@ -250,7 +453,7 @@ mod tests {
         let f = fixture();
         for s in SCENARIOS {
             let _ = s.def();
-            let e = t.build(s, &f, 1).unwrap_or_else(|e| panic!("{}: {e}", s.name));
+            let e = t.build(s, &f, 1, &prepared(s)).unwrap_or_else(|e| panic!("{}: {e}", s.name));
             match s.event {
                 EventSpec::Http { method, .. } => {
                     assert_eq!(e["httpMethod"], method);
@@ -258,6 +461,8 @@ mod tests {
                     assert!(e["requestContext"]["path"].as_str().unwrap().starts_with("/prod/"));
                 }
                 EventSpec::Trigger { source, .. } => assert_eq!(e["triggerSource"], source),
+                EventSpec::OrgDeletionRecord => assert_eq!(e["Records"][0]["eventSource"], "aws:dynamodb"),
+                EventSpec::Schedule { schedule } => assert_eq!(e["detail"]["schedule"], schedule),
             }
         }
     }
@@ -267,17 +472,17 @@ mod tests {
         let t = Templates::load(&events_dir()).unwrap();
         let f = fixture();
         let accept = SCENARIOS.iter().find(|s| s.name == "accept invite").unwrap();
-        let e = t.build(accept, &f, 1).unwrap();
+        let e = t.build(accept, &f, 1, &Prepared::default()).unwrap();
         assert_eq!(e["body"], r#"{"token":"tok1"}"#);
         assert_eq!(e["requestContext"]["authorizer"]["claims"]["sub"], f.invitees[1].user.sub.as_str());
         assert_eq!(e["headers"]["Content-Type"], "application/json");
         let members = SCENARIOS.iter().find(|s| s.name == "list members").unwrap();
-        let e = t.build(members, &f, 0).unwrap();
+        let e = t.build(members, &f, 0, &Prepared::default()).unwrap();
         assert_eq!(e["path"], format!("/orgs/{}/members", f.org_id));
         assert_eq!(e["resource"], "/orgs/{orgId}/members");
         assert_eq!(e["pathParameters"]["orgId"], f.org_id.as_str());
         assert_eq!(e["body"], Value::Null);
-        assert!(t.build(accept, &f, 2).is_err(), "only two invitations are seeded");
+        assert!(t.build(accept, &f, 2, &Prepared::default()).is_err(), "only two invitations are seeded");
     }
 
     #[test]
@@ -285,20 +490,126 @@ mod tests {
         let t = Templates::load(&events_dir()).unwrap();
         let f = fixture();
         let confirm = SCENARIOS.iter().find(|s| s.name == "PostConfirmation_ConfirmSignUp").unwrap();
-        let a = t.build(confirm, &f, 1).unwrap();
-        let b = t.build(confirm, &f, 2).unwrap();
+        let a = t.build(confirm, &f, 1, &Prepared::default()).unwrap();
+        let b = t.build(confirm, &f, 2, &Prepared::default()).unwrap();
         let sub = |e: &Value| e["request"]["userAttributes"]["sub"].as_str().unwrap().to_owned();
         assert_ne!(sub(&a), sub(&b));
         assert_eq!(a["userName"], sub(&a).as_str());
         let token = SCENARIOS.iter().find(|s| s.name == "TokenGeneration_Authentication").unwrap();
-        assert_eq!(sub(&t.build(token, &f, 5).unwrap()), f.owner.sub);
+        assert_eq!(sub(&t.build(token, &f, 5, &Prepared::default()).unwrap()), f.owner.sub);
         let message = SCENARIOS.iter().find(|s| s.name == "CustomMessage_SignUp").unwrap();
-        let e = t.build(message, &f, 0).unwrap();
+        let e = t.build(message, &f, 0, &Prepared::default()).unwrap();
         assert_eq!(e["request"]["clientMetadata"]["orgId"], f.org_id.as_str());
         assert_eq!(e["request"]["userAttributes"]["email"], "branded@bench.example.com");
         let signup = SCENARIOS.iter().find(|s| s.name == "PreSignUp_SignUp").unwrap();
-        let e = t.build(signup, &f, 3).unwrap();
+        let e = t.build(signup, &f, 3, &Prepared::default()).unwrap();
         assert!(e["userName"].as_str().unwrap().starts_with("signup-3-"));
         assert!(e["request"]["userAttributes"].get("sub").is_none());
+    }
+
+    fn scenario(name: &str) -> &'static Scenario {
+        SCENARIOS.iter().find(|s| s.name == name).unwrap_or_else(|| panic!("no scenario {name}"))
+    }
+
+    #[test]
+    fn the_deletion_record_is_the_batch_lambda_delivers_to_the_purge_consumer() {
+        let t = Templates::load(&events_dir()).unwrap();
+        let (f, p) = (fixture(), deleted_org());
+        let org = p.deleted_org.as_ref().unwrap();
+        let e = t.build(scenario("deleted org (stream)"), &f, 3, &p).unwrap();
+        assert_eq!(api::event_kind(&e), api::EventKind::Stream);
+        let records = e["Records"].as_array().unwrap();
+        assert_eq!(records.len(), 1);
+        let r = &records[0];
+        assert_eq!((r["eventName"].as_str(), r["eventVersion"].as_str(), r["awsRegion"].as_str()), (Some("MODIFY"), Some("1.1"), Some("us-east-1")));
+        assert!(r["eventSourceARN"].as_str().unwrap().starts_with("arn:aws:dynamodb:us-east-1:123456789012:table/tenantry-bench-01/stream/"));
+        assert_eq!(r["eventID"].as_str().unwrap().len(), 32);
+        let change = &r["dynamodb"];
+        assert_eq!(change["Keys"], json!({"PK": {"S": format!("ORG#{}", org.org_id)}, "SK": {"S": "ORG"}}));
+        assert_eq!(change["NewImage"]["status"], json!({"S": "deleting"}));
+        assert_eq!(change["OldImage"]["status"], json!({"S": "active"}));
+        assert_eq!(change["NewImage"]["memberCount"], json!({"N": "11"}));
+        assert_eq!(change["StreamViewType"], "NEW_AND_OLD_IMAGES");
+        assert_eq!(change["SequenceNumber"], "400000000000000000004");
+        assert!(change["SizeBytes"].as_i64().unwrap() > 100);
+        assert!(change["ApproximateCreationDateTime"].as_i64().unwrap() > 1_700_000_000);
+        // The purge consumer's event source mapping lets it through, and it reads as Lambda's type.
+        let purge = registry::function("org-purge").unwrap();
+        let filters = &purge.sources.dynamodb_stream.as_ref().unwrap().filters;
+        assert!(local_runner::events::filter::passes(filters, r), "the registry's filter drops {r}");
+        let parsed: aws_lambda_events::dynamodb::Event = serde_json::from_value(e.clone()).unwrap();
+        assert_eq!(parsed.records[0].change.new_image.get("id"), Some(&serde_dynamo::AttributeValue::S(org.org_id.clone())));
+    }
+
+    #[test]
+    fn the_schedule_event_is_what_eventbridge_scheduler_sends() {
+        let t = Templates::load(&events_dir()).unwrap();
+        let e = t.build(scenario("resume-purges (schedule)"), &fixture(), 0, &deleted_org()).unwrap();
+        assert_eq!(api::event_kind(&e), api::EventKind::Schedule);
+        let parsed: api::ScheduledEvent = serde_json::from_value(e).unwrap();
+        assert_eq!((parsed.detail.schedule.as_str(), parsed.detail.function.as_str()), ("resume-purges", "org-purge"));
+    }
+
+    #[test]
+    fn the_operator_purges_the_invocations_org() {
+        let t = Templates::load(&events_dir()).unwrap();
+        let (f, p) = (fixture(), deleted_org());
+        let e = t.build(scenario("purge org (operator)"), &f, 0, &p).unwrap();
+        let org = &p.deleted_org.as_ref().unwrap().org_id;
+        assert_eq!(e["path"], format!("/admin/orgs/{org}/purge"));
+        assert_eq!(e["pathParameters"]["orgId"], org.as_str());
+        assert_eq!(e["requestContext"]["authorizer"]["claims"]["cognito:groups"], "platform-admin");
+        assert!(t.build(scenario("purge org (operator)"), &f, 0, &Prepared::default()).is_err(), "needs its deleted org");
+        let owner = t.build(scenario("get org"), &f, 0, &Prepared::default()).unwrap();
+        assert!(owner["requestContext"]["authorizer"]["claims"].get("cognito:groups").is_none());
+    }
+
+    #[test]
+    fn every_registry_function_has_a_scenario() {
+        let missing = unbenchmarked();
+        assert!(missing.is_empty(), "functions of the registry without a bench scenario (add them to SCENARIOS): {missing:?}");
+    }
+
+    #[test]
+    fn every_way_a_function_is_invoked_has_a_scenario() {
+        for f in functions() {
+            let ours: Vec<&Scenario> = SCENARIOS.iter().filter(|s| s.function == f.binary).collect();
+            for kind in &f.kinds {
+                assert!(ours.iter().any(|s| s.kind() == *kind), "{} receives {kind:?} events, but no scenario sends it one", f.binary);
+            }
+            for id in &f.schedules {
+                let fired = ours.iter().any(|s| matches!(s.event, EventSpec::Schedule { schedule } if schedule == *id));
+                assert!(fired, "no scenario fires {}'s schedule {id}", f.binary);
+            }
+        }
+    }
+
+    #[test]
+    fn scenarios_send_only_what_their_functions_receive() {
+        let routes = registry::routes();
+        for s in SCENARIOS {
+            let def = s.def();
+            assert!(def.kinds.contains(&s.kind()), "{}: {} receives no {:?} events", s.name, s.function, s.kind());
+            match s.event {
+                EventSpec::Schedule { schedule } => assert!(def.schedules.contains(&schedule), "{}: {} has no schedule {schedule}", s.name, s.function),
+                EventSpec::Http { method, resource, .. } => {
+                    let served = routes.iter().any(|(f, r)| *f == s.function && r.method.as_str() == method && r.path == resource);
+                    assert!(served, "{}: {} serves no {method} {resource}", s.name, s.function);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    #[test]
+    fn functions_come_from_the_registry() {
+        let purge = function("org-purge").unwrap();
+        assert_eq!((purge.binary, purge.memory_mb, purge.timeout_secs), ("org-purge", 256, 300));
+        assert_eq!(purge.kinds, [Kind::Http, Kind::Stream, Kind::Schedule]);
+        assert_eq!(purge.schedules, ["resume-purges"]);
+        let triggers = function("cognito-triggers").unwrap();
+        assert_eq!((triggers.memory_mb, triggers.timeout_secs, triggers.kinds.as_slice()), (128, 5, [Kind::CognitoTrigger].as_slice()));
+        assert!(function("invites").unwrap().environment.ses_from_address);
+        assert_eq!(functions().len(), registry::all().len());
     }
 }

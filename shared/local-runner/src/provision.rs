@@ -101,14 +101,23 @@ pub fn verified_email() -> AttributeType {
     AttributeType::builder().name("email_verified").value("true").build().expect("name is set")
 }
 
+/// The variables the infrastructure sets on a function besides the table, the cursor secret
+/// and the user pool, with the local stack's values: the front end's address, and for a
+/// function that sends mail (the registry's `ses_from_address`) the SES identity it sends from.
+pub fn function_vars(app_url: &str, sends_mail: bool) -> HashMap<String, String> {
+    let mut vars = HashMap::from([("APP_URL".to_owned(), app_url.to_owned())]);
+    if sends_mail {
+        vars.insert("SES_FROM_ADDRESS".to_owned(), MAIL_FROM.to_owned());
+    }
+    vars
+}
+
 /// What the local functions are built from: the process's one AWS configuration, the store,
-/// and the environment the infrastructure gives them on AWS (the local SES identity, the
-/// front end's address, `extra`), falling back to this process's environment.
+/// and the environment the infrastructure gives them on AWS ([`function_vars`], `extra`),
+/// falling back to this process's environment.
 pub fn platform(config: &SdkConfig, store: store::Store, app_url: &str, extra: HashMap<String, String>) -> api::Platform {
-    let mut vars: HashMap<String, String> = HashMap::from([
-        ("SES_FROM_ADDRESS".to_owned(), MAIL_FROM.to_owned()),
-        ("APP_URL".to_owned(), app_url.to_owned()),
-    ]);
+    // One platform serves every function here, so it has what any of them is given.
+    let mut vars = function_vars(app_url, true);
     vars.extend(extra);
     api::Platform::new(config.clone(), store, move |name| vars.get(name).cloned().or_else(|| std::env::var(name).ok()))
 }

@@ -62,6 +62,22 @@ impl Store {
         Ok(found.filter(|o| o.status == OrgStatus::Deleting).map(|_| PurgeScope { partition }))
     }
 
+    /// The org's item with every attribute, as the table holds it (`None` once it is purged):
+    /// the image a stream record of a change to it carries (the benchmark builds the records
+    /// the purge consumer receives from it).
+    pub async fn org_item(&self, org: OrgId) -> Result<Option<std::collections::HashMap<String, AttributeValue>>, DomainError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&*self.table)
+            .set_key(Some(keys::org(&OrgPartition::new(org)).to_map()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(tx::unexpected)?;
+        Ok(out.item)
+    }
+
     /// The purge scope for a platform operator resuming a purge by hand.
     pub fn admin_purge_scope(&self, scope: &AdminScope) -> Result<PurgeScope, DomainError> {
         Option::<PurgeScope>::from(scope).ok_or(DomainError::Conflict("the organization is not being deleted"))

@@ -122,3 +122,19 @@ pub async fn sent_mail(endpoint: &str) -> Result<Vec<SentMail>, String> {
     let data: serde_json::Value = serde_json::from_str(&body).map_err(|e| e.to_string())?;
     serde_json::from_value(data["ses"]["Message"].clone()).map_err(|e| e.to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_venv_and_the_script_are_found_from_the_working_directory() {
+        // Tests run in their crate's folder, two levels below the root.
+        let root = repo_root().expect("the tests run inside the repository");
+        assert!(root.join(SCRIPT).is_file(), "{}", root.display());
+        assert!(root.join("Makefile").is_file(), "{}", root.display());
+        if std::env::var_os("TENANTRY_PYTHON").is_none() && std::env::var_os("TENANTRY_ROOT").is_none() {
+            assert_eq!(python(), root.join(".venv/bin/python"));
+        }
+    }
+}

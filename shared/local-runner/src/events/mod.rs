@@ -31,6 +31,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 pub use queue::{queue_env, queue_name};
+pub use stream::stream_record;
 
 /// One delivery to a handler, as `/local/events` lists it.
 #[derive(Debug, Clone, Serialize)]

@@ -114,7 +114,7 @@ impl StreamDelivery {
             let Some(it) = iterator.clone() else { continue };
             let page = self.client.get_records().shard_iterator(it).limit(1000).send().await?;
             *iterator = page.next_shard_iterator;
-            out.extend(page.records.unwrap_or_default().into_iter().map(|r| lambda_record(&r, &self.arn)));
+            out.extend(page.records.unwrap_or_default().into_iter().map(|r| stream_record(&r, &self.arn)));
         }
         Ok(out)
     }
@@ -169,8 +169,9 @@ fn delivery(consumer: &Consumer, records: usize, failed: usize, dead_lettered: u
     Delivery { at: domain::rfc3339(time::OffsetDateTime::now_utc()), function: consumer.function.into(), source: "stream".into(), records, failed, dead_lettered, error }
 }
 
-/// A stream record as Lambda delivers it (DynamoDB JSON images, `eventSourceARN`).
-fn lambda_record(r: &Record, arn: &str) -> Value {
+/// A stream record as Lambda delivers it (DynamoDB JSON images, `eventSourceARN`), from the
+/// record the DynamoDB Streams API reports.
+pub fn stream_record(r: &Record, arn: &str) -> Value {
     let change = r.dynamodb.as_ref();
     let image = |m: Option<&HashMap<String, AttributeValue>>| m.map(item_json);
     let mut dynamodb = json!({

@@ -1,0 +1,1 @@
+# The project's own checkov checks (CKV_TENANTRY_*), loaded with --external-checks-dir.
