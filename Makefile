@@ -71,7 +71,9 @@ test-demo: venv chromium
 manifest:
 	$(CARGO) run --locked --quiet -p registry --bin tenantry-manifest
 
+# Formatting (rustfmt.toml) and clippy with the workspace lints, warnings as errors; CI runs it.
 lint:
+	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 
 clean:

@@ -1,6 +1,8 @@
 //! The local stack end to end: sign-up, confirmation and login against the local user pool,
 //! tokens verified as API Gateway's authorizer does, the functions' routes behind them.
 
+#![allow(clippy::unwrap_used)] // a test fails by panicking
+
 use axum::Router;
 use axum::body::Body;
 use http::Request;
@@ -31,8 +33,12 @@ async fn stack_with(cors: Option<Option<api::Cors>>) -> Stack {
     let store = store::Store::new(store::dynamodb_client(&config), table, store::CursorKey::new("e2e"));
     let platform = provision::platform(&config, store.clone(), "https://app.example.com", Default::default());
     let (functions, _) = server::functions(&platform).unwrap();
-    let triggers = cognito_triggers::Triggers { store: store.clone(), config: cognito_triggers::TriggerConfig { blocked_domains: vec!["blocked.example".into()], ..Default::default() } };
-    let auth = AuthState { cognito: aws_sdk_cognitoidentityprovider::Client::new(&config), resources: resources.clone(), triggers: std::sync::Arc::new(triggers) };
+    let triggers = cognito_triggers::Triggers {
+        store: store.clone(),
+        config: cognito_triggers::TriggerConfig { blocked_domains: vec!["blocked.example".into()], ..Default::default() },
+    };
+    let auth =
+        AuthState { cognito: aws_sdk_cognitoidentityprovider::Client::new(&config), resources: resources.clone(), triggers: std::sync::Arc::new(triggers) };
     let app = match cors {
         Some(cors) => server::app_with_cors(functions, verifier, auth, axum::Router::new(), cors),
         None => server::app(functions, verifier, auth, axum::Router::new()),
@@ -121,7 +127,13 @@ async fn browsers_get_cors_headers_before_and_after_authentication() {
     let s = stack_with(Some(Some(api::Cors::origins(["http://localhost:*"]).unwrap().for_routes(&routes)))).await;
     let page = "http://localhost:5173";
     // the preflight is answered before the token is checked, as API Gateway does
-    let res = raw(&s.app, "OPTIONS", "/orgs/01J00000000000000000000000", &[("origin", page), ("access-control-request-method", "PATCH"), ("access-control-request-headers", "authorization,if-match")]).await;
+    let res = raw(
+        &s.app,
+        "OPTIONS",
+        "/orgs/01J00000000000000000000000",
+        &[("origin", page), ("access-control-request-method", "PATCH"), ("access-control-request-headers", "authorization,if-match")],
+    )
+    .await;
     assert_eq!(res.status(), 204);
     let h = res.headers();
     assert_eq!(h["access-control-allow-origin"], page);
@@ -163,7 +175,8 @@ async fn local_auth_answers_with_problems() {
 async fn local_auth_runs_the_cognito_triggers() {
     let s = stack().await;
     // PreSignUp refuses a blocked domain with Cognito's message shape
-    let (status, problem) = call(&s.app, "POST", "/local/auth/signup", None, Some(json!({"email": "eve@blocked.example", "password": "CorrectHorse42x"}))).await;
+    let (status, problem) =
+        call(&s.app, "POST", "/local/auth/signup", None, Some(json!({"email": "eve@blocked.example", "password": "CorrectHorse42x"}))).await;
     assert_eq!(status, 400, "{problem}");
     assert_eq!(problem["detail"], "PreSignUp failed with error This email address cannot be used to sign up.");
 

@@ -2,6 +2,8 @@
 //! caller gets, run against the real handlers and store through the merged router the local
 //! runner serves. A route the table does not list fails the test.
 
+#![allow(clippy::unwrap_used)] // a test fails by panicking
+
 use std::collections::BTreeSet;
 
 use serde_json::{Value, json};
@@ -86,4 +88,3 @@ async fn every_cell_of_the_matrix() {
     }
     assert!(failures.is_empty(), "matrix cells failed:\n{}", failures.join("\n"));
 }
-

@@ -2,6 +2,8 @@
 //! spends at most one DynamoDB round trip of latency (calls issued concurrently count once),
 //! every write at most two. Deterministic, so asserted; times never are.
 
+#![allow(clippy::unwrap_used)] // a test fails by panicking
+
 use serde_json::{Value, json};
 use testkit::{ApiCall, Caller};
 
@@ -61,14 +63,16 @@ async fn every_route_keeps_its_round_trip_budget() {
             let (res, calls) = telemetry::record(call.send(&router)).await;
             assert!((200..300).contains(&res.status), "{method} {}: {} {}", route.path, res.status, res.body);
             let rounds = calls.rounds("DynamoDB");
-            let budget = EXCEPTIONS
-                .iter()
-                .find(|(m, p, _, _)| *m == method && *p == route.path)
-                .map(|(_, _, b, _)| *b)
-                .unwrap_or(if method == "GET" { 1 } else { 2 });
+            let budget =
+                EXCEPTIONS.iter().find(|(m, p, _, _)| *m == method && *p == route.path).map(|(_, _, b, _)| *b).unwrap_or(if method == "GET" { 1 } else { 2 });
             assert!(rounds >= 1, "{method} {}: no DynamoDB call was counted", route.path);
             report.push(format!("{method} {} rounds={rounds} calls={} budget={budget}", route.path, calls.count("DynamoDB")));
-            assert!(rounds <= budget, "{method} {} took {rounds} DynamoDB round trips (budget {budget}): {:?}", route.path, calls.all().iter().map(|c| &c.operation).collect::<Vec<_>>());
+            assert!(
+                rounds <= budget,
+                "{method} {} took {rounds} DynamoDB round trips (budget {budget}): {:?}",
+                route.path,
+                calls.all().iter().map(|c| &c.operation).collect::<Vec<_>>()
+            );
         }
     }
     println!("{}", report.join("\n"));

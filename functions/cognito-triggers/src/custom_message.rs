@@ -72,15 +72,8 @@ pub(crate) async fn handle(t: &Triggers, event: Value) -> Result<Value, TriggerE
             Err(e) => tracing::warn!(error = %e, "branding lookup failed; product branding used"),
         }
     }
-    let rendered = message.render(
-        &brand,
-        &[
-            ("name", V::Text(&name)),
-            ("code", V::Raw(&code)),
-            ("username", V::Raw(&username)),
-            ("app_url", V::Text(&t.config.app_url)),
-        ],
-    );
+    let rendered =
+        message.render(&brand, &[("name", V::Text(&name)), ("code", V::Raw(&code)), ("username", V::Raw(&username)), ("app_url", V::Text(&t.config.app_url))]);
     event.response.email_subject = Some(rendered.subject);
     event.response.email_message = Some(rendered.html);
     event.response.sms_message = Some(format!("Your {} code is {code}", mail::single_line(&t.config.product_name)));

@@ -12,9 +12,9 @@ mod pre_sign_up;
 mod pre_token;
 
 use lambda_runtime::Diagnostic;
-use tracing::Instrument;
 use serde_json::Value;
 use store::Store;
+use tracing::Instrument;
 
 pub use config::TriggerConfig;
 pub use pre_token::ORG_CLAIMS_CAP;
@@ -61,7 +61,8 @@ impl Triggers {
             let started = std::time::Instant::now();
             let (result, calls) = telemetry::record(self.dispatch(&source, event)).await;
             let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
-            let (dynamodb_calls, ses_calls, s3_calls, aws_rounds) = (calls.count("DynamoDB"), calls.count("SESv2"), calls.count("S3"), calls.rounds("DynamoDB"));
+            let (dynamodb_calls, ses_calls, s3_calls, aws_rounds) =
+                (calls.count("DynamoDB"), calls.count("SESv2"), calls.count("S3"), calls.rounds("DynamoDB"));
             match &result {
                 Ok(_) => tracing::info!(elapsed_ms, dynamodb_calls, ses_calls, s3_calls, aws_rounds, "trigger"),
                 Err(e) => tracing::warn!(error = ?e, elapsed_ms, dynamodb_calls, ses_calls, s3_calls, aws_rounds, "trigger"),

@@ -8,6 +8,5 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     telemetry::init_tracing();
     let triggers = cognito_triggers::Triggers::from_env().await?;
     let triggers = &triggers;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move { triggers.handle(event.payload).await }))
-        .await
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move { triggers.handle(event.payload).await })).await
 }

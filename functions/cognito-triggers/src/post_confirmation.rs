@@ -17,12 +17,7 @@ pub(crate) async fn handle(t: &Triggers, event: Value) -> Result<Value, TriggerE
         TriggerError::MalformedEvent
     })?;
     let email = attrs.get("email").and_then(|e| e.parse().ok());
-    let identity = Identity {
-        user_id,
-        email,
-        email_verified: attrs.get("email_verified").is_some_and(|v| v == "true"),
-        platform_admin: false,
-    };
+    let identity = Identity { user_id, email, email_verified: attrs.get("email_verified").is_some_and(|v| v == "true"), platform_admin: false };
     let display_name = attrs.get("name").and_then(|n| OrgName::parse("name", n).ok()).map(|n| n.as_str().to_owned());
     let personal_org = t.config.personal_org.then(|| personal_org_name(display_name.as_deref(), identity.email.as_ref()));
     match t.store.create_profile(&identity, display_name, personal_org).await {
@@ -38,10 +33,7 @@ pub(crate) async fn handle(t: &Triggers, event: Value) -> Result<Value, TriggerE
 
 /// "Ada's workspace", from the display name or the email's local part.
 fn personal_org_name(display_name: Option<&str>, email: Option<&domain::Email>) -> OrgName {
-    let who = display_name
-        .map(str::to_owned)
-        .or_else(|| email.map(|e| e.as_str().split('@').next().unwrap_or("").to_owned()))
-        .filter(|w| !w.trim().is_empty());
+    let who = display_name.map(str::to_owned).or_else(|| email.map(|e| e.as_str().split('@').next().unwrap_or("").to_owned())).filter(|w| !w.trim().is_empty());
     let base = match who {
         Some(w) => format!("{}'s workspace", w.chars().take(80).collect::<String>()),
         None => "My workspace".to_owned(),

@@ -1,5 +1,7 @@
 //! The user-pool triggers with their sample events, on the local AWS endpoint.
 
+#![allow(clippy::unwrap_used)] // a test fails by panicking
+
 use cognito_triggers::{ORG_CLAIMS_CAP, TriggerConfig, TriggerError, Triggers};
 use domain::{Action, Identity, OrgName, Role};
 use lambda_runtime::Diagnostic;
@@ -39,7 +41,8 @@ fn identity(sub: &str, email: &str) -> Identity {
 async fn every_sample_event_is_answered() {
     let t = triggers(TriggerConfig::default()).await;
     let dir = testkit::events_dir().join("cognito");
-    let mut sources: Vec<String> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().trim_end_matches(".json").to_owned()).collect();
+    let mut sources: Vec<String> =
+        std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().trim_end_matches(".json").to_owned()).collect();
     sources.sort();
     assert!(sources.len() >= 18, "{sources:?}");
     // Confirmation first, so later triggers find a profile.

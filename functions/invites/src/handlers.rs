@@ -78,18 +78,20 @@ async fn send(app: &AppState, scope: &store::OrgScope, who: &domain::Identity, i
     }
 }
 
-pub async fn create(State(app): State<AppState>, Caller(who): Caller, p: Params, JsonBody(input): JsonBody<CreateInvite>) -> ApiResult<(StatusCode, Json<InviteView>)> {
+pub async fn create(
+    State(app): State<AppState>,
+    Caller(who): Caller,
+    p: Params,
+    JsonBody(input): JsonBody<CreateInvite>,
+) -> ApiResult<(StatusCode, Json<InviteView>)> {
     let org_id: OrgId = p.get("orgId")?;
     let email: Email = input.email.parse().map_err(|_| ApiError::invalid(vec![FieldError::new("email", "must be a valid email address")]))?;
     let store = &app.store;
     let lookup = email.clone();
-    let (scope, ctx) = store
-        .authorize_with(&who, org_id, Action::ManageInvites, |pending| async move { store.invite_context(&pending, &lookup).await })
-        .await?;
+    let (scope, ctx) =
+        store.authorize_with(&who, org_id, Action::ManageInvites, |pending| async move { store.invite_context(&pending, &lookup).await }).await?;
     let token = InviteToken::generate()?;
-    let invite = store
-        .create_invite(&scope, &ctx, NewInvite { email, role: input.role, token: &token, ttl_secs: app.mailer.config.invite_ttl_secs })
-        .await?;
+    let invite = store.create_invite(&scope, &ctx, NewInvite { email, role: input.role, token: &token, ttl_secs: app.mailer.config.invite_ttl_secs }).await?;
     let invite = send(&app, &scope, &who, invite, &token).await?;
     Ok((StatusCode::CREATED, Json(invite.into())))
 }
@@ -106,9 +108,8 @@ pub async fn list(State(app): State<AppState>, Caller(who): Caller, p: Params, q
     };
     let store = &app.store;
     let page_request = q.page.clone();
-    let (scope, page) = store
-        .authorize_with(&who, org_id, Action::ManageInvites, |pending| async move { store.list_invites(&pending, status, &page_request).await })
-        .await?;
+    let (scope, page) =
+        store.authorize_with(&who, org_id, Action::ManageInvites, |pending| async move { store.list_invites(&pending, status, &page_request).await }).await?;
     store.expire_stale_invites(&scope, &page.items).await?;
     Ok(Json(Page { items: page.items.into_iter().map(InviteView::from).collect(), next_cursor: page.next_cursor }))
 }
@@ -117,9 +118,7 @@ async fn target(app: &AppState, who: &domain::Identity, p: &Params) -> ApiResult
     let org_id: OrgId = p.get("orgId")?;
     let id: String = p.get("inviteId")?;
     let store = &app.store;
-    let (scope, invite) = store
-        .authorize_with(who, org_id, Action::ManageInvites, |pending| async move { store.get_invite(&pending, &id).await })
-        .await?;
+    let (scope, invite) = store.authorize_with(who, org_id, Action::ManageInvites, |pending| async move { store.get_invite(&pending, &id).await }).await?;
     Ok((scope, invite.ok_or(DomainError::NotFound)?))
 }
 

@@ -57,9 +57,7 @@ pub fn router(state: AppState) -> (Router, Vec<RouteInfo>) {
 /// Every way this function is invoked: its routes. The SES client is built on the process's
 /// one AWS configuration, so it retries like every other client.
 pub fn handlers(platform: &api::Platform) -> Result<api::Handlers, mailer::MissingEnv> {
-    let ses = aws_sdk_sesv2::Client::from_conf(
-        aws_sdk_sesv2::config::Builder::from(&platform.aws).interceptor(telemetry::CallCounter).build(),
-    );
+    let ses = aws_sdk_sesv2::Client::from_conf(aws_sdk_sesv2::config::Builder::from(&platform.aws).interceptor(telemetry::CallCounter).build());
     let mailer = Mailer::new(ses, MailerConfig::from_vars(|name| platform.var(name))?);
     let state = AppState { store: platform.store.clone(), mailer };
     Ok(api::Handlers { http: Some(unfinished_router(state).0), ..Default::default() })

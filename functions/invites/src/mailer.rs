@@ -74,12 +74,7 @@ impl Mailer {
         let link = self.accept_link(token);
         let rendered = INVITATION.render(
             &brand,
-            &[
-                ("inviter", V::Text(inviter)),
-                ("role", V::Text(invite.role.as_str())),
-                ("link", V::Text(&link)),
-                ("expires", V::Text(&invite.expires_at)),
-            ],
+            &[("inviter", V::Text(inviter)), ("role", V::Text(invite.role.as_str())), ("link", V::Text(&link)), ("expires", V::Text(&invite.expires_at))],
         );
         let content = |data: &str| Content::builder().data(data).charset("UTF-8").build();
         let (subject, html, text) = match (content(&rendered.subject), content(&rendered.html), content(&rendered.text)) {

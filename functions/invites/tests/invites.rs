@@ -1,6 +1,8 @@
 //! Invitations end to end on the local AWS endpoint: the sent mail is read back from the
 //! local SES to take the token from its link.
 
+#![allow(clippy::unwrap_used)] // a test fails by panicking
+
 use axum::Router;
 use domain::{Action, OrgName, Plan, Role};
 use invites::{AppState, Mailer, MailerConfig};
@@ -19,10 +21,8 @@ async fn app_with(store: Store, from: &str, ttl_secs: i64) -> App {
     let config = testkit::sdk_config().await;
     let ses = aws_sdk_sesv2::Client::new(&config);
     let _ = ses.create_email_identity().email_identity("example.com").send().await;
-    let mailer = Mailer::new(
-        ses,
-        MailerConfig { from: from.into(), app_url: "https://app.example.com".into(), product: "Tenantry".into(), invite_ttl_secs: ttl_secs },
-    );
+    let mailer =
+        Mailer::new(ses, MailerConfig { from: from.into(), app_url: "https://app.example.com".into(), product: "Tenantry".into(), invite_ttl_secs: ttl_secs });
     let router = invites::router(AppState { store: store.clone(), mailer }).0;
     App { router, store }
 }
@@ -77,7 +77,7 @@ async fn invite_read_the_mail_and_accept() {
     assert!(created.body.get("tokenHash").is_none(), "the hash never leaves the store");
     assert_eq!(usage(&app.store, &org, &owner).await, (2, 3), "the invitation holds a seat");
 
-    let mail = mails_to(&created.body["email"].as_str().unwrap().to_owned()).await;
+    let mail = mails_to(created.body["email"].as_str().unwrap()).await;
     assert_eq!(mail.len(), 1);
     assert!(mail[0].subject.contains("Acme <b>Labs</b>"), "subject names the org: {}", mail[0].subject);
     assert!(mail[0].body.contains("Acme &lt;b&gt;Labs&lt;/b&gt;") && !mail[0].body.contains("<b>Labs"), "org name escaped in HTML");
@@ -110,7 +110,12 @@ async fn the_rules() {
     invite(&app, &org, &member, &carol.email, "viewer").await.expect_problem(403, "forbidden");
     invite(&app, &org, &admin, &member.email, "viewer").await.expect_problem(409, "conflict");
     invite(&app, &org, &admin, "not-an-email", "viewer").await.expect_problem(422, "validation-failed");
-    ApiCall::post(&format!("/orgs/{org}/invites")).by(&admin).json(json!({"email": carol.email, "role": "member", "status": "accepted"})).send(&app.router).await.expect_problem(400, "malformed-request");
+    ApiCall::post(&format!("/orgs/{org}/invites"))
+        .by(&admin)
+        .json(json!({"email": carol.email, "role": "member", "status": "accepted"}))
+        .send(&app.router)
+        .await
+        .expect_problem(400, "malformed-request");
 
     // re-inviting refreshes: same invitation, new token, old token dead
     let first = invite(&app, &org, &admin, &carol.email, "viewer").await.expect(201);

@@ -61,13 +61,7 @@ pub struct PurgeStatus {
 pub fn routes() -> RouteTable<AppState> {
     RouteTable::default()
         .tag("platform", "Platform operators (Cognito group platform-admin): every organization, suspension, plans, purges")
-        .route(
-            Method::POST,
-            "/admin/orgs/{orgId}/purge",
-            "adminResumePurge",
-            "Run a purge pass over a deleted organization (platform operators)",
-            resume,
-        )
+        .route(Method::POST, "/admin/orgs/{orgId}/purge", "adminResumePurge", "Run a purge pass over a deleted organization (platform operators)", resume)
         .returns::<PurgeStatus>(200)
 }
 

@@ -29,9 +29,6 @@ pub async fn update(State(app): State<AppState>, Caller(who): Caller, JsonBody(i
         return Err(ApiError::invalid(vec![FieldError::new("displayName", "is required (null clears it)")]));
     };
     // Display names follow the same rules as org names.
-    let name = name
-        .map(|n| OrgName::parse("displayName", &n).map(|n| n.as_str().to_owned()))
-        .transpose()
-        .map_err(|e| ApiError::invalid(vec![e]))?;
+    let name = name.map(|n| OrgName::parse("displayName", &n).map(|n| n.as_str().to_owned())).transpose().map_err(|e| ApiError::invalid(vec![e]))?;
     Ok(Json(app.store.set_display_name(&who, name).await?))
 }

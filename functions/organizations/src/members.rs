@@ -24,9 +24,7 @@ pub async fn list(State(app): State<AppState>, Caller(who): Caller, p: Params, q
     let org_id: OrgId = p.get("orgId")?;
     let q = q.only(&[])?;
     let store = &app.store;
-    let (_, page) = store
-        .authorize_with(&who, org_id, Action::ReadMembers, |pending| async move { store.list_members(&pending, &q.page).await })
-        .await?;
+    let (_, page) = store.authorize_with(&who, org_id, Action::ReadMembers, |pending| async move { store.list_members(&pending, &q.page).await }).await?;
     Ok(Json(page))
 }
 
@@ -35,9 +33,7 @@ async fn target_of(app: &AppState, who: &domain::Identity, p: &Params, action: A
     let org_id: OrgId = p.get("orgId")?;
     let user: UserId = p.get("userId")?;
     let store = &app.store;
-    let (scope, target) = store
-        .authorize_with(who, org_id, action, |pending| async move { store.get_member(&pending, &user).await })
-        .await?;
+    let (scope, target) = store.authorize_with(who, org_id, action, |pending| async move { store.get_member(&pending, &user).await }).await?;
     Ok((scope, target.ok_or(DomainError::NotFound)?))
 }
 
@@ -62,14 +58,10 @@ pub async fn transfer_ownership(
     JsonBody(input): JsonBody<TransferOwnership>,
 ) -> ApiResult<StatusCode> {
     let org_id: OrgId = p.get("orgId")?;
-    let user: UserId = input
-        .user_id
-        .parse()
-        .map_err(|_| ApiError::invalid(vec![domain::FieldError::new("userId", "must be a user id")]))?;
+    let user: UserId = input.user_id.parse().map_err(|_| ApiError::invalid(vec![domain::FieldError::new("userId", "must be a user id")]))?;
     let store = &app.store;
-    let (scope, target) = store
-        .authorize_with(&who, org_id, Action::TransferOwnership, |pending| async move { store.get_member(&pending, &user).await })
-        .await?;
+    let (scope, target) =
+        store.authorize_with(&who, org_id, Action::TransferOwnership, |pending| async move { store.get_member(&pending, &user).await }).await?;
     let target = target.ok_or_else(|| ApiError::invalid(vec![domain::FieldError::new("userId", "is not a member of this organization")]))?;
     app.store.transfer_ownership(&scope, &target).await?;
     Ok(StatusCode::NO_CONTENT)

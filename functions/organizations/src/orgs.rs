@@ -1,8 +1,8 @@
 use api::{ApiError, ApiResult, Caller, JsonBody, PageQuery, Params};
+use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use domain::{Action, FieldError, OrgId, OrgName, OrgSettingsPatch, Role, Slug};
 use serde::{Deserialize, Serialize};
 use store::{MyOrg, NewOrg, Org, OrgScope, Usage};
@@ -148,9 +148,6 @@ pub async fn delete(State(app): State<AppState>, Caller(who): Caller, p: Params)
 pub async fn usage(State(app): State<AppState>, Caller(who): Caller, p: Params) -> ApiResult<Json<Usage>> {
     let org_id: OrgId = p.get("orgId")?;
     let store = &app.store;
-    let (scope, month) = store
-        .authorize_with(&who, org_id, Action::ReadUsage, |pending| async move { store.usage_month(&pending).await })
-        .await?;
+    let (scope, month) = store.authorize_with(&who, org_id, Action::ReadUsage, |pending| async move { store.usage_month(&pending).await }).await?;
     Ok(Json(Usage::of(scope.org(), month)))
 }
-

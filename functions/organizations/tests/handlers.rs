@@ -1,5 +1,7 @@
 //! The organizations routes driven with API Gateway REST proxy events, on the local AWS endpoint.
 
+#![allow(clippy::unwrap_used)] // a test fails by panicking
+
 use axum::Router;
 use serde_json::{Value, json};
 use testkit::{ApiCall, Caller, send_event};

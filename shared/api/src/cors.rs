@@ -217,9 +217,10 @@ pub fn is_preflight(req: &Request) -> bool {
 }
 
 fn add_vary_origin(headers: &mut HeaderMap) {
-    let already = headers.get_all(header::VARY).iter().any(|v| {
-        v.to_str().is_ok_and(|s| s.split(',').any(|p| p.trim().eq_ignore_ascii_case("origin") || p.trim() == "*"))
-    });
+    let already = headers
+        .get_all(header::VARY)
+        .iter()
+        .any(|v| v.to_str().is_ok_and(|s| s.split(',').any(|p| p.trim().eq_ignore_ascii_case("origin") || p.trim() == "*")));
     if !already {
         headers.append(header::VARY, HeaderValue::from_static("Origin"));
     }
@@ -380,7 +381,11 @@ mod tests {
             &app,
             Method::OPTIONS,
             "/things",
-            &[("origin", "https://app.example.com"), ("access-control-request-method", "POST"), ("access-control-request-headers", "authorization, content-type")],
+            &[
+                ("origin", "https://app.example.com"),
+                ("access-control-request-method", "POST"),
+                ("access-control-request-headers", "authorization, content-type"),
+            ],
         )
         .await;
         assert_eq!(res.status(), 204);
@@ -398,11 +403,12 @@ mod tests {
 
     #[tokio::test]
     async fn every_answer_of_a_finished_router_carries_them() {
-        let router = Router::new()
-            .route("/things", get(|| async { "ok" }))
-            .route("/boom", get(|| async { if true { panic!("a handler bug") } else { "never" } }));
+        let router =
+            Router::new().route("/things", get(|| async { "ok" })).route("/boom", get(|| async { if true { panic!("a handler bug") } else { "never" } }));
         let app = crate::finish_with(router, Some(Cors::origins(["https://app.example.com"]).unwrap()));
-        for (method, path, status) in [(Method::GET, "/things", 200), (Method::GET, "/nothing", 404), (Method::DELETE, "/things", 405), (Method::GET, "/boom", 500)] {
+        for (method, path, status) in
+            [(Method::GET, "/things", 200), (Method::GET, "/nothing", 404), (Method::DELETE, "/things", 405), (Method::GET, "/boom", 500)]
+        {
             let res = send(&app, method.clone(), path, &[("origin", "https://app.example.com")]).await;
             assert_eq!(res.status(), status, "{method} {path}");
             assert_eq!(res.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN], "https://app.example.com", "{method} {path}");

@@ -75,6 +75,9 @@ pub struct Handlers {
     pub schedule: Option<Handler<ScheduledEvent, Result<(), String>>>,
 }
 
+/// A configuration lookup by name.
+type Lookup = dyn Fn(&str) -> Option<String> + Send + Sync;
+
 /// What every function builds its handlers from: one AWS configuration per process shared by
 /// every client, the store, the clock, and the environment.
 #[derive(Clone)]
@@ -82,7 +85,7 @@ pub struct Platform {
     pub aws: aws_config::SdkConfig,
     pub store: Store,
     pub clock: Clock,
-    env: Arc<dyn Fn(&str) -> Option<String> + Send + Sync>,
+    env: Arc<Lookup>,
 }
 
 impl Platform {
@@ -218,11 +221,7 @@ pub async fn serve(handlers: Handlers) -> Result<(), lambda_runtime::Error> {
     let handlers = &Handlers { http: handlers.http.clone().map(crate::finish), ..handlers };
     lambda_runtime::run(lambda_runtime::service_fn(move |event: LambdaEvent<Value>| async move {
         let kind = event_kind(&event.payload);
-        let result = if kind == EventKind::Http {
-            handlers.invoke(event.payload, event.context).await
-        } else {
-            invoke_logged(handlers, kind, event).await
-        };
+        let result = if kind == EventKind::Http { handlers.invoke(event.payload, event.context).await } else { invoke_logged(handlers, kind, event).await };
         result.map_err(|e| {
             tracing::error!(error = %e, "invocation failed");
             lambda_runtime::Error::from(e.to_string())

@@ -48,20 +48,10 @@ pub fn identity_from_claims(claims: &HashMap<String, Value>) -> Option<Identity>
     let email_verified = text("email_verified").is_some_and(|v| v == "true");
     let groups: Vec<String> = match claims.get("cognito:groups") {
         Some(Value::Array(items)) => items.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect(),
-        Some(Value::String(s)) => s
-            .trim_matches(|c| c == '[' || c == ']')
-            .split([',', ' '])
-            .filter(|g| !g.is_empty())
-            .map(str::to_owned)
-            .collect(),
+        Some(Value::String(s)) => s.trim_matches(|c| c == '[' || c == ']').split([',', ' ']).filter(|g| !g.is_empty()).map(str::to_owned).collect(),
         _ => Vec::new(),
     };
-    Some(Identity {
-        user_id,
-        email,
-        email_verified,
-        platform_admin: groups.iter().any(|g| g == Identity::PLATFORM_ADMIN_GROUP),
-    })
+    Some(Identity { user_id, email, email_verified, platform_admin: groups.iter().any(|g| g == Identity::PLATFORM_ADMIN_GROUP) })
 }
 
 #[cfg(test)]

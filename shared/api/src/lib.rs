@@ -3,19 +3,21 @@
 //! feeds the router, the OpenAPI document and the authorization matrix, and the Lambda
 //! entry point.
 
-mod function;
 mod cors;
+mod function;
 mod identity;
 mod json;
-pub mod openapi;
 mod lambda;
+pub mod openapi;
 mod pagination;
 mod params;
 mod problem;
 mod routes;
 
-pub use function::{BoxFuture, EventKind, Handler, Handlers, InvokeError, Platform, RecordFailures, ScheduleDetail, ScheduledEvent, event_kind, handler, serve};
 pub use cors::{ALLOWED_ORIGINS_ENV, BadOrigin, Cors};
+pub use function::{
+    BoxFuture, EventKind, Handler, Handlers, InvokeError, Platform, RecordFailures, ScheduleDetail, ScheduledEvent, event_kind, handler, serve,
+};
 pub use identity::{Caller, identity_from_claims};
 pub use json::{JsonBody, MAX_BODY_BYTES};
 pub use lambda::{init_tracing, run};

@@ -38,16 +38,28 @@ fn path_parameter(name: &str) -> Value {
 
 /// The reusable error answers, by status: (name in `components/responses`, description).
 const ERRORS: &[(u16, &str, &str)] = &[
-    (400, "BadRequest", "Malformed request: a body that is not JSON or has unknown fields, an unknown query parameter, a cursor or If-Match this API did not issue"),
+    (
+        400,
+        "BadRequest",
+        "Malformed request: a body that is not JSON or has unknown fields, an unknown query parameter, a cursor or If-Match this API did not issue",
+    ),
     (401, "Unauthorized", "No valid token: API Gateway's authorizer answers `{\"message\": \"Unauthorized\"}` as application/json"),
-    (403, "Forbidden", "The caller's role does not allow this, the organization is suspended, the email is not verified, or the route is for platform operators"),
+    (
+        403,
+        "Forbidden",
+        "The caller's role does not allow this, the organization is suspended, the email is not verified, or the route is for platform operators",
+    ),
     (404, "NotFound", "Nothing by this id that the caller may see"),
     (409, "Conflict", "Conflicts with the current state: a plan limit, the last owner, something that changed meanwhile"),
     (412, "PreconditionFailed", "If-Match names a version that is no longer current"),
     (413, "PayloadTooLarge", "The body is over 64 KiB"),
     (415, "UnsupportedMediaType", "The body is not application/json"),
     (422, "ValidationFailed", "Invalid input; `errors` names every bad field"),
-    (429, "TooManyRequests", "Too many requests: a limit of the API (a problem with Retry-After) or API Gateway's throttling (`{\"message\": \"Too Many Requests\"}`)"),
+    (
+        429,
+        "TooManyRequests",
+        "Too many requests: a limit of the API (a problem with Retry-After) or API Gateway's throttling (`{\"message\": \"Too Many Requests\"}`)",
+    ),
 ];
 
 /// The error statuses `route` can answer besides `default`.
@@ -127,7 +139,11 @@ pub fn document(title: &str, version: &str, routes: &[RouteInfo]) -> Value {
         let mut responses = Map::new();
         responses.insert(status.to_string(), success);
         for code in error_statuses(route) {
-            let name = ERRORS.iter().find(|(s, ..)| *s == code).map(|(_, n, _)| *n).unwrap_or_else(|| panic!("{} {}: no documented error {code}", route.method, route.path));
+            let name = ERRORS
+                .iter()
+                .find(|(s, ..)| *s == code)
+                .map(|(_, n, _)| *n)
+                .unwrap_or_else(|| panic!("{} {}: no documented error {code}", route.method, route.path));
             responses.insert(code.to_string(), json!({"$ref": format!("#/components/responses/{name}")}));
         }
         responses.insert("default".into(), json!({"$ref": "#/components/responses/Problem"}));

@@ -23,11 +23,7 @@ impl PageQuery {
     /// Refuses query parameters other than `limit`, `cursor` and `allowed`.
     pub fn only(self, allowed: &[&str]) -> Result<Self, ApiError> {
         let unknown: Vec<_> = self.params.iter().filter(|(k, _)| !allowed.contains(&k.as_str())).map(|(k, _)| k.clone()).collect();
-        if unknown.is_empty() {
-            Ok(self)
-        } else {
-            Err(ApiError::malformed(format!("unknown query parameter(s): {}", unknown.join(", "))))
-        }
+        if unknown.is_empty() { Ok(self) } else { Err(ApiError::malformed(format!("unknown query parameter(s): {}", unknown.join(", ")))) }
     }
 }
 

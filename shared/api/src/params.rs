@@ -15,11 +15,7 @@ pub struct Params(Vec<(String, String)>);
 impl Params {
     /// Parses the parameter `name`; absent or malformed: 404.
     pub fn get<T: FromStr>(&self, name: &str) -> Result<T, ApiError> {
-        self.0
-            .iter()
-            .find(|(k, _)| k == name)
-            .and_then(|(_, v)| v.parse().ok())
-            .ok_or_else(ApiError::not_found)
+        self.0.iter().find(|(k, _)| k == name).and_then(|(_, v)| v.parse().ok()).ok_or_else(ApiError::not_found)
     }
 }
 

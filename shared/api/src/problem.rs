@@ -28,14 +28,7 @@ pub type ApiResult<T> = Result<T, ApiError>;
 
 impl ApiError {
     pub fn new(status: StatusCode, slug: &str, title: &'static str) -> Self {
-        ApiError {
-            kind: format!("{TYPE_BASE}{slug}"),
-            title,
-            status: status.as_u16(),
-            detail: None,
-            errors: Vec::new(),
-            retry_after: None,
-        }
+        ApiError { kind: format!("{TYPE_BASE}{slug}"), title, status: status.as_u16(), detail: None, errors: Vec::new(), retry_after: None }
     }
 
     pub fn detail(mut self, detail: impl Into<String>) -> Self {
@@ -60,14 +53,11 @@ impl ApiError {
             .detail(format!("bodies are limited to {} bytes", crate::MAX_BODY_BYTES))
     }
     pub fn unsupported_media_type() -> Self {
-        Self::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type", "Unsupported media type")
-            .detail("send application/json")
+        Self::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type", "Unsupported media type").detail("send application/json")
     }
     pub fn invalid(errors: Vec<FieldError>) -> Self {
         let mut e = Self::new(StatusCode::UNPROCESSABLE_ENTITY, "validation-failed", "Invalid input");
-        e.detail = Some(
-            errors.iter().map(|f| format!("{}: {}", f.field, f.message)).collect::<Vec<_>>().join("; "),
-        );
+        e.detail = Some(errors.iter().map(|f| format!("{}: {}", f.field, f.message)).collect::<Vec<_>>().join("; "));
         e.errors = errors;
         e
     }
@@ -84,13 +74,14 @@ impl From<DomainError> for ApiError {
         match e {
             DomainError::NotFound => ApiError::not_found(),
             DomainError::Forbidden(why) => ApiError::new(StatusCode::FORBIDDEN, "forbidden", "Forbidden").detail(why),
-            DomainError::Suspended => ApiError::new(StatusCode::FORBIDDEN, "org-suspended", "Organization suspended")
-                .detail("this organization is suspended; contact support"),
+            DomainError::Suspended => {
+                ApiError::new(StatusCode::FORBIDDEN, "org-suspended", "Organization suspended").detail("this organization is suspended; contact support")
+            }
             DomainError::Conflict(why) => ApiError::new(StatusCode::CONFLICT, "conflict", "Conflict").detail(why),
-            DomainError::LastOwner => ApiError::new(StatusCode::CONFLICT, "last-owner", "Last owner")
-                .detail("an organization must keep at least one owner"),
-            DomainError::LimitReached(what) => ApiError::new(StatusCode::CONFLICT, "plan-limit-reached", "Plan limit reached")
-                .detail(format!("the plan's limit on {what} is reached")),
+            DomainError::LastOwner => ApiError::new(StatusCode::CONFLICT, "last-owner", "Last owner").detail("an organization must keep at least one owner"),
+            DomainError::LimitReached(what) => {
+                ApiError::new(StatusCode::CONFLICT, "plan-limit-reached", "Plan limit reached").detail(format!("the plan's limit on {what} is reached"))
+            }
             DomainError::StaleVersion => ApiError::new(StatusCode::PRECONDITION_FAILED, "stale-version", "Changed meanwhile")
                 .detail("the item changed since you read it; reload and try again"),
             DomainError::Invalid(errors) => ApiError::invalid(errors),
@@ -100,12 +91,13 @@ impl From<DomainError> for ApiError {
                 e.retry_after = Some(retry_after_secs);
                 e
             }
-            DomainError::EmailNotVerified => ApiError::new(StatusCode::FORBIDDEN, "email-not-verified", "Email not verified")
-                .detail("verify your email address first"),
-            DomainError::InvalidCursor => ApiError::new(StatusCode::BAD_REQUEST, "invalid-cursor", "Invalid cursor")
-                .detail("the cursor is not one this query issued"),
-            DomainError::Unavailable => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "Service unavailable")
-                .detail("try again shortly"),
+            DomainError::EmailNotVerified => {
+                ApiError::new(StatusCode::FORBIDDEN, "email-not-verified", "Email not verified").detail("verify your email address first")
+            }
+            DomainError::InvalidCursor => {
+                ApiError::new(StatusCode::BAD_REQUEST, "invalid-cursor", "Invalid cursor").detail("the cursor is not one this query issued")
+            }
+            DomainError::Unavailable => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "Service unavailable").detail("try again shortly"),
         }
     }
 }

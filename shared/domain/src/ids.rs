@@ -161,15 +161,11 @@ impl FromStr for Email {
         let Some((local, domain)) = s.rsplit_once('@') else {
             return Err(IdError("must be a valid email address"));
         };
-        let ok_local = !local.is_empty()
-            && local.len() <= 64
-            && !local.contains(['#', '@', ' ', '<', '>', '"', '\\', ',', ';']);
+        let ok_local = !local.is_empty() && local.len() <= 64 && !local.contains(['#', '@', ' ', '<', '>', '"', '\\', ',', ';']);
         let ok_domain = domain.contains('.')
             && !domain.starts_with('.')
             && !domain.ends_with('.')
-            && domain
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+            && domain.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
         if !(ok_local && ok_domain) || local.chars().any(char::is_control) {
             return Err(IdError("must be a valid email address"));
         }

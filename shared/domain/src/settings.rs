@@ -104,10 +104,7 @@ impl OrgSettingsPatch {
         }
         if let Some(v) = self.logo_url {
             match v {
-                Some(url) if !valid_https_url(&url) => errors.push(FieldError::new(
-                    field("logoUrl"),
-                    "must be an https URL of at most 2048 characters",
-                )),
+                Some(url) if !valid_https_url(&url) => errors.push(FieldError::new(field("logoUrl"), "must be an https URL of at most 2048 characters")),
                 url => settings.logo_url = url,
             }
         }
@@ -123,10 +120,7 @@ impl OrgSettingsPatch {
                         normalised.push(d);
                     }
                 } else {
-                    errors.push(FieldError::new(
-                        format!("{}[{i}]", field("allowedEmailDomains")),
-                        "must be a domain name such as example.com",
-                    ));
+                    errors.push(FieldError::new(format!("{}[{i}]", field("allowedEmailDomains")), "must be a domain name such as example.com"));
                 }
             }
             settings.allowed_email_domains = normalised;
@@ -135,18 +129,12 @@ impl OrgSettingsPatch {
             if valid_time_zone(&tz) {
                 settings.time_zone = tz;
             } else {
-                errors.push(FieldError::new(
-                    field("timeZone"),
-                    "must be an IANA time zone name such as Europe/Paris or UTC",
-                ));
+                errors.push(FieldError::new(field("timeZone"), "must be an IANA time zone name such as Europe/Paris or UTC"));
             }
         }
         if let Some(v) = self.chat_system_prompt {
             match v {
-                Some(p) if p.chars().count() > MAX_PROMPT => errors.push(FieldError::new(
-                    field("chatSystemPrompt"),
-                    "must be at most 8000 characters",
-                )),
+                Some(p) if p.chars().count() > MAX_PROMPT => errors.push(FieldError::new(field("chatSystemPrompt"), "must be at most 8000 characters")),
                 p => settings.chat_system_prompt = p.filter(|p| !p.trim().is_empty()),
             }
         }
@@ -156,10 +144,7 @@ impl OrgSettingsPatch {
             }
             for (i, m) in models.iter().enumerate() {
                 if !valid_model_id(m) {
-                    errors.push(FieldError::new(
-                        format!("{}[{i}]", field("allowedChatModels")),
-                        "must be a model id of letters, digits and . : _ - /",
-                    ));
+                    errors.push(FieldError::new(format!("{}[{i}]", field("allowedChatModels")), "must be a model id of letters, digits and . : _ - /"));
                 }
             }
             settings.allowed_chat_models = models;
@@ -171,9 +156,7 @@ impl OrgSettingsPatch {
 fn valid_https_url(url: &str) -> bool {
     let Some(rest) = url.strip_prefix("https://") else { return false };
     let host = rest.split(['/', '?', '#']).next().unwrap_or("");
-    url.len() <= MAX_URL
-        && !host.is_empty()
-        && !url.chars().any(|c| c.is_whitespace() || c.is_control() || c == '"' || c == '<' || c == '>')
+    url.len() <= MAX_URL && !host.is_empty() && !url.chars().any(|c| c.is_whitespace() || c.is_control() || c == '"' || c == '<' || c == '>')
 }
 
 fn valid_domain(d: &str) -> bool {
@@ -203,9 +186,7 @@ fn valid_time_zone(tz: &str) -> bool {
 }
 
 fn valid_model_id(m: &str) -> bool {
-    !m.is_empty()
-        && m.len() <= MAX_MODEL_ID
-        && m.bytes().all(|b| b.is_ascii_alphanumeric() || b".:_-/".contains(&b))
+    !m.is_empty() && m.len() <= MAX_MODEL_ID && m.bytes().all(|b| b.is_ascii_alphanumeric() || b".:_-/".contains(&b))
 }
 
 #[cfg(test)]
@@ -219,9 +200,11 @@ mod tests {
     #[test]
     fn valid_patch_applies_and_null_clears() {
         let mut s = OrgSettings::new();
-        patch(r#"{"displayName":" Acme ","logoUrl":"https://cdn.example.com/l.png",
+        patch(
+            r#"{"displayName":" Acme ","logoUrl":"https://cdn.example.com/l.png",
                   "allowedEmailDomains":["Example.com","example.com"],"timeZone":"Europe/Paris",
-                  "chatSystemPrompt":"Be brief.","allowedChatModels":["anthropic.claude-3-haiku-20240307-v1:0"]}"#)
+                  "chatSystemPrompt":"Be brief.","allowedChatModels":["anthropic.claude-3-haiku-20240307-v1:0"]}"#,
+        )
         .apply(&mut s, "settings.")
         .unwrap();
         assert_eq!(s.display_name.as_deref(), Some("Acme"));
@@ -235,15 +218,16 @@ mod tests {
     #[test]
     fn every_bad_field_is_named() {
         let mut s = OrgSettings::new();
-        let errs = patch(r#"{"displayName":"","logoUrl":"http://x.com","allowedEmailDomains":["ok.com","bad"],
-                             "timeZone":"Mars/Olympus Mons","allowedChatModels":["a b"]}"#)
-            .apply(&mut s, "settings.")
-            .unwrap_err();
+        let errs = patch(
+            r#"{"displayName":"","logoUrl":"http://x.com","allowedEmailDomains":["ok.com","bad"],
+                             "timeZone":"Mars/Olympus Mons","allowedChatModels":["a b"]}"#,
+        )
+        .apply(&mut s, "settings.")
+        .unwrap_err();
         let fields: Vec<_> = errs.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(
             fields,
-            ["settings.displayName", "settings.logoUrl", "settings.allowedEmailDomains[1]",
-             "settings.timeZone", "settings.allowedChatModels[0]"]
+            ["settings.displayName", "settings.logoUrl", "settings.allowedEmailDomains[1]", "settings.timeZone", "settings.allowedChatModels[0]"]
         );
     }
 }

@@ -95,13 +95,7 @@ pub struct CallSummary {
 impl CallSummary {
     pub fn of(logs: &[InvocationLog]) -> CallSummary {
         let stat = |f: fn(&CallCounts) -> Option<u64>| CountStats::of(logs.iter().filter_map(|l| f(&l.counts)));
-        CallSummary {
-            lines: logs.len(),
-            dynamodb: stat(|c| c.dynamodb),
-            ses: stat(|c| c.ses),
-            s3: stat(|c| c.s3),
-            aws_rounds: stat(|c| c.aws_rounds),
-        }
+        CallSummary { lines: logs.len(), dynamodb: stat(|c| c.dynamodb), ses: stat(|c| c.ses), s3: stat(|c| c.s3), aws_rounds: stat(|c| c.aws_rounds) }
     }
 }
 

@@ -2,6 +2,10 @@
 //! runs every scenario of `scenarios::SCENARIOS` against the functions' release binaries
 //! under the Runtime API emulator, and writes `<target>/bench/results.{md,json}`.
 
+// A measuring tool, not a deployed function: its statistics turn counts and durations (far
+// below 2^52) into floats and back, and a poisoned lock in the harness is a bug to stop on.
+#![allow(clippy::cast_precision_loss, clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_possible_wrap, clippy::unwrap_used)]
+
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -24,7 +28,8 @@ const APP_URL: &str = "http://localhost:3000";
 /// Lambda's init phase limit.
 const INIT_LIMIT: Duration = Duration::from_secs(10);
 
-const USAGE: &str = "usage: tenantry-bench [--iterations N] [--members N] [--purge-members N] [--only TEXT] [--target-dir DIR] [--lambda-dir DIR] [--out DIR] [--events DIR]
+const USAGE: &str =
+    "usage: tenantry-bench [--iterations N] [--members N] [--purge-members N] [--only TEXT] [--target-dir DIR] [--lambda-dir DIR] [--out DIR] [--events DIR]
 
   --iterations N    warm invocations per scenario (default 200; env BENCH_ITERATIONS)
   --members N       members seeded into the benchmark org besides its owner (default 25)
@@ -210,11 +215,7 @@ async fn run(args: Args) -> Result<ExitCode, Error> {
     std::fs::write(args.out_dir.join("results.md"), &md)?;
     std::fs::write(args.out_dir.join("results.json"), report.json() + "\n")?;
     println!("{md}");
-    eprintln!(
-        "tenantry-bench: wrote {} and results.json in {:.0} s",
-        args.out_dir.join("results.md").display(),
-        started.elapsed().as_secs_f64()
-    );
+    eprintln!("tenantry-bench: wrote {} and results.json in {:.0} s", args.out_dir.join("results.md").display(), started.elapsed().as_secs_f64());
     let incomplete = report.results.iter().filter(|r| r.error.is_some()).count();
     let failed_answers: usize = report.results.iter().map(|r| r.responses.total - r.responses.ok).sum();
     if failed_answers > 0 {

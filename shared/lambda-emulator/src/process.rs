@@ -91,12 +91,7 @@ impl FunctionProcess {
     /// this to measure a cold start as Lambda sees it.
     pub fn spawn(binary: &Path, env: &[(String, String)]) -> std::io::Result<FunctionProcess> {
         let mut cmd = Command::new(binary);
-        cmd.env_clear()
-            .envs(env.iter().map(|(k, v)| (k, v)))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
+        cmd.env_clear().envs(env.iter().map(|(k, v)| (k, v))).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
         let spawned_at = Instant::now();
         let mut child = cmd.spawn()?;
         let pid = child.id().unwrap_or_default();

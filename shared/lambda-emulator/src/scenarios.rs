@@ -110,15 +110,27 @@ pub struct Prepared {
 /// An event to send. In paths and bodies `{orgId}`, `{i}` and `{token}` are replaced.
 #[derive(Debug, Clone, Copy)]
 pub enum EventSpec {
-    Http { method: &'static str, resource: &'static str, query: &'static [(&'static str, &'static str)], body: Option<&'static str>, who: Who },
+    Http {
+        method: &'static str,
+        resource: &'static str,
+        query: &'static [(&'static str, &'static str)],
+        body: Option<&'static str>,
+        who: Who,
+    },
     /// `events/cognito/<source>.json`; `org_metadata` puts the seeded org into `clientMetadata.orgId`.
-    Trigger { source: &'static str, who: Who, org_metadata: bool },
+    Trigger {
+        source: &'static str,
+        who: Who,
+        org_metadata: bool,
+    },
     /// A DynamoDB stream batch of one record, as the function's event source mapping delivers
     /// it: the change that marked the invocation's org `deleting` (`MODIFY`, with the images
     /// the table's stream view carries).
     OrgDeletionRecord,
     /// What EventBridge Scheduler sends when the function's schedule `schedule` fires.
-    Schedule { schedule: &'static str },
+    Schedule {
+        schedule: &'static str,
+    },
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -158,10 +170,7 @@ pub const SCENARIOS: &[Scenario] = &[
     trigger("CustomMessage_SignUp", "CustomMessage_SignUp", Who::Branded, true),
     purge("deleted org (stream)", EventSpec::OrgDeletionRecord),
     purge("resume-purges (schedule)", EventSpec::Schedule { schedule: "resume-purges" }),
-    purge(
-        "purge org (operator)",
-        EventSpec::Http { method: "POST", resource: "/admin/orgs/{orgId}/purge", query: &[], body: None, who: Who::Operator },
-    ),
+    purge("purge org (operator)", EventSpec::Http { method: "POST", resource: "/admin/orgs/{orgId}/purge", query: &[], body: None, who: Who::Operator }),
 ];
 
 impl Scenario {
@@ -246,9 +255,7 @@ impl Templates {
                 Ok(event)
             }
             EventSpec::OrgDeletionRecord => Ok(json!({ "Records": [deletion_record(&fixture.table, deleted()?, i)] })),
-            EventSpec::Schedule { schedule } => {
-                Ok(local_runner::events::scheduled_event(scenario.function, schedule, time::OffsetDateTime::now_utc()))
-            }
+            EventSpec::Schedule { schedule } => Ok(local_runner::events::scheduled_event(scenario.function, schedule, time::OffsetDateTime::now_utc())),
         }
     }
 
@@ -293,7 +300,8 @@ pub fn deletion_record(table: &str, org: &DeletedOrg, i: usize) -> Value {
 
     let definition = store::TableDefinition::load();
     let view = StreamViewType::from(definition.stream_view_type.as_str());
-    let keys: Item = org.after.iter().filter(|(k, _)| **k == definition.partition_key || **k == definition.sort_key).map(|(k, v)| (k.clone(), v.clone())).collect();
+    let keys: Item =
+        org.after.iter().filter(|(k, _)| **k == definition.partition_key || **k == definition.sort_key).map(|(k, v)| (k.clone(), v.clone())).collect();
     let (new_image, old_image) = match view {
         StreamViewType::NewAndOldImages => (Some(&org.after), Some(&org.before)),
         StreamViewType::NewImage => (Some(&org.after), None),

@@ -1,6 +1,8 @@
 //! The emulator's Runtime API, spoken to with raw HTTP requests and by a real `lambda_runtime`
 //! function (the `lambda-emulator-echo` binary).
 
+#![allow(clippy::unwrap_used)] // a test fails by panicking
+
 use std::collections::HashMap;
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -38,7 +40,7 @@ async fn http(emulator: &Emulator, method: &str, path: &str, headers: &[(&str, &
 }
 
 fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis().try_into().unwrap()
 }
 
 async fn emulator(name: &str) -> Emulator {

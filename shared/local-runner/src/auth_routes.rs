@@ -1,10 +1,10 @@
 //! Local-only auth routes (absent from the deployed API, where the front end talks to Cognito
 //! directly): sign up, confirm, log in, refresh, against the local user pool.
 
+use api::{ApiError, ApiResult, JsonBody};
 use aws_sdk_cognitoidentityprovider::Client;
 use aws_sdk_cognitoidentityprovider::error::ProvideErrorMetadata;
 use aws_sdk_cognitoidentityprovider::types::{AttributeType, AuthFlowType};
-use api::{ApiError, ApiResult, JsonBody};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
@@ -103,16 +103,10 @@ fn cognito_error<E: ProvideErrorMetadata>(e: &E) -> ApiError {
     let message = e.message().unwrap_or("").to_owned();
     match e.code() {
         Some("UsernameExistsException") => ApiError::new(StatusCode::CONFLICT, "conflict", "Conflict").detail("an account with this email exists"),
-        Some("InvalidPasswordException") | Some("InvalidParameterException") => {
-            ApiError::invalid(vec![domain::FieldError::new("password", message)])
-        }
-        Some("NotAuthorizedException") | Some("UserNotFoundException") => {
-            ApiError::unauthorized().detail("incorrect email or password")
-        }
+        Some("InvalidPasswordException") | Some("InvalidParameterException") => ApiError::invalid(vec![domain::FieldError::new("password", message)]),
+        Some("NotAuthorizedException") | Some("UserNotFoundException") => ApiError::unauthorized().detail("incorrect email or password"),
         Some("UserNotConfirmedException") => ApiError::new(StatusCode::FORBIDDEN, "not-confirmed", "Not confirmed").detail("confirm the sign-up first"),
-        Some("CodeMismatchException") | Some("ExpiredCodeException") => {
-            ApiError::invalid(vec![domain::FieldError::new("code", "is not the code we sent")])
-        }
+        Some("CodeMismatchException") | Some("ExpiredCodeException") => ApiError::invalid(vec![domain::FieldError::new("code", "is not the code we sent")]),
         code => {
             tracing::error!(?code, %message, "cognito error");
             ApiError::internal()
@@ -188,7 +182,8 @@ async fn login(State(s): State<AuthState>, JsonBody(input): JsonBody<Credentials
     let Json(mut body) = tokens(out.authentication_result)?;
     let attrs = s.attributes(email.as_str()).await?;
     let user_name = attrs.get("sub").and_then(Value::as_str).unwrap_or(email.as_str()).to_owned();
-    s.trigger("PostAuthentication_Authentication", &user_name, json!({ "newDeviceUsed": false, "userAttributes": attrs, "clientMetadata": {} }), json!({})).await?;
+    s.trigger("PostAuthentication_Authentication", &user_name, json!({ "newDeviceUsed": false, "userAttributes": attrs, "clientMetadata": {} }), json!({}))
+        .await?;
     body["claims"] = token_claims(&s, &user_name, attrs).await?;
     Ok(Json(body))
 }

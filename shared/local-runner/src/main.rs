@@ -1,16 +1,16 @@
 //! `make dev`: Tenantry on this machine, with no AWS account and no network.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use local_runner::auth_routes::AuthState;
-use local_runner::jwt::TokenVerifier;
 use local_runner::events::{self, LocalEvents};
+use local_runner::jwt::TokenVerifier;
 use local_runner::{control, provision, server};
-use testkit::endpoint as local_aws;
 use store::{CursorKey, Store};
+use testkit::endpoint as local_aws;
 
 const DEFAULT_PORT: u16 = 8080;
 

@@ -4,13 +4,13 @@
 use std::sync::Arc;
 
 use api::{Cors, Platform, RouteInfo};
+use aws_lambda_events::apigw::ApiGatewayProxyRequestContext;
 use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use aws_lambda_events::apigw::ApiGatewayProxyRequestContext;
 use lambda_http::RequestExt;
 use lambda_http::request::RequestContext;
 use serde_json::json;
@@ -89,11 +89,7 @@ fn unauthorized() -> Response {
 /// Verifies the bearer ID token and fills the request context as the REST Cognito
 /// authorizer does, so handlers cannot tell the difference.
 async fn authorize(State(verifier): State<Arc<TokenVerifier>>, req: Request, next: Next) -> Response {
-    let token = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .map(|v| v.strip_prefix("Bearer ").unwrap_or(v).trim().to_owned());
+    let token = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(|v| v.strip_prefix("Bearer ").unwrap_or(v).trim().to_owned());
     let Some(token) = token.filter(|t| !t.is_empty()) else {
         return unauthorized();
     };

@@ -3,6 +3,8 @@
 //! (batch item failures, redelivery, the dead-letter queue), upload events for objects written
 //! through presigned requests, and schedules fired by the clock.
 
+#![allow(clippy::unwrap_used)] // a test fails by panicking
+
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
@@ -164,10 +166,20 @@ async fn queue_messages_that_fail_come_back_and_end_in_the_dead_letter_queue() {
     let mut got = seen_by(store.table_name());
     got.sort();
     assert_eq!(got, ["one", "poison", "poison", "two"], "delivered, and the failed one again until its receives run out");
-    let left = sqs.get_queue_attributes().queue_url(&url).attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages).send().await.unwrap();
-    let count = |a: Option<HashMap<aws_sdk_sqs::types::QueueAttributeName, String>>| a.and_then(|mut a| a.remove(&aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)).unwrap_or_default();
+    let left =
+        sqs.get_queue_attributes().queue_url(&url).attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages).send().await.unwrap();
+    let count = |a: Option<HashMap<aws_sdk_sqs::types::QueueAttributeName, String>>| {
+        a.and_then(|mut a| a.remove(&aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)).unwrap_or_default()
+    };
     assert_eq!(count(left.attributes), "0");
-    let dlq = sqs.get_queue_url().queue_name(format!("{}-dlq", local_runner::events::queue_name(store.table_name(), "jobs", "jobs"))).send().await.unwrap().queue_url.unwrap();
+    let dlq = sqs
+        .get_queue_url()
+        .queue_name(format!("{}-dlq", local_runner::events::queue_name(store.table_name(), "jobs", "jobs")))
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
     let dead = sqs.receive_message().queue_url(&dlq).send().await.unwrap().messages.unwrap_or_default();
     assert_eq!(dead.iter().filter_map(|m| m.body.as_deref()).collect::<Vec<_>>(), ["poison"]);
 }

@@ -100,11 +100,9 @@ impl Message {
         let heading = fill(self.heading, &all, escape_html);
         let body = fill(self.html, &all, escape_html);
         let logo = match &brand.logo_url {
-            Some(url) if url.starts_with("https://") => format!(
-                "<img src=\"{}\" alt=\"{}\" height=\"40\" style=\"display:block;margin-bottom:16px\">",
-                escape_html(url),
-                escape_html(sender)
-            ),
+            Some(url) if url.starts_with("https://") => {
+                format!("<img src=\"{}\" alt=\"{}\" height=\"40\" style=\"display:block;margin-bottom:16px\">", escape_html(url), escape_html(sender))
+            }
             _ => String::new(),
         };
         let footer = format!("Sent by {} on behalf of {}.", escape_html(&brand.product), escape_html(sender));
@@ -137,7 +135,11 @@ mod tests {
 
     #[test]
     fn user_values_are_escaped_and_placeholders_kept() {
-        let brand = Brand { product: "Tenantry".into(), org_name: Some("<script>alert('x')</script> & Co".into()), logo_url: Some("https://x.test/l.png\"onerror=\"x".into()) };
+        let brand = Brand {
+            product: "Tenantry".into(),
+            org_name: Some("<script>alert('x')</script> & Co".into()),
+            logo_url: Some("https://x.test/l.png\"onerror=\"x".into()),
+        };
         let r = M.render(&brand, &[("name", Value::Text("<b>Eve</b>")), ("code", Value::Raw("{####}"))]);
         assert!(!r.html.contains("<script>") && !r.html.contains("<b>Eve"));
         assert!(r.html.contains("&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt; &amp; Co"));

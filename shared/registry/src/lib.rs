@@ -19,6 +19,9 @@ use api::{Handlers, Platform, RouteInfo};
 use serde::Serialize;
 use serde_json::{Value, json};
 
+/// How a function builds its handlers from the platform.
+pub type BuildHandlers = fn(&Platform) -> Result<Handlers, String>;
+
 /// One Lambda function.
 #[derive(Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -38,7 +41,7 @@ pub struct Function {
     pub routes: Option<fn() -> Vec<RouteInfo>>,
     /// Builds the handlers, as the function's `main` does on Lambda.
     #[serde(skip)]
-    pub handlers: Option<fn(&Platform) -> Result<Handlers, String>>,
+    pub handlers: Option<BuildHandlers>,
 }
 
 /// What the function is told beyond `TABLE_NAME` and the cursor secret.

@@ -22,13 +22,7 @@ impl Store {
     /// Outcomes: unknown org, org being deleted, or a caller who is neither a member nor a
     /// platform operator: `NotFound`. Suspended org: `Suspended` for everyone but platform
     /// operators. Role too low for `action`: `Forbidden`.
-    pub async fn authorize_with<T, F, Fut>(
-        &self,
-        who: &Identity,
-        org: OrgId,
-        action: Action,
-        read: F,
-    ) -> Result<(OrgScope, T), DomainError>
+    pub async fn authorize_with<T, F, Fut>(&self, who: &Identity, org: OrgId, action: Action, read: F) -> Result<(OrgScope, T), DomainError>
     where
         F: FnOnce(PendingScope) -> Fut,
         Fut: Future<Output = Result<T, DomainError>>,
@@ -37,11 +31,7 @@ impl Store {
         let pending = PendingScope { partition: partition.clone() };
         let member_key = keys::member(&partition, &who.user_id);
         let org_key = keys::org(&partition);
-        let (member, org_item, data) = futures::join!(
-            self.get::<Member>(&member_key),
-            self.get::<Org>(&org_key),
-            read(pending)
-        );
+        let (member, org_item, data) = futures::join!(self.get::<Member>(&member_key), self.get::<Org>(&org_key), read(pending));
         let org_item = org_item?.filter(|o| o.status != OrgStatus::Deleting).ok_or(DomainError::NotFound)?;
         let access = match member? {
             Some(m) => Access::Member(m.role),

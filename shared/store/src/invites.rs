@@ -53,10 +53,9 @@ impl Store {
         if !invites?.iter().any(|i| i.is_open(now) && i.org_id == org) {
             return Ok(None);
         }
-        Ok(org_item?.filter(|o| o.status == OrgStatus::Active).map(|o| Branding {
-            org_name: o.settings.display_name.clone().unwrap_or(o.name),
-            logo_url: o.settings.logo_url,
-        }))
+        Ok(org_item?
+            .filter(|o| o.status == OrgStatus::Active)
+            .map(|o| Branding { org_name: o.settings.display_name.clone().unwrap_or(o.name), logo_url: o.settings.logo_url }))
     }
 }
 
@@ -166,10 +165,7 @@ pub(crate) fn rfc3339_of(epoch: i64) -> String {
 }
 
 fn rfc3339(epoch: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(epoch)
-        .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
-        .unwrap_or_default()
+    time::OffsetDateTime::from_unix_timestamp(epoch).ok().and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok()).unwrap_or_default()
 }
 
 impl Store {
@@ -290,7 +286,13 @@ impl Store {
         tx.put(
             &self.table,
             to_item(new, &keys::invite(&scope.partition, &new.id), &[keys::invite_by_email(&scope.partition, &new.email, &new.id)])?,
-            Some(Expr::condition("#version = :version AND #status = :pending").name("#version", "version").name("#status", "status").value(":version", n(old.version)).value(":pending", av(&InviteStatus::Pending))),
+            Some(
+                Expr::condition("#version = :version AND #status = :pending")
+                    .name("#version", "version")
+                    .name("#status", "status")
+                    .value(":version", n(old.version))
+                    .value(":pending", av(&InviteStatus::Pending)),
+            ),
             DomainError::Conflict("the invitation changed meanwhile; reload and try again"),
         );
         tx.delete(&self.table, &keys::invite_token(&old.token_hash), None, DomainError::Unavailable);
@@ -316,7 +318,12 @@ impl Store {
     /// visible, marked not delivered (a successful send was recorded with the write that
     /// preceded it, so the happy path costs no extra write).
     pub async fn record_send_failure(&self, scope: &OrgScope, invite: &Invite) -> Result<Invite, DomainError> {
-        let expr = Expr::update("SET #delivered = :no").when("#hash = :hash").name("#delivered", "delivered").name("#hash", "tokenHash").value(":no", AttributeValue::Bool(false)).value(":hash", s(&invite.token_hash));
+        let expr = Expr::update("SET #delivered = :no")
+            .when("#hash = :hash")
+            .name("#delivered", "delivered")
+            .name("#hash", "tokenHash")
+            .value(":no", AttributeValue::Bool(false))
+            .value(":hash", s(&invite.token_hash));
         self.update_one(&keys::invite(&scope.partition, &invite.id), expr, DomainError::Conflict("the invitation changed meanwhile")).await?;
         Ok(Invite { delivered: false, ..invite.clone() })
     }
@@ -334,7 +341,15 @@ impl Store {
         let partition = keys::org_pk(scope.partition());
         let mut found: Page<Invite> = self
             .query_page(
-                &PagedQuery { name: "invites", index: None, partition_attribute: PK, partition: &partition, sort_attribute: SK, sort_prefix: INVITE_PREFIX, descending: true },
+                &PagedQuery {
+                    name: "invites",
+                    index: None,
+                    partition_attribute: PK,
+                    partition: &partition,
+                    sort_attribute: SK,
+                    sort_prefix: INVITE_PREFIX,
+                    descending: true,
+                },
                 page,
             )
             .await?;
@@ -401,7 +416,10 @@ impl Store {
         let recent: Vec<i64> = invite.recent_sends.iter().copied().filter(|t| now - t < 3600).collect();
         if recent.len() >= RESENDS_PER_HOUR {
             let oldest = recent.iter().min().copied().unwrap_or(now);
-            return Err(DomainError::RateLimited { what: "sends of this invitation", retry_after_secs: u64::try_from((oldest + 3600 - now).max(1)).unwrap_or(1) });
+            return Err(DomainError::RateLimited {
+                what: "sends of this invitation",
+                retry_after_secs: u64::try_from((oldest + 3600 - now).max(1)).unwrap_or(1),
+            });
         }
         let expires = now + ttl_secs;
         let new = Invite {
@@ -431,7 +449,14 @@ impl Store {
 
     /// Moves a pending invitation to a terminal status, kills its token and frees its seat;
     /// with `email`, only when addressed to it (decline).
-    async fn close_invite(&self, partition: &crate::scope::OrgPartition, id: &str, token_hash: &str, status: InviteStatus, email: Option<&Email>) -> Result<(), DomainError> {
+    async fn close_invite(
+        &self,
+        partition: &crate::scope::OrgPartition,
+        id: &str,
+        token_hash: &str,
+        status: InviteStatus,
+        email: Option<&Email>,
+    ) -> Result<(), DomainError> {
         let mut expr = Expr::update("SET #status = :status, #ttl = :ttl, #updated = :now")
             .when("#status = :pending AND #hash = :hash")
             .name("#status", "status")
@@ -447,8 +472,12 @@ impl Store {
             expr = expr.when("#status = :pending AND #hash = :hash AND #email = :email").name("#email", "email").value(":email", s(email.as_str()));
         }
         let mut tx = Tx::default();
-        tx.update(&self.table, &keys::invite(partition, id), expr, DomainError::NotFound)
-            .delete(&self.table, &keys::invite_token(token_hash), Some(Expr::condition("attribute_exists(PK)")), DomainError::NotFound);
+        tx.update(&self.table, &keys::invite(partition, id), expr, DomainError::NotFound).delete(
+            &self.table,
+            &keys::invite_token(token_hash),
+            Some(Expr::condition("attribute_exists(PK)")),
+            DomainError::NotFound,
+        );
         self.org_counters(&mut tx, partition, Deltas { seats: -1, ..Deltas::default() });
         tx.run(self).await
     }

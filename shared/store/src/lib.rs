@@ -33,8 +33,8 @@ pub use entities::{Invite, InviteStatus, Member, Org, OrgStatus, SlugClaim, Usag
 pub use invites::{Branding, InviteContext, InviteToken, NewInvite, RESENDS_PER_HOUR};
 pub use members::MemberChange;
 pub use orgs::{MyOrg, NewOrg};
-pub use purge::{PurgeProgress, PurgeScope};
 pub use page::{CursorKey, DEFAULT_LIMIT, MAX_LIMIT, Page, PageRequest};
+pub use purge::{PurgeProgress, PurgeScope};
 pub use scope::{Access, AdminScope, OrgScope, PendingScope, ReadScope};
 pub use table::{TABLE_JSON, TableDefinition};
 pub use usage::Usage;
@@ -109,9 +109,12 @@ impl Store {
                 let secrets = aws_sdk_secretsmanager::Client::from_conf(
                     aws_sdk_secretsmanager::config::Builder::from(config).interceptor(::telemetry::CallCounter).build(),
                 );
-                let out = secrets.get_secret_value().secret_id(&arn).send().await.map_err(|e| {
-                    ConfigError::Secret(aws_sdk_secretsmanager::error::DisplayErrorContext(e).to_string())
-                })?;
+                let out = secrets
+                    .get_secret_value()
+                    .secret_id(&arn)
+                    .send()
+                    .await
+                    .map_err(|e| ConfigError::Secret(aws_sdk_secretsmanager::error::DisplayErrorContext(e).to_string()))?;
                 CursorKey::new(out.secret_string().ok_or(ConfigError::Secret("the secret has no string value".into()))?)
             }
             (Err(_), Err(_)) => {
@@ -145,15 +148,7 @@ impl Store {
     }
 
     async fn get<E: Entity>(&self, key: &Key) -> Result<Option<E>, DomainError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&*self.table)
-            .set_key(Some(key.to_map()))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(tx::unexpected)?;
+        let out = self.client.get_item().table_name(&*self.table).set_key(Some(key.to_map())).consistent_read(true).send().await.map_err(tx::unexpected)?;
         out.item.map(item::from_item).transpose()
     }
 

@@ -4,15 +4,15 @@
 
 use domain::{Action, DomainError, Email, Role, UserId, check_removal, check_role_change};
 
+use crate::Store;
+use crate::counters::Deltas;
 use crate::entities::Member;
 use crate::item::{av, to_item};
 use crate::keys::{self, MEMBER_PREFIX, PK, SK};
 use crate::orgs::{require, require_member};
 use crate::page::{Page, PageRequest, PagedQuery};
 use crate::scope::{OrgScope, ReadScope};
-use crate::counters::Deltas;
 use crate::tx::{Expr, Tx};
-use crate::Store;
 
 /// A member as read before a change, so the change can be conditioned on it.
 pub type MemberChange = Member;

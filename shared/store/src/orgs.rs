@@ -56,14 +56,7 @@ impl Store {
         Err(DomainError::Conflict(SLUG_TAKEN))
     }
 
-    async fn create_org_with_slug(
-        &self,
-        who: &Identity,
-        display_name: Option<String>,
-        id: OrgId,
-        name: &OrgName,
-        slug: Slug,
-    ) -> Result<OrgScope, DomainError> {
+    async fn create_org_with_slug(&self, who: &Identity, display_name: Option<String>, id: OrgId, name: &OrgName, slug: Slug) -> Result<OrgScope, DomainError> {
         let mut tx = Tx::default();
         let org = self.push_org_creation(&mut tx, who, display_name, id, name, slug)?;
         tx.run(self).await?;
@@ -101,14 +94,7 @@ impl Store {
             project_count: 0,
             storage_bytes: 0,
         };
-        let member = Member {
-            org_id: id,
-            user_id: who.user_id.clone(),
-            role: Role::Owner,
-            email: who.email.clone(),
-            display_name,
-            joined_at: now.clone(),
-        };
+        let member = Member { org_id: id, user_id: who.user_id.clone(), role: Role::Owner, email: who.email.clone(), display_name, joined_at: now.clone() };
         let not_exists = || Some(Expr::condition("attribute_not_exists(PK)"));
         tx.put(
             &self.table,
@@ -116,12 +102,7 @@ impl Store {
             not_exists(),
             DomainError::Conflict("organization id collision"),
         )
-        .put(
-            &self.table,
-            to_item(&SlugClaim { slug: slug.clone(), org_id: id }, &keys::slug(&slug), &[])?,
-            not_exists(),
-            DomainError::Conflict(SLUG_TAKEN),
-        )
+        .put(&self.table, to_item(&SlugClaim { slug: slug.clone(), org_id: id }, &keys::slug(&slug), &[])?, not_exists(), DomainError::Conflict(SLUG_TAKEN))
         .put(
             &self.table,
             to_item(&member, &keys::member(&partition, &who.user_id), &keys::member_indexes(&partition, &member))?,
@@ -192,13 +173,7 @@ impl Store {
                     .expect("keys are set"),
             );
             while let Some(request) = pending.take() {
-                let out = self
-                    .client
-                    .batch_get_item()
-                    .request_items(self.table.to_string(), request)
-                    .send()
-                    .await
-                    .map_err(tx::unexpected)?;
+                let out = self.client.batch_get_item().request_items(self.table.to_string(), request).send().await.map_err(tx::unexpected)?;
                 for item in out.responses.unwrap_or_default().remove(&*self.table).unwrap_or_default() {
                     let org: Org = from_item(item)?;
                     found.insert(org.id, org);
@@ -309,9 +284,7 @@ impl Store {
         if status == OrgStatus::Deleting {
             return Err(DomainError::invalid("status", "use DELETE to delete an organization"));
         }
-        let expr = Expr::update("SET #status = :status, #updated = :now")
-            .name("#status", "status")
-            .value(":status", crate::item::av(&status));
+        let expr = Expr::update("SET #status = :status, #updated = :now").name("#status", "status").value(":status", crate::item::av(&status));
         self.admin_update(scope, expr).await
     }
 
@@ -377,4 +350,3 @@ pub(crate) fn require_member(scope: &OrgScope) -> Result<(), DomainError> {
 pub(crate) fn require(scope: &OrgScope, action: Action) -> Result<(), DomainError> {
     if domain::permits(scope.role(), action) { Ok(()) } else { Err(DomainError::Forbidden("your role does not allow this")) }
 }
-

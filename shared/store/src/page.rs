@@ -83,11 +83,7 @@ pub(crate) struct QueryBinding<'a> {
 }
 
 impl CursorKey {
-    pub(crate) fn encode(
-        &self,
-        binding: &QueryBinding<'_>,
-        last_key: &HashMap<String, AttributeValue>,
-    ) -> Option<String> {
+    pub(crate) fn encode(&self, binding: &QueryBinding<'_>, last_key: &HashMap<String, AttributeValue>) -> Option<String> {
         let mut k = BTreeMap::new();
         for (name, value) in last_key {
             match value {
@@ -108,11 +104,7 @@ impl CursorKey {
         Some(format!("{}.{}", URL_SAFE_NO_PAD.encode(&json), URL_SAFE_NO_PAD.encode(&tag[..MAC_LEN])))
     }
 
-    pub(crate) fn decode(
-        &self,
-        binding: &QueryBinding<'_>,
-        cursor: &str,
-    ) -> Result<HashMap<String, AttributeValue>, DomainError> {
+    pub(crate) fn decode(&self, binding: &QueryBinding<'_>, cursor: &str) -> Result<HashMap<String, AttributeValue>, DomainError> {
         let bad = || DomainError::InvalidCursor;
         if cursor.len() > MAX_CURSOR_LEN {
             return Err(bad());
@@ -137,6 +129,51 @@ impl CursorKey {
     }
 }
 
+/// One paginated query: a partition (of the table or of an index) and a sort-key prefix.
+pub(crate) struct PagedQuery<'a> {
+    pub name: &'static str,
+    pub index: Option<&'static str>,
+    pub partition_attribute: &'static str,
+    pub partition: &'a str,
+    pub sort_attribute: &'static str,
+    pub sort_prefix: &'a str,
+    /// Newest first.
+    pub descending: bool,
+}
+
+impl crate::Store {
+    pub(crate) async fn query_page<E: crate::item::Entity>(&self, q: &PagedQuery<'_>, page: &PageRequest) -> Result<Page<E>, DomainError> {
+        let binding = QueryBinding { query: q.name, partition: q.partition, partition_attribute: q.partition_attribute };
+        let start = page.cursor.as_deref().map(|c| self.cursor_key.decode(&binding, c)).transpose()?;
+        let mut request = self
+            .client
+            .query()
+            .table_name(&*self.table)
+            .set_index_name(q.index.map(str::to_owned))
+            .expression_attribute_names("#pk", q.partition_attribute)
+            .expression_attribute_values(":pk", AttributeValue::S(q.partition.to_owned()));
+        request = if q.sort_prefix.is_empty() {
+            request.key_condition_expression("#pk = :pk")
+        } else {
+            request
+                .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+                .expression_attribute_names("#sk", q.sort_attribute)
+                .expression_attribute_values(":prefix", AttributeValue::S(q.sort_prefix.to_owned()))
+        };
+        let out = request
+            .set_consistent_read(q.index.is_none().then_some(true))
+            .scan_index_forward(!q.descending)
+            .limit(i32::try_from(page.effective_limit()).unwrap_or(i32::MAX))
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(crate::tx::unexpected)?;
+        let items = out.items.unwrap_or_default().into_iter().map(crate::item::from_item).collect::<Result<Vec<E>, _>>()?;
+        let next_cursor = out.last_evaluated_key.as_ref().and_then(|k| self.cursor_key.encode(&binding, k));
+        Ok(Page { items, next_cursor })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -146,10 +183,7 @@ mod tests {
     }
 
     fn last_key(pk: &str) -> HashMap<String, AttributeValue> {
-        HashMap::from([
-            ("PK".to_owned(), AttributeValue::S(pk.to_owned())),
-            ("SK".to_owned(), AttributeValue::S("MEMBER#u1".to_owned())),
-        ])
+        HashMap::from([("PK".to_owned(), AttributeValue::S(pk.to_owned())), ("SK".to_owned(), AttributeValue::S("MEMBER#u1".to_owned()))])
     }
 
     #[test]
@@ -181,59 +215,5 @@ mod tests {
         assert_eq!(PageRequest::default().effective_limit(), 25);
         assert_eq!(PageRequest::first(1000).effective_limit(), 100);
         assert_eq!(PageRequest::first(0).effective_limit(), 1);
-    }
-}
-
-/// One paginated query: a partition (of the table or of an index) and a sort-key prefix.
-pub(crate) struct PagedQuery<'a> {
-    pub name: &'static str,
-    pub index: Option<&'static str>,
-    pub partition_attribute: &'static str,
-    pub partition: &'a str,
-    pub sort_attribute: &'static str,
-    pub sort_prefix: &'a str,
-    /// Newest first.
-    pub descending: bool,
-}
-
-impl crate::Store {
-    pub(crate) async fn query_page<E: crate::item::Entity>(
-        &self,
-        q: &PagedQuery<'_>,
-        page: &PageRequest,
-    ) -> Result<Page<E>, DomainError> {
-        let binding = QueryBinding { query: q.name, partition: q.partition, partition_attribute: q.partition_attribute };
-        let start = page.cursor.as_deref().map(|c| self.cursor_key.decode(&binding, c)).transpose()?;
-        let mut request = self
-            .client
-            .query()
-            .table_name(&*self.table)
-            .set_index_name(q.index.map(str::to_owned))
-            .expression_attribute_names("#pk", q.partition_attribute)
-            .expression_attribute_values(":pk", AttributeValue::S(q.partition.to_owned()));
-        request = if q.sort_prefix.is_empty() {
-            request.key_condition_expression("#pk = :pk")
-        } else {
-            request
-                .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
-                .expression_attribute_names("#sk", q.sort_attribute)
-                .expression_attribute_values(":prefix", AttributeValue::S(q.sort_prefix.to_owned()))
-        };
-        let out = request
-            .set_consistent_read(q.index.is_none().then_some(true))
-            .scan_index_forward(!q.descending)
-            .limit(i32::try_from(page.effective_limit()).unwrap_or(i32::MAX))
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .map_err(crate::tx::unexpected)?;
-        let items = out
-            .items
-            .unwrap_or_default()
-            .into_iter()
-            .map(crate::item::from_item)
-            .collect::<Result<Vec<E>, _>>()?;
-        let next_cursor = out.last_evaluated_key.as_ref().and_then(|k| self.cursor_key.encode(&binding, k));
-        Ok(Page { items, next_cursor })
     }
 }

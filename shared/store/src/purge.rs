@@ -136,12 +136,7 @@ impl Store {
                     .send()
                     .await
                     .map_err(tx::unexpected)?;
-                let keys: Vec<_> = out
-                    .items
-                    .unwrap_or_default()
-                    .into_iter()
-                    .filter(|k| k.get(SK) != Some(&AttributeValue::S(org_key.sk.clone())))
-                    .collect();
+                let keys: Vec<_> = out.items.unwrap_or_default().into_iter().filter(|k| k.get(SK) != Some(&AttributeValue::S(org_key.sk.clone()))).collect();
                 if keys.is_empty() {
                     break;
                 }
@@ -191,13 +186,7 @@ impl Store {
         }
         let mut attempt = 0u32;
         while !requests.is_empty() {
-            let out = self
-                .client
-                .batch_write_item()
-                .request_items(self.table.to_string(), requests)
-                .send()
-                .await
-                .map_err(tx::unexpected)?;
+            let out = self.client.batch_write_item().request_items(self.table.to_string(), requests).send().await.map_err(tx::unexpected)?;
             requests = out.unprocessed_items.and_then(|mut u| u.remove(&*self.table)).unwrap_or_default();
             if !requests.is_empty() {
                 attempt += 1;

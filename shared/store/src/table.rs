@@ -3,8 +3,8 @@
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType, TimeToLiveSpecification,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType, ScalarAttributeType, StreamSpecification,
+    StreamViewType, TimeToLiveSpecification,
 };
 use serde::Deserialize;
 
@@ -47,16 +47,8 @@ impl TableDefinition {
     }
 
     async fn create_table(&self, client: &Client, name: &str, stream: bool) -> Result<(), aws_sdk_dynamodb::Error> {
-        let key = |attr: &str, kt: KeyType| {
-            KeySchemaElement::builder().attribute_name(attr).key_type(kt).build().expect("complete")
-        };
-        let string_attr = |attr: &str| {
-            AttributeDefinition::builder()
-                .attribute_name(attr)
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .expect("complete")
-        };
+        let key = |attr: &str, kt: KeyType| KeySchemaElement::builder().attribute_name(attr).key_type(kt).build().expect("complete");
+        let string_attr = |attr: &str| AttributeDefinition::builder().attribute_name(attr).attribute_type(ScalarAttributeType::S).build().expect("complete");
         let mut req = client
             .create_table()
             .table_name(name)
@@ -66,18 +58,15 @@ impl TableDefinition {
             .attribute_definitions(string_attr(&self.partition_key))
             .attribute_definitions(string_attr(&self.sort_key));
         for gsi in &self.global_secondary_indexes {
-            req = req
-                .attribute_definitions(string_attr(&gsi.partition_key))
-                .attribute_definitions(string_attr(&gsi.sort_key))
-                .global_secondary_indexes(
-                    GlobalSecondaryIndex::builder()
-                        .index_name(&gsi.index_name)
-                        .key_schema(key(&gsi.partition_key, KeyType::Hash))
-                        .key_schema(key(&gsi.sort_key, KeyType::Range))
-                        .projection(Projection::builder().projection_type(ProjectionType::All).build())
-                        .build()
-                        .expect("complete"),
-                );
+            req = req.attribute_definitions(string_attr(&gsi.partition_key)).attribute_definitions(string_attr(&gsi.sort_key)).global_secondary_indexes(
+                GlobalSecondaryIndex::builder()
+                    .index_name(&gsi.index_name)
+                    .key_schema(key(&gsi.partition_key, KeyType::Hash))
+                    .key_schema(key(&gsi.sort_key, KeyType::Range))
+                    .projection(Projection::builder().projection_type(ProjectionType::All).build())
+                    .build()
+                    .expect("complete"),
+            );
         }
         if stream {
             req = req.stream_specification(
@@ -93,11 +82,7 @@ impl TableDefinition {
             .update_time_to_live()
             .table_name(name)
             .time_to_live_specification(
-                TimeToLiveSpecification::builder()
-                    .enabled(true)
-                    .attribute_name(&self.time_to_live_attribute)
-                    .build()
-                    .expect("complete"),
+                TimeToLiveSpecification::builder().enabled(true).attribute_name(&self.time_to_live_attribute).build().expect("complete"),
             )
             .send()
             .await?;

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{ConditionCheck, Delete, Put, TransactWriteItem, Update};
 use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::{ConditionCheck, Delete, Put, TransactWriteItem, Update};
 use domain::DomainError;
 
 use crate::Store;
@@ -124,12 +124,7 @@ impl Tx {
     pub async fn run(self, store: &Store) -> Result<(), DomainError> {
         let mut attempt = 0;
         loop {
-            let result = store
-                .client
-                .transact_write_items()
-                .set_transact_items(Some(self.items.clone()))
-                .send()
-                .await;
+            let result = store.client.transact_write_items().set_transact_items(Some(self.items.clone())).send().await;
             let err = match result {
                 Ok(_) => return Ok(()),
                 Err(err) => err,
@@ -157,12 +152,9 @@ impl Tx {
 
 fn cancellation_codes<R>(err: &SdkError<TransactWriteItemsError, R>) -> Option<Vec<String>> {
     match err.as_service_error()? {
-        TransactWriteItemsError::TransactionCanceledException(e) => Some(
-            e.cancellation_reasons()
-                .iter()
-                .map(|r| r.code().unwrap_or("None").to_owned())
-                .collect(),
-        ),
+        TransactWriteItemsError::TransactionCanceledException(e) => {
+            Some(e.cancellation_reasons().iter().map(|r| r.code().unwrap_or("None").to_owned()).collect())
+        }
         _ => None,
     }
 }

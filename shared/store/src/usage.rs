@@ -3,12 +3,12 @@
 use domain::{DomainError, Limits, Plan};
 use serde::Serialize;
 
+use crate::Store;
 use crate::entities::{Org, UsageCounter, UsageMonth};
 use crate::item::n;
 use crate::keys;
 use crate::scope::{OrgScope, ReadScope};
 use crate::tx::Expr;
-use crate::Store;
 
 /// An org's usage with the limits of its plan.
 #[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]

@@ -16,7 +16,9 @@ use crate::{Store, tx};
 /// What the confirmation trigger did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ProfileOutcome {
-    Created { personal_org: Option<OrgId> },
+    Created {
+        personal_org: Option<OrgId>,
+    },
     /// A retried or duplicated trigger: the profile was there already.
     AlreadyExists,
 }
@@ -76,12 +78,7 @@ impl Store {
     /// The confirmation trigger's write: profile, email claim and (optionally) a personal org
     /// owned by the user, in one conditional transaction. A retried or duplicated trigger
     /// changes nothing and reports `AlreadyExists`.
-    pub async fn create_profile(
-        &self,
-        who: &Identity,
-        display_name: Option<String>,
-        personal_org: Option<OrgName>,
-    ) -> Result<ProfileOutcome, DomainError> {
+    pub async fn create_profile(&self, who: &Identity, display_name: Option<String>, personal_org: Option<OrgName>) -> Result<ProfileOutcome, DomainError> {
         let mut claim_email = true;
         let org_id = OrgId::new();
         let mut attempt = 0;

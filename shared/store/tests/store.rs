@@ -1,6 +1,8 @@
 //! The store against the local AWS endpoint: round trips, conditional and transactional
 //! failures mapped to domain errors, cursors that cannot be forged.
 
+#![allow(clippy::unwrap_used)] // a test fails by panicking
+
 use domain::{Action, DomainError, Identity, OrgName, OrgSettings, Plan, Role, UserId};
 use store::{Access, NewOrg, OrgStatus, PageRequest, PurgeProgress, Store, UsageCounter};
 
@@ -96,10 +98,7 @@ async fn slugs_are_unique() {
     let b = store.create_org(&person("b"), None, new_org("Acme")).await.unwrap();
     assert_eq!(a.org().slug.as_str(), "acme");
     assert!(b.org().slug.as_str().starts_with("acme-"), "derived slug gets a suffix: {}", b.org().slug);
-    let taken = store
-        .create_org(&person("c"), None, NewOrg { slug: Some("acme".parse().unwrap()), ..new_org("Other") })
-        .await
-        .unwrap_err();
+    let taken = store.create_org(&person("c"), None, NewOrg { slug: Some("acme".parse().unwrap()), ..new_org("Other") }).await.unwrap_err();
     assert_eq!(taken, DomainError::Conflict("slug already taken"));
 }
 
@@ -152,10 +151,7 @@ async fn seat_limit_holds_and_a_lowered_plan_refuses_additions() {
     }
     let scope = store.authorize(&owner, scope.org_id(), Action::ManageMembers).await.unwrap();
     assert_eq!(scope.org().seats_used, Plan::Free.limits().max_members);
-    assert_eq!(
-        store.add_member(&scope, &person("late").user_id, Role::Member, None, None).await.unwrap_err(),
-        DomainError::LimitReached("members")
-    );
+    assert_eq!(store.add_member(&scope, &person("late").user_id, Role::Member, None, None).await.unwrap_err(), DomainError::LimitReached("members"));
 
     // Raise, add above the free limit, lower again: nothing is deleted, additions refused.
     let admin = store.admin_scope(&operator(), scope.org_id()).await.unwrap();
@@ -167,10 +163,7 @@ async fn seat_limit_holds_and_a_lowered_plan_refuses_additions() {
     let scope = store.authorize(&owner, scope.org_id(), Action::ManageMembers).await.unwrap();
     let members = store.list_members(&scope, &PageRequest::first(100)).await.unwrap();
     assert_eq!(members.items.len() as u64, Plan::Free.limits().max_members + 1);
-    assert_eq!(
-        store.add_member(&scope, &person("refused").user_id, Role::Member, None, None).await.unwrap_err(),
-        DomainError::LimitReached("members")
-    );
+    assert_eq!(store.add_member(&scope, &person("refused").user_id, Role::Member, None, None).await.unwrap_err(), DomainError::LimitReached("members"));
     // Back under the limit (two leave), additions work again.
     for m in members.items.iter().filter(|m| m.role == Role::Member).take(2) {
         store.remove_member(&scope, m).await.unwrap();
@@ -271,10 +264,7 @@ async fn deleting_an_org_purges_every_item() {
     assert_eq!(store.authorize(&operator(), org, Action::ReadOrg).await.unwrap_err(), DomainError::NotFound);
     assert!(store.list_my_orgs(&people[0].user_id, &PageRequest::default()).await.unwrap().items.iter().all(|o| o.org.id != org));
     let items = testkit::scan_all(&store).await;
-    let leftovers: Vec<_> = items
-        .iter()
-        .filter(|i| i.values().any(|v| v.as_s().is_ok_and(|s| s.contains(&org.to_string()))))
-        .collect();
+    let leftovers: Vec<_> = items.iter().filter(|i| i.values().any(|v| v.as_s().is_ok_and(|s| s.contains(&org.to_string())))).collect();
     assert!(leftovers.is_empty(), "items of the deleted org remain: {leftovers:?}");
     // the slug is free again and the other org is intact
     let reuse = store.create_org(&owner, None, NewOrg { slug: Some(slug), ..new_org("Reborn") }).await;
@@ -321,7 +311,9 @@ async fn a_purge_pass_that_runs_out_of_time_marks_the_org_for_another() {
     let purge = store.purge_scope(org).await.unwrap().unwrap();
     // A deadline already past: one page goes, then the pass stops and marks the org.
     assert_eq!(store.purge(&purge, std::time::Instant::now()).await.unwrap(), PurgeProgress::Continuing);
-    let org_item = testkit::scan_all(&store).await.into_iter().find(|i| i.get("SK").and_then(|v| v.as_s().ok()).is_some_and(|s| s == "ORG") && i.get("id").and_then(|v| v.as_s().ok()).is_some_and(|id| *id == org.to_string()));
+    let org_item = testkit::scan_all(&store).await.into_iter().find(|i| {
+        i.get("SK").and_then(|v| v.as_s().ok()).is_some_and(|s| s == "ORG") && i.get("id").and_then(|v| v.as_s().ok()).is_some_and(|id| *id == org.to_string())
+    });
     let pass = org_item.expect("the org item stays until the end").get("purgePass").and_then(|v| v.as_n().ok()).cloned();
     assert_eq!(pass.as_deref(), Some("1"), "the mark is a change the stream carries to the consumer");
     assert_eq!(store.orgs_awaiting_purge().await.unwrap(), vec![org]);

@@ -110,12 +110,10 @@ impl ApiCall {
     /// The API Gateway REST proxy event for this request, as API Gateway sends it with a
     /// Cognito user pool authorizer on stage `prod`.
     pub fn event(&self) -> Value {
-        let headers: serde_json::Map<String, Value> =
-            self.headers.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
-        let multi_headers: serde_json::Map<String, Value> =
-            self.headers.iter().map(|(k, v)| (k.clone(), json!([v]))).collect();
-        let query: Option<serde_json::Map<String, Value>> = (!self.query.is_empty())
-            .then(|| self.query.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect());
+        let headers: serde_json::Map<String, Value> = self.headers.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
+        let multi_headers: serde_json::Map<String, Value> = self.headers.iter().map(|(k, v)| (k.clone(), json!([v]))).collect();
+        let query: Option<serde_json::Map<String, Value>> =
+            (!self.query.is_empty()).then(|| self.query.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect());
         let multi_query: Option<serde_json::Map<String, Value>> =
             (!self.query.is_empty()).then(|| self.query.iter().map(|(k, v)| (k.clone(), json!([v]))).collect());
         let authorizer = self.caller.as_ref().map(|c| json!({ "claims": c.claims() }));

@@ -30,9 +30,7 @@ const SCRIPT: &str = "shared/testkit/local_aws.py";
 
 /// The virtualenv's Python (`make venv` creates it), or `TENANTRY_PYTHON`.
 pub fn python() -> PathBuf {
-    std::env::var("TENANTRY_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| repo_root().unwrap_or_default().join(".venv/bin/python"))
+    std::env::var("TENANTRY_PYTHON").map(PathBuf::from).unwrap_or_else(|_| repo_root().unwrap_or_default().join(".venv/bin/python"))
 }
 
 /// A free loopback port.
@@ -43,7 +41,10 @@ pub fn free_port() -> u16 {
 /// Starts the endpoint on `port`; with `exit_with_parent` it stops when this process does.
 pub fn spawn(python: &Path, port: u16, exit_with_parent: bool, quiet: bool) -> std::io::Result<Child> {
     let root = repo_root().ok_or_else(|| {
-        std::io::Error::new(std::io::ErrorKind::NotFound, format!("{SCRIPT} not found above the working directory (run from the repository, or set TENANTRY_ROOT)"))
+        std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!("{SCRIPT} not found above the working directory (run from the repository, or set TENANTRY_ROOT)"),
+        )
     })?;
     let script = root.join(SCRIPT);
     let mut cmd = Command::new(python);

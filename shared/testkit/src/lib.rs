@@ -45,15 +45,7 @@ pub async fn scan_all(store: &Store) -> Vec<std::collections::HashMap<String, aw
     let mut items = Vec::new();
     let mut start = None;
     loop {
-        let out = store
-            .client()
-            .scan()
-            .table_name(store.table_name())
-            .consistent_read(true)
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .expect("scan");
+        let out = store.client().scan().table_name(store.table_name()).consistent_read(true).set_exclusive_start_key(start).send().await.expect("scan");
         items.extend(out.items.unwrap_or_default());
         match out.last_evaluated_key {
             Some(k) => start = Some(k),

@@ -183,10 +183,7 @@ impl LocalEvents {
     /// The schedules and when each fires next.
     pub fn schedules(&self) -> Vec<serde_json::Value> {
         let schedules = self.schedules.lock().map(|s| s.iter().map(|s| (s.function, s.id, s.next)).collect::<Vec<_>>()).unwrap_or_default();
-        schedules
-            .into_iter()
-            .map(|(function, id, next)| serde_json::json!({"function": function, "schedule": id, "next": next.map(domain::rfc3339)}))
-            .collect()
+        schedules.into_iter().map(|(function, id, next)| serde_json::json!({"function": function, "schedule": id, "next": next.map(domain::rfc3339)})).collect()
     }
 
     /// Fires every schedule whose time has come, once each: a runner that slept (or a clock

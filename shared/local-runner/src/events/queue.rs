@@ -86,7 +86,13 @@ impl QueueDelivery {
 
     /// Subscribes `function` to the upload bucket's object events (through a queue of their
     /// own, as a bucket can notify one).
-    pub async fn for_uploads(config: &SdkConfig, function: &'static str, src: &registry::S3Source, bucket: &str, platform: &api::Platform) -> Result<QueueDelivery, Error> {
+    pub async fn for_uploads(
+        config: &SdkConfig,
+        function: &'static str,
+        src: &registry::S3Source,
+        bucket: &str,
+        platform: &api::Platform,
+    ) -> Result<QueueDelivery, Error> {
         use aws_sdk_s3::types::{
             Event, FilterRule, FilterRuleName, NotificationConfiguration, NotificationConfigurationFilter, QueueConfiguration, S3KeyFilter,
         };
@@ -202,11 +208,8 @@ impl QueueDelivery {
 
     /// A message as Lambda's SQS event carries it.
     fn lambda_message(&self, m: &aws_sdk_sqs::types::Message) -> Value {
-        let attributes: serde_json::Map<String, Value> = m
-            .attributes
-            .as_ref()
-            .map(|a| a.iter().map(|(k, v)| (k.as_str().to_owned(), json!(v))).collect())
-            .unwrap_or_default();
+        let attributes: serde_json::Map<String, Value> =
+            m.attributes.as_ref().map(|a| a.iter().map(|(k, v)| (k.as_str().to_owned(), json!(v))).collect()).unwrap_or_default();
         json!({
             "messageId": m.message_id,
             "receiptHandle": m.receipt_handle,

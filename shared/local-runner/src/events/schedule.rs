@@ -39,7 +39,8 @@ impl Expression {
                 ("day", 1) | ("days", 2..) => Duration::days(1),
                 _ => return Err(format!("{text}: unit is minute(s), hour(s) or day(s), singular for 1")),
             };
-            return Ok(Expression::Rate(unit * n as i32));
+            let n = i32::try_from(n).map_err(|_| format!("{text}: too large"))?;
+            return Ok(Expression::Rate(unit * n));
         }
         if let Some(inner) = text.strip_prefix("cron(").and_then(|t| t.strip_suffix(')')) {
             let fields: Vec<&str> = inner.split_whitespace().collect();
@@ -56,11 +57,7 @@ impl Expression {
                 days_of_month: if any(dom) { None } else { Some(field(dom, 1, 31, &[])?) },
                 months: field(month, 1, 12, &MONTHS)?,
                 days_of_week: if any(dow) { None } else { Some(field(dow, 1, 7, &DAYS)?) },
-                years: if year == "*" {
-                    None
-                } else {
-                    Some(field_u16(year)?)
-                },
+                years: if year == "*" { None } else { Some(field_u16(year)?) },
             };
             return Ok(Expression::Cron(Box::new(cron)));
         }
@@ -74,7 +71,7 @@ impl Expression {
             Expression::Rate(period) => {
                 let elapsed = after - start;
                 let periods = if elapsed.is_negative() { 0 } else { elapsed.whole_seconds() / period.whole_seconds() };
-                Some(start + *period * (periods as i32 + 1))
+                Some(start + *period * i32::try_from(periods + 1).ok()?)
             }
             Expression::Cron(cron) => cron.next_after(after),
         }
@@ -206,7 +203,17 @@ mod tests {
 
     #[test]
     fn expressions_the_runner_cannot_fire_are_refused() {
-        for bad in ["rate(0 minutes)", "rate(1 minutes)", "rate(5 weeks)", "cron(0 8 * * * *)", "cron(0 8 L * ? *)", "cron(0 8 ? * 6#3 *)", "cron(0 8 * *)", "at(2026-11-27T10:00:00)", "cron(61 8 * * ? *)"] {
+        for bad in [
+            "rate(0 minutes)",
+            "rate(1 minutes)",
+            "rate(5 weeks)",
+            "cron(0 8 * * * *)",
+            "cron(0 8 L * ? *)",
+            "cron(0 8 ? * 6#3 *)",
+            "cron(0 8 * *)",
+            "at(2026-11-27T10:00:00)",
+            "cron(61 8 * * ? *)",
+        ] {
             assert!(Expression::parse(bad).is_err(), "{bad} was accepted");
         }
     }

@@ -71,14 +71,7 @@ impl StreamDelivery {
             if iterators.contains_key(&id) {
                 continue;
             }
-            let it = self
-                .client
-                .get_shard_iterator()
-                .stream_arn(&self.arn)
-                .shard_id(&id)
-                .shard_iterator_type(ShardIteratorType::TrimHorizon)
-                .send()
-                .await?;
+            let it = self.client.get_shard_iterator().stream_arn(&self.arn).shard_id(&id).shard_iterator_type(ShardIteratorType::TrimHorizon).send().await?;
             iterators.insert(id, it.shard_iterator);
         }
         Ok(())
@@ -166,7 +159,15 @@ async fn deliver(consumer: &Consumer, target: &Target, log: &EventLog) -> bool {
 }
 
 fn delivery(consumer: &Consumer, records: usize, failed: usize, dead_lettered: usize, error: Option<String>) -> Delivery {
-    Delivery { at: domain::rfc3339(time::OffsetDateTime::now_utc()), function: consumer.function.into(), source: "stream".into(), records, failed, dead_lettered, error }
+    Delivery {
+        at: domain::rfc3339(time::OffsetDateTime::now_utc()),
+        function: consumer.function.into(),
+        source: "stream".into(),
+        records,
+        failed,
+        dead_lettered,
+        error,
+    }
 }
 
 /// A stream record as Lambda delivers it (DynamoDB JSON images, `eventSourceARN`), from the
