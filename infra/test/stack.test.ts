@@ -567,7 +567,6 @@ describe('IAM: one role per function, only the actions it uses', () => {
     const table = stmts.find((x) => x.Sid === 'Table');
     assert.deepEqual([...table.Action].sort(), [
       'dynamodb:BatchGetItem',
-      'dynamodb:BatchWriteItem',
       'dynamodb:ConditionCheckItem',
       'dynamodb:DeleteItem',
       'dynamodb:GetItem',
@@ -577,6 +576,13 @@ describe('IAM: one role per function, only the actions it uses', () => {
     ]);
     const indexes = stmts.find((x) => x.Sid === 'TableIndexes');
     assert.equal(indexes.Action, 'dynamodb:Query');
+  });
+
+  test('invites: no batch actions (it calls none)', () => {
+    const s = stage('dev');
+    const actions = roleActions(s.template, roleLogicalId(s, 'invites'));
+    assert.ok(!actions.some((a) => a.startsWith('dynamodb:Batch')), actions.join());
+    assert.ok(actions.includes('dynamodb:Query') && actions.includes('dynamodb:ConditionCheckItem'), actions.join());
   });
 
   test('cognito-triggers: GetItem, PutItem, UpdateItem, Query only; no secret, no mail', () => {

@@ -42,6 +42,16 @@ async fn left_of(store: &Store, org: domain::OrgId) -> usize {
     testkit::scan_all(store).await.iter().filter(|i| i.get("PK").and_then(|v| v.as_s().ok()).is_some_and(|pk| pk.contains(&org))).count()
 }
 
+/// Every DynamoDB call the purge made is one its registry entry grants.
+fn assert_permitted(calls: &telemetry::Calls) {
+    let granted = registry::function("org-purge").unwrap().permissions.dynamodb;
+    let ops: Vec<String> = calls.all().into_iter().filter(|c| c.service == "DynamoDB").map(|c| c.operation).collect();
+    assert!(!ops.is_empty(), "the purge made DynamoDB calls");
+    for op in &ops {
+        assert!(granted.contains(&op.as_str()), "org-purge calls {op}, which its registry entry does not grant ({granted:?})");
+    }
+}
+
 async fn events_for(store: &Store, extra: HashMap<String, String>) -> LocalEvents {
     let config = testkit::sdk_config().await;
     let platform = local_runner::provision::platform(&config, store.clone(), "https://app.example.com", extra);
@@ -81,8 +91,9 @@ async fn a_large_org_is_purged_over_several_passes_through_the_stream() {
     let org = doomed.org_id();
     events.settle(5).await;
     store.delete_org(&doomed).await.unwrap();
-    events.settle(20).await;
+    let (_, calls) = telemetry::record(events.settle(20)).await;
     assert_eq!(left_of(&store, org).await, 0);
+    assert_permitted(&calls);
     let passes = events.log().all().iter().filter(|d| d.source == "stream").count();
     assert!(passes >= 3, "230 members take three 100-item pages, each pass one page: {passes} deliveries");
 }
@@ -99,7 +110,9 @@ async fn the_hourly_sweep_purges_what_the_stream_never_delivered() {
     assert!(left_of(&store, org).await > 3, "nothing was delivered yet");
     assert_eq!(events.advance(Duration::from_secs(59 * 60)).await.unwrap(), 0, "not due before the hour");
     assert!(left_of(&store, org).await > 3);
-    assert_eq!(events.advance(Duration::from_secs(60)).await.unwrap(), 1, "due at the hour");
+    let (fired, calls) = telemetry::record(events.advance(Duration::from_secs(60))).await;
+    assert_eq!(fired.unwrap(), 1, "due at the hour");
+    assert_permitted(&calls);
     assert_eq!(left_of(&store, org).await, 0);
     let sweep = events.log().all().into_iter().find(|d| d.source == "schedule:resume-purges").expect("the sweep ran");
     assert_eq!(sweep.failed, 0);

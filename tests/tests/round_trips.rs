@@ -4,6 +4,8 @@
 
 #![allow(clippy::unwrap_used)] // a test fails by panicking
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use serde_json::{Value, json};
 use testkit::{ApiCall, Caller};
 
@@ -47,7 +49,8 @@ fn succeeding_call(f: &Fixture, method: &str, path: &str) -> (ApiCall, Option<Va
 #[tokio::test]
 async fn every_route_keeps_its_round_trip_budget() {
     let mut report = Vec::new();
-    for (_, route) in registry::routes() {
+    let mut used: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+    for (function, route) in registry::routes() {
         {
             let method = route.method.as_str().to_owned();
             let store = testkit::fresh_store().await;
@@ -62,6 +65,7 @@ async fn every_route_keeps_its_round_trip_budget() {
             let (call, _) = succeeding_call(&fixture, &method, route.path);
             let (res, calls) = telemetry::record(call.send(&router)).await;
             assert!((200..300).contains(&res.status), "{method} {}: {} {}", route.path, res.status, res.body);
+            used.entry(function).or_default().extend(calls.all().into_iter().filter(|c| c.service == "DynamoDB").map(|c| c.operation));
             let rounds = calls.rounds("DynamoDB");
             let budget =
                 EXCEPTIONS.iter().find(|(m, p, _, _)| *m == method && *p == route.path).map(|(_, _, b, _)| *b).unwrap_or(if method == "GET" { 1 } else { 2 });
@@ -76,6 +80,20 @@ async fn every_route_keeps_its_round_trip_budget() {
         }
     }
     println!("{}", report.join("\n"));
+    // Each role's DynamoDB actions are what its function calls: every call is permitted, and
+    // no batch or query action is granted that no route of the function uses. (A
+    // transaction's parts are authorised as item actions, which a call log cannot show.)
+    for (function, ops) in &used {
+        let granted: BTreeSet<String> = registry::function(function).unwrap().permissions.dynamodb.iter().map(|a| (*a).to_owned()).collect();
+        let missing: Vec<_> = ops.difference(&granted).collect();
+        assert!(missing.is_empty(), "{function} calls {missing:?}, which its registry entry does not grant");
+        let fully_exercised = registry::routes().iter().filter(|(f, _)| f == function).all(|(_, r)| r.path != "/admin/orgs/{orgId}/purge");
+        if fully_exercised {
+            for action in ["BatchGetItem", "BatchWriteItem", "Query"] {
+                assert!(!granted.contains(action) || ops.contains(action), "{function} is granted {action} but no route calls it");
+            }
+        }
+    }
 }
 
 #[tokio::test]

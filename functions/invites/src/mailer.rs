@@ -10,7 +10,7 @@ use store::{Invite, Org};
 pub struct MailerConfig {
     /// `SES_FROM_ADDRESS`: a verified SES identity.
     pub from: String,
-    /// `APP_URL`: the front end; links point at `{APP_URL}/invites/accept?token=…`.
+    /// `APP_URL`: the front end; links point at `{APP_URL}/invites/accept#token=…` (the token in the fragment).
     pub app_url: String,
     /// `PRODUCT_NAME`, default Tenantry.
     pub product: String,
@@ -61,7 +61,9 @@ impl Mailer {
 
     /// The accept link for a token.
     pub fn accept_link(&self, token: &str) -> String {
-        format!("{}/invites/accept?token={token}", self.config.app_url.trim_end_matches('/'))
+        // In the fragment, which browsers never send to a server nor put in `Referer`: the
+        // token stays out of access logs and third-party requests.
+        format!("{}/invites/accept#token={token}", self.config.app_url.trim_end_matches('/'))
     }
 
     /// Sends the invitation; `false` when SES refused or failed (logged, without the token).

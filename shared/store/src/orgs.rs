@@ -172,6 +172,7 @@ impl Store {
                     .build()
                     .expect("keys are set"),
             );
+            let mut backoff = tx::BatchBackoff::new();
             while let Some(request) = pending.take() {
                 let out = self.client.batch_get_item().request_items(self.table.to_string(), request).send().await.map_err(tx::unexpected)?;
                 for item in out.responses.unwrap_or_default().remove(&*self.table).unwrap_or_default() {
@@ -179,6 +180,9 @@ impl Store {
                     found.insert(org.id, org);
                 }
                 pending = out.unprocessed_keys.and_then(|mut u| u.remove(&*self.table)).filter(|k| !k.keys.is_empty());
+                if pending.is_some() {
+                    backoff.wait().await?;
+                }
             }
         }
         Ok(found)

@@ -184,16 +184,12 @@ impl Store {
             let delete = DeleteRequest::builder().set_key(Some(key)).build().map_err(|_| DomainError::Unavailable)?;
             requests.push(WriteRequest::builder().delete_request(delete).build());
         }
-        let mut attempt = 0u32;
+        let mut backoff = tx::BatchBackoff::new();
         while !requests.is_empty() {
             let out = self.client.batch_write_item().request_items(self.table.to_string(), requests).send().await.map_err(tx::unexpected)?;
             requests = out.unprocessed_items.and_then(|mut u| u.remove(&*self.table)).unwrap_or_default();
             if !requests.is_empty() {
-                attempt += 1;
-                if attempt > 8 {
-                    return Err(DomainError::Unavailable);
-                }
-                tokio::time::sleep(std::time::Duration::from_millis(25 << attempt.min(5))).await;
+                backoff.wait().await?;
             }
         }
         Ok(())

@@ -169,6 +169,33 @@ where
     if is_ccf { on_fail } else { unexpected(err) }
 }
 
+/// The unprocessed part of a batch (DynamoDB's answer to throttling) is retried after a
+/// growing delay, 50 ms to 800 ms, at most eight times; then the batch fails as unavailable.
+pub(crate) struct BatchBackoff {
+    attempt: u32,
+}
+
+impl BatchBackoff {
+    pub const MAX_RETRIES: u32 = 8;
+
+    pub fn new() -> Self {
+        BatchBackoff { attempt: 0 }
+    }
+
+    /// The delay before the next retry, or `None` once the retries are used up.
+    pub fn next_delay(&mut self) -> Option<std::time::Duration> {
+        self.attempt += 1;
+        (self.attempt <= Self::MAX_RETRIES).then(|| std::time::Duration::from_millis(25 << self.attempt.min(5)))
+    }
+
+    /// Waits before the next retry; `Unavailable` once the retries are used up.
+    pub async fn wait(&mut self) -> Result<(), DomainError> {
+        let delay = self.next_delay().ok_or(DomainError::Unavailable)?;
+        tokio::time::sleep(delay).await;
+        Ok(())
+    }
+}
+
 /// Any other storage error: logged in full, reported as unavailable.
 pub(crate) fn unexpected<E, R>(err: SdkError<E, R>) -> DomainError
 where
@@ -178,4 +205,17 @@ where
     let code = err.as_service_error().and_then(|e| e.code()).map(str::to_owned);
     tracing::error!(error = %aws_sdk_dynamodb::error::DisplayErrorContext(&err), ?code, "storage error");
     DomainError::Unavailable
+}
+
+#[cfg(test)]
+mod backoff_tests {
+    use super::BatchBackoff;
+
+    #[test]
+    fn unprocessed_batches_are_retried_with_growing_delays_a_bounded_number_of_times() {
+        let mut b = BatchBackoff::new();
+        let delays: Vec<u128> = std::iter::from_fn(|| b.next_delay()).map(|d| d.as_millis()).collect();
+        assert_eq!(delays, [50, 100, 200, 400, 800, 800, 800, 800]);
+        assert_eq!(b.next_delay(), None, "and then no more");
+    }
 }
