@@ -22,6 +22,8 @@ async fn org_with(store: &Store, members: usize) -> (Identity, OrgScope) {
     let owner = person(&format!("owner-{}", ulid::Ulid::new().to_string().to_ascii_lowercase()));
     let scope = store.create_org(&owner, None, NewOrg { name: OrgName::parse("name", "Doomed").unwrap(), slug: None }).await.unwrap();
     let operator = Identity { platform_admin: true, ..person("operator") };
+    store.ensure_user(&operator).await.unwrap();
+    store.set_platform_operator(&operator.user_id, true).await.unwrap();
     let admin = store.admin_scope(&operator, scope.org_id()).await.unwrap();
     store.set_org_plan(&admin, Plan::Enterprise).await.unwrap();
     let scope = store.authorize(&owner, scope.org_id(), Action::ManageMembers).await.unwrap();

@@ -159,8 +159,9 @@ async fn members_roles_and_ownership() {
 
 #[tokio::test]
 async fn usage_follows_the_plan() {
-    let router = app().await;
-    let (ada, op) = (Caller::new("ada"), Caller::platform_admin("op"));
+    let store = testkit::fresh_store().await;
+    let router = organizations::router(store.clone()).0;
+    let (ada, op) = (Caller::new("ada"), testkit::operator(&store, "op").await);
     let org = create_org(&router, &ada, "Acme").await;
     let usage = ApiCall::get(&format!("/orgs/{org}/usage")).by(&ada).send(&router).await.expect(200);
     assert_eq!(usage.body["plan"], "FREE");
@@ -179,7 +180,7 @@ async fn usage_follows_the_plan() {
 async fn deleting_an_org_makes_it_unreachable() {
     let store = testkit::fresh_store().await;
     let router = organizations::router(store.clone()).0;
-    let (ada, bob, op) = (Caller::new("ada"), Caller::new("bob"), Caller::platform_admin("op"));
+    let (ada, bob, op) = (Caller::new("ada"), Caller::new("bob"), testkit::operator(&store, "op").await);
     let org = create_org(&router, &ada, "Doomed").await;
     join(&store, &org, &ada, &bob, domain::Role::Admin).await;
     ApiCall::delete(&format!("/orgs/{org}")).by(&bob).send(&router).await.expect_problem(403, "forbidden");
@@ -215,7 +216,7 @@ async fn profile_is_created_lazily_and_edited() {
 async fn a_suspended_org_answers_403_to_members_and_not_to_operators() {
     let store = testkit::fresh_store().await;
     let router = organizations::router(store.clone()).0;
-    let (owner, viewer, other, op) = (Caller::new("owner"), Caller::new("viewer"), Caller::new("other"), Caller::platform_admin("op"));
+    let (owner, viewer, other, op) = (Caller::new("owner"), Caller::new("viewer"), Caller::new("other"), testkit::operator(&store, "op").await);
     let org = create_org(&router, &owner, "Paused").await;
     join(&store, &org, &owner, &viewer, domain::Role::Viewer).await;
     ApiCall::post(&format!("/admin/orgs/{org}/suspend")).by(&op).send(&router).await.expect(200);
@@ -229,4 +230,20 @@ async fn a_suspended_org_answers_403_to_members_and_not_to_operators() {
     ApiCall::get(&format!("/orgs/{org}")).by(&other).send(&router).await.expect_problem(404, "not-found");
     ApiCall::post(&format!("/admin/orgs/{org}/reactivate")).by(&op).send(&router).await.expect(200);
     ApiCall::get(&format!("/orgs/{org}")).by(&viewer).send(&router).await.expect(200);
+}
+
+#[tokio::test]
+async fn a_lingering_platform_admin_claim_opens_nothing() {
+    let store = testkit::fresh_store().await;
+    let router = organizations::router(store.clone()).0;
+    let ada = Caller::new("ada");
+    let org = create_org(&router, &ada, "Acme").await;
+    let op = testkit::operator(&store, "op").await;
+    ApiCall::get("/admin/orgs").by(&op).send(&router).await.expect(200);
+    ApiCall::get(&format!("/orgs/{org}")).by(&op).send(&router).await.expect(200);
+    // Removed as an operator: the token still says platform-admin until it expires.
+    store.set_platform_operator(&op.identity().user_id, false).await.unwrap();
+    ApiCall::get("/admin/orgs").by(&op).send(&router).await.expect_problem(403, "forbidden");
+    ApiCall::post(&format!("/admin/orgs/{org}/suspend")).by(&op).send(&router).await.expect_problem(403, "forbidden");
+    ApiCall::get(&format!("/orgs/{org}")).by(&op).send(&router).await.expect_problem(404, "not-found");
 }

@@ -13,7 +13,7 @@ async fn concurrent_demotions_and_departures_keep_an_owner() {
     let owners: Vec<Caller> = (0..8).map(|i| Caller::new(&format!("owner{i}"))).collect();
     let created = ApiCall::post("/orgs").by(&owners[0]).json(json!({"name": "Many Owners"})).send(&router).await.expect(201);
     let org = created.body["id"].as_str().unwrap().to_owned();
-    let admin = store.admin_scope(&Caller::platform_admin("op").identity(), org.parse().unwrap()).await.unwrap();
+    let admin = store.admin_scope(&testkit::operator(&store, "op").await.identity(), org.parse().unwrap()).await.unwrap();
     store.set_org_plan(&admin, domain::Plan::Starter).await.unwrap();
     let scope = store.authorize(&owners[0].identity(), org.parse().unwrap(), Action::ManageMembers).await.unwrap();
     for o in &owners[1..] {
@@ -44,7 +44,7 @@ async fn concurrent_demotions_and_departures_keep_an_owner() {
         .filter(|i| i.get("role").and_then(|v| v.as_s().ok()).map(String::as_str) == Some("owner"))
         .count();
     assert!(owners_left >= 1, "no owner left: {statuses:?}");
-    let op = Caller::platform_admin("op").identity();
+    let op = testkit::operator(&store, "op").await.identity();
     let org_item = store.authorize(&op, org_id, Action::ReadOrg).await.unwrap();
     assert_eq!(org_item.org().owner_count, owners_left as u64, "owner counter matches the members");
 }

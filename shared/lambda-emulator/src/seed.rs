@@ -129,7 +129,10 @@ pub async fn seed(store: &Store, members: usize, invitations: usize) -> Result<F
     let scope = store.create_org(&who, Some(owner.name.clone()), NewOrg { name, slug: None }).await?;
     let org_id = scope.org_id();
 
+    // An operator has the group claim and the profile flag the store re-checks.
     let operator = User::operator("operator@bench.example.com", "Bench Operator");
+    store.ensure_user(&operator.identity()?).await?;
+    store.set_platform_operator(&operator.identity()?.user_id, true).await?;
     let admin = store.admin_scope(&operator.identity()?, org_id).await?;
     store.set_org_plan(&admin, Plan::Enterprise).await?;
     let scope = store.authorize(&who, org_id, Action::ManageMembers).await?;

@@ -31,14 +31,16 @@ impl Store {
         let pending = PendingScope { partition: partition.clone() };
         let member_key = keys::member(&partition, &who.user_id);
         let org_key = keys::org(&partition);
-        let (member, org_item, data) = futures::join!(self.get::<Member>(&member_key), self.get::<Org>(&org_key), read(pending));
+        let (member, org_item, operator, data) =
+            futures::join!(self.get::<Member>(&member_key), self.get::<Org>(&org_key), self.is_platform_operator(who), read(pending));
         let org_item = org_item?.filter(|o| o.status != OrgStatus::Deleting).ok_or(DomainError::NotFound)?;
+        let operator = operator?;
         let access = match member? {
             Some(m) => Access::Member(m.role),
-            None if who.platform_admin => Access::Platform,
+            None if operator => Access::Platform,
             None => return Err(DomainError::NotFound),
         };
-        if org_item.status == OrgStatus::Suspended && !who.platform_admin {
+        if org_item.status == OrgStatus::Suspended && !operator {
             return Err(DomainError::Suspended);
         }
         let scope = OrgScope { partition, user: who.user_id.clone(), access, org: org_item };
@@ -55,7 +57,33 @@ impl Store {
             return Err(DomainError::Forbidden("platform operators only"));
         }
         let partition = OrgPartition::new(org);
-        let org = self.get::<Org>(&keys::org(&partition)).await?.ok_or(DomainError::NotFound)?;
+        let org_key = keys::org(&partition);
+        let (operator, org) = futures::join!(self.is_platform_operator(who), self.get::<Org>(&org_key));
+        if !operator? {
+            return Err(DomainError::Forbidden("platform operators only"));
+        }
+        let org = org?.ok_or(DomainError::NotFound)?;
         Ok(AdminScope { partition, org })
+    }
+
+    /// Whether `who` is a platform operator now. The `platform-admin` group in a token is only
+    /// a claim that lasts as long as the token; the profile's `platformOperator` flag (which
+    /// PreTokenGeneration turns into that group) is what is checked, on every use, so removing
+    /// an operator takes effect at once. Callers without the claim cost no read.
+    pub async fn is_platform_operator(&self, who: &Identity) -> Result<bool, DomainError> {
+        if !who.platform_admin {
+            return Ok(false);
+        }
+        Ok(self.get_user(&who.user_id).await?.is_some_and(|p| p.platform_operator))
+    }
+
+    /// Grants or withdraws platform operator status: an out-of-band action of whoever runs
+    /// the platform (no route calls it). The user must have a profile.
+    pub async fn set_platform_operator(&self, user: &domain::UserId, operator: bool) -> Result<(), DomainError> {
+        let expr = crate::tx::Expr::update("SET #op = :op")
+            .when("attribute_exists(PK)")
+            .name("#op", "platformOperator")
+            .value(":op", aws_sdk_dynamodb::types::AttributeValue::Bool(operator));
+        self.update_one(&keys::user_profile(user), expr, DomainError::NotFound).await
     }
 }

@@ -263,20 +263,22 @@ impl Store {
         if !who.platform_admin {
             return Err(DomainError::Forbidden("platform operators only"));
         }
-        let mut page: Page<Org> = self
-            .query_page(
-                &PagedQuery {
-                    name: "all-orgs",
-                    index: Some(GSI1),
-                    partition_attribute: GSI1PK,
-                    partition: keys::ORGS_INDEX_PK,
-                    sort_attribute: GSI1SK,
-                    sort_prefix: "",
-                    descending: true,
-                },
-                page,
-            )
-            .await?;
+        // The operator check and the listing in one round trip; the page is dropped unless the
+        // check passes.
+        let query = PagedQuery {
+            name: "all-orgs",
+            index: Some(GSI1),
+            partition_attribute: GSI1PK,
+            partition: keys::ORGS_INDEX_PK,
+            sort_attribute: GSI1SK,
+            sort_prefix: "",
+            descending: true,
+        };
+        let (operator, listed) = futures::join!(self.is_platform_operator(who), self.query_page::<Org>(&query, page));
+        if !operator? {
+            return Err(DomainError::Forbidden("platform operators only"));
+        }
+        let mut page = listed?;
         if let Some(status) = status {
             page.items.retain(|o| o.status == status);
         }

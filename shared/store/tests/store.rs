@@ -11,8 +11,12 @@ fn person(name: &str) -> Identity {
     Identity { user_id: c.sub.parse().unwrap(), email: Some(c.email.parse().unwrap()), email_verified: true, platform_admin: false }
 }
 
-fn operator() -> Identity {
-    Identity { platform_admin: true, ..person("operator") }
+/// A platform operator: the group claim, and the profile flag the store re-checks.
+async fn operator(store: &Store) -> Identity {
+    let who = Identity { platform_admin: true, ..person("operator") };
+    store.ensure_user(&who).await.unwrap();
+    store.set_platform_operator(&who.user_id, true).await.unwrap();
+    who
 }
 
 fn new_org(name: &str) -> NewOrg {
@@ -22,7 +26,7 @@ fn new_org(name: &str) -> NewOrg {
 async fn org_with_members(store: &Store, members: &[(&Identity, Role)]) -> (Identity, store::OrgScope) {
     let owner = person("owner");
     let scope = store.create_org(&owner, None, new_org("Acme")).await.unwrap();
-    store.set_org_plan(&store.admin_scope(&operator(), scope.org_id()).await.unwrap(), Plan::Starter).await.unwrap();
+    store.set_org_plan(&store.admin_scope(&operator(&store).await, scope.org_id()).await.unwrap(), Plan::Starter).await.unwrap();
     let scope = store.authorize(&owner, scope.org_id(), Action::ManageMembers).await.unwrap();
     for (who, role) in members {
         store.add_member(&scope, &who.user_id, *role, who.email.clone(), None).await.unwrap();
@@ -80,14 +84,14 @@ async fn authorization_outcomes() {
     assert_eq!(store.authorize(&viewer, org, Action::WriteWorkload).await.unwrap_err(), DomainError::Forbidden("your role does not allow this"));
     assert_eq!(store.authorize(&person("stranger"), org, Action::ReadOrg).await.unwrap_err(), DomainError::NotFound);
     assert_eq!(store.authorize(&viewer, domain::OrgId::new(), Action::ReadOrg).await.unwrap_err(), DomainError::NotFound);
-    let platform = store.authorize(&operator(), org, Action::ReadOrg).await.unwrap();
+    let platform = store.authorize(&operator(&store).await, org, Action::ReadOrg).await.unwrap();
     assert_eq!(platform.access(), Access::Platform);
-    assert!(store.authorize(&operator(), org, Action::UpdateOrg).await.is_err());
+    assert!(store.authorize(&operator(&store).await, org, Action::UpdateOrg).await.is_err());
 
-    let admin = store.admin_scope(&operator(), org).await.unwrap();
+    let admin = store.admin_scope(&operator(&store).await, org).await.unwrap();
     store.set_org_status(&admin, OrgStatus::Suspended).await.unwrap();
     assert_eq!(store.authorize(&viewer, org, Action::ReadOrg).await.unwrap_err(), DomainError::Suspended);
-    assert!(store.authorize(&operator(), org, Action::ReadOrg).await.is_ok());
+    assert!(store.authorize(&operator(&store).await, org, Action::ReadOrg).await.is_ok());
     assert_eq!(store.admin_scope(&viewer, org).await.unwrap_err(), DomainError::Forbidden("platform operators only"));
 }
 
@@ -154,7 +158,7 @@ async fn seat_limit_holds_and_a_lowered_plan_refuses_additions() {
     assert_eq!(store.add_member(&scope, &person("late").user_id, Role::Member, None, None).await.unwrap_err(), DomainError::LimitReached("members"));
 
     // Raise, add above the free limit, lower again: nothing is deleted, additions refused.
-    let admin = store.admin_scope(&operator(), scope.org_id()).await.unwrap();
+    let admin = store.admin_scope(&operator(&store).await, scope.org_id()).await.unwrap();
     store.set_org_plan(&admin, Plan::Starter).await.unwrap();
     let scope = store.authorize(&owner, scope.org_id(), Action::ManageMembers).await.unwrap();
     let extra = person("extra");
@@ -261,7 +265,7 @@ async fn deleting_an_org_purges_every_item() {
     assert!(store.purge_scope(org).await.unwrap().is_none(), "nothing is left to purge");
 
     assert_eq!(store.authorize(&owner, org, Action::ReadOrg).await.unwrap_err(), DomainError::NotFound);
-    assert_eq!(store.authorize(&operator(), org, Action::ReadOrg).await.unwrap_err(), DomainError::NotFound);
+    assert_eq!(store.authorize(&operator(&store).await, org, Action::ReadOrg).await.unwrap_err(), DomainError::NotFound);
     assert!(store.list_my_orgs(&people[0].user_id, &PageRequest::default()).await.unwrap().items.iter().all(|o| o.org.id != org));
     let items = testkit::scan_all(&store).await;
     let leftovers: Vec<_> = items.iter().filter(|i| i.values().any(|v| v.as_s().is_ok_and(|s| s.contains(&org.to_string())))).collect();
@@ -271,7 +275,7 @@ async fn deleting_an_org_purges_every_item() {
     assert!(reuse.is_ok());
     assert_eq!(store.list_members(&survivor, &PageRequest::default()).await.unwrap().items.len(), 2);
     // a second purge is harmless; there is nothing left to resume
-    assert_eq!(store.admin_scope(&operator(), org).await.unwrap_err(), DomainError::NotFound);
+    assert_eq!(store.admin_scope(&operator(&store).await, org).await.unwrap_err(), DomainError::NotFound);
 }
 
 #[tokio::test]
@@ -321,4 +325,26 @@ async fn a_purge_pass_that_runs_out_of_time_marks_the_org_for_another() {
     assert!(store.purge_scope(org).await.unwrap().is_none());
     // A pass over a purged org is harmless.
     assert!(store.orgs_awaiting_purge().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn the_platform_admin_claim_counts_only_while_the_profile_says_operator() {
+    let store = testkit::fresh_store().await;
+    let (_, scope) = org_with_members(&store, &[]).await;
+    let org = scope.org_id();
+    let op = operator(&store).await;
+    assert!(store.admin_scope(&op, org).await.is_ok());
+    assert!(store.authorize(&op, org, Action::ReadOrg).await.is_ok());
+    assert!(store.list_all_orgs(&op, None, &PageRequest::default()).await.is_ok());
+
+    // Withdrawn: the token still carries the group until it expires, but nothing honours it.
+    store.set_platform_operator(&op.user_id, false).await.unwrap();
+    assert_eq!(store.admin_scope(&op, org).await.unwrap_err(), DomainError::Forbidden("platform operators only"));
+    assert_eq!(store.authorize(&op, org, Action::ReadOrg).await.unwrap_err(), DomainError::NotFound);
+    assert_eq!(store.list_all_orgs(&op, None, &PageRequest::default()).await.unwrap_err(), DomainError::Forbidden("platform operators only"));
+
+    // A claim without a profile at all counts for nothing either.
+    let stranger = Identity { platform_admin: true, ..person("claims-only") };
+    assert!(store.admin_scope(&stranger, org).await.is_err());
+    assert_eq!(store.authorize(&stranger, org, Action::ReadOrg).await.unwrap_err(), DomainError::NotFound);
 }

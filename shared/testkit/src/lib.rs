@@ -60,19 +60,17 @@ pub fn init_tracing() {
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
 }
 
-/// Marks a user a platform operator, as an operator would with the AWS console or CLI.
+/// Marks a user a platform operator, as whoever runs the platform does (the user must have
+/// a profile).
 pub async fn make_platform_operator(store: &Store, user: &domain::UserId) {
-    use aws_sdk_dynamodb::types::AttributeValue;
-    store
-        .client()
-        .update_item()
-        .table_name(store.table_name())
-        .key("PK", AttributeValue::S(format!("USER#{user}")))
-        .key("SK", AttributeValue::S("PROFILE".into()))
-        .update_expression("SET platformOperator = :yes")
-        .expression_attribute_values(":yes", AttributeValue::Bool(true))
-        .condition_expression("attribute_exists(PK)")
-        .send()
-        .await
-        .expect("the user has a profile");
+    store.set_platform_operator(user, true).await.expect("the user has a profile");
+}
+
+/// A platform operator: a caller in the `platform-admin` group whose profile says so too (the
+/// store re-checks the profile on every use of the claim).
+pub async fn operator(store: &Store, name: &str) -> Caller {
+    let caller = Caller::platform_admin(name);
+    store.ensure_user(&caller.identity()).await.expect("a profile");
+    make_platform_operator(store, &caller.identity().user_id).await;
+    caller
 }

@@ -46,7 +46,7 @@ impl Fixture {
         let name = |n: &str| NewOrg { name: domain::OrgName::parse("name", n).unwrap(), slug: None };
         let scope = store.create_org(&owner.identity(), None, name("Matrix Org")).await.unwrap();
         store.create_org(&other.identity(), None, name("Other Org")).await.unwrap();
-        let operator = store.admin_scope(&Caller::platform_admin("op").identity(), scope.org_id()).await.unwrap();
+        let operator = store.admin_scope(&testkit::operator(store, "op").await.identity(), scope.org_id()).await.unwrap();
         store.set_org_plan(&operator, domain::Plan::Starter).await.unwrap();
         let scope = store.authorize(&owner.identity(), scope.org_id(), Action::ManageMembers).await.unwrap();
         for (c, role) in [(&admin, Role::Admin), (&member, Role::Member), (&viewer, Role::Viewer), (&target, Role::Member)] {
@@ -73,7 +73,7 @@ impl Fixture {
             viewer,
             target,
             other,
-            platform: Caller::platform_admin("operator"),
+            platform: testkit::operator(store, "operator").await,
         }
     }
 
