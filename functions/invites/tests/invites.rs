@@ -34,7 +34,7 @@ async fn app() -> App {
 /// An org owned by `owner`, on `plan`, with `members` added.
 async fn org(store: &Store, owner: &Caller, plan: Plan, members: &[(&Caller, Role)]) -> String {
     let scope = store.create_org(&owner.identity(), None, NewOrg { name: OrgName::parse("n", "Acme <b>Labs</b>").unwrap(), slug: None }).await.unwrap();
-    let admin = store.admin_scope(&testkit::operator(&store, "op").await.identity(), scope.org_id()).await.unwrap();
+    let admin = store.admin_scope(&testkit::operator(store, "op").await.identity(), scope.org_id()).await.unwrap();
     store.set_org_plan(&admin, plan).await.unwrap();
     let scope = store.authorize(&owner.identity(), scope.org_id(), Action::ManageMembers).await.unwrap();
     for (c, role) in members {

@@ -26,7 +26,7 @@ fn new_org(name: &str) -> NewOrg {
 async fn org_with_members(store: &Store, members: &[(&Identity, Role)]) -> (Identity, store::OrgScope) {
     let owner = person("owner");
     let scope = store.create_org(&owner, None, new_org("Acme")).await.unwrap();
-    store.set_org_plan(&store.admin_scope(&operator(&store).await, scope.org_id()).await.unwrap(), Plan::Starter).await.unwrap();
+    store.set_org_plan(&store.admin_scope(&operator(store).await, scope.org_id()).await.unwrap(), Plan::Starter).await.unwrap();
     let scope = store.authorize(&owner, scope.org_id(), Action::ManageMembers).await.unwrap();
     for (who, role) in members {
         store.add_member(&scope, &who.user_id, *role, who.email.clone(), None).await.unwrap();
