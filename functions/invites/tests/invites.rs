@@ -265,3 +265,33 @@ async fn another_orgs_invitations_are_out_of_reach() {
     assert_eq!(list_a["items"], json!([]));
     assert_eq!(mails_to(&hank.email).await.len(), 1, "no resend happened");
 }
+
+#[tokio::test]
+async fn an_invitation_is_only_as_good_as_its_senders_authority() {
+    let app = app().await;
+    let (owner, admin, leaver, demoted) = (Caller::new("owner"), Caller::new("admin"), Caller::new("leaver"), Caller::new("demoted"));
+    let (x, y, z) = (Caller::new("x"), Caller::new("y"), Caller::new("z"));
+    let org = org(&app.store, &owner, Plan::Starter, &[(&admin, Role::Admin), (&leaver, Role::Admin), (&demoted, Role::Admin)]).await;
+    // An admin about to be removed invites a second address of their own as admin; another
+    // admin about to be demoted invites someone; a third invitation's sender keeps their role.
+    invite(&app, &org, &leaver, &x.email, "admin").await.expect(201);
+    let for_x = token_for(&x.email).await;
+    invite(&app, &org, &demoted, &y.email, "member").await.expect(201);
+    let for_y = token_for(&y.email).await;
+    invite(&app, &org, &admin, &z.email, "member").await.expect(201);
+    let for_z = token_for(&z.email).await;
+
+    let scope = app.store.authorize(&owner.identity(), org.parse().unwrap(), Action::ManageMembers).await.unwrap();
+    let leaving = app.store.get_member(&scope, &leaver.identity().user_id).await.unwrap().unwrap();
+    app.store.remove_member(&scope, &leaving).await.unwrap();
+    let demoting = app.store.get_member(&scope, &demoted.identity().user_id).await.unwrap().unwrap();
+    app.store.change_role(&scope, &demoting, Role::Member).await.unwrap();
+
+    for (who, token) in [(&x, &for_x), (&y, &for_y)] {
+        ApiCall::post("/invites/accept").by(who).json(json!({"token": token})).send(&app.router).await.expect_problem(404, "not-found");
+    }
+    ApiCall::post("/invites/accept").by(&z).json(json!({"token": for_z})).send(&app.router).await.expect(200);
+    let members: Vec<_> = app.store.list_members(&scope, &store::PageRequest::default()).await.unwrap().items.into_iter().map(|m| m.user_id).collect();
+    assert!(!members.contains(&x.identity().user_id) && !members.contains(&y.identity().user_id), "refused invitations added nobody");
+    assert!(members.contains(&z.identity().user_id));
+}

@@ -2,7 +2,7 @@
 //! org's branding should its mail be dressed).
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use domain::{DomainError, Email, OrgId};
+use domain::{DomainError, Email, OrgId, UserId};
 
 use crate::entities::{Invite, Org, OrgStatus};
 use crate::item::from_item;
@@ -127,6 +127,9 @@ struct TokenItem {
     role: Role,
     expires_epoch: i64,
     ttl: i64,
+    /// Who sent the invitation: accepting re-checks that they may still invite to its role.
+    #[serde(default)]
+    invited_by: Option<UserId>,
 }
 
 impl crate::item::Entity for TokenItem {
@@ -270,6 +273,7 @@ impl Store {
             expires_epoch: invite.expires_epoch,
             // kept a day past expiry so that late clicks get the same answer as wrong tokens
             ttl: invite.expires_epoch + 86_400,
+            invited_by: Some(invite.invited_by.clone()),
         };
         let _ = scope;
         tx.put(
@@ -550,6 +554,22 @@ impl Store {
             DomainError::Conflict("already a member"),
         );
         self.org_counters(&mut tx, &partition, Deltas { members: 1, owners: i64::from(item.role == Role::Owner), seats: 0 });
+        // An invitation is only as good as its sender's authority: the inviter must still be a
+        // member whose role may invite to this role (removed or demoted since: the same 404 as
+        // any unusable invitation).
+        if let Some(inviter) = &item.invited_by {
+            if *inviter == who.user_id {
+                return Err(DomainError::Conflict("already a member"));
+            }
+            let allowed: Vec<Role> = [Role::Owner, Role::Admin].into_iter().filter(|r| domain::permits(*r, Action::ManageInvites) && *r >= item.role).collect();
+            let mut check = Expr::condition("attribute_exists(PK) AND #role IN (:r0, :r1)").name("#role", "role");
+            for (i, placeholder) in [":r0", ":r1"].into_iter().enumerate() {
+                // With one allowed role, both placeholders name it.
+                let role = allowed.get(i).or(allowed.first()).copied().unwrap_or(Role::Owner);
+                check = check.value(placeholder, av(&role));
+            }
+            tx.check(&self.table, &keys::member(&partition, inviter), check, DomainError::NotFound);
+        }
         tx.run(self).await?;
         Ok(member)
     }
