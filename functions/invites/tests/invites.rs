@@ -291,7 +291,15 @@ async fn an_invitation_is_only_as_good_as_its_senders_authority() {
         ApiCall::post("/invites/accept").by(who).json(json!({"token": token})).send(&app.router).await.expect_problem(404, "not-found");
     }
     ApiCall::post("/invites/accept").by(&z).json(json!({"token": for_z})).send(&app.router).await.expect(200);
+    // A current admin sending y's invitation again vouches for it: the new link works.
+    let pending = ApiCall::get(&format!("/orgs/{org}/invites")).by(&admin).query("status", "pending").send(&app.router).await.expect(200);
+    let for_y_id = pending.body["items"].as_array().unwrap().iter().find(|i| i["email"] == y.email.as_str()).unwrap()["id"].as_str().unwrap().to_owned();
+    ApiCall::post(&format!("/orgs/{org}/invites/{for_y_id}/resend")).by(&admin).send(&app.router).await.expect(200);
+    let resent = token_for(&y.email).await;
+    assert_ne!(resent, for_y);
+    ApiCall::post("/invites/accept").by(&y).json(json!({"token": resent})).send(&app.router).await.expect(200);
     let members: Vec<_> = app.store.list_members(&scope, &store::PageRequest::default()).await.unwrap().items.into_iter().map(|m| m.user_id).collect();
-    assert!(!members.contains(&x.identity().user_id) && !members.contains(&y.identity().user_id), "refused invitations added nobody");
+    assert!(!members.contains(&x.identity().user_id), "a refused invitation added nobody");
+    assert!(members.contains(&y.identity().user_id), "the resent invitation was accepted");
     assert!(members.contains(&z.identity().user_id));
 }

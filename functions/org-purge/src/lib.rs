@@ -44,9 +44,11 @@ impl AppState {
         AppState { store: platform.store.clone(), pass }
     }
 
-    async fn pass(&self, org: OrgId) -> Result<Option<PurgeProgress>, DomainError> {
+    /// One pass over `org`, until `deadline`: the deadline of the whole invocation, so that a
+    /// batch or a sweep of several orgs stays inside the function's timeout.
+    async fn pass(&self, org: OrgId, deadline: Instant) -> Result<Option<PurgeProgress>, DomainError> {
         match self.store.purge_scope(org).await? {
-            Some(scope) => self.store.purge(&scope, Instant::now() + self.pass).await.map(Some),
+            Some(scope) => self.store.purge(&scope, deadline).await.map(Some),
             None => Ok(None),
         }
     }
@@ -81,15 +83,26 @@ fn org_of(record: &aws_lambda_events::dynamodb::EventRecord) -> Option<OrgId> {
     image.get("id")?.as_str()?.parse().ok()
 }
 
-/// Purges the org of every record; reports the records whose pass failed.
+/// Purges the org of every record (each org once per batch), within one deadline for the
+/// whole invocation; reports the records whose pass failed, and those it had no time left for
+/// (Lambda retries them). The first org always gets its pass, so every invocation progresses.
 pub async fn on_stream(app: &AppState, event: StreamEvent) -> RecordFailures {
+    let deadline = Instant::now() + app.pass;
+    let mut seen = std::collections::HashSet::new();
     let mut failed = Vec::new();
     for record in &event.records {
         let Some(org) = org_of(record) else {
             tracing::warn!(event_id = %record.event_id, "stream record without an org; skipped");
             continue;
         };
-        if let Err(e) = app.pass(org).await {
+        if !seen.insert(org) {
+            continue;
+        }
+        if seen.len() > 1 && Instant::now() >= deadline {
+            failed.push(record.event_id.clone());
+            continue;
+        }
+        if let Err(e) = app.pass(org, deadline).await {
             tracing::error!(org_id = %org, error = %e, "purge pass failed");
             failed.push(record.event_id.clone());
         }
@@ -102,16 +115,22 @@ pub async fn on_schedule(app: &AppState, event: ScheduledEvent) -> Result<(), St
     if event.detail.schedule != RESUME_SCHEDULE {
         return Err(format!("unknown schedule {}", event.detail.schedule));
     }
+    let deadline = Instant::now() + app.pass;
     let orgs = app.store.orgs_awaiting_purge().await.map_err(|e| e.to_string())?;
-    let mut errors = 0;
+    let (mut errors, mut visited) = (0, 0);
     for org in &orgs {
-        if let Err(e) = app.pass(*org).await {
+        // One deadline for the sweep: what it has no time for waits for the next one.
+        if visited > 0 && Instant::now() >= deadline {
+            break;
+        }
+        visited += 1;
+        if let Err(e) = app.pass(*org, deadline).await {
             tracing::error!(org_id = %org, error = %e, "purge pass failed");
             errors += 1;
         }
     }
-    tracing::info!(waiting = orgs.len(), errors, "purge sweep");
-    if errors > 0 { Err(format!("{errors} of {} purge passes failed", orgs.len())) } else { Ok(()) }
+    tracing::info!(waiting = orgs.len(), visited, errors, "purge sweep");
+    if errors > 0 { Err(format!("{errors} of {visited} purge passes failed")) } else { Ok(()) }
 }
 
 /// Every way this function is invoked.

@@ -265,11 +265,11 @@ async fn schedules_fire_at_their_time_by_the_clock() {
     let p = platform(&store, HashMap::new()).await;
     let events = LocalEvents::setup(&config, &p, vec![function("jobs", sources, schedule_handlers)], "").await.unwrap();
     assert_eq!(events.pump().await, 0, "nothing is due at the start");
-    assert_eq!(events.advance(Duration::from_secs(29 * 60)).await.unwrap(), 0);
-    assert_eq!(events.advance(Duration::from_secs(60)).await.unwrap(), 1, "08:00: the digest");
-    assert_eq!(events.advance(Duration::from_secs(30 * 60)).await.unwrap(), 1, "08:30: the sweep");
+    assert_eq!(events.advance(Duration::from_secs(29 * 60)).await.unwrap().len(), 0);
+    assert_eq!(events.advance(Duration::from_secs(60)).await.unwrap().len(), 1, "08:00: the digest");
+    assert_eq!(events.advance(Duration::from_secs(30 * 60)).await.unwrap().len(), 1, "08:30: the sweep");
     // A jump of a day fires each once, with the latest time it was due.
-    assert_eq!(events.advance(Duration::from_secs(86_400)).await.unwrap(), 2);
+    assert_eq!(events.advance(Duration::from_secs(86_400)).await.unwrap().len(), 2);
     let mut got = seen_by(store.table_name());
     got[2..].sort();
     assert_eq!(got, ["digest 2026-11-27T08:00:00Z", "sweep 2026-11-27T08:30:00Z", "digest 2026-11-28T08:00:00Z", "sweep 2026-11-28T08:30:00Z"]);

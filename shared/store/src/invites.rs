@@ -417,6 +417,11 @@ impl Store {
         if invite.status != InviteStatus::Pending {
             return Err(DomainError::Conflict("the invitation is no longer pending"));
         }
+        // Whoever sends the invitation again vouches for it from now on (accepting re-checks
+        // the sender), so they must be able to invite to its role themselves.
+        if invite.role > scope.role() {
+            return Err(DomainError::Forbidden("cannot invite to a role above your own"));
+        }
         let recent: Vec<i64> = invite.recent_sends.iter().copied().filter(|t| now - t < 3600).collect();
         if recent.len() >= RESENDS_PER_HOUR {
             let oldest = recent.iter().min().copied().unwrap_or(now);
@@ -432,6 +437,7 @@ impl Store {
             expires_at: rfc3339(expires),
             updated_at: self.clock.rfc3339(),
             version: invite.version + 1,
+            invited_by: scope.user.clone(),
             ..invite.clone()
         }
         .about_to_send(now);

@@ -155,7 +155,7 @@ impl LocalEvents {
         for q in &self.queues {
             n += q.pump(&self.targets, &self.log).await;
         }
-        n + self.fire_due().await
+        n + self.fire_due().await.len()
     }
 
     /// Pumps until a pass delivers nothing (at most `passes` passes): what a test calls to
@@ -172,8 +172,8 @@ impl LocalEvents {
         total
     }
 
-    /// Moves the clock ahead and fires what became due.
-    pub async fn advance(&self, by: Duration) -> Result<usize, &'static str> {
+    /// Moves the clock ahead and fires what became due; answers those deliveries.
+    pub async fn advance(&self, by: Duration) -> Result<Vec<Delivery>, &'static str> {
         if !self.platform.clock.advance(by) {
             return Err("the clock of this runner cannot be moved");
         }
@@ -188,10 +188,10 @@ impl LocalEvents {
 
     /// Fires every schedule whose time has come, once each: a runner that slept (or a clock
     /// moved ahead by hours) fires a missed schedule once, with the latest time it was due.
-    async fn fire_due(&self) -> usize {
+    async fn fire_due(&self) -> Vec<Delivery> {
         let now = self.platform.clock.now();
         let due: Vec<(&'static str, &'static str, OffsetDateTime)> = {
-            let Ok(mut schedules) = self.schedules.lock() else { return 0 };
+            let Ok(mut schedules) = self.schedules.lock() else { return Vec::new() };
             let mut due = Vec::new();
             for s in schedules.iter_mut() {
                 let Some(mut at) = s.next.filter(|t| *t <= now) else { continue };
@@ -203,7 +203,7 @@ impl LocalEvents {
             }
             due
         };
-        let fired = due.len();
+        let mut fired = Vec::new();
         for (function, id, at) in due {
             let Some(target) = self.targets.get(function) else { continue };
             let Some(handler) = target.handlers.schedule.clone() else { continue };
@@ -212,7 +212,7 @@ impl LocalEvents {
                 Ok(event) => handler(event).await.err(),
                 Err(e) => Some(format!("malformed scheduled event: {e}")),
             };
-            self.log.push(Delivery {
+            let delivery = Delivery {
                 at: domain::rfc3339(now),
                 function: function.into(),
                 source: format!("schedule:{id}"),
@@ -220,7 +220,9 @@ impl LocalEvents {
                 failed: usize::from(error.is_some()),
                 dead_lettered: 0,
                 error,
-            });
+            };
+            self.log.push(delivery.clone());
+            fired.push(delivery);
         }
         fired
     }
