@@ -198,11 +198,33 @@ async fn invitations_per_day_are_limited_by_plan() {
     let app = app().await;
     let (owner, gus) = (Caller::new("owner"), Caller::new("gus"));
     let org = org(&app.store, &owner, Plan::Free, &[]).await;
-    for _ in 0..Plan::Free.limits().invites_per_day {
-        invite(&app, &org, &owner, &gus.email, "viewer").await.expect(201);
+    // Distinct addresses, each revoked again so that seats never run out: only the day's
+    // count is left to refuse.
+    for i in 0..Plan::Free.limits().invites_per_day {
+        let created = invite(&app, &org, &owner, &format!("guest{i}@example.com"), "viewer").await.expect(201);
+        let id = created.body["id"].as_str().unwrap().to_owned();
+        ApiCall::delete(&format!("/orgs/{org}/invites/{id}")).by(&owner).send(&app.router).await.expect(204);
     }
     let limited = invite(&app, &org, &owner, &gus.email, "viewer").await.expect_problem(429, "rate-limited");
-    assert!(limited.header("retry-after").unwrap().parse::<u64>().unwrap() <= 86_400);
+    let retry = limited.header("retry-after").unwrap().parse::<u64>().unwrap();
+    assert!(retry > 0 && retry <= 86_400, "until the next UTC day: {retry}");
+}
+
+#[tokio::test]
+async fn inviting_a_pending_address_again_is_limited_like_a_resend() {
+    let app = app().await;
+    let (owner, hal) = (Caller::new("owner"), Caller::new("hal"));
+    let org = org(&app.store, &owner, Plan::Starter, &[]).await;
+    // The first send and two more within the hour...
+    for _ in 0..store::RESENDS_PER_HOUR {
+        invite(&app, &org, &owner, &hal.email, "viewer").await.expect(201);
+    }
+    assert_eq!(mails_to(&hal.email).await.len(), store::RESENDS_PER_HOUR);
+    // ...and the next is refused, with no mail sent.
+    let limited = invite(&app, &org, &owner, &hal.email, "viewer").await.expect_problem(429, "rate-limited");
+    let retry = limited.header("retry-after").unwrap().parse::<u64>().unwrap();
+    assert!(retry > 0 && retry <= 3600, "{retry}");
+    assert_eq!(mails_to(&hal.email).await.len(), store::RESENDS_PER_HOUR);
 }
 
 #[tokio::test]

@@ -186,6 +186,20 @@ impl Invite {
 
     /// The invitation as stored just before its email goes out: counted as a send, assumed
     /// delivered until the mail service says otherwise.
+    /// At most [`crate::RESENDS_PER_HOUR`] sends of one invitation in any hour, however they
+    /// are asked for (a resend, or inviting the same address again).
+    pub(crate) fn may_send_again(&self, now_epoch: i64) -> Result<(), domain::DomainError> {
+        let recent: Vec<i64> = self.recent_sends.iter().copied().filter(|t| now_epoch - t < 3600).collect();
+        if recent.len() < crate::RESENDS_PER_HOUR {
+            return Ok(());
+        }
+        let oldest = recent.iter().min().copied().unwrap_or(now_epoch);
+        Err(domain::DomainError::RateLimited {
+            what: "sends of this invitation",
+            retry_after_secs: u64::try_from((oldest + 3600 - now_epoch).max(1)).unwrap_or(1),
+        })
+    }
+
     pub(crate) fn about_to_send(mut self, now_epoch: i64) -> Invite {
         self.recent_sends.retain(|t| now_epoch - t < 3600);
         self.recent_sends.push(now_epoch);

@@ -212,6 +212,9 @@ impl Store {
         let mut tx = Tx::default();
         let invite = match &ctx.pending {
             Some(old) => {
+                // Inviting a pending address again sends mail again: the same hourly limit as
+                // a resend.
+                old.may_send_again(now)?;
                 let invite = Invite {
                     role: new.role,
                     invited_by: scope.user.clone(),
@@ -422,14 +425,7 @@ impl Store {
         if invite.role > scope.role() {
             return Err(DomainError::Forbidden("cannot invite to a role above your own"));
         }
-        let recent: Vec<i64> = invite.recent_sends.iter().copied().filter(|t| now - t < 3600).collect();
-        if recent.len() >= RESENDS_PER_HOUR {
-            let oldest = recent.iter().min().copied().unwrap_or(now);
-            return Err(DomainError::RateLimited {
-                what: "sends of this invitation",
-                retry_after_secs: u64::try_from((oldest + 3600 - now).max(1)).unwrap_or(1),
-            });
-        }
+        invite.may_send_again(now)?;
         let expires = now + ttl_secs;
         let new = Invite {
             token_hash: token.hash.clone(),
