@@ -84,14 +84,12 @@ type Lookup = dyn Fn(&str) -> Option<String> + Send + Sync;
 pub struct Platform {
     pub aws: aws_config::SdkConfig,
     pub store: Store,
-    pub clock: Clock,
     env: Arc<Lookup>,
 }
 
 impl Platform {
     pub fn new(aws: aws_config::SdkConfig, store: Store, env: impl Fn(&str) -> Option<String> + Send + Sync + 'static) -> Self {
-        let clock = store.clock().clone();
-        Platform { aws, store, clock, env: Arc::new(env) }
+        Platform { aws, store, env: Arc::new(env) }
     }
 
     /// The Lambda environment: one SDK configuration (standard retries), the store on it.
@@ -99,6 +97,11 @@ impl Platform {
         let aws = store::aws_config_from_env().await;
         let store = Store::from_config(&aws).await?;
         Ok(Platform::new(aws, store, |name| std::env::var(name).ok()))
+    }
+
+    /// The clock every write is stamped with and schedules fire by: the store's.
+    pub fn clock(&self) -> &Clock {
+        self.store.clock()
     }
 
     /// A configuration value (the process environment on Lambda; the runner's values locally).

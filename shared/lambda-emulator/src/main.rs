@@ -55,7 +55,8 @@ struct Args {
 impl Args {
     fn parse() -> Result<Args, String> {
         // Found at run time, as the venv and the endpoint's script are (`local_aws`).
-        let root = registry::repo_root().ok_or("run tenantry-bench inside the repository: no folder above this one holds functions/ and infra/")?;
+        let root = testkit::endpoint::repo_root()
+            .ok_or("run tenantry-bench inside the repository: no folder above this one holds shared/testkit/local_aws.py (or set TENANTRY_ROOT)")?;
         let mut iterations = std::env::var("BENCH_ITERATIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(200);
         let mut members = 25;
         let mut purge_members = 10;

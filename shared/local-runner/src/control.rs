@@ -30,12 +30,12 @@ pub fn router(events: Arc<LocalEvents>) -> Router {
     Router::new().route("/local/clock", get(clock).post(advance)).route("/local/events", get(deliveries)).with_state(events)
 }
 
-fn clock_view(events: &LocalEvents, clock: &domain::Clock) -> Value {
-    json!({ "now": clock.rfc3339(), "schedules": events.schedules() })
+fn clock_view(events: &LocalEvents) -> Value {
+    json!({ "now": events.clock().rfc3339(), "schedules": events.schedules() })
 }
 
 async fn clock(State(events): State<Arc<LocalEvents>>) -> Json<Value> {
-    Json(clock_view(&events, events.clock()))
+    Json(clock_view(&events))
 }
 
 async fn advance(State(events): State<Arc<LocalEvents>>, JsonBody(body): JsonBody<Advance>) -> ApiResult<Json<Value>> {
@@ -45,7 +45,7 @@ async fn advance(State(events): State<Arc<LocalEvents>>, JsonBody(body): JsonBod
     let deliveries =
         events.advance(Duration::from_secs(body.advance_seconds)).await.map_err(|e| ApiError::new(StatusCode::CONFLICT, "conflict", "Conflict").detail(e))?;
     let fired = deliveries.len();
-    let mut view = clock_view(&events, events.clock());
+    let mut view = clock_view(&events);
     view["fired"] = json!(fired);
     view["deliveries"] = json!(deliveries);
     Ok(Json(view))

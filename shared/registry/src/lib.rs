@@ -131,9 +131,17 @@ pub struct Queue {
 /// function that calls them; the round-trip test checks both ways against the calls made.
 const HTTP_TABLE_ACTIONS: [&str; 7] = ["GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "TransactWriteItems", "ConditionCheckItem"];
 
-const HTTP_SIZING: &str = "256 MB / 10 s: a Rust handler needs ~30 MB, but Lambda CPU scales with memory and 256 MB keeps \
+/// Why the HTTP functions get 256 MB and 10 s (a macro, so that a function can add to it with
+/// `concat!`).
+macro_rules! http_sizing {
+    () => {
+        "256 MB / 10 s: a Rust handler needs ~30 MB, but Lambda CPU scales with memory and 256 MB keeps \
 cold starts and the SDK TLS handshakes fast; 10 s covers a transaction retried under contention \
-and stays well inside API Gateway\u{2019}s 29 s integration timeout.";
+and stays well inside API Gateway\u{2019}s 29 s integration timeout."
+    };
+}
+
+const HTTP_SIZING: &str = http_sizing!();
 
 fn http_function(name: &'static str, description: &'static str) -> Function {
     Function {
@@ -165,9 +173,7 @@ pub fn all() -> Vec<Function> {
             ..http_function("organizations", "Tenantry HTTP API: organizations, members, roles, plans, /me and platform admin")
         },
         Function {
-            sizing_reason: "256 MB / 10 s: a Rust handler needs ~30 MB, but Lambda CPU scales with memory and 256 MB keeps \
-cold starts and the SDK TLS handshakes fast; 10 s covers a transaction retried under contention \
-and stays well inside API Gateway\u{2019}s 29 s integration timeout. The SES SendEmail call adds well under a second.",
+            sizing_reason: concat!(http_sizing!(), " The SES SendEmail call adds well under a second."),
             environment: Environment { user_pool_id: true, ses_from_address: true, ..Default::default() },
             permissions: Permissions { dynamodb: HTTP_TABLE_ACTIONS.to_vec(), read_cursor_secret: true, ses_send_email: true },
             routes: Some(|| invites::routes().routes().to_vec()),
@@ -282,12 +288,4 @@ fn render(value: &Value) -> String {
     let mut s = serde_json::to_string_pretty(value).unwrap_or_default();
     s.push('\n');
     s
-}
-
-/// The repository root, found at run time from the working directory (a test runs in its
-/// crate's folder, a binary wherever it is started): the nearest ancestor holding both
-/// `functions/` and `infra/`.
-pub fn repo_root() -> Option<std::path::PathBuf> {
-    let here = std::env::current_dir().ok()?;
-    here.ancestors().find(|d| d.join("functions").is_dir() && d.join("infra").is_dir() && d.join("Cargo.toml").is_file()).map(Into::into)
 }

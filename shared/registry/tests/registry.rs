@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 
 fn root() -> std::path::PathBuf {
-    registry::repo_root().expect("the tests run inside the repository")
+    testkit::endpoint::repo_root().expect("the tests run inside the repository")
 }
 
 #[test]

@@ -100,7 +100,7 @@ impl LocalEvents {
     /// starts every schedule's clock now. The queues must exist already ([`queue_env`]
     /// creates them, before the handlers that send to them are built).
     pub async fn setup(config: &SdkConfig, platform: &Platform, functions: Vec<registry::Function>, upload_bucket: &str) -> Result<LocalEvents, Error> {
-        let now = platform.clock.now();
+        let now = platform.clock().now();
         let mut targets = HashMap::new();
         let mut schedules = Vec::new();
         let mut consumers = Vec::new();
@@ -138,7 +138,7 @@ impl LocalEvents {
 
     /// The clock schedules fire by.
     pub fn clock(&self) -> &domain::Clock {
-        &self.platform.clock
+        self.platform.clock()
     }
 
     pub fn log(&self) -> &EventLog {
@@ -174,7 +174,7 @@ impl LocalEvents {
 
     /// Moves the clock ahead and fires what became due; answers those deliveries.
     pub async fn advance(&self, by: Duration) -> Result<Vec<Delivery>, &'static str> {
-        if !self.platform.clock.advance(by) {
+        if !self.platform.clock().advance(by) {
             return Err("the clock of this runner cannot be moved");
         }
         Ok(self.fire_due().await)
@@ -189,7 +189,7 @@ impl LocalEvents {
     /// Fires every schedule whose time has come, once each: a runner that slept (or a clock
     /// moved ahead by hours) fires a missed schedule once, with the latest time it was due.
     async fn fire_due(&self) -> Vec<Delivery> {
-        let now = self.platform.clock.now();
+        let now = self.platform.clock().now();
         let due: Vec<(&'static str, &'static str, OffsetDateTime)> = {
             let Ok(mut schedules) = self.schedules.lock() else { return Vec::new() };
             let mut due = Vec::new();

@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let Some(root) = registry::repo_root() else {
+    let Some(root) = testkit::endpoint::repo_root() else {
         eprintln!("run this from inside the repository");
         return ExitCode::FAILURE;
     };
