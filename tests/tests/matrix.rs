@@ -7,7 +7,6 @@
 use std::collections::BTreeSet;
 
 use serde_json::{Value, json};
-use testkit::ApiCall;
 
 mod common;
 use common::{Fixture, Who};
@@ -47,6 +46,28 @@ const MATRIX: &[Row] = &[
     // The fixture's invitation is addressed to nobody in the columns: refused alike.
     ("POST",   "/invites/accept",                        Some(|f| json!({"token": f.token})),          [404, 404, 404, 404, 404, 404, 401]),
     ("POST",   "/invites/decline",                       Some(|f| json!({"token": f.token})),          [404, 404, 404, 404, 404, 404, 401]),
+    // projects: the fixture's project, task and comment are the owner's
+    ("POST",   "/orgs/{orgId}/projects",                 Some(|_| json!({"name": "P"})),               [201, 201, 201, 403, 404, 403, 401]),
+    ("GET",    "/orgs/{orgId}/projects",                 None,                                         [200, 200, 200, 200, 404, 200, 401]),
+    ("GET",    "/orgs/{orgId}/projects/{projectId}",     None,                                         [200, 200, 200, 200, 404, 200, 401]),
+    ("PATCH",  "/orgs/{orgId}/projects/{projectId}",     Some(|_| json!({"name": "R"})),               [200, 200, 403, 403, 404, 403, 401]),
+    ("POST",   "/orgs/{orgId}/projects/{projectId}/archive", None,                                     [200, 200, 403, 403, 404, 403, 401]),
+    ("POST",   "/orgs/{orgId}/projects/{projectId}/restore", None,                                     [200, 200, 403, 403, 404, 403, 401]),
+    ("DELETE", "/orgs/{orgId}/projects/{projectId}",     None,                                         [204, 204, 403, 403, 404, 403, 401]),
+    ("POST",   "/orgs/{orgId}/projects/{projectId}/tasks", Some(|_| json!({"title": "T"})),            [201, 201, 201, 403, 404, 403, 401]),
+    ("GET",    "/orgs/{orgId}/projects/{projectId}/tasks", None,                                       [200, 200, 200, 200, 404, 200, 401]),
+    ("POST",   "/orgs/{orgId}/projects/{projectId}/tasks/import", Some(|_| json!("title\nImported\n")),  [201, 201, 201, 403, 404, 403, 401]),
+    ("GET",    "/orgs/{orgId}/projects/{projectId}/tasks/{taskId}", None,                              [200, 200, 200, 200, 404, 200, 401]),
+    ("PATCH",  "/orgs/{orgId}/projects/{projectId}/tasks/{taskId}", Some(|_| json!({"title": "X"})),   [200, 200, 200, 403, 404, 403, 401]),
+    ("POST",   "/orgs/{orgId}/projects/{projectId}/tasks/{taskId}/move", Some(|_| json!({"status": "done"})), [200, 200, 200, 403, 404, 403, 401]),
+    ("DELETE", "/orgs/{orgId}/projects/{projectId}/tasks/{taskId}", None,                              [204, 204, 204, 403, 404, 403, 401]),
+    ("GET",    "/orgs/{orgId}/projects/{projectId}/tasks/{taskId}/history", None,                      [200, 200, 200, 200, 404, 200, 401]),
+    ("GET",    "/orgs/{orgId}/tasks",                    None,                                         [200, 200, 200, 200, 404, 200, 401]),
+    ("GET",    "/orgs/{orgId}/labels",                   None,                                         [200, 200, 200, 200, 404, 200, 401]),
+    ("POST",   "/orgs/{orgId}/projects/{projectId}/tasks/{taskId}/comments", Some(|_| json!({"text": "hi @someone"})), [201, 201, 201, 403, 404, 403, 401]),
+    ("GET",    "/orgs/{orgId}/projects/{projectId}/tasks/{taskId}/comments", None,                     [200, 200, 200, 200, 404, 200, 401]),
+    ("PATCH",  "/orgs/{orgId}/projects/{projectId}/tasks/{taskId}/comments/{commentId}", Some(|_| json!({"text": "edited"})), [200, 403, 403, 403, 404, 403, 401]),
+    ("DELETE", "/orgs/{orgId}/projects/{projectId}/tasks/{taskId}/comments/{commentId}", None,         [204, 204, 403, 403, 404, 403, 401]),
 ];
 
 #[test]
@@ -71,11 +92,7 @@ async fn every_cell_of_the_matrix() {
                 let platform = local_runner::provision::platform(&config, store.clone(), "https://app.example.com", Default::default());
                 let (router, _) = local_runner::server::functions(&platform).unwrap();
                 let f = Fixture::new(&store).await;
-                let concrete = path.replace("{orgId}", &f.org).replace("{userId}", &f.target.sub).replace("{inviteId}", &f.invite);
-                let mut call = ApiCall::new(method, &concrete);
-                if let Some(body) = body {
-                    call = call.json(body(&f));
-                }
+                let mut call = f.call(method, path, body.map(|b| b(&f)));
                 if let Some(c) = f.caller(*who) {
                     call = call.by(c);
                 }

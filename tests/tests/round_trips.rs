@@ -16,11 +16,17 @@ use common::Fixture;
 const EXCEPTIONS: &[(&str, &str, usize, &str)] = &[
     ("GET", "/orgs", 2, "the caller's memberships, then their orgs by key (batch get)"),
     ("POST", "/admin/orgs/{orgId}/purge", usize::MAX, "a purge pass deletes page by page"),
+    ("DELETE", "/orgs/{orgId}/projects/{projectId}/tasks/{taskId}", 4, "after the task, its comments and history are deleted, page by page"),
+    (
+        "POST",
+        "/orgs/{orgId}/projects/{projectId}/tasks/import",
+        usize::MAX,
+        "assignees are looked up by email, then rows are written in transactions of 30, 4 at a time",
+    ),
 ];
 
 /// A request to `path` that succeeds, by a caller allowed to make it.
 fn succeeding_call(f: &Fixture, method: &str, path: &str) -> (ApiCall, Option<Value>) {
-    let concrete = path.replace("{orgId}", &f.org).replace("{userId}", &f.target.sub).replace("{inviteId}", &f.invite);
     let body = match (method, path) {
         ("POST", "/orgs") => Some(json!({"name": "Budget Co"})),
         ("PATCH", "/orgs/{orgId}") => Some(json!({"name": "Renamed"})),
@@ -30,6 +36,15 @@ fn succeeding_call(f: &Fixture, method: &str, path: &str) -> (ApiCall, Option<Va
         ("PUT", "/admin/orgs/{orgId}/plan") => Some(json!({"plan": "PROFESSIONAL"})),
         ("POST", "/orgs/{orgId}/invites") => Some(json!({"email": f.newcomer, "role": "viewer"})),
         ("POST", "/invites/accept") | ("POST", "/invites/decline") => Some(json!({"token": f.token})),
+        ("POST", "/orgs/{orgId}/projects") => Some(json!({"name": "Budget project"})),
+        ("PATCH", "/orgs/{orgId}/projects/{projectId}") => Some(json!({"name": "Renamed"})),
+        ("POST", "/orgs/{orgId}/projects/{projectId}/tasks") => Some(json!({"title": "Budget task", "assignee": f.member.sub, "due": "2026-12-01", "labels": ["new"]})),
+        ("PATCH", "/orgs/{orgId}/projects/{projectId}/tasks/{taskId}") => Some(json!({"status": "in_progress", "assignee": f.member.sub})),
+        ("POST", "/orgs/{orgId}/projects/{projectId}/tasks/{taskId}/move") => Some(json!({"status": "done"})),
+        ("POST", "/orgs/{orgId}/projects/{projectId}/tasks/import") => Some(json!(format!("title,assignee\nImported,{}\n", f.member.email))),
+        ("POST", "/orgs/{orgId}/projects/{projectId}/tasks/{taskId}/comments") | ("PATCH", "/orgs/{orgId}/projects/{projectId}/tasks/{taskId}/comments/{commentId}") => {
+            Some(json!({"text": "@someone look"}))
+        }
         _ => None,
     };
     let caller: &Caller = if path.starts_with("/admin/") {
@@ -39,10 +54,7 @@ fn succeeding_call(f: &Fixture, method: &str, path: &str) -> (ApiCall, Option<Va
     } else {
         &f.owner
     };
-    let mut call = ApiCall::new(method, &concrete).by(caller);
-    if let Some(b) = &body {
-        call = call.json(b.clone());
-    }
+    let call = f.call(method, path, body.clone()).by(caller);
     (call, body)
 }
 

@@ -1,11 +1,13 @@
-//! The org purge: deleting an org only marks it `deleting` (see `store::purge`); this function
-//! deletes its data, asynchronously and resumably.
+//! The purge: deleting an org only marks it `deleting`, and deleting a project only leaves a
+//! marker in its place (see `store::purge`); this function deletes their data,
+//! asynchronously and resumably.
 //!
-//! - Stream: the table's change records of org items that became (or stay) `deleting`,
-//!   selected by the event source mapping's filter. Each record's org is purged for at most
-//!   one pass; a pass that runs out of time marks the org again, which is a new record.
-//!   A record that fails is reported in `batchItemFailures` and retried alone.
-//! - Schedule `resume-purges`: every org still awaiting its purge gets a pass (a record lost
+//! - Stream: the table's change records of org items that became (or stay) `deleting`, and
+//!   of deleted projects' markers, selected by the event source mapping's filters. Each
+//!   record's org or project is purged for at most one pass; a pass that runs out of time
+//!   marks it again, which is a new record. A record that fails is reported in
+//!   `batchItemFailures` and retried alone.
+//! - Schedule `resume-purges`: everything still awaiting its purge gets a pass (a record lost
 //!   to the dead-letter queue, say).
 //! - `POST /admin/orgs/{orgId}/purge`: a platform operator runs a pass by hand.
 
@@ -18,7 +20,7 @@ use axum::extract::State;
 use domain::{DomainError, OrgId};
 use http::Method;
 use serde::Serialize;
-use store::{PurgeProgress, Store};
+use store::{PurgeProgress, PurgeTarget, Store};
 
 /// How long one pass may run by default (the function's timeout is 300 s).
 pub const DEFAULT_PASS: Duration = Duration::from_secs(240);
@@ -44,12 +46,18 @@ impl AppState {
         AppState { store: platform.store.clone(), pass }
     }
 
-    /// One pass over `org`, until `deadline`: the deadline of the whole invocation, so that a
-    /// batch or a sweep of several orgs stays inside the function's timeout.
-    async fn pass(&self, org: OrgId, deadline: Instant) -> Result<Option<PurgeProgress>, DomainError> {
-        match self.store.purge_scope(org).await? {
-            Some(scope) => self.store.purge(&scope, deadline).await.map(Some),
-            None => Ok(None),
+    /// One pass over `target`, until `deadline`: the deadline of the whole invocation, so
+    /// that a batch or a sweep of several stays inside the function's timeout.
+    async fn pass(&self, target: PurgeTarget, deadline: Instant) -> Result<Option<PurgeProgress>, DomainError> {
+        match target {
+            PurgeTarget::Org(org) => match self.store.purge_scope(org).await? {
+                Some(scope) => self.store.purge(&scope, deadline).await.map(Some),
+                None => Ok(None),
+            },
+            PurgeTarget::Project(org, project) => match self.store.project_purge_scope(org, project).await? {
+                Some(scope) => self.store.purge_project(&scope, deadline).await.map(Some),
+                None => Ok(None),
+            },
         }
     }
 }
@@ -75,12 +83,16 @@ async fn resume(State(app): State<AppState>, Caller(who): Caller, p: Params) -> 
     Ok(Json(PurgeStatus { progress }))
 }
 
-/// The org a stream record is about: the `id` of its new image (the filter lets only org
-/// items through; anything else is not ours to purge).
-fn org_of(record: &aws_lambda_events::dynamodb::EventRecord) -> Option<OrgId> {
+/// What a stream record asks to purge: an org (its `id`) or a deleted project (the filter
+/// lets only those through; anything else is not ours to purge).
+pub fn target_of(record: &aws_lambda_events::dynamodb::EventRecord) -> Option<PurgeTarget> {
     let image: serde_json::Value = serde_dynamo::from_item(record.change.new_image.clone()).ok()?;
-    (image.get("_type")?.as_str()? == "org").then_some(())?;
-    image.get("id")?.as_str()?.parse().ok()
+    let field = |name: &str| image.get(name).and_then(|v| v.as_str());
+    match field("_type")? {
+        "org" => Some(PurgeTarget::Org(field("id")?.parse().ok()?)),
+        store::PROJECT_PURGE_TYPE => Some(PurgeTarget::Project(field("orgId")?.parse().ok()?, field("projectId")?.parse().ok()?)),
+        _ => None,
+    }
 }
 
 /// Purges the org of every record (each org once per batch), within one deadline for the
@@ -91,19 +103,19 @@ pub async fn on_stream(app: &AppState, event: StreamEvent) -> RecordFailures {
     let mut seen = std::collections::HashSet::new();
     let mut failed = Vec::new();
     for record in &event.records {
-        let Some(org) = org_of(record) else {
-            tracing::warn!(event_id = %record.event_id, "stream record without an org; skipped");
+        let Some(target) = target_of(record) else {
+            tracing::warn!(event_id = %record.event_id, "stream record with nothing to purge; skipped");
             continue;
         };
-        if !seen.insert(org) {
+        if !seen.insert(target) {
             continue;
         }
         if seen.len() > 1 && Instant::now() >= deadline {
             failed.push(record.event_id.clone());
             continue;
         }
-        if let Err(e) = app.pass(org, deadline).await {
-            tracing::error!(org_id = %org, error = %e, "purge pass failed");
+        if let Err(e) = app.pass(target, deadline).await {
+            tracing::error!(?target, error = %e, "purge pass failed");
             failed.push(record.event_id.clone());
         }
     }
@@ -116,20 +128,20 @@ pub async fn on_schedule(app: &AppState, event: ScheduledEvent) -> Result<(), St
         return Err(format!("unknown schedule {}", event.detail.schedule));
     }
     let deadline = Instant::now() + app.pass;
-    let orgs = app.store.orgs_awaiting_purge().await.map_err(|e| e.to_string())?;
+    let targets = app.store.awaiting_purge().await.map_err(|e| e.to_string())?;
     let (mut errors, mut visited) = (0, 0);
-    for org in &orgs {
+    for target in &targets {
         // One deadline for the sweep: what it has no time for waits for the next one.
         if visited > 0 && Instant::now() >= deadline {
             break;
         }
         visited += 1;
-        if let Err(e) = app.pass(*org, deadline).await {
-            tracing::error!(org_id = %org, error = %e, "purge pass failed");
+        if let Err(e) = app.pass(*target, deadline).await {
+            tracing::error!(?target, error = %e, "purge pass failed");
             errors += 1;
         }
     }
-    tracing::info!(waiting = orgs.len(), visited, errors, "purge sweep");
+    tracing::info!(waiting = targets.len(), visited, errors, "purge sweep");
     if errors > 0 { Err(format!("{errors} of {visited} purge passes failed")) } else { Ok(()) }
 }
 

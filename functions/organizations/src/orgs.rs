@@ -1,8 +1,8 @@
-use api::{ApiError, ApiResult, Caller, JsonBody, PageQuery, Params};
+use api::{ApiError, ApiResult, Caller, JsonBody, PageQuery, Params, if_match, with_etag};
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use domain::{Action, FieldError, OrgId, OrgName, OrgSettingsPatch, Role, Slug};
 use serde::{Deserialize, Serialize};
 use store::{MyOrg, NewOrg, Org, OrgScope, Usage};
@@ -50,15 +50,6 @@ impl OrgView {
     fn of(scope: &OrgScope, org: Org) -> OrgView {
         OrgView { org, role: scope.is_member().then(|| scope.role()) }
     }
-}
-
-/// `ETag` of an org: its version.
-fn with_etag(org_version: u64, body: impl IntoResponse) -> Response {
-    let mut res = body.into_response();
-    if let Ok(v) = HeaderValue::from_str(&format!("\"{org_version}\"")) {
-        res.headers_mut().insert(header::ETAG, v);
-    }
-    res
 }
 
 pub async fn create(State(app): State<AppState>, Caller(who): Caller, JsonBody(input): JsonBody<CreateOrg>) -> ApiResult<Response> {
@@ -125,17 +116,6 @@ pub async fn update(
     }
     let org = app.store.update_org(&scope, expected, name, settings).await?;
     Ok(with_etag(org.version, Json(OrgView::of(&scope, org))))
-}
-
-/// `If-Match: "<version>"`, when given.
-fn if_match(headers: &HeaderMap) -> ApiResult<Option<u64>> {
-    let Some(v) = headers.get(header::IF_MATCH) else { return Ok(None) };
-    v.to_str()
-        .ok()
-        .map(|s| s.trim().trim_start_matches("W/").trim_matches('"'))
-        .and_then(|s| s.parse().ok())
-        .map(Some)
-        .ok_or_else(|| ApiError::malformed("If-Match must be an ETag this API issued, such as \"3\""))
 }
 
 pub async fn delete(State(app): State<AppState>, Caller(who): Caller, p: Params) -> ApiResult<StatusCode> {

@@ -4,6 +4,7 @@
 //! entry point.
 
 mod cors;
+mod etag;
 mod function;
 mod identity;
 mod json;
@@ -15,6 +16,7 @@ mod problem;
 mod routes;
 
 pub use cors::{ALLOWED_ORIGINS_ENV, BadOrigin, Cors};
+pub use etag::{if_match, with_etag};
 pub use function::{
     BoxFuture, EventKind, Handler, Handlers, InvokeError, Platform, RecordFailures, ScheduleDetail, ScheduledEvent, event_kind, handler, serve,
 };

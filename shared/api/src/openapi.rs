@@ -31,6 +31,9 @@ fn path_parameter(name: &str) -> Value {
     match name {
         "orgId" => json!({"type": "string", "pattern": ULID_PATTERN, "description": "an organization id (ULID)"}),
         "inviteId" => json!({"type": "string", "pattern": ULID_PATTERN, "description": "an invitation id (ULID)"}),
+        "projectId" => json!({"type": "string", "pattern": ULID_PATTERN, "description": "a project id (ULID)"}),
+        "taskId" => json!({"type": "string", "pattern": ULID_PATTERN, "description": "a task id (ULID)"}),
+        "commentId" => json!({"type": "string", "pattern": ULID_PATTERN, "description": "a comment id (ULID)"}),
         "userId" => json!({"type": "string", "pattern": USER_ID_PATTERN, "description": "a user id (the Cognito sub)"}),
         _ => json!({"type": "string"}),
     }
@@ -52,8 +55,8 @@ const ERRORS: &[(u16, &str, &str)] = &[
     (404, "NotFound", "Nothing by this id that the caller may see"),
     (409, "Conflict", "Conflicts with the current state: a plan limit, the last owner, something that changed meanwhile"),
     (412, "PreconditionFailed", "If-Match names a version that is no longer current"),
-    (413, "PayloadTooLarge", "The body is over 64 KiB"),
-    (415, "UnsupportedMediaType", "The body is not application/json"),
+    (413, "PayloadTooLarge", "The body is over 64 KiB (a CSV import: over the plan's size or row limit)"),
+    (415, "UnsupportedMediaType", "The body is not of the media type the operation takes (application/json; text/csv for imports)"),
     (422, "ValidationFailed", "Invalid input; `errors` names every bad field"),
     (
         429,
@@ -104,7 +107,7 @@ pub fn document(title: &str, version: &str, routes: &[RouteInfo]) -> Value {
 
     let mut paths: Map<String, Value> = Map::new();
     let mut tags: Vec<Value> = Vec::new();
-    let mut bodies: Vec<(String, String)> = Vec::new();
+    let mut bodies: Vec<(String, String, &str)> = Vec::new();
     for route in routes {
         let mut parameters: Vec<Value> = route
             .path
@@ -156,8 +159,10 @@ pub fn document(title: &str, version: &str, routes: &[RouteInfo]) -> Value {
             "security": [{"cognito": []}],
         });
         if let Some(schema) = route.request {
-            operation["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": schema(&mut requests)}}});
-            bodies.push((route.path.to_owned(), route.method.as_str().to_ascii_lowercase()));
+            let mut content = Map::new();
+            content.insert(route.request_media.to_owned(), json!({"schema": schema(&mut requests)}));
+            operation["requestBody"] = json!({"required": true, "content": content});
+            bodies.push((route.path.to_owned(), route.method.as_str().to_ascii_lowercase(), route.request_media));
         }
         if !tags.iter().any(|t| t["name"] == route.tag.name) {
             tags.push(json!({"name": route.tag.name, "description": route.tag.description}));
@@ -178,8 +183,8 @@ pub fn document(title: &str, version: &str, routes: &[RouteInfo]) -> Value {
     for schema in input.values_mut() {
         rename_refs(schema, &renames);
     }
-    for (path, method) in &bodies {
-        rename_refs(&mut paths[path][method]["requestBody"]["content"]["application/json"]["schema"], &renames);
+    for (path, method, media) in &bodies {
+        rename_refs(&mut paths[path][method]["requestBody"]["content"][*media]["schema"], &renames);
     }
     for (name, schema) in input {
         schemas.insert(renames.get(&name).cloned().unwrap_or(name), schema);

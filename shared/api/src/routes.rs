@@ -30,8 +30,10 @@ pub struct RouteInfo {
     pub summary: &'static str,
     /// The group the route is documented in.
     pub tag: Tag,
-    /// The JSON body it takes, if any.
+    /// The body it takes, if any.
     pub request: Option<SchemaFn>,
+    /// The media type of that body (`application/json` unless declared otherwise).
+    pub request_media: &'static str,
     /// Its success status and JSON body (none for 204).
     pub response: (u16, Option<SchemaFn>),
     /// Headers its success answer always carries: name and meaning.
@@ -86,6 +88,7 @@ impl<S: Clone + Send + Sync + 'static> RouteTable<S> {
             summary,
             tag,
             request: None,
+            request_media: "application/json",
             response: (status, None),
             response_headers: Vec::new(),
             query: &[],
@@ -103,6 +106,14 @@ impl<S: Clone + Send + Sync + 'static> RouteTable<S> {
     /// Documents the JSON body the last route takes.
     pub fn takes<T: schemars::JsonSchema>(mut self) -> Self {
         self.last().request = Some(schema_of::<T>);
+        self
+    }
+
+    /// Documents a body of another media type the last route takes (a CSV file, say).
+    pub fn takes_media<T: schemars::JsonSchema>(mut self, media: &'static str) -> Self {
+        let route = self.last();
+        route.request = Some(schema_of::<T>);
+        route.request_media = media;
         self
     }
 

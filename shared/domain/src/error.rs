@@ -5,11 +5,20 @@ use serde::Serialize;
 pub struct FieldError {
     pub field: String,
     pub message: String,
+    /// The row of an uploaded file (CSV) the field is in, numbered as a spreadsheet shows it:
+    /// the header is row 1.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub row: Option<u64>,
 }
 
 impl FieldError {
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { field: field.into(), message: message.into() }
+        Self { field: field.into(), message: message.into(), row: None }
+    }
+
+    /// The error of one cell of an uploaded file: its row and column.
+    pub fn in_row(row: u64, column: impl Into<String>, message: impl Into<String>) -> Self {
+        Self { field: column.into(), message: message.into(), row: Some(row) }
     }
 }
 

@@ -6,7 +6,9 @@ mod ids;
 mod plan;
 mod role;
 mod settings;
+pub mod task_csv;
 mod time_fmt;
+pub mod work;
 
 pub use error::{DomainError, FieldError};
 pub use ids::{Email, IdError, OrgId, Slug, UserId};

@@ -24,6 +24,10 @@ pub struct Limits {
     pub chat_tokens_per_month: u64,
     pub max_upload_bytes: u64,
     pub invites_per_day: u64,
+    /// Rows of one CSV import of tasks.
+    pub import_rows: u64,
+    /// Bytes of one CSV import of tasks.
+    pub import_bytes: u64,
 }
 
 const MIB: u64 = 1024 * 1024;
@@ -44,7 +48,7 @@ impl Plan {
     pub const fn limits(self) -> Limits {
         match self {
             Plan::Free => {
-                Limits { max_members: 5, max_projects: 3, storage_bytes: GIB, chat_tokens_per_month: 100_000, max_upload_bytes: 10 * MIB, invites_per_day: 20 }
+                Limits { max_members: 5, max_projects: 3, storage_bytes: GIB, chat_tokens_per_month: 100_000, max_upload_bytes: 10 * MIB, invites_per_day: 20, import_rows: 1_000, import_bytes: MIB }
             }
             Plan::Starter => Limits {
                 max_members: 25,
@@ -53,6 +57,8 @@ impl Plan {
                 chat_tokens_per_month: 2_000_000,
                 max_upload_bytes: 100 * MIB,
                 invites_per_day: 100,
+                import_rows: 5_000,
+                import_bytes: 2 * MIB,
             },
             Plan::Professional => Limits {
                 max_members: 200,
@@ -61,6 +67,8 @@ impl Plan {
                 chat_tokens_per_month: 20_000_000,
                 max_upload_bytes: 1024 * MIB,
                 invites_per_day: 500,
+                import_rows: 10_000,
+                import_bytes: 4 * MIB,
             },
             Plan::Enterprise => Limits {
                 max_members: 10_000,
@@ -69,6 +77,8 @@ impl Plan {
                 chat_tokens_per_month: 500_000_000,
                 max_upload_bytes: 5 * GIB,
                 invites_per_day: 5_000,
+                import_rows: 20_000,
+                import_bytes: 8 * MIB,
             },
         }
     }
@@ -101,6 +111,7 @@ mod tests {
             assert!(hi.chat_tokens_per_month > lo.chat_tokens_per_month);
             assert!(hi.max_upload_bytes > lo.max_upload_bytes);
             assert!(hi.invites_per_day > lo.invites_per_day);
+            assert!(hi.import_rows > lo.import_rows && hi.import_bytes > lo.import_bytes);
         }
     }
 }

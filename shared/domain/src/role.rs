@@ -57,6 +57,8 @@ pub enum Action {
     ManageInvites,
     ReadWorkload,
     WriteWorkload,
+    /// Change or delete anyone's projects and comments, delete projects.
+    ManageWorkload,
 }
 
 /// The permission table: the lowest role allowed to perform each action.
@@ -68,6 +70,7 @@ const fn minimum_role(action: Action) -> Role {
         Action::ReadUsage => Role::Viewer,
         Action::ReadWorkload => Role::Viewer,
         Action::WriteWorkload => Role::Member,
+        Action::ManageWorkload => Role::Admin,
         Action::UpdateOrg => Role::Admin,
         Action::ManageMembers => Role::Admin,
         Action::ManageInvites => Role::Admin,

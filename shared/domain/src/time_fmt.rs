@@ -81,6 +81,11 @@ impl Clock {
         self.now().unix_timestamp()
     }
 
+    /// Now as Unix milliseconds (the time part of ids that sort by time).
+    pub fn epoch_millis(&self) -> i64 {
+        unix_ms(self.now())
+    }
+
     /// Now as RFC 3339 UTC to the second, the format of every timestamp we store.
     pub fn rfc3339(&self) -> String {
         rfc3339(self.now())

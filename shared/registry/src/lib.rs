@@ -181,6 +181,33 @@ pub fn all() -> Vec<Function> {
             ..http_function("invites", "Tenantry HTTP API: invitations by email")
         },
         Function {
+            timeout_seconds: 25,
+            sizing_reason: concat!(
+                http_sizing!(),
+                " 25 s rather than 10: a CSV import writes up to 20,000 rows (30 per transaction, 4 in flight) within \
+API Gateway\u{2019}s 29 s; every other route answers in well under a second."
+            ),
+            // Deleting a task deletes its comments and history in batches.
+            permissions: Permissions { dynamodb: [HTTP_TABLE_ACTIONS.as_slice(), &["BatchWriteItem"]].concat(), read_cursor_secret: true, ses_send_email: false },
+            sources: Sources {
+                http: true,
+                // Memberships that ended: their open tasks are unassigned.
+                dynamodb_stream: Some(StreamSource {
+                    filters: vec![json!({
+                        "eventName": ["REMOVE"],
+                        "dynamodb": { "OldImage": { "_type": { "S": ["member"] } } }
+                    })],
+                    batch_size: 25,
+                    maximum_retry_attempts: 5,
+                    bisect_batch_on_error: true,
+                }),
+                ..Default::default()
+            },
+            routes: Some(|| projects::routes().routes().to_vec()),
+            handlers: Some(|p| Ok(projects::handlers(p))),
+            ..http_function("projects", "Tenantry HTTP API: projects, tasks, comments, history and CSV import; unassigns the tasks of members who leave")
+        },
+        Function {
             name: "cognito-triggers",
             description: "Tenantry Cognito triggers: PreSignUp, PostConfirmation, PreTokenGeneration (V2), PostAuthentication, CustomMessage",
             memory_mb: 128,
@@ -215,7 +242,7 @@ timeout buys nothing; each trigger does one or two small DynamoDB calls.",
         },
         Function {
             name: "org-purge",
-            description: "Tenantry org purge: deletes a deleted organization's items, resumably",
+            description: "Tenantry purge: deletes the items of deleted organizations and projects, resumably",
             memory_mb: 256,
             timeout_seconds: 300,
             sizing_reason: "256 MB / 300 s: a purge deletes page by page (25-item batch writes) and records progress, so a large \
@@ -229,10 +256,16 @@ org finishes over several invocations; 5 minutes keeps one invocation well insid
             sources: Sources {
                 http: true,
                 dynamodb_stream: Some(StreamSource {
-                    filters: vec![json!({
-                        "eventName": ["INSERT", "MODIFY"],
-                        "dynamodb": { "NewImage": { "_type": { "S": ["org"] }, "status": { "S": ["deleting"] } } }
-                    })],
+                    filters: vec![
+                        json!({
+                            "eventName": ["INSERT", "MODIFY"],
+                            "dynamodb": { "NewImage": { "_type": { "S": ["org"] }, "status": { "S": ["deleting"] } } }
+                        }),
+                        json!({
+                            "eventName": ["INSERT", "MODIFY"],
+                            "dynamodb": { "NewImage": { "_type": { "S": [store::PROJECT_PURGE_TYPE] } } }
+                        }),
+                    ],
                     batch_size: 10,
                     maximum_retry_attempts: 5,
                     bisect_batch_on_error: true,

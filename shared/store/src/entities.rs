@@ -68,6 +68,26 @@ pub struct Member {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub display_name: Option<String>,
     pub joined_at: String,
+    /// How comments mention the member (`@handle`): derived once, when they join, from their
+    /// email's local part (or name) and their user id, so it never changes.
+    #[serde(default)]
+    pub handle: String,
+}
+
+impl Member {
+    pub(crate) fn new(org_id: OrgId, user_id: UserId, role: Role, email: Option<Email>, display_name: Option<String>, joined_at: String) -> Member {
+        let handle = domain::work::member_handle(email.as_ref().map(Email::as_str), display_name.as_deref(), user_id.as_str());
+        Member { org_id, user_id, role, email, display_name, joined_at, handle }
+    }
+
+    /// The member's handle (derived for a membership stored before handles existed).
+    pub fn handle(&self) -> String {
+        if self.handle.is_empty() {
+            domain::work::member_handle(self.email.as_ref().map(Email::as_str), self.display_name.as_deref(), self.user_id.as_str())
+        } else {
+            self.handle.clone()
+        }
+    }
 }
 
 impl Entity for Member {

@@ -75,7 +75,7 @@ use crate::entities::{InviteStatus, Member};
 use crate::item::{av, n, s, to_item};
 use crate::keys::{GSI2, GSI2PK, GSI2SK, PK, SK};
 use crate::orgs::{require, require_member};
-use crate::page::{Page, PageRequest, PagedQuery};
+use crate::page::{Page, PageRequest, PagedQuery, Sort};
 use crate::scope::{OrgScope, PendingScope, ReadScope};
 use crate::tx::{Expr, Tx};
 
@@ -354,7 +354,7 @@ impl Store {
                     partition_attribute: PK,
                     partition: &partition,
                     sort_attribute: SK,
-                    sort_prefix: INVITE_PREFIX,
+                    sort: Sort::Prefix(INVITE_PREFIX),
                     descending: true,
                 },
                 page,
@@ -517,14 +517,14 @@ impl Store {
         }
         // The token names the org: holding it is what lets this caller reach the partition.
         let partition = crate::scope::OrgPartition::new(item.org_id);
-        let member = Member {
-            org_id: item.org_id,
-            user_id: who.user_id.clone(),
-            role: item.role,
-            email: Some(email.clone()),
-            display_name: profile.ok().flatten().and_then(|p| p.display_name),
-            joined_at: self.clock.rfc3339(),
-        };
+        let member = Member::new(
+            item.org_id,
+            who.user_id.clone(),
+            item.role,
+            Some(email.clone()),
+            profile.ok().flatten().and_then(|p| p.display_name),
+            self.clock.rfc3339(),
+        );
         let mut tx = Tx::default();
         tx.update(
             &self.table,

@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
+use domain::work::{CommentId, ProjectId, ProjectStatus, TaskId, TaskStatus};
 use domain::{Email, OrgId, Slug, UserId};
 
 use crate::scope::OrgPartition;
@@ -15,6 +16,9 @@ pub(crate) const GSI1SK: &str = "GSI1SK";
 pub(crate) const GSI2: &str = "GSI2";
 pub(crate) const GSI2PK: &str = "GSI2PK";
 pub(crate) const GSI2SK: &str = "GSI2SK";
+pub(crate) const GSI3: &str = "GSI3";
+pub(crate) const GSI3PK: &str = "GSI3PK";
+pub(crate) const GSI3SK: &str = "GSI3SK";
 pub(crate) const TYPE: &str = "_type";
 
 /// A primary key.
@@ -35,6 +39,7 @@ impl Key {
 pub(crate) enum Gsi {
     One,
     Two,
+    Three,
 }
 
 impl Gsi {
@@ -42,6 +47,7 @@ impl Gsi {
         match self {
             Gsi::One => (GSI1PK, GSI1SK),
             Gsi::Two => (GSI2PK, GSI2SK),
+            Gsi::Three => (GSI3PK, GSI3SK),
         }
     }
 }
@@ -95,8 +101,12 @@ pub(crate) const MEMBERSHIP_PREFIX: &str = "ORG#";
 pub(crate) fn member_by_email(p: &OrgPartition, email: &Email) -> IndexKey {
     IndexKey { index: Gsi::Two, pk: email_pk(email), sk: format!("MEMBER#{}", p.org_id()) }
 }
+/// A membership by its handle (`@mentions`).
+pub(crate) fn member_by_handle(p: &OrgPartition, handle: &str) -> IndexKey {
+    IndexKey { index: Gsi::Three, pk: format!("{}#HANDLE#{handle}", org_pk(p)), sk: MEMBER_PREFIX.into() }
+}
 pub(crate) fn member_indexes(p: &OrgPartition, m: &crate::entities::Member) -> Vec<IndexKey> {
-    let mut indexes = vec![member_by_user(p, &m.user_id)];
+    let mut indexes = vec![member_by_user(p, &m.user_id), member_by_handle(p, &m.handle())];
     indexes.extend(m.email.as_ref().map(|e| member_by_email(p, e)));
     indexes
 }
@@ -147,6 +157,93 @@ pub(crate) fn invite_token(hash: &str) -> Key {
 // usage
 pub(crate) fn usage_month(p: &OrgPartition, month: &str) -> Key {
     Key { pk: org_pk(p), sk: format!("USAGE#{month}") }
+}
+
+// projects: the project items live in the org's partition; each project's tasks, comments,
+// history and imports in a partition of their own.
+pub(crate) const PROJECT_PREFIX: &str = "PROJECT#";
+pub(crate) fn project(p: &OrgPartition, project: ProjectId) -> Key {
+    Key { pk: org_pk(p), sk: format!("{PROJECT_PREFIX}{project}") }
+}
+/// A project's entry in the listing of its org's projects with one status (newest first).
+pub(crate) fn projects_by_status_pk(p: &OrgPartition, status: ProjectStatus) -> String {
+    format!("{}#PROJECTS#{}", org_pk(p), project_status(status))
+}
+pub(crate) fn project_by_status(p: &OrgPartition, status: ProjectStatus, project: ProjectId) -> IndexKey {
+    IndexKey { index: Gsi::One, pk: projects_by_status_pk(p, status), sk: project.to_string() }
+}
+fn project_status(status: ProjectStatus) -> &'static str {
+    match status {
+        ProjectStatus::Active => "active",
+        ProjectStatus::Archived => "archived",
+    }
+}
+/// What is left of a deleted project until its partition is purged.
+pub(crate) const PROJECT_PURGE_PREFIX: &str = "PURGE#PROJECT#";
+pub(crate) fn project_purge(p: &OrgPartition, project: ProjectId) -> Key {
+    Key { pk: org_pk(p), sk: format!("{PROJECT_PURGE_PREFIX}{project}") }
+}
+/// A deleted project's entry in the "awaiting purge" index.
+pub(crate) fn project_awaiting_purge(p: &OrgPartition, project: ProjectId) -> IndexKey {
+    IndexKey { index: Gsi::Two, pk: PURGE_INDEX_PK.into(), sk: format!("{}#PROJECT#{project}", p.org_id()) }
+}
+pub(crate) fn project_pk(p: &OrgPartition, project: ProjectId) -> String {
+    format!("{}#PROJECT#{project}", org_pk(p))
+}
+
+// tasks
+pub(crate) const TASK_PREFIX: &str = "TASK#";
+pub(crate) fn task(p: &OrgPartition, project: ProjectId, task: TaskId) -> Key {
+    Key { pk: project_pk(p, project), sk: format!("{TASK_PREFIX}{task}") }
+}
+/// One column of a project's board: its tasks with one status, in manual order.
+pub(crate) fn board_pk(p: &OrgPartition, project: ProjectId, status: TaskStatus) -> String {
+    format!("{}#BOARD#{}", project_pk(p, project), status.as_str())
+}
+/// The open tasks assigned to a user, across the org's projects, by due date (undated last).
+pub(crate) fn assigned_pk(p: &OrgPartition, user: &UserId) -> String {
+    format!("{}#ASSIGNEE#{user}", org_pk(p))
+}
+/// The org's open tasks with a due date, by due date: what reminders are sent from.
+pub(crate) fn due_pk(p: &OrgPartition) -> String {
+    format!("{}#DUE", org_pk(p))
+}
+/// Sorts after every due key.
+pub(crate) const UNDATED: &str = "~";
+pub(crate) fn task_indexes(p: &OrgPartition, t: &crate::tasks::Task) -> Vec<IndexKey> {
+    let mut indexes = vec![IndexKey { index: Gsi::One, pk: board_pk(p, t.project_id, t.status), sk: format!("{}#{}", t.rank, t.id) }];
+    if t.status.is_open() {
+        let due = t.due.as_ref().map(domain::work::Due::key);
+        if let Some(user) = &t.assignee {
+            let when = due.clone().unwrap_or_else(|| UNDATED.to_owned());
+            indexes.push(IndexKey { index: Gsi::Two, pk: assigned_pk(p, user), sk: format!("{when}#{}#{}", t.project_id, t.id) });
+        }
+        if let Some(due) = due {
+            indexes.push(IndexKey { index: Gsi::Three, pk: due_pk(p), sk: format!("{due}#{}#{}", t.project_id, t.id) });
+        }
+    }
+    indexes
+}
+pub(crate) fn comments_prefix(task: TaskId) -> String {
+    format!("COMMENT#{task}#")
+}
+pub(crate) fn comment(p: &OrgPartition, project: ProjectId, task: TaskId, comment: CommentId) -> Key {
+    Key { pk: project_pk(p, project), sk: format!("{}{comment}", comments_prefix(task)) }
+}
+pub(crate) fn history_prefix(task: TaskId) -> String {
+    format!("HISTORY#{task}#")
+}
+/// One entry of a task's history, by its id (a ULID of the time of the change).
+pub(crate) fn history(p: &OrgPartition, project: ProjectId, task: TaskId, id: &str) -> Key {
+    Key { pk: project_pk(p, project), sk: format!("{}{id}", history_prefix(task)) }
+}
+/// A CSV import, by its `Idempotency-Key` (hashed).
+pub(crate) fn import(p: &OrgPartition, project: ProjectId, key_hash: &str) -> Key {
+    Key { pk: project_pk(p, project), sk: format!("IMPORT#{key_hash}") }
+}
+/// The org's set of labels in use.
+pub(crate) fn labels(p: &OrgPartition) -> Key {
+    Key { pk: org_pk(p), sk: "LABELS".into() }
 }
 
 /// A key no item has: read once at init to open the connection to DynamoDB.

@@ -6,18 +6,23 @@
 //! [`domain::DomainError`]s; listings paginate with signed cursors.
 
 mod authz;
+mod comments;
 mod counters;
 mod entities;
+mod import;
 mod invites;
 mod item;
 mod keys;
 mod members;
 mod orgs;
 mod page;
+mod projects;
 mod purge;
 mod scope;
 mod table;
+mod tasks;
 mod tx;
+mod unassign;
 mod usage;
 mod users;
 
@@ -34,7 +39,12 @@ pub use invites::{Branding, InviteContext, InviteToken, NewInvite, RESENDS_PER_H
 pub use members::MemberChange;
 pub use orgs::{MyOrg, NewOrg};
 pub use page::{CursorKey, DEFAULT_LIMIT, MAX_LIMIT, Page, PageRequest};
-pub use purge::{PurgeProgress, PurgeScope};
+pub use comments::Comment;
+pub use import::{Idempotency, ImportOutcome, ImportRecord};
+pub use projects::{PROJECT_PURGE_TYPE, Project, ProjectPatch};
+pub use purge::{ProjectPurgeScope, PurgeProgress, PurgeScope, PurgeTarget};
+pub use tasks::{FieldChange, OrgLabels, SYSTEM_ACTOR, Task, TaskAction, TaskDraft, TaskHistoryEntry, TaskPatch};
+pub use unassign::RemovedMember;
 pub use scope::{Access, AdminScope, OrgScope, PendingScope, ReadScope};
 pub use table::{TABLE_JSON, TableDefinition};
 pub use usage::Usage;

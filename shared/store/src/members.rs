@@ -10,7 +10,7 @@ use crate::entities::Member;
 use crate::item::{av, to_item};
 use crate::keys::{self, MEMBER_PREFIX, PK, SK};
 use crate::orgs::{require, require_member};
-use crate::page::{Page, PageRequest, PagedQuery};
+use crate::page::{Page, PageRequest, PagedQuery, Sort};
 use crate::scope::{OrgScope, ReadScope};
 use crate::tx::{Expr, Tx};
 
@@ -30,7 +30,7 @@ impl Store {
                 partition_attribute: PK,
                 partition: &partition,
                 sort_attribute: SK,
-                sort_prefix: MEMBER_PREFIX,
+                sort: Sort::Prefix(MEMBER_PREFIX),
                 descending: false,
             },
             page,
@@ -126,7 +126,7 @@ impl Store {
         if role > scope.role() {
             return Err(DomainError::Forbidden("cannot grant a role above your own"));
         }
-        let member = Member { org_id: scope.org_id(), user_id: user.clone(), role, email, display_name, joined_at: self.clock.rfc3339() };
+        let member = Member::new(scope.org_id(), user.clone(), role, email, display_name, self.clock.rfc3339());
         let mut tx = Tx::default();
         tx.put(
             &self.table,

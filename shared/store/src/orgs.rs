@@ -11,7 +11,7 @@ use serde::Serialize;
 use crate::entities::{Member, Org, OrgStatus, SlugClaim};
 use crate::item::{from_item, n, s, to_item};
 use crate::keys::{self, GSI1, GSI1PK, GSI1SK, MEMBERSHIP_PREFIX};
-use crate::page::{Page, PageRequest, PagedQuery};
+use crate::page::{Page, PageRequest, PagedQuery, Sort};
 use crate::scope::{Access, AdminScope, OrgPartition, OrgScope};
 use crate::tx::{Expr, Tx};
 use crate::{Store, tx};
@@ -94,7 +94,7 @@ impl Store {
             project_count: 0,
             storage_bytes: 0,
         };
-        let member = Member { org_id: id, user_id: who.user_id.clone(), role: Role::Owner, email: who.email.clone(), display_name, joined_at: now.clone() };
+        let member = Member::new(id, who.user_id.clone(), Role::Owner, who.email.clone(), display_name, now.clone());
         let not_exists = || Some(Expr::condition("attribute_not_exists(PK)"));
         tx.put(
             &self.table,
@@ -141,7 +141,7 @@ impl Store {
                     partition_attribute: GSI1PK,
                     partition: &partition,
                     sort_attribute: GSI1SK,
-                    sort_prefix: MEMBERSHIP_PREFIX,
+                    sort: Sort::Prefix(MEMBERSHIP_PREFIX),
                     descending: false,
                 },
                 page,
@@ -271,7 +271,7 @@ impl Store {
             partition_attribute: GSI1PK,
             partition: keys::ORGS_INDEX_PK,
             sort_attribute: GSI1SK,
-            sort_prefix: "",
+            sort: Sort::Prefix(""),
             descending: true,
         };
         let (operator, listed) = futures::join!(self.is_platform_operator(who), self.query_page::<Org>(&query, page));

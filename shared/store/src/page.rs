@@ -136,9 +136,24 @@ pub(crate) struct PagedQuery<'a> {
     pub partition_attribute: &'static str,
     pub partition: &'a str,
     pub sort_attribute: &'static str,
-    pub sort_prefix: &'a str,
+    /// Which sort keys of the partition.
+    pub sort: Sort<'a>,
     /// Newest first.
     pub descending: bool,
+}
+
+/// The sort-key condition of a [`PagedQuery`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Sort<'a> {
+    /// Keys that begin with this (all keys for "").
+    Prefix(&'a str),
+    /// Keys from the first (inclusive) below the second (exclusive, given that keys continue
+    /// with `#…` past a bound they equal).
+    Between(&'a str, &'a str),
+    /// Keys from this one on.
+    From(&'a str),
+    /// Keys below this one.
+    Below(&'a str),
 }
 
 impl crate::Store {
@@ -152,13 +167,19 @@ impl crate::Store {
             .set_index_name(q.index.map(str::to_owned))
             .expression_attribute_names("#pk", q.partition_attribute)
             .expression_attribute_values(":pk", AttributeValue::S(q.partition.to_owned()));
-        request = if q.sort_prefix.is_empty() {
-            request.key_condition_expression("#pk = :pk")
-        } else {
-            request
-                .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
-                .expression_attribute_names("#sk", q.sort_attribute)
-                .expression_attribute_values(":prefix", AttributeValue::S(q.sort_prefix.to_owned()))
+        let bound = |r: aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder, condition: &str, values: &[&str]| {
+            let mut r = r.key_condition_expression(format!("#pk = :pk AND {condition}")).expression_attribute_names("#sk", q.sort_attribute);
+            for (i, v) in values.iter().enumerate() {
+                r = r.expression_attribute_values(format!(":s{i}"), AttributeValue::S((*v).to_owned()));
+            }
+            r
+        };
+        request = match q.sort {
+            Sort::Prefix("") => request.key_condition_expression("#pk = :pk"),
+            Sort::Prefix(prefix) => bound(request, "begins_with(#sk, :s0)", &[prefix]),
+            Sort::Between(from, below) => bound(request, "#sk BETWEEN :s0 AND :s1", &[from, below]),
+            Sort::From(from) => bound(request, "#sk >= :s0", &[from]),
+            Sort::Below(below) => bound(request, "#sk < :s0", &[below]),
         };
         let out = request
             .set_consistent_read(q.index.is_none().then_some(true))

@@ -12,10 +12,12 @@
 use std::time::Instant;
 
 use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, WriteRequest};
+use domain::work::ProjectId;
 use domain::{DomainError, OrgId};
 
 use crate::Store;
 use crate::entities::{Org, OrgStatus};
+use crate::projects::ProjectTombstone;
 use crate::keys::{self, GSI2, GSI2PK, GSI2SK, PK, SK};
 use crate::scope::{AdminScope, OrgPartition};
 use crate::tx::{self, Expr};
@@ -34,6 +36,30 @@ pub struct PurgeScope {
 impl PurgeScope {
     pub fn org_id(&self) -> OrgId {
         self.partition.org_id()
+    }
+}
+
+/// A deleted project awaiting its purge, established by reading what is left of it.
+#[derive(Debug)]
+pub struct ProjectPurgeScope {
+    partition: OrgPartition,
+    project: ProjectId,
+}
+
+/// Something the purge sweep finds waiting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PurgeTarget {
+    Org(OrgId),
+    Project(OrgId, ProjectId),
+}
+
+impl PurgeTarget {
+    /// From an entry of the "awaiting purge" index: `<org>` or `<org>#PROJECT#<project>`.
+    fn parse(sk: &str) -> Option<PurgeTarget> {
+        match sk.split_once("#PROJECT#") {
+            Some((org, project)) => Some(PurgeTarget::Project(org.parse().ok()?, project.parse().ok()?)),
+            None => sk.parse().ok().map(PurgeTarget::Org),
+        }
     }
 }
 
@@ -83,9 +109,10 @@ impl Store {
         Option::<PurgeScope>::from(scope).ok_or(DomainError::Conflict("the organization is not being deleted"))
     }
 
-    /// Orgs marked `deleting` whose purge has not finished (oldest first, at most 1,000).
-    pub async fn orgs_awaiting_purge(&self) -> Result<Vec<OrgId>, DomainError> {
-        let mut orgs = Vec::new();
+    /// What awaits its purge: orgs marked `deleting` and deleted projects (oldest first, at
+    /// most 1,000).
+    pub async fn awaiting_purge(&self) -> Result<Vec<PurgeTarget>, DomainError> {
+        let mut targets = Vec::new();
         let mut start = None;
         loop {
             let out = self
@@ -103,51 +130,44 @@ impl Store {
                 .await
                 .map_err(tx::unexpected)?;
             for item in out.items.unwrap_or_default() {
-                let id = item.get(GSI2SK).and_then(|v| v.as_s().ok()).and_then(|s| s.parse::<OrgId>().ok());
-                orgs.extend(id);
+                let target = item.get(GSI2SK).and_then(|v| v.as_s().ok()).and_then(|s| PurgeTarget::parse(s));
+                targets.extend(target);
             }
             start = out.last_evaluated_key;
-            if start.is_none() || orgs.len() >= SWEEP_LIMIT {
-                orgs.truncate(SWEEP_LIMIT);
-                return Ok(orgs);
+            if start.is_none() || targets.len() >= SWEEP_LIMIT {
+                targets.truncate(SWEEP_LIMIT);
+                return Ok(targets);
             }
         }
     }
 
     /// Deletes the org's items until they are all gone (then the org item, last) or until
     /// `deadline`; in the second case marks the org for another pass and answers
-    /// [`PurgeProgress::Continuing`].
+    /// [`PurgeProgress::Continuing`]. Its projects' partitions go first, each before the
+    /// project item that leads to it.
     pub async fn purge(&self, scope: &PurgeScope, deadline: Instant) -> Result<PurgeProgress, DomainError> {
         let partition = &scope.partition;
         let org_key = keys::org(partition);
-        for pk in [keys::org_pk(partition), keys::org_audit_pk(partition)] {
+        for prefix in [keys::PROJECT_PREFIX, keys::PROJECT_PURGE_PREFIX] {
             loop {
-                let out = self
-                    .client
-                    .query()
-                    .table_name(&*self.table)
-                    .key_condition_expression("#pk = :pk")
-                    .expression_attribute_names("#pk", PK)
-                    .expression_attribute_values(":pk", AttributeValue::S(pk.clone()))
-                    .projection_expression("#pk, #sk")
-                    .expression_attribute_names("#sk", SK)
-                    .consistent_read(true)
-                    .limit(PAGE)
-                    .send()
-                    .await
-                    .map_err(tx::unexpected)?;
-                let keys: Vec<_> = out.items.unwrap_or_default().into_iter().filter(|k| k.get(SK) != Some(&AttributeValue::S(org_key.sk.clone()))).collect();
-                if keys.is_empty() {
+                let projects = self.partition_keys(&keys::org_pk(partition), prefix).await?;
+                if projects.is_empty() {
                     break;
                 }
-                for chunk in keys.chunks(BATCH) {
-                    self.batch_delete(chunk.to_vec()).await?;
+                for key in projects {
+                    let project = key.get(SK).and_then(|v| v.as_s().ok()).and_then(|sk| sk.strip_prefix(prefix)).and_then(|id| id.parse::<ProjectId>().ok());
+                    if let Some(project) = project
+                        && !self.purge_partition(&keys::project_pk(partition, project), None, deadline).await?
+                    {
+                        return self.continue_org(partition).await;
+                    }
+                    self.batch_delete(vec![key]).await?;
                 }
-                if Instant::now() >= deadline {
-                    self.mark_for_another_pass(partition).await?;
-                    tracing::info!(org_id = %partition.org_id(), "purge continues in another pass");
-                    return Ok(PurgeProgress::Continuing);
-                }
+            }
+        }
+        for pk in [keys::org_pk(partition), keys::org_audit_pk(partition)] {
+            if !self.purge_partition(&pk, Some(&org_key.sk), deadline).await? {
+                return self.continue_org(partition).await;
             }
         }
         let last = Expr::condition("attribute_not_exists(PK) OR #status = :deleting")
@@ -167,18 +187,90 @@ impl Store {
         Ok(PurgeProgress::Done)
     }
 
-    /// A change to the org item that the purge consumer's stream filter matches.
-    async fn mark_for_another_pass(&self, partition: &OrgPartition) -> Result<(), DomainError> {
-        let expr = Expr::update("ADD #pass :one")
-            .when("attribute_exists(PK) AND #status = :deleting")
-            .name("#pass", "purgePass")
-            .name("#status", "status")
-            .value(":one", crate::item::n(1))
-            .value(":deleting", crate::item::av(&OrgStatus::Deleting));
-        self.update_one(&keys::org(partition), expr, DomainError::Conflict("the organization is not being deleted")).await
+    async fn continue_org(&self, partition: &OrgPartition) -> Result<PurgeProgress, DomainError> {
+        self.mark_for_another_pass(&keys::org(partition), "attribute_exists(PK) AND #status = :deleting").await?;
+        tracing::info!(org_id = %partition.org_id(), "purge continues in another pass");
+        Ok(PurgeProgress::Continuing)
     }
 
-    async fn batch_delete(&self, keys: Vec<std::collections::HashMap<String, AttributeValue>>) -> Result<(), DomainError> {
+    /// The purge scope of a deleted project (`None` when it is purged already).
+    pub async fn project_purge_scope(&self, org: OrgId, project: ProjectId) -> Result<Option<ProjectPurgeScope>, DomainError> {
+        let partition = OrgPartition::new(org);
+        let found: Option<ProjectTombstone> = self.get(&keys::project_purge(&partition, project)).await?;
+        Ok(found.map(|_| ProjectPurgeScope { partition, project }))
+    }
+
+    /// Deletes a deleted project's tasks, comments, history and imports, then what is left of
+    /// the project; or, at `deadline`, marks it for another pass.
+    pub async fn purge_project(&self, scope: &ProjectPurgeScope, deadline: Instant) -> Result<PurgeProgress, DomainError> {
+        let tombstone = keys::project_purge(&scope.partition, scope.project);
+        if !self.purge_partition(&keys::project_pk(&scope.partition, scope.project), None, deadline).await? {
+            self.mark_for_another_pass(&tombstone, "attribute_exists(PK)").await?;
+            return Ok(PurgeProgress::Continuing);
+        }
+        self.batch_delete(vec![tombstone.to_map()]).await?;
+        tracing::info!(org_id = %scope.partition.org_id(), project_id = %scope.project, "project purged");
+        Ok(PurgeProgress::Done)
+    }
+
+    /// The keys of `pk`'s items whose sort key begins with `prefix` (a page).
+    async fn partition_keys(&self, pk: &str, prefix: &str) -> Result<Vec<std::collections::HashMap<String, AttributeValue>>, DomainError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&*self.table)
+            .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_names("#sk", SK)
+            .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
+            .expression_attribute_values(":prefix", AttributeValue::S(prefix.to_owned()))
+            .projection_expression("#pk, #sk")
+            .consistent_read(true)
+            .limit(PAGE)
+            .send()
+            .await
+            .map_err(tx::unexpected)?;
+        Ok(out.items.unwrap_or_default())
+    }
+
+    /// Deletes the items of partition `pk` (but `keep`) page by page: true when none is
+    /// left, false when `deadline` came first.
+    async fn purge_partition(&self, pk: &str, keep: Option<&str>, deadline: Instant) -> Result<bool, DomainError> {
+        loop {
+            let keys: Vec<_> = self
+                .partition_keys(pk, "")
+                .await?
+                .into_iter()
+                .filter(|k| keep.is_none_or(|sk| k.get(SK) != Some(&AttributeValue::S(sk.to_owned()))))
+                .collect();
+            if keys.is_empty() {
+                return Ok(true);
+            }
+            for chunk in keys.chunks(BATCH) {
+                self.batch_delete(chunk.to_vec()).await?;
+            }
+            if Instant::now() >= deadline {
+                return Ok(false);
+            }
+        }
+    }
+
+    /// A change to the item (org, or deleted project) that the purge consumer's stream filter
+    /// matches: the next pass.
+    async fn mark_for_another_pass(&self, key: &keys::Key, condition: &str) -> Result<(), DomainError> {
+        let expr = Expr::update("ADD #pass :one")
+            .when(condition)
+            .name("#pass", "purgePass")
+            .value(":one", crate::item::n(1));
+        let expr = if condition.contains(":deleting") {
+            expr.name("#status", "status").value(":deleting", crate::item::av(&OrgStatus::Deleting))
+        } else {
+            expr
+        };
+        self.update_one(key, expr, DomainError::Conflict("nothing is being deleted")).await
+    }
+
+    pub(crate) async fn batch_delete(&self, keys: Vec<std::collections::HashMap<String, AttributeValue>>) -> Result<(), DomainError> {
         let mut requests = Vec::with_capacity(keys.len());
         for key in keys {
             let delete = DeleteRequest::builder().set_key(Some(key)).build().map_err(|_| DomainError::Unavailable)?;

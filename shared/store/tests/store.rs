@@ -258,10 +258,10 @@ async fn deleting_an_org_purges_every_item() {
 
     store.delete_org(&scope).await.unwrap();
     // Deletion only marks the org; its items wait for the purge consumer.
-    assert_eq!(store.orgs_awaiting_purge().await.unwrap(), vec![org]);
+    assert_eq!(store.awaiting_purge().await.unwrap(), vec![store::PurgeTarget::Org(org)]);
     let purge = store.purge_scope(org).await.unwrap().expect("a deleted org awaits its purge");
     assert_eq!(store.purge(&purge, std::time::Instant::now() + std::time::Duration::from_secs(60)).await.unwrap(), PurgeProgress::Done);
-    assert!(store.orgs_awaiting_purge().await.unwrap().is_empty());
+    assert!(store.awaiting_purge().await.unwrap().is_empty());
     assert!(store.purge_scope(org).await.unwrap().is_none(), "nothing is left to purge");
 
     assert_eq!(store.authorize(&owner, org, Action::ReadOrg).await.unwrap_err(), DomainError::NotFound);
@@ -320,11 +320,11 @@ async fn a_purge_pass_that_runs_out_of_time_marks_the_org_for_another() {
     });
     let pass = org_item.expect("the org item stays until the end").get("purgePass").and_then(|v| v.as_n().ok()).cloned();
     assert_eq!(pass.as_deref(), Some("1"), "the mark is a change the stream carries to the consumer");
-    assert_eq!(store.orgs_awaiting_purge().await.unwrap(), vec![org]);
+    assert_eq!(store.awaiting_purge().await.unwrap(), vec![store::PurgeTarget::Org(org)]);
     assert_eq!(store.purge(&purge, std::time::Instant::now() + std::time::Duration::from_secs(60)).await.unwrap(), PurgeProgress::Done);
     assert!(store.purge_scope(org).await.unwrap().is_none());
     // A pass over a purged org is harmless.
-    assert!(store.orgs_awaiting_purge().await.unwrap().is_empty());
+    assert!(store.awaiting_purge().await.unwrap().is_empty());
 }
 
 #[tokio::test]

@@ -25,6 +25,10 @@ pub enum Who {
 /// another org.
 pub struct Fixture {
     pub org: String,
+    /// A project of the org, created by its owner, with a task that has a comment by the owner.
+    pub project: String,
+    pub task: String,
+    pub comment: String,
     pub invite: String,
     pub token: String,
     pub newcomer: String,
@@ -61,8 +65,23 @@ impl Fixture {
         let token = store::InviteToken::generate().unwrap();
         let new = store::NewInvite { email: invitee.email.parse().unwrap(), role: Role::Member, token: &token, ttl_secs: 3600 };
         let invite = store.create_invite(&scope, &store::InviteContext::default(), new).await.unwrap();
+        let project = store.create_project(&scope, domain::work::ProjectName::parse("name", "Matrix Project").unwrap(), String::new()).await.unwrap();
+        let draft = store::TaskDraft {
+            title: domain::work::TaskTitle::parse("title", "Matrix Task").unwrap(),
+            description: String::new(),
+            status: domain::work::TaskStatus::Todo,
+            priority: domain::work::Priority::None,
+            assignee: None,
+            due: None,
+            labels: Vec::new(),
+        };
+        let task = store.create_task(&scope, &project, draft, None, &store::OrgLabels::default()).await.unwrap();
+        let comment = store.create_comment(&scope, &task, "first".into(), Vec::new()).await.unwrap();
         Fixture {
             org,
+            project: project.id.to_string(),
+            task: task.id.to_string(),
+            comment: comment.id.to_string(),
             invite: invite.id,
             token: token.token,
             newcomer: Caller::new("newcomer").email,
@@ -75,6 +94,31 @@ impl Fixture {
             other,
             platform: testkit::operator(store, "operator").await,
         }
+    }
+
+    /// `path` with the fixture's ids in place of its parameters.
+    pub fn concrete(&self, path: &str) -> String {
+        path.replace("{orgId}", &self.org)
+            .replace("{userId}", &self.target.sub)
+            .replace("{inviteId}", &self.invite)
+            .replace("{projectId}", &self.project)
+            .replace("{taskId}", &self.task)
+            .replace("{commentId}", &self.comment)
+    }
+
+    /// A call of `method` on `path` with `body`: JSON, or (a string) a CSV import; the
+    /// org-wide task listing asks for the caller's tasks.
+    pub fn call(&self, method: &str, path: &str, body: Option<serde_json::Value>) -> testkit::ApiCall {
+        let mut call = testkit::ApiCall::new(method, &self.concrete(path));
+        match body {
+            Some(serde_json::Value::String(csv)) => call = call.header("content-type", "text/csv").raw_body(csv),
+            Some(json) => call = call.json(json),
+            None => {}
+        }
+        if path == "/orgs/{orgId}/tasks" {
+            call = call.query("assignee", "me");
+        }
+        call
     }
 
     pub fn caller(&self, who: Who) -> Option<&Caller> {
