@@ -12,6 +12,8 @@ const BODYLESS: &[(&str, &str)] = &[
     ("POST", "/admin/orgs/{orgId}/suspend"),
     ("POST", "/admin/orgs/{orgId}/reactivate"),
     ("POST", "/admin/orgs/{orgId}/purge"),
+    ("POST", "/orgs/{orgId}/projects/{projectId}/archive"),
+    ("POST", "/orgs/{orgId}/projects/{projectId}/restore"),
 ];
 
 #[test]
@@ -117,12 +119,17 @@ fn parameters_say_what_the_api_accepts() {
     let org_id = params("/orgs/{orgId}", "get").into_iter().find(|p| p["name"] == "orgId").unwrap();
     let pattern = org_id["schema"]["pattern"].as_str().unwrap();
     assert_eq!(pattern, api::openapi::ULID_PATTERN);
+    let task_id = params("/orgs/{orgId}/projects/{projectId}/tasks/{taskId}", "get").into_iter().find(|p| p["name"] == "taskId").unwrap();
+    assert_eq!(task_id["schema"]["pattern"], api::openapi::ULID_PATTERN);
+    // the CSV import takes text/csv, and only that
+    let import = &doc["paths"]["/orgs/{orgId}/projects/{projectId}/tasks/import"]["post"]["requestBody"]["content"];
+    assert_eq!(import.as_object().unwrap().keys().collect::<Vec<_>>(), ["text/csv"]);
     let status = params("/orgs/{orgId}/invites", "get").into_iter().find(|p| p["name"] == "status").unwrap();
     assert_eq!(status["schema"]["enum"], json!(["pending", "accepted", "declined", "revoked", "expired"]));
     // tags come from the route tables, in their order
     let tags: Vec<&str> = doc["tags"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
-    assert_eq!(tags.len(), 5, "{tags:?}");
-    for t in ["organizations", "members", "profile", "platform", "invitations"] {
+    assert_eq!(tags.len(), 8, "{tags:?}");
+    for t in ["organizations", "members", "profile", "platform", "invitations", "projects", "tasks", "comments"] {
         assert!(tags.contains(&t), "{t} in {tags:?}");
     }
 }

@@ -38,13 +38,14 @@ fn succeeding_call(f: &Fixture, method: &str, path: &str) -> (ApiCall, Option<Va
         ("POST", "/invites/accept") | ("POST", "/invites/decline") => Some(json!({"token": f.token})),
         ("POST", "/orgs/{orgId}/projects") => Some(json!({"name": "Budget project"})),
         ("PATCH", "/orgs/{orgId}/projects/{projectId}") => Some(json!({"name": "Renamed"})),
-        ("POST", "/orgs/{orgId}/projects/{projectId}/tasks") => Some(json!({"title": "Budget task", "assignee": f.member.sub, "due": "2026-12-01", "labels": ["new"]})),
+        ("POST", "/orgs/{orgId}/projects/{projectId}/tasks") => {
+            Some(json!({"title": "Budget task", "assignee": f.member.sub, "due": "2026-12-01", "labels": ["new"]}))
+        }
         ("PATCH", "/orgs/{orgId}/projects/{projectId}/tasks/{taskId}") => Some(json!({"status": "in_progress", "assignee": f.member.sub})),
         ("POST", "/orgs/{orgId}/projects/{projectId}/tasks/{taskId}/move") => Some(json!({"status": "done"})),
         ("POST", "/orgs/{orgId}/projects/{projectId}/tasks/import") => Some(json!(format!("title,assignee\nImported,{}\n", f.member.email))),
-        ("POST", "/orgs/{orgId}/projects/{projectId}/tasks/{taskId}/comments") | ("PATCH", "/orgs/{orgId}/projects/{projectId}/tasks/{taskId}/comments/{commentId}") => {
-            Some(json!({"text": "@someone look"}))
-        }
+        ("POST", "/orgs/{orgId}/projects/{projectId}/tasks/{taskId}/comments")
+        | ("PATCH", "/orgs/{orgId}/projects/{projectId}/tasks/{taskId}/comments/{commentId}") => Some(json!({"text": "@someone look"})),
         _ => None,
     };
     let caller: &Caller = if path.starts_with("/admin/") {

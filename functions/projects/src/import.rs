@@ -38,7 +38,13 @@ fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<String>> {
     key.map(|k| Some(hex(&Sha256::digest(k.as_bytes())))).ok_or_else(|| ApiError::malformed("Idempotency-Key must be 1 to 255 visible ASCII characters"))
 }
 
-pub async fn import(State(app): State<AppState>, Caller(who): Caller, p: Params, headers: HeaderMap, body: Body) -> ApiResult<(StatusCode, Json<ImportOutcome>)> {
+pub async fn import(
+    State(app): State<AppState>,
+    Caller(who): Caller,
+    p: Params,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<(StatusCode, Json<ImportOutcome>)> {
     let path = ProjectPath::of(&p)?;
     let essence = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(|ct| ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase());
     if essence.as_deref() != Some("text/csv") {
@@ -93,7 +99,9 @@ pub async fn import(State(app): State<AppState>, Caller(who): Caller, p: Params,
         Ok(rows) => rows,
         Err(CsvFailure::TooManyRows { max }) => return Err(too_large(format!("the plan imports at most {max} rows at once"))),
         Err(CsvFailure::Invalid(errors)) => {
-            return Err(ApiError::invalid(errors.into_iter().map(|e| FieldError::in_row(u64::try_from(e.row).unwrap_or(u64::MAX), e.column, e.message)).collect()));
+            return Err(ApiError::invalid(
+                errors.into_iter().map(|e| FieldError::in_row(u64::try_from(e.row).unwrap_or(u64::MAX), e.column, e.message)).collect(),
+            ));
         }
     };
 
@@ -123,7 +131,11 @@ pub async fn import(State(app): State<AppState>, Caller(who): Caller, p: Params,
         for label in &row.labels {
             if !known.contains(label.as_str()) {
                 if known.len() >= MAX_LABELS_PER_ORG {
-                    errors.push(FieldError::in_row(line, "labels", format!("{} would exceed the organization's limit of {MAX_LABELS_PER_ORG} labels", label.as_str())));
+                    errors.push(FieldError::in_row(
+                        line,
+                        "labels",
+                        format!("{} would exceed the organization's limit of {MAX_LABELS_PER_ORG} labels", label.as_str()),
+                    ));
                 } else {
                     known.insert(label.as_str().to_owned());
                 }

@@ -1,9 +1,7 @@
 //! Request bodies and their validation: every bad field is named in one 422.
 
 use api::{ApiError, ApiResult};
-use domain::work::{
-    self, Due, PROJECT_DESCRIPTION_MAX, Priority, ProjectName, ProjectStatus, TASK_DESCRIPTION_MAX, TaskId, TaskStatus, TaskTitle,
-};
+use domain::work::{self, Due, PROJECT_DESCRIPTION_MAX, Priority, ProjectName, ProjectStatus, TASK_DESCRIPTION_MAX, TaskId, TaskStatus, TaskTitle};
 use domain::{FieldError, UserId};
 use serde::{Deserialize, Deserializer};
 use store::{TaskDraft, TaskPatch};
@@ -217,7 +215,9 @@ pub struct MoveTask {
 impl MoveTask {
     pub fn neighbours(&self) -> ApiResult<(Option<TaskId>, Option<TaskId>)> {
         let mut c = Checker::default();
-        let parse = |field: &str, raw: &Option<String>| raw.as_deref().map(|r| r.parse::<TaskId>().map_err(|_| FieldError::new(field, "must be a task id"))).transpose();
+        let parse = |field: &str, raw: &Option<String>| {
+            raw.as_deref().map(|r| r.parse::<TaskId>().map_err(|_| FieldError::new(field, "must be a task id"))).transpose()
+        };
         let after = c.take(parse("after", &self.after));
         let before = c.take(parse("before", &self.before));
         if self.status.is_none() && self.after.is_none() && self.before.is_none() {

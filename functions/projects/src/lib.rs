@@ -43,20 +43,44 @@ pub fn routes() -> RouteTable<AppState> {
         .route(Method::GET, "/orgs/{orgId}/projects/{projectId}", "getProject", "Read a project", projects::get)
         .returns::<Project>(200)
         .header(ETAG.0, ETAG.1)
-        .route(Method::PATCH, "/orgs/{orgId}/projects/{projectId}", "updateProject", "Change a project's name, description or status (member+ their own, admin+ any)", projects::update)
+        .route(
+            Method::PATCH,
+            "/orgs/{orgId}/projects/{projectId}",
+            "updateProject",
+            "Change a project's name, description or status (member+ their own, admin+ any)",
+            projects::update,
+        )
         .takes::<UpdateProject>()
         .returns::<Project>(200)
         .header(ETAG.0, ETAG.1)
         .errors(&[412])
-        .route(Method::POST, "/orgs/{orgId}/projects/{projectId}/archive", "archiveProject", "Archive a project: read-only, and not counted against the plan", projects::archive)
+        .route(
+            Method::POST,
+            "/orgs/{orgId}/projects/{projectId}/archive",
+            "archiveProject",
+            "Archive a project: read-only, and not counted against the plan",
+            projects::archive,
+        )
         .returns::<Project>(200)
         .header(ETAG.0, ETAG.1)
         .errors(&[412])
-        .route(Method::POST, "/orgs/{orgId}/projects/{projectId}/restore", "restoreProject", "Restore an archived project, within the plan's limit", projects::restore)
+        .route(
+            Method::POST,
+            "/orgs/{orgId}/projects/{projectId}/restore",
+            "restoreProject",
+            "Restore an archived project, within the plan's limit",
+            projects::restore,
+        )
         .returns::<Project>(200)
         .header(ETAG.0, ETAG.1)
         .errors(&[412])
-        .route(Method::DELETE, "/orgs/{orgId}/projects/{projectId}", "deleteProject", "Delete a project; its tasks, comments and history are purged asynchronously (admin+)", projects::delete)
+        .route(
+            Method::DELETE,
+            "/orgs/{orgId}/projects/{projectId}",
+            "deleteProject",
+            "Delete a project; its tasks, comments and history are purged asynchronously (admin+)",
+            projects::delete,
+        )
         .no_content()
         .errors(&[412])
         .tag("tasks", "Tasks: a project's board, the caller's tasks, due dates, history, CSV import")
@@ -65,7 +89,13 @@ pub fn routes() -> RouteTable<AppState> {
         .returns::<Task>(201)
         .header(ETAG.0, ETAG.1)
         .header("Location", "the new task's path")
-        .route(Method::GET, "/orgs/{orgId}/projects/{projectId}/tasks", "listTasks", "A board column in manual order (status), or all the project's tasks by creation", tasks::list)
+        .route(
+            Method::GET,
+            "/orgs/{orgId}/projects/{projectId}/tasks",
+            "listTasks",
+            "A board column in manual order (status), or all the project's tasks by creation",
+            tasks::list,
+        )
         .returns::<Page<Task>>(200)
         .paginated(&["status"])
         .query_values("status", &["todo", "in_progress", "blocked", "done", "canceled"])
@@ -77,21 +107,51 @@ pub fn routes() -> RouteTable<AppState> {
         .returns::<Task>(200)
         .header(ETAG.0, ETAG.1)
         .errors(&[412])
-        .route(Method::POST, "/orgs/{orgId}/projects/{projectId}/tasks/{taskId}/move", "moveTask", "Move a task within or across board columns (member+)", tasks::move_task)
+        .route(
+            Method::POST,
+            "/orgs/{orgId}/projects/{projectId}/tasks/{taskId}/move",
+            "moveTask",
+            "Move a task within or across board columns (member+)",
+            tasks::move_task,
+        )
         .takes::<MoveTask>()
         .returns::<Task>(200)
         .header(ETAG.0, ETAG.1)
         .errors(&[412])
-        .route(Method::DELETE, "/orgs/{orgId}/projects/{projectId}/tasks/{taskId}", "deleteTask", "Delete a task with its comments and history (member+)", tasks::delete)
+        .route(
+            Method::DELETE,
+            "/orgs/{orgId}/projects/{projectId}/tasks/{taskId}",
+            "deleteTask",
+            "Delete a task with its comments and history (member+)",
+            tasks::delete,
+        )
         .no_content()
         .errors(&[412])
-        .route(Method::GET, "/orgs/{orgId}/projects/{projectId}/tasks/{taskId}/history", "listTaskHistory", "Every change to a task, oldest first", tasks::history)
+        .route(
+            Method::GET,
+            "/orgs/{orgId}/projects/{projectId}/tasks/{taskId}/history",
+            "listTaskHistory",
+            "Every change to a task, oldest first",
+            tasks::history,
+        )
         .returns::<Page<TaskHistoryEntry>>(200)
         .paginated(&[])
-        .route(Method::POST, "/orgs/{orgId}/projects/{projectId}/tasks/import", "importTasks", "Import tasks from CSV: every row valid, or nothing imported (member+)", import::import)
+        .route(
+            Method::POST,
+            "/orgs/{orgId}/projects/{projectId}/tasks/import",
+            "importTasks",
+            "Import tasks from CSV: every row valid, or nothing imported (member+)",
+            import::import,
+        )
         .takes_media::<String>("text/csv")
         .returns::<ImportOutcome>(201)
-        .route(Method::GET, "/orgs/{orgId}/tasks", "listOrgTasks", "Open tasks across the org: the caller's (assignee=me) by due date, or those due in a range", tasks::list_org)
+        .route(
+            Method::GET,
+            "/orgs/{orgId}/tasks",
+            "listOrgTasks",
+            "Open tasks across the org: the caller's (assignee=me) by due date, or those due in a range",
+            tasks::list_org,
+        )
         .returns::<Page<Task>>(200)
         .paginated(&["assignee", "dueAfter", "dueBefore"])
         .route(Method::GET, "/orgs/{orgId}/labels", "listLabels", "The labels the org's tasks use", tasks::labels)
@@ -106,7 +166,13 @@ pub fn routes() -> RouteTable<AppState> {
         .route(Method::PATCH, "/orgs/{orgId}/projects/{projectId}/tasks/{taskId}/comments/{commentId}", "editComment", "Edit your own comment", comments::edit)
         .takes::<CommentBody>()
         .returns::<Comment>(200)
-        .route(Method::DELETE, "/orgs/{orgId}/projects/{projectId}/tasks/{taskId}/comments/{commentId}", "deleteComment", "Delete your own comment (admin+: any)", comments::delete)
+        .route(
+            Method::DELETE,
+            "/orgs/{orgId}/projects/{projectId}/tasks/{taskId}/comments/{commentId}",
+            "deleteComment",
+            "Delete your own comment (admin+: any)",
+            comments::delete,
+        )
         .no_content()
 }
 

@@ -33,7 +33,8 @@ pub async fn list(State(app): State<AppState>, Caller(who): Caller, p: Params, q
     };
     let store = &app.store;
     let page = &q.page;
-    let (_, listed) = store.authorize_with(&who, org_id, Action::ReadWorkload, |pending| async move { store.list_projects(&pending, status, page).await }).await?;
+    let (_, listed) =
+        store.authorize_with(&who, org_id, Action::ReadWorkload, |pending| async move { store.list_projects(&pending, status, page).await }).await?;
     Ok(Json(listed))
 }
 
@@ -73,7 +74,13 @@ async fn change(app: &AppState, who: &Identity, p: &Params, headers: &HeaderMap,
     Ok(with_etag(project.version, Json(project)))
 }
 
-pub async fn update(State(app): State<AppState>, Caller(who): Caller, p: Params, headers: HeaderMap, JsonBody(input): JsonBody<UpdateProject>) -> ApiResult<Response> {
+pub async fn update(
+    State(app): State<AppState>,
+    Caller(who): Caller,
+    p: Params,
+    headers: HeaderMap,
+    JsonBody(input): JsonBody<UpdateProject>,
+) -> ApiResult<Response> {
     let patch = input.validate()?;
     change(&app, &who, &p, &headers, patch).await
 }

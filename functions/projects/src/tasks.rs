@@ -37,7 +37,14 @@ pub(crate) struct Reads {
 
 /// Authorizes `action` and reads the project, the task (when the path names one), the org's
 /// labels and the last rank of `column`, concurrently.
-pub(crate) async fn reads(app: &AppState, who: &Identity, project: ProjectPath, task: Option<TaskId>, column: Option<TaskStatus>, action: Action) -> Result<Reads, DomainError> {
+pub(crate) async fn reads(
+    app: &AppState,
+    who: &Identity,
+    project: ProjectPath,
+    task: Option<TaskId>,
+    column: Option<TaskStatus>,
+    action: Action,
+) -> Result<Reads, DomainError> {
     let store = &app.store;
     let (scope, (p, t, labels, last_rank)) = store
         .authorize_with(who, project.org, action, |pending| async move {
@@ -104,7 +111,9 @@ pub async fn list(State(app): State<AppState>, Caller(who): Caller, p: Params, q
 pub async fn get(State(app): State<AppState>, Caller(who): Caller, p: Params) -> ApiResult<Response> {
     let path = TaskPath::of(&p)?;
     let store = &app.store;
-    let (_, task) = store.authorize_with(&who, path.project.org, Action::ReadWorkload, |pending| async move { store.get_task(&pending, path.project.project, path.task).await }).await?;
+    let (_, task) = store
+        .authorize_with(&who, path.project.org, Action::ReadWorkload, |pending| async move { store.get_task(&pending, path.project.project, path.task).await })
+        .await?;
     let task = task.ok_or(DomainError::NotFound)?;
     Ok(with_etag(task.version, Json(task)))
 }
@@ -114,7 +123,13 @@ fn check_version(expected: Option<u64>, task: &Task) -> Result<(), DomainError> 
     if expected.is_some_and(|v| v != task.version) { Err(DomainError::StaleVersion) } else { Ok(()) }
 }
 
-pub async fn update(State(app): State<AppState>, Caller(who): Caller, p: Params, headers: HeaderMap, JsonBody(input): JsonBody<UpdateTask>) -> ApiResult<Response> {
+pub async fn update(
+    State(app): State<AppState>,
+    Caller(who): Caller,
+    p: Params,
+    headers: HeaderMap,
+    JsonBody(input): JsonBody<UpdateTask>,
+) -> ApiResult<Response> {
     let path = TaskPath::of(&p)?;
     let expected = if_match(&headers)?;
     let patch = input.validate()?;
@@ -128,7 +143,13 @@ pub async fn update(State(app): State<AppState>, Caller(who): Caller, p: Params,
     Ok(with_etag(task.version, Json(task)))
 }
 
-pub async fn move_task(State(app): State<AppState>, Caller(who): Caller, p: Params, headers: HeaderMap, JsonBody(input): JsonBody<MoveTask>) -> ApiResult<Response> {
+pub async fn move_task(
+    State(app): State<AppState>,
+    Caller(who): Caller,
+    p: Params,
+    headers: HeaderMap,
+    JsonBody(input): JsonBody<MoveTask>,
+) -> ApiResult<Response> {
     let path = TaskPath::of(&p)?;
     let expected = if_match(&headers)?;
     let (after, before) = input.neighbours()?;
@@ -168,7 +189,7 @@ pub async fn move_task(State(app): State<AppState>, Caller(who): Caller, p: Para
             return Err(missing("before"));
         }
         let status = input.status.unwrap_or(current.status);
-        store.move_task(&scope, &proj, &current, status, after.as_ref(), before.as_ref(), last.as_deref()).await
+        store.move_task(&scope, &proj, &current, store::Placement { status, after: after.as_ref(), before: before.as_ref(), last_rank: last.as_deref() }).await
     })
     .await?;
     Ok(with_etag(task.version, Json(task)))
@@ -180,7 +201,11 @@ pub async fn delete(State(app): State<AppState>, Caller(who): Caller, p: Params,
     let store = &app.store;
     last_writer_wins(expected, || async {
         let (scope, task) =
-            store.authorize_with(&who, path.project.org, Action::WriteWorkload, |pending| async move { store.get_task(&pending, path.project.project, path.task).await }).await?;
+            store
+                .authorize_with(&who, path.project.org, Action::WriteWorkload, |pending| async move {
+                    store.get_task(&pending, path.project.project, path.task).await
+                })
+                .await?;
         let task = task.ok_or(DomainError::NotFound)?;
         store.delete_task(&scope, &task, expected).await
     })
@@ -227,7 +252,7 @@ fn org_listing(who: &Identity, q: &PageQuery) -> ApiResult<OrgListing> {
             }
         },
         (None, true) => {
-            let mut bound = |name: &str, raw: Option<&str>| raw.map(|r| due_bound(name, r).map_err(|e| errors.push(e)).ok()).flatten();
+            let mut bound = |name: &str, raw: Option<&str>| raw.and_then(|r| due_bound(name, r).map_err(|e| errors.push(e)).ok());
             let after = bound("dueAfter", after);
             let before = bound("dueBefore", before);
             Some(OrgListing::Due { after, before })

@@ -304,7 +304,9 @@ async fn assignees_must_be_members_and_tenants_never_meet() {
 
     let refused = a.send(ApiCall::patch(&path).by(&a.owner).json(json!({ "assignee": b_member.sub }))).await.expect_problem(422, "validation-failed");
     assert_eq!(refused.body["errors"][0]["field"], "assignee");
-    a.send(ApiCall::post(&a.tasks(&project)).by(&a.owner).json(json!({ "title": "x", "assignee": "nobody-at-all" }))).await.expect_problem(422, "validation-failed");
+    a.send(ApiCall::post(&a.tasks(&project)).by(&a.owner).json(json!({ "title": "x", "assignee": "nobody-at-all" })))
+        .await
+        .expect_problem(422, "validation-failed");
     a.send(ApiCall::patch(&path).by(&a.owner).json(json!({ "assignee": a_member.sub }))).await.expect(200);
 
     // Org B's people reach nothing of org A's, whichever way they ask.
@@ -340,12 +342,11 @@ async fn comments_mention_members_by_handle_and_only_their_authors_edit_them() {
     let outsider = World::new(Plan::Free).await.owner;
     let project = w.project("Talk").await;
     let task = w.task(&project, json!({ "title": "t" })).await;
-    let members = w.send(ApiCall::get(&format!("/orgs/{}/members", w.org)).by(&w.owner).query("limit", "100")).await;
-    let handle_of = |sub: &str| {
-        let items = members.body["items"].as_array().unwrap();
-        items.iter().find(|m| m["userId"] == sub).unwrap()["handle"].as_str().unwrap().to_owned()
-    };
-    let handle = handle_of(&member.sub);
+    // The handle `GET /orgs/{orgId}/members` shows.
+    let scope = w.store.authorize(&w.owner.identity(), w.org.parse().unwrap(), Action::ReadMembers).await.unwrap();
+    let listed = w.store.list_members(&scope, &store::PageRequest::first(100)).await.unwrap();
+    let handle = listed.items.iter().find(|m| m.user_id == member.identity().user_id).unwrap().handle.clone();
+    assert!(!handle.is_empty());
     let outsider_handle = domain::work::member_handle(Some(&outsider.email), None, &outsider.sub);
     let comments = format!("{}/{}/comments", w.tasks(&project), id(&task));
     let text = format!("@{handle}, can you look? cc @{outsider_handle} and mail me at someone@{handle}.com");
@@ -374,12 +375,11 @@ async fn a_csv_with_a_bad_row_imports_nothing_and_a_good_one_imports_once() {
     let w = World::new(Plan::Starter).await;
     let member = w.join("importer", Role::Member).await;
     let project = w.project("Import").await;
-    let bad = format!(
-        "{CSV_HEADER}Write spec,,todo,high,{},2026-12-01,docs\nShip,,shipped,,,,\nReview,,done,low,stranger@example.com,next week,\n",
-        member.email
-    );
+    let bad =
+        format!("{CSV_HEADER}Write spec,,todo,high,{},2026-12-01,docs\nShip,,shipped,,,,\nReview,,done,low,stranger@example.com,next week,\n", member.email);
     let res = w.send(csv_call(&w, &project, bad)).await.expect_problem(422, "validation-failed");
-    let errors: Vec<(u64, String)> = res.body["errors"].as_array().unwrap().iter().map(|e| (e["row"].as_u64().unwrap(), e["field"].as_str().unwrap().to_owned())).collect();
+    let errors: Vec<(u64, String)> =
+        res.body["errors"].as_array().unwrap().iter().map(|e| (e["row"].as_u64().unwrap(), e["field"].as_str().unwrap().to_owned())).collect();
     assert_eq!(errors, [(3, "status".to_owned()), (4, "due".to_owned())], "{}", res.body);
     // Cells that parse, with an assignee who is not a member.
     let stranger = format!("{CSV_HEADER}Fine,,,,{},,\nAlso fine,,,,stranger@example.com,,\n", member.email);
@@ -387,7 +387,9 @@ async fn a_csv_with_a_bad_row_imports_nothing_and_a_good_one_imports_once() {
     assert_eq!((res.body["errors"][0]["row"].clone(), res.body["errors"][0]["field"].clone()), (json!(3), json!("assignee")));
     assert!(w.all_pages(&w.owner, &w.tasks(&project), &[], 50).await.is_empty(), "nothing imported");
 
-    let rows: String = (0..70).map(|i| format!("Task {i},,{},medium,{},2026-12-{:02},import;batch\n", if i % 2 == 0 { "todo" } else { "blocked" }, member.email, i % 28 + 1)).collect();
+    let rows: String = (0..70)
+        .map(|i| format!("Task {i},,{},medium,{},2026-12-{:02},import;batch\n", if i % 2 == 0 { "todo" } else { "blocked" }, member.email, i % 28 + 1))
+        .collect();
     let good = format!("{CSV_HEADER}{rows}");
     let first = w.send(csv_call(&w, &project, good.clone()).header("Idempotency-Key", "upload-1")).await.expect(201);
     assert_eq!(first.body, json!({ "imported": 70, "replayed": false }));

@@ -47,9 +47,16 @@ impl Plan {
 
     pub const fn limits(self) -> Limits {
         match self {
-            Plan::Free => {
-                Limits { max_members: 5, max_projects: 3, storage_bytes: GIB, chat_tokens_per_month: 100_000, max_upload_bytes: 10 * MIB, invites_per_day: 20, import_rows: 1_000, import_bytes: MIB }
-            }
+            Plan::Free => Limits {
+                max_members: 5,
+                max_projects: 3,
+                storage_bytes: GIB,
+                chat_tokens_per_month: 100_000,
+                max_upload_bytes: 10 * MIB,
+                invites_per_day: 20,
+                import_rows: 1_000,
+                import_bytes: MIB,
+            },
             Plan::Starter => Limits {
                 max_members: 25,
                 max_projects: 25,

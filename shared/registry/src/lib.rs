@@ -188,7 +188,11 @@ pub fn all() -> Vec<Function> {
 API Gateway\u{2019}s 29 s; every other route answers in well under a second."
             ),
             // Deleting a task deletes its comments and history in batches.
-            permissions: Permissions { dynamodb: [HTTP_TABLE_ACTIONS.as_slice(), &["BatchWriteItem"]].concat(), read_cursor_secret: true, ses_send_email: false },
+            permissions: Permissions {
+                dynamodb: [HTTP_TABLE_ACTIONS.as_slice(), &["BatchWriteItem"]].concat(),
+                read_cursor_secret: true,
+                ses_send_email: false,
+            },
             sources: Sources {
                 http: true,
                 // Memberships that ended: their open tasks are unassigned.

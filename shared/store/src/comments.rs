@@ -93,7 +93,15 @@ impl Store {
     pub async fn list_comments(&self, scope: &impl ReadScope, project: ProjectId, task: TaskId, page: &PageRequest) -> Result<Page<Comment>, DomainError> {
         let partition = keys::project_pk(scope.partition(), project);
         let prefix = keys::comments_prefix(task);
-        let q = PagedQuery { name: "comments", index: None, partition_attribute: PK, partition: &partition, sort_attribute: SK, sort: Sort::Prefix(&prefix), descending: false };
+        let q = PagedQuery {
+            name: "comments",
+            index: None,
+            partition_attribute: PK,
+            partition: &partition,
+            sort_attribute: SK,
+            sort: Sort::Prefix(&prefix),
+            descending: false,
+        };
         self.query_page(&q, page).await
     }
 

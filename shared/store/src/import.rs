@@ -121,10 +121,8 @@ impl Store {
         for row in &rows {
             *per_column.entry(row.status).or_default() += 1;
         }
-        let mut ranks: BTreeMap<TaskStatus, std::vec::IntoIter<String>> = per_column
-            .iter()
-            .map(|(status, count)| (*status, ranks_after(last_ranks.get(status).cloned().flatten().as_deref(), *count).into_iter()))
-            .collect();
+        let mut ranks: BTreeMap<TaskStatus, std::vec::IntoIter<String>> =
+            per_column.iter().map(|(status, count)| (*status, ranks_after(last_ranks.get(status).cloned().flatten().as_deref(), *count).into_iter())).collect();
         let now = self.clock.rfc3339();
         let total = rows.len();
         let mut tasks = Vec::with_capacity(total);
@@ -180,7 +178,8 @@ impl Store {
             batches.push(tx);
         }
         let resuming = matches!(&idempotency, Some(Idempotency { recorded: Some(_), .. }));
-        let results: Vec<Result<(), DomainError>> = futures::stream::iter(batches.into_iter().map(|tx| tx.run(self))).buffer_unordered(TX_IN_FLIGHT).collect().await;
+        let results: Vec<Result<(), DomainError>> =
+            futures::stream::iter(batches.into_iter().map(|tx| tx.run(self))).buffer_unordered(TX_IN_FLIGHT).collect().await;
         for result in results {
             match result {
                 // Written by the attempt this one resumes.

@@ -34,19 +34,19 @@ use aws_config::retry::RetryConfig;
 use aws_sdk_dynamodb::Client;
 use domain::{Clock, DomainError};
 
+pub use comments::Comment;
 pub use entities::{Invite, InviteStatus, Member, Org, OrgStatus, SlugClaim, UsageCounter, UsageMonth, UserProfile};
+pub use import::{Idempotency, ImportOutcome, ImportRecord};
 pub use invites::{Branding, InviteContext, InviteToken, NewInvite, RESENDS_PER_HOUR};
 pub use members::MemberChange;
 pub use orgs::{MyOrg, NewOrg};
 pub use page::{CursorKey, DEFAULT_LIMIT, MAX_LIMIT, Page, PageRequest};
-pub use comments::Comment;
-pub use import::{Idempotency, ImportOutcome, ImportRecord};
 pub use projects::{PROJECT_PURGE_TYPE, Project, ProjectPatch};
 pub use purge::{ProjectPurgeScope, PurgeProgress, PurgeScope, PurgeTarget};
-pub use tasks::{FieldChange, OrgLabels, SYSTEM_ACTOR, Task, TaskAction, TaskDraft, TaskHistoryEntry, TaskPatch};
-pub use unassign::RemovedMember;
 pub use scope::{Access, AdminScope, OrgScope, PendingScope, ReadScope};
 pub use table::{TABLE_JSON, TableDefinition};
+pub use tasks::{FieldChange, OrgLabels, Placement, SYSTEM_ACTOR, Task, TaskAction, TaskDraft, TaskHistoryEntry, TaskPatch};
+pub use unassign::RemovedMember;
 pub use usage::Usage;
 pub use users::{ClaimsView, ProfileOutcome};
 

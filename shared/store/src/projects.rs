@@ -87,7 +87,12 @@ impl Store {
             version: 1,
         };
         let mut tx = Tx::default();
-        tx.put(&self.table, self.project_item(&scope.partition, &project)?, Some(Expr::condition("attribute_not_exists(PK)")), DomainError::Conflict("project id collision"));
+        tx.put(
+            &self.table,
+            self.project_item(&scope.partition, &project)?,
+            Some(Expr::condition("attribute_not_exists(PK)")),
+            DomainError::Conflict("project id collision"),
+        );
         self.project_count(&mut tx, scope, 1);
         tx.run(self).await?;
         Ok(project)
@@ -221,7 +226,12 @@ impl Store {
             Some(Expr::condition("#version = :version").name("#version", "version").value(":version", n(current.version))),
             DomainError::StaleVersion,
         )
-        .put(&self.table, to_item(&tombstone, &keys::project_purge(p, current.id), &[keys::project_awaiting_purge(p, current.id)])?, None, DomainError::Unavailable);
+        .put(
+            &self.table,
+            to_item(&tombstone, &keys::project_purge(p, current.id), &[keys::project_awaiting_purge(p, current.id)])?,
+            None,
+            DomainError::Unavailable,
+        );
         if current.status == ProjectStatus::Active {
             self.project_count(&mut tx, scope, -1);
         }

@@ -17,8 +17,8 @@ use domain::{DomainError, OrgId};
 
 use crate::Store;
 use crate::entities::{Org, OrgStatus};
-use crate::projects::ProjectTombstone;
 use crate::keys::{self, GSI2, GSI2PK, GSI2SK, PK, SK};
+use crate::projects::ProjectTombstone;
 use crate::scope::{AdminScope, OrgPartition};
 use crate::tx::{self, Expr};
 
@@ -215,21 +215,21 @@ impl Store {
 
     /// The keys of `pk`'s items whose sort key begins with `prefix` (a page).
     async fn partition_keys(&self, pk: &str, prefix: &str) -> Result<Vec<std::collections::HashMap<String, AttributeValue>>, DomainError> {
-        let out = self
+        let query = self
             .client
             .query()
             .table_name(&*self.table)
-            .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
             .expression_attribute_names("#pk", PK)
             .expression_attribute_names("#sk", SK)
-            .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
-            .expression_attribute_values(":prefix", AttributeValue::S(prefix.to_owned()))
-            .projection_expression("#pk, #sk")
-            .consistent_read(true)
-            .limit(PAGE)
-            .send()
-            .await
-            .map_err(tx::unexpected)?;
+            .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()));
+        let query = if prefix.is_empty() {
+            query.key_condition_expression("#pk = :pk")
+        } else {
+            query
+                .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+                .expression_attribute_values(":prefix", AttributeValue::S(prefix.to_owned()))
+        };
+        let out = query.projection_expression("#pk, #sk").consistent_read(true).limit(PAGE).send().await.map_err(tx::unexpected)?;
         Ok(out.items.unwrap_or_default())
     }
 
@@ -237,12 +237,8 @@ impl Store {
     /// left, false when `deadline` came first.
     async fn purge_partition(&self, pk: &str, keep: Option<&str>, deadline: Instant) -> Result<bool, DomainError> {
         loop {
-            let keys: Vec<_> = self
-                .partition_keys(pk, "")
-                .await?
-                .into_iter()
-                .filter(|k| keep.is_none_or(|sk| k.get(SK) != Some(&AttributeValue::S(sk.to_owned()))))
-                .collect();
+            let keys: Vec<_> =
+                self.partition_keys(pk, "").await?.into_iter().filter(|k| keep.is_none_or(|sk| k.get(SK) != Some(&AttributeValue::S(sk.to_owned())))).collect();
             if keys.is_empty() {
                 return Ok(true);
             }
@@ -258,15 +254,9 @@ impl Store {
     /// A change to the item (org, or deleted project) that the purge consumer's stream filter
     /// matches: the next pass.
     async fn mark_for_another_pass(&self, key: &keys::Key, condition: &str) -> Result<(), DomainError> {
-        let expr = Expr::update("ADD #pass :one")
-            .when(condition)
-            .name("#pass", "purgePass")
-            .value(":one", crate::item::n(1));
-        let expr = if condition.contains(":deleting") {
-            expr.name("#status", "status").value(":deleting", crate::item::av(&OrgStatus::Deleting))
-        } else {
-            expr
-        };
+        let expr = Expr::update("ADD #pass :one").when(condition).name("#pass", "purgePass").value(":one", crate::item::n(1));
+        let expr =
+            if condition.contains(":deleting") { expr.name("#status", "status").value(":deleting", crate::item::av(&OrgStatus::Deleting)) } else { expr };
         self.update_one(key, expr, DomainError::Conflict("nothing is being deleted")).await
     }
 

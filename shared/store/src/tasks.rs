@@ -201,6 +201,19 @@ impl TaskPatch {
     }
 }
 
+/// Where a move puts a task.
+#[derive(Debug, Clone, Copy)]
+pub struct Placement<'a> {
+    /// The column.
+    pub status: TaskStatus,
+    /// The task it goes right after, if any.
+    pub after: Option<&'a Task>,
+    /// The task it goes right before, if any.
+    pub before: Option<&'a Task>,
+    /// The column's last rank, for when no neighbour is named.
+    pub last_rank: Option<&'a str>,
+}
+
 /// How a task write is conditioned.
 pub(crate) enum Expect {
     /// A new task.
@@ -246,7 +259,14 @@ impl Store {
 
     /// Creates a task at the end of its board column (`last_rank` is the column's last rank,
     /// read with the authorization).
-    pub async fn create_task(&self, scope: &OrgScope, project: &Project, draft: TaskDraft, last_rank: Option<&str>, labels: &OrgLabels) -> Result<Task, DomainError> {
+    pub async fn create_task(
+        &self,
+        scope: &OrgScope,
+        project: &Project,
+        draft: TaskDraft,
+        last_rank: Option<&str>,
+        labels: &OrgLabels,
+    ) -> Result<Task, DomainError> {
         require(scope, Action::WriteWorkload)?;
         require_member(scope)?;
         let now = self.clock.rfc3339();
@@ -294,19 +314,11 @@ impl Store {
         self.write_task(scope, project, Some(current), &next, TaskAction::Updated, labels).await
     }
 
-    /// Moves `current` into column `status` between `after` and `before` (either may be
-    /// absent: the top or the bottom of the column; both absent: after `last_rank`, the
-    /// column's end). Writes the one task (and a history entry when the status changes).
-    pub async fn move_task(
-        &self,
-        scope: &OrgScope,
-        project: &Project,
-        current: &Task,
-        status: TaskStatus,
-        after: Option<&Task>,
-        before: Option<&Task>,
-        last_rank: Option<&str>,
-    ) -> Result<Task, DomainError> {
+    /// Moves `current` to `to`: into a column between two neighbours (either may be absent:
+    /// the top or the bottom of the column; both absent: after the column's last rank). Writes
+    /// the one task (and a history entry when the status changes).
+    pub async fn move_task(&self, scope: &OrgScope, project: &Project, current: &Task, to: Placement<'_>) -> Result<Task, DomainError> {
+        let Placement { status, after, before, last_rank } = to;
         require(scope, Action::WriteWorkload)?;
         require_member(scope)?;
         for (field, neighbour) in [("after", after), ("before", before)] {
@@ -366,7 +378,12 @@ impl Store {
         if let Some(user) = &next.assignee
             && previous.and_then(|p| p.assignee.as_ref()) != Some(user)
         {
-            tx.check(&self.table, &keys::member(&scope.partition, user), Expr::condition("attribute_exists(PK)"), DomainError::invalid("assignee", ASSIGNEE_NOT_MEMBER));
+            tx.check(
+                &self.table,
+                &keys::member(&scope.partition, user),
+                Expr::condition("attribute_exists(PK)"),
+                DomainError::invalid("assignee", ASSIGNEE_NOT_MEMBER),
+            );
         }
         self.push_new_labels(&mut tx, &scope.partition, labels, next.labels.iter())?;
         tx.run(self).await?;
@@ -384,7 +401,8 @@ impl Store {
         tx.put(&self.table, to_item(task, &keys::task(p, task.project_id, task.id), &keys::task_indexes(p, task))?, Some(condition), on_fail);
         if !changes.is_empty() {
             // The entry's id sorts by time: the task's history lists in order.
-            let id = id.unwrap_or_else(|| ulid::Ulid::from_parts(u64::try_from(self.clock.epoch_millis()).unwrap_or(0), ulid::Ulid::new().random()).to_string());
+            let id =
+                id.unwrap_or_else(|| ulid::Ulid::from_parts(u64::try_from(self.clock.epoch_millis()).unwrap_or(0), ulid::Ulid::new().random()).to_string());
             let entry = TaskHistoryEntry { id: id.clone(), task_id: task.id, action, actor: actor.to_owned(), at: self.clock.rfc3339(), changes };
             tx.put(&self.table, to_item(&entry, &keys::history(p, task.project_id, task.id, &id), &[])?, None, DomainError::Unavailable);
         }
@@ -393,7 +411,13 @@ impl Store {
 
     /// Adds the growth of the org's label set by the labels it does not have yet to `tx`,
     /// bounded by [`MAX_LABELS_PER_ORG`]. No new label: nothing.
-    pub(crate) fn push_new_labels<'a>(&self, tx: &mut Tx, p: &OrgPartition, known: &OrgLabels, used: impl Iterator<Item = &'a Label>) -> Result<(), DomainError> {
+    pub(crate) fn push_new_labels<'a>(
+        &self,
+        tx: &mut Tx,
+        p: &OrgPartition,
+        known: &OrgLabels,
+        used: impl Iterator<Item = &'a Label>,
+    ) -> Result<(), DomainError> {
         let new: BTreeSet<String> = used.map(|l| l.as_str().to_owned()).filter(|l| !known.names.contains(l)).collect();
         if new.is_empty() {
             return Ok(());
@@ -436,10 +460,10 @@ impl Store {
         tx.run(self).await?;
         // Unreachable from now on; the project's purge would remove them too.
         let partition = keys::project_pk(p, current.project_id);
-        for prefix in [keys::comments_prefix(current.id), keys::history_prefix(current.id)] {
-            if let Err(e) = self.delete_prefix(&partition, &prefix).await {
-                tracing::warn!(error = %e, task_id = %current.id, "could not delete a deleted task's comments or history; the project's purge will");
-            }
+        let (comments, history) = (keys::comments_prefix(current.id), keys::history_prefix(current.id));
+        let (a, b) = futures::join!(self.delete_prefix(&partition, &comments), self.delete_prefix(&partition, &history));
+        if let Err(e) = a.and(b) {
+            tracing::warn!(error = %e, task_id = %current.id, "could not delete a deleted task's comments or history; the project's purge will");
         }
         Ok(())
     }
@@ -463,28 +487,51 @@ impl Store {
                 .await
                 .map_err(tx::unexpected)?;
             let keys: Vec<Item> = out.items.unwrap_or_default();
-            if keys.is_empty() {
-                return Ok(());
+            let deletes: Vec<_> = keys.chunks(25).map(|chunk| self.batch_delete(chunk.to_vec())).collect();
+            for result in futures::future::join_all(deletes).await {
+                result?;
             }
-            for chunk in keys.chunks(25) {
-                self.batch_delete(chunk.to_vec()).await?;
+            if out.last_evaluated_key.is_none() {
+                return Ok(());
             }
         }
     }
 
     /// A project's tasks: one board column in manual order, or (no status) all of them in
     /// the order they were created.
-    pub async fn list_tasks(&self, scope: &impl ReadScope, project: ProjectId, status: Option<TaskStatus>, page: &PageRequest) -> Result<Page<Task>, DomainError> {
+    pub async fn list_tasks(
+        &self,
+        scope: &impl ReadScope,
+        project: ProjectId,
+        status: Option<TaskStatus>,
+        page: &PageRequest,
+    ) -> Result<Page<Task>, DomainError> {
         let p = scope.partition();
         match status {
             Some(status) => {
                 let partition = keys::board_pk(p, project, status);
-                let q = PagedQuery { name: "board", index: Some(GSI1), partition_attribute: GSI1PK, partition: &partition, sort_attribute: GSI1SK, sort: Sort::Prefix(""), descending: false };
+                let q = PagedQuery {
+                    name: "board",
+                    index: Some(GSI1),
+                    partition_attribute: GSI1PK,
+                    partition: &partition,
+                    sort_attribute: GSI1SK,
+                    sort: Sort::Prefix(""),
+                    descending: false,
+                };
                 self.query_page(&q, page).await
             }
             None => {
                 let partition = keys::project_pk(p, project);
-                let q = PagedQuery { name: "tasks", index: None, partition_attribute: PK, partition: &partition, sort_attribute: SK, sort: Sort::Prefix(keys::TASK_PREFIX), descending: false };
+                let q = PagedQuery {
+                    name: "tasks",
+                    index: None,
+                    partition_attribute: PK,
+                    partition: &partition,
+                    sort_attribute: SK,
+                    sort: Sort::Prefix(keys::TASK_PREFIX),
+                    descending: false,
+                };
                 self.query_page(&q, page).await
             }
         }
@@ -494,7 +541,15 @@ impl Store {
     /// undated last.
     pub async fn list_assigned(&self, scope: &impl ReadScope, user: &UserId, page: &PageRequest) -> Result<Page<Task>, DomainError> {
         let partition = keys::assigned_pk(scope.partition(), user);
-        let q = PagedQuery { name: "assigned", index: Some(GSI2), partition_attribute: GSI2PK, partition: &partition, sort_attribute: GSI2SK, sort: Sort::Prefix(""), descending: false };
+        let q = PagedQuery {
+            name: "assigned",
+            index: Some(GSI2),
+            partition_attribute: GSI2PK,
+            partition: &partition,
+            sort_attribute: GSI2SK,
+            sort: Sort::Prefix(""),
+            descending: false,
+        };
         self.query_page(&q, page).await
     }
 
@@ -508,15 +563,30 @@ impl Store {
             (None, Some(b)) => Sort::Below(b),
             (None, None) => Sort::Prefix(""),
         };
-        let q = PagedQuery { name: "due", index: Some(GSI3), partition_attribute: GSI3PK, partition: &partition, sort_attribute: GSI3SK, sort, descending: false };
+        let q =
+            PagedQuery { name: "due", index: Some(GSI3), partition_attribute: GSI3PK, partition: &partition, sort_attribute: GSI3SK, sort, descending: false };
         self.query_page(&q, page).await
     }
 
     /// A task's history, oldest first.
-    pub async fn task_history(&self, scope: &impl ReadScope, project: ProjectId, task: TaskId, page: &PageRequest) -> Result<Page<TaskHistoryEntry>, DomainError> {
+    pub async fn task_history(
+        &self,
+        scope: &impl ReadScope,
+        project: ProjectId,
+        task: TaskId,
+        page: &PageRequest,
+    ) -> Result<Page<TaskHistoryEntry>, DomainError> {
         let partition = keys::project_pk(scope.partition(), project);
         let prefix = keys::history_prefix(task);
-        let q = PagedQuery { name: "history", index: None, partition_attribute: PK, partition: &partition, sort_attribute: SK, sort: Sort::Prefix(&prefix), descending: false };
+        let q = PagedQuery {
+            name: "history",
+            index: None,
+            partition_attribute: PK,
+            partition: &partition,
+            sort_attribute: SK,
+            sort: Sort::Prefix(&prefix),
+            descending: false,
+        };
         self.query_page(&q, page).await
     }
 }

@@ -51,7 +51,15 @@ impl Store {
         let mut page = PageRequest::first(100);
         let mut unassigned = 0;
         loop {
-            let q = PagedQuery { name: "assigned", index: Some(GSI2), partition_attribute: GSI2PK, partition: &partition, sort_attribute: GSI2SK, sort: Sort::Prefix(""), descending: false };
+            let q = PagedQuery {
+                name: "assigned",
+                index: Some(GSI2),
+                partition_attribute: GSI2PK,
+                partition: &partition,
+                sort_attribute: GSI2SK,
+                sort: Sort::Prefix(""),
+                descending: false,
+            };
             let listed = self.query_page::<Task>(&q, &page).await?;
             for indexed in listed.items {
                 // The index is eventually consistent: decide on the task as it is now.
