@@ -315,6 +315,25 @@ const STREAM_DYNAMODB_FIELDS = [
 /** Lambda: at most 4096 characters per filter pattern, 5 filters per event source mapping (default quota). */
 const MAX_FILTER_PATTERN_LENGTH = 4096;
 const MAX_FILTERS = 5;
+/** DynamoDB Streams: more than two processes reading the same shard at once are throttled
+ * (LimitExceededException), and every event source mapping on the stream is one such reader,
+ * whatever its filters. Lambda's docs advise at most two functions per stream. */
+export const MAX_STREAM_CONSUMERS = 2;
+
+/** The item images a stream record can carry, and the events that carry each: an INSERT has no
+ * OldImage, a REMOVE no NewImage (with a stream view that includes them). */
+export type StreamImage = 'NewImage' | 'OldImage';
+export const STREAM_IMAGE_EVENTS: Readonly<Record<StreamImage, readonly string[]>> = {
+  NewImage: ['INSERT', 'MODIFY'],
+  OldImage: ['MODIFY', 'REMOVE'],
+};
+
+/** The images a stream filter pattern matches on (its `dynamodb.NewImage` / `dynamodb.OldImage`). */
+export function streamFilterImages(pattern: Readonly<Record<string, unknown>>): StreamImage[] {
+  const d = pattern.dynamodb;
+  if (typeof d !== 'object' || d === null || Array.isArray(d)) return [];
+  return (Object.keys(STREAM_IMAGE_EVENTS) as StreamImage[]).filter((image) => image in d);
+}
 
 type JsonObject = Record<string, unknown>;
 
@@ -427,6 +446,24 @@ function parseStreamFilter(value: unknown, what: string): Readonly<Record<string
       }
     }
     checkNode(v, k);
+  }
+  // A filter on an image, for events that never carry it, matches nothing, silently: NewImage
+  // with eventName ["REMOVE"] (a deleted item's attributes are in OldImage), OldImage with
+  // ["INSERT"]. Checked when eventName lists plain names and the image's matchers do not test
+  // for absence ({"exists": false} may match a record without the image).
+  const eventNames = pattern.eventName;
+  if (Array.isArray(eventNames) && eventNames.every((e) => typeof e === 'string')) {
+    for (const image of streamFilterImages(pattern)) {
+      const onImage = JSON.stringify((pattern.dynamodb as JsonObject)[image]);
+      if (/"exists":\s*false/.test(onImage)) continue;
+      if (!eventNames.some((e) => STREAM_IMAGE_EVENTS[image].includes(e as string))) {
+        throw new Error(
+          `${what}: filters on dynamodb.${image}, which only ${STREAM_IMAGE_EVENTS[image].join(' and ')} records carry, ` +
+            `but eventName is ${JSON.stringify(eventNames)}: it would match nothing` +
+            (image === 'NewImage' ? ' (a removed item is in OldImage)' : ' (an inserted item is in NewImage)'),
+        );
+      }
+    }
   }
   const length = JSON.stringify(pattern).length;
   if (length > MAX_FILTER_PATTERN_LENGTH) {
@@ -616,6 +653,15 @@ export function parseFunctionRegistry(raw: unknown, source = 'function registry'
       if (other !== undefined) throw new Error(`${source}: the Cognito trigger ${t} is claimed by both "${other}" and "${f.name}"`);
       triggerOwner.set(t, f.name);
     }
+  }
+  // The table's stream serves at most two readers without throttling: one mapping per function.
+  const streamConsumers = functions.filter((f) => f.sources.dynamodbStream !== null).map((f) => f.name);
+  if (streamConsumers.length > MAX_STREAM_CONSUMERS) {
+    throw new Error(
+      `${source}: ${streamConsumers.length} functions consume the table's stream (${streamConsumers.join(', ')}); ` +
+        `DynamoDB Streams throttles more than ${MAX_STREAM_CONSUMERS} readers of a shard, and each event source mapping ` +
+        'is one whatever its filters. Let one of them take the others\' records (filters are ORed, at most 5).',
+    );
   }
   // S3 refuses overlapping notification configurations (same events on overlapping prefixes).
   const s3Functions = functions.filter((f) => f.sources.s3 !== null);

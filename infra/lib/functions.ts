@@ -47,6 +47,10 @@ export const CORS_MAX_AGE = Duration.hours(1);
  *   100 still serves the full stage rate at 1 s per request (a slow DynamoDB or a cold fleet).
  * - invites 50: invitations are created and accepted far less often than the organization
  *   routes; the SES call adds up to a second.
+ * - projects 100: the other half of the main API (projects, tasks, comments: the routes a team
+ *   uses all day), under the same stage throttle as organizations, so the same ceiling. A CSV
+ *   import holds an invocation for up to 25 s, so a few imports at once must not leave the task
+ *   routes without room; the member-removal stream batches (one per shard at a time) fit too.
  * - cognito-triggers 50: sign-up, sign-in and token refresh wait on it (Cognito gives a trigger 5 s),
  *   and a throttled trigger is a failed sign-in, so it gets room: Cognito's own request quotas
  *   keep the sign-in rate well below 50 concurrent invocations of tens of milliseconds.
@@ -55,7 +59,7 @@ export const CORS_MAX_AGE = Duration.hours(1);
  *   fit at once. A runaway purge stays below 10 and never crowds out the API; a purge stopped
  *   half-way is resumed by the hourly sweep.
  * - any other function: DEFAULT_RESERVED_CONCURRENCY, until it gets a line here.
- * Together 210 of 1000: 790 stay unreserved. A throttles alarm fires per function (> 0) when a
+ * Together 310 of 1000: 690 stay unreserved. A throttles alarm fires per function (> 0) when a
  * ceiling is reached, so a number that is too low shows up at once.
  *
  * Override per deployment with context (`-c reservedConcurrency=organizations=200,org-purge=5`),
@@ -65,6 +69,7 @@ export const CORS_MAX_AGE = Duration.hours(1);
 export const RESERVED_CONCURRENCY: Readonly<Record<string, number>> = {
   organizations: 100,
   invites: 50,
+  projects: 100,
   'cognito-triggers': 50,
   'org-purge': 10,
 };

@@ -7,7 +7,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, test } from 'node:test';
 import { App } from 'aws-cdk-lib';
-import { loadFunctionRegistry, loadRouteManifest, parseRouteManifest, parseTableDefinition } from '../lib/definitions';
+import { REPO_ROOT, loadFunctionRegistry, loadRouteManifest, parseRouteManifest, parseTableDefinition } from '../lib/definitions';
 import { readSettings } from '../lib/settings';
 import { TenantryStack } from '../lib/tenantry-stack';
 import { PROD_CONTEXT, functionLogicalId, methodsByRoute, registryWith, resources, roleActions, roleLogicalId, synth } from './helpers';
@@ -54,18 +54,45 @@ describe('functions.json declares the functions, routes.json routes the HTTP one
       [...s.stack.functions.keys()].sort(),
       loadFunctionRegistry().functions.map((f) => f.name).sort(),
     );
-    assert.deepEqual([...s.stack.functions.keys()].sort(), ['cognito-triggers', 'invites', 'org-purge', 'organizations']);
+    // A function is a crate under functions/ (its Lambda binary shares its name): one each.
+    const crates = fs
+      .readdirSync(path.join(REPO_ROOT, 'functions'), { withFileTypes: true })
+      .filter((d) => d.isDirectory() && fs.existsSync(path.join(REPO_ROOT, 'functions', d.name, 'Cargo.toml')))
+      .map((d) => d.name)
+      .sort();
+    assert.ok(crates.length > 0);
+    assert.deepEqual([...s.stack.functions.keys()].sort(), crates);
   });
 
-  test('a function that functions.json drops is gone from the stack', () => {
+  test('a function that functions.json drops is gone from the stack, with its event sources', () => {
     const registry = loadFunctionRegistry();
-    const s = synth({
-      functions: { functions: registry.functions.filter((f) => f.name !== 'org-purge') },
-      routes: { routes: loadRouteManifest().routes.filter((r) => r.function !== 'org-purge') },
-    });
-    assert.ok(!s.stack.functions.has('org-purge'));
-    s.template.resourceCountIs('AWS::Scheduler::Schedule', 0);
-    s.template.resourceCountIs('AWS::Lambda::EventSourceMapping', 0);
+    const full = synth();
+    const fullTemplate = full.template.toJSON();
+    for (const dropped of registry.functions) {
+      const rest = registry.functions.filter((f) => f.name !== dropped.name);
+      const s = synth({
+        functions: { functions: rest },
+        routes: { routes: loadRouteManifest().routes.filter((r) => r.function !== dropped.name) },
+      });
+      assert.ok(!s.stack.functions.has(dropped.name), dropped.name);
+      // Nothing of it is left: no function, role, log group or alarm of its, and nothing refers to them.
+      const text = JSON.stringify(s.template.toJSON());
+      for (const id of [functionLogicalId(full, dropped.name), roleLogicalId(full, dropped.name)]) {
+        assert.ok(fullTemplate.Resources[id] !== undefined, id);
+        assert.ok(!text.includes(`"${id}"`), `${dropped.name}: ${id} is still in the template`);
+      }
+      // What the others' sources need stays, and only that.
+      s.template.resourceCountIs('AWS::Scheduler::Schedule', rest.reduce((n, f) => n + f.sources.schedules.length, 0));
+      s.template.resourceCountIs(
+        'AWS::Lambda::EventSourceMapping',
+        rest.reduce((n, f) => n + (f.sources.dynamodbStream !== null ? 1 : 0) + f.sources.queues.length, 0),
+      );
+      assert.equal(
+        Object.keys(resources(s.template, 'AWS::Lambda::Function')).length,
+        Object.keys(resources(full.template, 'AWS::Lambda::Function')).length - 1,
+        dropped.name,
+      );
+    }
   });
 
   test('invites is deployed with its routes, SES_FROM_ADDRESS and ses:SendEmail', () => {

@@ -20,6 +20,9 @@ import {
 
 const STAGES = ['dev', 'prod'] as const;
 
+/** The ARN of one index of the table, as the stack writes it. */
+const indexArn = (tableId: string, indexName: string) => ({ 'Fn::Join': ['', [{ 'Fn::GetAtt': [tableId, 'Arn'] }, `/index/${indexName}`]] });
+
 function only<T>(record: Record<string, T>, what: string): [string, T] {
   const entries = Object.entries(record);
   assert.equal(entries.length, 1, `expected exactly one ${what}, found ${entries.length}`);
@@ -41,7 +44,7 @@ describe('table (from shared/store/table.json)', () => {
       for (const a of attrs) assert.equal(a.AttributeType, 'S', `${a.AttributeName} must be a string`);
     });
 
-    test(`${st}: both GSIs of table.json, with their keys, projecting all attributes`, () => {
+    test(`${st}: every GSI of table.json, with its keys, projecting all attributes`, () => {
       const [, table] = only(resources(stage(st).template, 'AWS::DynamoDB::Table'), 'table');
       const gsis = table.Properties!.GlobalSecondaryIndexes as any[];
       assert.deepEqual(
@@ -95,16 +98,34 @@ describe('table (from shared/store/table.json)', () => {
   });
 
   test('the table follows the definition file (another definition gives another table)', () => {
-    const other = {
-      ...def,
-      partitionKey: 'pk2',
-      globalSecondaryIndexes: [...def.globalSecondaryIndexes, { indexName: 'GSI3', partitionKey: 'GSI3PK', sortKey: 'GSI3SK' }],
-    };
-    const t = synth({ table: other }).template;
-    t.hasResourceProperties('AWS::DynamoDB::Table', {
-      KeySchema: Match.arrayWith([{ AttributeName: 'pk2', KeyType: 'HASH' }]),
-      GlobalSecondaryIndexes: Match.arrayWith([Match.objectLike({ IndexName: 'GSI3' })]),
-    });
+    // One index more than table.json has, under a name it does not use yet.
+    const names = new Set(def.globalSecondaryIndexes.map((g) => g.indexName));
+    let n = def.globalSecondaryIndexes.length + 1;
+    while (names.has(`GSI${n}`)) n++;
+    const added = { indexName: `GSI${n}`, partitionKey: `GSI${n}PK`, sortKey: `GSI${n}SK` };
+    const other = { ...def, partitionKey: 'pk2', globalSecondaryIndexes: [...def.globalSecondaryIndexes, added] };
+    const s = synth({ table: other });
+    const [tableId, table] = only(resources(s.template, 'AWS::DynamoDB::Table'), 'table');
+    assert.deepEqual(table.Properties!.KeySchema, [
+      { AttributeName: 'pk2', KeyType: 'HASH' },
+      { AttributeName: def.sortKey, KeyType: 'RANGE' },
+    ]);
+    assert.deepEqual(
+      (table.Properties!.GlobalSecondaryIndexes as any[]).map((g) => g.IndexName),
+      other.globalSecondaryIndexes.map((g) => g.indexName),
+    );
+    // and the functions that Query may query the new index too
+    const indexes = roleStatements(s.template, roleLogicalId(s, 'organizations')).find((x) => x.Sid === 'TableIndexes');
+    assert.deepEqual(indexes.Resource, other.globalSecondaryIndexes.map((g) => indexArn(tableId, g.indexName)));
+  });
+
+  test('a table without indexes: no index statement in any role', () => {
+    const s = synth({ table: { ...def, globalSecondaryIndexes: [] } });
+    const [, table] = only(resources(s.template, 'AWS::DynamoDB::Table'), 'table');
+    assert.equal(table.Properties!.GlobalSecondaryIndexes, undefined);
+    for (const name of s.stack.functions.keys()) {
+      assert.ok(!roleStatements(s.template, roleLogicalId(s, name)).some((x) => x.Sid === 'TableIndexes'), name);
+    }
   });
 });
 
@@ -515,10 +536,14 @@ describe('reserved concurrency (lib/functions.ts)', () => {
     assert.throws(() => synth({ context: { ...PROD_CONTEXT, reservedConcurrency: 'billing=5' } }), /"billing", which infra\/functions\.json does not declare/);
     assert.throws(() => synth({ context: { ...PROD_CONTEXT, reservedConcurrency: 'organizations=-1' } }), /positive integer/);
     assert.throws(() => synth({ context: { ...PROD_CONTEXT, reservedConcurrency: 'organizations' } }), /function=number/);
+    const total = loadFunctionRegistry().functions.reduce((n, f) => n + (RESERVED_CONCURRENCY[f.name] ?? DEFAULT_RESERVED_CONCURRENCY), 0);
+    assert.ok(total > 100, `${total}`);
     assert.throws(
       () => synth({ context: { ...PROD_CONTEXT, accountConcurrencyLimit: '200' } }),
-      /reserve 210 in total, but an account limit of 200 .*allows at most 100/,
+      new RegExp(`reserve ${total} in total, but an account limit of 200 .*allows at most 100`),
     );
+    // the smallest limit that fits them is accepted
+    assert.doesNotThrow(() => synth({ context: { ...PROD_CONTEXT, accountConcurrencyLimit: String(total + 100) } }));
   });
 });
 
@@ -576,6 +601,43 @@ describe('IAM: one role per function, only the actions it uses', () => {
     ]);
     const indexes = stmts.find((x) => x.Sid === 'TableIndexes');
     assert.equal(indexes.Action, 'dynamodb:Query');
+  });
+
+  test('dynamodb:Query on each index of table.json by name (no index/* wildcard), for exactly the functions that Query', () => {
+    const def = loadTableDefinition();
+    assert.ok(def.globalSecondaryIndexes.length > 0);
+    for (const s of [stage('dev'), stage('prod'), everything]) {
+      const tableId = s.stack.getLogicalId(s.stack.table.node.defaultChild as any);
+      for (const [name, { config }] of s.stack.functions) {
+        const stmts = roleStatements(s.template, roleLogicalId(s, name));
+        const indexes = stmts.filter((x) => JSON.stringify(x.Resource).includes('/index/'));
+        if (config.permissions.dynamodb.includes('Query')) {
+          assert.equal(indexes.length, 1, name);
+          assert.equal(indexes[0].Sid, 'TableIndexes');
+          assert.equal(indexes[0].Action, 'dynamodb:Query', name);
+          assert.deepEqual(indexes[0].Resource, def.globalSecondaryIndexes.map((g) => indexArn(tableId, g.indexName)), name);
+        } else {
+          assert.equal(indexes.length, 0, `${name} does not Query`);
+        }
+      }
+      for (const policy of Object.values(resources(s.template, 'AWS::IAM::Policy'))) {
+        assert.ok(!JSON.stringify(policy).includes('/index/*'), 'no index wildcard');
+      }
+    }
+  });
+
+  test('projects: the HTTP table actions plus BatchWriteItem (it deletes comments and history in batches)', () => {
+    const s = stage('dev');
+    const table = roleStatements(s.template, roleLogicalId(s, 'projects')).find((x) => x.Sid === 'Table');
+    assert.deepEqual([...table.Action].sort(), [
+      'dynamodb:BatchWriteItem',
+      'dynamodb:ConditionCheckItem',
+      'dynamodb:DeleteItem',
+      'dynamodb:GetItem',
+      'dynamodb:PutItem',
+      'dynamodb:Query',
+      'dynamodb:UpdateItem',
+    ]);
   });
 
   test('invites: no batch actions (it calls none)', () => {

@@ -5,13 +5,15 @@ Against the running local stack (`TENANTRY_URL`, default http://127.0.0.1:8080) 
 an owner (signed up, with an org), a member (invited by the owner, the invitation read from
 the local mail and accepted) and a stranger (signed up, in no org), then runs Schemathesis over
 every operation of `/openapi.json` once per caller, with the caller's token and the path
-parameters pointing at the owner's org, the member and an open invitation, so that the
+parameters pointing at the owner's org, the member, an open invitation and the member's
+project, task and comment, so that the
 generated requests reach the handlers instead of stopping at 404. Checks: no server error,
 documented status codes, content types, headers and response schemas, and every 4xx a
 problem+json except API Gateway's own 401 (`contract_hooks.py`).
 
 Operations that destroy what later requests use (deleting the org, removing a member,
-revoking an invitation, transferring ownership) run last, in a second pass per caller, and
+revoking an invitation, transferring ownership, deleting or archiving the project, deleting
+the task or the comment) run last, in a second pass per caller, and
 the callers run from the least to the most privileged.
 
 Run with the project's virtualenv (`make venv` installs Schemathesis):
@@ -46,7 +48,12 @@ CHECKS = os.environ.get("CONTRACT_CHECKS", "").split(",") if os.environ.get("CON
     "response_schema_conformance",
 ]
 # Run in a second pass: they remove what the other operations' requests point at.
-DESTRUCTIVE = ["removeMember", "revokeInvite", "transferOwnership", "deleteOrg"]
+DESTRUCTIVE = [
+    "removeMember", "revokeInvite", "transferOwnership", "deleteOrg",
+    # the project's, task's and comment's own ends (and a read-only project) leave the other
+    # operations on them nothing but 404s and 409s
+    "deleteComment", "deleteTask", "archiveProject", "deleteProject",
+]
 
 
 class Api:
@@ -92,9 +99,18 @@ def setup(api: Api) -> dict:
     api.call("POST", "/invites/accept", {"token": link.group(1)}, member)
     # an open invitation for the invitation routes to point at
     _, invite = api.call("POST", f"/orgs/{org_id}/invites", {"email": f"invitee-{run}@example.com", "role": "viewer"}, owner)
+    # a project with a task that has a comment, all the member's (so that the member's edits
+    # are allowed and the owner's are too)
+    _, project = api.call("POST", f"/orgs/{org_id}/projects", {"name": "Contract project"}, member)
+    tasks = f"/orgs/{org_id}/projects/{project['id']}/tasks"
+    _, task = api.call("POST", tasks, {"title": "Contract task", "assignee": member_id, "due": "2030-01-01"}, member)
+    _, comment = api.call("POST", f"{tasks}/{task['id']}/comments", {"text": "first"}, member)
     return {
         "org": org_id,
         "invite": invite["id"],
+        "project": project["id"],
+        "task": task["id"],
+        "comment": comment["id"],
         "callers": [
             ("stranger", stranger, stranger_id),
             ("member", member, member_id),
@@ -157,7 +173,10 @@ def main() -> int:
     print(f"contract: org {s['org']}, invitation {s['invite']}, member {s['member_id']}", flush=True)
     work = Path(tempfile.mkdtemp(prefix="tenantry-contract-"))
     failed = []
-    params = {"orgId": s["org"], "userId": s["member_id"], "inviteId": s["invite"]}
+    params = {
+        "orgId": s["org"], "userId": s["member_id"], "inviteId": s["invite"],
+        "projectId": s["project"], "taskId": s["task"], "commentId": s["comment"],
+    }
     callers = [c for c in s["callers"] if not args.only or c[0] in args.only]
     try:
         # Every caller's safe pass before any destructive one: the member leaving or the org

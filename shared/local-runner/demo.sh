@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # `make demo`: a short walk through Tenantry against the running local stack (`make dev`).
 # Signs up two users, creates an org, invites the second user, reads the invitation from the
-# local mail, accepts it, lists members, and shows a cross-tenant request being refused.
+# local mail, accepts it, lists members, runs a project board (tasks, a move, my tasks, a
+# comment with a mention, a CSV import), shows a cross-tenant request being refused, removes a
+# member (whose open tasks the stream consumer unassigns) and purges a deleted org.
 set -euo pipefail
 
 API="${TENANTRY_URL:-http://127.0.0.1:8080}"
@@ -12,6 +14,17 @@ step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 json() { python3 -c 'import sys,json; d=json.load(sys.stdin); print(eval(sys.argv[1], {"d": d}))' "$1"; }
 post() { curl -sS -f -X POST "$API$1" -H 'content-type: application/json' ${3:+-H "authorization: Bearer $3"} -d "$2"; }
 get()  { curl -sS -f "$API$1" -H "authorization: Bearer $2"; }
+patch() { curl -sS -f -X PATCH "$API$1" -H 'content-type: application/json' -H "authorization: Bearer $3" -d "$2"; }
+# Waits until the local event log shows a delivery to function $1 from source $2 with no failure.
+delivered() {
+  for i in $(seq 1 40); do
+    FOUND=$(curl -sS -f "$API/local/events" | json '"yes" if any(e["function"] == "'"$1"'" and e["source"] == "'"$2"'" and e["failed"] == 0 for e in d["items"]) else ""')
+    [ -n "$FOUND" ] && return 0
+    sleep 0.25
+  done
+  echo "$1 received nothing from $2" >&2
+  return 1
+}
 
 curl -sS -f "$API/health" > /dev/null || { echo "Tenantry is not running at $API: start it with 'make dev'" >&2; exit 1; }
 
@@ -49,6 +62,31 @@ post /invites/accept "{\"token\":\"$TOKEN\"}" "$BOB_TOKEN" | json '"Bob joined "
 step "Members of the org"
 get "/orgs/$ORG/members" "$ADA_TOKEN" | json '"\n".join(m["email"] + "  " + m["role"] for m in d["items"])'
 
+step "Ada starts a project with three tasks; one for Bob, due soon"
+PROJECT=$(post "/orgs/$ORG/projects" '{"name":"Difference Engine","description":"Tabulate polynomials"}' "$ADA_TOKEN" | json 'd["id"]')
+BOB_ID=$(get "/orgs/$ORG/members" "$ADA_TOKEN" | json '[m["userId"] for m in d["items"] if m["role"] == "member"][0]')
+ADA_HANDLE=$(get "/orgs/$ORG/members" "$ADA_TOKEN" | json '[m["handle"] for m in d["items"] if m["role"] == "owner"][0]')
+TASKS="/orgs/$ORG/projects/$PROJECT/tasks"
+T1=$(post "$TASKS" '{"title":"Cast the gears","priority":"high","labels":["hardware"]}' "$ADA_TOKEN" | json 'd["id"]')
+T2=$(post "$TASKS" "{\"title\":\"Check the tables\",\"assignee\":\"$BOB_ID\",\"due\":\"2030-01-15\"}" "$ADA_TOKEN" | json 'd["id"]')
+T3=$(post "$TASKS" '{"title":"Write the notes"}' "$ADA_TOKEN" | json 'd["id"]')
+get "$TASKS?status=todo" "$ADA_TOKEN" | json '"todo: " + ", ".join(t["title"] for t in d["items"])'
+
+step "Ada moves the last task to the top of the column, then starts the first"
+post "$TASKS/$T3/move" "{\"before\":\"$T1\"}" "$ADA_TOKEN" > /dev/null
+patch "$TASKS/$T1" '{"status":"in_progress"}' "$ADA_TOKEN" | json '"\"" + d["title"] + "\" is now " + d["status"] + " (version " + str(d["version"]) + ")"'
+get "$TASKS?status=todo" "$ADA_TOKEN" | json '"todo: " + ", ".join(t["title"] for t in d["items"])'
+get "$TASKS/$T1/history" "$ADA_TOKEN" | json '"history of the first task: " + "; ".join(e["action"] + " " + ",".join(c["field"] for c in e["changes"]) for e in d["items"])'
+
+step "Bob's tasks across the org, by due date; he comments, mentioning Ada"
+get "/orgs/$ORG/tasks?assignee=me" "$BOB_TOKEN" | json '"\n".join(t["title"] + "  due " + t["due"] for t in d["items"])'
+post "$TASKS/$T2/comments" "{\"text\":\"@$ADA_HANDLE the third table is off by one\"}" "$BOB_TOKEN" | json '"comment mentions " + str(len(d["mentions"])) + " member(s)"'
+
+step "Ada imports tasks from CSV"
+printf 'title,priority,due,labels\nDraw the plans,medium,2030-02-01,design\nOrder brass,low,,hardware;purchasing\n' |
+  curl -sS -f -X POST "$API$TASKS/import" -H 'content-type: text/csv' -H "idempotency-key: demo-$RUN" -H "authorization: Bearer $ADA_TOKEN" --data-binary @- | json '"imported " + str(d["imported"]) + " task(s)"'
+get "/orgs/$ORG/labels" "$ADA_TOKEN" | json '"labels in use: " + ", ".join(d["labels"])'
+
 step "A cross-tenant request is refused"
 EVE_TOKEN=$(login "eve-$RUN@example.com")
 STATUS=$(curl -sS -o /tmp/tenantry-demo-$$.json -w '%{http_code}' "$API/orgs/$ORG/members" -H "authorization: Bearer $EVE_TOKEN")
@@ -57,16 +95,22 @@ python3 -c 'import sys,json; print(json.load(open(sys.argv[1])))' /tmp/tenantry-
 rm -f /tmp/tenantry-demo-$$.json
 [ "$STATUS" = "404" ] || { echo "expected 404" >&2; exit 1; }
 
+step "Eve cannot see Ada's board either"
+STATUS=$(curl -sS -o /dev/null -w '%{http_code}' "$API$TASKS" -H "authorization: Bearer $EVE_TOKEN")
+echo "Eve asks for the tasks of Ada's project: HTTP $STATUS"
+[ "$STATUS" = "404" ] || { echo "expected 404" >&2; exit 1; }
+
+step "Ada removes Bob; the stream consumer unassigns his open tasks"
+curl -sS -f -X DELETE "$API/orgs/$ORG/members/$BOB_ID" -H "authorization: Bearer $ADA_TOKEN"
+delivered projects stream
+get "$TASKS/$T2" "$ADA_TOKEN" | json '"\"" + d["title"] + "\" assignee: " + str(d.get("assignee"))'
+get "$TASKS/$T2/history" "$ADA_TOKEN" | json '"last change: " + d["items"][-1]["action"] + " by " + d["items"][-1]["actor"]'
+
 step "Ada deletes a scratch org; the purge consumer gets the change from the table's stream"
 SCRATCH=$(post /orgs '{"name":"Scratch"}' "$ADA_TOKEN" | json 'd["id"]')
 curl -sS -f -X DELETE "$API/orgs/$SCRATCH" -H "authorization: Bearer $ADA_TOKEN"
 echo "org $SCRATCH deleted (it answers 404 from now on); waiting for the purge"
-for i in $(seq 1 40); do
-  PURGED=$(curl -sS -f "$API/local/events" | json '"yes" if any(e["function"] == "org-purge" and e["source"] == "stream" and e["failed"] == 0 for e in d["items"]) else ""')
-  [ -n "$PURGED" ] && break
-  sleep 0.25
-done
-[ -n "$PURGED" ] || { echo "the purge consumer received nothing" >&2; exit 1; }
+delivered org-purge stream
 curl -sS -f "$API/local/events" | json '"\n".join(e["function"] + " <- " + e["source"] + ": " + str(e["records"]) + " record(s), " + str(e["failed"]) + " failed" for e in d["items"])'
 
 step "An hour passes on the local clock: the hourly purge sweep fires"

@@ -138,3 +138,52 @@ async fn orgs_in_one_batch_share_the_invocations_deadline() {
         "the second org of a batch waited for a retry instead of running past the deadline: {deliveries:?}"
     );
 }
+
+/// A project of `scope`'s org with `tasks` tasks, each with a comment.
+async fn project_with(store: &Store, scope: &OrgScope, tasks: usize) -> store::Project {
+    let project = store.create_project(scope, domain::work::ProjectName::parse("name", "Doomed project").unwrap(), String::new()).await.unwrap();
+    for i in 0..tasks {
+        let draft = store::TaskDraft::new(domain::work::TaskTitle::parse("title", &format!("task {i}")).unwrap());
+        let last = store.last_rank(scope, project.id, domain::work::TaskStatus::Todo).await.unwrap();
+        let task = store.create_task(scope, &project, draft, last.as_deref(), &store::OrgLabels::default()).await.unwrap();
+        store.create_comment(scope, &task, format!("comment {i}"), Vec::new()).await.unwrap();
+    }
+    project
+}
+
+/// Items left in a project's partition.
+async fn left_in_project(store: &Store, project: domain::work::ProjectId) -> usize {
+    let project = format!("#PROJECT#{project}");
+    testkit::scan_all(store).await.iter().filter(|i| i.get("PK").and_then(|v| v.as_s().ok()).is_some_and(|pk| pk.ends_with(&project))).count()
+}
+
+#[tokio::test]
+async fn deleting_a_project_reaches_the_purge_consumer_and_spares_the_rest() {
+    let store = testkit::fresh_store_with_stream().await;
+    // One page per pass: the project's purge continues through the stream.
+    let events = events_for(&store, HashMap::from([(org_purge::PASS_SECONDS_ENV.to_owned(), "0".to_owned())])).await;
+    let (owner, scope) = org_with(&store, 0).await;
+    let doomed = project_with(&store, &scope, 40).await;
+    let kept = project_with(&store, &scope, 2).await;
+    events.settle(10).await;
+    assert!(events.log().all().is_empty(), "nothing so far is a deletion");
+    let before = left_in_project(&store, kept.id).await;
+    assert!(left_in_project(&store, doomed.id).await > 100, "tasks, comments and history");
+
+    let scope = store.authorize(&owner, scope.org_id(), Action::ManageWorkload).await.unwrap();
+    store.delete_project(&scope, &doomed, None).await.unwrap();
+    assert!(store.get_project(&scope, doomed.id).await.unwrap().is_none(), "gone at once");
+    let (_, calls) = telemetry::record(events.settle(20)).await;
+    assert_permitted(&calls);
+    assert_eq!(left_in_project(&store, doomed.id).await, 0, "the consumer purged the project");
+    assert_eq!(left_in_project(&store, kept.id).await, before, "the other project is untouched");
+    assert!(store.awaiting_purge().await.unwrap().is_empty(), "its marker is gone too");
+    let passes = events.log().all().iter().filter(|d| d.source == "stream" && d.failed == 0).count();
+    assert!(passes >= 2, "120-odd items take two 100-item pages: {passes} deliveries");
+
+    // Deleting the org purges the remaining project's partition with it.
+    store.delete_org(&store.authorize(&owner, scope.org_id(), Action::DeleteOrg).await.unwrap()).await.unwrap();
+    events.settle(20).await;
+    assert_eq!(left_in_project(&store, kept.id).await, 0);
+    assert_eq!(left_of(&store, scope.org_id()).await, 0);
+}

@@ -131,6 +131,30 @@ async fn a_board_column_lists_in_manual_order_across_pages() {
 }
 
 #[tokio::test]
+async fn moving_to_the_top_again_and_again_renumbers_the_column_instead_of_growing_ranks() {
+    let w = World::new(Plan::Starter).await;
+    let project = w.project("Churn").await;
+    let mut order = Vec::new();
+    for i in 0..4 {
+        order.push(id(&w.task(&project, json!({ "title": format!("t{i}") })).await));
+    }
+    // Always move the bottom task above the top one: each new rank sits below the last.
+    let mut longest = 0;
+    for _ in 0..400 {
+        let bottom = order.pop().unwrap();
+        let moved = w.send(ApiCall::post(&format!("{}/{bottom}/move", w.tasks(&project))).by(&w.owner).json(json!({ "before": order[0] }))).await.expect(200);
+        longest = longest.max(moved.body["rank"].as_str().unwrap().len());
+        order.insert(0, bottom);
+    }
+    assert!(longest > store::REBALANCE_AT, "the ranks did grow ({longest} characters)");
+    let listed = w.send(ApiCall::get(&w.tasks(&project)).by(&w.owner).query("status", "todo")).await.expect(200).body;
+    let items = listed["items"].as_array().unwrap();
+    assert_eq!(items.iter().map(id).collect::<Vec<_>>(), order, "renumbering keeps the order");
+    assert!(items.iter().all(|t| t["rank"].as_str().unwrap().len() <= store::REBALANCE_AT), "{listed}");
+    assert!(items.iter().any(|t| t["version"].as_u64().unwrap() > 1), "moves still bump versions");
+}
+
+#[tokio::test]
 async fn my_tasks_and_due_ranges_page_completely_by_due_date() {
     let w = World::new(Plan::Starter).await;
     let member = w.join("member", Role::Member).await;

@@ -45,7 +45,7 @@ pub use projects::{PROJECT_PURGE_TYPE, Project, ProjectPatch};
 pub use purge::{ProjectPurgeScope, PurgeProgress, PurgeScope, PurgeTarget};
 pub use scope::{Access, AdminScope, OrgScope, PendingScope, ReadScope};
 pub use table::{TABLE_JSON, TableDefinition};
-pub use tasks::{FieldChange, OrgLabels, Placement, SYSTEM_ACTOR, Task, TaskAction, TaskDraft, TaskHistoryEntry, TaskPatch};
+pub use tasks::{FieldChange, OrgLabels, Placement, REBALANCE_AT, SYSTEM_ACTOR, Task, TaskAction, TaskDraft, TaskHistoryEntry, TaskPatch};
 pub use unassign::RemovedMember;
 pub use usage::Usage;
 pub use users::{ClaimsView, ProfileOutcome};

@@ -16,6 +16,7 @@ use std::collections::BTreeSet;
 use aws_sdk_dynamodb::types::AttributeValue;
 use domain::work::{Due, Label, MAX_LABELS_PER_ORG, Priority, ProjectId, ProjectStatus, TaskId, TaskStatus, TaskTitle, rank_between};
 use domain::{Action, DomainError, OrgId, UserId};
+use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -69,6 +70,13 @@ pub struct TaskDraft {
     pub assignee: Option<UserId>,
     pub due: Option<Due>,
     pub labels: Vec<Label>,
+}
+
+impl TaskDraft {
+    /// A task to do with this title and nothing else set.
+    pub fn new(title: TaskTitle) -> TaskDraft {
+        TaskDraft { title, description: String::new(), status: TaskStatus::Todo, priority: Priority::None, assignee: None, due: None, labels: Vec::new() }
+    }
 }
 
 /// A partial update: `None` leaves a field alone; `Some(None)` clears a clearable one.
@@ -387,7 +395,60 @@ impl Store {
         }
         self.push_new_labels(&mut tx, &scope.partition, labels, next.labels.iter())?;
         tx.run(self).await?;
+        if next.rank.len() > REBALANCE_AT {
+            // Many moves into one gap made the rank long: renumber the column (rare).
+            match self.rebalance_column(scope, next.project_id, next.status).await {
+                Ok(n) => tracing::info!(project_id = %next.project_id, status = next.status.as_str(), renumbered = n, "board column renumbered"),
+                Err(e) => tracing::warn!(error = %e, "could not renumber a board column; the next long rank tries again"),
+            }
+        }
         Ok(next)
+    }
+
+    /// Gives the tasks of a board column short, evenly spaced ranks in their current order,
+    /// each task's write conditioned on the rank it had; answers how many changed. Versions
+    /// are left alone (a rank is not an edit), so no one's `If-Match` goes stale.
+    pub async fn rebalance_column(&self, scope: &OrgScope, project: ProjectId, status: TaskStatus) -> Result<usize, DomainError> {
+        require(scope, Action::WriteWorkload)?;
+        require_member(scope)?;
+        let mut tasks = Vec::new();
+        let mut page = PageRequest::first(100);
+        loop {
+            let listed = self.list_tasks(scope, project, Some(status), &page).await?;
+            tasks.extend(listed.items);
+            match listed.next_cursor {
+                Some(c) => page.cursor = Some(c),
+                None => break,
+            }
+        }
+        let ranks = domain::work::ranks_after(None, tasks.len());
+        let mut writes = Vec::new();
+        for (task, rank) in tasks.iter().zip(ranks) {
+            if task.rank == rank {
+                continue;
+            }
+            let moved = Task { rank: rank.clone(), ..task.clone() };
+            let board = keys::task_indexes(&scope.partition, &moved).into_iter().find(|k| k.index == keys::Gsi::One).ok_or(DomainError::Unavailable)?;
+            let expr = Expr::update("SET #rank = :rank, #sk = :sk")
+                .when("#rank = :old")
+                .name("#rank", "rank")
+                .name("#sk", GSI1SK)
+                .value(":rank", s(rank))
+                .value(":sk", s(board.sk))
+                .value(":old", s(&task.rank));
+            let key = keys::task(&scope.partition, project, task.id);
+            writes.push(async move { self.update_one(&key, expr, DomainError::Conflict("the task moved meanwhile")).await });
+        }
+        let changed = writes.len();
+        let results: Vec<Result<(), DomainError>> = futures::stream::iter(writes).buffer_unordered(8).collect().await;
+        for result in results {
+            match result {
+                // Moved meanwhile: it has a fresh rank of its own.
+                Err(DomainError::Conflict(_)) => {}
+                other => other?,
+            }
+        }
+        Ok(changed)
     }
 
     /// Adds the put of `task` (conditioned by `expect`) and its history entry to `tx`. A
@@ -592,6 +653,9 @@ impl Store {
 }
 
 pub(crate) const TASK_EXISTS: &str = "task id collision";
+
+/// A rank longer than this renumbers its column.
+pub const REBALANCE_AT: usize = 48;
 
 /// The history entry of a task write.
 pub(crate) struct HistoryOf<'a> {

@@ -66,15 +66,7 @@ impl Fixture {
         let new = store::NewInvite { email: invitee.email.parse().unwrap(), role: Role::Member, token: &token, ttl_secs: 3600 };
         let invite = store.create_invite(&scope, &store::InviteContext::default(), new).await.unwrap();
         let project = store.create_project(&scope, domain::work::ProjectName::parse("name", "Matrix Project").unwrap(), String::new()).await.unwrap();
-        let draft = store::TaskDraft {
-            title: domain::work::TaskTitle::parse("title", "Matrix Task").unwrap(),
-            description: String::new(),
-            status: domain::work::TaskStatus::Todo,
-            priority: domain::work::Priority::None,
-            assignee: None,
-            due: None,
-            labels: Vec::new(),
-        };
+        let draft = store::TaskDraft::new(domain::work::TaskTitle::parse("title", "Matrix Task").unwrap());
         let task = store.create_task(&scope, &project, draft, None, &store::OrgLabels::default()).await.unwrap();
         let comment = store.create_comment(&scope, &task, "first".into(), Vec::new()).await.unwrap();
         Fixture {
