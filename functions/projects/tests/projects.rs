@@ -287,6 +287,7 @@ async fn members_change_their_own_projects_and_admins_any() {
     w.send(ApiCall::post(&w.tasks(&project)).by(&member).json(json!({ "title": "after" }))).await.expect_problem(409, "conflict");
     w.send(ApiCall::patch(&format!("{}/{}", w.tasks(&project), id(&task))).by(&member).json(json!({ "title": "x" }))).await.expect_problem(409, "conflict");
     w.send(ApiCall::get(&format!("{}/{}", w.tasks(&project), id(&task))).by(&viewer)).await.expect(200);
+    w.send(ApiCall::delete(&format!("{}/{}", w.tasks(&project), id(&task))).by(&member)).await.expect_problem(409, "conflict");
     w.send(ApiCall::delete(&p).by(&admin)).await.expect(204);
 }
 

@@ -517,6 +517,12 @@ impl Store {
             &keys::task(p, current.project_id, current.id),
             Some(Expr::condition("#version = :version").name("#version", "version").value(":version", n(current.version))),
             DomainError::StaleVersion,
+        )
+        .check(
+            &self.table,
+            &keys::project(p, current.project_id),
+            Expr::condition("#status = :active").name("#status", "status").value(":active", av(&ProjectStatus::Active)),
+            PROJECT_NOT_ACTIVE,
         );
         tx.run(self).await?;
         // Unreachable from now on; the project's purge would remove them too.
