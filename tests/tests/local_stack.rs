@@ -216,3 +216,54 @@ async fn provisioning_creates_what_the_infrastructure_does() {
     let groups = cognito.list_groups().user_pool_id(&s.resources.user_pool_id).send().await.unwrap();
     assert!(groups.groups().iter().any(|g| g.group_name() == Some("platform-admin")));
 }
+
+/// The token in the newest invitation mail to `address` (exactly as it was written).
+async fn invitation_token(address: &str) -> String {
+    let mails = testkit::sent_mail(&testkit::local_aws().endpoint).await.unwrap();
+    let body = &mails.into_iter().rfind(|m| m.is_to(address)).unwrap_or_else(|| panic!("no mail to {address}")).body;
+    let start = body.find("#token=").unwrap() + "#token=".len();
+    body[start..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').collect()
+}
+
+/// Invited as `Mixed.Case@…`, signed up as `mixed.case@…`: one address. The invitation shows
+/// in the pending list and is accepted, invite-only sign-up admits the address however it is
+/// spelled, and the invitation keeps the spelling it was sent to.
+#[tokio::test]
+async fn an_address_is_one_address_whatever_its_case() {
+    let s = stack().await;
+    let run = ulid::Ulid::new().to_string().to_ascii_lowercase();
+    let ada = sign_up_and_log_in(&s.app, &format!("ada-{run}@example.com")).await;
+    let (_, org) = call(&s.app, "POST", "/orgs", Some(&ada), Some(json!({"name": "Case Co"}))).await;
+    let org = org["id"].as_str().unwrap().to_owned();
+    let invited = format!("Mixed.Case-{run}@Example.com");
+    let (status, invite) = call(&s.app, "POST", &format!("/orgs/{org}/invites"), Some(&ada), Some(json!({"email": invited, "role": "member"}))).await;
+    assert_eq!(status, 201, "{invite}");
+    assert_eq!(invite["email"], format!("Mixed.Case-{run}@example.com"), "shown as entered (the domain lower-cased)");
+
+    // Invite-only sign-up: the PreSignUp trigger of an invite-only pool admits the address
+    // in another case, and still refuses one nobody invited.
+    let invite_only =
+        cognito_triggers::Triggers { store: s.store.clone(), config: cognito_triggers::TriggerConfig { invite_only: true, ..Default::default() } };
+    let pre_sign_up = |email: &str| {
+        let mut event: Value = serde_json::from_str(&std::fs::read_to_string(testkit::events_dir().join("cognito/PreSignUp_SignUp.json")).unwrap()).unwrap();
+        event["request"]["userAttributes"]["email"] = json!(email);
+        event
+    };
+    let lower = format!("mixed.case-{run}@example.com");
+    assert!(invite_only.handle(pre_sign_up(&lower)).await.is_ok(), "the invited address, lower-cased, may sign up");
+    assert!(invite_only.handle(pre_sign_up(&format!("stranger-{run}@example.com"))).await.is_err());
+
+    let bob = sign_up_and_log_in(&s.app, &lower).await;
+    let (status, pending) = call(&s.app, "GET", "/invites/pending", Some(&bob), None).await;
+    assert_eq!(status, 200);
+    assert_eq!(pending["items"].as_array().unwrap().len(), 1, "{pending}");
+    let token = invitation_token(&format!("Mixed.Case-{run}@example.com")).await;
+    let (status, accepted) = call(&s.app, "POST", "/invites/accept", Some(&bob), Some(json!({"token": token}))).await;
+    assert_eq!(status, 200, "{accepted}");
+    let (_, members) = call(&s.app, "GET", &format!("/orgs/{org}/members"), Some(&ada), None).await;
+    assert_eq!(members["items"].as_array().unwrap().len(), 2, "{members}");
+    // Inviting the address again, in yet another case, finds the member.
+    let again = json!({"email": format!("MIXED.CASE-{run}@example.com"), "role": "member"});
+    let (status, problem) = call(&s.app, "POST", &format!("/orgs/{org}/invites"), Some(&ada), Some(again)).await;
+    assert_eq!(status, 409, "{problem}");
+}

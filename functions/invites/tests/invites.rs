@@ -325,3 +325,34 @@ async fn an_invitation_is_only_as_good_as_its_senders_authority() {
     assert!(members.contains(&y.identity().user_id), "the resent invitation was accepted");
     assert!(members.contains(&z.identity().user_id));
 }
+
+#[tokio::test]
+async fn allowed_email_domains_decide_who_may_be_invited_and_who_may_join() {
+    let app = app().await;
+    let owner = Caller::new("owner");
+    let org = org(&app.store, &owner, Plan::Starter, &[]).await;
+    async fn set_domains(store: &Store, owner: &Caller, org: &str, domains: &[&str]) {
+        let scope = store.authorize(&owner.identity(), org.parse().unwrap(), Action::UpdateOrg).await.unwrap();
+        let mut settings = scope.org().settings.clone();
+        settings.allowed_email_domains = domains.iter().map(|d| (*d).to_owned()).collect();
+        store.update_org(&scope, None, None, Some(settings)).await.unwrap();
+    }
+    set_domains(&app.store, &owner, &org, &["example.com"]).await;
+    let outsider = Caller::new("outsider");
+    let outsider = Caller { email: outsider.email.replace("@example.com", "@elsewhere.org"), ..outsider };
+    let refused = invite(&app, &org, &owner, &outsider.email, "member").await.expect_problem(422, "validation-failed");
+    assert_eq!(refused.body["errors"][0]["field"], "email", "{}", refused.body);
+    assert!(mails_to(&outsider.email).await.is_empty(), "no mail to an address the org does not take");
+
+    // Invited while the domain was allowed; the org stops taking it before the invitee joins.
+    let insider = Caller::new("insider");
+    invite(&app, &org, &owner, &insider.email, "member").await.expect(201);
+    let token = token_for(&insider.email).await;
+    set_domains(&app.store, &owner, &org, &["example.org"]).await;
+    ApiCall::post("/invites/accept").by(&insider).json(json!({"token": token})).send(&app.router).await.expect_problem(404, "not-found");
+    assert_eq!(usage(&app.store, &org, &owner).await.0, 1, "nobody joined");
+    // Allowed again: the same invitation works.
+    set_domains(&app.store, &owner, &org, &["example.org", "example.com"]).await;
+    ApiCall::post("/invites/accept").by(&insider).json(json!({"token": token})).send(&app.router).await.expect(200);
+    assert_eq!(usage(&app.store, &org, &owner).await.0, 2);
+}

@@ -137,14 +137,35 @@ impl fmt::Display for Slug {
     }
 }
 
-/// A normalised email address: trimmed, domain lower-cased.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// An email address as it was entered (trimmed, domain lower-cased), compared case-folded:
+/// `Mixed.Case@example.com` and `mixed.case@example.com` are one address. Mail providers
+/// treat local parts case-insensitively, and so does every match and key here.
+#[derive(Debug, Clone)]
 pub struct Email(String);
+
+impl PartialEq for Email {
+    fn eq(&self, other: &Email) -> bool {
+        self.folded() == other.folded()
+    }
+}
+
+impl Eq for Email {}
+
+impl std::hash::Hash for Email {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.folded().hash(state);
+    }
+}
 
 impl Email {
     pub const MAX_LEN: usize = 254;
+    /// The address as entered, to show and to mail.
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+    /// The form every comparison and key uses: the whole address lower-cased.
+    pub fn folded(&self) -> String {
+        self.0.to_lowercase()
     }
     pub fn domain(&self) -> &str {
         self.0.rsplit_once('@').map(|(_, d)| d).unwrap_or("")
@@ -199,6 +220,18 @@ string_serde!(OrgId, UserId, Slug, Email);
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn emails_keep_their_case_and_compare_folded() {
+        let a: Email = " Mixed.Case@Example.COM ".parse().unwrap();
+        let b: Email = "mixed.case@example.com".parse().unwrap();
+        assert_eq!(a.as_str(), "Mixed.Case@example.com", "shown as entered, domain lower-cased");
+        assert_eq!(a, b);
+        assert_eq!(a.folded(), b.folded());
+        let set: std::collections::HashSet<Email> = [a, b].into_iter().collect();
+        assert_eq!(set.len(), 1);
+        assert_ne!("other@example.com".parse::<Email>().unwrap(), "mixed.case@example.com".parse::<Email>().unwrap());
+    }
 
     #[test]
     fn ids_reject_what_cannot_be_in_a_key() {

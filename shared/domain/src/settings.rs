@@ -57,6 +57,13 @@ impl OrgSettings {
     pub fn new() -> Self {
         OrgSettings { time_zone: default_time_zone(), ..Default::default() }
     }
+
+    /// Whether the org takes members with this address: any, when `allowedEmailDomains` is
+    /// empty; else only those whose domain is one of them exactly (a subdomain is another
+    /// domain).
+    pub fn admits(&self, email: &crate::Email) -> bool {
+        self.allowed_email_domains.is_empty() || self.allowed_email_domains.iter().any(|d| d == email.domain())
+    }
 }
 
 /// A partial update of [`OrgSettings`]. An absent field is left alone; `null` clears an
@@ -195,6 +202,17 @@ mod tests {
 
     fn patch(json: &str) -> OrgSettingsPatch {
         serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn allowed_domains_admit_exactly_their_addresses() {
+        let mut s = OrgSettings::new();
+        let email = |e: &str| e.parse::<crate::Email>().unwrap();
+        assert!(s.admits(&email("a@anything.org")), "no list: anyone");
+        s.allowed_email_domains = vec!["example.com".into()];
+        assert!(s.admits(&email("A@Example.COM")));
+        assert!(!s.admits(&email("a@sub.example.com")));
+        assert!(!s.admits(&email("a@example.org")));
     }
 
     #[test]

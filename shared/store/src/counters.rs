@@ -25,6 +25,12 @@ pub(crate) struct Deltas {
 impl Store {
     /// Adds the counter update (or, with no change, the org check) to `tx`.
     pub(crate) fn org_counters(&self, tx: &mut Tx, partition: &OrgPartition, d: Deltas) {
+        self.org_counters_when(tx, partition, d, None);
+    }
+
+    /// [`Store::org_counters`] with one more condition on the org item (a transaction can
+    /// touch an item once).
+    pub(crate) fn org_counters_when(&self, tx: &mut Tx, partition: &OrgPartition, d: Deltas, extra: Option<Expr>) {
         let mut expr = Expr::default();
         let mut sets = Vec::new();
         for (attr, placeholder, delta) in [("ownerCount", "owners", d.owners), ("memberCount", "members", d.members), ("seatsUsed", "seats", d.seats)] {
@@ -52,6 +58,13 @@ impl Store {
         if d.seats > 0 || d.members > 0 {
             expr = expr.name("#limit", "seatLimit");
             on_fail = DomainError::LimitReached("members");
+        }
+        let extra_condition;
+        if let Some(extra) = extra {
+            extra_condition = format!("({})", extra.condition.unwrap_or_default());
+            conditions.push(&extra_condition);
+            expr.names.extend(extra.names);
+            expr.values.extend(extra.values);
         }
         expr.condition = Some(conditions.join(" AND "));
         let key = keys::org(partition);

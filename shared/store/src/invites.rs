@@ -207,6 +207,9 @@ impl Store {
         if ctx.already_member {
             return Err(DomainError::Conflict("already a member"));
         }
+        if !scope.org.settings.admits(&new.email) {
+            return Err(DomainError::invalid("email", "the organization takes members only from the domains in its allowedEmailDomains setting"));
+        }
         let now = self.clock.epoch();
         let expires = now + new.ttl_secs;
         let mut tx = Tx::default();
@@ -541,7 +544,8 @@ impl Store {
                 .value(":accepted", av(&InviteStatus::Accepted))
                 .value(":pending", av(&InviteStatus::Pending))
                 .value(":hash", s(&hash))
-                .value(":email", s(email.as_str()))
+                // The invitation's own spelling: the caller's matched it case-folded above.
+                .value(":email", s(item.email.as_str()))
                 .value(":now", AttributeValue::N(now.to_string()))
                 .value(":nowText", s(self.clock.rfc3339()))
                 .value(":by", s(who.user_id.as_str()))
@@ -555,7 +559,13 @@ impl Store {
             Some(Expr::condition("attribute_not_exists(PK)")),
             DomainError::Conflict("already a member"),
         );
-        self.org_counters(&mut tx, &partition, Deltas { members: 1, owners: i64::from(item.role == Role::Owner), seats: 0 });
+        // The org's allowed domains, if it has any, must admit the address when it joins.
+        let admitted = Expr::condition("attribute_not_exists(#settings.#domains) OR size(#settings.#domains) = :none OR contains(#settings.#domains, :domain)")
+            .name("#settings", "settings")
+            .name("#domains", "allowedEmailDomains")
+            .value(":none", n(0))
+            .value(":domain", s(email.domain()));
+        self.org_counters_when(&mut tx, &partition, Deltas { members: 1, owners: i64::from(item.role == Role::Owner), seats: 0 }, Some(admitted));
         // An invitation is only as good as its sender's authority: the inviter must still be a
         // member whose role may invite to this role (removed or demoted since: the same 404 as
         // any unusable invitation).
@@ -572,8 +582,16 @@ impl Store {
             }
             tx.check(&self.table, &keys::member(&partition, inviter), check, DomainError::NotFound);
         }
-        tx.run(self).await?;
-        Ok(member)
+        match tx.run(self).await {
+            Ok(()) => Ok(member),
+            // The org update failed: a full plan, or a domain the org does not take, which
+            // answers like any unusable invitation (a read on this failure path only).
+            Err(DomainError::LimitReached(what)) => {
+                let org: Option<Org> = self.get(&keys::org(&partition)).await?;
+                if org.is_some_and(|o| !o.settings.admits(&email)) { Err(DomainError::NotFound) } else { Err(DomainError::LimitReached(what)) }
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Declines an invitation with its token, freeing its seat.
@@ -587,6 +605,7 @@ impl Store {
             return Err(DomainError::NotFound);
         }
         let partition = crate::scope::OrgPartition::new(item.org_id);
-        self.close_invite(&partition, &item.invite_id, &InviteToken::hash_of(token), InviteStatus::Declined, Some(&email)).await
+        // Conditioned on the invitation's own spelling (the caller's matched it case-folded).
+        self.close_invite(&partition, &item.invite_id, &InviteToken::hash_of(token), InviteStatus::Declined, Some(&item.email)).await
     }
 }

@@ -127,8 +127,9 @@ pub(crate) fn user_profile_index(user: &UserId) -> IndexKey {
 pub(crate) fn user_by_email(email: &Email) -> IndexKey {
     IndexKey { index: Gsi::Two, pk: email_pk(email), sk: "USER".into() }
 }
+/// An address's partition: case-folded, so that every spelling of it is one address.
 pub(crate) fn email_pk(email: &Email) -> String {
-    format!("EMAIL#{email}")
+    format!("EMAIL#{}", email.folded())
 }
 /// Makes an email address belong to one user.
 pub(crate) fn email_claim(email: &Email) -> Key {
