@@ -25,12 +25,16 @@ async fn stack() -> Stack {
 
 /// `cors`: `None` for the runner's own policy (from the environment), else this one.
 async fn stack_with(cors: Option<Option<api::Cors>>) -> Stack {
+    stack_limited(cors, domain::PlatformLimits::default()).await
+}
+
+async fn stack_limited(cors: Option<Option<api::Cors>>, limits: domain::PlatformLimits) -> Stack {
     let endpoint = testkit::local_aws().endpoint.clone();
     let config = testkit::sdk_config().await;
     let table = format!("e2e-{}", ulid::Ulid::new().to_string().to_ascii_lowercase());
     let resources = provision::provision(&config, &endpoint, &table).await.unwrap();
     let verifier = TokenVerifier::fetch(&endpoint, &resources.user_pool_id, &resources.issuer(), &resources.client_id).await.unwrap();
-    let store = store::Store::new(store::dynamodb_client(&config), table, store::CursorKey::new("e2e"));
+    let store = store::Store::new(store::dynamodb_client(&config), table, store::CursorKey::new("e2e")).with_limits(limits);
     let platform = provision::platform(&config, store.clone(), "https://app.example.com", Default::default());
     let (functions, _) = server::functions(&platform).unwrap();
     let triggers = cognito_triggers::Triggers {
@@ -47,6 +51,11 @@ async fn stack_with(cors: Option<Option<api::Cors>>) -> Stack {
 }
 
 async fn call(app: &Router, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
+    let (status, _, body) = call_with_headers(app, method, path, token, body).await;
+    (status, body)
+}
+
+async fn call_with_headers(app: &Router, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> (u16, http::HeaderMap, Value) {
     let mut req = Request::builder().method(method).uri(path);
     if let Some(t) = token {
         req = req.header("authorization", format!("Bearer {t}"));
@@ -60,8 +69,9 @@ async fn call(app: &Router, method: &str, path: &str, token: Option<&str>, body:
     };
     let res = app.clone().oneshot(req.body(body).unwrap()).await.unwrap();
     let status = res.status().as_u16();
+    let headers = res.headers().clone();
     let bytes = res.into_body().collect().await.unwrap().to_bytes();
-    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    (status, headers, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
 }
 
 async fn sign_up_and_log_in(app: &Router, email: &str) -> String {
@@ -266,4 +276,56 @@ async fn an_address_is_one_address_whatever_its_case() {
     let again = json!({"email": format!("MIXED.CASE-{run}@example.com"), "role": "member"});
     let (status, problem) = call(&s.app, "POST", &format!("/orgs/{org}/invites"), Some(&ada), Some(again)).await;
     assert_eq!(status, 409, "{problem}");
+}
+
+/// One user cannot multiply the daily invitation limit by creating orgs, and one address
+/// cannot be mailed without end by many orgs: both are platform limits per UTC day, answered
+/// with 429 and `Retry-After` (the seconds to midnight UTC).
+#[tokio::test]
+async fn org_creation_per_user_and_invitations_per_recipient_are_limited_per_day() {
+    let limits = domain::PlatformLimits { orgs_per_user_per_day: 2, invites_per_recipient_per_day: 3 };
+    let s = stack_limited(None, limits).await;
+    let run = ulid::Ulid::new().to_string().to_ascii_lowercase();
+    let ada = sign_up_and_log_in(&s.app, &format!("ada-{run}@example.com")).await;
+    let carol = sign_up_and_log_in(&s.app, &format!("carol-{run}@example.com")).await;
+    let mut orgs = Vec::new();
+    for name in ["One", "Two"] {
+        let (status, org) = call(&s.app, "POST", "/orgs", Some(&ada), Some(json!({"name": name}))).await;
+        assert_eq!(status, 201, "{org}");
+        orgs.push(org["id"].as_str().unwrap().to_owned());
+    }
+    let (status, headers, problem) = call_with_headers(&s.app, "POST", "/orgs", Some(&ada), Some(json!({"name": "Three"}))).await;
+    assert_eq!(status, 429, "{problem}");
+    let retry: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=86_400).contains(&retry), "{retry}");
+    let (status, org) = call(&s.app, "POST", "/orgs", Some(&carol), Some(json!({"name": "Carol's"}))).await;
+    assert_eq!(status, 201, "another user is not limited by Ada's count: {org}");
+    orgs.push(org["id"].as_str().unwrap().to_owned());
+
+    // Three orgs invite one address: the third mail is its last today, whoever sends it.
+    let bob = format!("bob-{run}@example.com");
+    for (org, by) in [(&orgs[0], &ada), (&orgs[1], &ada), (&orgs[2], &carol)] {
+        let (status, invite) = call(&s.app, "POST", &format!("/orgs/{org}/invites"), Some(by), Some(json!({"email": bob, "role": "member"}))).await;
+        assert_eq!(status, 201, "{invite}");
+    }
+    let (_, list) = call(&s.app, "GET", &format!("/orgs/{}/invites", orgs[0]), Some(&ada), None).await;
+    let first = list["items"][0]["id"].as_str().unwrap().to_owned();
+    let (status, headers, problem) = call_with_headers(&s.app, "POST", &format!("/orgs/{}/invites/{first}/resend", orgs[0]), Some(&ada), None).await;
+    assert_eq!(status, 429, "a resend counts too: {problem}");
+    assert!(headers.contains_key("retry-after"));
+    // The same address in another case is the same recipient.
+    let (status, _) = call(
+        &s.app,
+        "POST",
+        &format!("/orgs/{}/invites", orgs[1]),
+        Some(&ada),
+        Some(json!({"email": bob.to_uppercase().replace("EXAMPLE.COM", "example.com"), "role": "member"})),
+    )
+    .await;
+    assert_eq!(status, 429);
+    // Another address is not affected.
+    let (status, _) =
+        call(&s.app, "POST", &format!("/orgs/{}/invites", orgs[0]), Some(&ada), Some(json!({"email": format!("dan-{run}@example.com"), "role": "member"})))
+            .await;
+    assert_eq!(status, 201);
 }

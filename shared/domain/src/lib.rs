@@ -12,7 +12,7 @@ pub mod work;
 
 pub use error::{DomainError, FieldError};
 pub use ids::{Email, IdError, OrgId, Slug, UserId};
-pub use plan::{Limits, Plan};
+pub use plan::{Limits, Plan, PlatformLimits};
 pub use role::{Action, Identity, Role, check_removal, check_role_change, permits};
 pub use settings::{OrgName, OrgSettings, OrgSettingsPatch};
 pub use time_fmt::{Clock, rfc3339};

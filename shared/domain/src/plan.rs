@@ -104,8 +104,50 @@ impl FromStr for Plan {
     }
 }
 
+/// Limits of the platform rather than of an org's plan: they stop one user (or a few orgs)
+/// from using the platform to send mail at scale. Set per deployment (CDK context, passed to
+/// the functions' environment); these are the defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PlatformLimits {
+    /// Orgs one user may create per UTC day (`ORGS_PER_USER_PER_DAY`): without it the plan's
+    /// invitations per day would multiply by orgs.
+    pub orgs_per_user_per_day: u64,
+    /// Invitation mails one address may receive per UTC day, from all orgs together
+    /// (`INVITES_PER_RECIPIENT_PER_DAY`).
+    pub invites_per_recipient_per_day: u64,
+}
+
+impl Default for PlatformLimits {
+    fn default() -> Self {
+        PlatformLimits { orgs_per_user_per_day: 5, invites_per_recipient_per_day: 10 }
+    }
+}
+
+impl PlatformLimits {
+    pub const ORGS_PER_USER_PER_DAY_ENV: &'static str = "ORGS_PER_USER_PER_DAY";
+    pub const INVITES_PER_RECIPIENT_PER_DAY_ENV: &'static str = "INVITES_PER_RECIPIENT_PER_DAY";
+
+    /// The defaults, with each variable that `var` finds and that is a positive number.
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> PlatformLimits {
+        let d = PlatformLimits::default();
+        let num = |name: &str, default: u64| var(name).and_then(|v| v.trim().parse::<u64>().ok()).filter(|n| *n > 0).unwrap_or(default);
+        PlatformLimits {
+            orgs_per_user_per_day: num(Self::ORGS_PER_USER_PER_DAY_ENV, d.orgs_per_user_per_day),
+            invites_per_recipient_per_day: num(Self::INVITES_PER_RECIPIENT_PER_DAY_ENV, d.invites_per_recipient_per_day),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn platform_limits_come_from_the_environment_or_default() {
+        let l = super::PlatformLimits::from_vars(|n| (n == "ORGS_PER_USER_PER_DAY").then(|| " 2 ".to_owned()));
+        assert_eq!((l.orgs_per_user_per_day, l.invites_per_recipient_per_day), (2, 10));
+        let l = super::PlatformLimits::from_vars(|_| Some("0".to_owned()));
+        assert_eq!(l, super::PlatformLimits::default(), "zero or junk: the default");
+    }
+
     use super::*;
 
     #[test]

@@ -168,13 +168,24 @@ pub fn all() -> Vec<Function> {
         Function {
             // `GET /orgs` reads the caller's orgs with one BatchGetItem.
             permissions: Permissions { dynamodb: [HTTP_TABLE_ACTIONS.as_slice(), &["BatchGetItem"]].concat(), read_cursor_secret: true, ses_send_email: false },
+            // The platform's limit on orgs one user creates per day (domain::PlatformLimits).
+            environment: Environment {
+                user_pool_id: true,
+                from_context: context_vars(&[("ORGS_PER_USER_PER_DAY", "orgsPerUserPerDay")]),
+                ..Default::default()
+            },
             routes: Some(|| organizations::routes().routes().to_vec()),
             handlers: Some(|p| Ok(organizations::handlers(p))),
             ..http_function("organizations", "Tenantry HTTP API: organizations, members, roles, plans, /me and platform admin")
         },
         Function {
             sizing_reason: concat!(http_sizing!(), " The SES SendEmail call adds well under a second."),
-            environment: Environment { user_pool_id: true, ses_from_address: true, ..Default::default() },
+            // The platform's cap on invitation mails per recipient per day (domain::PlatformLimits).
+            environment: Environment {
+                user_pool_id: true,
+                ses_from_address: true,
+                from_context: context_vars(&[("INVITES_PER_RECIPIENT_PER_DAY", "invitesPerRecipientPerDay")]),
+            },
             permissions: Permissions { dynamodb: HTTP_TABLE_ACTIONS.to_vec(), read_cursor_secret: true, ses_send_email: true },
             routes: Some(|| invites::routes().routes().to_vec()),
             handlers: Some(|p| invites::handlers(p).map_err(|e| e.to_string())),

@@ -153,12 +153,12 @@ pub struct NewInvite<'a> {
     pub ttl_secs: i64,
 }
 
-fn seconds_to_utc_midnight(now: i64) -> u64 {
+pub(crate) fn seconds_to_utc_midnight(now: i64) -> u64 {
     // rem_euclid keeps it in 1..=86_400.
     u64::try_from(86_400 - now.rem_euclid(86_400)).unwrap_or(86_400)
 }
 
-fn day_key(now: i64) -> String {
+pub(crate) fn day_key(now: i64) -> String {
     let date = time::OffsetDateTime::from_unix_timestamp(now).unwrap_or(time::OffsetDateTime::UNIX_EPOCH).date();
     format!("{:04}-{:02}-{:02}", date.year(), u8::from(date.month()), date.day())
 }
@@ -266,6 +266,7 @@ impl Store {
             }
         };
         self.count_daily_invite(&mut tx, scope, now);
+        self.count_received_invite(&mut tx, &invite.email, now);
         tx.run(self).await?;
         Ok(invite)
     }
@@ -312,16 +313,32 @@ impl Store {
     fn count_daily_invite(&self, tx: &mut Tx, scope: &OrgScope, now: i64) {
         let limit = scope.org.plan.limits().invites_per_day;
         let key = keys::daily_invites(&scope.partition, &day_key(now));
+        self.count_daily(tx, &key, limit, now, DomainError::RateLimited { what: "invitations today", retry_after_secs: seconds_to_utc_midnight(now) });
+    }
+
+    /// Counts a mail to `email` against the platform's daily cap per recipient, across orgs.
+    fn count_received_invite(&self, tx: &mut Tx, email: &Email, now: i64) {
+        self.count_daily(
+            tx,
+            &keys::invites_received(email, &day_key(now)),
+            self.limits.invites_per_recipient_per_day,
+            now,
+            DomainError::RateLimited { what: "invitations to this address today", retry_after_secs: seconds_to_utc_midnight(now) },
+        );
+    }
+
+    /// Adds one to a per-day counter item (kept two days), refused with `on_limit` at `limit`.
+    pub(crate) fn count_daily(&self, tx: &mut Tx, key: &keys::Key, limit: u64, now: i64, on_limit: DomainError) {
         let expr = Expr::update("SET #type = :type, #ttl = :ttl ADD #count :one")
             .when("attribute_not_exists(#count) OR #count < :limit")
             .name("#type", "_type")
             .name("#ttl", "ttl")
             .name("#count", "count")
-            .value(":type", s("daily-invites"))
+            .value(":type", s("daily-count"))
             .value(":ttl", AttributeValue::N((now + 2 * 86_400).to_string()))
             .value(":one", n(1))
             .value(":limit", n(limit));
-        tx.update(&self.table, &key, expr, DomainError::RateLimited { what: "invitations today", retry_after_secs: seconds_to_utc_midnight(now) });
+        tx.update(&self.table, key, expr, on_limit);
     }
 
     /// Records that the email of an invitation could not be sent: it stays pending and
@@ -442,6 +459,7 @@ impl Store {
         .about_to_send(now);
         let mut tx = Tx::default();
         self.replace_invite(&mut tx, scope, invite, &new)?;
+        self.count_received_invite(&mut tx, &new.email, now);
         tx.run(self).await?;
         Ok(new)
     }

@@ -155,6 +155,15 @@ pub(crate) fn invite_token(hash: &str) -> Key {
     Key { pk: format!("TOKEN#{hash}"), sk: "TOKEN".into() }
 }
 
+/// Orgs `user` created on `day`.
+pub(crate) fn orgs_created(user: &UserId, day: &str) -> Key {
+    Key { pk: user_pk(user), sk: format!("ORGS-CREATED#{day}") }
+}
+/// Invitations mailed to `email` on `day`, by any org.
+pub(crate) fn invites_received(email: &Email, day: &str) -> Key {
+    Key { pk: email_pk(email), sk: format!("INVITES-RECEIVED#{day}") }
+}
+
 // usage
 pub(crate) fn usage_month(p: &OrgPartition, month: &str) -> Key {
     Key { pk: org_pk(p), sk: format!("USAGE#{month}") }

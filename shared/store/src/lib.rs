@@ -70,6 +70,7 @@ pub struct Store {
     table: Arc<str>,
     cursor_key: CursorKey,
     clock: Clock,
+    limits: domain::PlatformLimits,
 }
 
 /// Why the store could not be configured at start-up.
@@ -83,7 +84,13 @@ pub enum ConfigError {
 
 impl Store {
     pub fn new(client: Client, table: impl Into<Arc<str>>, cursor_key: CursorKey) -> Self {
-        Store { client, table: table.into(), cursor_key, clock: Clock::system() }
+        Store { client, table: table.into(), cursor_key, clock: Clock::system(), limits: domain::PlatformLimits::default() }
+    }
+
+    /// The same store under other platform limits (a deployment's, or a test's).
+    pub fn with_limits(mut self, limits: domain::PlatformLimits) -> Self {
+        self.limits = limits;
+        self
     }
 
     /// The same store telling time by `clock` (tests, the local runner's adjustable clock).
@@ -132,7 +139,8 @@ impl Store {
                 CursorKey::new(ulid::Ulid::new().to_string())
             }
         };
-        let store = Store::new(dynamodb_client(config), table, key);
+        let limits = domain::PlatformLimits::from_vars(|name| std::env::var(name).ok());
+        let store = Store::new(dynamodb_client(config), table, key).with_limits(limits);
         if std::env::var(WARM_UP_ENV).map(|v| v != "false" && v != "0").unwrap_or(true) {
             store.warm_up().await;
         }

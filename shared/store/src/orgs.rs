@@ -59,6 +59,10 @@ impl Store {
     async fn create_org_with_slug(&self, who: &Identity, display_name: Option<String>, id: OrgId, name: &OrgName, slug: Slug) -> Result<OrgScope, DomainError> {
         let mut tx = Tx::default();
         let org = self.push_org_creation(&mut tx, who, display_name, id, name, slug)?;
+        // One user may create only so many orgs a day (a platform limit).
+        let now = self.clock.epoch();
+        let on_limit = DomainError::RateLimited { what: "organizations created today", retry_after_secs: crate::invites::seconds_to_utc_midnight(now) };
+        self.count_daily(&mut tx, &keys::orgs_created(&who.user_id, &crate::invites::day_key(now)), self.limits.orgs_per_user_per_day, now, on_limit);
         tx.run(self).await?;
         Ok(OrgScope { partition: OrgPartition::new(id), user: who.user_id.clone(), access: Access::Member(Role::Owner), org })
     }
