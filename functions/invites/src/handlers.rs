@@ -136,13 +136,14 @@ pub async fn revoke(State(app): State<AppState>, Caller(who): Caller, p: Params)
     Ok(StatusCode::NO_CONTENT)
 }
 
-pub async fn pending(State(app): State<AppState>, Caller(who): Caller) -> ApiResult<Json<Page<InviteView>>> {
+pub async fn pending(State(app): State<AppState>, Caller(who): Caller, q: PageQuery) -> ApiResult<Json<Page<InviteView>>> {
+    let q = q.only(&[])?;
     let email = match (&who.email, who.email_verified) {
         (Some(e), true) => e,
         _ => return Err(DomainError::EmailNotVerified.into()),
     };
-    let items = app.store.pending_invites_for(email).await?;
-    Ok(Json(Page { items: items.into_iter().map(InviteView::from).collect(), next_cursor: None }))
+    let page = app.store.pending_invites_for(email, &q.page).await?;
+    Ok(Json(Page { items: page.items.into_iter().map(InviteView::from).collect(), next_cursor: page.next_cursor }))
 }
 
 fn token_of(body: &TokenBody) -> ApiResult<&str> {

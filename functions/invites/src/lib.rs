@@ -38,6 +38,7 @@ pub fn routes() -> RouteTable<AppState> {
         .no_content()
         .route(Method::GET, "/invites/pending", "listMyInvites", "Invitations addressed to the caller's verified email", handlers::pending)
         .returns::<Page<InviteView>>(200)
+        .paginated(&[])
         .errors(&[403])
         .route(Method::POST, "/invites/accept", "acceptInvite", "Accept an invitation with its token", handlers::accept)
         .takes::<TokenBody>()
@@ -54,13 +55,38 @@ pub fn router(state: AppState) -> (Router, Vec<RouteInfo>) {
     routes().into_router(state)
 }
 
-/// Every way this function is invoked: its routes. The SES client is built on the process's
-/// one AWS configuration, so it retries like every other client.
+/// The schedule that expires overdue invitations, freeing their seats.
+pub const EXPIRE_SCHEDULE: &str = "expire-invitations";
+/// At most this many invitations are expired by one sweep; the next takes the rest.
+pub const EXPIRE_PER_SWEEP: usize = 5_000;
+
+/// Every way this function is invoked: its routes, and the schedule that expires overdue
+/// invitations. The SES client is built on the process's one AWS configuration, so it
+/// retries like every other client.
 pub fn handlers(platform: &api::Platform) -> Result<api::Handlers, mailer::MissingEnv> {
     let ses = aws_sdk_sesv2::Client::from_conf(aws_sdk_sesv2::config::Builder::from(&platform.aws).interceptor(telemetry::CallCounter).build());
     let mailer = Mailer::new(ses, MailerConfig::from_vars(|name| platform.var(name))?);
     let state = AppState { store: platform.store.clone(), mailer };
-    Ok(api::Handlers { http: Some(unfinished_router(state).0), ..Default::default() })
+    let store = platform.store.clone();
+    Ok(api::Handlers {
+        http: Some(unfinished_router(state).0),
+        schedule: Some(api::handler(move |event: api::ScheduledEvent| {
+            let store = store.clone();
+            async move { on_schedule(&store, event).await }
+        })),
+        ..Default::default()
+    })
+}
+
+/// The sweep: every pending invitation past its expiry becomes expired and frees its seat,
+/// whether or not anyone lists its org's invitations.
+pub async fn on_schedule(store: &Store, event: api::ScheduledEvent) -> Result<(), String> {
+    if event.detail.schedule != EXPIRE_SCHEDULE {
+        return Err(format!("unknown schedule {}", event.detail.schedule));
+    }
+    let expired = store.expire_due_invites(EXPIRE_PER_SWEEP).await.map_err(|e| e.to_string())?;
+    tracing::info!(expired, "invitation expiry sweep");
+    Ok(())
 }
 
 /// The routes with their state, for a runner that merges several functions.

@@ -187,6 +187,15 @@ pub fn all() -> Vec<Function> {
                 from_context: context_vars(&[("INVITES_PER_RECIPIENT_PER_DAY", "invitesPerRecipientPerDay")]),
             },
             permissions: Permissions { dynamodb: HTTP_TABLE_ACTIONS.to_vec(), read_cursor_secret: true, ses_send_email: true },
+            sources: Sources {
+                http: true,
+                schedules: vec![Schedule {
+                    id: invites::EXPIRE_SCHEDULE,
+                    expression: "rate(15 minutes)",
+                    description: "Expires overdue invitations, freeing their seats",
+                }],
+                ..Default::default()
+            },
             routes: Some(|| invites::routes().routes().to_vec()),
             handlers: Some(|p| invites::handlers(p).map_err(|e| e.to_string())),
             ..http_function("invites", "Tenantry HTTP API: invitations by email")

@@ -6,7 +6,7 @@ use domain::{DomainError, Email, OrgId, UserId};
 
 use crate::entities::{Invite, Org, OrgStatus};
 use crate::item::from_item;
-use crate::keys::{self, GSI1, GSI1PK, GSI1SK, INVITE_PREFIX};
+use crate::keys::{self, GSI1, GSI1PK, GSI1SK, INVITE_PREFIX, PENDING_INVITES_PREFIX};
 use crate::scope::OrgPartition;
 use crate::{Store, tx};
 
@@ -18,37 +18,49 @@ pub struct Branding {
 }
 
 impl Store {
-    /// Invitations addressed to `email` whose sort key starts with `prefix`.
-    async fn invites_to(&self, email: &Email, prefix: &str) -> Result<Vec<Invite>, DomainError> {
-        let out = self
-            .client
-            .query()
-            .table_name(&*self.table)
-            .index_name(GSI1)
-            .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
-            .expression_attribute_names("#pk", GSI1PK)
-            .expression_attribute_names("#sk", GSI1SK)
-            .expression_attribute_values(":pk", AttributeValue::S(keys::email_pk(email)))
-            .expression_attribute_values(":prefix", AttributeValue::S(prefix.to_owned()))
-            .limit(100)
-            .send()
-            .await
-            .map_err(tx::unexpected)?;
-        out.items.unwrap_or_default().into_iter().map(from_item).collect()
+    /// Pending invitations addressed to `email` whose sort key starts with `prefix` (all of
+    /// them, page by page, until `enough` says so).
+    async fn pending_to(&self, email: &Email, prefix: &str, enough: impl Fn(&[Invite]) -> bool) -> Result<Vec<Invite>, DomainError> {
+        let mut found = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&*self.table)
+                .index_name(GSI1)
+                .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+                .expression_attribute_names("#pk", GSI1PK)
+                .expression_attribute_names("#sk", GSI1SK)
+                .expression_attribute_values(":pk", AttributeValue::S(keys::email_pk(email)))
+                .expression_attribute_values(":prefix", AttributeValue::S(prefix.to_owned()))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(tx::unexpected)?;
+            for item in out.items.unwrap_or_default() {
+                found.push(from_item(item)?);
+            }
+            start = out.last_evaluated_key;
+            if start.is_none() || enough(&found) {
+                return Ok(found);
+            }
+        }
     }
 
     /// Whether any org has an open invitation for `email` (invite-only sign-up).
     pub async fn has_open_invitation(&self, email: &Email) -> Result<bool, DomainError> {
         let now = self.clock.epoch();
-        Ok(self.invites_to(email, INVITE_PREFIX).await?.iter().any(|i| i.is_open(now)))
+        let open = |found: &[Invite]| found.iter().any(|i| i.is_open(now));
+        Ok(open(&self.pending_to(email, PENDING_INVITES_PREFIX, open).await?))
     }
 
     /// The branding of `org` for mail to `email`, only when `org` has an open invitation for
     /// that address: the invitation is what allows reading the org here.
     pub async fn invitation_branding(&self, email: &Email, org: OrgId) -> Result<Option<Branding>, DomainError> {
-        let prefix = keys::invites_of_org_prefix(org);
+        let prefix = keys::pending_invites_of_org_prefix(org);
         let org_key = keys::org(&OrgPartition::new(org));
-        let (invites, org_item) = futures::join!(self.invites_to(email, &prefix), self.get::<Org>(&org_key));
+        let (invites, org_item) = futures::join!(self.pending_to(email, &prefix, |_| true), self.get::<Org>(&org_key));
         let now = self.clock.epoch();
         if !invites?.iter().any(|i| i.is_open(now) && i.org_id == org) {
             return Ok(None);
@@ -188,8 +200,8 @@ impl Store {
             .expression_attribute_values(":sk", AttributeValue::S(member_key.sk))
             .limit(1)
             .send();
-        let prefix = keys::invites_of_org_prefix(org);
-        let (members, invites) = futures::join!(member_query, self.invites_to(email, &prefix));
+        let prefix = keys::pending_invites_of_org_prefix(org);
+        let (members, invites) = futures::join!(member_query, self.pending_to(email, &prefix, |_| true));
         let already_member = members.map_err(tx::unexpected)?.count > 0;
         let pending = invites?.into_iter().find(|i| i.status == InviteStatus::Pending && i.org_id == org);
         Ok(InviteContext { already_member, pending })
@@ -256,7 +268,7 @@ impl Store {
                 .about_to_send(now);
                 tx.put(
                     &self.table,
-                    to_item(&invite, &keys::invite(&scope.partition, &invite.id), &[keys::invite_by_email(&scope.partition, &invite.email, &invite.id)])?,
+                    to_item(&invite, &keys::invite(&scope.partition, &invite.id), &keys::invite_indexes(&scope.partition, &invite))?,
                     Some(Expr::condition("attribute_not_exists(PK)")),
                     DomainError::Conflict("invitation id collision"),
                 );
@@ -296,7 +308,7 @@ impl Store {
     fn replace_invite(&self, tx: &mut Tx, scope: &OrgScope, old: &Invite, new: &Invite) -> Result<(), DomainError> {
         tx.put(
             &self.table,
-            to_item(new, &keys::invite(&scope.partition, &new.id), &[keys::invite_by_email(&scope.partition, &new.email, &new.id)])?,
+            to_item(new, &keys::invite(&scope.partition, &new.id), &keys::invite_indexes(&scope.partition, new))?,
             Some(
                 Expr::condition("#version = :version AND #status = :pending")
                     .name("#version", "version")
@@ -406,14 +418,60 @@ impl Store {
         Ok(())
     }
 
+    /// Expires every pending invitation past its expiry, in every org, freeing its seat
+    /// (the scheduled sweep: a team's seats come back without anyone listing its
+    /// invitations). Answers how many it expired; at most `max` per call.
+    pub async fn expire_due_invites(&self, max: usize) -> Result<usize, DomainError> {
+        let now = self.clock.epoch();
+        let mut expired = 0;
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&*self.table)
+                .index_name(GSI2)
+                .key_condition_expression("#pk = :pk AND #sk < :now")
+                .expression_attribute_names("#pk", GSI2PK)
+                .expression_attribute_names("#sk", GSI2SK)
+                .expression_attribute_values(":pk", s(keys::INVITE_EXPIRY_PK))
+                // Every entry of an epoch at or before now sorts below the next second.
+                .expression_attribute_values(":now", s(keys::invite_expiry_sk(now + 1)))
+                .limit(100)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(tx::unexpected)?;
+            let due: Vec<Invite> = out.items.unwrap_or_default().into_iter().map(from_item).collect::<Result<_, _>>()?;
+            // The invitation names its org: being due is what lets the sweep reach it.
+            let partitions: Vec<crate::scope::OrgPartition> = due.iter().map(|i| crate::scope::OrgPartition::new(i.org_id)).collect();
+            let results = futures::future::join_all(due.iter().zip(&partitions).map(|(i, p)| self.expire_invite(p, i))).await;
+            for (invite, result) in due.iter().zip(results) {
+                match result {
+                    Ok(()) => expired += 1,
+                    Err(e) => tracing::warn!(error = %e, invite_id = %invite.id, "could not expire an invitation; the next sweep retries"),
+                }
+            }
+            start = out.last_evaluated_key;
+            if start.is_none() || expired >= max {
+                return Ok(expired);
+            }
+        }
+    }
+
     /// Marks an expired pending invitation expired, freeing its seat and killing its token.
     async fn expire_invite(&self, partition: &crate::scope::OrgPartition, invite: &Invite) -> Result<(), DomainError> {
         let mut tx = Tx::default();
         tx.update(
             &self.table,
             &keys::invite(partition, &invite.id),
-            Expr::update("SET #status = :expired, #ttl = :ttl")
+            Expr::update("SET #status = :expired, #ttl = :ttl, #byEmail = :closed REMOVE #expiryPk, #expirySk, #hash")
                 .when("#status = :pending AND #expires <= :now")
+                .name("#byEmail", GSI1SK)
+                .name("#expiryPk", GSI2PK)
+                .name("#expirySk", GSI2SK)
+                .name("#hash", "tokenHash")
+                .value(":closed", s(keys::closed_invite_by_email_sk(partition.org_id(), &invite.id)))
                 .name("#status", "status")
                 .name("#ttl", "ttl")
                 .name("#expires", "expiresEpoch")
@@ -484,8 +542,12 @@ impl Store {
         status: InviteStatus,
         email: Option<&Email>,
     ) -> Result<(), DomainError> {
-        let mut expr = Expr::update("SET #status = :status, #ttl = :ttl, #updated = :now")
+        let mut expr = Expr::update("SET #status = :status, #ttl = :ttl, #updated = :now, #byEmail = :closed REMOVE #expiryPk, #expirySk")
             .when("#status = :pending AND #hash = :hash")
+            .name("#byEmail", GSI1SK)
+            .name("#expiryPk", GSI2PK)
+            .name("#expirySk", GSI2SK)
+            .value(":closed", s(keys::closed_invite_by_email_sk(partition.org_id(), id)))
             .name("#status", "status")
             .name("#ttl", "ttl")
             .name("#updated", "updatedAt")
@@ -509,10 +571,23 @@ impl Store {
         tx.run(self).await
     }
 
-    /// Open invitations addressed to `email`, in any org.
-    pub async fn pending_invites_for(&self, email: &Email) -> Result<Vec<Invite>, DomainError> {
+    /// Pending invitations addressed to `email`, in any org, a page at a time (only pending
+    /// ones are read; one that expired since is left out until the sweep closes it).
+    pub async fn pending_invites_for(&self, email: &Email, page: &PageRequest) -> Result<Page<Invite>, DomainError> {
+        let partition = keys::email_pk(email);
+        let query = PagedQuery {
+            name: "pending-invites",
+            index: Some(GSI1),
+            partition_attribute: GSI1PK,
+            partition: &partition,
+            sort_attribute: GSI1SK,
+            sort: Sort::Prefix(PENDING_INVITES_PREFIX),
+            descending: false,
+        };
+        let mut found: Page<Invite> = self.query_page(&query, page).await?;
         let now = self.clock.epoch();
-        Ok(self.invites_to(email, INVITE_PREFIX).await?.into_iter().filter(|i| i.is_open(now)).collect())
+        found.items.retain(|i| i.is_open(now));
+        Ok(found)
     }
 
     async fn token(&self, token: &str) -> Result<TokenItem, DomainError> {
@@ -550,7 +625,7 @@ impl Store {
         tx.update(
             &self.table,
             &keys::invite(&partition, &item.invite_id),
-            Expr::update("SET #status = :accepted, #ttl = :ttl, #updated = :nowText, #by = :by")
+            Expr::update("SET #status = :accepted, #ttl = :ttl, #updated = :nowText, #by = :by, #byEmail = :closed REMOVE #expiryPk, #expirySk")
                 .when("#status = :pending AND #hash = :hash AND #email = :email AND #expires > :now")
                 .name("#status", "status")
                 .name("#ttl", "ttl")
@@ -559,6 +634,10 @@ impl Store {
                 .name("#hash", "tokenHash")
                 .name("#email", "email")
                 .name("#expires", "expiresEpoch")
+                .name("#byEmail", GSI1SK)
+                .name("#expiryPk", GSI2PK)
+                .name("#expirySk", GSI2SK)
+                .value(":closed", s(keys::closed_invite_by_email_sk(item.org_id, &item.invite_id)))
                 .value(":accepted", av(&InviteStatus::Accepted))
                 .value(":pending", av(&InviteStatus::Pending))
                 .value(":hash", s(&hash))

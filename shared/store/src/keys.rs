@@ -141,12 +141,34 @@ pub(crate) fn invite(p: &OrgPartition, invite: &str) -> Key {
     Key { pk: org_pk(p), sk: format!("INVITE#{invite}") }
 }
 pub(crate) const INVITE_PREFIX: &str = "INVITE#";
-/// Invitations addressed to an email, across orgs.
-pub(crate) fn invite_by_email(p: &OrgPartition, email: &Email, invite: &str) -> IndexKey {
-    IndexKey { index: Gsi::One, pk: email_pk(email), sk: format!("INVITE#{}#{invite}", p.org_id()) }
+/// Invitations addressed to an email, across orgs, by status: an open one sorts under
+/// `INVITE#PENDING#`, a closed one under `INVITE#CLOSED#`, so the pending list and the
+/// invite-only check read pending ones only.
+pub(crate) const PENDING_INVITES_PREFIX: &str = "INVITE#PENDING#";
+pub(crate) fn pending_invites_of_org_prefix(org: OrgId) -> String {
+    format!("{PENDING_INVITES_PREFIX}{org}#")
 }
-pub(crate) fn invites_of_org_prefix(org: OrgId) -> String {
-    format!("INVITE#{org}#")
+/// The sort key of a closed invitation in its address's partition.
+pub(crate) fn closed_invite_by_email_sk(org: OrgId, invite: &str) -> String {
+    format!("INVITE#CLOSED#{org}#{invite}")
+}
+/// The sparse index of pending invitations by expiry, across orgs: what the expiry sweep
+/// reads. An invitation leaves it when it stops being pending.
+pub(crate) const INVITE_EXPIRY_PK: &str = "INVITE-EXPIRY";
+pub(crate) fn invite_expiry_sk(epoch: i64) -> String {
+    format!("{:012}", epoch.max(0))
+}
+/// An invitation's index entries: by address (and status), and while pending by expiry.
+pub(crate) fn invite_indexes(p: &OrgPartition, invite: &crate::entities::Invite) -> Vec<IndexKey> {
+    let org = p.org_id();
+    if invite.status == crate::entities::InviteStatus::Pending {
+        vec![
+            IndexKey { index: Gsi::One, pk: email_pk(&invite.email), sk: format!("{}{}", pending_invites_of_org_prefix(org), invite.id) },
+            IndexKey { index: Gsi::Two, pk: INVITE_EXPIRY_PK.into(), sk: format!("{}#{org}#{}", invite_expiry_sk(invite.expires_epoch), invite.id) },
+        ]
+    } else {
+        vec![IndexKey { index: Gsi::One, pk: email_pk(&invite.email), sk: closed_invite_by_email_sk(org, &invite.id) }]
+    }
 }
 pub(crate) fn daily_invites(p: &OrgPartition, day: &str) -> Key {
     Key { pk: org_pk(p), sk: format!("INVITES#{day}") }
