@@ -169,11 +169,12 @@ async fn run(args: Args) -> Result<ExitCode, Error> {
     let dynamo = aws_sdk_dynamodb::Client::new(&config);
     eprintln!(
         "tenantry-bench: local endpoint {endpoint}; {} scenario(s), 1 cold + {} warm invocations each, an org with {} members per scenario, \
-         and for each purge invocation an org of {} deleted just before it",
+         and for each org-purge invocation an org of {} (or a project of {} tasks) deleted just before it",
         scenarios.len(),
         args.iterations,
         args.members + 1,
-        args.purge_members + 1
+        args.purge_members + 1,
+        seed::DELETED_PROJECT_TASKS
     );
 
     let ctx = Ctx {
@@ -192,9 +193,10 @@ async fn run(args: Args) -> Result<ExitCode, Error> {
         seed::create_table(&dynamo, &table).await?;
         let store = store::Store::new(dynamo.clone(), table.as_str(), store::CursorKey::new(CURSOR_SECRET));
         let invitations = if s.who() == Some(Who::Invitee) { args.iterations + 1 } else { 0 };
-        let fixture = seed::seed(&store, args.members, invitations).await?;
+        let fixture = seed::seed(&store, args.members, invitations, s.needs_workload()).await?;
         if seeded.elapsed() > Duration::from_secs(2) {
-            eprintln!("  (seeded {table} with {invitations} invitations in {:.1} s)", seeded.elapsed().as_secs_f64());
+            let workload = if s.needs_workload() { " and the projects workload" } else { "" };
+            eprintln!("  (seeded {table} with {invitations} invitations{workload} in {:.1} s)", seeded.elapsed().as_secs_f64());
         }
         let mut result = run_scenario(&ctx, s, &def, &release.join(def.binary), &store, &fixture).await;
         result.zip_bytes = std::fs::metadata(args.lambda_dir.join(def.binary).join("bootstrap.zip")).ok().map(|m| m.len());
@@ -316,20 +318,43 @@ async fn prepare(ctx: &Ctx<'_>, s: &Scenario, store: &store::Store, fixture: &Fi
         PerInvocation::Nothing => Prepared::default(),
         PerInvocation::DeletedOrg => {
             let org = seed::deleted_org(store, &fixture.operator, ctx.purge_members, i).await.map_err(|e| format!("seeding invocation {i}: {e}"))?;
-            Prepared { deleted_org: Some(org) }
+            Prepared { deleted_org: Some(org), ..Prepared::default() }
+        }
+        PerInvocation::RemovedMember => {
+            let member = seed::removed_member(store, fixture, i).await.map_err(|e| format!("seeding invocation {i}: {e}"))?;
+            Prepared { removed_member: Some(member), ..Prepared::default() }
+        }
+        PerInvocation::DeletedProject => {
+            let project = seed::deleted_project(store, fixture, seed::DELETED_PROJECT_TASKS, i).await.map_err(|e| format!("seeding invocation {i}: {e}"))?;
+            Prepared { deleted_project: Some(project), ..Prepared::default() }
         }
     };
     let event = ctx.templates.build(s, fixture, i, &prepared)?;
     Ok((Invocation::json(&event), prepared))
 }
 
-/// What is wrong after a successful answer: the invocation's org is still there.
-async fn check(store: &store::Store, prepared: &Prepared) -> Option<String> {
-    let org = prepared.deleted_org.as_ref()?;
-    match seed::purged(store, org).await {
+/// What is wrong after a successful answer: the invocation's org or project is still there,
+/// or its removed member still has tasks.
+async fn check(store: &store::Store, fixture: &Fixture, prepared: &Prepared) -> Option<String> {
+    if let Some(org) = &prepared.deleted_org {
+        return match seed::purged(store, org).await {
+            Ok(true) => None,
+            Ok(false) => Some(format!("answered, but org {} is not purged", org.org_id)),
+            Err(e) => Some(format!("could not check the purge of org {}: {e}", org.org_id)),
+        };
+    }
+    if let Some(member) = &prepared.removed_member {
+        return match seed::unassigned(store, fixture, member).await {
+            Ok(true) => None,
+            Ok(false) => Some(format!("answered, but removed member {} still has open tasks", member.user_id)),
+            Err(e) => Some(format!("could not check the tasks of removed member {}: {e}", member.user_id)),
+        };
+    }
+    let project = prepared.deleted_project.as_ref()?;
+    match seed::project_purged(store, fixture, project).await {
         Ok(true) => None,
-        Ok(false) => Some(format!("answered, but org {} is not purged", org.org_id)),
-        Err(e) => Some(format!("could not check the purge of org {}: {e}", org.org_id)),
+        Ok(false) => Some(format!("answered, but project {} is not purged", project.project_id)),
+        Err(e) => Some(format!("could not check the purge of project {}: {e}", project.project_id)),
     }
 }
 
@@ -369,7 +394,7 @@ async fn run_scenario(ctx: &Ctx<'_>, s: &Scenario, def: &FunctionDef, binary: &P
         Ok(done) => {
             result.init_ms = emulator.first_next().map(|t| ms(t.saturating_duration_since(spawned)));
             result.first_response_ms = Some(ms(done.completed_at.saturating_duration_since(spawned)));
-            let problem = check(store, &first_prepared).await;
+            let problem = check(store, fixture, &first_prepared).await;
             record(&mut result, s.kind(), &done, problem);
             for i in 1..=ctx.iterations {
                 let (pending, prepared) = match prepare(ctx, s, store, fixture, i).await {
@@ -383,7 +408,7 @@ async fn run_scenario(ctx: &Ctx<'_>, s: &Scenario, def: &FunctionDef, binary: &P
                     Ok(done) => {
                         durations.push(ms(done.duration()));
                         round_trips.push(ms(done.round_trip()));
-                        let problem = check(store, &prepared).await;
+                        let problem = check(store, fixture, &prepared).await;
                         record(&mut result, s.kind(), &done, problem);
                     }
                     Err(e) => {

@@ -10,7 +10,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde_json::{Value, json};
 
 use crate::runtime_api::request_id;
-use crate::seed::{DeletedOrg, Fixture, Item, User};
+use crate::seed::{DeletedOrg, DeletedProject, Fixture, Item, RemovedMember, User};
 
 /// An event kind Lambda delivers to a function, one per kind of source the registry declares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,15 +99,25 @@ pub enum PerInvocation {
     /// An org with members that its owner deleted: marked `deleting`, awaiting its purge.
     /// `{orgId}` is this org; the invocation must purge it.
     DeletedOrg,
+    /// A member of the seeded org with open tasks, whom its owner removed; the invocation
+    /// must unassign their tasks.
+    RemovedMember,
+    /// A project of the seeded org with tasks, that its owner deleted; the invocation must
+    /// purge it.
+    DeletedProject,
 }
 
 /// What was seeded for one invocation.
 #[derive(Debug, Clone, Default)]
 pub struct Prepared {
     pub deleted_org: Option<DeletedOrg>,
+    pub removed_member: Option<RemovedMember>,
+    pub deleted_project: Option<DeletedProject>,
 }
 
-/// An event to send. In paths and bodies `{orgId}`, `{i}` and `{token}` are replaced.
+/// An event to send. In paths, `{orgId}` and `{projectId}` (the workload's board) are
+/// replaced, each also a path parameter; in bodies `{orgId}`, `{i}`, `{token}` and
+/// `{assignee}` (a member with whom the workload's tasks are shared).
 #[derive(Debug, Clone, Copy)]
 pub enum EventSpec {
     Http {
@@ -127,6 +137,12 @@ pub enum EventSpec {
     /// it: the change that marked the invocation's org `deleting` (`MODIFY`, with the images
     /// the table's stream view carries).
     OrgDeletionRecord,
+    /// A stream batch of one record: the removal of the invocation's member's membership
+    /// (`REMOVE`, with the membership's item as the old image).
+    MemberRemovalRecord,
+    /// A stream batch of one record: the marker the deletion of the invocation's project left
+    /// (`INSERT`, with the marker as the new image).
+    ProjectDeletionRecord,
     /// What EventBridge Scheduler sends when the function's schedule `schedule` fires.
     Schedule {
         schedule: &'static str,
@@ -143,6 +159,11 @@ pub struct Scenario {
 
 const fn http(function: &'static str, name: &'static str, method: &'static str, resource: &'static str, body: Option<&'static str>, who: Who) -> Scenario {
     Scenario { function, name, event: EventSpec::Http { method, resource, query: &[], body, who }, per_invocation: PerInvocation::Nothing }
+}
+
+/// A `GET` with a query string.
+const fn get(function: &'static str, name: &'static str, resource: &'static str, query: &'static [(&'static str, &'static str)], who: Who) -> Scenario {
+    Scenario { function, name, event: EventSpec::Http { method: "GET", resource, query, body: None, who }, per_invocation: PerInvocation::Nothing }
 }
 
 const fn trigger(name: &'static str, source: &'static str, who: Who, org_metadata: bool) -> Scenario {
@@ -163,12 +184,29 @@ pub const SCENARIOS: &[Scenario] = &[
     http("invites", "create invite", "POST", "/orgs/{orgId}/invites", Some(r#"{"email":"new-{i}@bench.example.com","role":"member"}"#), Who::Owner),
     http("invites", "list invites", "GET", "/orgs/{orgId}/invites", None, Who::Owner),
     http("invites", "accept invite", "POST", "/invites/accept", Some(r#"{"token":"{token}"}"#), Who::Invitee),
+    http(
+        "projects",
+        "create task",
+        "POST",
+        "/orgs/{orgId}/projects/{projectId}/tasks",
+        Some(r#"{"title":"Bench task {i}","assignee":"{assignee}","due":"2026-12-15","labels":["bench"]}"#),
+        Who::Owner,
+    ),
+    get("projects", "list board", "/orgs/{orgId}/projects/{projectId}/tasks", &[("status", "todo")], Who::Owner),
+    get("projects", "my tasks", "/orgs/{orgId}/tasks", &[("assignee", "me")], Who::Owner),
+    Scenario { function: "projects", name: "member removed (stream)", event: EventSpec::MemberRemovalRecord, per_invocation: PerInvocation::RemovedMember },
     trigger("PreSignUp_SignUp", "PreSignUp_SignUp", Who::NewUser, false),
     trigger("PostConfirmation_ConfirmSignUp", "PostConfirmation_ConfirmSignUp", Who::NewUser, false),
     trigger("TokenGeneration_Authentication", "TokenGeneration_Authentication", Who::Owner, false),
     trigger("PostAuthentication_Authentication", "PostAuthentication_Authentication", Who::Owner, false),
     trigger("CustomMessage_SignUp", "CustomMessage_SignUp", Who::Branded, true),
     purge("deleted org (stream)", EventSpec::OrgDeletionRecord),
+    Scenario {
+        function: "org-purge",
+        name: "deleted project (stream)",
+        event: EventSpec::ProjectDeletionRecord,
+        per_invocation: PerInvocation::DeletedProject,
+    },
     purge("resume-purges (schedule)", EventSpec::Schedule { schedule: "resume-purges" }),
     purge("purge org (operator)", EventSpec::Http { method: "POST", resource: "/admin/orgs/{orgId}/purge", query: &[], body: None, who: Who::Operator }),
 ];
@@ -178,7 +216,7 @@ impl Scenario {
     pub fn who(&self) -> Option<Who> {
         match self.event {
             EventSpec::Http { who, .. } | EventSpec::Trigger { who, .. } => Some(who),
-            EventSpec::OrgDeletionRecord | EventSpec::Schedule { .. } => None,
+            EventSpec::OrgDeletionRecord | EventSpec::MemberRemovalRecord | EventSpec::ProjectDeletionRecord | EventSpec::Schedule { .. } => None,
         }
     }
 
@@ -187,9 +225,15 @@ impl Scenario {
         match self.event {
             EventSpec::Http { .. } => Kind::Http,
             EventSpec::Trigger { .. } => Kind::CognitoTrigger,
-            EventSpec::OrgDeletionRecord => Kind::Stream,
+            EventSpec::OrgDeletionRecord | EventSpec::MemberRemovalRecord | EventSpec::ProjectDeletionRecord => Kind::Stream,
             EventSpec::Schedule { .. } => Kind::Schedule,
         }
+    }
+
+    /// Whether the scenario needs the seeded [`crate::seed::Workload`] (the projects
+    /// function's scenarios: its routes and its stream consumer act on projects and tasks).
+    pub fn needs_workload(&self) -> bool {
+        self.function == "projects"
     }
 
     /// The scenario's function, from the registry.
@@ -234,16 +278,37 @@ impl Templates {
     /// for it.
     pub fn build(&self, scenario: &Scenario, fixture: &Fixture, i: usize, prepared: &Prepared) -> Result<Value, String> {
         let deleted = || prepared.deleted_org.as_ref().ok_or_else(|| format!("invocation {i} has no deleted org seeded"));
+        let removed = || prepared.removed_member.as_ref().ok_or_else(|| format!("invocation {i} has no removed member seeded"));
+        let deleted_project = || prepared.deleted_project.as_ref().ok_or_else(|| format!("invocation {i} has no deleted project seeded"));
         let org_id = match scenario.per_invocation {
             PerInvocation::DeletedOrg => deleted()?.org_id.as_str(),
+            PerInvocation::RemovedMember => removed()?.org_id.as_str(),
+            PerInvocation::DeletedProject => deleted_project()?.org_id.as_str(),
             PerInvocation::Nothing => fixture.org_id.as_str(),
         };
+        let workload = fixture.workload.as_ref();
         match scenario.event {
             EventSpec::Http { method, resource, query, body, who } => {
                 let user = user(who, fixture, i)?;
                 let token = if who == Who::Invitee { fixture.invitees[i].token.as_str() } else { "" };
-                let fill = |s: &str| s.replace("{orgId}", org_id).replace("{i}", &i.to_string()).replace("{token}", token);
-                Ok(self.http_event(method, resource, query, body.map(fill), &user, org_id))
+                let body = match body {
+                    Some(b) if b.contains("{assignee}") => {
+                        let assignee = workload.ok_or_else(|| format!("{}: {{assignee}} needs the seeded workload", scenario.name))?.assignee.as_str();
+                        Some(b.replace("{assignee}", assignee))
+                    }
+                    other => other.map(str::to_owned),
+                };
+                let fill = |s: String| s.replace("{orgId}", org_id).replace("{i}", &i.to_string()).replace("{token}", token);
+                let value = |name: &str| match name {
+                    "orgId" => Some(org_id),
+                    "projectId" => workload.map(|w| w.project_id.as_str()),
+                    _ => None,
+                };
+                let params = path_parameters(resource)
+                    .into_iter()
+                    .map(|name| value(name).map(|v| (name, v)).ok_or_else(|| format!("{}: no value for {{{name}}} in {resource}", scenario.name)))
+                    .collect::<Result<Vec<_>, String>>()?;
+                Ok(self.http_event(method, resource, query, body.map(fill), &user, &params))
             }
             EventSpec::Trigger { source, org_metadata, who } => {
                 let user = user(who, fixture, i)?;
@@ -255,17 +320,21 @@ impl Templates {
                 Ok(event)
             }
             EventSpec::OrgDeletionRecord => Ok(json!({ "Records": [deletion_record(&fixture.table, deleted()?, i)] })),
+            EventSpec::MemberRemovalRecord => Ok(json!({ "Records": [member_removal_record(&fixture.table, removed()?, i)] })),
+            EventSpec::ProjectDeletionRecord => Ok(json!({ "Records": [project_deletion_record(&fixture.table, deleted_project()?, i)] })),
             EventSpec::Schedule { schedule } => Ok(local_runner::events::scheduled_event(scenario.function, schedule, time::OffsetDateTime::now_utc())),
         }
     }
 
-    fn http_event(&self, method: &str, resource: &str, query: &[(&str, &str)], body: Option<String>, user: &User, org_id: &str) -> Value {
-        let path = &resource.replace("{orgId}", org_id);
+    /// A REST proxy event; `params` has a value for every `{name}` of `resource`.
+    fn http_event(&self, method: &str, resource: &str, query: &[(&str, &str)], body: Option<String>, user: &User, params: &[(&str, &str)]) -> Value {
+        let path = &params.iter().fold(resource.to_owned(), |path, (name, value)| path.replace(&format!("{{{name}}}"), value));
         let mut e = self.apigw.clone();
         e["resource"] = json!(resource);
         e["path"] = json!(path);
         e["httpMethod"] = json!(method);
-        e["pathParameters"] = if resource.contains("{orgId}") { json!({ "orgId": org_id }) } else { Value::Null };
+        e["pathParameters"] =
+            if params.is_empty() { Value::Null } else { params.iter().map(|(k, v)| ((*k).to_owned(), json!(v))).collect::<serde_json::Map<_, _>>().into() };
         if query.is_empty() {
             e["queryStringParameters"] = Value::Null;
             e["multiValueQueryStringParameters"] = Value::Null;
@@ -290,27 +359,69 @@ impl Templates {
     }
 }
 
+/// The `{name}` path parameters of a route, in order.
+pub fn path_parameters(resource: &str) -> Vec<&str> {
+    resource.split('/').filter_map(|segment| segment.strip_prefix('{')?.strip_suffix('}')).collect()
+}
+
 /// The stream record of the change that marked `org` deleting, as Lambda delivers it: the
 /// record the DynamoDB Streams API reports (`MODIFY`, the table's keys, the item before and
 /// after as the table's stream view has them), made into Lambda's shape by the local runner's
 /// builder. The `i`th of a scenario's records has the `i`th sequence number.
 pub fn deletion_record(table: &str, org: &DeletedOrg, i: usize) -> Value {
+    change_record(table, Change::Modify { before: &org.before, after: &org.after }, i)
+}
+
+/// The stream record of the removal of a membership (`REMOVE`: the keys and, as the table's
+/// stream view has it, the item as it was), built as [`deletion_record`] builds its record.
+pub fn member_removal_record(table: &str, removed: &RemovedMember, i: usize) -> Value {
+    change_record(table, Change::Remove { before: &removed.before }, i)
+}
+
+/// The stream record of the marker a project's deletion leaves (`INSERT`: the keys and, as
+/// the table's stream view has it, the new item), built as [`deletion_record`] builds its
+/// record.
+pub fn project_deletion_record(table: &str, deleted: &DeletedProject, i: usize) -> Value {
+    change_record(table, Change::Insert { after: &deleted.after }, i)
+}
+
+/// A change to one item, with the images the change has.
+#[derive(Debug, Clone, Copy)]
+enum Change<'a> {
+    Insert { after: &'a Item },
+    Modify { before: &'a Item, after: &'a Item },
+    Remove { before: &'a Item },
+}
+
+/// The record the DynamoDB Streams API reports for `change` (the table's keys, the images
+/// its stream view keeps), made into Lambda's shape by the local runner's builder.
+fn change_record(table: &str, change: Change<'_>, i: usize) -> Value {
     use aws_sdk_dynamodbstreams::primitives::DateTime;
     use aws_sdk_dynamodbstreams::types::{OperationType, Record, StreamRecord, StreamViewType};
 
     let definition = store::TableDefinition::load();
     let view = StreamViewType::from(definition.stream_view_type.as_str());
-    let keys: Item =
-        org.after.iter().filter(|(k, _)| **k == definition.partition_key || **k == definition.sort_key).map(|(k, v)| (k.clone(), v.clone())).collect();
+    let (operation, before, after) = match change {
+        Change::Insert { after } => (OperationType::Insert, None, Some(after)),
+        Change::Modify { before, after } => (OperationType::Modify, Some(before), Some(after)),
+        Change::Remove { before } => (OperationType::Remove, Some(before), None),
+    };
+    let keys: Item = after
+        .or(before)
+        .into_iter()
+        .flatten()
+        .filter(|(k, _)| **k == definition.partition_key || **k == definition.sort_key)
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     let (new_image, old_image) = match view {
-        StreamViewType::NewAndOldImages => (Some(&org.after), Some(&org.before)),
-        StreamViewType::NewImage => (Some(&org.after), None),
-        StreamViewType::OldImage => (None, Some(&org.before)),
+        StreamViewType::NewAndOldImages => (after, before),
+        StreamViewType::NewImage => (after, None),
+        StreamViewType::OldImage => (None, before),
         _ => (None, None),
     };
     let size = [Some(&keys), new_image, old_image].into_iter().flatten().map(item_size).sum::<usize>();
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
-    let change = StreamRecord::builder()
+    let record = StreamRecord::builder()
         .approximate_creation_date_time(DateTime::from_secs(i64::try_from(now).unwrap_or_default()))
         .set_keys(Some(stream_item(&keys)))
         .set_new_image(new_image.map(stream_item))
@@ -321,11 +432,11 @@ pub fn deletion_record(table: &str, org: &DeletedOrg, i: usize) -> Value {
         .build();
     let record = Record::builder()
         .event_id(format!("{:032x}", ulid::Ulid::new().0))
-        .event_name(OperationType::Modify)
+        .event_name(operation)
         .event_version("1.1")
         .event_source("aws:dynamodb")
         .aws_region(testkit::endpoint::REGION)
-        .dynamodb(change)
+        .dynamodb(record)
         .build();
     let arn = format!("arn:aws:dynamodb:{}:123456789012:table/{table}/stream/2026-01-01T00:00:00.000", testkit::endpoint::REGION);
     local_runner::events::stream_record(&record, &arn)
@@ -406,7 +517,7 @@ fn put_user(event: &mut Value, user: &User) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::seed::Invitee;
+    use crate::seed::{Invitee, Workload};
 
     fn events_dir() -> std::path::PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../events")
@@ -422,7 +533,56 @@ mod tests {
             invitees: (0..2).map(|k| Invitee { user: User::new(format!("i{k}@bench.example.com"), "I"), token: format!("tok{k}") }).collect(),
             branded: User::new("branded@bench.example.com", "Branded"),
             operator: User::operator("operator@bench.example.com", "Operator"),
+            workload: Some(Workload {
+                project_id: "01JBENCHPR0JECT00000000000".into(),
+                other_project_id: "01JBENCHR0ADMAP00000000000".into(),
+                assignee: "6f1c2d3e-0000-4000-8000-00000000a551".into(),
+            }),
         }
+    }
+
+    fn item(attributes: &[(&str, aws_sdk_dynamodb::types::AttributeValue)]) -> Item {
+        attributes.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect()
+    }
+
+    /// A membership item before its removal, as the store writes it.
+    fn removed_member() -> Prepared {
+        use aws_sdk_dynamodb::types::AttributeValue as A;
+        let (org, user) = ("01JDQ2V3X4Y5Z6A7B8C9D0E1F2", "6f1c2d3e-0000-4000-8000-0000000001ea");
+        let before = item(&[
+            ("PK", A::S(format!("ORG#{org}"))),
+            ("SK", A::S(format!("MEMBER#{user}"))),
+            ("_type", A::S("member".into())),
+            ("orgId", A::S(org.into())),
+            ("userId", A::S(user.into())),
+            ("role", A::S("member".into())),
+            ("email", A::S("leaver-1@bench.example.com".into())),
+            ("displayName", A::S("Leaver 1".into())),
+            ("joinedAt", A::S("2026-11-27T13:00:00Z".into())),
+            ("handle", A::S("leaver-1".into())),
+            ("GSI1PK", A::S(format!("USER#{user}"))),
+            ("GSI1SK", A::S(format!("ORG#{org}"))),
+        ]);
+        let tasks = vec![("01JBENCHPR0JECT00000000000".into(), "01JBENCHTASK00000000000000".into())];
+        Prepared { removed_member: Some(RemovedMember { org_id: org.into(), user_id: user.into(), tasks, before }), ..Prepared::default() }
+    }
+
+    /// The marker a project's deletion leaves, as the store writes it.
+    fn deleted_project() -> Prepared {
+        use aws_sdk_dynamodb::types::AttributeValue as A;
+        let (org, project) = ("01JDQ2V3X4Y5Z6A7B8C9D0E1F2", "01JDQ2V3X4Y5Z6A7B8C9D0E1F3");
+        let after = item(&[
+            ("PK", A::S(format!("ORG#{org}"))),
+            ("SK", A::S(format!("PURGE#PROJECT#{project}"))),
+            ("_type", A::S("project-purge".into())),
+            ("projectId", A::S(project.into())),
+            ("orgId", A::S(org.into())),
+            ("deletedBy", A::S("6f1c2d3e-0000-4000-8000-0000000000aa".into())),
+            ("deletedAt", A::S("2026-11-27T13:00:00Z".into())),
+            ("GSI2PK", A::S("PURGE".into())),
+            ("GSI2SK", A::S(format!("{org}#PROJECT#{project}"))),
+        ]);
+        Prepared { deleted_project: Some(DeletedProject { org_id: org.into(), project_id: project.into(), tasks: 20, after }), ..Prepared::default() }
     }
 
     /// An org item before and after its deletion, as the store writes them.
@@ -445,12 +605,14 @@ mod tests {
         after.insert("status".into(), A::S("deleting".into()));
         after.insert("GSI2PK".into(), A::S("PURGE".into()));
         after.insert("GSI2SK".into(), A::S(org.into()));
-        Prepared { deleted_org: Some(DeletedOrg { org_id: org.into(), members: 10, before, after }) }
+        Prepared { deleted_org: Some(DeletedOrg { org_id: org.into(), members: 10, before, after }), ..Prepared::default() }
     }
 
     fn prepared(s: &Scenario) -> Prepared {
         match s.per_invocation {
             PerInvocation::DeletedOrg => deleted_org(),
+            PerInvocation::RemovedMember => removed_member(),
+            PerInvocation::DeletedProject => deleted_project(),
             PerInvocation::Nothing => Prepared::default(),
         }
     }
@@ -466,10 +628,15 @@ mod tests {
                 EventSpec::Http { method, .. } => {
                     assert_eq!(e["httpMethod"], method);
                     assert!(!e["path"].as_str().unwrap().contains('{'), "{}", e["path"]);
+                    for name in path_parameters(e["resource"].as_str().unwrap()) {
+                        assert!(e["pathParameters"][name].is_string(), "{}: no path parameter {name}", s.name);
+                    }
                     assert!(e["requestContext"]["path"].as_str().unwrap().starts_with("/prod/"));
                 }
                 EventSpec::Trigger { source, .. } => assert_eq!(e["triggerSource"], source),
-                EventSpec::OrgDeletionRecord => assert_eq!(e["Records"][0]["eventSource"], "aws:dynamodb"),
+                EventSpec::OrgDeletionRecord | EventSpec::MemberRemovalRecord | EventSpec::ProjectDeletionRecord => {
+                    assert_eq!(e["Records"][0]["eventSource"], "aws:dynamodb");
+                }
                 EventSpec::Schedule { schedule } => assert_eq!(e["detail"]["schedule"], schedule),
             }
         }
@@ -547,6 +714,94 @@ mod tests {
         assert!(local_runner::events::filter::passes(filters, r), "the registry's filter drops {r}");
         let parsed: aws_lambda_events::dynamodb::Event = serde_json::from_value(e.clone()).unwrap();
         assert_eq!(parsed.records[0].change.new_image.get("id"), Some(&serde_dynamo::AttributeValue::S(org.org_id.clone())));
+    }
+
+    fn filters_of(function: &str) -> Vec<Value> {
+        registry::function(function).unwrap().sources.dynamodb_stream.unwrap().filters
+    }
+
+    #[test]
+    fn the_member_removal_record_is_the_batch_lambda_delivers_to_the_unassigning_consumer() {
+        let t = Templates::load(&events_dir()).unwrap();
+        let (f, p) = (fixture(), removed_member());
+        let removed = p.removed_member.as_ref().unwrap();
+        let e = t.build(scenario("member removed (stream)"), &f, 2, &p).unwrap();
+        assert_eq!(api::event_kind(&e), api::EventKind::Stream);
+        let records = e["Records"].as_array().unwrap();
+        assert_eq!(records.len(), 1);
+        let r = &records[0];
+        assert_eq!((r["eventName"].as_str(), r["eventVersion"].as_str(), r["eventSource"].as_str()), (Some("REMOVE"), Some("1.1"), Some("aws:dynamodb")));
+        assert!(r["eventSourceARN"].as_str().unwrap().starts_with("arn:aws:dynamodb:us-east-1:123456789012:table/tenantry-bench-01/stream/"));
+        let change = &r["dynamodb"];
+        assert_eq!(change["Keys"], json!({"PK": {"S": format!("ORG#{}", removed.org_id)}, "SK": {"S": format!("MEMBER#{}", removed.user_id)}}));
+        assert!(change.get("NewImage").is_none(), "a removal has no new image: {change}");
+        assert_eq!(change["OldImage"]["_type"], json!({"S": "member"}));
+        assert_eq!(change["OldImage"]["role"], json!({"S": "member"}));
+        assert_eq!(change["StreamViewType"], "NEW_AND_OLD_IMAGES");
+        assert_eq!(change["SequenceNumber"], "400000000000000000003");
+        assert!(change["SizeBytes"].as_i64().unwrap() > 100);
+        // The projects function's mapping lets it through, the purge's does not, and the
+        // consumer reads the org and user from it.
+        assert!(local_runner::events::filter::passes(&filters_of("projects"), r), "the registry's filter drops {r}");
+        assert!(!local_runner::events::filter::passes(&filters_of("org-purge"), r));
+        let parsed: aws_lambda_events::dynamodb::Event = serde_json::from_value(e.clone()).unwrap();
+        let (org, user) = projects::member_of(&parsed.records[0]).expect("an ended membership");
+        assert_eq!((org.to_string(), user.to_string()), (removed.org_id.clone(), removed.user_id.clone()));
+        assert!(t.build(scenario("member removed (stream)"), &f, 0, &Prepared::default()).is_err(), "needs its removed member");
+    }
+
+    #[test]
+    fn the_project_deletion_record_is_the_batch_lambda_delivers_to_the_purge_consumer() {
+        let t = Templates::load(&events_dir()).unwrap();
+        let (f, p) = (fixture(), deleted_project());
+        let deleted = p.deleted_project.as_ref().unwrap();
+        let e = t.build(scenario("deleted project (stream)"), &f, 0, &p).unwrap();
+        assert_eq!(api::event_kind(&e), api::EventKind::Stream);
+        let r = &e["Records"][0];
+        assert_eq!(e["Records"].as_array().unwrap().len(), 1);
+        assert_eq!((r["eventName"].as_str(), r["awsRegion"].as_str()), (Some("INSERT"), Some("us-east-1")));
+        let change = &r["dynamodb"];
+        assert_eq!(change["Keys"], json!({"PK": {"S": format!("ORG#{}", deleted.org_id)}, "SK": {"S": format!("PURGE#PROJECT#{}", deleted.project_id)}}));
+        assert!(change.get("OldImage").is_none(), "an insert has no old image: {change}");
+        assert_eq!(change["NewImage"]["_type"], json!({"S": store::PROJECT_PURGE_TYPE}));
+        assert_eq!(change["SequenceNumber"], "400000000000000000001");
+        assert!(local_runner::events::filter::passes(&filters_of("org-purge"), r), "the registry's filter drops {r}");
+        assert!(!local_runner::events::filter::passes(&filters_of("projects"), r));
+        let parsed: aws_lambda_events::dynamodb::Event = serde_json::from_value(e.clone()).unwrap();
+        let target = org_purge::target_of(&parsed.records[0]);
+        assert_eq!(target, Some(store::PurgeTarget::Project(deleted.org_id.parse().unwrap(), deleted.project_id.parse().unwrap())));
+    }
+
+    #[test]
+    fn project_routes_get_every_path_parameter_and_their_query() {
+        let t = Templates::load(&events_dir()).unwrap();
+        let f = fixture();
+        let w = f.workload.clone().unwrap();
+        let create = t.build(scenario("create task"), &f, 4, &Prepared::default()).unwrap();
+        assert_eq!(create["path"], format!("/orgs/{}/projects/{}/tasks", f.org_id, w.project_id));
+        assert_eq!(create["pathParameters"], json!({"orgId": f.org_id, "projectId": w.project_id}));
+        assert_eq!(create["queryStringParameters"], Value::Null);
+        let body: Value = serde_json::from_str(create["body"].as_str().unwrap()).unwrap();
+        assert_eq!(body, json!({"title": "Bench task 4", "assignee": w.assignee, "due": "2026-12-15", "labels": ["bench"]}));
+        let board = t.build(scenario("list board"), &f, 1, &Prepared::default()).unwrap();
+        assert_eq!(board["requestContext"]["path"], format!("/prod/orgs/{}/projects/{}/tasks", f.org_id, w.project_id));
+        assert_eq!(board["queryStringParameters"], json!({"status": "todo"}));
+        assert_eq!(board["multiValueQueryStringParameters"], json!({"status": ["todo"]}));
+        assert_eq!(board["body"], Value::Null);
+        let mine = t.build(scenario("my tasks"), &f, 1, &Prepared::default()).unwrap();
+        assert_eq!(mine["pathParameters"], json!({"orgId": f.org_id}));
+        assert_eq!(mine["queryStringParameters"], json!({"assignee": "me"}));
+        assert_eq!(mine["requestContext"]["authorizer"]["claims"]["sub"], f.owner.sub.as_str());
+        let me = t.build(scenario("get me"), &f, 0, &Prepared::default()).unwrap();
+        assert_eq!(me["pathParameters"], Value::Null);
+        // Without the workload there is no project (or assignee) to name.
+        let bare = Fixture { workload: None, ..f };
+        assert!(t.build(scenario("list board"), &bare, 0, &Prepared::default()).is_err());
+        assert!(t.build(scenario("create task"), &bare, 0, &Prepared::default()).is_err());
+        assert!(t.build(scenario("my tasks"), &bare, 0, &Prepared::default()).is_ok());
+        assert_eq!(path_parameters("/orgs/{orgId}/projects/{projectId}/tasks/{taskId}"), ["orgId", "projectId", "taskId"]);
+        assert!(path_parameters("/me").is_empty());
+        assert!(scenario("member removed (stream)").needs_workload() && !scenario("deleted project (stream)").needs_workload());
     }
 
     #[test]

@@ -1,7 +1,10 @@
 //! Realistic data for the scenarios, written through the store as the functions would: an org
 //! on the Enterprise plan (so the scenarios' own writes stay inside its limits) with an owner,
 //! members, and one pending invitation per accept-invite invocation, whose tokens are kept;
-//! and, for each invocation of a purge scenario, an org of its own that its owner deletes.
+//! for the projects scenarios, a workload (two projects, a board column of tasks, the owner's
+//! open tasks across both); and, for each invocation of a stream or purge scenario, what it
+//! acts on: an org its owner deletes, a member with open tasks whom the owner removes, or a
+//! project with tasks that the owner deletes.
 //!
 //! Each scenario gets its own table, made from `table.json` without the stream: the local
 //! endpoint (moto) deep-copies a table with its whole stream history for every item of every
@@ -11,9 +14,10 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use domain::{Action, Identity, OrgName, Plan, Role};
+use domain::work::{Due, Priority, ProjectId, ProjectName, TaskId, TaskStatus, TaskTitle};
+use domain::{Action, Identity, OrgId, OrgName, Plan, Role, UserId};
 use serde_json::{Value, json};
-use store::{InviteContext, InviteToken, NewInvite, NewOrg, Store, TableDefinition};
+use store::{InviteContext, InviteToken, NewInvite, NewOrg, OrgScope, PageRequest, Project, Store, TableDefinition, Task, TaskDraft};
 
 use crate::runtime_api::request_id;
 
@@ -21,6 +25,17 @@ pub type Error = Box<dyn std::error::Error + Send + Sync>;
 
 /// How long seeded invitations stay valid.
 const INVITE_TTL_SECS: i64 = 7 * 24 * 3600;
+
+/// Tasks in the board column the "list board" scenario reads (`todo` of the workload's board).
+pub const BOARD_TASKS: usize = 50;
+/// Open tasks assigned to the owner ("my tasks"), across the workload's two projects.
+pub const OWNER_TASKS: usize = 50;
+/// Open tasks of each member a "member removed" invocation's record removes.
+pub const REMOVED_MEMBER_TASKS: usize = 3;
+/// Tasks of each project a "deleted project" invocation purges (each with its history entry).
+pub const DELETED_PROJECT_TASKS: usize = 20;
+/// The labels seeded tasks carry, in turn (the org's label set).
+const LABELS: [&str; 3] = ["bench", "backend", "ui"];
 
 /// A Cognito user: a UUID `sub` and a verified email.
 #[derive(Debug, Clone)]
@@ -95,6 +110,43 @@ pub struct Fixture {
     pub branded: User,
     /// A platform operator (the operators' routes).
     pub operator: User,
+    /// The projects scenarios' projects and tasks, when seeded.
+    pub workload: Option<Workload>,
+}
+
+/// The projects and tasks of the projects scenarios, written through the store as
+/// `POST …/projects` and `POST …/tasks` write them.
+#[derive(Debug, Clone)]
+pub struct Workload {
+    /// The board: its `todo` column holds [`BOARD_TASKS`] tasks, every other one the owner's.
+    pub project_id: String,
+    /// A second project: the rest of the owner's [`OWNER_TASKS`] open tasks, in progress.
+    pub other_project_id: String,
+    /// A member besides the owner (the assignee of created tasks).
+    pub assignee: String,
+}
+
+/// A member of the seeded org, with open tasks, whom its owner removed just before the
+/// invocation (`Store::remove_member`). The membership's item before the removal is the old
+/// image of the stream record the removal makes.
+#[derive(Debug, Clone)]
+pub struct RemovedMember {
+    pub org_id: String,
+    pub user_id: String,
+    /// The project and id of each open task assigned to them when they were removed.
+    pub tasks: Vec<(String, String)>,
+    pub before: Item,
+}
+
+/// A project of the seeded org, with tasks, that its owner deleted just before the invocation
+/// (`Store::delete_project`): gone from every listing, its tasks awaiting their purge. The
+/// marker the deletion leaves is the new image of the stream record (`INSERT`) it makes.
+#[derive(Debug, Clone)]
+pub struct DeletedProject {
+    pub org_id: String,
+    pub project_id: String,
+    pub tasks: usize,
+    pub after: Item,
 }
 
 /// An item as the table holds it.
@@ -118,8 +170,9 @@ pub async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str) -> Resu
     Ok(())
 }
 
-/// Seeds the org and `invitations` invitations to accept.
-pub async fn seed(store: &Store, members: usize, invitations: usize) -> Result<Fixture, Error> {
+/// Seeds the org, `invitations` invitations to accept and, with `workload`, the projects
+/// scenarios' [`Workload`].
+pub async fn seed(store: &Store, members: usize, invitations: usize, workload: bool) -> Result<Fixture, Error> {
     let owner = User::new("owner@bench.example.com", "Bench Owner");
     let creator = User::new("creator@bench.example.com", "Bench Creator");
     let who = owner.identity()?;
@@ -137,10 +190,12 @@ pub async fn seed(store: &Store, members: usize, invitations: usize) -> Result<F
     store.set_org_plan(&admin, Plan::Enterprise).await?;
     let scope = store.authorize(&who, org_id, Action::ManageMembers).await?;
 
+    let mut member_ids = Vec::with_capacity(members);
     for k in 0..members {
         let m = User::new(format!("member-{k}@bench.example.com"), format!("Member {k}"));
         let role = if k % 5 == 0 { Role::Admin } else { Role::Member };
         store.add_member(&scope, &m.identity()?.user_id, role, m.identity()?.email, Some(m.name.clone())).await?;
+        member_ids.push(m.identity()?.user_id);
     }
 
     let invite = |email: String| {
@@ -162,7 +217,146 @@ pub async fn seed(store: &Store, members: usize, invitations: usize) -> Result<F
     let branded = User::new("branded@bench.example.com", "Branded");
     invite(branded.email.clone()).await?;
 
-    Ok(Fixture { table: store.table_name().to_owned(), org_id: org_id.to_string(), owner, creator, members, invitees, branded, operator })
+    let workload = if workload { Some(seed_workload(store, &who, org_id, &member_ids).await?) } else { None };
+    Ok(Fixture { table: store.table_name().to_owned(), org_id: org_id.to_string(), owner, creator, members, invitees, branded, operator, workload })
+}
+
+fn invalid(e: impl std::fmt::Debug) -> Error {
+    format!("{e:?}").into()
+}
+
+/// The org's owner, authorized as the projects function authorizes a task write.
+async fn workload_scope(store: &Store, owner: &Identity, org: OrgId) -> Result<OrgScope, Error> {
+    Ok(store.authorize(owner, org, Action::WriteWorkload).await?)
+}
+
+/// A task as `POST …/tasks` writes one: the org's labels and the end of its column read
+/// first, then the one transaction.
+#[allow(clippy::too_many_arguments)]
+async fn create_task(
+    store: &Store,
+    scope: &OrgScope,
+    project: &Project,
+    title: String,
+    status: TaskStatus,
+    assignee: Option<UserId>,
+    due: Option<String>,
+    label: usize,
+) -> Result<Task, Error> {
+    let draft = TaskDraft {
+        title: TaskTitle::parse("title", &title).map_err(invalid)?,
+        description: format!("Seeded for the benchmark: {title}."),
+        status,
+        priority: if label.is_multiple_of(2) { Priority::None } else { Priority::High },
+        assignee,
+        due: due.map(|d| Due::parse("due", &d)).transpose().map_err(invalid)?,
+        labels: domain::work::labels("labels", &[LABELS[label % LABELS.len()].to_owned()]).map_err(invalid)?,
+    };
+    let (labels, last) = tokio::join!(store.org_labels(scope), store.last_rank(scope, project.id, status));
+    Ok(store.create_task(scope, project, draft, last?.as_deref(), &labels?).await?)
+}
+
+/// A due date `days` days after 2026-12-01 (the seeded tasks fall due over two months).
+fn due_in(days: usize) -> String {
+    let date =
+        time::Date::from_calendar_date(2026, time::Month::December, 1).unwrap_or(time::Date::MIN) + time::Duration::days(i64::try_from(days % 60).unwrap_or(0));
+    format!("{:04}-{:02}-{:02}", date.year(), u8::from(date.month()), date.day())
+}
+
+/// Two projects: the board's `todo` column of [`BOARD_TASKS`] tasks, every other one the
+/// owner's (the rest assigned to members, in turn), and in the second project the rest of the
+/// owner's [`OWNER_TASKS`] open tasks, in progress.
+async fn seed_workload(store: &Store, owner: &Identity, org: OrgId, members: &[UserId]) -> Result<Workload, Error> {
+    let scope = workload_scope(store, owner, org).await?;
+    let name = |n: &str| ProjectName::parse("name", n).map_err(invalid);
+    let board = store.create_project(&scope, name("Bench Board")?, "The board the benchmark reads and writes.".into()).await?;
+    let other = store.create_project(&scope, name("Bench Roadmap")?, String::new()).await?;
+    let me = owner.user_id.clone();
+    let member = |k: usize| members.get(k % members.len().max(1)).cloned().unwrap_or_else(|| me.clone());
+    let mut owners = 0;
+    for k in 0..BOARD_TASKS {
+        let assignee = if k.is_multiple_of(2) { me.clone() } else { member(k / 2) };
+        owners += usize::from(assignee == me);
+        create_task(store, &scope, &board, format!("Board task {k}"), TaskStatus::Todo, Some(assignee), Some(due_in(k)), k).await?;
+    }
+    for k in owners..OWNER_TASKS {
+        create_task(store, &scope, &other, format!("Roadmap task {k}"), TaskStatus::InProgress, Some(me.clone()), Some(due_in(k)), k).await?;
+    }
+    Ok(Workload { project_id: board.id.to_string(), other_project_id: other.id.to_string(), assignee: member(0).to_string() })
+}
+
+/// Seeds the member of invocation `k` of the "member removed" scenario in the fixture's org,
+/// assigns them [`REMOVED_MEMBER_TASKS`] open tasks across the workload's projects, and has
+/// the owner remove them.
+pub async fn removed_member(store: &Store, fixture: &Fixture, k: usize) -> Result<RemovedMember, Error> {
+    let workload = fixture.workload.as_ref().ok_or("the fixture has no workload")?;
+    let owner = fixture.owner.identity()?;
+    let org: OrgId = fixture.org_id.parse().map_err(invalid)?;
+    let user = User::new(format!("leaver-{k}@bench.example.com"), format!("Leaver {k}"));
+    let id = user.identity()?;
+    let scope = store.authorize(&owner, org, Action::ManageMembers).await?;
+    store.add_member(&scope, &id.user_id, Role::Member, id.email.clone(), Some(user.name.clone())).await?;
+    let scope = workload_scope(store, &owner, org).await?;
+    let mut tasks = Vec::with_capacity(REMOVED_MEMBER_TASKS);
+    for t in 0..REMOVED_MEMBER_TASKS {
+        let project_id = if t.is_multiple_of(2) { &workload.project_id } else { &workload.other_project_id };
+        let project = store.get_project(&scope, project_id.parse().map_err(invalid)?).await?.ok_or("a workload project is gone")?;
+        let status = [TaskStatus::Todo, TaskStatus::InProgress, TaskStatus::Blocked][t % 3];
+        let task = create_task(store, &scope, &project, format!("Leaver {k} task {t}"), status, Some(id.user_id.clone()), Some(due_in(k + t)), t).await?;
+        tasks.push((project.id.to_string(), task.id.to_string()));
+    }
+    let before = store.member_item(org, &id.user_id).await?.ok_or("the seeded member has no item")?;
+    let scope = store.authorize(&owner, org, Action::ManageMembers).await?;
+    let member = store.get_member(&scope, &id.user_id).await?.ok_or("the seeded member is gone")?;
+    store.remove_member(&scope, &member).await?;
+    Ok(RemovedMember { org_id: org.to_string(), user_id: id.user_id.to_string(), tasks, before })
+}
+
+/// Whether the open tasks of `removed` are unassigned (the consumer's work).
+pub async fn unassigned(store: &Store, fixture: &Fixture, removed: &RemovedMember) -> Result<bool, Error> {
+    let org: OrgId = removed.org_id.parse().map_err(invalid)?;
+    let scope = store.authorize(&fixture.owner.identity()?, org, Action::ReadWorkload).await?;
+    for (project, task) in &removed.tasks {
+        let (project, task): (ProjectId, TaskId) = (project.parse().map_err(invalid)?, task.parse().map_err(invalid)?);
+        let task = store.get_task(&scope, project, task).await?.ok_or("a removed member's task is gone")?;
+        if task.assignee.is_some() {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// Seeds the project of invocation `k` of the "deleted project" scenario in the fixture's
+/// org, with `tasks` tasks (half of them assigned to the owner, with due dates), and has the
+/// owner delete it.
+pub async fn deleted_project(store: &Store, fixture: &Fixture, tasks: usize, k: usize) -> Result<DeletedProject, Error> {
+    let owner = fixture.owner.identity()?;
+    let org: OrgId = fixture.org_id.parse().map_err(invalid)?;
+    let scope = workload_scope(store, &owner, org).await?;
+    let name = ProjectName::parse("name", &format!("Deleted Project {k}")).map_err(invalid)?;
+    let project = store.create_project(&scope, name, String::new()).await?;
+    for t in 0..tasks {
+        let (assignee, due) = if t.is_multiple_of(2) { (Some(owner.user_id.clone()), Some(due_in(t))) } else { (None, None) };
+        let status = [TaskStatus::Todo, TaskStatus::InProgress, TaskStatus::Done][t % 3];
+        create_task(store, &scope, &project, format!("Doomed task {k}.{t}"), status, assignee, due, t).await?;
+    }
+    let scope = store.authorize(&owner, org, Action::ManageWorkload).await?;
+    let current = store.get_project(&scope, project.id).await?.ok_or("the seeded project is gone")?;
+    store.delete_project(&scope, &current, None).await?;
+    let after = store.project_purge_item(org, project.id).await?.ok_or("the deleted project left no marker")?;
+    Ok(DeletedProject { org_id: org.to_string(), project_id: project.id.to_string(), tasks, after })
+}
+
+/// Whether the project of `deleted` is purged: its marker gone (the purge deletes it last)
+/// and no task left.
+pub async fn project_purged(store: &Store, fixture: &Fixture, deleted: &DeletedProject) -> Result<bool, Error> {
+    let org: OrgId = deleted.org_id.parse().map_err(invalid)?;
+    let project: ProjectId = deleted.project_id.parse().map_err(invalid)?;
+    if store.project_purge_item(org, project).await?.is_some() {
+        return Ok(false);
+    }
+    let scope = store.authorize(&fixture.owner.identity()?, org, Action::ReadWorkload).await?;
+    Ok(store.list_tasks(&scope, project, None, &PageRequest::first(1)).await?.items.is_empty())
 }
 
 /// Seeds the org of invocation `k` of a purge scenario, with `members` members besides its

@@ -165,6 +165,14 @@ impl Store {
         &self.table
     }
 
+    /// An item with every attribute, as the table holds it (a consistent read): the image a
+    /// stream record of a change to it carries (the benchmark builds the records the stream
+    /// consumers receive from such images).
+    async fn raw_item(&self, key: &Key) -> Result<Option<Item>, DomainError> {
+        let out = self.client.get_item().table_name(&*self.table).set_key(Some(key.to_map())).consistent_read(true).send().await.map_err(tx::unexpected)?;
+        Ok(out.item)
+    }
+
     async fn get<E: Entity>(&self, key: &Key) -> Result<Option<E>, DomainError> {
         let out = self.client.get_item().table_name(&*self.table).set_key(Some(key.to_map())).consistent_read(true).send().await.map_err(tx::unexpected)?;
         out.item.map(item::from_item).transpose()

@@ -2,7 +2,7 @@
 //! member within the plan's seat limit. Every change that could leave an org without an
 //! owner is one transaction guarded by the org's owner counter.
 
-use domain::{Action, DomainError, Email, Role, UserId, check_removal, check_role_change};
+use domain::{Action, DomainError, Email, OrgId, Role, UserId, check_removal, check_role_change};
 
 use crate::Store;
 use crate::counters::Deltas;
@@ -11,7 +11,7 @@ use crate::item::{av, to_item};
 use crate::keys::{self, MEMBER_PREFIX, PK, SK};
 use crate::orgs::{require, require_member};
 use crate::page::{Page, PageRequest, PagedQuery, Sort};
-use crate::scope::{OrgScope, ReadScope};
+use crate::scope::{OrgPartition, OrgScope, ReadScope};
 use crate::tx::{Expr, Tx};
 
 /// A member as read before a change, so the change can be conditioned on it.
@@ -40,6 +40,17 @@ impl Store {
 
     pub async fn get_member(&self, scope: &impl ReadScope, user: &UserId) -> Result<Option<Member>, DomainError> {
         self.get(&keys::member(scope.partition(), user)).await
+    }
+
+    /// The membership's item with every attribute, as the table holds it (`None` when `user`
+    /// is not a member): the old image of the stream record its removal makes, which the
+    /// projects function's consumer receives.
+    pub async fn member_item(
+        &self,
+        org: OrgId,
+        user: &UserId,
+    ) -> Result<Option<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>>, DomainError> {
+        self.raw_item(&keys::member(&OrgPartition::new(org), user)).await
     }
 
     /// Changes `target`'s role (as read by the caller) to `to`.

@@ -92,16 +92,14 @@ impl Store {
     /// the image a stream record of a change to it carries (the benchmark builds the records
     /// the purge consumer receives from it).
     pub async fn org_item(&self, org: OrgId) -> Result<Option<std::collections::HashMap<String, AttributeValue>>, DomainError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&*self.table)
-            .set_key(Some(keys::org(&OrgPartition::new(org)).to_map()))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(tx::unexpected)?;
-        Ok(out.item)
+        self.raw_item(&keys::org(&OrgPartition::new(org))).await
+    }
+
+    /// What is left of a deleted project until it is purged, as the table holds it (`None`
+    /// once it is purged, or when the project was never deleted): the new image of the stream
+    /// record its deletion makes, which the purge consumer's filter matches.
+    pub async fn project_purge_item(&self, org: OrgId, project: ProjectId) -> Result<Option<std::collections::HashMap<String, AttributeValue>>, DomainError> {
+        self.raw_item(&keys::project_purge(&OrgPartition::new(org), project)).await
     }
 
     /// The purge scope for a platform operator resuming a purge by hand.
