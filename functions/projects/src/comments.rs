@@ -46,9 +46,12 @@ pub async fn list(State(app): State<AppState>, Caller(who): Caller, p: Params, q
     let page = &q.page;
     let (_, (task, comments)) = store
         .authorize_with(&who, path.project.org, Action::ReadWorkload, |pending| async move {
-            let (task, comments) =
-                futures::join!(store.get_task(&pending, path.project.project, path.task), store.list_comments(&pending, path.project.project, path.task, page));
-            Ok((task?, comments?))
+            let (project, task, comments) = futures::join!(
+                store.get_project(&pending, path.project.project),
+                store.get_task(&pending, path.project.project, path.task),
+                store.list_comments(&pending, path.project.project, path.task, page)
+            );
+            Ok((project?.and(task?), comments?))
         })
         .await?;
     task.ok_or(DomainError::NotFound)?;

@@ -111,9 +111,14 @@ pub async fn list(State(app): State<AppState>, Caller(who): Caller, p: Params, q
 pub async fn get(State(app): State<AppState>, Caller(who): Caller, p: Params) -> ApiResult<Response> {
     let path = TaskPath::of(&p)?;
     let store = &app.store;
-    let (_, task) = store
-        .authorize_with(&who, path.project.org, Action::ReadWorkload, |pending| async move { store.get_task(&pending, path.project.project, path.task).await })
+    // The project too: a deleted project's tasks answer 404 before its purge removes them.
+    let (_, (project, task)) = store
+        .authorize_with(&who, path.project.org, Action::ReadWorkload, |pending| async move {
+            let (project, task) = futures::join!(store.get_project(&pending, path.project.project), store.get_task(&pending, path.project.project, path.task));
+            Ok((project?, task?))
+        })
         .await?;
+    project.ok_or(DomainError::NotFound)?;
     let task = task.ok_or(DomainError::NotFound)?;
     Ok(with_etag(task.version, Json(task)))
 }
@@ -220,9 +225,12 @@ pub async fn history(State(app): State<AppState>, Caller(who): Caller, p: Params
     let page = &q.page;
     let (_, (task, entries)) = store
         .authorize_with(&who, path.project.org, Action::ReadWorkload, |pending| async move {
-            let (task, entries) =
-                futures::join!(store.get_task(&pending, path.project.project, path.task), store.task_history(&pending, path.project.project, path.task, page));
-            Ok((task?, entries?))
+            let (project, task, entries) = futures::join!(
+                store.get_project(&pending, path.project.project),
+                store.get_task(&pending, path.project.project, path.task),
+                store.task_history(&pending, path.project.project, path.task, page)
+            );
+            Ok((project?.and(task?), entries?))
         })
         .await?;
     task.ok_or(DomainError::NotFound)?;

@@ -289,6 +289,11 @@ async fn members_change_their_own_projects_and_admins_any() {
     w.send(ApiCall::get(&format!("{}/{}", w.tasks(&project), id(&task))).by(&viewer)).await.expect(200);
     w.send(ApiCall::delete(&format!("{}/{}", w.tasks(&project), id(&task))).by(&member)).await.expect_problem(409, "conflict");
     w.send(ApiCall::delete(&p).by(&admin)).await.expect(204);
+    // Deleted: the project and what was in it answer 404 at once, before any purge.
+    let task_path = format!("{}/{}", w.tasks(&project), id(&task));
+    for path in [p.clone(), task_path.clone(), format!("{task_path}/history"), format!("{task_path}/comments"), w.tasks(&project)] {
+        w.send(ApiCall::get(&path).by(&member)).await.expect_problem(404, "not-found");
+    }
 }
 
 #[tokio::test]

@@ -80,7 +80,8 @@ pub fn function(name: &str) -> Option<FunctionDef> {
 pub enum Who {
     /// The seeded org's owner.
     Owner,
-    /// A user who creates orgs.
+    /// A user who creates an org: another one each invocation (the platform limits how many
+    /// orgs one user creates a day), so each invocation creates the user's first org.
     Creator,
     /// The `i`th invitee (its own invitation and token).
     Invitee,
@@ -208,6 +209,12 @@ pub const SCENARIOS: &[Scenario] = &[
         per_invocation: PerInvocation::DeletedProject,
     },
     purge("resume-purges (schedule)", EventSpec::Schedule { schedule: "resume-purges" }),
+    Scenario {
+        function: "invites",
+        name: "expire-invitations (schedule)",
+        event: EventSpec::Schedule { schedule: "expire-invitations" },
+        per_invocation: PerInvocation::Nothing,
+    },
     purge("purge org (operator)", EventSpec::Http { method: "POST", resource: "/admin/orgs/{orgId}/purge", query: &[], body: None, who: Who::Operator }),
 ];
 
@@ -486,7 +493,7 @@ fn user(who: Who, fixture: &Fixture, i: usize) -> Result<User, String> {
     Ok(match who {
         Who::Owner => fixture.owner.clone(),
         Who::Operator => fixture.operator.clone(),
-        Who::Creator => fixture.creator.clone(),
+        Who::Creator => User { sub: format!("{}-{i}", fixture.creator.sub), email: format!("creator-{i}@bench.example.com"), ..fixture.creator.clone() },
         Who::Branded => fixture.branded.clone(),
         Who::Invitee => fixture
             .invitees

@@ -42,6 +42,24 @@ impl Store {
         Ok((member?.is_none() && live).then(|| RemovedMember { partition, user: user.clone() }))
     }
 
+    /// Unassigns one task of the removed member, if it is still theirs and open (the index is
+    /// eventually consistent: the task is read as it is now). True when it was unassigned.
+    async fn unassign_one(&self, removed: &RemovedMember, indexed: &Task) -> Result<bool, DomainError> {
+        let p = &removed.partition;
+        let Some(task) = self.get::<Task>(&keys::task(p, indexed.project_id, indexed.id)).await? else { return Ok(false) };
+        if task.assignee.as_ref() != Some(&removed.user) || !task.status.is_open() {
+            return Ok(false);
+        }
+        let next = Task { assignee: None, version: task.version + 1, updated_at: self.clock.rfc3339(), ..task.clone() };
+        let change = FieldChange { field: "assignee".into(), from: serde_json::Value::from(removed.user.to_string()), to: serde_json::Value::Null };
+        let mut tx = Tx::default();
+        let history = HistoryOf { action: TaskAction::Unassigned, changes: vec![change], actor: SYSTEM_ACTOR, id: None };
+        self.push_task_write(&mut tx, p, &next, Expect::Version(task.version), history)?;
+        // Changed meanwhile (StaleVersion): the record's retry reads it again.
+        tx.run(self).await?;
+        Ok(true)
+    }
+
     /// Unassigns every open task of the removed member, each with a history entry by
     /// `system`; answers how many. Idempotent: a task already unassigned (or reassigned) is
     /// left alone.
@@ -61,20 +79,10 @@ impl Store {
                 descending: false,
             };
             let listed = self.query_page::<Task>(&q, &page).await?;
-            for indexed in listed.items {
-                // The index is eventually consistent: decide on the task as it is now.
-                let Some(task) = self.get::<Task>(&keys::task(p, indexed.project_id, indexed.id)).await? else { continue };
-                if task.assignee.as_ref() != Some(&removed.user) || !task.status.is_open() {
-                    continue;
-                }
-                let next = Task { assignee: None, version: task.version + 1, updated_at: self.clock.rfc3339(), ..task.clone() };
-                let change = FieldChange { field: "assignee".into(), from: serde_json::Value::from(removed.user.to_string()), to: serde_json::Value::Null };
-                let mut tx = Tx::default();
-                let history = HistoryOf { action: TaskAction::Unassigned, changes: vec![change], actor: SYSTEM_ACTOR, id: None };
-                self.push_task_write(&mut tx, p, &next, Expect::Version(task.version), history)?;
-                // Changed meanwhile (StaleVersion): the record's retry reads it again.
-                tx.run(self).await?;
-                unassigned += 1;
+            // The tasks of a page concurrently: each is read and written on its own.
+            let results = futures::future::join_all(listed.items.iter().map(|indexed| self.unassign_one(removed, indexed))).await;
+            for result in results {
+                unassigned += usize::from(result?);
             }
             match listed.next_cursor {
                 Some(cursor) => page.cursor = Some(cursor),
