@@ -446,8 +446,9 @@ describe('sources.schedules (EventBridge Scheduler)', () => {
 
   test('one schedule per entry: the expression, no flexible window, retries, a dead-letter queue', () => {
     const schedules = Object.values(resources(s.template, 'AWS::Scheduler::Schedule'));
-    assert.equal(schedules.length, 3);
+    assert.equal(schedules.length, 4);
     for (const [name, id, expression] of [
+      ['invites', 'expire-invitations', 'rate(15 minutes)'],
       ['org-purge', 'resume-purges', 'rate(1 hour)'],
       ['test-digest', 'daily-digest', 'cron(0 8 * * ? *)'],
       ['test-digest', 'sweep', 'rate(15 minutes)'],
@@ -507,7 +508,7 @@ describe('sources.schedules (EventBridge Scheduler)', () => {
   });
 
   test("failed asynchronous invocations land in the same queue (Lambda's on-failure destination), alarmed", () => {
-    for (const name of ['org-purge', 'test-digest', 'test-uploads', 'test-cleanup']) {
+    for (const name of ['invites', 'org-purge', 'test-digest', 'test-uploads', 'test-cleanup']) {
       const f = s.stack.functions.get(name)!;
       s.template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
         FunctionName: { Ref: functionLogicalId(s, name) },
@@ -521,7 +522,7 @@ describe('sources.schedules (EventBridge Scheduler)', () => {
     }
     // functions without asynchronous sources have none
     const asyncSources = [...s.stack.functions.values()].filter((f) => f.config.sources.schedules.length > 0 || f.config.sources.s3 !== null);
-    assert.deepEqual(asyncSources.map((f) => f.name).sort(), ['org-purge', 'test-cleanup', 'test-digest', 'test-uploads']);
+    assert.deepEqual(asyncSources.map((f) => f.name).sort(), ['invites', 'org-purge', 'test-cleanup', 'test-digest', 'test-uploads']);
     for (const [name, f] of s.stack.functions) {
       if (!asyncSources.includes(f)) assert.equal(f.asyncFailures, undefined, name);
     }
