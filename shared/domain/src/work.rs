@@ -386,9 +386,10 @@ const RANK_DIGITS: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijk
 const RANK_BASE: u8 = 62;
 const RANK_MAX_LEN: usize = 128;
 
-/// The digits of `s`, each byte outside the alphabet rounded up to the next alphabet
-/// character (so the result is not below `s`), trailing zeros dropped.
-fn rank_digits_up(s: &str) -> Vec<u8> {
+/// The digits of `s`, trailing zeros dropped; each byte outside the alphabet rounded to the
+/// next alphabet character up (`up`: the result is not below `s`) or down (not above it).
+fn rank_digits(s: &str, up: bool) -> Vec<u8> {
+    let gap = |above: u8| if up { above } else { above - 1 };
     let mut d: Vec<u8> = s
         .bytes()
         .map(|b| match b {
@@ -396,27 +397,8 @@ fn rank_digits_up(s: &str) -> Vec<u8> {
             b'A'..=b'Z' => b - b'A' + 10,
             b'a'..=b'z' => b - b'a' + 36,
             0..b'0' => 0,
-            b':'..=b'@' => 10,
-            b'['..=b'`' => 36,
-            _ => 61,
-        })
-        .collect();
-    trim_zeros(&mut d);
-    d
-}
-
-/// The digits of `s`, each byte outside the alphabet rounded down (so the result is not
-/// above `s`), trailing zeros dropped.
-fn rank_digits_down(s: &str) -> Vec<u8> {
-    let mut d: Vec<u8> = s
-        .bytes()
-        .map(|b| match b {
-            b'0'..=b'9' => b - b'0',
-            b'A'..=b'Z' => b - b'A' + 10,
-            b'a'..=b'z' => b - b'a' + 36,
-            0..b'0' => 0,
-            b':'..=b'@' => 9,
-            b'['..=b'`' => 35,
+            b':'..=b'@' => gap(10),
+            b'['..=b'`' => gap(36),
             _ => 61,
         })
         .collect();
@@ -465,8 +447,8 @@ fn rank_midpoint(mut a: &[u8], mut b: Option<&[u8]>) -> Vec<u8> {
 /// A rank strictly after `lo` and strictly before `hi` (either may be absent), as short as
 /// possible and never ending in `0`. If `lo >= hi`, `hi` is ignored.
 pub fn rank_between(lo: Option<&str>, hi: Option<&str>) -> String {
-    let lo = lo.map(rank_digits_up).unwrap_or_default();
-    let hi = hi.map(rank_digits_down).filter(|hi| !hi.is_empty() && lo < *hi);
+    let lo = lo.map(|l| rank_digits(l, true)).unwrap_or_default();
+    let hi = hi.map(|h| rank_digits(h, false)).filter(|hi| !hi.is_empty() && lo < *hi);
     rank_string(&rank_midpoint(&lo, hi.as_deref()))
 }
 
@@ -476,7 +458,7 @@ pub fn ranks_after(lo: Option<&str>, n: usize) -> Vec<String> {
     if n == 0 {
         return Vec::new();
     }
-    let lo = lo.map(rank_digits_up).unwrap_or_default();
+    let lo = lo.map(|l| rank_digits(l, true)).unwrap_or_default();
     let zs = lo.iter().take_while(|&&d| d == RANK_BASE - 1).count();
     let (prefix, rest) = lo.split_at(zs);
     let base = u128::from(RANK_BASE);

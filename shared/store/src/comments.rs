@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::Store;
 use crate::entities::Member;
 use crate::item::{Entity, av, from_item, n, to_item};
-use crate::keys::{self, GSI2, GSI2PK, GSI2SK, GSI3, GSI3PK, GSI3SK, IndexKey, PK, SK};
+use crate::keys::{self, GSI2, GSI2PK, GSI2SK, GSI3, GSI3PK, GSI3SK, IndexKey};
 use crate::orgs::{require, require_member};
 use crate::page::{Page, PageRequest, PagedQuery, Sort};
 use crate::scope::{OrgScope, ReadScope};
@@ -93,15 +93,7 @@ impl Store {
     pub async fn list_comments(&self, scope: &impl ReadScope, project: ProjectId, task: TaskId, page: &PageRequest) -> Result<Page<Comment>, DomainError> {
         let partition = keys::project_pk(scope.partition(), project);
         let prefix = keys::comments_prefix(task);
-        let q = PagedQuery {
-            name: "comments",
-            index: None,
-            partition_attribute: PK,
-            partition: &partition,
-            sort_attribute: SK,
-            sort: Sort::Prefix(&prefix),
-            descending: false,
-        };
+        let q = PagedQuery::on_table("comments", &partition, Sort::Prefix(&prefix));
         self.query_page(&q, page).await
     }
 

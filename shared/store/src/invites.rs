@@ -85,7 +85,7 @@ use sha2::{Digest, Sha256};
 use crate::counters::Deltas;
 use crate::entities::{InviteStatus, Member};
 use crate::item::{av, n, s, to_item};
-use crate::keys::{GSI2, GSI2PK, GSI2SK, PK, SK};
+use crate::keys::{GSI2, GSI2PK, GSI2SK};
 use crate::orgs::{require, require_member};
 use crate::page::{Page, PageRequest, PagedQuery, Sort};
 use crate::scope::{OrgScope, PendingScope, ReadScope};
@@ -378,20 +378,7 @@ impl Store {
     /// show as expired; [`Store::expire_stale_invites`] then frees their seats.
     pub async fn list_invites(&self, scope: &impl ReadScope, status: Option<InviteStatus>, page: &PageRequest) -> Result<Page<Invite>, DomainError> {
         let partition = keys::org_pk(scope.partition());
-        let mut found: Page<Invite> = self
-            .query_page(
-                &PagedQuery {
-                    name: "invites",
-                    index: None,
-                    partition_attribute: PK,
-                    partition: &partition,
-                    sort_attribute: SK,
-                    sort: Sort::Prefix(INVITE_PREFIX),
-                    descending: true,
-                },
-                page,
-            )
-            .await?;
+        let mut found: Page<Invite> = self.query_page(&PagedQuery::on_table("invites", &partition, Sort::Prefix(INVITE_PREFIX)).newest_first(), page).await?;
         let now = self.clock.epoch();
         for invite in found.items.iter_mut() {
             if invite.status == InviteStatus::Pending && !invite.is_open(now) {
@@ -575,15 +562,7 @@ impl Store {
     /// ones are read; one that expired since is left out until the sweep closes it).
     pub async fn pending_invites_for(&self, email: &Email, page: &PageRequest) -> Result<Page<Invite>, DomainError> {
         let partition = keys::email_pk(email);
-        let query = PagedQuery {
-            name: "pending-invites",
-            index: Some(GSI1),
-            partition_attribute: GSI1PK,
-            partition: &partition,
-            sort_attribute: GSI1SK,
-            sort: Sort::Prefix(PENDING_INVITES_PREFIX),
-            descending: false,
-        };
+        let query = PagedQuery::on_index("pending-invites", keys::Gsi::One, &partition, Sort::Prefix(PENDING_INVITES_PREFIX));
         let mut found: Page<Invite> = self.query_page(&query, page).await?;
         let now = self.clock.epoch();
         found.items.retain(|i| i.is_open(now));

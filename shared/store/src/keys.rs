@@ -43,6 +43,14 @@ pub(crate) enum Gsi {
 }
 
 impl Gsi {
+    pub fn name(self) -> &'static str {
+        match self {
+            Gsi::One => GSI1,
+            Gsi::Two => GSI2,
+            Gsi::Three => GSI3,
+        }
+    }
+
     pub fn attributes(self) -> (&'static str, &'static str) {
         match self {
             Gsi::One => (GSI1PK, GSI1SK),

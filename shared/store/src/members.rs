@@ -8,7 +8,7 @@ use crate::Store;
 use crate::counters::Deltas;
 use crate::entities::Member;
 use crate::item::{av, to_item};
-use crate::keys::{self, MEMBER_PREFIX, PK, SK};
+use crate::keys::{self, MEMBER_PREFIX};
 use crate::orgs::{require, require_member};
 use crate::page::{Page, PageRequest, PagedQuery, Sort};
 use crate::scope::{OrgPartition, OrgScope, ReadScope};
@@ -23,19 +23,7 @@ const ACTOR_CHANGED: DomainError = DomainError::Conflict("your own role changed 
 impl Store {
     pub async fn list_members(&self, scope: &impl ReadScope, page: &PageRequest) -> Result<Page<Member>, DomainError> {
         let partition = keys::org_pk(scope.partition());
-        self.query_page(
-            &PagedQuery {
-                name: "members",
-                index: None,
-                partition_attribute: PK,
-                partition: &partition,
-                sort_attribute: SK,
-                sort: Sort::Prefix(MEMBER_PREFIX),
-                descending: false,
-            },
-            page,
-        )
-        .await
+        self.query_page(&PagedQuery::on_table("members", &partition, Sort::Prefix(MEMBER_PREFIX)), page).await
     }
 
     pub async fn get_member(&self, scope: &impl ReadScope, user: &UserId) -> Result<Option<Member>, DomainError> {

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::entities::{Member, Org, OrgStatus, SlugClaim};
 use crate::item::{from_item, n, s, to_item};
-use crate::keys::{self, GSI1, GSI1PK, GSI1SK, MEMBERSHIP_PREFIX};
+use crate::keys::{self, MEMBERSHIP_PREFIX};
 use crate::page::{Page, PageRequest, PagedQuery, Sort};
 use crate::scope::{Access, AdminScope, OrgPartition, OrgScope};
 use crate::tx::{Expr, Tx};
@@ -137,20 +137,8 @@ impl Store {
     /// The orgs `user` is a member of, with their role; orgs being deleted are left out.
     pub async fn list_my_orgs(&self, user: &UserId, page: &PageRequest) -> Result<Page<MyOrg>, DomainError> {
         let partition = keys::user_pk(user);
-        let memberships: Page<Member> = self
-            .query_page(
-                &PagedQuery {
-                    name: "my-orgs",
-                    index: Some(GSI1),
-                    partition_attribute: GSI1PK,
-                    partition: &partition,
-                    sort_attribute: GSI1SK,
-                    sort: Sort::Prefix(MEMBERSHIP_PREFIX),
-                    descending: false,
-                },
-                page,
-            )
-            .await?;
+        let memberships: Page<Member> =
+            self.query_page(&PagedQuery::on_index("my-orgs", keys::Gsi::One, &partition, Sort::Prefix(MEMBERSHIP_PREFIX)), page).await?;
         // Keys derived from the user's own memberships.
         let partitions: Vec<OrgPartition> = memberships.items.iter().map(|m| OrgPartition::new(m.org_id)).collect();
         let mut orgs: HashMap<OrgId, Org> = self.batch_get_orgs(&partitions).await?;
@@ -269,15 +257,7 @@ impl Store {
         }
         // The operator check and the listing in one round trip; the page is dropped unless the
         // check passes.
-        let query = PagedQuery {
-            name: "all-orgs",
-            index: Some(GSI1),
-            partition_attribute: GSI1PK,
-            partition: keys::ORGS_INDEX_PK,
-            sort_attribute: GSI1SK,
-            sort: Sort::Prefix(""),
-            descending: true,
-        };
+        let query = PagedQuery::on_index("all-orgs", keys::Gsi::One, keys::ORGS_INDEX_PK, Sort::Prefix("")).newest_first();
         let (operator, listed) = futures::join!(self.is_platform_operator(who), self.query_page::<Org>(&query, page));
         if !operator? {
             return Err(DomainError::Forbidden("platform operators only"));

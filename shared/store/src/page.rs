@@ -142,6 +142,24 @@ pub(crate) struct PagedQuery<'a> {
     pub descending: bool,
 }
 
+impl<'a> PagedQuery<'a> {
+    /// A query of the table's partition `partition`, oldest (lowest sort key) first.
+    pub fn on_table(name: &'static str, partition: &'a str, sort: Sort<'a>) -> Self {
+        PagedQuery { name, index: None, partition_attribute: crate::keys::PK, partition, sort_attribute: crate::keys::SK, sort, descending: false }
+    }
+
+    /// A query of partition `partition` of the index `gsi`, lowest sort key first.
+    pub fn on_index(name: &'static str, gsi: crate::keys::Gsi, partition: &'a str, sort: Sort<'a>) -> Self {
+        let (partition_attribute, sort_attribute) = gsi.attributes();
+        PagedQuery { name, index: Some(gsi.name()), partition_attribute, partition, sort_attribute, sort, descending: false }
+    }
+
+    /// The same query, highest sort key first.
+    pub fn newest_first(self) -> Self {
+        PagedQuery { descending: true, ..self }
+    }
+}
+
 /// The sort-key condition of a [`PagedQuery`].
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Sort<'a> {

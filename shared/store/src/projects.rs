@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::Store;
 use crate::entities::OrgStatus;
 use crate::item::{Entity, av, n, to_item};
-use crate::keys::{self, GSI1, GSI1PK, GSI1SK, PK, SK};
+use crate::keys::{self};
 use crate::orgs::{require, require_member};
 use crate::page::{Page, PageRequest, PagedQuery, Sort};
 use crate::scope::{OrgPartition, OrgScope, ReadScope};
@@ -134,28 +134,12 @@ impl Store {
         match status {
             None => {
                 let partition = keys::org_pk(p);
-                let query = PagedQuery {
-                    name: "projects",
-                    index: None,
-                    partition_attribute: PK,
-                    partition: &partition,
-                    sort_attribute: SK,
-                    sort: Sort::Prefix(keys::PROJECT_PREFIX),
-                    descending: true,
-                };
+                let query = PagedQuery::on_table("projects", &partition, Sort::Prefix(keys::PROJECT_PREFIX)).newest_first();
                 self.query_page(&query, page).await
             }
             Some(status) => {
                 let partition = keys::projects_by_status_pk(p, status);
-                let query = PagedQuery {
-                    name: "projects-by-status",
-                    index: Some(GSI1),
-                    partition_attribute: GSI1PK,
-                    partition: &partition,
-                    sort_attribute: GSI1SK,
-                    sort: Sort::Prefix(""),
-                    descending: true,
-                };
+                let query = PagedQuery::on_index("projects-by-status", keys::Gsi::One, &partition, Sort::Prefix("")).newest_first();
                 self.query_page(&query, page).await
             }
         }

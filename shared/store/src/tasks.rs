@@ -22,7 +22,7 @@ use serde_json::Value;
 
 use crate::Store;
 use crate::item::{Entity, Item, av, n, s, to_item};
-use crate::keys::{self, GSI1, GSI1PK, GSI1SK, GSI2, GSI2PK, GSI2SK, GSI3, GSI3PK, GSI3SK, PK, SK};
+use crate::keys::{self, GSI1, GSI1PK, GSI1SK, PK, SK};
 use crate::orgs::{require, require_member};
 use crate::page::{Page, PageRequest, PagedQuery, Sort};
 use crate::projects::Project;
@@ -577,28 +577,12 @@ impl Store {
         match status {
             Some(status) => {
                 let partition = keys::board_pk(p, project, status);
-                let q = PagedQuery {
-                    name: "board",
-                    index: Some(GSI1),
-                    partition_attribute: GSI1PK,
-                    partition: &partition,
-                    sort_attribute: GSI1SK,
-                    sort: Sort::Prefix(""),
-                    descending: false,
-                };
+                let q = PagedQuery::on_index("board", keys::Gsi::One, &partition, Sort::Prefix(""));
                 self.query_page(&q, page).await
             }
             None => {
                 let partition = keys::project_pk(p, project);
-                let q = PagedQuery {
-                    name: "tasks",
-                    index: None,
-                    partition_attribute: PK,
-                    partition: &partition,
-                    sort_attribute: SK,
-                    sort: Sort::Prefix(keys::TASK_PREFIX),
-                    descending: false,
-                };
+                let q = PagedQuery::on_table("tasks", &partition, Sort::Prefix(keys::TASK_PREFIX));
                 self.query_page(&q, page).await
             }
         }
@@ -608,15 +592,7 @@ impl Store {
     /// undated last.
     pub async fn list_assigned(&self, scope: &impl ReadScope, user: &UserId, page: &PageRequest) -> Result<Page<Task>, DomainError> {
         let partition = keys::assigned_pk(scope.partition(), user);
-        let q = PagedQuery {
-            name: "assigned",
-            index: Some(GSI2),
-            partition_attribute: GSI2PK,
-            partition: &partition,
-            sort_attribute: GSI2SK,
-            sort: Sort::Prefix(""),
-            descending: false,
-        };
+        let q = PagedQuery::on_index("assigned", keys::Gsi::Two, &partition, Sort::Prefix(""));
         self.query_page(&q, page).await
     }
 
@@ -630,8 +606,7 @@ impl Store {
             (None, Some(b)) => Sort::Below(b),
             (None, None) => Sort::Prefix(""),
         };
-        let q =
-            PagedQuery { name: "due", index: Some(GSI3), partition_attribute: GSI3PK, partition: &partition, sort_attribute: GSI3SK, sort, descending: false };
+        let q = PagedQuery::on_index("due", keys::Gsi::Three, &partition, sort);
         self.query_page(&q, page).await
     }
 
@@ -645,15 +620,7 @@ impl Store {
     ) -> Result<Page<TaskHistoryEntry>, DomainError> {
         let partition = keys::project_pk(scope.partition(), project);
         let prefix = keys::history_prefix(task);
-        let q = PagedQuery {
-            name: "history",
-            index: None,
-            partition_attribute: PK,
-            partition: &partition,
-            sort_attribute: SK,
-            sort: Sort::Prefix(&prefix),
-            descending: false,
-        };
+        let q = PagedQuery::on_table("history", &partition, Sort::Prefix(&prefix));
         self.query_page(&q, page).await
     }
 }

@@ -8,7 +8,7 @@ use domain::{DomainError, OrgId, UserId};
 
 use crate::Store;
 use crate::entities::{Member, Org};
-use crate::keys::{self, GSI2, GSI2PK, GSI2SK};
+use crate::keys::{self};
 use crate::page::{PageRequest, PagedQuery, Sort};
 use crate::scope::OrgPartition;
 use crate::tasks::{Expect, FieldChange, HistoryOf, SYSTEM_ACTOR, Task, TaskAction};
@@ -69,15 +69,7 @@ impl Store {
         let mut page = PageRequest::first(100);
         let mut unassigned = 0;
         loop {
-            let q = PagedQuery {
-                name: "assigned",
-                index: Some(GSI2),
-                partition_attribute: GSI2PK,
-                partition: &partition,
-                sort_attribute: GSI2SK,
-                sort: Sort::Prefix(""),
-                descending: false,
-            };
+            let q = PagedQuery::on_index("assigned", keys::Gsi::Two, &partition, Sort::Prefix(""));
             let listed = self.query_page::<Task>(&q, &page).await?;
             // The tasks of a page concurrently: each is read and written on its own.
             let results = futures::future::join_all(listed.items.iter().map(|indexed| self.unassign_one(removed, indexed))).await;
