@@ -148,7 +148,7 @@ impl Store {
         let org_key = keys::org(partition);
         for prefix in [keys::PROJECT_PREFIX, keys::PROJECT_PURGE_PREFIX] {
             loop {
-                let projects = self.partition_keys(&keys::org_pk(partition), prefix).await?;
+                let (projects, _) = self.partition_keys(&keys::org_pk(partition), prefix).await?;
                 if projects.is_empty() {
                     break;
                 }
@@ -211,8 +211,9 @@ impl Store {
         Ok(PurgeProgress::Done)
     }
 
-    /// The keys of `pk`'s items whose sort key begins with `prefix` (a page).
-    async fn partition_keys(&self, pk: &str, prefix: &str) -> Result<Vec<std::collections::HashMap<String, AttributeValue>>, DomainError> {
+    /// The keys of `pk`'s items whose sort key begins with `prefix`, a page of them, and
+    /// whether more follow.
+    async fn partition_keys(&self, pk: &str, prefix: &str) -> Result<(Vec<std::collections::HashMap<String, AttributeValue>>, bool), DomainError> {
         let query = self
             .client
             .query()
@@ -228,15 +229,35 @@ impl Store {
                 .expression_attribute_values(":prefix", AttributeValue::S(prefix.to_owned()))
         };
         let out = query.projection_expression("#pk, #sk").consistent_read(true).limit(PAGE).send().await.map_err(tx::unexpected)?;
-        Ok(out.items.unwrap_or_default())
+        Ok((out.items.unwrap_or_default(), out.last_evaluated_key.is_some()))
+    }
+
+    /// Deletes every item of partition `pk` whose sort key begins with `prefix`, each page's
+    /// batches at once, stopping after the last page (no query to find it empty).
+    pub(crate) async fn delete_prefix(&self, pk: &str, prefix: &str) -> Result<(), DomainError> {
+        loop {
+            let (keys, more) = self.partition_keys(pk, prefix).await?;
+            let deletes: Vec<_> = keys.chunks(BATCH).map(|chunk| self.batch_delete(chunk.to_vec())).collect();
+            for result in futures::future::join_all(deletes).await {
+                result?;
+            }
+            if !more {
+                return Ok(());
+            }
+        }
     }
 
     /// Deletes the items of partition `pk` (but `keep`) page by page: true when none is
     /// left, false when `deadline` came first.
     async fn purge_partition(&self, pk: &str, keep: Option<&str>, deadline: Instant) -> Result<bool, DomainError> {
         loop {
-            let keys: Vec<_> =
-                self.partition_keys(pk, "").await?.into_iter().filter(|k| keep.is_none_or(|sk| k.get(SK) != Some(&AttributeValue::S(sk.to_owned())))).collect();
+            let keys: Vec<_> = self
+                .partition_keys(pk, "")
+                .await?
+                .0
+                .into_iter()
+                .filter(|k| keep.is_none_or(|sk| k.get(SK) != Some(&AttributeValue::S(sk.to_owned()))))
+                .collect();
             if keys.is_empty() {
                 return Ok(true);
             }

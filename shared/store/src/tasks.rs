@@ -21,8 +21,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::Store;
-use crate::item::{Entity, Item, av, n, s, to_item};
-use crate::keys::{self, GSI1, GSI1PK, GSI1SK, PK, SK};
+use crate::item::{Entity, av, n, s, to_item};
+use crate::keys::{self, GSI1, GSI1PK, GSI1SK};
 use crate::orgs::{require, require_member};
 use crate::page::{Page, PageRequest, PagedQuery, Sort};
 use crate::projects::Project;
@@ -533,35 +533,6 @@ impl Store {
             tracing::warn!(error = %e, task_id = %current.id, "could not delete a deleted task's comments or history; the project's purge will");
         }
         Ok(())
-    }
-
-    /// Deletes every item of `partition` whose sort key begins with `prefix`.
-    async fn delete_prefix(&self, partition: &str, prefix: &str) -> Result<(), DomainError> {
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&*self.table)
-                .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
-                .expression_attribute_names("#pk", PK)
-                .expression_attribute_names("#sk", SK)
-                .expression_attribute_values(":pk", s(partition))
-                .expression_attribute_values(":prefix", s(prefix))
-                .projection_expression("#pk, #sk")
-                .consistent_read(true)
-                .limit(100)
-                .send()
-                .await
-                .map_err(tx::unexpected)?;
-            let keys: Vec<Item> = out.items.unwrap_or_default();
-            let deletes: Vec<_> = keys.chunks(25).map(|chunk| self.batch_delete(chunk.to_vec())).collect();
-            for result in futures::future::join_all(deletes).await {
-                result?;
-            }
-            if out.last_evaluated_key.is_none() {
-                return Ok(());
-            }
-        }
     }
 
     /// A project's tasks: one board column in manual order, or (no status) all of them in
