@@ -72,7 +72,10 @@ const REASONS = {
     'Authorization header, and costs per hour; the functions answer fast enough without it.',
   health:
     'GET /health is deliberately unauthenticated: a mock integration that returns {"status":"ok"} for load balancers ' +
-    'and uptime checks; it reaches no function and no data. Every other method has the Cognito authorizer.',
+    'and uptime checks; it reaches no function and no data. Every other method has the Cognito authorizer, except ' +
+    'those of the routes that routes.json declares public.',
+  publicRoute:
+    'RFC 8058 one-click unsubscribe: the signed token in the link is the credential; mail clients POST without a session',
   logBucketLogging:
     'This bucket receives the upload bucket\'s server access logs. Logging it too would need another log bucket (and ' +
     'that one another); only the S3 logging service may write here (bucket policy), and CloudTrail records the ' +
@@ -175,6 +178,7 @@ export function applyCheckovSkips(stack: TenantryStack): void {
   }
   const healthGet = stack.api.root.getResource('health')?.node.tryFindChild('GET') as apigw.Method | undefined;
   if (healthGet !== undefined) acknowledgeCheckov(healthGet, 'CKV_AWS_59', REASONS.health);
+  for (const method of stack.publicMethods) acknowledgeCheckov(method, 'CKV_AWS_59', REASONS.publicRoute);
 
   // ---- buckets ---------------------------------------------------------------------------------
   acknowledgeCheckov(stack.accessLogBucket, 'CKV_AWS_18', REASONS.logBucketLogging);

@@ -46,6 +46,10 @@ export interface RouteDefinition {
   readonly path: string;
   readonly operationId: string;
   readonly summary: string;
+  /** served without the Cognito authorizer (AuthorizationType NONE): the function checks the
+   * credential the request carries itself (an unsubscribe link's signed token). The manifest
+   * has the key only on such routes; absent means false. */
+  readonly public?: boolean;
 }
 
 export interface RouteManifest {
@@ -111,12 +115,14 @@ export function parseRouteManifest(raw: unknown, source = 'route manifest'): Rou
     const key = `${method} ${routePath}`;
     if (seen.has(key)) throw new Error(`${source}: route ${key} appears twice`);
     seen.add(key);
+    const isPublic = r.public === undefined ? false : requireBoolean(r.public, `${where}.public`);
     return {
       function: requireString(r.function, `${where}.function`),
       method: method as HttpMethod,
       path: routePath,
       operationId: requireString(r.operationId, `${where}.operationId`),
       summary: typeof r.summary === 'string' ? r.summary : '',
+      public: isPublic,
     };
   });
   return { routes: parsed };

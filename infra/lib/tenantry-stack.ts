@@ -232,6 +232,8 @@ export class TenantryStack extends Stack {
   readonly userPool: cognito.UserPool;
   readonly userPoolClient: cognito.UserPoolClient;
   readonly api: apigw.RestApi;
+  /** the methods of the routes that routes.json declares public: no authorizer (NONE) */
+  readonly publicMethods: readonly apigw.Method[];
   readonly apiAccessLogs: logs.LogGroup;
   readonly uploadBucket: s3.Bucket;
   /** the upload bucket's server access logs */
@@ -586,6 +588,7 @@ export class TenantryStack extends Stack {
     // adds one AWS::Lambda::Permission per method); each HTTP function gets ONE permission below.
     const integrations = new Map<string, apigw.AwsIntegration>();
     const methodsByPath = new Map<string, string[]>();
+    const publicMethods: apigw.Method[] = [];
     for (const route of manifest.routes) {
       if (route.path === '/health' || route.path.startsWith('/health/')) {
         throw new Error(`infra/routes.json: ${route.method} ${route.path}: /health is the stack's own unauthenticated route`);
@@ -602,15 +605,20 @@ export class TenantryStack extends Stack {
       }
       const requestParameters: Record<string, boolean> = {};
       for (const m of route.path.matchAll(/\{([^}+]+)\+?\}/g)) requestParameters[`method.request.path.${m[1]}`] = true;
-      this.api.root.resourceForPath(route.path).addMethod(route.method, integration, {
-        authorizer,
-        authorizationType: apigw.AuthorizationType.COGNITO,
+      // A public route (an RFC 8058 one-click unsubscribe link, say) has no authorizer: the
+      // function checks the credential the request carries itself, and gets no claims.
+      const method = this.api.root.resourceForPath(route.path).addMethod(route.method, integration, {
+        ...(route.public === true
+          ? { authorizationType: apigw.AuthorizationType.NONE }
+          : { authorizer, authorizationType: apigw.AuthorizationType.COGNITO }),
         requestValidator: validator,
         requestParameters,
         operationName: route.operationId,
       });
+      if (route.public === true) publicMethods.push(method);
       methodsByPath.set(route.path, [...(methodsByPath.get(route.path) ?? []), route.method]);
     }
+    this.publicMethods = publicMethods;
 
     // One invoke permission per HTTP function, for the narrowest source ARN that still covers all
     // of its routes on this API's stage (see executeApiScope in lib/functions.ts).

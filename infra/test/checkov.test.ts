@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { INFRA_DIR, REPO_ROOT } from '../lib/definitions';
 import { checkovSkips } from '../lib/checkov';
-import { DEV_CONTEXT, PROD_CONTEXT, Resource, Synth, allSourcesRegistry, synth } from './helpers';
+import { DEV_CONTEXT, PROD_CONTEXT, Resource, Synth, allSourcesRegistry, publicRouteManifest, synth } from './helpers';
 
 const CHECKOV = process.env.CHECKOV ?? path.join(REPO_ROOT, '.venv', 'checkov', 'bin', 'checkov');
 /** The project's own checks (CKV_TENANTRY_*). */
@@ -25,6 +25,7 @@ const SCENARIOS: Record<string, () => Synth> = {
     synth({
       context: { ...PROD_CONTEXT, cognitoFeaturePlan: 'plus', allowedOrigins: 'https://a.example.com,https://b.example.com' },
       functions: allSourcesRegistry(),
+      routes: publicRouteManifest(),
     }),
 };
 

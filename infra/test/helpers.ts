@@ -12,7 +12,9 @@ import {
   RouteDefinition,
   RouteManifest,
   loadFunctionRegistry,
+  loadRouteManifest,
   parseFunctionRegistry,
+  parseRouteManifest,
 } from '../lib/definitions';
 import { readSettings } from '../lib/settings';
 import { TenantryStack, TenantryStackProps } from '../lib/tenantry-stack';
@@ -91,6 +93,17 @@ export function allSourcesRegistry(): FunctionRegistry {
     { functions: [...loadFunctionRegistry().functions, ...fixture.functions] },
     'infra/functions.json + test fixture',
   );
+}
+
+/** The public route of {@link publicRouteManifest}: an RFC 8058 one-click unsubscribe. */
+export const PUBLIC_ROUTE = 'POST /unsubscribe';
+
+/** The repository's routes plus one public route (no authorizer), served by an HTTP function of
+ * the repository: what a function that declares a route `.public()` puts in routes.json. */
+export function publicRouteManifest(): RouteManifest {
+  const raw = JSON.parse(JSON.stringify({ routes: loadRouteManifest().routes }));
+  raw.routes.push({ function: 'invites', method: 'POST', path: '/unsubscribe', operationId: 'unsubscribe', summary: 'One-click unsubscribe', public: true });
+  return parseRouteManifest(raw, 'infra/routes.json + a public route');
 }
 
 /** A registry with only the given functions' definitions replaced (the rest as in functions.json). */

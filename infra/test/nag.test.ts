@@ -2,16 +2,17 @@
 // acknowledgement (lib/nag.ts) carries a written reason.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { Validations } from 'aws-cdk-lib';
+import { Validations, aws_apigateway as apigw } from 'aws-cdk-lib';
+import type { IConstruct } from 'constructs';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import { DEV_CONTEXT, PROD_CONTEXT, Synth, allSourcesRegistry, synth } from './helpers';
+import { DEV_CONTEXT, PROD_CONTEXT, Synth, PUBLIC_ROUTE, allSourcesRegistry, publicRouteManifest, synth } from './helpers';
 
 const SCENARIOS: Record<string, () => Synth> = {
   dev: () => synth({ context: DEV_CONTEXT }),
   prod: () => synth({ context: PROD_CONTEXT }),
   // Everything optional switched on: every event source kind (the test registry fixture: S3,
-  // queues, schedules, the table stream, Cognito triggers, HTTP), tracing, Plus feature plan,
-  // several origins.
+  // queues, schedules, the table stream, Cognito triggers, HTTP), a public route (no authorizer),
+  // tracing, Plus feature plan, several origins.
   'prod with every option and future function': () =>
     synth({
       context: {
@@ -21,6 +22,7 @@ const SCENARIOS: Record<string, () => Synth> = {
         allowedOrigins: 'https://a.example.com,https://b.example.com',
       },
       functions: allSourcesRegistry(),
+      routes: publicRouteManifest(),
     }),
 };
 
@@ -64,6 +66,29 @@ describe('cdk-nag AwsSolutions', () => {
       assert.ok(count > 0);
     });
   }
+
+  test('APIG4 and COG4 (no authorizer) are acknowledged on GET /health and the public routes\' methods only', () => {
+    const s = synth({ context: DEV_CONTEXT, routes: publicRouteManifest() });
+    const acknowledged = (c: IConstruct) =>
+      c.node.metadata
+        .filter((m) => m.type === Validations.ACKNOWLEDGED_RULES_METADATA_KEY)
+        .flatMap((m) => Object.keys(m.data as Record<string, unknown>))
+        .map((key) => key.replace(/^Annotation::/, ''))
+        .filter((rule) => rule === 'AwsSolutions-APIG4' || rule === 'AwsSolutions-COG4');
+    const where = s.stack.api.methods
+      .filter((m) => acknowledged(m).length > 0)
+      .map((m) => {
+        assert.deepEqual(acknowledged(m).sort(), ['AwsSolutions-APIG4', 'AwsSolutions-COG4'], m.node.path);
+        return `${m.httpMethod} ${m.resource.path}`;
+      })
+      .sort();
+    assert.deepEqual(where, ['GET /health', PUBLIC_ROUTE].sort());
+    // and they are needed: a method without an authorizer that is not declared public is flagged
+    s.stack.api.root.addResource('unacknowledged').addMethod('POST', new apigw.MockIntegration(), { authorizationType: apigw.AuthorizationType.NONE });
+    const flagged = report(s).filter((f) => f.rule === 'AwsSolutions-APIG4' || f.rule === 'AwsSolutions-COG4');
+    assert.deepEqual(flagged.map((f) => f.rule).sort(), ['AwsSolutions-APIG4', 'AwsSolutions-COG4']);
+    for (const f of flagged) assert.ok(f.where.every((p) => (p ?? '').includes('/unacknowledged/POST')), JSON.stringify(f.where));
+  });
 
   test('an unacknowledged finding is reported (the check is live)', () => {
     const s = synth({ context: DEV_CONTEXT });

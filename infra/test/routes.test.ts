@@ -10,7 +10,18 @@ import { App } from 'aws-cdk-lib';
 import { REPO_ROOT, loadFunctionRegistry, loadRouteManifest, parseRouteManifest, parseTableDefinition } from '../lib/definitions';
 import { readSettings } from '../lib/settings';
 import { TenantryStack } from '../lib/tenantry-stack';
-import { PROD_CONTEXT, functionLogicalId, methodsByRoute, registryWith, resources, roleActions, roleLogicalId, synth } from './helpers';
+import {
+  PROD_CONTEXT,
+  PUBLIC_ROUTE,
+  functionLogicalId,
+  methodsByRoute,
+  publicRouteManifest,
+  registryWith,
+  resources,
+  roleActions,
+  roleLogicalId,
+  synth,
+} from './helpers';
 
 function ctx(values: Record<string, unknown>) {
   return { tryGetContext: (k: string) => values[k] };
@@ -121,6 +132,53 @@ describe('functions.json declares the functions, routes.json routes the HTTP one
   test('a table definition that is not on-demand or lacks keys is refused', () => {
     assert.throws(() => parseTableDefinition({ partitionKey: 'PK', sortKey: 'SK', globalSecondaryIndexes: [], timeToLiveAttribute: 'ttl', billingMode: 'PROVISIONED', streamViewType: 'NEW_AND_OLD_IMAGES' }), /PAY_PER_REQUEST/);
     assert.throws(() => parseTableDefinition({ sortKey: 'SK', globalSecondaryIndexes: [], timeToLiveAttribute: 'ttl', billingMode: 'PAY_PER_REQUEST', streamViewType: 'NEW_AND_OLD_IMAGES' }), /partitionKey/);
+  });
+});
+
+describe('public routes: no authorizer', () => {
+  const r = { function: 'invites', method: 'POST', path: '/unsubscribe', operationId: 'unsubscribe', summary: '' };
+
+  test('"public" is optional (absent: false) and a boolean when present', () => {
+    assert.equal(parseRouteManifest({ routes: [r] }).routes[0].public, false);
+    assert.equal(parseRouteManifest({ routes: [{ ...r, public: false }] }).routes[0].public, false);
+    assert.equal(parseRouteManifest({ routes: [{ ...r, public: true }] }).routes[0].public, true);
+    for (const bad of ['true', 1, 0, null, {}, []]) {
+      assert.throws(() => parseRouteManifest({ routes: [{ ...r, public: bad }] }), /routes\[0\]\.public must be true or false/, JSON.stringify(bad));
+    }
+  });
+
+  test('the repository routes.json names "public" only where it is true', () => {
+    const raw = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'infra', 'routes.json'), 'utf8')) as { routes: Record<string, unknown>[] };
+    for (const route of raw.routes) {
+      if ('public' in route) assert.equal(route.public, true, `${route.method} ${route.path}`);
+    }
+  });
+
+  test('a public route gets AuthorizationType NONE and no authorizer; every other route keeps the Cognito authorizer', () => {
+    const s = synth({ routes: publicRouteManifest() });
+    const t = s.template;
+    const [authorizerId] = Object.keys(resources(t, 'AWS::ApiGateway::Authorizer'));
+    const methods = methodsByRoute(t);
+    const open = methods.get(PUBLIC_ROUTE);
+    assert.ok(open, PUBLIC_ROUTE);
+    assert.equal(open.Properties!.AuthorizationType, 'NONE');
+    assert.equal(open.Properties!.AuthorizerId, undefined);
+    // otherwise a route like any other: its function's Lambda proxy integration, validated, named
+    assert.equal(open.Properties!.Integration.Type, 'AWS_PROXY');
+    assert.ok(JSON.stringify(open.Properties!.Integration.Uri).includes(`"${functionLogicalId(s, 'invites')}"`));
+    assert.ok(open.Properties!.RequestValidatorId !== undefined);
+    assert.equal(open.Properties!.OperationName, 'unsubscribe');
+    assert.deepEqual(s.stack.publicMethods.map((m) => `${m.httpMethod} ${m.resource.path}`), [PUBLIC_ROUTE]);
+    let guarded = 0;
+    for (const [key, m] of methods) {
+      if (key === PUBLIC_ROUTE || key === 'GET /health' || key.startsWith('OPTIONS ')) continue;
+      assert.equal(m.Properties!.AuthorizationType, 'COGNITO_USER_POOLS', key);
+      assert.deepEqual(m.Properties!.AuthorizerId, { Ref: authorizerId }, key);
+      guarded++;
+    }
+    assert.equal(guarded, loadRouteManifest().routes.length);
+    // its path gets a CORS preflight like any other
+    assert.ok(methods.get('OPTIONS /unsubscribe'));
   });
 });
 

@@ -304,12 +304,18 @@ describe('REST API', () => {
       }
     });
 
-    test(`${st}: the Cognito authorizer guards every route but GET /health (and CORS preflights)`, () => {
+    test(`${st}: the Cognito authorizer guards every route but GET /health, the public ones (and CORS preflights)`, () => {
       const t = stage(st).template;
       const [authorizerId, authorizer] = only(resources(t, 'AWS::ApiGateway::Authorizer'), 'authorizer');
       assert.equal(authorizer.Properties!.Type, 'COGNITO_USER_POOLS');
+      const open = new Set(manifest.routes.filter((r) => r.public === true).map((r) => `${r.method} ${r.path}`));
       for (const [key, m] of methodsByRoute(t)) {
         if (key === 'GET /health' || key.startsWith('OPTIONS ')) continue;
+        if (open.has(key)) {
+          assert.equal(m.Properties!.AuthorizationType, 'NONE', key);
+          assert.equal(m.Properties!.AuthorizerId, undefined, key);
+          continue;
+        }
         assert.equal(m.Properties!.AuthorizationType, 'COGNITO_USER_POOLS', key);
         assert.deepEqual(m.Properties!.AuthorizerId, { Ref: authorizerId }, key);
       }

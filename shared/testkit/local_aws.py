@@ -34,6 +34,16 @@ What it guarantees:
   and encode the slashes of the object key, which AWS keeps; the wrapper completes each
   record moto builds.
 
+* SES v2 SendEmail with Simple content keeps what the message carries. moto stores the subject
+  and one body (the HTML part when there is one) and drops the custom headers (such as
+  List-Unsubscribe and List-Unsubscribe-Post, which SES adds to the message it sends), the
+  configuration set and the text part; the wrapper records them on the stored message, which
+  /moto-api/data.json shows under ses.Message as `headers` ([{"Name", "Value"}], in order),
+  `configuration_set_name` (or null) and `text_body` (or null). Every message has the three
+  fields (empty or null when not sent through SES v2 with them). The headers are checked
+  against the limits of the SES v2 API reference (MessageHeader, MessageHeaderList), as AWS
+  checks them, with a BadRequestException; nothing else about them is checked.
+
 GET /_local_aws/transactions returns counters about the transactions so far (how many, how
 many failed, how many items were journaled and deep-copied), for the wrapper's tests and
 benchmark.
@@ -48,6 +58,7 @@ import copy
 import functools
 import json
 import os
+import re
 import sys
 import threading
 import time
@@ -298,6 +309,78 @@ def install_complete_s3_events() -> None:
     notifications._get_s3_event = complete
 
 
+# SES v2's limits on a Simple message's headers (API reference: MessageHeader, MessageHeaderList).
+_MAX_HEADERS = 15
+_HEADER_NAME = re.compile(r"[!-9;-~]{1,126}")  # printable ASCII (33-126) but the colon
+_MAX_HEADER_VALUE = 995
+_MAX_HEADER_LINE = 996  # name and value together
+
+
+def _check_simple_headers(headers: Any) -> list[dict[str, str]]:
+    """The custom headers of a Simple message as SES v2 accepts them, or a BadRequestException."""
+    from moto.core.exceptions import JsonRESTError
+
+    def invalid(message: str) -> JsonRESTError:
+        return JsonRESTError("BadRequestException", message)
+
+    if headers is None:
+        return []
+    if not isinstance(headers, list):
+        raise invalid("Headers must be a list of message headers.")
+    if len(headers) > _MAX_HEADERS:
+        raise invalid(f"A message can't have more than {_MAX_HEADERS} headers.")
+    checked = []
+    for header in headers:
+        name = header.get("Name") if isinstance(header, dict) else None
+        value = header.get("Value") if isinstance(header, dict) else None
+        if not isinstance(name, str) or not isinstance(value, str):
+            raise invalid("A message header needs a Name and a Value.")
+        if not _HEADER_NAME.fullmatch(name):
+            raise invalid(
+                f"Invalid header name '{name}': 1 to 126 printable ASCII characters, no colon."
+            )
+        if not 1 <= len(value) <= _MAX_HEADER_VALUE:
+            raise invalid(f"The value of header '{name}' must be 1 to {_MAX_HEADER_VALUE} characters long.")
+        if len(name) + len(value) > _MAX_HEADER_LINE:
+            raise invalid(f"Header '{name}': name and value together exceed {_MAX_HEADER_LINE} characters.")
+        checked.append({"Name": name, "Value": value})
+    return checked
+
+
+def install_complete_ses_v2_mail() -> None:
+    """Keeps a SES v2 Simple message's custom headers, configuration set and text part on the
+    message moto stores (see the module docstring)."""
+    from moto.ses.models import Message
+    from moto.sesv2.responses import SESV2Response
+
+    # Class defaults: every stored message shows the fields, mail sent another way included.
+    Message.headers = ()
+    Message.configuration_set_name = None
+    Message.text_body = None
+
+    original = SESV2Response.send_email
+
+    @functools.wraps(original)
+    def send_email(self: SESV2Response) -> str:
+        params = json.loads(self.body)
+        simple = (params.get("Content") or {}).get("Simple")
+        if simple is None:
+            return original(self)
+        headers = _check_simple_headers(simple.get("Headers"))
+        response = original(self)
+        message_id = json.loads(response)["MessageId"]
+        # Requests are serialised: the message is the last one stored, but look it up by id.
+        for message in reversed(self.sesv2_backend.core_backend.sent_messages):
+            if getattr(message, "id", None) == message_id:
+                message.headers = headers
+                message.configuration_set_name = params.get("ConfigurationSetName")
+                message.text_body = ((simple.get("Body") or {}).get("Text") or {}).get("Data")
+                break
+        return response
+
+    SESV2Response.send_email = send_email
+
+
 def main() -> None:
     port = int(sys.argv[1])
     os.environ.setdefault("MOTO_PORT", str(port))
@@ -313,6 +396,7 @@ def main() -> None:
 
     install_transaction_journal(journaling="--stock-transactions" not in sys.argv)
     install_complete_s3_events()
+    install_complete_ses_v2_mail()
 
     app = DomainDispatcherApplication(create_backend_app)
     lock = threading.Lock()

@@ -527,10 +527,6 @@ class StockEquivalenceTest(unittest.TestCase):
         return outcomes, wrapper.state(s), wrapper.state(p), records
 
 
-if __name__ == "__main__":
-    unittest.main()
-
-
 class S3EventTest(WrapperTestCase):
     def test_notifications_carry_every_field_aws_sends(self) -> None:
         s3 = self.wrapper.session.client("s3", endpoint_url=self.wrapper.endpoint, config=CLIENT_CONFIG)
@@ -554,3 +550,100 @@ class S3EventTest(WrapperTestCase):
             self.assertIn(field, record)
         self.assertIn("principalId", record["s3"]["bucket"]["ownerIdentity"])
         self.assertRegex(record["s3"]["object"]["sequencer"], "^[0-9A-F]+$")
+
+
+class SesV2MailTest(WrapperTestCase):
+    """A SES v2 Simple message keeps its custom headers, configuration set and text part."""
+
+    SENDER = "no-reply@mail.example.test"
+
+    def setUp(self) -> None:
+        self.ses = self.wrapper.session.client("sesv2", endpoint_url=self.wrapper.endpoint, config=CLIENT_CONFIG)
+        try:
+            self.ses.create_email_identity(EmailIdentity="mail.example.test")
+        except ClientError as e:
+            if e.response["Error"]["Code"] != "AlreadyExistsException":
+                raise
+
+    def send(self, to: str, body: dict[str, Any], headers: list[dict[str, str]] | None = None, **params: Any) -> str:
+        simple: dict[str, Any] = {"Subject": {"Data": f"Hello {to}"}, "Body": body}
+        if headers is not None:
+            simple["Headers"] = headers
+        return self.ses.send_email(
+            FromEmailAddress=self.SENDER,
+            Destination={"ToAddresses": [to]},
+            Content={"Simple": simple},
+            **params,
+        )["MessageId"]
+
+    def stored(self) -> dict[str, dict[str, Any]]:
+        """The messages in the endpoint's state API, by id."""
+        with urllib.request.urlopen(f"{self.wrapper.endpoint}/moto-api/data.json") as response:
+            return {m["id"]: m for m in json.load(response)["ses"]["Message"]}
+
+    def test_headers_configuration_set_and_text_are_kept(self) -> None:
+        headers = [
+            {"Name": "List-Unsubscribe", "Value": "<https://app.example.test/unsubscribe?t=abc>"},
+            {"Name": "List-Unsubscribe-Post", "Value": "List-Unsubscribe=One-Click"},
+            {"Name": "X-Entity-Ref-ID", "Value": "n-1"},
+        ]
+        message_id = self.send(
+            "both@example.test",
+            {"Html": {"Data": "<p>Hi</p>"}, "Text": {"Data": "Hi"}},
+            headers,
+            ConfigurationSetName="notifications",
+        )
+        message = self.stored()[message_id]
+        self.assertEqual(message["headers"], headers)
+        self.assertEqual(message["configuration_set_name"], "notifications")
+        self.assertEqual(message["text_body"], "Hi")
+        self.assertEqual(message["body"], "<p>Hi</p>")  # moto's own field: the HTML part
+        self.assertEqual(message["subject"], "Hello both@example.test")
+        self.assertEqual(message["destinations"], {"ToAddresses": ["both@example.test"]})
+
+    def test_a_message_without_them_has_empty_fields(self) -> None:
+        html_only = self.send("html@example.test", {"Html": {"Data": "<p>Hi</p>"}})
+        text_only = self.send("text@example.test", {"Text": {"Data": "Hi"}})
+        messages = self.stored()
+        for message_id in (html_only, text_only):
+            self.assertEqual(messages[message_id]["headers"], [])
+            self.assertIsNone(messages[message_id]["configuration_set_name"])
+        self.assertIsNone(messages[html_only]["text_body"])
+        self.assertEqual(messages[text_only]["text_body"], "Hi")
+        self.assertEqual(messages[text_only]["body"], "Hi")
+
+    def test_mail_sent_through_ses_v1_shows_the_fields_too(self) -> None:
+        ses = self.wrapper.session.client("ses", endpoint_url=self.wrapper.endpoint, config=CLIENT_CONFIG)
+        message_id = ses.send_email(
+            Source=self.SENDER,
+            Destination={"ToAddresses": ["v1@example.test"]},
+            Message={"Subject": {"Data": "v1"}, "Body": {"Text": {"Data": "Hi"}}},
+        )["MessageId"]
+        message = self.stored()[message_id]
+        self.assertEqual((message["headers"], message["configuration_set_name"], message["text_body"]), ([], None, None))
+
+    def test_headers_outside_the_api_limits_are_rejected(self) -> None:
+        before = len(self.stored())
+        invalid = [
+            [{"Name": "Bad:Name", "Value": "x"}],
+            [{"Name": "Bad Name", "Value": "x"}],
+            [{"Name": "N" * 127, "Value": "x"}],
+            [{"Name": "X-Long", "Value": "v" * 996}],
+            [{"Name": "X-" + "n" * 100, "Value": "v" * 900}],  # 1,002 together
+            [{"Name": f"X-H{i}", "Value": "x"} for i in range(16)],
+        ]
+        for headers in invalid:
+            with self.subTest(headers=headers[0]["Name"][:10], count=len(headers)):
+                with self.assertRaises(ClientError) as caught:
+                    self.send("rejected@example.test", {"Text": {"Data": "Hi"}}, headers)
+                self.assertEqual(caught.exception.response["Error"]["Code"], "BadRequestException")
+                self.assertEqual(caught.exception.response["ResponseMetadata"]["HTTPStatusCode"], 400)
+        self.assertEqual(len(self.stored()), before)
+        # At the limits: accepted.
+        at_limits = [{"Name": "N" * 126, "Value": "v" * 870}] + [{"Name": f"X-H{i}", "Value": "x"} for i in range(14)]
+        message_id = self.send("limits@example.test", {"Text": {"Data": "Hi"}}, at_limits)
+        self.assertEqual(self.stored()[message_id]["headers"], at_limits)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,5 +1,5 @@
 //! A membership that ends unassigns the member's open tasks: the removal's stream record
-//! reaches the `projects` consumer (its registry entry, its filter, its handler), which
+//! reaches the `org-purge` consumer (its registry entry, its filter, its handler), which
 //! unassigns them with a history entry, once, however often the record is delivered.
 
 #![allow(clippy::unwrap_used)] // a test fails by panicking
@@ -15,8 +15,8 @@ use testkit::Caller;
 async fn events_for(store: &Store) -> LocalEvents {
     let config = testkit::sdk_config().await;
     let platform = local_runner::provision::platform(&config, store.clone(), "https://app.example.com", HashMap::new());
-    let projects = registry::function("projects").expect("projects is registered");
-    LocalEvents::setup(&config, &platform, vec![projects], "").await.expect("event sources wired")
+    let cleanup = registry::function("org-purge").expect("org-purge is registered");
+    LocalEvents::setup(&config, &platform, vec![cleanup], "").await.expect("event sources wired")
 }
 
 #[tokio::test]

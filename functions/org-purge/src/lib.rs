@@ -2,14 +2,21 @@
 //! marker in its place (see `store::purge`); this function deletes their data,
 //! asynchronously and resumably.
 //!
-//! - Stream: the table's change records of org items that became (or stay) `deleting`, and
-//!   of deleted projects' markers, selected by the event source mapping's filters. Each
+//! It also unassigns the open tasks of members who leave (see `unassign`): the table's stream
+//! serves two readers without throttling, and this function is the one that cleans up after
+//! removals.
+//!
+//! - Stream: the table's change records of org items that became (or stay) `deleting`, of
+//!   deleted projects' markers, and of removed memberships, selected by the event source
+//!   mapping's filters. Each
 //!   record's org or project is purged for at most one pass; a pass that runs out of time
 //!   marks it again, which is a new record. A record that fails is reported in
 //!   `batchItemFailures` and retried alone.
 //! - Schedule `resume-purges`: everything still awaiting its purge gets a pass (a record lost
 //!   to the dead-letter queue, say).
 //! - `POST /admin/orgs/{orgId}/purge`: a platform operator runs a pass by hand.
+
+mod unassign;
 
 use std::time::{Duration, Instant};
 
@@ -85,6 +92,8 @@ async fn resume(State(app): State<AppState>, Caller(who): Caller, p: Params) -> 
 
 /// What a stream record asks to purge: an org (its `id`) or a deleted project (the filter
 /// lets only those through; anything else is not ours to purge).
+pub use unassign::member_of;
+
 pub fn target_of(record: &aws_lambda_events::dynamodb::EventRecord) -> Option<PurgeTarget> {
     let image: serde_json::Value = serde_dynamo::from_item(record.change.new_image.clone()).ok()?;
     let field = |name: &str| image.get(name).and_then(|v| v.as_str());
@@ -95,14 +104,24 @@ pub fn target_of(record: &aws_lambda_events::dynamodb::EventRecord) -> Option<Pu
     }
 }
 
-/// Purges the org of every record (each org once per batch), within one deadline for the
-/// whole invocation; reports the records whose pass failed, and those it had no time left for
+/// Unassigns the tasks of every ended membership, and purges the org of every other record
+/// (each org once per batch), within one deadline for the whole invocation; reports the records whose pass failed, and those it had no time left for
 /// (Lambda retries them). The first org always gets its pass, so every invocation progresses.
 pub async fn on_stream(app: &AppState, event: StreamEvent) -> RecordFailures {
     let deadline = Instant::now() + app.pass;
     let mut seen = std::collections::HashSet::new();
     let mut failed = Vec::new();
     for record in &event.records {
+        if let Some((org, user)) = member_of(record) {
+            match unassign::unassign(&app.store, org, &user).await {
+                Ok(n) => tracing::info!(org_id = %org, unassigned = n, "ended membership: open tasks unassigned"),
+                Err(e) => {
+                    tracing::error!(org_id = %org, error = %e, "could not unassign an ended membership's tasks");
+                    failed.push(record.event_id.clone());
+                }
+            }
+            continue;
+        }
         let Some(target) = target_of(record) else {
             tracing::warn!(event_id = %record.event_id, "stream record with nothing to purge; skipped");
             continue;

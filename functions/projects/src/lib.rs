@@ -1,22 +1,19 @@
 //! The projects function: an org's workload. Projects (within the plan's limit), their tasks
 //! on a board (fractional order, so a move writes one item), "my tasks" and "due between"
 //! across the org, comments with @mentions, every task change in its history, `ETag` and
-//! `If-Match` on every task and project, and a CSV import. Its stream consumer unassigns
-//! the open tasks of a member who leaves.
+//! `If-Match` on every task and project, and a CSV import. (The open tasks of a member who
+//! leaves are unassigned by the `org-purge` function, a reader of the table's stream.)
 
 mod comments;
 mod import;
 mod input;
 mod projects;
 mod tasks;
-mod unassign;
 
 use api::{RouteInfo, RouteTable};
 use axum::Router;
 use http::Method;
 use store::Store;
-
-pub use unassign::{member_of, on_stream};
 
 /// What every handler shares: built once at init.
 #[derive(Clone)]
@@ -181,19 +178,10 @@ pub fn router(store: Store) -> (Router, Vec<RouteInfo>) {
     routes().into_router(AppState { store })
 }
 
-/// Every way this function is invoked: its routes, and the table's stream (memberships that
-/// ended, whose open tasks it unassigns).
+/// Every way this function is invoked: its routes.
 pub fn handlers(platform: &api::Platform) -> api::Handlers {
     let app = AppState { store: platform.store.clone() };
-    let stream_app = app.clone();
-    api::Handlers {
-        http: Some(routes().with_state(app).0),
-        stream: Some(api::handler(move |event| {
-            let app = stream_app.clone();
-            async move { on_stream(&app, event).await }
-        })),
-        ..Default::default()
-    }
+    api::Handlers { http: Some(routes().with_state(app).0), ..Default::default() }
 }
 
 /// The routes with their state, for a runner that merges several functions.

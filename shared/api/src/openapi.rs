@@ -1,12 +1,14 @@
 //! The OpenAPI 3.1 document, generated from the route tables (never written by hand): every
 //! route with its tag, parameters, request and response schemas and headers, the error
-//! answers it can give, and the Cognito bearer token.
+//! answers it can give, and the Cognito bearer token (`security: []` on a public route, which
+//! has no authorizer).
 //!
-//! Error answers per operation: 401 and 429 everywhere (API Gateway answers them itself, as
-//! `{"message": …}` in `application/json`; the functions' own 401 and 429 are problems); 400,
-//! 413, 415 and 422 where a body is taken; 400 and 422 for listings and constrained query
-//! parameters; 403 for anything under an org or for platform operators; 404 wherever a path
-//! names something; 409 for every write (a concurrent change can win); whatever else the
+//! Error answers per operation: 429 everywhere and 401 everywhere but on public routes (API
+//! Gateway answers them itself, as `{"message": …}` in `application/json`; the functions' own
+//! 401 and 429 are problems); 400, 413, 415 and 422 where a body is taken; 400 and 422 for
+//! listings and constrained query parameters; 403 for anything under an org or for platform
+//! operators (the caller's role; not on public routes, which have no caller); 404 wherever a
+//! path names something; 409 for every write (a concurrent change can win); whatever else the
 //! route table declares; and `default`, a problem, for the rest (500, 503). Every problem is
 //! `application/problem+json`.
 //!
@@ -67,7 +69,8 @@ const ERRORS: &[(u16, &str, &str)] = &[
 
 /// The error statuses `route` can answer besides `default`.
 pub fn error_statuses(route: &RouteInfo) -> Vec<u16> {
-    let mut statuses = vec![401, 429];
+    // A public route has no authorizer to refuse a token, and no caller whose role to check.
+    let mut statuses = if route.public { vec![429] } else { vec![401, 429] };
     let takes_body = route.request.is_some();
     let has_query = route.paginated || !route.query.is_empty();
     if takes_body {
@@ -76,7 +79,7 @@ pub fn error_statuses(route: &RouteInfo) -> Vec<u16> {
     if has_query {
         statuses.extend([400, 422]);
     }
-    if route.path.contains("{orgId}") || route.path.starts_with("/admin/") {
+    if !route.public && (route.path.contains("{orgId}") || route.path.starts_with("/admin/")) {
         statuses.push(403);
     }
     if route.path.contains('{') {
@@ -128,7 +131,11 @@ pub fn document(title: &str, version: &str, routes: &[RouteInfo]) -> Value {
         }
         let (status, body) = route.response;
         let mut success = match body {
-            Some(schema) => json!({"description": "Success", "content": {"application/json": {"schema": schema(&mut answers)}}}),
+            Some(schema) => {
+                let mut content = Map::new();
+                content.insert(route.response_media.to_owned(), json!({"schema": schema(&mut answers)}));
+                json!({"description": "Success", "content": content})
+            }
             None => json!({"description": "Success, no content"}),
         };
         if !route.response_headers.is_empty() {
@@ -156,7 +163,7 @@ pub fn document(title: &str, version: &str, routes: &[RouteInfo]) -> Value {
             "tags": [route.tag.name],
             "parameters": parameters,
             "responses": responses,
-            "security": [{"cognito": []}],
+            "security": if route.public { json!([]) } else { json!([{"cognito": []}]) },
         });
         if let Some(schema) = route.request {
             let mut content = Map::new();
@@ -236,5 +243,115 @@ fn rename_refs(value: &mut Value, renames: &BTreeMap<String, String>) {
         }
         Value::Array(items) => items.iter_mut().for_each(|v| rename_refs(v, renames)),
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::Method;
+
+    #[derive(schemars::JsonSchema)]
+    #[allow(dead_code)] // only its schema is used
+    struct Thing {
+        name: String,
+    }
+
+    #[derive(schemars::JsonSchema)]
+    #[allow(dead_code)] // only its schema is used
+    struct UnsubscribeForm {
+        #[serde(rename = "List-Unsubscribe")]
+        list_unsubscribe: String,
+    }
+
+    /// One protected route and an RFC 8058 unsubscribe link: a public page and a public form post.
+    fn routes() -> Vec<RouteInfo> {
+        crate::RouteTable::<()>::default()
+            .tag("things", "Things")
+            .route(Method::GET, "/orgs/{orgId}/things/{thingId}", "getThing", "A thing", || async {})
+            .returns::<Thing>(200)
+            .route(Method::GET, "/unsubscribe", "unsubscribePage", "The confirmation page", || async {})
+            .public()
+            .returns_media(200, "text/html")
+            .route(Method::POST, "/orgs/{orgId}/unsubscribe", "unsubscribe", "One-click unsubscribe", || async {})
+            .public()
+            .takes_media::<UnsubscribeForm>("application/x-www-form-urlencoded")
+            .returns_media(200, "text/html")
+            .routes()
+            .to_vec()
+    }
+
+    fn operation<'a>(doc: &'a Value, method: &str, path: &str) -> &'a Value {
+        &doc["paths"][path][method]
+    }
+
+    fn statuses(op: &Value) -> Vec<&str> {
+        op["responses"].as_object().unwrap().keys().map(String::as_str).collect()
+    }
+
+    #[test]
+    fn the_builder_marks_public_routes_and_their_media() {
+        let routes = routes();
+        assert!(!routes[0].public);
+        assert_eq!(routes[0].response_media, "application/json");
+        assert!(routes[1].public && routes[2].public);
+        assert_eq!((routes[1].response.0, routes[1].response_media), (200, "text/html"));
+        assert_eq!(routes[2].request_media, "application/x-www-form-urlencoded");
+    }
+
+    #[test]
+    fn a_public_operation_has_no_security_and_no_authorizer_errors() {
+        let routes = routes();
+        let doc = document("t", "1", &routes);
+        let page = operation(&doc, "get", "/unsubscribe");
+        assert_eq!(page["security"], json!([]));
+        assert_eq!(statuses(page), ["200", "429", "default"]);
+        // under an org and a write: the role's 403 goes (no caller), the rest of its shape stays
+        let post = operation(&doc, "post", "/orgs/{orgId}/unsubscribe");
+        assert_eq!(post["security"], json!([]));
+        assert_eq!(statuses(post), ["200", "400", "404", "409", "413", "415", "422", "429", "default"]);
+        assert_eq!(error_statuses(&routes[2]), [400, 404, 409, 413, 415, 422, 429]);
+        // a public route may still declare a 401 or 403 of its own
+        let mut declared = routes[1].clone();
+        declared.errors = vec![403];
+        assert_eq!(error_statuses(&declared), [403, 429]);
+    }
+
+    #[test]
+    fn a_protected_operation_is_as_before() {
+        let doc = document("t", "1", &routes());
+        let op = operation(&doc, "get", "/orgs/{orgId}/things/{thingId}");
+        assert_eq!(
+            *op,
+            json!({
+                "operationId": "getThing",
+                "summary": "A thing",
+                "tags": ["things"],
+                "parameters": [
+                    {"name": "orgId", "in": "path", "required": true, "schema": path_parameter("orgId")},
+                    {"name": "thingId", "in": "path", "required": true, "schema": path_parameter("thingId")},
+                ],
+                "responses": {
+                    "200": {"description": "Success", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Thing"}}}},
+                    "401": {"$ref": "#/components/responses/Unauthorized"},
+                    "403": {"$ref": "#/components/responses/Forbidden"},
+                    "404": {"$ref": "#/components/responses/NotFound"},
+                    "429": {"$ref": "#/components/responses/TooManyRequests"},
+                    "default": {"$ref": "#/components/responses/Problem"},
+                },
+                "security": [{"cognito": []}],
+            })
+        );
+    }
+
+    #[test]
+    fn a_non_json_success_body_is_documented_under_its_media_type() {
+        let doc = document("t", "1", &routes());
+        for (method, path) in [("get", "/unsubscribe"), ("post", "/orgs/{orgId}/unsubscribe")] {
+            let content = &operation(&doc, method, path)["responses"]["200"]["content"];
+            assert_eq!(*content, json!({"text/html": {"schema": {"type": "string"}}}), "{method} {path}");
+        }
+        let body = &operation(&doc, "post", "/orgs/{orgId}/unsubscribe")["requestBody"]["content"];
+        assert!(body["application/x-www-form-urlencoded"]["schema"].is_object());
     }
 }

@@ -34,8 +34,10 @@ pub struct RouteInfo {
     pub request: Option<SchemaFn>,
     /// The media type of that body (`application/json` unless declared otherwise).
     pub request_media: &'static str,
-    /// Its success status and JSON body (none for 204).
+    /// Its success status and body (none for 204).
     pub response: (u16, Option<SchemaFn>),
+    /// The media type of that body (`application/json` unless declared otherwise).
+    pub response_media: &'static str,
     /// Headers its success answer always carries: name and meaning.
     pub response_headers: Vec<(&'static str, &'static str)>,
     /// Query parameters besides `limit` and `cursor`, when it is a listing.
@@ -45,6 +47,9 @@ pub struct RouteInfo {
     pub paginated: bool,
     /// Error statuses it answers besides those its shape implies (see [`crate::openapi`]).
     pub errors: Vec<u16>,
+    /// Served without the Cognito authorizer (API Gateway's AuthorizationType NONE): the
+    /// request carries no claims, and the handler checks whatever credential it takes itself.
+    pub public: bool,
 }
 
 fn schema_of<T: schemars::JsonSchema>(g: &mut schemars::SchemaGenerator) -> schemars::Schema {
@@ -90,11 +95,13 @@ impl<S: Clone + Send + Sync + 'static> RouteTable<S> {
             request: None,
             request_media: "application/json",
             response: (status, None),
+            response_media: "application/json",
             response_headers: Vec::new(),
             query: &[],
             query_values: Vec::new(),
             paginated: false,
             errors: Vec::new(),
+            public: false,
         });
         self
     }
@@ -119,7 +126,18 @@ impl<S: Clone + Send + Sync + 'static> RouteTable<S> {
 
     /// Documents the last route's success status and JSON body.
     pub fn returns<T: schemars::JsonSchema>(mut self, status: u16) -> Self {
-        self.last().response = (status, Some(schema_of::<T>));
+        let route = self.last();
+        route.response = (status, Some(schema_of::<T>));
+        route.response_media = "application/json";
+        self
+    }
+
+    /// Documents the last route's success status and a body of another media type (an HTML
+    /// page, say), described as a string.
+    pub fn returns_media(mut self, status: u16, media: &'static str) -> Self {
+        let route = self.last();
+        route.response = (status, Some(schema_of::<String>));
+        route.response_media = media;
         self
     }
 
@@ -152,6 +170,15 @@ impl<S: Clone + Send + Sync + 'static> RouteTable<S> {
     /// Documents error statuses the last route answers besides those its shape implies.
     pub fn errors(mut self, statuses: &[u16]) -> Self {
         self.last().errors.extend_from_slice(statuses);
+        self
+    }
+
+    /// Serves the last route without the Cognito authorizer: no token is asked for or
+    /// checked, and the handler sees no claims (an unsubscribe link whose signed token is its
+    /// only credential, say). Everywhere the routes go: API Gateway (AuthorizationType NONE),
+    /// the local runner and the OpenAPI document (`security: []`).
+    pub fn public(mut self) -> Self {
+        self.last().public = true;
         self
     }
 

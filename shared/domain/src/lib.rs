@@ -3,6 +3,7 @@
 
 mod error;
 mod ids;
+pub mod notify;
 mod plan;
 mod role;
 mod settings;

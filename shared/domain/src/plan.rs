@@ -28,6 +28,8 @@ pub struct Limits {
     pub import_rows: u64,
     /// Bytes of one CSV import of tasks.
     pub import_bytes: u64,
+    /// Days an in-app notification is kept (then it expires).
+    pub notification_retention_days: u32,
 }
 
 const MIB: u64 = 1024 * 1024;
@@ -56,6 +58,7 @@ impl Plan {
                 invites_per_day: 20,
                 import_rows: 1_000,
                 import_bytes: MIB,
+                notification_retention_days: 30,
             },
             Plan::Starter => Limits {
                 max_members: 25,
@@ -66,6 +69,7 @@ impl Plan {
                 invites_per_day: 100,
                 import_rows: 5_000,
                 import_bytes: 2 * MIB,
+                notification_retention_days: 90,
             },
             Plan::Professional => Limits {
                 max_members: 200,
@@ -76,6 +80,7 @@ impl Plan {
                 invites_per_day: 500,
                 import_rows: 10_000,
                 import_bytes: 4 * MIB,
+                notification_retention_days: 180,
             },
             Plan::Enterprise => Limits {
                 max_members: 10_000,
@@ -86,6 +91,7 @@ impl Plan {
                 invites_per_day: 5_000,
                 import_rows: 20_000,
                 import_bytes: 8 * MIB,
+                notification_retention_days: 365,
             },
         }
     }

@@ -195,7 +195,7 @@ pub const SCENARIOS: &[Scenario] = &[
     ),
     get("projects", "list board", "/orgs/{orgId}/projects/{projectId}/tasks", &[("status", "todo")], Who::Owner),
     get("projects", "my tasks", "/orgs/{orgId}/tasks", &[("assignee", "me")], Who::Owner),
-    Scenario { function: "projects", name: "member removed (stream)", event: EventSpec::MemberRemovalRecord, per_invocation: PerInvocation::RemovedMember },
+    Scenario { function: "org-purge", name: "member removed (stream)", event: EventSpec::MemberRemovalRecord, per_invocation: PerInvocation::RemovedMember },
     trigger("PreSignUp_SignUp", "PreSignUp_SignUp", Who::NewUser, false),
     trigger("PostConfirmation_ConfirmSignUp", "PostConfirmation_ConfirmSignUp", Who::NewUser, false),
     trigger("TokenGeneration_Authentication", "TokenGeneration_Authentication", Who::Owner, false),
@@ -240,7 +240,7 @@ impl Scenario {
     /// Whether the scenario needs the seeded [`crate::seed::Workload`] (the projects
     /// function's scenarios: its routes and its stream consumer act on projects and tasks).
     pub fn needs_workload(&self) -> bool {
-        self.function == "projects"
+        self.function == "projects" || matches!(self.per_invocation, PerInvocation::RemovedMember)
     }
 
     /// The scenario's function, from the registry.
@@ -747,12 +747,11 @@ mod tests {
         assert_eq!(change["StreamViewType"], "NEW_AND_OLD_IMAGES");
         assert_eq!(change["SequenceNumber"], "400000000000000000003");
         assert!(change["SizeBytes"].as_i64().unwrap() > 100);
-        // The projects function's mapping lets it through, the purge's does not, and the
-        // consumer reads the org and user from it.
-        assert!(local_runner::events::filter::passes(&filters_of("projects"), r), "the registry's filter drops {r}");
-        assert!(!local_runner::events::filter::passes(&filters_of("org-purge"), r));
+        // The cleanup function's mapping lets it through, and the consumer reads the org and
+        // user from it.
+        assert!(local_runner::events::filter::passes(&filters_of("org-purge"), r), "the registry's filter drops {r}");
         let parsed: aws_lambda_events::dynamodb::Event = serde_json::from_value(e.clone()).unwrap();
-        let (org, user) = projects::member_of(&parsed.records[0]).expect("an ended membership");
+        let (org, user) = org_purge::member_of(&parsed.records[0]).expect("an ended membership");
         assert_eq!((org.to_string(), user.to_string()), (removed.org_id.clone(), removed.user_id.clone()));
         assert!(t.build(scenario("member removed (stream)"), &f, 0, &Prepared::default()).is_err(), "needs its removed member");
     }

@@ -237,7 +237,18 @@ async fn mail(State(s): State<AuthState>, q: api::PageQuery) -> ApiResult<Json<V
     let items: Vec<Value> = all
         .into_iter()
         .filter(|m| q.param("to").is_none_or(|to| m.is_to(to)))
-        .map(|m| json!({"from": m.source, "to": m.destinations["ToAddresses"], "subject": m.subject, "html": m.body}))
+        .map(|m| {
+            let headers: Vec<Value> = m.headers.iter().map(|h| json!({"name": h.name, "value": h.value})).collect();
+            json!({
+                "from": m.source,
+                "to": m.destinations["ToAddresses"],
+                "subject": m.subject,
+                "html": m.body,
+                "text": m.text,
+                "headers": headers,
+                "configurationSet": m.configuration_set,
+            })
+        })
         .collect();
     Ok(Json(json!({ "items": items })))
 }

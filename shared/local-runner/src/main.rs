@@ -68,8 +68,10 @@ async fn run(listener: tokio::net::TcpListener, endpoint: &str) -> Result<(), pr
     let store = Store::new(store::dynamodb_client(&config), resources.table.clone(), CursorKey::new(secret)).with_clock(clock);
     let app_url = std::env::var("TENANTRY_APP_URL").unwrap_or_else(|_| "http://localhost:3000".into());
     let functions = registry::all();
-    let queues = events::queue_env(&config, &resources.table, &functions).await?;
-    let platform = provision::platform(&config, store.clone(), &app_url, queues);
+    let mut vars = events::queue_env(&config, &resources.table, &functions).await?;
+    // Links that call the API itself (unsubscribe) point at this runner.
+    vars.insert("API_URL".into(), format!("http://{}", listener.local_addr()?));
+    let platform = provision::platform(&config, store.clone(), &app_url, vars);
     let (routed, routes) = server::functions(&platform)?;
     let events = Arc::new(LocalEvents::setup(&config, &platform, functions, &resources.upload_bucket).await?);
     events.spawn(Duration::from_millis(250));

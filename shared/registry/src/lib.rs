@@ -52,6 +52,11 @@ pub struct Environment {
     pub user_pool_id: bool,
     /// `SES_FROM_ADDRESS`.
     pub ses_from_address: bool,
+    /// `API_URL`: the REST API's own base URL (links that call the API, such as unsubscribe).
+    pub api_url: bool,
+    /// `SES_CONFIGURATION_SET`: the stack's configuration set, which publishes bounces and
+    /// complaints (mail that must honour the suppression list).
+    pub ses_configuration_set: bool,
     /// Optional variables taken from CDK context when given: variable → context key.
     pub from_context: serde_json::Map<String, Value>,
 }
@@ -185,6 +190,7 @@ pub fn all() -> Vec<Function> {
                 user_pool_id: true,
                 ses_from_address: true,
                 from_context: context_vars(&[("INVITES_PER_RECIPIENT_PER_DAY", "invitesPerRecipientPerDay")]),
+                ..Default::default()
             },
             permissions: Permissions { dynamodb: HTTP_TABLE_ACTIONS.to_vec(), read_cursor_secret: true, ses_send_email: true },
             sources: Sources {
@@ -213,23 +219,56 @@ API Gateway\u{2019}s 29 s; every other route answers in well under a second."
                 read_cursor_secret: true,
                 ses_send_email: false,
             },
+            routes: Some(|| projects::routes().routes().to_vec()),
+            handlers: Some(|p| Ok(projects::handlers(p))),
+            ..http_function("projects", "Tenantry HTTP API: projects, tasks, comments, history and CSV import")
+        },
+        Function {
+            name: "notifications",
+            description: "Tenantry notifications: domain events into in-app notifications and mail, due-date reminders, quiet hours, digests, one-click unsubscribe",
+            memory_mb: 256,
+            timeout_seconds: 120,
+            sizing_reason: "256 MB / 120 s: a stream batch of 25 events reads preferences and sends a few mails each (SES \
+retries throttling with backoff); the 15-minute sweep sends the reminders, deferred mail and digests that came due. Its routes \
+answer in well under a second (API Gateway stops waiting at 29 s whatever the timeout).",
+            environment: Environment {
+                user_pool_id: true,
+                ses_from_address: true,
+                api_url: true,
+                ses_configuration_set: true,
+                from_context: context_vars(&[("PRODUCT_NAME", "productName")]),
+            },
+            // Deleting a former member's inbox is a batch write.
+            permissions: Permissions {
+                dynamodb: [HTTP_TABLE_ACTIONS.as_slice(), &["BatchWriteItem"]].concat(),
+                read_cursor_secret: true,
+                ses_send_email: true,
+            },
             sources: Sources {
                 http: true,
-                // Memberships that ended: their open tasks are unassigned.
+                // The domain events that notify someone (compose.rs): one filter, kinds ORed.
                 dynamodb_stream: Some(StreamSource {
                     filters: vec![json!({
-                        "eventName": ["REMOVE"],
-                        "dynamodb": { "OldImage": { "_type": { "S": ["member"] } } }
+                        "eventName": ["INSERT"],
+                        "dynamodb": { "NewImage": {
+                            "_type": { "S": ["event"] },
+                            "kind": { "S": ["task.created", "task.updated", "task.moved", "comment.created",
+                                            "invitation.accepted", "member.role_changed", "member.removed"] }
+                        } }
                     })],
                     batch_size: 25,
                     maximum_retry_attempts: 5,
                     bisect_batch_on_error: true,
                 }),
+                schedules: vec![Schedule {
+                    id: notifications::SWEEP_SCHEDULE,
+                    expression: "rate(15 minutes)",
+                    description: "Due-date reminders, mail held back by quiet hours, and digests at each user's local hour",
+                }],
                 ..Default::default()
             },
-            routes: Some(|| projects::routes().routes().to_vec()),
-            handlers: Some(|p| Ok(projects::handlers(p))),
-            ..http_function("projects", "Tenantry HTTP API: projects, tasks, comments, history and CSV import; unassigns the tasks of members who leave")
+            routes: Some(|| notifications::routes().routes().to_vec()),
+            handlers: Some(|p| notifications::handlers(p).map_err(|e| e.to_string())),
         },
         Function {
             name: "cognito-triggers",
@@ -249,6 +288,7 @@ timeout buys nothing; each trigger does one or two small DynamoDB calls.",
                     ("PRODUCT_NAME", "productName"),
                     ("PRODUCT_LOGO_URL", "productLogoUrl"),
                 ]),
+                ..Default::default()
             },
             permissions: Permissions {
                 dynamodb: vec!["GetItem", "PutItem", "UpdateItem", "Query", "TransactWriteItems"],
@@ -266,14 +306,15 @@ timeout buys nothing; each trigger does one or two small DynamoDB calls.",
         },
         Function {
             name: "org-purge",
-            description: "Tenantry purge: deletes the items of deleted organizations and projects, resumably",
+            description: "Tenantry cleanup: deletes the items of deleted organizations and projects, resumably; unassigns the open tasks of members who leave",
             memory_mb: 256,
             timeout_seconds: 300,
             sizing_reason: "256 MB / 300 s: a purge deletes page by page (25-item batch writes) and records progress, so a large \
 org finishes over several invocations; 5 minutes keeps one invocation well inside the stream's retry window.",
             environment: Environment::default(),
+            // Unassigning a task is a transaction: the task, its history entry and its event.
             permissions: Permissions {
-                dynamodb: vec!["GetItem", "UpdateItem", "DeleteItem", "Query", "BatchWriteItem"],
+                dynamodb: vec!["GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "BatchWriteItem", "TransactWriteItems", "ConditionCheckItem"],
                 read_cursor_secret: true,
                 ses_send_email: false,
             },
@@ -288,6 +329,11 @@ org finishes over several invocations; 5 minutes keeps one invocation well insid
                         json!({
                             "eventName": ["INSERT", "MODIFY"],
                             "dynamodb": { "NewImage": { "_type": { "S": [store::PROJECT_PURGE_TYPE] } } }
+                        }),
+                        // Memberships that ended: their open tasks are unassigned.
+                        json!({
+                            "eventName": ["REMOVE"],
+                            "dynamodb": { "OldImage": { "_type": { "S": ["member"] } } }
                         }),
                     ],
                     batch_size: 10,
@@ -327,13 +373,18 @@ pub fn render_routes() -> String {
     let mut routes: Vec<Value> = routes()
         .into_iter()
         .map(|(function, r)| {
-            json!({
+            let mut route = json!({
                 "function": function,
                 "method": r.method.as_str(),
                 "path": r.path,
                 "operationId": r.operation_id,
                 "summary": r.summary,
-            })
+            });
+            // Only when set, so that the manifest of a table without public routes is unchanged.
+            if r.public {
+                route["public"] = json!(true);
+            }
+            route
         })
         .collect();
     let key = |r: &Value| (r["path"].as_str().unwrap_or("").to_owned(), r["method"].as_str().unwrap_or("").to_owned());

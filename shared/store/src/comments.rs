@@ -10,6 +10,7 @@ use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
 use crate::Store;
+use crate::events::{DomainEvent, EventKind};
 use crate::entities::Member;
 use crate::item::{Entity, av, from_item, n, to_item};
 use crate::keys::{self, GSI2, GSI2PK, GSI2SK, GSI3, GSI3PK, GSI3SK, IndexKey};
@@ -81,6 +82,13 @@ impl Store {
             Expr::condition("#status = :active").name("#status", "status").value(":active", av(&ProjectStatus::Active)),
             DomainError::Conflict("the project is archived or deleted; restore it to comment"),
         );
+        let event = DomainEvent {
+            comment_id: Some(comment.id),
+            mentions: comment.mentions.clone(),
+            excerpt: Some(crate::events::excerpt(&comment.text)),
+            ..DomainEvent::of_task(self, EventKind::CommentCreated, task, scope.user.as_str())
+        };
+        self.push_event(&mut tx, &event)?;
         tx.run(self).await?;
         Ok(comment)
     }
@@ -185,6 +193,7 @@ impl Store {
             keys::Gsi::One => (keys::GSI1, (keys::GSI1PK, keys::GSI1SK)),
             keys::Gsi::Two => (GSI2, (GSI2PK, GSI2SK)),
             keys::Gsi::Three => (GSI3, (GSI3PK, GSI3SK)),
+            keys::Gsi::Four => (keys::GSI4, (keys::GSI4PK, keys::GSI4SK)),
         };
         let out = self
             .client

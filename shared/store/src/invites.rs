@@ -8,6 +8,7 @@ use crate::entities::{Invite, Org, OrgStatus};
 use crate::item::from_item;
 use crate::keys::{self, GSI1, GSI1PK, GSI1SK, INVITE_PREFIX, PENDING_INVITES_PREFIX};
 use crate::scope::OrgPartition;
+use crate::events::{DomainEvent, EventKind};
 use crate::{Store, tx};
 
 /// How an org presents itself in mail to someone it invited.
@@ -658,6 +659,13 @@ impl Store {
             }
             tx.check(&self.table, &keys::member(&partition, inviter), check, DomainError::NotFound);
         }
+        let actor = who.user_id.as_str();
+        self.push_event(&mut tx, &DomainEvent::of_member(self, EventKind::MemberJoined, item.org_id, &who.user_id, item.role, actor))?;
+        let accepted = DomainEvent {
+            inviter: item.invited_by.clone(),
+            ..DomainEvent::of_member(self, EventKind::InvitationAccepted, item.org_id, &who.user_id, item.role, actor)
+        };
+        self.push_event(&mut tx, &accepted)?;
         match tx.run(self).await {
             Ok(()) => Ok(member),
             // The org update failed: a full plan, or a domain the org does not take, which

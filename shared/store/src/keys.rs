@@ -19,6 +19,9 @@ pub(crate) const GSI2SK: &str = "GSI2SK";
 pub(crate) const GSI3: &str = "GSI3";
 pub(crate) const GSI3PK: &str = "GSI3PK";
 pub(crate) const GSI3SK: &str = "GSI3SK";
+pub(crate) const GSI4: &str = "GSI4";
+pub(crate) const GSI4PK: &str = "GSI4PK";
+pub(crate) const GSI4SK: &str = "GSI4SK";
 pub(crate) const TYPE: &str = "_type";
 
 /// A primary key.
@@ -40,6 +43,7 @@ pub(crate) enum Gsi {
     One,
     Two,
     Three,
+    Four,
 }
 
 impl Gsi {
@@ -48,6 +52,7 @@ impl Gsi {
             Gsi::One => GSI1,
             Gsi::Two => GSI2,
             Gsi::Three => GSI3,
+            Gsi::Four => GSI4,
         }
     }
 
@@ -56,6 +61,7 @@ impl Gsi {
             Gsi::One => (GSI1PK, GSI1SK),
             Gsi::Two => (GSI2PK, GSI2SK),
             Gsi::Three => (GSI3PK, GSI3SK),
+            Gsi::Four => (GSI4PK, GSI4SK),
         }
     }
 }
@@ -90,6 +96,11 @@ pub(crate) fn org_listing(p: &OrgPartition, created_at: &str) -> IndexKey {
 /// The sparse index of orgs awaiting their purge: the org item is in it from its deletion
 /// until it is purged.
 pub(crate) const PURGE_INDEX_PK: &str = "PURGE";
+
+// domain event
+pub(crate) fn event(id: &str) -> Key {
+    Key { pk: format!("EVENT#{id}"), sk: "EVENT".into() }
+}
 
 // slug
 pub(crate) fn slug(slug: &Slug) -> Key {
@@ -248,6 +259,11 @@ pub(crate) fn assigned_pk(p: &OrgPartition, user: &UserId) -> String {
 pub(crate) fn due_pk(p: &OrgPartition) -> String {
     format!("{}#DUE", org_pk(p))
 }
+/// Every org's open tasks falling due on one UTC day (of a due key, `YYYY-MM-DDTHH:MM:SSZ`),
+/// by due time: what the reminder sweep reads, one partition per day.
+pub(crate) fn due_day_pk(due_key: &str) -> String {
+    format!("DUE#{}", due_key.get(..10).unwrap_or(due_key))
+}
 /// Sorts after every due key.
 pub(crate) const UNDATED: &str = "~";
 pub(crate) fn task_indexes(p: &OrgPartition, t: &crate::tasks::Task) -> Vec<IndexKey> {
@@ -259,6 +275,7 @@ pub(crate) fn task_indexes(p: &OrgPartition, t: &crate::tasks::Task) -> Vec<Inde
             indexes.push(IndexKey { index: Gsi::Two, pk: assigned_pk(p, user), sk: format!("{when}#{}#{}", t.project_id, t.id) });
         }
         if let Some(due) = due {
+            indexes.push(IndexKey { index: Gsi::Four, pk: due_day_pk(&due), sk: format!("{due}#{}#{}#{}", p.org_id(), t.project_id, t.id) });
             indexes.push(IndexKey { index: Gsi::Three, pk: due_pk(p), sk: format!("{due}#{}#{}", t.project_id, t.id) });
         }
     }

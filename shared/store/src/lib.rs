@@ -9,11 +9,13 @@ mod authz;
 mod comments;
 mod counters;
 mod entities;
+mod events;
 mod import;
 mod invites;
 mod item;
 mod keys;
 mod members;
+mod notifications;
 mod orgs;
 mod page;
 mod projects;
@@ -36,9 +38,11 @@ use domain::{Clock, DomainError};
 
 pub use comments::Comment;
 pub use entities::{Invite, InviteStatus, Member, Org, OrgStatus, SlugClaim, UsageCounter, UsageMonth, UserProfile};
+pub use events::{DomainEvent, EVENT_RETENTION_SECS, EventKind, PLATFORM_ACTOR};
 pub use import::{Idempotency, ImportOutcome, ImportRecord};
 pub use invites::{Branding, InviteContext, InviteToken, NewInvite, RESENDS_PER_HOUR};
 pub use members::MemberChange;
+pub use notifications::{DeferredMail, DueDigest, MailClaim, NewNotification, Notification, Recipient};
 pub use orgs::{MyOrg, NewOrg};
 pub use page::{CursorKey, DEFAULT_LIMIT, MAX_LIMIT, Page, PageRequest};
 pub use projects::{PROJECT_PURGE_TYPE, Project, ProjectPatch};
@@ -97,6 +101,12 @@ impl Store {
     pub fn with_clock(mut self, clock: Clock) -> Self {
         self.clock = clock;
         self
+    }
+
+    /// A secret for signing tokens of the kind `label` (unsubscribe links, say), derived from
+    /// the cursor secret.
+    pub fn derived_key(&self, label: &str) -> Vec<u8> {
+        self.cursor_key.derive(label)
     }
 
     /// The clock every write of this store is stamped with.

@@ -5,6 +5,7 @@
 use domain::{Action, DomainError, Email, OrgId, Role, UserId, check_removal, check_role_change};
 
 use crate::Store;
+use crate::events::{DomainEvent, EventKind};
 use crate::counters::Deltas;
 use crate::entities::Member;
 use crate::item::{av, to_item};
@@ -59,6 +60,11 @@ impl Store {
         self.guard_actor(&mut tx, scope, &target.user_id);
         let owner_delta = i64::from(to == Role::Owner) - i64::from(target.role == Role::Owner);
         self.org_counters(&mut tx, &scope.partition, Deltas { owners: owner_delta, ..Deltas::default() });
+        let event = DomainEvent {
+            previous_role: Some(target.role),
+            ..DomainEvent::of_member(self, EventKind::MemberRoleChanged, scope.org_id(), &target.user_id, to, scope.user.as_str())
+        };
+        self.push_event(&mut tx, &event)?;
         tx.run(self).await?;
         Ok(Member { role: to, ..target.clone() })
     }
@@ -80,6 +86,7 @@ impl Store {
         }
         let owner_delta = -i64::from(target.role == Role::Owner);
         self.org_counters(&mut tx, &scope.partition, Deltas { owners: owner_delta, members: -1, seats: -1 });
+        self.push_event(&mut tx, &DomainEvent::of_member(self, EventKind::MemberRemoved, scope.org_id(), &target.user_id, target.role, scope.user.as_str()))?;
         tx.run(self).await
     }
 
@@ -108,6 +115,15 @@ impl Store {
         );
         // Net owner count is unchanged; the org must still be active.
         self.org_counters(&mut tx, &scope.partition, Deltas::default());
+        let actor = scope.user.as_str();
+        let promoted = DomainEvent {
+            previous_role: Some(target.role),
+            ..DomainEvent::of_member(self, EventKind::MemberRoleChanged, scope.org_id(), &target.user_id, Role::Owner, actor)
+        };
+        let demoted =
+            DomainEvent { previous_role: Some(Role::Owner), ..DomainEvent::of_member(self, EventKind::MemberRoleChanged, scope.org_id(), &scope.user, Role::Admin, actor) };
+        self.push_event(&mut tx, &promoted)?;
+        self.push_event(&mut tx, &demoted)?;
         tx.run(self).await
     }
 
@@ -134,6 +150,7 @@ impl Store {
             DomainError::Conflict("already a member"),
         );
         self.org_counters(&mut tx, &scope.partition, Deltas { owners: i64::from(role == Role::Owner), members: 1, seats: 1 });
+        self.push_event(&mut tx, &DomainEvent::of_member(self, EventKind::MemberJoined, scope.org_id(), user, role, scope.user.as_str()))?;
         tx.run(self).await?;
         Ok(member)
     }

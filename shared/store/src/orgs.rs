@@ -9,6 +9,7 @@ use domain::{Action, DomainError, Identity, OrgId, OrgName, OrgSettings, Plan, R
 use serde::Serialize;
 
 use crate::entities::{Member, Org, OrgStatus, SlugClaim};
+use crate::events::{DomainEvent, EventKind, PLATFORM_ACTOR};
 use crate::item::{from_item, n, s, to_item};
 use crate::keys::{self, MEMBERSHIP_PREFIX};
 use crate::page::{Page, PageRequest, PagedQuery, Sort};
@@ -274,8 +275,33 @@ impl Store {
         if status == OrgStatus::Deleting {
             return Err(DomainError::invalid("status", "use DELETE to delete an organization"));
         }
-        let expr = Expr::update("SET #status = :status, #updated = :now").name("#status", "status").value(":status", crate::item::av(&status));
-        self.admin_update(scope, expr).await
+        if scope.org.status == OrgStatus::Deleting {
+            return Err(DomainError::NotFound);
+        }
+        if status == scope.org.status {
+            return Ok(scope.org.clone());
+        }
+        // The change and its event in one transaction, conditioned on the status read.
+        let kind = if status == OrgStatus::Suspended { EventKind::OrgSuspended } else { EventKind::OrgReactivated };
+        let mut tx = Tx::default();
+        tx.update(
+            &self.table,
+            &keys::org(&scope.partition),
+            Expr::update("SET #status = :status, #updated = :now, #version = #version + :one")
+                .when("#status = :read")
+                .name("#status", "status")
+                .name("#updated", "updatedAt")
+                .name("#version", "version")
+                .value(":status", crate::item::av(&status))
+                .value(":read", crate::item::av(&scope.org.status))
+                .value(":now", s(self.clock.rfc3339()))
+                .value(":one", n(1)),
+            DomainError::Conflict("the organization changed meanwhile; read it again"),
+        );
+        let event = DomainEvent { title: Some(scope.org.name.clone()), ..DomainEvent::new(self, kind, scope.org.id, PLATFORM_ACTOR) };
+        self.push_event(&mut tx, &event)?;
+        tx.run(self).await?;
+        Ok(Org { status, updated_at: self.clock.rfc3339(), version: scope.org.version + 1, ..scope.org.clone() })
     }
 
     /// Changes an org's plan. Nothing is deleted when the new plan is below current usage;

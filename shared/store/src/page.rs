@@ -53,6 +53,15 @@ impl CursorKey {
         CursorKey(secret.as_ref().to_vec())
     }
 
+    /// A key for another purpose derived from this secret (HMAC of `label`): one secret to
+    /// manage, and a key that signs one kind of token cannot sign another.
+    pub fn derive(&self, label: &str) -> Vec<u8> {
+        let mut mac = self.mac();
+        mac.update(b"tenantry-derived-key:");
+        mac.update(label.as_bytes());
+        mac.finalize().into_bytes().to_vec()
+    }
+
     fn mac(&self) -> Hmac<Sha256> {
         Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes keys of any length")
     }

@@ -4,7 +4,9 @@
 //! - GSI1, its project's board column (its status), sorted by its fractional rank, so that a
 //!   move rewrites the one item;
 //! - GSI2, while it is open and assigned, its assignee's tasks across the org, by due date;
-//! - GSI3, while it is open and has a due date, the org's due tasks by due date (reminders).
+//! - GSI3, while it is open and has a due date, the org's due tasks by due date;
+//! - GSI4, while it is open and has a due date, every org's tasks due that UTC day, by due
+//!   time (the reminder sweep).
 //!
 //! Every write of a task is one transaction with its history entry, a check that the project
 //! is active, a check that a new assignee is a member, and the growth of the org's label set.
@@ -21,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::Store;
+use crate::events::{DomainEvent, EventKind};
 use crate::item::{Entity, av, n, s, to_item};
 use crate::keys::{self, GSI1, GSI1PK, GSI1SK};
 use crate::orgs::{require, require_member};
@@ -464,6 +467,15 @@ impl Store {
             // The entry's id sorts by time: the task's history lists in order.
             let id =
                 id.unwrap_or_else(|| ulid::Ulid::from_parts(u64::try_from(self.clock.epoch_millis()).unwrap_or(0), ulid::Ulid::new().random()).to_string());
+            let kind = match action {
+                TaskAction::Created => EventKind::TaskCreated,
+                TaskAction::Updated => EventKind::TaskUpdated,
+                TaskAction::Moved => EventKind::TaskMoved,
+                TaskAction::Unassigned => EventKind::TaskUnassigned,
+            };
+            let mut event = DomainEvent::of_task(self, kind, task, actor);
+            event.changes = changes.clone();
+            self.push_event(tx, &event)?;
             let entry = TaskHistoryEntry { id: id.clone(), task_id: task.id, action, actor: actor.to_owned(), at: self.clock.rfc3339(), changes };
             tx.put(&self.table, to_item(&entry, &keys::history(p, task.project_id, task.id, &id), &[])?, None, DomainError::Unavailable);
         }
@@ -524,6 +536,7 @@ impl Store {
             Expr::condition("#status = :active").name("#status", "status").value(":active", av(&ProjectStatus::Active)),
             PROJECT_NOT_ACTIVE,
         );
+        self.push_event(&mut tx, &DomainEvent::of_task(self, EventKind::TaskDeleted, current, scope.user.as_str()))?;
         tx.run(self).await?;
         // Unreachable from now on; the project's purge would remove them too.
         let partition = keys::project_pk(p, current.project_id);

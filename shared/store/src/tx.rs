@@ -30,6 +30,11 @@ impl Expr {
     pub fn condition(condition: impl Into<String>) -> Self {
         Expr { condition: Some(condition.into()), ..Default::default() }
     }
+    /// Sets the update expression (of a condition built first).
+    pub fn update_with(mut self, update: impl Into<String>) -> Self {
+        self.update = Some(update.into());
+        self
+    }
     pub fn when(mut self, condition: impl Into<String>) -> Self {
         self.condition = Some(condition.into());
         self
@@ -167,6 +172,14 @@ where
 {
     let is_ccf = err.as_service_error().and_then(|e| e.code()) == Some("ConditionalCheckFailedException");
     if is_ccf { on_fail } else { unexpected(err) }
+}
+
+/// Whether a single operation failed its condition.
+pub(crate) fn is_condition_failure<E, R>(err: &SdkError<E, R>) -> bool
+where
+    E: ProvideErrorMetadata,
+{
+    err.as_service_error().and_then(|e| e.code()) == Some("ConditionalCheckFailedException")
 }
 
 /// The unprocessed part of a batch (DynamoDB's answer to throttling) is retried after a

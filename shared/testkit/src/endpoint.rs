@@ -102,18 +102,44 @@ pub async fn http_get(endpoint: &str, path: &str, host: &str) -> Result<String, 
     Ok(body.to_owned())
 }
 
-/// A mail the local SES accepted.
+/// A mail the local SES accepted, as the endpoint's state API shows it (`ses.Message`).
 #[derive(Debug, Clone, serde::Deserialize)]
 pub struct SentMail {
     pub source: String,
     pub subject: String,
+    /// The HTML part when the mail has one, else the text part (moto's choice).
     pub body: String,
     pub destinations: serde_json::Value,
+    /// The custom headers sent with the mail (SES v2 `Content.Simple.Headers`), in order. The
+    /// wrapper records them; a message stored without them has none.
+    #[serde(default)]
+    pub headers: Vec<MailHeader>,
+    /// The configuration set the mail was sent with (`ConfigurationSetName`).
+    #[serde(default, rename = "configuration_set_name")]
+    pub configuration_set: Option<String>,
+    /// The text part, when the mail has one.
+    #[serde(default, rename = "text_body")]
+    pub text: Option<String>,
+}
+
+/// A custom header of a sent mail.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct MailHeader {
+    #[serde(rename = "Name")]
+    pub name: String,
+    #[serde(rename = "Value")]
+    pub value: String,
 }
 
 impl SentMail {
     pub fn is_to(&self, address: &str) -> bool {
         self.destinations["ToAddresses"].as_array().is_some_and(|a| a.iter().any(|v| v == address))
+    }
+
+    /// The value of the first custom header called `name` (compared case-insensitively, as
+    /// header names are).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|h| h.name.eq_ignore_ascii_case(name)).map(|h| h.value.as_str())
     }
 }
 
@@ -136,6 +162,36 @@ mod tests {
         assert!(root.join("Makefile").is_file(), "{}", root.display());
         if std::env::var_os("TENANTRY_PYTHON").is_none() && std::env::var_os("TENANTRY_ROOT").is_none() {
             assert_eq!(python(), root.join(".venv/bin/python"));
+        }
+    }
+
+    #[test]
+    fn sent_mail_reads_the_recorded_headers_and_parses_messages_without_them() {
+        let recorded: SentMail = serde_json::from_value(serde_json::json!({
+            "id": "m1", "source": "a@x.test", "subject": "s", "body": "<p>b</p>",
+            "destinations": {"ToAddresses": ["b@x.test"]},
+            "headers": [
+                {"Name": "List-Unsubscribe", "Value": "<https://x.test/u>"},
+                {"Name": "List-Unsubscribe-Post", "Value": "List-Unsubscribe=One-Click"},
+            ],
+            "configuration_set_name": "notifications", "text_body": "b",
+        }))
+        .unwrap();
+        assert!(recorded.is_to("b@x.test"));
+        assert_eq!(recorded.header("list-unsubscribe"), Some("<https://x.test/u>"));
+        assert_eq!(recorded.header("LIST-UNSUBSCRIBE-POST"), Some("List-Unsubscribe=One-Click"));
+        assert_eq!(recorded.header("List-Id"), None);
+        assert_eq!((recorded.configuration_set.as_deref(), recorded.text.as_deref()), (Some("notifications"), Some("b")));
+
+        let null_fields: SentMail = serde_json::from_value(serde_json::json!({
+            "source": "a@x.test", "subject": "s", "body": "b", "destinations": {},
+            "headers": [], "configuration_set_name": null, "text_body": null,
+        }))
+        .unwrap();
+        let older: SentMail = serde_json::from_value(serde_json::json!({"source": "a@x.test", "subject": "s", "body": "b", "destinations": {}})).unwrap();
+        for mail in [null_fields, older] {
+            assert!(mail.headers.is_empty() && mail.configuration_set.is_none() && mail.text.is_none());
+            assert!(!mail.is_to("b@x.test"));
         }
     }
 }

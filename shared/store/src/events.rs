@@ -1,0 +1,231 @@
+//! Domain events: the record of a change that others may react to (notifications now; audit,
+//! document ingestion and cost metering later), written by the store in the same transaction
+//! as the change. So an event exists exactly when its change committed: never lost when a
+//! function dies between two calls, never written for a change that was rolled back.
+//!
+//! An event is an item of its own (`EVENT#{id}` / `EVENT`, `_type = event`) that expires after
+//! [`EVENT_RETENTION_SECS`]; the table's stream carries its INSERT to the consumers, each of
+//! which filters on `_type` and `kind`. Its id is a ULID: unique, and it sorts by time.
+
+use domain::work::{CommentId, ProjectId, TaskId};
+use domain::{DomainError, OrgId, Role, UserId};
+use serde::{Deserialize, Serialize};
+
+use crate::Store;
+use crate::item::{Entity, to_item};
+use crate::tasks::FieldChange;
+use crate::tx::Tx;
+
+/// How long an event item stays in the table: long enough for any consumer's retries (the
+/// stream keeps records 24 hours), then DynamoDB's TTL deletes it.
+pub const EVENT_RETENTION_SECS: i64 = 3 * 86_400;
+
+/// What happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+pub enum EventKind {
+    #[serde(rename = "task.created")]
+    TaskCreated,
+    /// Any edit: `changes` says which fields (assignee, status, due, …).
+    #[serde(rename = "task.updated")]
+    TaskUpdated,
+    /// Moved on the board (a status change is among `changes`).
+    #[serde(rename = "task.moved")]
+    TaskMoved,
+    /// Its assignee left the org.
+    #[serde(rename = "task.unassigned")]
+    TaskUnassigned,
+    #[serde(rename = "task.deleted")]
+    TaskDeleted,
+    /// A comment on a task; `mentions` names the members it mentions.
+    #[serde(rename = "comment.created")]
+    CommentCreated,
+    #[serde(rename = "member.joined")]
+    MemberJoined,
+    #[serde(rename = "member.removed")]
+    MemberRemoved,
+    #[serde(rename = "member.role_changed")]
+    MemberRoleChanged,
+    /// An invitation accepted; `inviter` sent it, `member` joined by it.
+    #[serde(rename = "invitation.accepted")]
+    InvitationAccepted,
+    #[serde(rename = "org.suspended")]
+    OrgSuspended,
+    #[serde(rename = "org.reactivated")]
+    OrgReactivated,
+}
+
+impl EventKind {
+    pub const ALL: [EventKind; 12] = [
+        EventKind::TaskCreated,
+        EventKind::TaskUpdated,
+        EventKind::TaskMoved,
+        EventKind::TaskUnassigned,
+        EventKind::TaskDeleted,
+        EventKind::CommentCreated,
+        EventKind::MemberJoined,
+        EventKind::MemberRemoved,
+        EventKind::MemberRoleChanged,
+        EventKind::InvitationAccepted,
+        EventKind::OrgSuspended,
+        EventKind::OrgReactivated,
+    ];
+
+    /// Its name, as stored and filtered on.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::TaskCreated => "task.created",
+            EventKind::TaskUpdated => "task.updated",
+            EventKind::TaskMoved => "task.moved",
+            EventKind::TaskUnassigned => "task.unassigned",
+            EventKind::TaskDeleted => "task.deleted",
+            EventKind::CommentCreated => "comment.created",
+            EventKind::MemberJoined => "member.joined",
+            EventKind::MemberRemoved => "member.removed",
+            EventKind::MemberRoleChanged => "member.role_changed",
+            EventKind::InvitationAccepted => "invitation.accepted",
+            EventKind::OrgSuspended => "org.suspended",
+            EventKind::OrgReactivated => "org.reactivated",
+        }
+    }
+}
+
+/// A domain event. The subject fields present depend on the kind.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DomainEvent {
+    /// A ULID: unique, sorts by time. Consumers are idempotent on it.
+    pub id: String,
+    pub kind: EventKind,
+    pub org_id: OrgId,
+    /// The user who made the change, or `system` / `platform`.
+    pub actor: String,
+    /// RFC 3339, the change's time.
+    pub at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project_id: Option<ProjectId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_id: Option<TaskId>,
+    /// The task's title (or the org's name), for messages that name it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// The fields that changed, with their values before and after.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<FieldChange>,
+    /// The task's assignee after the change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assignee: Option<UserId>,
+    /// The task's creator.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_by: Option<UserId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment_id: Option<CommentId>,
+    /// The members a comment mentions.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mentions: Vec<UserId>,
+    /// The start of a comment's text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub excerpt: Option<String>,
+    /// The member a membership event is about.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub member: Option<UserId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<Role>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_role: Option<Role>,
+    /// Who sent the invitation that was accepted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inviter: Option<UserId>,
+    /// Epoch seconds when the item expires (DynamoDB TTL).
+    pub ttl: i64,
+}
+
+impl Entity for DomainEvent {
+    const TYPE: &'static str = "event";
+}
+
+/// The actor of a platform operator's change.
+pub const PLATFORM_ACTOR: &str = "platform";
+
+/// How much of a comment an event carries.
+pub const EXCERPT_CHARS: usize = 280;
+
+impl DomainEvent {
+    /// The event with only its envelope set.
+    pub(crate) fn new(store: &Store, kind: EventKind, org: OrgId, actor: &str) -> DomainEvent {
+        DomainEvent {
+            id: ulid::Ulid::from_parts(u64::try_from(store.clock.epoch_millis()).unwrap_or(0), ulid::Ulid::new().random()).to_string(),
+            kind,
+            org_id: org,
+            actor: actor.to_owned(),
+            at: store.clock.rfc3339(),
+            project_id: None,
+            task_id: None,
+            title: None,
+            changes: Vec::new(),
+            assignee: None,
+            created_by: None,
+            comment_id: None,
+            mentions: Vec::new(),
+            excerpt: None,
+            member: None,
+            role: None,
+            previous_role: None,
+            inviter: None,
+            ttl: store.clock.epoch() + EVENT_RETENTION_SECS,
+        }
+    }
+
+    /// An event about `task` (as it is after the change).
+    pub(crate) fn of_task(store: &Store, kind: EventKind, task: &crate::tasks::Task, actor: &str) -> DomainEvent {
+        DomainEvent {
+            project_id: Some(task.project_id),
+            task_id: Some(task.id),
+            title: Some(task.title.clone()),
+            assignee: task.assignee.clone(),
+            created_by: Some(task.created_by.clone()),
+            ..DomainEvent::new(store, kind, task.org_id, actor)
+        }
+    }
+
+    /// An event about `member` of `org`.
+    pub(crate) fn of_member(store: &Store, kind: EventKind, org: OrgId, member: &UserId, role: Role, actor: &str) -> DomainEvent {
+        DomainEvent { member: Some(member.clone()), role: Some(role), ..DomainEvent::new(store, kind, org, actor) }
+    }
+
+    /// The event's change of `field`, if it changed.
+    pub fn change(&self, field: &str) -> Option<&FieldChange> {
+        self.changes.iter().find(|c| c.field == field)
+    }
+
+    /// Reads an event from the new image of its stream record. `Ok(None)`: not an event item;
+    /// `Err`: an event item that does not parse (a poison record).
+    pub fn from_image(image: &serde_dynamo::Item) -> Result<Option<DomainEvent>, String> {
+        match image.get(crate::keys::TYPE) {
+            Some(serde_dynamo::AttributeValue::S(t)) if t == <DomainEvent as Entity>::TYPE => {
+                serde_dynamo::from_item(image.clone()).map(Some).map_err(|e| format!("malformed event item: {e}"))
+            }
+            _ => Ok(None),
+        }
+    }
+}
+
+/// The start of `text`, at most [`EXCERPT_CHARS`] characters.
+pub(crate) fn excerpt(text: &str) -> String {
+    match text.char_indices().nth(EXCERPT_CHARS) {
+        Some((i, _)) => format!("{}…", &text[..i]),
+        None => text.to_owned(),
+    }
+}
+
+impl Store {
+    /// Adds `event` to `tx`: it is written exactly when the rest of the transaction is.
+    pub(crate) fn push_event(&self, tx: &mut Tx, event: &DomainEvent) -> Result<(), DomainError> {
+        tx.put(
+            &self.table,
+            to_item(event, &crate::keys::event(&event.id), &[])?,
+            Some(crate::tx::Expr::condition("attribute_not_exists(PK)")),
+            DomainError::Conflict("event id collision"),
+        );
+        Ok(())
+    }
+}
