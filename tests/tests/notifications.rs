@@ -434,3 +434,26 @@ async fn preferences_are_validated_and_stay_with_the_member_and_org() {
     let outsider = Caller::new("outsider");
     ApiCall::get(&path).by(&outsider).send(&w.router).await.expect_problem(404, "not-found");
 }
+
+#[tokio::test]
+async fn ses_bounces_and_complaints_suppress_the_address_through_the_bus_handler() {
+    let w = World::new(Clock::offset()).await;
+    let platform = platform(&w.store, &testkit::sdk_config().await);
+    let handlers = notifications::handlers(&platform).unwrap();
+    let fixture = |name: &str| -> Value { serde_json::from_str(&std::fs::read_to_string(testkit::events_dir().join("eventbridge").join(name)).unwrap()).unwrap() };
+    let gone: domain::Email = "gone.user@example.com".parse().unwrap();
+    let annoyed: domain::Email = "annoyed@example.com".parse().unwrap();
+    assert!(!w.store.is_suppressed(&gone).await.unwrap());
+    for name in ["ses-bounce.json", "ses-complaint.json", "ses-bounce.json"] {
+        assert_eq!(api::event_kind(&fixture(name)), api::EventKind::Bus);
+        handlers.invoke(fixture(name), lambda_runtime::Context::default()).await.unwrap();
+    }
+    assert!(w.store.is_suppressed(&gone).await.unwrap(), "a permanent bounce suppresses (case-folded)");
+    assert!(w.store.is_suppressed(&annoyed).await.unwrap(), "a complaint suppresses");
+    // A transient bounce does not.
+    let mut transient = fixture("ses-bounce.json");
+    transient["detail"]["bounce"]["bounceType"] = json!("Transient");
+    transient["detail"]["bounce"]["bouncedRecipients"][0]["emailAddress"] = json!("full.mailbox@example.com");
+    handlers.invoke(transient, lambda_runtime::Context::default()).await.unwrap();
+    assert!(!w.store.is_suppressed(&"full.mailbox@example.com".parse().unwrap()).await.unwrap());
+}

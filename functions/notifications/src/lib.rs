@@ -7,11 +7,14 @@
 //! - Schedule `notification-sweep` (every 15 minutes): due-date reminders (24 hours before,
 //!   and when overdue) from the cross-org due-day index, mail held back by quiet hours, and
 //!   digests at each user's local hour.
+//! - EventBridge: SES bounces and complaints of the stack's configuration set put the
+//!   address on the suppression list.
 //! - Routes: the caller's inbox in an org (list, unread count, mark read, mark all read),
 //!   their preferences, and the unauthenticated one-click unsubscribe (RFC 8058).
 
 mod compose;
 mod consumer;
+mod feedback;
 mod inbox;
 mod mailer;
 mod sweep;
@@ -23,6 +26,7 @@ use store::Store;
 
 pub use compose::{notifications_for, reminder_id};
 pub use consumer::{on_event, on_stream};
+pub use feedback::{on_feedback, to_suppress};
 pub use mailer::{MailConfig, Mailer, MissingEnv};
 pub use sweep::{DUE_SOON_SECS, SWEEP_SCHEDULE, SweepReport, on_schedule, sweep};
 
@@ -82,7 +86,7 @@ pub fn handlers(platform: &api::Platform) -> Result<api::Handlers, MissingEnv> {
     let ses = aws_sdk_sesv2::Client::from_conf(aws_sdk_sesv2::config::Builder::from(&platform.aws).interceptor(telemetry::CallCounter).build());
     let mailer = Mailer::new(ses, MailConfig::from_vars(|name| platform.var(name))?);
     let app = AppState::new(platform.store.clone(), mailer);
-    let (stream_app, schedule_app) = (app.clone(), app.clone());
+    let (stream_app, schedule_app, bus_app) = (app.clone(), app.clone(), app.clone());
     Ok(api::Handlers {
         http: Some(routes().with_state(app).0),
         stream: Some(api::handler(move |event| {
@@ -92,6 +96,10 @@ pub fn handlers(platform: &api::Platform) -> Result<api::Handlers, MissingEnv> {
         schedule: Some(api::handler(move |event| {
             let app = schedule_app.clone();
             async move { on_schedule(&app, event).await }
+        })),
+        bus: Some(api::handler(move |event| {
+            let app = bus_app.clone();
+            async move { on_feedback(&app, event).await }
         })),
         ..Default::default()
     })

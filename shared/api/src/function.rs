@@ -73,6 +73,9 @@ pub struct Handlers {
     /// EventBridge Scheduler invocations. An error fails the invocation (retried by the
     /// schedule's retry policy).
     pub schedule: Option<Handler<ScheduledEvent, Result<(), String>>>,
+    /// Other EventBridge events delivered by a rule (SES bounces and complaints, say). An
+    /// error fails the invocation (retried by EventBridge, then the rule's dead-letter queue).
+    pub bus: Option<Handler<EventBridgeEvent<Value>, Result<(), String>>>,
 }
 
 /// A configuration lookup by name.
@@ -119,6 +122,8 @@ pub enum EventKind {
     Queue,
     S3,
     Schedule,
+    /// An EventBridge event other than a schedule's.
+    Bus,
     Unknown,
 }
 
@@ -128,7 +133,9 @@ pub fn event_kind(event: &Value) -> EventKind {
         return EventKind::Http;
     }
     if event.get("detail-type").is_some() && event.get("detail").is_some() {
-        return EventKind::Schedule;
+        // A schedule's input names the schedule (the infrastructure sets it).
+        let scheduled = event.get("detail-type").and_then(Value::as_str) == Some("Scheduled Event") && event.pointer("/detail/schedule").is_some();
+        return if scheduled { EventKind::Schedule } else { EventKind::Bus };
     }
     let source = event.pointer("/Records/0/eventSource").or_else(|| event.pointer("/Records/0/EventSource")).and_then(Value::as_str);
     match source {
@@ -212,6 +219,11 @@ impl Handlers {
                 handler(serde_json::from_value(event).map_err(malformed)?).await.map_err(InvokeError::Failed)?;
                 Ok(Value::Null)
             }
+            EventKind::Bus => {
+                let handler = self.bus.clone().ok_or(InvokeError::NoHandler(kind))?;
+                handler(serde_json::from_value(event).map_err(malformed)?).await.map_err(InvokeError::Failed)?;
+                Ok(Value::Null)
+            }
             EventKind::Unknown => Err(InvokeError::NoHandler(kind)),
         }
     }
@@ -267,6 +279,7 @@ mod tests {
         assert_eq!(event_kind(&json!({"Records": [{"eventSource": "aws:sqs"}]})), EventKind::Queue);
         assert_eq!(event_kind(&json!({"Records": [{"eventSource": "aws:s3"}]})), EventKind::S3);
         assert_eq!(event_kind(&json!({"detail-type": "Scheduled Event", "detail": {"schedule": "x"}})), EventKind::Schedule);
+        assert_eq!(event_kind(&json!({"detail-type": "Email Bounced", "source": "aws.ses", "detail": {"eventType": "Bounce"}})), EventKind::Bus);
         assert_eq!(event_kind(&json!({"Records": []})), EventKind::Unknown);
         assert_eq!(event_kind(&json!({"triggerSource": "PreSignUp_SignUp"})), EventKind::Unknown);
     }

@@ -90,6 +90,9 @@ pub struct Sources {
     pub schedules: Vec<Schedule>,
     /// SQS queues (each with a dead-letter queue).
     pub queues: Vec<Queue>,
+    /// SES bounces and complaints of the stack's configuration set, through an EventBridge
+    /// rule (with a dead-letter queue).
+    pub mail_feedback: bool,
 }
 
 /// A DynamoDB stream event source mapping.
@@ -260,6 +263,7 @@ answer in well under a second (API Gateway stops waiting at 29 s whatever the ti
                     maximum_retry_attempts: 5,
                     bisect_batch_on_error: true,
                 }),
+                mail_feedback: true,
                 schedules: vec![Schedule {
                     id: notifications::SWEEP_SCHEDULE,
                     expression: "rate(15 minutes)",
