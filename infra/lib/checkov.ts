@@ -105,7 +105,7 @@ function dlqReason(f: DeployedFunction): string {
   const invoked = parts.length > 0 ? `${f.name} is invoked ${parts.join(', and ')}.` : `${f.name}:`;
   if (f.asyncFailures !== undefined) {
     return (
-      `${invoked} Its asynchronous invocations (schedules, S3 notifications) go to an on-failure destination, its ` +
+      `${invoked} Its asynchronous invocations (schedules, S3 notifications, the SES mail-feedback rule) go to an on-failure destination, its ` +
       'async-failure queue (alarmed on the first message), which supersedes a dead-letter queue and records the error too.'
     );
   }

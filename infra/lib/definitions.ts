@@ -199,6 +199,13 @@ export interface FunctionEnvironment {
   readonly userPoolId: boolean;
   /** SES_FROM_ADDRESS */
   readonly sesFromAddress: boolean;
+  /** API_URL: the REST API's own base URL, the deployed stage's (links that call the API itself,
+   * such as one-click unsubscribe) */
+  readonly apiUrl: boolean;
+  /** SES_CONFIGURATION_SET: the name of the stack's configuration set, which publishes bounces and
+   * complaints to EventBridge (sources.mailFeedback); its ses:SendEmail then also covers the set.
+   * Needs permissions.sesSendEmail. */
+  readonly sesConfigurationSet: boolean;
   /** optional variables taken from CDK context when given: ENV_NAME -> context key */
   readonly fromContext: Readonly<Record<string, string>>;
 }
@@ -261,6 +268,9 @@ export interface FunctionSources {
   readonly s3: S3Source | null;
   readonly schedules: readonly ScheduleSource[];
   readonly queues: readonly QueueSource[];
+  /** SES bounces and complaints of the stack's configuration set: an EventBridge rule on the
+   * default bus (with a dead-letter queue) invokes the function. At most one function. */
+  readonly mailFeedback: boolean;
 }
 
 export interface FunctionDefinition {
@@ -294,6 +304,8 @@ export const STACK_ENVIRONMENT_NAMES: readonly string[] = [
   'RUST_LOG',
   'USER_POOL_ID',
   'SES_FROM_ADDRESS',
+  'SES_CONFIGURATION_SET',
+  'API_URL',
   'ALLOWED_ORIGINS',
   'UPLOAD_BUCKET',
 ];
@@ -506,7 +518,7 @@ function parseFunction(raw: unknown, index: number, source: string): FunctionDef
   const sizingReason = requireString(f.sizingReason, `${at}: sizingReason`);
 
   // environment
-  const e = exactObject(f.environment, `${at}: environment`, ['userPoolId', 'sesFromAddress', 'fromContext']);
+  const e = exactObject(f.environment, `${at}: environment`, ['userPoolId', 'sesFromAddress', 'apiUrl', 'sesConfigurationSet', 'fromContext']);
   const fromContextRaw = e.fromContext;
   if (typeof fromContextRaw !== 'object' || fromContextRaw === null || Array.isArray(fromContextRaw)) {
     throw new Error(`${at}: environment.fromContext must be an object (ENV_NAME -> context key)`);
@@ -527,6 +539,8 @@ function parseFunction(raw: unknown, index: number, source: string): FunctionDef
   const environment: FunctionEnvironment = {
     userPoolId: requireBoolean(e.userPoolId, `${at}: environment.userPoolId`),
     sesFromAddress: requireBoolean(e.sesFromAddress, `${at}: environment.sesFromAddress`),
+    apiUrl: requireBoolean(e.apiUrl, `${at}: environment.apiUrl`),
+    sesConfigurationSet: requireBoolean(e.sesConfigurationSet, `${at}: environment.sesConfigurationSet`),
     fromContext,
   };
 
@@ -553,7 +567,7 @@ function parseFunction(raw: unknown, index: number, source: string): FunctionDef
   };
 
   // sources
-  const s = exactObject(f.sources, `${at}: sources`, ['http', 'cognitoTriggers', 'dynamodbStream', 's3', 'schedules', 'queues']);
+  const s = exactObject(f.sources, `${at}: sources`, ['http', 'cognitoTriggers', 'dynamodbStream', 's3', 'schedules', 'queues', 'mailFeedback']);
   const http = requireBoolean(s.http, `${at}: sources.http`);
   const cognitoTriggers = requireArray(s.cognitoTriggers, `${at}: sources.cognitoTriggers`).map((t, i) => {
     const trigger = requireString(t, `${at}: sources.cognitoTriggers[${i}]`);
@@ -620,12 +634,15 @@ function parseFunction(raw: unknown, index: number, source: string): FunctionDef
   });
   noDuplicates(queues.map((x) => x.id), `${at}: sources.queues ids`);
 
-  const sources: FunctionSources = { http, cognitoTriggers, dynamodbStream, s3: s3Source, schedules, queues };
+  const mailFeedback = requireBoolean(s.mailFeedback, `${at}: sources.mailFeedback`);
+
+  const sources: FunctionSources = { http, cognitoTriggers, dynamodbStream, s3: s3Source, schedules, queues, mailFeedback };
 
   // rules across fields
-  const otherSources = cognitoTriggers.length > 0 || dynamodbStream !== null || s3Source !== null || schedules.length > 0 || queues.length > 0;
+  const otherSources =
+    cognitoTriggers.length > 0 || dynamodbStream !== null || s3Source !== null || schedules.length > 0 || queues.length > 0 || mailFeedback;
   if (!http && !otherSources) {
-    throw new Error(`${at}: no source invokes it (sources: http, cognitoTriggers, dynamodbStream, s3, schedules, queues are all off)`);
+    throw new Error(`${at}: no source invokes it (sources: http, cognitoTriggers, dynamodbStream, s3, schedules, queues, mailFeedback are all off)`);
   }
   if (http && !otherSources && timeoutSeconds > HTTP_MAX_TIMEOUT_SECONDS) {
     throw new Error(
@@ -637,6 +654,14 @@ function parseFunction(raw: unknown, index: number, source: string): FunctionDef
     throw new Error(
       `${at}: environment.userPoolId cannot be true for a function that serves Cognito triggers ` +
         '(the pool references the function: a cycle); the pool id is in every trigger event',
+    );
+  }
+  // The configuration set only matters to a function that sends mail, and SES authorizes
+  // SendEmail on the set as well as on the identity.
+  if (environment.sesConfigurationSet && !permissions.sesSendEmail) {
+    throw new Error(
+      `${at}: environment.sesConfigurationSet needs permissions.sesSendEmail (the configuration set is named ` +
+        'when sending, and SES authorizes ses:SendEmail on it too)',
     );
   }
   return { name, description, memoryMb, timeoutSeconds, sizingReason, environment, permissions, sources };
@@ -659,6 +684,14 @@ export function parseFunctionRegistry(raw: unknown, source = 'function registry'
       if (other !== undefined) throw new Error(`${source}: the Cognito trigger ${t} is claimed by both "${other}" and "${f.name}"`);
       triggerOwner.set(t, f.name);
     }
+  }
+  // One EventBridge rule delivers the configuration set's bounces and complaints: one function.
+  const feedbackConsumers = functions.filter((f) => f.sources.mailFeedback).map((f) => f.name);
+  if (feedbackConsumers.length > 1) {
+    throw new Error(
+      `${source}: sources.mailFeedback is claimed by ${feedbackConsumers.map((n) => `"${n}"`).join(' and ')}; ` +
+        'one function handles the SES bounces and complaints of the stack\'s configuration set',
+    );
   }
   // The table's stream serves at most two readers without throttling: one mapping per function.
   const streamConsumers = functions.filter((f) => f.sources.dynamodbStream !== null).map((f) => f.name);

@@ -50,16 +50,18 @@ export const CORS_MAX_AGE = Duration.hours(1);
  * - projects 100: the other half of the main API (projects, tasks, comments: the routes a team
  *   uses all day), under the same stage throttle as organizations, so the same ceiling. A CSV
  *   import holds an invocation for up to 25 s, so a few imports at once must not leave the task
- *   routes without room; the member-removal stream batches (one per shard at a time) fit too.
+ *   routes without room.
  * - cognito-triggers 50: sign-up, sign-in and token refresh wait on it (Cognito gives a trigger 5 s),
  *   and a throttled trigger is a failed sign-in, so it gets room: Cognito's own request quotas
  *   keep the sign-in rate well below 50 concurrent invocations of tens of milliseconds.
  * - org-purge 10: background work: one stream batch per shard at a time (the table's stream has
- *   a shard per partition, a handful at this size), the hourly sweep and an operator's request
- *   fit at once. A runaway purge stays below 10 and never crowds out the API; a purge stopped
+ *   a shard per partition, a handful at this size; deleted organizations, project purges and
+ *   ended memberships), the hourly sweep and an operator's request fit at once. A runaway purge stays below 10 and never crowds out the API; a purge stopped
  *   half-way is resumed by the hourly sweep.
- * - any other function: DEFAULT_RESERVED_CONCURRENCY, until it gets a line here.
- * Together 310 of 1000: 690 stay unreserved. A throttles alarm fires per function (> 0) when a
+ * - any other function: DEFAULT_RESERVED_CONCURRENCY, until it gets a line here (today
+ *   notifications: its inbox routes, one stream batch per shard, the 15-minute sweep and the
+ *   occasional SES bounce or complaint).
+ * Together 330 of 1000: 670 stay unreserved. A throttles alarm fires per function (> 0) when a
  * ceiling is reached, so a number that is too low shows up at once.
  *
  * Override per deployment with context (`-c reservedConcurrency=organizations=200,org-purge=5`),
@@ -127,9 +129,18 @@ export const DLQ_RETENTION = Duration.days(14);
  * cannot be delivered within the age limit goes to the function's async-failure queue. */
 export const SCHEDULE_RETRY_ATTEMPTS = 3;
 export const SCHEDULE_MAX_EVENT_AGE = Duration.hours(1);
-/** Lambda's own retries of a failed asynchronous invocation (schedules and S3 notifications are
- * asynchronous); after them the event goes to the same async-failure queue. */
+/** Lambda's own retries of a failed asynchronous invocation (schedules, S3 notifications and
+ * EventBridge rules are asynchronous); after them the event goes to the same async-failure queue. */
 export const ASYNC_RETRY_ATTEMPTS = 2;
+
+/** The SES events that sources.mailFeedback delivers (the configuration set publishes BOUNCE and
+ * COMPLAINT to EventBridge's default bus under these detail types, source aws.ses). */
+export const MAIL_FEEDBACK_DETAIL_TYPES: readonly string[] = ['Email Bounced', 'Email Complaint Received'];
+/** EventBridge's delivery retries of a bounce or complaint to Lambda (throttling, service errors;
+ * its default is 185 over 24 hours). Suppressing an address a few hours late costs little, losing
+ * it silently would not: after these the event goes to the rule's dead-letter queue (alarmed). */
+export const MAIL_FEEDBACK_RETRY_ATTEMPTS = 8;
+export const MAIL_FEEDBACK_MAX_EVENT_AGE = Duration.hours(6);
 
 /** The `source` of the EventBridge-shaped event a schedule delivers. */
 export const SCHEDULE_EVENT_SOURCE = 'tenantry.scheduler';

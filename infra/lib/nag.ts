@@ -114,13 +114,14 @@ export function applyNagSuppressions(stack: TenantryStack): void {
     for (const [queue, what] of [
       [f.asyncFailures, 'the on-failure destination of its asynchronous invocations (schedules, S3) and the schedules\' dead-letter queue'],
       [f.streamFailures, 'the on-failure destination of its table stream event source mapping'],
+      [f.mailFeedbackFailures, 'the dead-letter queue of the EventBridge rule that delivers SES bounces and complaints to it'],
     ] as const) {
       if (queue === undefined) continue;
       acknowledge(
         queue,
         'SQS3',
-        `${name}: this queue IS a dead-letter queue: ${what}. Lambda and EventBridge Scheduler write to ` +
-          'it directly, which cdk-nag cannot see; an alarm fires on its first message.',
+        `${name}: this queue IS a dead-letter queue: ${what}. Lambda, EventBridge Scheduler or the EventBridge ` +
+          'rule write to it directly, which cdk-nag cannot see; an alarm fires on its first message.',
       );
     }
 

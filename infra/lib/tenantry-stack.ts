@@ -1,6 +1,6 @@
 // The Tenantry stack: one DynamoDB table, one Cognito user pool, one REST API, the Lambda
 // functions (Rust, provided.al2023 on arm64), the upload bucket, the domain-event queue, the
-// SES identity and the alarms. One codebase for both stages (context `stage` = dev | prod).
+// SES identity and configuration set, and the alarms. One codebase for both stages (context `stage` = dev | prod).
 //
 // Every function, and everything that invokes it, comes from infra/functions.json (the Rust
 // registry of functions) and infra/routes.json: nothing here names a function.
@@ -19,6 +19,8 @@ import {
   aws_cloudwatch_actions as cwActions,
   aws_cognito as cognito,
   aws_dynamodb as dynamodb,
+  aws_events as events,
+  aws_events_targets as eventsTargets,
   aws_iam as iam,
   aws_lambda as lambda,
   aws_lambda_destinations as lambdaDestinations,
@@ -57,6 +59,9 @@ import {
   CORS_MAX_AGE,
   DLQ_RETENTION,
   LOG_LEVEL,
+  MAIL_FEEDBACK_DETAIL_TYPES,
+  MAIL_FEEDBACK_MAX_EVENT_AGE,
+  MAIL_FEEDBACK_RETRY_ATTEMPTS,
   SCHEDULE_EVENT_SOURCE,
   SCHEDULE_MAX_EVENT_AGE,
   SCHEDULE_RETRY_ATTEMPTS,
@@ -108,9 +113,13 @@ export interface DeployedFunction {
   readonly usesPlaceholderCode: boolean;
   /** its routes (sources.http) */
   readonly routes: readonly RouteDefinition[];
-  /** failed asynchronous invocations (schedules, S3 notifications): Scheduler's dead-letter
-   * queue and Lambda's on-failure destination */
+  /** failed asynchronous invocations (schedules, S3 notifications, the mail-feedback rule):
+   * Scheduler's dead-letter queue and Lambda's on-failure destination */
   asyncFailures?: sqs.Queue;
+  /** the EventBridge rule that delivers SES bounces and complaints (sources.mailFeedback) */
+  mailFeedbackRule?: events.Rule;
+  /** that rule's dead-letter queue: events EventBridge could not deliver to the function */
+  mailFeedbackFailures?: sqs.Queue;
   /** stream batches that failed every retry (sources.dynamodbStream) */
   streamFailures?: sqs.Queue;
   /** the scheduler's role for this function (sources.schedules) */
@@ -241,6 +250,12 @@ export class TenantryStack extends Stack {
   readonly domainEvents: sqs.Queue;
   readonly domainEventsDlq: sqs.Queue;
   readonly mailIdentity: ses.EmailIdentity;
+  /** the SES configuration set that publishes bounces and complaints to EventBridge's default
+   * bus; exists when a function asks for it (environment.sesConfigurationSet or
+   * sources.mailFeedback) */
+  readonly mailConfigurationSet?: ses.ConfigurationSet;
+  /** its ARN (ses:SendEmail is authorized on the configuration set too) */
+  readonly mailConfigurationSetArn?: string;
   readonly alarmTopic?: sns.Topic;
   readonly functions: ReadonlyMap<string, DeployedFunction>;
   /** reserved concurrency by function name (empty when context reservedConcurrency=off) */
@@ -360,6 +375,30 @@ export class TenantryStack extends Stack {
     this.mailIdentity = new ses.EmailIdentity(this, 'MailIdentity', {
       identity: mail.kind === 'domain' ? ses.Identity.domain(mail.domain) : ses.Identity.email(mail.address),
     });
+    // The configuration set that the functions name when they send (SES_CONFIGURATION_SET): it
+    // publishes hard bounces and complaints to EventBridge's default bus (SES supports no other
+    // bus), where the mail-feedback rule hands them to the function that suppresses the
+    // addresses. TLS is required to the recipient's server (the mail carries signed unsubscribe
+    // links and organization content); SES also suppresses bounced and complained addresses
+    // itself; reputation metrics (bounce and complaint rates) go to CloudWatch.
+    if (registry.functions.some((f) => f.environment.sesConfigurationSet || f.sources.mailFeedback)) {
+      const configurationSet = new ses.ConfigurationSet(this, 'MailConfigurationSet', {
+        tlsPolicy: ses.ConfigurationSetTlsPolicy.REQUIRE,
+        reputationMetrics: true,
+        sendingEnabled: true,
+        suppressionReasons: ses.SuppressionReasons.BOUNCES_AND_COMPLAINTS,
+      });
+      configurationSet.addEventDestination('MailFeedback', {
+        destination: ses.EventDestination.eventBus(events.EventBus.fromEventBusName(this, 'DefaultEventBus', 'default')),
+        events: [ses.EmailSendingEvent.BOUNCE, ses.EmailSendingEvent.COMPLAINT],
+      });
+      this.mailConfigurationSet = configurationSet;
+      this.mailConfigurationSetArn = this.formatArn({
+        service: 'ses',
+        resource: 'configuration-set',
+        resourceName: configurationSet.configurationSetName,
+      });
+    }
 
     // ---- alarms' destination ---------------------------------------------------------------
     let alarmAction: cwActions.SnsAction | undefined;
@@ -620,6 +659,15 @@ export class TenantryStack extends Stack {
     }
     this.publicMethods = publicMethods;
 
+    // API_URL: the deployed stage's base URL, built from the API's id and the stage name rather
+    // than from api.url, which refers to the stage resource: the stage depends on the deployment,
+    // the deployment on the methods, and the methods on the functions' ARNs, so a function that
+    // referred to it would close a cycle. The REST API resource itself depends on no function.
+    const apiUrl = `https://${this.api.restApiId}.execute-api.${this.region}.${this.urlSuffix}/${settings.stage}`;
+    for (const { fn, config } of deployed.values()) {
+      if (config.environment.apiUrl) fn.addEnvironment('API_URL', apiUrl);
+    }
+
     // One invoke permission per HTTP function, for the narrowest source ARN that still covers all
     // of its routes on this API's stage (see executeApiScope in lib/functions.ts).
     for (const { fn, routes: fnRoutes } of deployed.values()) {
@@ -759,11 +807,14 @@ export class TenantryStack extends Stack {
       );
     }
     if (p.sesSendEmail) {
+      // SES authorizes a SendEmail on the sending identity and, when the mail names one, on the
+      // configuration set too.
+      const configurationSetArn = config.environment.sesConfigurationSet ? this.mailConfigurationSetArn : undefined;
       role.addToPolicy(
         new iam.PolicyStatement({
           sid: 'SendMail',
           actions: ['ses:SendEmail'],
-          resources: [this.mailIdentity.emailIdentityArn],
+          resources: [this.mailIdentity.emailIdentityArn, ...(configurationSetArn !== undefined ? [configurationSetArn] : [])],
         }),
       );
     }
@@ -775,6 +826,7 @@ export class TenantryStack extends Stack {
       RUST_LOG: LOG_LEVEL,
     };
     if (config.environment.sesFromAddress) environment.SES_FROM_ADDRESS = settings.sesFromAddress;
+    if (config.environment.sesConfigurationSet) environment.SES_CONFIGURATION_SET = this.mailConfigurationSet!.configurationSetName;
     // The Lambda responses carry the CORS headers themselves, for these origins ('*' or a list).
     if (config.sources.http) environment.ALLOWED_ORIGINS = settings.allowedOrigins.join(',');
     // The registry refuses names that look like secrets or that the stack sets itself.
@@ -808,7 +860,8 @@ export class TenantryStack extends Stack {
     return { name, config, fn, role, usesPlaceholderCode: placeholder, routes, queues: new Map() };
   }
 
-  /** sources.s3, sources.schedules, sources.queues and sources.dynamodbStream of one function. */
+  /** sources.s3, sources.schedules, sources.mailFeedback, sources.queues and sources.dynamodbStream
+   * of one function. */
   private wireEventSources(f: DeployedFunction, alarmWhenAboveZero: AlarmFactory): void {
     const { name, config, fn, role } = f;
     const id = pascal(name);
@@ -826,17 +879,17 @@ export class TenantryStack extends Stack {
         description,
       );
 
-    // Schedules and S3 notifications invoke the function asynchronously: Lambda retries a failed
-    // invocation itself, then drops it. One queue per function keeps what failed: Lambda's
-    // on-failure destination, and also the schedules' dead-letter queue (events Scheduler could
-    // not deliver at all).
-    if (src.schedules.length > 0 || src.s3 !== null) {
+    // Schedules, S3 notifications and the mail-feedback rule invoke the function asynchronously:
+    // Lambda retries a failed invocation itself, then drops it. One queue per function keeps what
+    // failed: Lambda's on-failure destination, and also the schedules' dead-letter queue (events
+    // Scheduler could not deliver at all).
+    if (src.schedules.length > 0 || src.s3 !== null || src.mailFeedback) {
       const asyncFailures = failureQueue(`${id}AsyncFailures`);
       fn.configureAsyncInvoke({
         retryAttempts: ASYNC_RETRY_ATTEMPTS,
         onFailure: new lambdaDestinations.SqsDestination(asyncFailures),
       });
-      depthAlarm(`${id}AsyncFailuresAlarm`, asyncFailures, `Tenantry ${name}: scheduled or S3-triggered invocations failed every retry`);
+      depthAlarm(`${id}AsyncFailuresAlarm`, asyncFailures, `Tenantry ${name}: asynchronous invocations (schedules, S3, mail feedback) failed every retry`);
       f.asyncFailures = asyncFailures;
     }
 
@@ -895,6 +948,30 @@ export class TenantryStack extends Stack {
           }),
         });
       }
+    }
+
+    // ---- SES bounces and complaints, through EventBridge ----
+    if (src.mailFeedback) {
+      // The configuration set's event destination publishes them to the default bus. The rule
+      // matches every SES bounce and complaint event of the account and region on that bus (the
+      // function reads the recipients from the detail and ignores other event types).
+      const mailFeedbackFailures = failureQueue(`${id}MailFeedbackDlq`);
+      const rule = new events.Rule(this, `${id}MailFeedbackRule`, {
+        description: `Tenantry ${name}: SES bounces and complaints of the stack's configuration set`,
+        eventPattern: { source: ['aws.ses'], detailType: [...MAIL_FEEDBACK_DETAIL_TYPES] },
+      });
+      // CDK's Lambda target adds the invoke permission for this rule's ARN only, and lets this
+      // rule only write to the dead-letter queue (queue policy, aws:SourceArn).
+      rule.addTarget(
+        new eventsTargets.LambdaFunction(fn, {
+          deadLetterQueue: mailFeedbackFailures,
+          retryAttempts: MAIL_FEEDBACK_RETRY_ATTEMPTS,
+          maxEventAge: MAIL_FEEDBACK_MAX_EVENT_AGE,
+        }),
+      );
+      depthAlarm(`${id}MailFeedbackDlqAlarm`, mailFeedbackFailures, `Tenantry ${name}: SES bounces or complaints EventBridge could not deliver`);
+      f.mailFeedbackRule = rule;
+      f.mailFeedbackFailures = mailFeedbackFailures;
     }
 
     // ---- SQS queues the function consumes ----

@@ -7,6 +7,7 @@ import { describe, test } from 'node:test';
 import { Match } from 'aws-cdk-lib/assertions';
 import {
   FUNCTIONS_FILE,
+  REPO_ROOT,
   TableDefinition,
   checkScheduleExpression,
   loadFunctionRegistry,
@@ -15,12 +16,19 @@ import {
   queueUrlEnvName,
   streamFilterImages,
 } from '../lib/definitions';
-import { executeApiScope, queueVisibilityTimeoutSeconds } from '../lib/functions';
+import {
+  MAIL_FEEDBACK_DETAIL_TYPES,
+  MAIL_FEEDBACK_MAX_EVENT_AGE,
+  MAIL_FEEDBACK_RETRY_ATTEMPTS,
+  executeApiScope,
+  queueVisibilityTimeoutSeconds,
+} from '../lib/functions';
 import { streamViewProblems } from '../lib/tenantry-stack';
 import {
   PROD_CONTEXT,
   Synth,
   allSourcesRegistry,
+  dependencyCycle,
   functionLogicalId,
   registryWith,
   resources,
@@ -50,20 +58,22 @@ const envOf = (s: Synth, name: string): Record<string, any> =>
 
 // ---- the file -----------------------------------------------------------------------------------
 describe('infra/functions.json', () => {
-  test('the repository file parses: organizations, invites, projects, cognito-triggers, org-purge', () => {
+  test('the repository file parses: organizations, invites, projects, notifications, cognito-triggers, org-purge', () => {
     const registry = loadFunctionRegistry();
     assert.deepEqual(
       registry.functions.map((f) => f.name),
-      ['organizations', 'invites', 'projects', 'cognito-triggers', 'org-purge'],
+      ['organizations', 'invites', 'projects', 'notifications', 'cognito-triggers', 'org-purge'],
     );
     const purge = registry.functions.find((f) => f.name === 'org-purge')!;
     assert.equal(purge.timeoutSeconds, 300);
-    // Two filters on one mapping (Lambda delivers a record that matches either): deleted
-    // organizations, and project purges.
+    // Three filters on one mapping (Lambda delivers a record that matches any): deleted
+    // organizations, project purges, and memberships that ended (the deleted member item is in
+    // OldImage: a REMOVE has no NewImage).
     assert.deepEqual(purge.sources.dynamodbStream, {
       filters: [
         { eventName: ['INSERT', 'MODIFY'], dynamodb: { NewImage: { _type: { S: ['org'] }, status: { S: ['deleting'] } } } },
         { eventName: ['INSERT', 'MODIFY'], dynamodb: { NewImage: { _type: { S: ['project-purge'] } } } },
+        { eventName: ['REMOVE'], dynamodb: { OldImage: { _type: { S: ['member'] } } } },
       ],
       batchSize: 10,
       maximumRetryAttempts: 5,
@@ -74,14 +84,28 @@ describe('infra/functions.json', () => {
     assert.equal(projects.timeoutSeconds, 25);
     assert.ok(projects.timeoutSeconds <= 29, 'HTTP: inside API Gateway\'s 29 s');
     assert.ok(projects.permissions.dynamodb.includes('BatchWriteItem'));
-    // Memberships that ended: the deleted member item is in OldImage (a REMOVE has no NewImage).
-    assert.deepEqual(projects.sources.dynamodbStream, {
-      filters: [{ eventName: ['REMOVE'], dynamodb: { OldImage: { _type: { S: ['member'] } } } }],
-      batchSize: 25,
-      maximumRetryAttempts: 5,
-      bisectBatchOnError: true,
-    });
+    assert.equal(projects.sources.dynamodbStream, null, 'projects no longer reads the stream (org-purge takes ended memberships)');
     assert.deepEqual(purge.sources.schedules.map((x) => [x.id, x.expression]), [['resume-purges', 'rate(1 hour)']]);
+    // notifications: domain-event INSERTs from the stream, a 15-minute sweep, SES bounces and
+    // complaints, its API's URL and the configuration set in its environment.
+    const notifications = registry.functions.find((f) => f.name === 'notifications')!;
+    assert.equal(notifications.sources.http, true);
+    assert.equal(notifications.sources.mailFeedback, true);
+    assert.deepEqual(notifications.sources.schedules.map((x) => [x.id, x.expression]), [['notification-sweep', 'rate(15 minutes)']]);
+    const stream = notifications.sources.dynamodbStream!;
+    assert.equal(stream.filters.length, 1);
+    assert.deepEqual((stream.filters[0] as any).eventName, ['INSERT']);
+    assert.deepEqual((stream.filters[0] as any).dynamodb.NewImage._type, { S: ['event'] });
+    assert.deepEqual(
+      { apiUrl: notifications.environment.apiUrl, sesConfigurationSet: notifications.environment.sesConfigurationSet, sesFromAddress: notifications.environment.sesFromAddress },
+      { apiUrl: true, sesConfigurationSet: true, sesFromAddress: true },
+    );
+    assert.equal(notifications.permissions.sesSendEmail, true);
+    // the new fields are off for every other function
+    for (const f of registry.functions) {
+      if (f.name === 'notifications') continue;
+      assert.deepEqual([f.environment.apiUrl, f.environment.sesConfigurationSet, f.sources.mailFeedback], [false, false, false], f.name);
+    }
     const triggers = registry.functions.find((f) => f.name === 'cognito-triggers')!;
     assert.deepEqual([...triggers.sources.cognitoTriggers].sort(), [
       'CustomMessage',
@@ -154,8 +178,8 @@ describe('functions.json is read strictly: a clear error naming the function and
     ],
     [
       'a stream filter on NewImage for removals only (a removed item has no NewImage)',
-      (r) => (r.functions[fnIndex(r, 'projects')].sources.dynamodbStream.filters = [{ eventName: ['REMOVE'], dynamodb: { NewImage: { _type: { S: ['member'] } } } }]),
-      /"projects": sources\.dynamodbStream\.filters\[0\]: filters on dynamodb\.NewImage, which only INSERT and MODIFY records carry, but eventName is \["REMOVE"\]/,
+      (r) => (r.functions[fnIndex(r, 'org-purge')].sources.dynamodbStream.filters[2] = { eventName: ['REMOVE'], dynamodb: { NewImage: { _type: { S: ['member'] } } } }),
+      /"org-purge": sources\.dynamodbStream\.filters\[2\]: filters on dynamodb\.NewImage, which only INSERT and MODIFY records carry, but eventName is \["REMOVE"\]/,
     ],
     [
       'a stream filter on OldImage for insertions only (an inserted item has no OldImage)',
@@ -174,7 +198,7 @@ describe('functions.json is read strictly: a clear error naming the function and
       'a third reader of the table stream (DynamoDB Streams throttles more than two per shard)',
       (r) =>
         (r.functions[0].sources.dynamodbStream = { filters: [{ eventName: ['INSERT'] }], batchSize: 10, maximumRetryAttempts: 1, bisectBatchOnError: true }),
-      /3 functions consume the table's stream \(organizations, projects, org-purge\); DynamoDB Streams throttles more than 2 readers/,
+      /3 functions consume the table's stream \(organizations, notifications, org-purge\); DynamoDB Streams throttles more than 2 readers/,
     ],
     [
       'a stream filter leaf that is not a matcher list',
@@ -226,11 +250,51 @@ describe('functions.json is read strictly: a clear error naming the function and
       /"org-purge": no source invokes it/,
     ],
     ['a duplicate name', (r) => r.functions.push({ ...r.functions[0] }), /function names: "organizations" appears twice/],
+    // the switches for API_URL, the SES configuration set and the SES feedback rule
+    ['apiUrl as a string', (r) => (r.functions[fnIndex(r, 'notifications')].environment.apiUrl = 'true'), /"notifications": environment\.apiUrl must be true or false \(got "true"\)/],
+    ['apiUrl null', (r) => (r.functions[0].environment.apiUrl = null), /"organizations": environment\.apiUrl must be true or false \(got null\)/],
+    ['apiUrl missing', (r) => delete r.functions[0].environment.apiUrl, /"organizations": environment: missing "apiUrl"/],
+    [
+      'sesConfigurationSet as a number',
+      (r) => (r.functions[fnIndex(r, 'notifications')].environment.sesConfigurationSet = 1),
+      /"notifications": environment\.sesConfigurationSet must be true or false \(got 1\)/,
+    ],
+    ['sesConfigurationSet missing', (r) => delete r.functions[0].environment.sesConfigurationSet, /"organizations": environment: missing "sesConfigurationSet"/],
+    [
+      'the configuration set for a function that sends no mail',
+      (r) => (r.functions[fnIndex(r, 'organizations')].environment.sesConfigurationSet = true),
+      /"organizations": environment\.sesConfigurationSet needs permissions\.sesSendEmail/,
+    ],
+    ['mailFeedback as a string', (r) => (r.functions[fnIndex(r, 'notifications')].sources.mailFeedback = 'yes'), /"notifications": sources\.mailFeedback must be true or false \(got "yes"\)/],
+    ['mailFeedback as an object', (r) => (r.functions[fnIndex(r, 'org-purge')].sources.mailFeedback = { bus: 'default' }), /"org-purge": sources\.mailFeedback must be true or false/],
+    ['mailFeedback missing', (r) => delete r.functions[fnIndex(r, 'org-purge')].sources.mailFeedback, /"org-purge": sources: missing "mailFeedback"/],
+    [
+      'mailFeedback claimed by two functions',
+      (r) => (r.functions[fnIndex(r, 'invites')].sources.mailFeedback = true),
+      /sources\.mailFeedback is claimed by "invites" and "notifications"; one function handles the SES bounces and complaints/,
+    ],
+    ['API_URL from context', (r) => (r.functions[0].environment.fromContext = { API_URL: 'apiUrl' }), /"organizations".*the stack sets API_URL itself/],
+    [
+      'SES_CONFIGURATION_SET from context',
+      (r) => (r.functions[0].environment.fromContext = { SES_CONFIGURATION_SET: 'configSet' }),
+      /"organizations".*the stack sets SES_CONFIGURATION_SET itself/,
+    ],
     ['a name that is not kebab-case', (r) => (r.functions[0].name = 'Organizations'), /functions\[0\]\.name must be kebab-case/],
   ];
   for (const [what, change, expected] of cases) {
     test(what, () => assert.throws(() => parseChanged(change), expected));
   }
+
+  test('mail feedback alone is a source: a function invoked only by the SES feedback rule is accepted', () => {
+    const r = raw();
+    const n = r.functions[fnIndex(r, 'notifications')];
+    n.sources = { ...n.sources, http: false, dynamodbStream: null, schedules: [], mailFeedback: true };
+    const parsed = parseFunctionRegistry(r).functions.find((f) => f.name === 'notifications')!;
+    assert.equal(parsed.sources.mailFeedback, true);
+    // and without it, nothing invokes it (the message lists the new source too)
+    n.sources.mailFeedback = false;
+    assert.throws(() => parseFunctionRegistry(r), /"notifications": no source invokes it \(.*mailFeedback are all off\)/);
+  });
 
   test('synth stops on a bad registry, naming the function (not only the parser)', () => {
     const r = raw();
@@ -338,7 +402,7 @@ describe('sources.cognitoTriggers', () => {
 });
 
 // ---- dynamodb stream --------------------------------------------------------------------------------
-describe('sources.dynamodbStream (the table stream: org-purge, projects)', () => {
+describe('sources.dynamodbStream (the table stream: notifications, org-purge)', () => {
   const s = stage('dev');
   const consumers = [...s.stack.functions.values()].filter((f) => f.config.sources.dynamodbStream !== null);
   const mappingOf = (name: string) => {
@@ -350,7 +414,7 @@ describe('sources.dynamodbStream (the table stream: org-purge, projects)', () =>
   };
 
   test('the repository functions with sources.dynamodbStream, each its own reader of the stream', () => {
-    assert.deepEqual(consumers.map((f) => f.name).sort(), ['org-purge', 'projects']);
+    assert.deepEqual(consumers.map((f) => f.name).sort(), ['notifications', 'org-purge']);
     const tableId = logicalId(s, s.stack.table);
     const onStream = Object.values(resources(s.template, 'AWS::Lambda::EventSourceMapping')).filter(
       (m) => JSON.stringify(m.Properties!.EventSourceArn) === JSON.stringify({ 'Fn::GetAtt': [tableId, 'StreamArn'] }),
@@ -385,8 +449,13 @@ describe('sources.dynamodbStream (the table stream: org-purge, projects)', () =>
     assert.deepEqual(patterns('org-purge'), [
       { eventName: ['INSERT', 'MODIFY'], dynamodb: { NewImage: { _type: { S: ['org'] }, status: { S: ['deleting'] } } } },
       { eventName: ['INSERT', 'MODIFY'], dynamodb: { NewImage: { _type: { S: ['project-purge'] } } } },
+      { eventName: ['REMOVE'], dynamodb: { OldImage: { _type: { S: ['member'] } } } },
     ]);
-    assert.deepEqual(patterns('projects'), [{ eventName: ['REMOVE'], dynamodb: { OldImage: { _type: { S: ['member'] } } } }]);
+    const notifications = patterns('notifications');
+    assert.equal(notifications.length, 1);
+    assert.deepEqual(notifications[0].eventName, ['INSERT']);
+    assert.deepEqual(notifications[0].dynamodb.NewImage._type, { S: ['event'] });
+    assert.ok(notifications[0].dynamodb.NewImage.kind.S.includes('member.removed'));
   });
 
   test('each role reads this stream only, and may write to its own failure queue', () => {
@@ -446,9 +515,10 @@ describe('sources.schedules (EventBridge Scheduler)', () => {
 
   test('one schedule per entry: the expression, no flexible window, retries, a dead-letter queue', () => {
     const schedules = Object.values(resources(s.template, 'AWS::Scheduler::Schedule'));
-    assert.equal(schedules.length, 4);
+    assert.equal(schedules.length, 5);
     for (const [name, id, expression] of [
       ['invites', 'expire-invitations', 'rate(15 minutes)'],
+      ['notifications', 'notification-sweep', 'rate(15 minutes)'],
       ['org-purge', 'resume-purges', 'rate(1 hour)'],
       ['test-digest', 'daily-digest', 'cron(0 8 * * ? *)'],
       ['test-digest', 'sweep', 'rate(15 minutes)'],
@@ -508,7 +578,7 @@ describe('sources.schedules (EventBridge Scheduler)', () => {
   });
 
   test("failed asynchronous invocations land in the same queue (Lambda's on-failure destination), alarmed", () => {
-    for (const name of ['invites', 'org-purge', 'test-digest', 'test-uploads', 'test-cleanup']) {
+    for (const name of ['invites', 'notifications', 'org-purge', 'test-digest', 'test-uploads', 'test-cleanup']) {
       const f = s.stack.functions.get(name)!;
       s.template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
         FunctionName: { Ref: functionLogicalId(s, name) },
@@ -521,16 +591,20 @@ describe('sources.schedules (EventBridge Scheduler)', () => {
       });
     }
     // functions without asynchronous sources have none
-    const asyncSources = [...s.stack.functions.values()].filter((f) => f.config.sources.schedules.length > 0 || f.config.sources.s3 !== null);
-    assert.deepEqual(asyncSources.map((f) => f.name).sort(), ['invites', 'org-purge', 'test-cleanup', 'test-digest', 'test-uploads']);
+    const asyncSources = [...s.stack.functions.values()].filter(
+      (f) => f.config.sources.schedules.length > 0 || f.config.sources.s3 !== null || f.config.sources.mailFeedback,
+    );
+    assert.deepEqual(asyncSources.map((f) => f.name).sort(), ['invites', 'notifications', 'org-purge', 'test-cleanup', 'test-digest', 'test-uploads']);
     for (const [name, f] of s.stack.functions) {
       if (!asyncSources.includes(f)) assert.equal(f.asyncFailures, undefined, name);
     }
     assert.equal(Object.keys(resources(s.template, 'AWS::Lambda::EventInvokeConfig')).length, asyncSources.length);
   });
 
-  test('no EventBridge rules: schedules are Scheduler schedules', () => {
-    s.template.resourceCountIs('AWS::Events::Rule', 0);
+  test('schedules are Scheduler schedules: the only EventBridge rule is the SES mail-feedback one', () => {
+    const rules = Object.entries(resources(s.template, 'AWS::Events::Rule'));
+    assert.deepEqual(rules.map(([id]) => id), [logicalId(s, s.stack.functions.get('notifications')!.mailFeedbackRule)]);
+    assert.equal(rules[0][1].Properties!.ScheduleExpression, undefined);
   });
 });
 
@@ -651,5 +725,178 @@ describe('sources.s3 (the upload bucket)', () => {
       if (f.config.sources.s3 !== null) continue;
       assert.ok(!JSON.stringify(roleStatements(s.template, roleLogicalId(s, name))).includes('s3:'), name);
     }
+  });
+});
+
+// ---- SES feedback ----------------------------------------------------------------------------------------
+describe('sources.mailFeedback (SES bounces and complaints through EventBridge)', () => {
+  for (const st of ['dev', 'prod'] as const) {
+    const s = stage(st);
+    const f = () => s.stack.functions.get('notifications')!;
+    const ruleId = () => logicalId(s, f().mailFeedbackRule);
+    const dlqId = () => logicalId(s, f().mailFeedbackFailures);
+
+    test(`${st}: one rule on the default bus: source aws.ses, detail types Email Bounced and Email Complaint Received`, () => {
+      const rules = resources(s.template, 'AWS::Events::Rule');
+      assert.deepEqual(Object.keys(rules), [ruleId()]);
+      const rule = rules[ruleId()].Properties!;
+      assert.equal(rule.EventBusName, undefined, 'the default bus (SES publishes there only)');
+      assert.equal(rule.State, 'ENABLED');
+      assert.deepEqual(rule.EventPattern, { source: ['aws.ses'], 'detail-type': ['Email Bounced', 'Email Complaint Received'] });
+      assert.deepEqual(MAIL_FEEDBACK_DETAIL_TYPES, ['Email Bounced', 'Email Complaint Received']);
+      // and the repository's sample events match it
+      for (const file of ['ses-bounce.json', 'ses-complaint.json']) {
+        const event = JSON.parse(fs.readFileSync(`${REPO_ROOT}/events/eventbridge/${file}`, 'utf8'));
+        assert.ok(rule.EventPattern.source.includes(event.source), file);
+        assert.ok(rule.EventPattern['detail-type'].includes(event['detail-type']), file);
+      }
+    });
+
+    test(`${st}: the rule targets the function, with bounded retries and event age, and a dead-letter queue`, () => {
+      const targets = resources(s.template, 'AWS::Events::Rule')[ruleId()].Properties!.Targets as any[];
+      assert.equal(targets.length, 1);
+      assert.deepEqual(targets[0].Arn, { 'Fn::GetAtt': [functionLogicalId(s, 'notifications'), 'Arn'] });
+      assert.deepEqual(targets[0].RetryPolicy, {
+        MaximumRetryAttempts: MAIL_FEEDBACK_RETRY_ATTEMPTS,
+        MaximumEventAgeInSeconds: MAIL_FEEDBACK_MAX_EVENT_AGE.toSeconds(),
+      });
+      assert.ok(MAIL_FEEDBACK_RETRY_ATTEMPTS < 185 && MAIL_FEEDBACK_MAX_EVENT_AGE.toHours() < 24, 'below EventBridge\'s defaults');
+      assert.deepEqual(targets[0].DeadLetterConfig, { Arn: { 'Fn::GetAtt': [dlqId(), 'Arn'] } });
+      assert.equal(targets[0].Input, undefined, 'the SES event itself (EventBridgeEvent)');
+    });
+
+    test(`${st}: the dead-letter queue: encrypted, 14 days, TLS only, written by this rule only, alarmed`, () => {
+      const q = resources(s.template, 'AWS::SQS::Queue')[dlqId()];
+      assert.equal(q.Properties!.SqsManagedSseEnabled, true);
+      assert.equal(q.Properties!.MessageRetentionPeriod, 14 * 24 * 3600);
+      const policies = Object.values(resources(s.template, 'AWS::SQS::QueuePolicy')).filter((p) =>
+        JSON.stringify(p.Properties!.Queues).includes(`"${dlqId()}"`),
+      );
+      assert.equal(policies.length, 1);
+      const statements = policies[0].Properties!.PolicyDocument.Statement as any[];
+      assert.ok(statements.some((x) => x.Effect === 'Deny' && x.Condition?.Bool?.['aws:SecureTransport'] === 'false'));
+      const allows = statements.filter((x) => x.Effect === 'Allow');
+      assert.equal(allows.length, 1, JSON.stringify(allows));
+      assert.deepEqual(allows[0].Principal, { Service: 'events.amazonaws.com' });
+      assert.equal(allows[0].Action, 'sqs:SendMessage');
+      assert.deepEqual(allows[0].Condition, { ArnEquals: { 'aws:SourceArn': { 'Fn::GetAtt': [ruleId(), 'Arn'] } } });
+      s.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        Namespace: 'AWS/SQS',
+        MetricName: 'ApproximateNumberOfMessagesVisible',
+        Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [dlqId(), 'QueueName'] } }],
+        Threshold: 0,
+        ComparisonOperator: 'GreaterThanThreshold',
+      });
+    });
+
+    test(`${st}: EventBridge may invoke the function from this rule only`, () => {
+      const perms = Object.values(resources(s.template, 'AWS::Lambda::Permission')).filter(
+        (p) => p.Properties!.Principal === 'events.amazonaws.com',
+      );
+      assert.equal(perms.length, 1);
+      assert.deepEqual(perms[0].Properties!.FunctionName, { 'Fn::GetAtt': [functionLogicalId(s, 'notifications'), 'Arn'] });
+      assert.equal(perms[0].Properties!.Action, 'lambda:InvokeFunction');
+      assert.deepEqual(perms[0].Properties!.SourceArn, { 'Fn::GetAtt': [ruleId(), 'Arn'] });
+    });
+
+    test(`${st}: a failed invocation (Lambda's retries, asynchronous) lands in the function's async-failure queue`, () => {
+      s.template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
+        FunctionName: { Ref: functionLogicalId(s, 'notifications') },
+        MaximumRetryAttempts: 2,
+        DestinationConfig: { OnFailure: { Destination: { 'Fn::GetAtt': [logicalId(s, f().asyncFailures), 'Arn'] } } },
+      });
+    });
+  }
+
+  test('only the function that claims it gets a rule; without a claim there is none', () => {
+    const s = stage('dev');
+    for (const [name, f] of s.stack.functions) {
+      assert.equal(f.mailFeedbackRule !== undefined, name === 'notifications', name);
+      assert.equal(f.mailFeedbackFailures !== undefined, name === 'notifications', name);
+    }
+    const n = loadFunctionRegistry().functions.find((x) => x.name === 'notifications')!;
+    const without = synth({ functions: registryWith({ ...n, sources: { ...n.sources, mailFeedback: false } }) });
+    without.template.resourceCountIs('AWS::Events::Rule', 0);
+    assert.ok(!Object.values(resources(without.template, 'AWS::Lambda::Permission')).some((p) => p.Properties!.Principal === 'events.amazonaws.com'));
+    // the configuration set stays: the function still names it when sending
+    without.template.resourceCountIs('AWS::SES::ConfigurationSet', 1);
+  });
+
+  test('a function whose only source is the mail feedback: a rule, its dead-letter queue and the async-failure queue', () => {
+    const n = loadFunctionRegistry().functions.find((x) => x.name === 'notifications')!;
+    const only = {
+      ...n,
+      name: 'mail-feedback',
+      environment: { ...n.environment, apiUrl: false },
+      sources: { ...n.sources, http: false, dynamodbStream: null, schedules: [], mailFeedback: true },
+    };
+    const s = synth({
+      functions: registryWith({ ...n, sources: { ...n.sources, mailFeedback: false } }, only),
+    });
+    const f = s.stack.functions.get('mail-feedback')!;
+    assert.ok(f.mailFeedbackRule && f.mailFeedbackFailures && f.asyncFailures);
+    const [rule] = Object.values(resources(s.template, 'AWS::Events::Rule'));
+    assert.deepEqual(rule.Properties!.Targets[0].Arn, { 'Fn::GetAtt': [functionLogicalId(s, 'mail-feedback'), 'Arn'] });
+  });
+});
+
+// ---- environment: API_URL and SES_CONFIGURATION_SET --------------------------------------------------
+describe('environment.apiUrl and environment.sesConfigurationSet', () => {
+  for (const st of ['dev', 'prod'] as const) {
+    const s = stage(st);
+
+    test(`${st}: API_URL is the stage's base URL, from the API's id, the region, the URL suffix and the stage name`, () => {
+      const apiId = logicalId(s, s.stack.api);
+      for (const [name, { config }] of s.stack.functions) {
+        const env = envOf(s, name);
+        if (!config.environment.apiUrl) {
+          assert.equal(env.API_URL, undefined, name);
+          continue;
+        }
+        assert.deepEqual(
+          env.API_URL,
+          { 'Fn::Join': ['', ['https://', { Ref: apiId }, '.execute-api.', { Ref: 'AWS::Region' }, '.', { Ref: 'AWS::URLSuffix' }, `/${st}`]] },
+          name,
+        );
+      }
+      assert.ok(envOf(s, 'notifications').API_URL, 'notifications has it');
+      // the same URL as the stack's ApiUrl output (which may refer to the stage), without its trailing "/"
+      const output = s.template.toJSON().Outputs.ApiUrl.Value['Fn::Join'][1] as unknown[];
+      assert.deepEqual(output.slice(0, 6), envOf(s, 'notifications').API_URL['Fn::Join'][1].slice(0, 6));
+    });
+
+    test(`${st}: no circular dependency (function -> API id; stage -> deployment -> methods -> function)`, () => {
+      assert.equal(dependencyCycle(s.template.toJSON()), undefined);
+      const fn = resources(s.template, 'AWS::Lambda::Function')[functionLogicalId(s, 'notifications')];
+      const text = JSON.stringify(fn);
+      for (const type of ['AWS::ApiGateway::Stage', 'AWS::ApiGateway::Deployment', 'AWS::ApiGateway::Method']) {
+        for (const id of Object.keys(resources(s.template, type))) assert.ok(!text.includes(`"${id}"`), `the function refers to ${type} ${id}`);
+      }
+    });
+
+    test(`${st}: SES_CONFIGURATION_SET is the stack's configuration set, for the functions that ask for it`, () => {
+      const setId = logicalId(s, s.stack.mailConfigurationSet);
+      for (const [name, { config }] of s.stack.functions) {
+        const env = envOf(s, name);
+        if (config.environment.sesConfigurationSet) assert.deepEqual(env.SES_CONFIGURATION_SET, { Ref: setId }, name);
+        else assert.equal(env.SES_CONFIGURATION_SET, undefined, name);
+      }
+      assert.deepEqual(
+        [...s.stack.functions.values()].filter((f) => f.config.environment.sesConfigurationSet).map((f) => f.name),
+        ['notifications'],
+      );
+    });
+  }
+
+  test('the cycle check is live: API_URL from api.url (the stage) would close a cycle', () => {
+    const s = synth({
+      tweak: (stack) => stack.functions.get('notifications')!.fn.addEnvironment('API_URL_FROM_STAGE', stack.api.url),
+    });
+    const cycle = dependencyCycle(s.template.toJSON());
+    assert.ok(cycle, 'a cycle');
+    assert.ok(cycle.includes(functionLogicalId(s, 'notifications')), cycle.join(' -> '));
+    // and on a template written to have one
+    assert.deepEqual(dependencyCycle({ Resources: { A: { Properties: { X: { Ref: 'B' } } }, B: { DependsOn: ['A'] } } }), ['A', 'B', 'A']);
+    assert.equal(dependencyCycle({ Resources: { A: { Properties: { X: { Ref: 'B' } } }, B: {} } }), undefined);
   });
 });

@@ -46,6 +46,8 @@ export interface SynthOptions {
   readonly functions?: FunctionRegistry;
   readonly routes?: RouteManifest;
   readonly table?: TenantryStackProps['table'];
+  /** changes the stack after construction, before the template is synthesized */
+  readonly tweak?: (stack: TenantryStack) => void;
 }
 
 export function synth(options: SynthOptions = {}): Synth {
@@ -69,6 +71,7 @@ export function synth(options: SynthOptions = {}): Synth {
     routes: options.routes,
     table: options.table,
   });
+  options.tweak?.(stack);
   return { app, stack, template: Template.fromStack(stack) };
 }
 
@@ -95,14 +98,22 @@ export function allSourcesRegistry(): FunctionRegistry {
   );
 }
 
-/** The public route of {@link publicRouteManifest}: an RFC 8058 one-click unsubscribe. */
-export const PUBLIC_ROUTE = 'POST /unsubscribe';
+/** The public routes (no authorizer) that the repository's routes.json declares: "METHOD /path". */
+export function repositoryPublicRoutes(): string[] {
+  return loadRouteManifest()
+    .routes.filter((r) => r.public === true)
+    .map((r) => `${r.method} ${r.path}`);
+}
 
-/** The repository's routes plus one public route (no authorizer), served by an HTTP function of
- * the repository: what a function that declares a route `.public()` puts in routes.json. */
+/** The test-only public route of {@link publicRouteManifest}, on a path of its own. */
+export const PUBLIC_ROUTE = 'POST /test-public-link';
+
+/** The repository's routes (whose public ones are the notifications function's one-click
+ * unsubscribe) plus one more public route, served by another HTTP function of the repository
+ * (invites): what any function that declares a route `.public()` puts in routes.json. */
 export function publicRouteManifest(): RouteManifest {
   const raw = JSON.parse(JSON.stringify({ routes: loadRouteManifest().routes }));
-  raw.routes.push({ function: 'invites', method: 'POST', path: '/unsubscribe', operationId: 'unsubscribe', summary: 'One-click unsubscribe', public: true });
+  raw.routes.push({ function: 'invites', method: 'POST', path: '/test-public-link', operationId: 'testPublicLink', summary: 'A link whose signed token is the credential', public: true });
   return parseRouteManifest(raw, 'infra/routes.json + a public route');
 }
 
@@ -217,4 +228,65 @@ export function methodsByRoute(template: Template): Map<string, Resource> {
     out.set(`${m.Properties!.HttpMethod} ${p}`, m);
   }
   return out;
+}
+
+/**
+ * A dependency cycle among a template's resources (CloudFormation refuses such a template with
+ * "Circular dependency between resources"), as the list of logical ids around it, or undefined.
+ * Edges: Ref, Fn::GetAtt, ${...} in Fn::Sub, and DependsOn.
+ */
+export function dependencyCycle(template: { Resources?: Record<string, any> }): string[] | undefined {
+  const all = template.Resources ?? {};
+  const ids = new Set(Object.keys(all));
+  const refsOf = (node: unknown, out: Set<string>): void => {
+    if (Array.isArray(node)) {
+      for (const n of node) refsOf(n, out);
+      return;
+    }
+    if (node === null || typeof node !== 'object') return;
+    for (const [k, v] of Object.entries(node as Record<string, unknown>)) {
+      if (k === 'Ref' && typeof v === 'string') {
+        if (ids.has(v)) out.add(v);
+      } else if (k === 'Fn::GetAtt') {
+        const target = Array.isArray(v) ? String(v[0]) : String(v).split('.')[0];
+        if (ids.has(target)) out.add(target);
+      } else if (k === 'Fn::Sub') {
+        const text = Array.isArray(v) ? String(v[0]) : String(v);
+        for (const m of text.matchAll(/\$\{([^}!.]+)[^}]*\}/g)) if (ids.has(m[1])) out.add(m[1]);
+        if (Array.isArray(v)) refsOf(v[1], out);
+      } else {
+        refsOf(v, out);
+      }
+    }
+  };
+  const edges = new Map<string, string[]>();
+  for (const [id, r] of Object.entries(all)) {
+    const out = new Set<string>();
+    refsOf(r.Properties, out);
+    for (const d of ([] as string[]).concat(r.DependsOn ?? [])) out.add(d);
+    edges.set(id, [...out]);
+  }
+  const state = new Map<string, 'open' | 'done'>();
+  const stack: string[] = [];
+  const visit = (id: string): string[] | undefined => {
+    state.set(id, 'open');
+    stack.push(id);
+    for (const next of edges.get(id) ?? []) {
+      if (state.get(next) === 'open') return [...stack.slice(stack.indexOf(next)), next];
+      if (state.get(next) === undefined) {
+        const found = visit(next);
+        if (found) return found;
+      }
+    }
+    stack.pop();
+    state.set(id, 'done');
+    return undefined;
+  };
+  for (const id of ids) {
+    if (state.get(id) === undefined) {
+      const found = visit(id);
+      if (found) return found;
+    }
+  }
+  return undefined;
 }

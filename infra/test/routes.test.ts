@@ -17,6 +17,7 @@ import {
   methodsByRoute,
   publicRouteManifest,
   registryWith,
+  repositoryPublicRoutes,
   resources,
   roleActions,
   roleLogicalId,
@@ -136,7 +137,7 @@ describe('functions.json declares the functions, routes.json routes the HTTP one
 });
 
 describe('public routes: no authorizer', () => {
-  const r = { function: 'invites', method: 'POST', path: '/unsubscribe', operationId: 'unsubscribe', summary: '' };
+  const r = { function: 'invites', method: 'POST', path: '/test-public-link', operationId: 'testPublicLink', summary: '' };
 
   test('"public" is optional (absent: false) and a boolean when present', () => {
     assert.equal(parseRouteManifest({ routes: [r] }).routes[0].public, false);
@@ -154,6 +155,14 @@ describe('public routes: no authorizer', () => {
     }
   });
 
+  test('the repository\'s public routes: the one-click unsubscribe of notifications (RFC 8058), nothing else', () => {
+    const publicRoutes = loadRouteManifest().routes.filter((x) => x.public === true);
+    assert.deepEqual(publicRoutes.map((x) => `${x.method} ${x.path} ${x.function}`).sort(), [
+      'GET /unsubscribe notifications',
+      'POST /unsubscribe notifications',
+    ]);
+  });
+
   test('a public route gets AuthorizationType NONE and no authorizer; every other route keeps the Cognito authorizer', () => {
     const s = synth({ routes: publicRouteManifest() });
     const t = s.template;
@@ -167,17 +176,23 @@ describe('public routes: no authorizer', () => {
     assert.equal(open.Properties!.Integration.Type, 'AWS_PROXY');
     assert.ok(JSON.stringify(open.Properties!.Integration.Uri).includes(`"${functionLogicalId(s, 'invites')}"`));
     assert.ok(open.Properties!.RequestValidatorId !== undefined);
-    assert.equal(open.Properties!.OperationName, 'unsubscribe');
-    assert.deepEqual(s.stack.publicMethods.map((m) => `${m.httpMethod} ${m.resource.path}`), [PUBLIC_ROUTE]);
+    assert.equal(open.Properties!.OperationName, 'testPublicLink');
+    const publicRoutes = [...repositoryPublicRoutes(), PUBLIC_ROUTE];
+    assert.deepEqual(s.stack.publicMethods.map((m) => `${m.httpMethod} ${m.resource.path}`).sort(), [...publicRoutes].sort());
+    for (const key of publicRoutes) {
+      assert.equal(methods.get(key)!.Properties!.AuthorizationType, 'NONE', key);
+      assert.equal(methods.get(key)!.Properties!.AuthorizerId, undefined, key);
+    }
     let guarded = 0;
     for (const [key, m] of methods) {
-      if (key === PUBLIC_ROUTE || key === 'GET /health' || key.startsWith('OPTIONS ')) continue;
+      if (publicRoutes.includes(key) || key === 'GET /health' || key.startsWith('OPTIONS ')) continue;
       assert.equal(m.Properties!.AuthorizationType, 'COGNITO_USER_POOLS', key);
       assert.deepEqual(m.Properties!.AuthorizerId, { Ref: authorizerId }, key);
       guarded++;
     }
-    assert.equal(guarded, loadRouteManifest().routes.length);
+    assert.equal(guarded, loadRouteManifest().routes.length - repositoryPublicRoutes().length);
     // its path gets a CORS preflight like any other
+    assert.ok(methods.get('OPTIONS /test-public-link'));
     assert.ok(methods.get('OPTIONS /unsubscribe'));
   });
 });

@@ -68,6 +68,16 @@ const MATRIX: &[Row] = &[
     ("GET",    "/orgs/{orgId}/projects/{projectId}/tasks/{taskId}/comments", None,                     [200, 200, 200, 200, 404, 200, 401]),
     ("PATCH",  "/orgs/{orgId}/projects/{projectId}/tasks/{taskId}/comments/{commentId}", Some(|_| json!({"text": "edited"})), [200, 403, 403, 403, 404, 403, 401]),
     ("DELETE", "/orgs/{orgId}/projects/{projectId}/tasks/{taskId}/comments/{commentId}", None,         [204, 204, 403, 403, 404, 403, 401]),
+    // notifications: each caller's own inbox; the fixture's notification is the owner's
+    ("GET",    "/orgs/{orgId}/notifications",            None,                                         [200, 200, 200, 200, 404, 200, 401]),
+    ("GET",    "/orgs/{orgId}/notifications/unread-count", None,                                       [200, 200, 200, 200, 404, 200, 401]),
+    ("POST",   "/orgs/{orgId}/notifications/{notificationId}/read", None,                              [200, 404, 404, 404, 404, 404, 401]),
+    ("POST",   "/orgs/{orgId}/notifications/read-all",   None,                                         [204, 204, 204, 204, 404, 403, 401]),
+    ("GET",    "/orgs/{orgId}/notification-preferences", None,                                         [200, 200, 200, 200, 404, 200, 401]),
+    ("PUT",    "/orgs/{orgId}/notification-preferences", Some(|_| json!({"timeZone": "Europe/Paris"})), [200, 200, 200, 200, 404, 403, 401]),
+    // Public: the signed token is the credential, whoever sends it (a mail client, say).
+    ("GET",    "/unsubscribe",                           None,                                         [200, 200, 200, 200, 200, 200, 200]),
+    ("POST",   "/unsubscribe",                           Some(|_| json!("List-Unsubscribe=One-Click")), [200, 200, 200, 200, 200, 200, 200]),
 ];
 
 #[test]

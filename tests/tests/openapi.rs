@@ -14,6 +14,8 @@ const BODYLESS: &[(&str, &str)] = &[
     ("POST", "/admin/orgs/{orgId}/purge"),
     ("POST", "/orgs/{orgId}/projects/{projectId}/archive"),
     ("POST", "/orgs/{orgId}/projects/{projectId}/restore"),
+    ("POST", "/orgs/{orgId}/notifications/{notificationId}/read"),
+    ("POST", "/orgs/{orgId}/notifications/read-all"),
 ];
 
 #[test]
@@ -27,8 +29,13 @@ fn every_route_is_documented_with_its_schemas() {
             documented.insert((method.to_ascii_uppercase(), path.clone()));
             assert!(op["operationId"].is_string() && op["summary"].is_string(), "{method} {path}");
             assert_eq!(op["responses"]["default"]["$ref"], "#/components/responses/Problem", "{method} {path}: problem schema");
-            // API Gateway's authorizer answers 401 itself, as application/json
-            assert_eq!(op["responses"]["401"]["$ref"], "#/components/responses/Unauthorized", "{method} {path}: 401");
+            // API Gateway's authorizer answers 401 itself, as application/json; a public route
+            // has no authorizer, and says so with empty security.
+            if path == "/unsubscribe" {
+                assert!(op["responses"]["401"].is_null() && op["security"] == json!([]), "{method} {path}: public");
+            } else {
+                assert_eq!(op["responses"]["401"]["$ref"], "#/components/responses/Unauthorized", "{method} {path}: 401");
+            }
             let tag = op["tags"][0].as_str().unwrap();
             assert!(
                 doc["tags"].as_array().unwrap().iter().any(|t| t["name"] == tag && t["description"].is_string()),
@@ -45,7 +52,8 @@ fn every_route_is_documented_with_its_schemas() {
         assert_eq!(op["requestBody"].is_object(), takes_body, "{} {}: request body", r.method, r.path);
         let success = op["responses"].as_object().unwrap().keys().find(|k| k.starts_with('2')).unwrap().clone();
         if success != "204" {
-            assert!(op["responses"][&success]["content"]["application/json"]["schema"].is_object(), "{} {}: response schema", r.method, r.path);
+            let media = r.response_media;
+            assert!(op["responses"][&success]["content"][media]["schema"].is_object(), "{} {}: response schema", r.method, r.path);
         }
         for param in r.path.split('/').filter(|s| s.starts_with('{')) {
             let name = param.trim_matches(|c| c == '{' || c == '}');
@@ -124,12 +132,16 @@ fn parameters_say_what_the_api_accepts() {
     // the CSV import takes text/csv, and only that
     let import = &doc["paths"]["/orgs/{orgId}/projects/{projectId}/tasks/import"]["post"]["requestBody"]["content"];
     assert_eq!(import.as_object().unwrap().keys().collect::<Vec<_>>(), ["text/csv"]);
+    let unsubscribe = &doc["paths"]["/unsubscribe"]["post"];
+    assert_eq!(unsubscribe["requestBody"]["content"].as_object().unwrap().keys().collect::<Vec<_>>(), ["application/x-www-form-urlencoded"]);
+    assert!(unsubscribe["responses"]["200"]["content"]["text/html"].is_object());
+    assert!(params("/unsubscribe", "get").iter().any(|p| p["name"] == "token" && p["in"] == "query"));
     let status = params("/orgs/{orgId}/invites", "get").into_iter().find(|p| p["name"] == "status").unwrap();
     assert_eq!(status["schema"]["enum"], json!(["pending", "accepted", "declined", "revoked", "expired"]));
     // tags come from the route tables, in their order
     let tags: Vec<&str> = doc["tags"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
-    assert_eq!(tags.len(), 8, "{tags:?}");
-    for t in ["organizations", "members", "profile", "platform", "invitations", "projects", "tasks", "comments"] {
+    assert_eq!(tags.len(), 9, "{tags:?}");
+    for t in ["organizations", "members", "profile", "platform", "invitations", "projects", "tasks", "comments", "notifications"] {
         assert!(tags.contains(&t), "{t} in {tags:?}");
     }
 }

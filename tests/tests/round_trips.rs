@@ -25,6 +25,9 @@ const EXCEPTIONS: &[(&str, &str, usize, &str)] = &[
     ),
 ];
 
+/// Actions a function is granted that no route calls, each with the handler that does.
+const NON_ROUTE_ACTIONS: &[(&str, &str, &str)] = &[("notifications", "BatchWriteItem", "the stream consumer deletes a former member's inbox")];
+
 /// A request to `path` that succeeds, by a caller allowed to make it.
 fn succeeding_call(f: &Fixture, method: &str, path: &str) -> (ApiCall, Option<Value>) {
     let body = match (method, path) {
@@ -46,6 +49,8 @@ fn succeeding_call(f: &Fixture, method: &str, path: &str) -> (ApiCall, Option<Va
         ("POST", "/orgs/{orgId}/projects/{projectId}/tasks/import") => Some(json!(format!("title,assignee\nImported,{}\n", f.member.email))),
         ("POST", "/orgs/{orgId}/projects/{projectId}/tasks/{taskId}/comments")
         | ("PATCH", "/orgs/{orgId}/projects/{projectId}/tasks/{taskId}/comments/{commentId}") => Some(json!({"text": "@someone look"})),
+        ("PUT", "/orgs/{orgId}/notification-preferences") => Some(json!({"timeZone": "Asia/Tokyo", "digest": {"frequency": "daily", "hour": 9}})),
+        ("POST", "/unsubscribe") => Some(json!("List-Unsubscribe=One-Click")),
         _ => None,
     };
     let caller: &Caller = if path.starts_with("/admin/") {
@@ -103,7 +108,8 @@ async fn every_route_keeps_its_round_trip_budget() {
         let fully_exercised = registry::routes().iter().filter(|(f, _)| f == function).all(|(_, r)| r.path != "/admin/orgs/{orgId}/purge");
         if fully_exercised {
             for action in ["BatchGetItem", "BatchWriteItem", "Query"] {
-                assert!(!granted.contains(action) || ops.contains(action), "{function} is granted {action} but no route calls it");
+                let elsewhere = NON_ROUTE_ACTIONS.iter().any(|(f, a, _)| f == function && *a == action);
+                assert!(!granted.contains(action) || ops.contains(action) || elsewhere, "{function} is granted {action} but no route calls it");
             }
         }
     }

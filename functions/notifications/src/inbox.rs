@@ -60,8 +60,9 @@ pub async fn unread_count(State(app): State<AppState>, Caller(who): Caller, p: P
 pub async fn mark_read(State(app): State<AppState>, Caller(who): Caller, p: Params) -> ApiResult<Json<Notification>> {
     let org: OrgId = p.get("orgId")?;
     let id: ulid::Ulid = p.get("notificationId")?;
-    let scope = app.store.authorize(&who, org, Action::ReadOrg).await?;
-    Ok(Json(app.store.mark_notification_read(&scope, &id.to_string()).await?))
+    let (store, user, id) = (&app.store, &who.user_id, &id.to_string());
+    let (scope, state) = store.authorize_with(&who, org, Action::ReadOrg, |pending| async move { store.notification_state(&pending, user, id).await }).await?;
+    Ok(Json(store.mark_notification_read(&scope, state.ok_or(domain::DomainError::NotFound)?).await?))
 }
 
 pub async fn mark_all_read(State(app): State<AppState>, Caller(who): Caller, p: Params) -> ApiResult<StatusCode> {
@@ -136,8 +137,9 @@ pub async fn unsubscribe(State(app): State<AppState>, q: PageQuery, body: Bytes)
     if body.as_ref() != b"List-Unsubscribe=One-Click" {
         return Err(ApiError::malformed("the body must be List-Unsubscribe=One-Click"));
     }
-    app.store.unsubscribe(token.org, &token.user, token.kind).await?;
-    let org = app.store.org_name(token.org).await?.unwrap_or_else(|| "this organization".into());
+    let (done, org) = futures::join!(app.store.unsubscribe(token.org, &token.user, token.kind), app.store.org_name(token.org));
+    done?;
+    let org = org?.unwrap_or_else(|| "this organization".into());
     let inner = format!(
         "<p>You will no longer get emails about {} from {}. You can turn them back on in your notification settings.</p>",
         mail::escape_html(about(token.kind)),

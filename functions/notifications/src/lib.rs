@@ -71,11 +71,13 @@ pub fn routes() -> RouteTable<AppState> {
         .route(Method::GET, "/unsubscribe", "unsubscribePage", "The confirmation page of an unsubscribe link (changes nothing)", inbox::unsubscribe_page)
         .public()
         .returns_media(200, "text/html")
+        .query(&["token"])
         .errors(&[400])
         .route(Method::POST, "/unsubscribe", "unsubscribe", "One-click unsubscribe (RFC 8058): stops email of one kind from one org", inbox::unsubscribe)
         .public()
         .takes_media::<UnsubscribeForm>("application/x-www-form-urlencoded")
         .returns_media(200, "text/html")
+        .query(&["token"])
         .errors(&[400])
 }
 

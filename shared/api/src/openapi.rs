@@ -36,6 +36,7 @@ fn path_parameter(name: &str) -> Value {
         "projectId" => json!({"type": "string", "pattern": ULID_PATTERN, "description": "a project id (ULID)"}),
         "taskId" => json!({"type": "string", "pattern": ULID_PATTERN, "description": "a task id (ULID)"}),
         "commentId" => json!({"type": "string", "pattern": ULID_PATTERN, "description": "a comment id (ULID)"}),
+        "notificationId" => json!({"type": "string", "pattern": ULID_PATTERN, "description": "a notification id (ULID)"}),
         "userId" => json!({"type": "string", "pattern": USER_ID_PATTERN, "description": "a user id (the Cognito sub)"}),
         _ => json!({"type": "string"}),
     }

@@ -155,6 +155,12 @@ impl<S: Clone + Send + Sync + 'static> RouteTable<S> {
         self
     }
 
+    /// Query parameters of the last route, when it is not a listing.
+    pub fn query(mut self, query: &'static [&'static str]) -> Self {
+        self.last().query = query;
+        self
+    }
+
     /// Documents a header the last route's success answer always carries.
     pub fn header(mut self, name: &'static str, meaning: &'static str) -> Self {
         self.last().response_headers.push((name, meaning));

@@ -84,6 +84,12 @@ pub struct NewNotification {
     pub task_id: Option<TaskId>,
 }
 
+/// A notification as read for marking it read.
+#[derive(Debug, Clone)]
+pub struct NotificationState {
+    notification: Notification,
+}
+
 /// A member's inbox counters.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -386,16 +392,32 @@ impl Store {
         Ok(u64::try_from(self.inbox(scope.partition().org_id(), user).await?.unread).unwrap_or(0))
     }
 
-    /// Marks one of the caller's notifications read (again: nothing changes).
-    pub async fn mark_notification_read(&self, scope: &OrgScope, id: &str) -> Result<Notification, DomainError> {
-        let (org, user) = (scope.org_id(), &scope.user);
+    /// One of the caller's notifications as it stands, read beside the authorization (with
+    /// the inbox's mark-all point), for [`Store::mark_notification_read`].
+    pub async fn notification_state(&self, scope: &impl ReadScope, user: &UserId, id: &str) -> Result<Option<NotificationState>, DomainError> {
+        let org = scope.partition().org_id();
         let key = notification_key(org, user, id);
         let (current, inbox) = futures::join!(self.get::<Notification>(&key), self.inbox(org, user));
-        let (mut current, inbox) = (current?.ok_or(DomainError::NotFound)?, inbox?);
-        if current.read || current.delivered <= inbox.read_up_to {
-            current.read = true;
+        let (current, inbox) = (current?, inbox?);
+        Ok(current.map(|mut notification| {
+            notification.read = notification.read || notification.delivered <= inbox.read_up_to;
+            NotificationState { notification }
+        }))
+    }
+
+    /// Marks one of the caller's notifications read (again: nothing changes); one transaction
+    /// of the notification and the unread count.
+    pub async fn mark_notification_read(&self, scope: &OrgScope, state: NotificationState) -> Result<Notification, DomainError> {
+        crate::orgs::require_member(scope)?;
+        let mut current = state.notification;
+        if current.read {
             return Ok(current);
         }
+        let (org, user) = (scope.org_id(), &scope.user);
+        if current.org_id != org {
+            return Err(DomainError::NotFound);
+        }
+        let key = notification_key(org, user, &current.id);
         let changed = DomainError::Conflict("the notification changed meanwhile; try again");
         let mut tx = Tx::default();
         tx.update(
@@ -413,7 +435,8 @@ impl Store {
         .update(
             &self.table,
             &inbox_key(org, user),
-            Expr::update("ADD #unread :minus").when("#unread > :zero AND (attribute_not_exists(#upTo) OR #upTo < :delivered)")
+            Expr::update("ADD #unread :minus")
+                .when("#unread > :zero AND (attribute_not_exists(#upTo) OR #upTo < :delivered)")
                 .name("#unread", "unread")
                 .name("#upTo", "readUpTo")
                 .value(":minus", AttributeValue::N("-1".into()))
@@ -428,6 +451,7 @@ impl Store {
 
     /// Marks every notification of the caller in the org read: one write.
     pub async fn mark_all_notifications_read(&self, scope: &OrgScope) -> Result<(), DomainError> {
+        crate::orgs::require_member(scope)?;
         let (org, user) = (scope.org_id(), &scope.user);
         self.update_one(
             &inbox_key(org, user),

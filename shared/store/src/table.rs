@@ -96,7 +96,7 @@ mod tests {
     fn definition_parses() {
         let def = super::TableDefinition::load();
         assert_eq!(def.partition_key, "PK");
-        assert_eq!(def.global_secondary_indexes.len(), 3);
+        assert_eq!(def.global_secondary_indexes.len(), 4);
         assert_eq!(def.stream_view_type, "NEW_AND_OLD_IMAGES");
     }
 }

@@ -29,6 +29,10 @@ pub struct Fixture {
     pub project: String,
     pub task: String,
     pub comment: String,
+    /// A notification in the owner's inbox.
+    pub notification: String,
+    /// An unsubscribe link's token (the owner's, for mentions).
+    pub unsubscribe: String,
     pub invite: String,
     pub token: String,
     pub newcomer: String,
@@ -69,7 +73,28 @@ impl Fixture {
         let draft = store::TaskDraft::new(domain::work::TaskTitle::parse("title", "Matrix Task").unwrap());
         let task = store.create_task(&scope, &project, draft, None, &store::OrgLabels::default()).await.unwrap();
         let comment = store.create_comment(&scope, &task, "first".into(), Vec::new()).await.unwrap();
+        let recipient = store.recipient(scope.org_id(), &owner.identity().user_id).await.unwrap().unwrap();
+        let notification = ulid::Ulid::new().to_string();
+        let note = store::NewNotification {
+            id: notification.clone(),
+            kind: domain::notify::NotificationKind::Mentioned,
+            actor: admin.sub.clone(),
+            at: "2026-11-27T10:00:00Z".into(),
+            title: "Admin mentioned you".into(),
+            body: String::new(),
+            project_id: Some(project.id),
+            task_id: Some(task.id),
+        };
+        store.deliver_notification(&recipient, &note).await.unwrap();
+        let unsubscribe = domain::notify::UnsubscribeToken {
+            user: owner.identity().user_id,
+            org: scope.org_id(),
+            kind: domain::notify::NotificationKind::Mentioned,
+        }
+        .sign(&store.derived_key("unsubscribe"));
         Fixture {
+            notification,
+            unsubscribe,
             org,
             project: project.id.to_string(),
             task: task.id.to_string(),
@@ -96,12 +121,20 @@ impl Fixture {
             .replace("{projectId}", &self.project)
             .replace("{taskId}", &self.task)
             .replace("{commentId}", &self.comment)
+            .replace("{notificationId}", &self.notification)
     }
 
-    /// A call of `method` on `path` with `body`: JSON, or (a string) a CSV import; the
-    /// org-wide task listing asks for the caller's tasks.
+    /// A call of `method` on `path` with `body`: JSON, or (a string) a CSV import or the
+    /// one-click unsubscribe form; the org-wide task listing asks for the caller's tasks, and
+    /// the unsubscribe link carries its token.
     pub fn call(&self, method: &str, path: &str, body: Option<serde_json::Value>) -> testkit::ApiCall {
         let mut call = testkit::ApiCall::new(method, &self.concrete(path));
+        if path == "/unsubscribe" {
+            call = call.query("token", &self.unsubscribe);
+            if let Some(serde_json::Value::String(form)) = body {
+                return call.header("content-type", "application/x-www-form-urlencoded").raw_body(form);
+            }
+        }
         match body {
             Some(serde_json::Value::String(csv)) => call = call.header("content-type", "text/csv").raw_body(csv),
             Some(json) => call = call.json(json),
