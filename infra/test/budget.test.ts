@@ -35,6 +35,10 @@ function stackOverhead(s: Synth): number {
  * when any function has an S3 source. */
 const S3_NOTIFICATIONS_ONCE = 4;
 
+/** The SES configuration set and its EventBridge event destination, once per stack when a function
+ * names the set (environment.sesConfigurationSet) or takes its feedback (sources.mailFeedback). */
+const SES_CONFIGURATION_SET_ONCE = 2;
+
 /** What one function costs, by its registry entry. */
 function functionCost(f: FunctionDefinition): number {
   const src = f.sources;
@@ -42,17 +46,21 @@ function functionCost(f: FunctionDefinition): number {
   if (src.http) n += 1; // one API Gateway invoke permission, whatever the number of routes
   n += src.cognitoTriggers.length; // one Cognito invoke permission per trigger
   if (src.dynamodbStream !== null) n += 4; // mapping, failure queue, its TLS policy, its alarm
-  if (src.schedules.length > 0 || src.s3 !== null) n += 4; // async-failure queue, its policy, its alarm, EventInvokeConfig
+  if (src.schedules.length > 0 || src.s3 !== null || src.mailFeedback) n += 4; // async-failure queue, its policy, its alarm, EventInvokeConfig
   if (src.schedules.length > 0) n += 2 + src.schedules.length; // scheduler role and policy, one schedule each
   if (src.s3 !== null) n += 1; // S3 invoke permission
   n += 6 * src.queues.length; // queue, dead-letter queue, their two policies, mapping, DLQ alarm
+  if (src.mailFeedback) n += 5; // EventBridge rule, its dead-letter queue, that queue's policy, its alarm, the invoke permission
   return n;
 }
 
 function budget(s: Synth, registry: FunctionRegistry): { fixed: number; routeDriven: number; total: number; routes: number } {
   const fns = registry.functions;
   const fixed =
-    stackOverhead(s) + (fns.some((f) => f.sources.s3 !== null) ? S3_NOTIFICATIONS_ONCE : 0) + fns.reduce((n, f) => n + functionCost(f), 0);
+    stackOverhead(s) +
+    (fns.some((f) => f.sources.s3 !== null) ? S3_NOTIFICATIONS_ONCE : 0) +
+    (fns.some((f) => f.environment.sesConfigurationSet || f.sources.mailFeedback) ? SES_CONFIGURATION_SET_ONCE : 0) +
+    fns.reduce((n, f) => n + functionCost(f), 0);
   const methods = [...methodsByRoute(s.template).keys()].filter((k) => k !== 'GET /health');
   const pathResources = Object.keys(resources(s.template, 'AWS::ApiGateway::Resource')).length - 1; // minus /health
   const routes = methods.filter((k) => !k.startsWith('OPTIONS ')).length;

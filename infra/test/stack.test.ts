@@ -437,7 +437,7 @@ describe('functions', () => {
     assert.equal(registry.get('org-purge')!.timeoutSeconds, 300);
   });
 
-  test('environment: TABLE_NAME, CURSOR_SECRET_ARN, APP_URL, RUST_LOG=info everywhere; USER_POOL_ID and SES_FROM_ADDRESS as functions.json says', () => {
+  test('environment: TABLE_NAME, CURSOR_SECRET_ARN, APP_URL, RUST_LOG=info everywhere; USER_POOL_ID, SES_FROM_ADDRESS, SES_CONFIGURATION_SET and API_URL as functions.json says', () => {
     const s = stage('prod');
     const tableId = s.stack.getLogicalId(s.stack.table.node.defaultChild as any);
     const secretId = s.stack.getLogicalId(s.stack.cursorSecret.node.defaultChild as any);
@@ -450,9 +450,18 @@ describe('functions', () => {
       assert.equal(env.RUST_LOG, 'info', name);
       if (config.environment.userPoolId) assert.deepEqual(env.USER_POOL_ID, { Ref: poolId }, name);
       else assert.equal(env.USER_POOL_ID, undefined, name);
-      if (name === 'invites') assert.ok(env.SES_FROM_ADDRESS, 'invites sends mail');
+      if (config.environment.sesFromAddress) assert.equal(env.SES_FROM_ADDRESS, 'no-reply@example.com', name);
       else assert.equal(env.SES_FROM_ADDRESS, undefined, `${name} sends no mail`);
+      assert.equal(env.SES_CONFIGURATION_SET !== undefined, config.environment.sesConfigurationSet, name);
+      assert.equal(env.API_URL !== undefined, config.environment.apiUrl, name);
     }
+    // today: invites and notifications send mail; notifications alone names the configuration set
+    // and links to the API itself (one-click unsubscribe)
+    const withVar = (v: string) =>
+      [...s.stack.functions.keys()].filter((name) => resources(s.template, 'AWS::Lambda::Function')[functionLogicalId(s, name)].Properties!.Environment.Variables[v] !== undefined).sort();
+    assert.deepEqual(withVar('SES_FROM_ADDRESS'), ['invites', 'notifications']);
+    assert.deepEqual(withVar('SES_CONFIGURATION_SET'), ['notifications']);
+    assert.deepEqual(withVar('API_URL'), ['notifications']);
   });
 
   test('no secret value in any environment: only the secret ARN, no dynamic references', () => {
@@ -687,26 +696,44 @@ describe('IAM: one role per function, only the actions it uses', () => {
     }
   });
 
-  test('ses:SendEmail only in the roles whose permissions say sesSendEmail (invites), on the SES identity only', () => {
-    const s = everything;
-    const identityId = s.stack.getLogicalId(s.stack.mailIdentity.node.defaultChild as any);
-    for (const [name, { config }] of s.stack.functions) {
-      const ses = roleStatements(s.template, roleLogicalId(s, name)).filter((x) => JSON.stringify(x.Action).includes('ses:'));
-      if (config.permissions.sesSendEmail) {
-        assert.equal(ses.length, 1);
-        assert.equal(ses[0].Action, 'ses:SendEmail');
-        assert.ok(JSON.stringify(ses[0].Resource).includes(identityId), JSON.stringify(ses[0].Resource));
-        assert.ok(!JSON.stringify(ses[0].Resource).includes('*'));
-      } else {
-        assert.equal(ses.length, 0, `${name} must not send mail`);
+  test('ses:SendEmail only in the roles whose permissions say sesSendEmail, on the SES identity and (when it names it) the configuration set only', () => {
+    for (const s of [stage('dev'), stage('prod'), everything]) {
+      const identityArn = s.stack.resolve(s.stack.mailIdentity.emailIdentityArn);
+      const setId = s.stack.getLogicalId(s.stack.mailConfigurationSet!.node.defaultChild as any);
+      const setArn = {
+        'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':ses:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':configuration-set/', { Ref: setId }]],
+      };
+      assert.deepEqual(s.stack.resolve(s.stack.mailConfigurationSetArn), setArn);
+      for (const [name, { config }] of s.stack.functions) {
+        const ses = roleStatements(s.template, roleLogicalId(s, name)).filter((x) => JSON.stringify(x.Action).includes('ses:'));
+        if (config.permissions.sesSendEmail) {
+          assert.equal(ses.length, 1, name);
+          assert.equal(ses[0].Action, 'ses:SendEmail', name);
+          const expected = config.environment.sesConfigurationSet ? [identityArn, setArn] : [identityArn];
+          const actual = ([] as unknown[]).concat(ses[0].Resource);
+          assert.deepEqual(
+            actual.map((r) => JSON.stringify(r)).sort(),
+            expected.map((r) => JSON.stringify(r)).sort(),
+            name,
+          );
+          assert.ok(!JSON.stringify(ses[0].Resource).includes('*'), name);
+        } else {
+          assert.equal(ses.length, 0, `${name} must not send mail`);
+        }
       }
     }
     for (const st of STAGES) {
       const s2 = stage(st);
-      for (const name of s2.stack.functions.keys()) {
-        const ses = roleStatements(s2.template, roleLogicalId(s2, name)).filter((x) => JSON.stringify(x.Action).includes('ses:'));
-        assert.equal(ses.length, name === 'invites' ? 1 : 0, `${st}: ${name}`);
-      }
+      const senders = [...s2.stack.functions.keys()].filter(
+        (name) => roleStatements(s2.template, roleLogicalId(s2, name)).some((x) => JSON.stringify(x.Action).includes('ses:')),
+      );
+      assert.deepEqual(senders.sort(), ['invites', 'notifications'], st);
+      // invites sends without the configuration set: its SendEmail does not cover it
+      const setId = s2.stack.getLogicalId(s2.stack.mailConfigurationSet!.node.defaultChild as any);
+      const invites = roleStatements(s2.template, roleLogicalId(s2, 'invites')).find((x) => x.Sid === 'SendMail');
+      assert.ok(!JSON.stringify(invites.Resource).includes(setId), st);
+      const notifications = roleStatements(s2.template, roleLogicalId(s2, 'notifications')).find((x) => x.Sid === 'SendMail');
+      assert.ok(JSON.stringify(notifications.Resource).includes(`{"Ref":"${setId}"}`), st);
     }
   });
 
@@ -888,6 +915,46 @@ describe('domain-event queue', () => {
 });
 
 describe('SES', () => {
+  for (const st of STAGES) {
+    test(`${st}: one configuration set: TLS required, reputation metrics, SES suppresses bounces and complaints`, () => {
+      const t = stage(st).template;
+      const [, set] = only(resources(t, 'AWS::SES::ConfigurationSet'), 'configuration set');
+      assert.deepEqual(set.Properties!.DeliveryOptions, { TlsPolicy: 'REQUIRE' });
+      assert.deepEqual(set.Properties!.ReputationOptions, { ReputationMetricsEnabled: true });
+      assert.deepEqual(set.Properties!.SendingOptions, { SendingEnabled: true });
+      assert.deepEqual(set.Properties!.SuppressionOptions, { SuppressedReasons: ['BOUNCE', 'COMPLAINT'] });
+      assert.equal(set.Properties!.Name, undefined, 'a generated name: dev and prod may share an account');
+    });
+
+    test(`${st}: its event destination publishes bounces and complaints to EventBridge's default bus`, () => {
+      const s = stage(st);
+      const setId = s.stack.getLogicalId(s.stack.mailConfigurationSet!.node.defaultChild as any);
+      const [, dest] = only(resources(s.template, 'AWS::SES::ConfigurationSetEventDestination'), 'event destination');
+      assert.deepEqual(dest.Properties!.ConfigurationSetName, { Ref: setId });
+      assert.deepEqual(dest.Properties!.EventDestination, {
+        Enabled: true,
+        MatchingEventTypes: ['bounce', 'complaint'],
+        EventBridgeDestination: {
+          EventBusArn: {
+            'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':events:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':event-bus/default']],
+          },
+        },
+      });
+    });
+  }
+
+  test('no configuration set when no function names it or takes its feedback', () => {
+    const n = loadFunctionRegistry().functions.find((f) => f.name === 'notifications')!;
+    const s = synth({
+      functions: { functions: loadFunctionRegistry().functions.map((f) => (f.name === 'notifications' ? { ...n, environment: { ...n.environment, sesConfigurationSet: false }, sources: { ...n.sources, mailFeedback: false } } : f)) },
+    });
+    s.template.resourceCountIs('AWS::SES::ConfigurationSet', 0);
+    s.template.resourceCountIs('AWS::SES::ConfigurationSetEventDestination', 0);
+    assert.equal(s.stack.mailConfigurationSet, undefined);
+    const send = roleStatements(s.template, roleLogicalId(s, 'notifications')).find((x) => x.Sid === 'SendMail');
+    assert.deepEqual(send.Resource, s.stack.resolve(s.stack.mailIdentity.emailIdentityArn));
+  });
+
   test('prod: a domain identity from context mailDomain, with its DKIM records as outputs', () => {
     const t = stage('prod').template;
     t.hasResourceProperties('AWS::SES::EmailIdentity', { EmailIdentity: 'example.com' });

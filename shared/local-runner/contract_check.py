@@ -5,8 +5,9 @@ Against the running local stack (`TENANTRY_URL`, default http://127.0.0.1:8080) 
 an owner (signed up, with an org), a member (invited by the owner, the invitation read from
 the local mail and accepted) and a stranger (signed up, in no org), then runs Schemathesis over
 every operation of `/openapi.json` once per caller, with the caller's token and the path
-parameters pointing at the owner's org, the member, an open invitation and the member's
-project, task and comment, so that the
+parameters pointing at the owner's org, the member, an open invitation, the member's
+project, task and comment, and the member's notification of the owner's comment (with the
+unsubscribe token of its mail for the public unsubscribe routes), so that the
 generated requests reach the handlers instead of stopping at 404. Checks: no server error,
 documented status codes, content types, headers and response schemas, and every 4xx a
 problem+json except API Gateway's own 401 (`contract_hooks.py`).
@@ -105,7 +106,24 @@ def setup(api: Api) -> dict:
     tasks = f"/orgs/{org_id}/projects/{project['id']}/tasks"
     _, task = api.call("POST", tasks, {"title": "Contract task", "assignee": member_id, "due": "2030-01-01"}, member)
     _, comment = api.call("POST", f"{tasks}/{task['id']}/comments", {"text": "first"}, member)
+    # The owner's comment on the member's task reaches the member's inbox and mailbox through
+    # the local stream: a notification to mark read, and an unsubscribe link's token.
+    api.call("POST", f"{tasks}/{task['id']}/comments", {"text": "a word from the owner"}, owner)
+    notification, token = None, None
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and not (notification and token):
+        _, inbox = api.call("GET", f"/orgs/{org_id}/notifications", token=member)
+        notification = inbox["items"][0]["id"] if inbox["items"] else None
+        _, mail = api.call("GET", f"/local/mail?to={urllib.request.quote(member_email)}")
+        for m in mail["items"]:
+            for h in m.get("headers", []):
+                found = re.search(r"token=([A-Za-z0-9_.-]+)", h["value"]) if h["name"] == "List-Unsubscribe" else None
+                token = found.group(1) if found else token
+        time.sleep(0.25)
+    assert notification and token, "the comment's notification did not arrive"
     return {
+        "notification": notification,
+        "unsubscribe": token,
         "org": org_id,
         "invite": invite["id"],
         "project": project["id"],
@@ -120,7 +138,7 @@ def setup(api: Api) -> dict:
     }
 
 
-def config(token: str, params: dict, args) -> str:
+def config(token: str, params: dict, query: dict, args) -> str:
     lines = [
         f'headers = {{ Authorization = "Bearer {token}" }}',
         f"seed = {args.seed}",
@@ -134,6 +152,7 @@ def config(token: str, params: dict, args) -> str:
         "[parameters]",
     ]
     lines += [f'"path.{k}" = "{v}"' for k, v in params.items()]
+    lines += [f'"query.{k}" = "{v}"' for k, v in query.items()]
     return "\n".join(lines) + "\n"
 
 
@@ -176,7 +195,9 @@ def main() -> int:
     params = {
         "orgId": s["org"], "userId": s["member_id"], "inviteId": s["invite"],
         "projectId": s["project"], "taskId": s["task"], "commentId": s["comment"],
+        "notificationId": s["notification"],
     }
+    query = {"token": s["unsubscribe"]}
     callers = [c for c in s["callers"] if not args.only or c[0] in args.only]
     try:
         # Every caller's safe pass before any destructive one: the member leaving or the org
@@ -184,7 +205,7 @@ def main() -> int:
         for kind, include, exclude in (("safe", None, DESTRUCTIVE), ("destructive", DESTRUCTIVE, None)):
             for name, token, _ in callers:
                 cfg = work / f"{name}.toml"
-                cfg.write_text(config(token, params, args))
+                cfg.write_text(config(token, params, query, args))
                 print(f"\n== contract: {name}, {kind} operations", flush=True)
                 if schemathesis(args, cfg, include, exclude) != 0:
                     failed.append(f"{name}/{kind}")

@@ -2,8 +2,10 @@
 # `make demo`: a short walk through Tenantry against the running local stack (`make dev`).
 # Signs up two users, creates an org, invites the second user, reads the invitation from the
 # local mail, accepts it, lists members, runs a project board (tasks, a move, my tasks, a
-# comment with a mention, a CSV import), shows a cross-tenant request being refused, removes a
-# member (whose open tasks the stream consumer unassigns) and purges a deleted org.
+# comment with a mention, a CSV import), shows the mention arriving as an in-app notification
+# and a mail with one-click unsubscribe headers, moves the local clock so that a due-date
+# reminder fires, shows a cross-tenant request being refused, removes a member (whose open
+# tasks the stream consumer unassigns) and purges a deleted org.
 set -euo pipefail
 
 API="${TENANTRY_URL:-http://127.0.0.1:8080}"
@@ -82,6 +84,24 @@ step "Bob's tasks across the org, by due date; he comments, mentioning Ada"
 get "/orgs/$ORG/tasks?assignee=me" "$BOB_TOKEN" | json '"\n".join(t["title"] + "  due " + t["due"] for t in d["items"])'
 post "$TASKS/$T2/comments" "{\"text\":\"@$ADA_HANDLE the third table is off by one\"}" "$BOB_TOKEN" | json '"comment mentions " + str(len(d["mentions"])) + " member(s)"'
 
+step "The mention reaches Ada: in her inbox, and by mail with one-click unsubscribe headers"
+delivered notifications stream
+get "/orgs/$ORG/notifications" "$ADA_TOKEN" | json '"\n".join(n["kind"] + ": " + n["title"] + ("  (unread)" if not n["read"] else "") for n in d["items"])'
+get "/orgs/$ORG/notifications/unread-count" "$ADA_TOKEN" | json '"unread: " + str(d["unread"])'
+curl -sS -f "$API/local/mail?to=$ADA" | json '"\n".join("mail: " + m["subject"] + "\n  " + "\n  ".join(h["name"] + ": " + h["value"][:90] for h in m["headers"]) for m in d["items"][-1:])'
+post "/orgs/$ORG/notifications/read-all" '' "$ADA_TOKEN" > /dev/null
+get "/orgs/$ORG/notifications/unread-count" "$ADA_TOKEN" | json '"after \"mark all read\": " + str(d["unread"]) + " unread"'
+
+step "A task for Bob falls due tomorrow; the local clock moves ahead and the reminder fires"
+NOW=$(curl -sS -f "$API/local/clock" | json 'd["now"]')
+DUE=$(python3 -c 'import sys,datetime as t; n=t.datetime.fromisoformat(sys.argv[1].replace("Z","+00:00")); print((n+t.timedelta(hours=24,minutes=30)).strftime("%Y-%m-%dT%H:%M:%SZ"))' "$NOW")
+post "$TASKS" "{\"title\":\"Oil the crank\",\"assignee\":\"$BOB_ID\",\"due\":\"$DUE\"}" "$ADA_TOKEN" | json '"\"" + d["title"] + "\" due " + d["due"]'
+post /local/clock '{"advanceSeconds":900}' "" | json '"+15 min, fired: " + (", ".join(x["function"] + " <- " + x["source"] for x in d["deliveries"]) or "nothing")'
+post /local/clock '{"advanceSeconds":3600}' "" | json '"+1 h, fired: " + (", ".join(x["function"] + " <- " + x["source"] for x in d["deliveries"]) or "nothing")'
+get "/orgs/$ORG/notifications?unread=true" "$BOB_TOKEN" | json '"\n".join("Bob: " + n["kind"] + ": " + n["title"] for n in d["items"])'
+REMINDED=$(get "/orgs/$ORG/notifications" "$BOB_TOKEN" | json '"yes" if any(n["kind"] == "due_soon" for n in d["items"]) else ""')
+[ -n "$REMINDED" ] || { echo "expected a due-soon reminder for Bob" >&2; exit 1; }
+
 step "Ada imports tasks from CSV"
 printf 'title,priority,due,labels\nDraw the plans,medium,2030-02-01,design\nOrder brass,low,,hardware;purchasing\n' |
   curl -sS -f -X POST "$API$TASKS/import" -H 'content-type: text/csv' -H "idempotency-key: demo-$RUN" -H "authorization: Bearer $ADA_TOKEN" --data-binary @- | json '"imported " + str(d["imported"]) + " task(s)"'
@@ -102,7 +122,7 @@ echo "Eve asks for the tasks of Ada's project: HTTP $STATUS"
 
 step "Ada removes Bob; the stream consumer unassigns his open tasks"
 curl -sS -f -X DELETE "$API/orgs/$ORG/members/$BOB_ID" -H "authorization: Bearer $ADA_TOKEN"
-delivered projects stream
+delivered org-purge stream
 get "$TASKS/$T2" "$ADA_TOKEN" | json '"\"" + d["title"] + "\" assignee: " + str(d.get("assignee"))'
 get "$TASKS/$T2/history" "$ADA_TOKEN" | json '"last change: " + d["items"][-1]["action"] + " by " + d["items"][-1]["actor"]'
 

@@ -267,7 +267,11 @@ async fn a_removed_member_loses_the_inbox_gets_one_mail_and_nothing_after() {
     assert_eq!(subjects.len(), 2, "{subjects:?}");
     assert!(subjects[0].contains("assigned you") && subjects[1].contains("removed from Acme"), "{subjects:?}");
     // Their inbox is gone, and the route refuses them.
-    let leftovers = testkit::scan_all(&w.store).await.into_iter().filter(|i| i["PK"].as_s().unwrap().starts_with(&format!("NOTIF#{}#{}", w.scope.org_id(), bob.identity().user_id))).count();
+    let leftovers = testkit::scan_all(&w.store)
+        .await
+        .into_iter()
+        .filter(|i| i["PK"].as_s().unwrap().starts_with(&format!("NOTIF#{}#{}", w.scope.org_id(), bob.identity().user_id)))
+        .count();
     assert_eq!(leftovers, 0);
     ApiCall::get(&format!("/orgs/{}/notifications", w.scope.org_id())).by(&bob).send(&w.router).await.expect_problem(404, "not-found");
 }
@@ -353,7 +357,11 @@ async fn a_daily_digest_comes_at_the_local_hour_with_what_is_unread_and_due_and_
         w.prefs(who, json!({"timeZone": "America/New_York", "digest": {"frequency": "daily", "hour": 8}, "channels": {"assigned": "in_app"}})).await;
     }
     let project = w.store.create_project(&w.scope, ProjectName::parse("name", "P").unwrap(), String::new()).await.unwrap();
-    let draft = TaskDraft { assignee: Some(bob.identity().user_id.clone()), due: Some(Due::parse("due", "2026-11-02T20:00:00Z").unwrap()), ..TaskDraft::new(title("Budget")) };
+    let draft = TaskDraft {
+        assignee: Some(bob.identity().user_id.clone()),
+        due: Some(Due::parse("due", "2026-11-02T20:00:00Z").unwrap()),
+        ..TaskDraft::new(title("Budget"))
+    };
     w.store.create_task(&w.scope, &project, draft, None, &OrgLabels::default()).await.unwrap();
     for e in w.events().await {
         notifications::on_event(&w.app, &e).await.unwrap();
@@ -396,7 +404,12 @@ async fn an_unsubscribe_link_changes_one_kind_for_one_user_and_nothing_else() {
     forged.replace_range(..1, if forged.starts_with('A') { "B" } else { "A" });
     ApiCall::post("/unsubscribe").query("token", &forged).raw_body("List-Unsubscribe=One-Click").send(&w.router).await.expect_problem(400, "malformed-request");
     let other_key = UnsubscribeToken { user: eve.identity().user_id, org: w.scope.org_id(), kind: NotificationKind::Assigned }.sign(b"another key");
-    ApiCall::post("/unsubscribe").query("token", &other_key).raw_body("List-Unsubscribe=One-Click").send(&w.router).await.expect_problem(400, "malformed-request");
+    ApiCall::post("/unsubscribe")
+        .query("token", &other_key)
+        .raw_body("List-Unsubscribe=One-Click")
+        .send(&w.router)
+        .await
+        .expect_problem(400, "malformed-request");
 
     ApiCall::post("/unsubscribe").query("token", &token).raw_body("List-Unsubscribe=One-Click").send(&w.router).await.expect(200);
     ApiCall::post("/unsubscribe").query("token", &token).raw_body("List-Unsubscribe=One-Click").send(&w.router).await.expect(200);
@@ -440,7 +453,8 @@ async fn ses_bounces_and_complaints_suppress_the_address_through_the_bus_handler
     let w = World::new(Clock::offset()).await;
     let platform = platform(&w.store, &testkit::sdk_config().await);
     let handlers = notifications::handlers(&platform).unwrap();
-    let fixture = |name: &str| -> Value { serde_json::from_str(&std::fs::read_to_string(testkit::events_dir().join("eventbridge").join(name)).unwrap()).unwrap() };
+    let fixture =
+        |name: &str| -> Value { serde_json::from_str(&std::fs::read_to_string(testkit::events_dir().join("eventbridge").join(name)).unwrap()).unwrap() };
     let gone: domain::Email = "gone.user@example.com".parse().unwrap();
     let annoyed: domain::Email = "annoyed@example.com".parse().unwrap();
     assert!(!w.store.is_suppressed(&gone).await.unwrap());

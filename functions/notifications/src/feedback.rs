@@ -16,7 +16,13 @@ pub fn to_suppress(event: &EventBridgeEvent<Value>) -> Vec<(String, &'static str
     }
     let d = &event.detail;
     let addresses = |list: &str| -> Vec<String> {
-        d.pointer(list).and_then(Value::as_array).into_iter().flatten().filter_map(|r| r.get("emailAddress").and_then(Value::as_str)).map(str::to_owned).collect()
+        d.pointer(list)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|r| r.get("emailAddress").and_then(Value::as_str))
+            .map(str::to_owned)
+            .collect()
     };
     match d.get("eventType").and_then(Value::as_str) {
         Some("Bounce") if d.pointer("/bounce/bounceType").and_then(Value::as_str) == Some("Permanent") => {

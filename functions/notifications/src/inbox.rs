@@ -46,7 +46,8 @@ pub async fn list(State(app): State<AppState>, Caller(who): Caller, p: Params, q
     let q = q.only(&["unread"])?;
     let unread = unread_flag(&q)?;
     let (store, user, page) = (&app.store, &who.user_id, &q.page);
-    let (_, listed) = store.authorize_with(&who, org, Action::ReadOrg, |pending| async move { store.list_notifications(&pending, user, unread, page).await }).await?;
+    let (_, listed) =
+        store.authorize_with(&who, org, Action::ReadOrg, |pending| async move { store.list_notifications(&pending, user, unread, page).await }).await?;
     Ok(Json(listed))
 }
 
@@ -75,11 +76,17 @@ pub async fn mark_all_read(State(app): State<AppState>, Caller(who): Caller, p: 
 pub async fn get_preferences(State(app): State<AppState>, Caller(who): Caller, p: Params) -> ApiResult<Json<Preferences>> {
     let org: OrgId = p.get("orgId")?;
     let (store, user) = (&app.store, &who.user_id);
-    let (_, preferences) = store.authorize_with(&who, org, Action::ReadOrg, |pending| async move { store.notification_preferences(&pending, user).await }).await?;
+    let (_, preferences) =
+        store.authorize_with(&who, org, Action::ReadOrg, |pending| async move { store.notification_preferences(&pending, user).await }).await?;
     Ok(Json(preferences))
 }
 
-pub async fn put_preferences(State(app): State<AppState>, Caller(who): Caller, p: Params, JsonBody(input): JsonBody<Preferences>) -> ApiResult<Json<Preferences>> {
+pub async fn put_preferences(
+    State(app): State<AppState>,
+    Caller(who): Caller,
+    p: Params,
+    JsonBody(input): JsonBody<Preferences>,
+) -> ApiResult<Json<Preferences>> {
     let org: OrgId = p.get("orgId")?;
     let scope = app.store.authorize(&who, org, Action::ReadOrg).await?;
     Ok(Json(app.store.set_notification_preferences(&scope, input).await?))
@@ -100,7 +107,10 @@ fn html(body: String) -> Response {
     // Nothing on the page may be framed, cached by a proxy, or leak the token in a referrer.
     res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     res.headers_mut().insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
-    res.headers_mut().insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'"));
+    res.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'"),
+    );
     res
 }
 

@@ -53,19 +53,43 @@ pub fn routes() -> RouteTable<AppState> {
     use store::{Notification, Page};
     RouteTable::default()
         .tag("notifications", "The caller's notifications in an organization, their preferences, and one-click unsubscribe")
-        .route(Method::GET, "/orgs/{orgId}/notifications", "listNotifications", "The caller's notifications, newest first; only unread ones with unread=true", inbox::list)
+        .route(
+            Method::GET,
+            "/orgs/{orgId}/notifications",
+            "listNotifications",
+            "The caller's notifications, newest first; only unread ones with unread=true",
+            inbox::list,
+        )
         .returns::<Page<Notification>>(200)
         .paginated(&["unread"])
         .query_values("unread", &["true", "false"])
-        .route(Method::GET, "/orgs/{orgId}/notifications/unread-count", "countUnreadNotifications", "How many of the caller's notifications are unread", inbox::unread_count)
+        .route(
+            Method::GET,
+            "/orgs/{orgId}/notifications/unread-count",
+            "countUnreadNotifications",
+            "How many of the caller's notifications are unread",
+            inbox::unread_count,
+        )
         .returns::<UnreadCount>(200)
         .route(Method::POST, "/orgs/{orgId}/notifications/{notificationId}/read", "markNotificationRead", "Mark one notification read", inbox::mark_read)
         .returns::<Notification>(200)
         .route(Method::POST, "/orgs/{orgId}/notifications/read-all", "markAllNotificationsRead", "Mark every notification read", inbox::mark_all_read)
         .no_content()
-        .route(Method::GET, "/orgs/{orgId}/notification-preferences", "getNotificationPreferences", "The caller's notification preferences in the org", inbox::get_preferences)
+        .route(
+            Method::GET,
+            "/orgs/{orgId}/notification-preferences",
+            "getNotificationPreferences",
+            "The caller's notification preferences in the org",
+            inbox::get_preferences,
+        )
         .returns::<Preferences>(200)
-        .route(Method::PUT, "/orgs/{orgId}/notification-preferences", "putNotificationPreferences", "Replace the caller's notification preferences in the org", inbox::put_preferences)
+        .route(
+            Method::PUT,
+            "/orgs/{orgId}/notification-preferences",
+            "putNotificationPreferences",
+            "Replace the caller's notification preferences in the org",
+            inbox::put_preferences,
+        )
         .takes::<Preferences>()
         .returns::<Preferences>(200)
         .route(Method::GET, "/unsubscribe", "unsubscribePage", "The confirmation page of an unsubscribe link (changes nothing)", inbox::unsubscribe_page)

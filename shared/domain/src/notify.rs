@@ -510,7 +510,17 @@ mod tests {
         let names: Vec<String> = NotificationKind::ALL.iter().map(|k| serde_json::to_string(k).unwrap()).collect();
         assert_eq!(
             names,
-            ["\"assigned\"", "\"mentioned\"", "\"commented\"", "\"due_soon\"", "\"overdue\"", "\"invitation_accepted\"", "\"role_changed\"", "\"removed\"", "\"digest\""]
+            [
+                "\"assigned\"",
+                "\"mentioned\"",
+                "\"commented\"",
+                "\"due_soon\"",
+                "\"overdue\"",
+                "\"invitation_accepted\"",
+                "\"role_changed\"",
+                "\"removed\"",
+                "\"digest\""
+            ]
         );
         for k in NotificationKind::ALL {
             assert_eq!(serde_json::to_string(&k).unwrap(), format!("\"{}\"", k.as_str()));

@@ -10,8 +10,8 @@ use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
 use crate::Store;
-use crate::events::{DomainEvent, EventKind};
 use crate::entities::Member;
+use crate::events::{DomainEvent, EventKind};
 use crate::item::{Entity, av, from_item, n, to_item};
 use crate::keys::{self, GSI2, GSI2PK, GSI2SK, GSI3, GSI3PK, GSI3SK, IndexKey};
 use crate::orgs::{require, require_member};

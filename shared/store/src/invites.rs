@@ -5,10 +5,10 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use domain::{DomainError, Email, OrgId, UserId};
 
 use crate::entities::{Invite, Org, OrgStatus};
+use crate::events::{DomainEvent, EventKind};
 use crate::item::from_item;
 use crate::keys::{self, GSI1, GSI1PK, GSI1SK, INVITE_PREFIX, PENDING_INVITES_PREFIX};
 use crate::scope::OrgPartition;
-use crate::events::{DomainEvent, EventKind};
 use crate::{Store, tx};
 
 /// How an org presents itself in mail to someone it invited.

@@ -5,9 +5,9 @@
 use domain::{Action, DomainError, Email, OrgId, Role, UserId, check_removal, check_role_change};
 
 use crate::Store;
-use crate::events::{DomainEvent, EventKind};
 use crate::counters::Deltas;
 use crate::entities::Member;
+use crate::events::{DomainEvent, EventKind};
 use crate::item::{av, to_item};
 use crate::keys::{self, MEMBER_PREFIX};
 use crate::orgs::{require, require_member};
@@ -120,8 +120,10 @@ impl Store {
             previous_role: Some(target.role),
             ..DomainEvent::of_member(self, EventKind::MemberRoleChanged, scope.org_id(), &target.user_id, Role::Owner, actor)
         };
-        let demoted =
-            DomainEvent { previous_role: Some(Role::Owner), ..DomainEvent::of_member(self, EventKind::MemberRoleChanged, scope.org_id(), &scope.user, Role::Admin, actor) };
+        let demoted = DomainEvent {
+            previous_role: Some(Role::Owner),
+            ..DomainEvent::of_member(self, EventKind::MemberRoleChanged, scope.org_id(), &scope.user, Role::Admin, actor)
+        };
         self.push_event(&mut tx, &promoted)?;
         self.push_event(&mut tx, &demoted)?;
         tx.run(self).await

@@ -358,7 +358,13 @@ impl Store {
     /// `unread_only` (one query of the unread index, read together with the inbox counters).
     /// `user` is the caller (their verified identity); `scope` may be pending, so the query
     /// runs beside the authorization.
-    pub async fn list_notifications(&self, scope: &impl ReadScope, user: &UserId, unread_only: bool, page: &PageRequest) -> Result<Page<Notification>, DomainError> {
+    pub async fn list_notifications(
+        &self,
+        scope: &impl ReadScope,
+        user: &UserId,
+        unread_only: bool,
+        page: &PageRequest,
+    ) -> Result<Page<Notification>, DomainError> {
         let org = scope.partition().org_id();
         if !unread_only {
             let pk = inbox_pk(org, user);
@@ -740,13 +746,7 @@ impl Store {
     /// Puts `email` on the suppression list.
     pub async fn suppress(&self, email: &Email, reason: &str) -> Result<(), DomainError> {
         let item = Suppression { email: email.as_str().to_owned(), reason: reason.to_owned(), at: self.clock.rfc3339() };
-        self.client
-            .put_item()
-            .table_name(&*self.table)
-            .set_item(Some(to_item(&item, &suppression_key(email), &[])?))
-            .send()
-            .await
-            .map_err(tx::unexpected)?;
+        self.client.put_item().table_name(&*self.table).set_item(Some(to_item(&item, &suppression_key(email), &[])?)).send().await.map_err(tx::unexpected)?;
         Ok(())
     }
 

@@ -272,9 +272,13 @@ async fn deleting_an_org_purges_every_item() {
     // retention (their consumers need them for that long), and nothing else remains.
     let is_event = |i: &&std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>| {
         i.get("_type").and_then(|v| v.as_s().ok()).is_some_and(|t| t == "event")
-            && i.get("ttl").and_then(|v| v.as_n().ok()).and_then(|n| n.parse::<i64>().ok()).is_some_and(|t| t <= store.clock().epoch() + store::EVENT_RETENTION_SECS)
+            && i.get("ttl")
+                .and_then(|v| v.as_n().ok())
+                .and_then(|n| n.parse::<i64>().ok())
+                .is_some_and(|t| t <= store.clock().epoch() + store::EVENT_RETENTION_SECS)
     };
-    let leftovers: Vec<_> = items.iter().filter(|i| i.values().any(|v| v.as_s().is_ok_and(|s| s.contains(&org.to_string())))).filter(|i| !is_event(i)).collect();
+    let leftovers: Vec<_> =
+        items.iter().filter(|i| i.values().any(|v| v.as_s().is_ok_and(|s| s.contains(&org.to_string())))).filter(|i| !is_event(i)).collect();
     assert!(leftovers.is_empty(), "items of the deleted org remain: {leftovers:?}");
     // the slug is free again and the other org is intact
     let reuse = store.create_org(&owner, None, NewOrg { slug: Some(slug), ..new_org("Reborn") }).await;

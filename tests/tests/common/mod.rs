@@ -86,12 +86,9 @@ impl Fixture {
             task_id: Some(task.id),
         };
         store.deliver_notification(&recipient, &note).await.unwrap();
-        let unsubscribe = domain::notify::UnsubscribeToken {
-            user: owner.identity().user_id,
-            org: scope.org_id(),
-            kind: domain::notify::NotificationKind::Mentioned,
-        }
-        .sign(&store.derived_key("unsubscribe"));
+        let unsubscribe =
+            domain::notify::UnsubscribeToken { user: owner.identity().user_id, org: scope.org_id(), kind: domain::notify::NotificationKind::Mentioned }
+                .sign(&store.derived_key("unsubscribe"));
         Fixture {
             notification,
             unsubscribe,
