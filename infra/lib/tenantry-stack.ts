@@ -1,6 +1,7 @@
 // The Tenantry stack: one DynamoDB table, one Cognito user pool, one REST API, the Lambda
 // functions (Rust, provided.al2023 on arm64), the upload bucket, the domain-event queue, the
-// SES identity and configuration set, and the alarms. One codebase for both stages (context `stage` = dev | prod).
+// SES identity and configuration set, and the alarms. One codebase for both stages (context
+// `stage` = dev | prod).
 //
 // Every function, and everything that invokes it, comes from infra/functions.json (the Rust
 // registry of functions) and infra/routes.json: nothing here names a function.
@@ -953,11 +954,13 @@ export class TenantryStack extends Stack {
     // ---- SES bounces and complaints, through EventBridge ----
     if (src.mailFeedback) {
       // The configuration set's event destination publishes them to the default bus. The rule
-      // matches every SES bounce and complaint event of the account and region on that bus (the
-      // function reads the recipients from the detail and ignores other event types).
+      // matches every SES bounce and complaint event of the account and region on that bus, also
+      // those of another configuration set (another stage in the same account, say): it does not
+      // filter on the event's `resources`, whose shape for SES events is not verified here. The
+      // function reads the recipients from the detail and ignores other event types.
       const mailFeedbackFailures = failureQueue(`${id}MailFeedbackDlq`);
       const rule = new events.Rule(this, `${id}MailFeedbackRule`, {
-        description: `Tenantry ${name}: SES bounces and complaints of the stack's configuration set`,
+        description: `Tenantry ${name}: SES bounces and complaints (aws.ses on the default bus)`,
         eventPattern: { source: ['aws.ses'], detailType: [...MAIL_FEEDBACK_DETAIL_TYPES] },
       });
       // CDK's Lambda target adds the invoke permission for this rule's ARN only, and lets this

@@ -532,8 +532,8 @@ mod tests {
         assert_eq!(NotificationKind::parse("dueSoon"), None);
         assert_eq!(NotificationKind::parse(""), None);
         let defaults: Vec<Channel> = NotificationKind::ALL.iter().map(|k| k.default_channel()).collect();
-        use Channel::{Both, InApp};
-        assert_eq!(defaults, [Both, Both, InApp, Both, Both, Both, Both, Both]);
+        use Channel::{Both, Email, InApp};
+        assert_eq!(defaults, [Both, Both, InApp, Both, Both, Both, Both, Both, Email]);
 
         let channels = [Channel::InApp, Channel::Email, Channel::Both, Channel::None];
         let json: Vec<String> = channels.iter().map(|c| serde_json::to_string(c).unwrap()).collect();

@@ -25,6 +25,10 @@ const TABLE: &str = "tenantry-bench";
 const CURSOR_SECRET: &str = "bench-secret";
 /// The front end's address functions link to (as `make dev` defaults it).
 const APP_URL: &str = "http://localhost:3000";
+/// The API's own address, for functions that link to it (unsubscribe links; `make dev`'s).
+const API_URL: &str = "http://localhost:8080";
+/// The SES configuration set the stack publishes bounces and complaints of.
+const SES_CONFIGURATION_SET: &str = "tenantry-bench-mail";
 /// Lambda's init phase limit.
 const INIT_LIMIT: Duration = Duration::from_secs(10);
 
@@ -193,10 +197,18 @@ async fn run(args: Args) -> Result<ExitCode, Error> {
         seed::create_table(&dynamo, &table).await?;
         let store = store::Store::new(dynamo.clone(), table.as_str(), store::CursorKey::new(CURSOR_SECRET));
         let invitations = if s.who() == Some(Who::Invitee) { args.iterations + 1 } else { 0 };
-        let fixture = seed::seed(&store, args.members, invitations, s.needs_workload()).await?;
+        let mut fixture = seed::seed(&store, args.members, invitations, s.needs_workload()).await?;
+        if s.needs_inbox() {
+            seed::inbox(&store, &fixture).await?;
+        }
+        let mut comments = String::new();
+        if let Some((batches, per_batch)) = s.comment_events(args.iterations + 1) {
+            fixture.comment_events = seed::comment_events(&store, &fixture, batches, per_batch).await?;
+            comments = format!(", {} comment events", batches * per_batch);
+        }
         if seeded.elapsed() > Duration::from_secs(2) {
             let workload = if s.needs_workload() { " and the projects workload" } else { "" };
-            eprintln!("  (seeded {table} with {invitations} invitations{workload} in {:.1} s)", seeded.elapsed().as_secs_f64());
+            eprintln!("  (seeded {table} with {invitations} invitations{workload}{comments} in {:.1} s)", seeded.elapsed().as_secs_f64());
         }
         let mut result = run_scenario(&ctx, s, &def, &release.join(def.binary), &store, &fixture).await;
         result.zip_bytes = std::fs::metadata(args.lambda_dir.join(def.binary).join("bootstrap.zip")).ok().map(|m| m.len());
@@ -259,6 +271,12 @@ fn function_env(ctx: &Ctx, def: &FunctionDef, table: &str) -> Vec<(String, Strin
     if def.environment.user_pool_id {
         env.push(("USER_POOL_ID".to_owned(), ctx.user_pool_id.to_owned()));
     }
+    if def.environment.api_url {
+        env.push(("API_URL".to_owned(), API_URL.to_owned()));
+    }
+    if def.environment.ses_configuration_set {
+        env.push(("SES_CONFIGURATION_SET".to_owned(), SES_CONFIGURATION_SET.to_owned()));
+    }
     let mut vars: Vec<(String, String)> = provision::function_vars(APP_URL, def.environment.ses_from_address).into_iter().collect();
     vars.sort();
     env.extend(vars);
@@ -290,7 +308,7 @@ fn judge(kind: Kind, outcome: &Outcome) -> (String, bool, bool) {
                 None => ("unparsable".into(), false, false),
             },
             // Nothing to answer: `null`.
-            Kind::S3 | Kind::Schedule => match json(body) {
+            Kind::S3 | Kind::Schedule | Kind::Bus => match json(body) {
                 Some(serde_json::Value::Null) => ("ok".into(), true, false),
                 _ => ("unexpected answer".into(), false, false),
             },
@@ -328,14 +346,49 @@ async fn prepare(ctx: &Ctx<'_>, s: &Scenario, store: &store::Store, fixture: &Fi
             let project = seed::deleted_project(store, fixture, seed::DELETED_PROJECT_TASKS, i).await.map_err(|e| format!("seeding invocation {i}: {e}"))?;
             Prepared { deleted_project: Some(project), ..Prepared::default() }
         }
+        PerInvocation::CommentEvents => {
+            let events = fixture
+                .comment_events
+                .get(i)
+                .cloned()
+                .ok_or_else(|| format!("invocation {i} has no comment events ({} batches seeded)", fixture.comment_events.len()))?;
+            Prepared { comment_events: Some(events), ..Prepared::default() }
+        }
+        PerInvocation::DueDigests => {
+            let due = seed::due_digests(store, fixture, i).await.map_err(|e| format!("seeding invocation {i}: {e}"))?;
+            Prepared { due_digests: Some(due), ..Prepared::default() }
+        }
+        PerInvocation::BouncedAddress => Prepared { bounced: Some(seed::bounced_address(i)), ..Prepared::default() },
     };
     let event = ctx.templates.build(s, fixture, i, &prepared)?;
     Ok((Invocation::json(&event), prepared))
 }
 
 /// What is wrong after a successful answer: the invocation's org or project is still there,
-/// or its removed member still has tasks.
+/// its removed member still has tasks, a mentioned member has no notification, a digest or
+/// held-back mail is still due, or a bounced address is not suppressed.
 async fn check(store: &store::Store, fixture: &Fixture, prepared: &Prepared) -> Option<String> {
+    if let Some(events) = &prepared.comment_events {
+        return match seed::mentions_missing(store, fixture, events).await {
+            Ok(0) => None,
+            Ok(n) => Some(format!("answered, but {n} of {} mentioned members have no notification", events.len())),
+            Err(e) => Some(format!("could not check the notifications of the batch: {e}")),
+        };
+    }
+    if let Some(due) = &prepared.due_digests {
+        return match seed::digests_pending(store, due).await {
+            Ok(0) => None,
+            Ok(n) => Some(format!("answered, but {n} digests or held-back mails of {} members are still due", due.user_ids.len())),
+            Err(e) => Some(format!("could not check the digests: {e}")),
+        };
+    }
+    if let Some(address) = &prepared.bounced {
+        return match seed::suppressed(store, address).await {
+            Ok(true) => None,
+            Ok(false) => Some(format!("answered, but {address} is not suppressed")),
+            Err(e) => Some(format!("could not check the suppression of {address}: {e}")),
+        };
+    }
     if let Some(org) = &prepared.deleted_org {
         return match seed::purged(store, org).await {
             Ok(true) => None,
@@ -485,6 +538,8 @@ mod tests {
         assert!(!ok(Kind::Stream, "null"));
         assert!(ok(Kind::Schedule, "null"));
         assert!(!ok(Kind::Schedule, r#"{"statusCode":200}"#));
+        assert!(ok(Kind::Bus, "null"));
+        assert!(!ok(Kind::Bus, r#"{"batchItemFailures":[]}"#));
         assert!(ok(Kind::CognitoTrigger, r#"{"response":{}}"#));
         let error = answered(Outcome::Error { error_type: Some("Unavailable".into()), body: b"{}".to_vec() });
         assert_eq!(judge(Kind::Stream, &error.outcome), ("error:Unavailable".into(), false, true));

@@ -1,7 +1,7 @@
 //! The functions, from the registry, and the benchmark scenarios, in one table. Events are
-//! built as Lambda delivers them: REST and Cognito events from the sample events in `events/`
-//! with the seeded ids, users and tokens put in; stream records and scheduled events by the
-//! local runner's builders (`local_runner::events`).
+//! built as Lambda delivers them: REST, Cognito and EventBridge (SES feedback) events from the
+//! sample events in `events/` with the seeded ids, users, tokens and addresses put in; stream
+//! records and scheduled events by the local runner's builders (`local_runner::events`).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -10,7 +10,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde_json::{Value, json};
 
 use crate::runtime_api::request_id;
-use crate::seed::{DeletedOrg, DeletedProject, Fixture, Item, RemovedMember, User};
+use crate::seed::{CommentEvent, DeletedOrg, DeletedProject, DueDigests, Fixture, Item, RemovedMember, User};
 
 /// An event kind Lambda delivers to a function, one per kind of source the registry declares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,6 +27,8 @@ pub enum Kind {
     S3,
     /// EventBridge Scheduler invocations.
     Schedule,
+    /// Other EventBridge events: SES bounces and complaints, through a rule.
+    Bus,
 }
 
 /// A deployed function as the registry (`registry::all()`) declares it: its binary (named as
@@ -39,6 +41,8 @@ pub struct FunctionDef {
     pub kinds: Vec<Kind>,
     /// The ids of its schedules.
     pub schedules: Vec<&'static str>,
+    /// The most records its stream event source mapping delivers at once.
+    pub stream_batch_size: Option<usize>,
     /// Which variables the infrastructure sets besides the table and the cursor secret.
     pub environment: registry::Environment,
 }
@@ -53,6 +57,7 @@ impl FunctionDef {
             (!s.queues.is_empty(), Kind::Queue),
             (s.s3.is_some(), Kind::S3),
             (!s.schedules.is_empty(), Kind::Schedule),
+            (s.mail_feedback, Kind::Bus),
         ];
         FunctionDef {
             binary: f.name,
@@ -60,6 +65,7 @@ impl FunctionDef {
             timeout_secs: u64::from(f.timeout_seconds),
             kinds: kinds.into_iter().filter_map(|(has, kind)| has.then_some(kind)).collect(),
             schedules: s.schedules.iter().map(|sch| sch.id).collect(),
+            stream_batch_size: s.dynamodb_stream.as_ref().and_then(|d| usize::try_from(d.batch_size).ok()),
             environment: f.environment.clone(),
         }
     }
@@ -106,6 +112,15 @@ pub enum PerInvocation {
     /// A project of the seeded org with tasks, that its owner deleted; the invocation must
     /// purge it.
     DeletedProject,
+    /// The invocation's batch of the comment events seeded before the first invocation
+    /// ([`Fixture::comment_events`]); the invocation must notify each comment's mentioned member.
+    CommentEvents,
+    /// Members of the seeded org whose daily digest is due, each with unread notifications and
+    /// a mail that quiet hours held back ([`crate::seed::due_digests`]); the invocation must
+    /// send and reschedule them.
+    DueDigests,
+    /// An address an SES feedback event reports as bounced; the invocation must suppress it.
+    BouncedAddress,
 }
 
 /// What was seeded for one invocation.
@@ -114,6 +129,9 @@ pub struct Prepared {
     pub deleted_org: Option<DeletedOrg>,
     pub removed_member: Option<RemovedMember>,
     pub deleted_project: Option<DeletedProject>,
+    pub comment_events: Option<Vec<CommentEvent>>,
+    pub due_digests: Option<DueDigests>,
+    pub bounced: Option<String>,
 }
 
 /// An event to send. In paths, `{orgId}` and `{projectId}` (the workload's board) are
@@ -144,6 +162,14 @@ pub enum EventSpec {
     /// A stream batch of one record: the marker the deletion of the invocation's project left
     /// (`INSERT`, with the marker as the new image).
     ProjectDeletionRecord,
+    /// A stream batch of the invocation's comment events, as many as the function's event
+    /// source mapping delivers at once (`INSERT`s, each with the event item as the new image).
+    DomainEventRecords,
+    /// `events/eventbridge/<source>.json` (SES feedback through EventBridge), naming the
+    /// invocation's bounced address.
+    MailFeedback {
+        source: &'static str,
+    },
     /// What EventBridge Scheduler sends when the function's schedule `schedule` fires.
     Schedule {
         schedule: &'static str,
@@ -216,6 +242,22 @@ pub const SCENARIOS: &[Scenario] = &[
         per_invocation: PerInvocation::Nothing,
     },
     purge("purge org (operator)", EventSpec::Http { method: "POST", resource: "/admin/orgs/{orgId}/purge", query: &[], body: None, who: Who::Operator }),
+    get("notifications", "list notifications", "/orgs/{orgId}/notifications", &[], Who::Owner),
+    get("notifications", "list unread notifications", "/orgs/{orgId}/notifications", &[("unread", "true")], Who::Owner),
+    get("notifications", "unread count", "/orgs/{orgId}/notifications/unread-count", &[], Who::Owner),
+    Scenario { function: "notifications", name: "comment events (stream)", event: EventSpec::DomainEventRecords, per_invocation: PerInvocation::CommentEvents },
+    Scenario {
+        function: "notifications",
+        name: "notification-sweep (schedule)",
+        event: EventSpec::Schedule { schedule: "notification-sweep" },
+        per_invocation: PerInvocation::DueDigests,
+    },
+    Scenario {
+        function: "notifications",
+        name: "SES bounce (EventBridge)",
+        event: EventSpec::MailFeedback { source: "ses-bounce" },
+        per_invocation: PerInvocation::BouncedAddress,
+    },
 ];
 
 impl Scenario {
@@ -223,7 +265,12 @@ impl Scenario {
     pub fn who(&self) -> Option<Who> {
         match self.event {
             EventSpec::Http { who, .. } | EventSpec::Trigger { who, .. } => Some(who),
-            EventSpec::OrgDeletionRecord | EventSpec::MemberRemovalRecord | EventSpec::ProjectDeletionRecord | EventSpec::Schedule { .. } => None,
+            EventSpec::OrgDeletionRecord
+            | EventSpec::MemberRemovalRecord
+            | EventSpec::ProjectDeletionRecord
+            | EventSpec::DomainEventRecords
+            | EventSpec::Schedule { .. }
+            | EventSpec::MailFeedback { .. } => None,
         }
     }
 
@@ -232,15 +279,32 @@ impl Scenario {
         match self.event {
             EventSpec::Http { .. } => Kind::Http,
             EventSpec::Trigger { .. } => Kind::CognitoTrigger,
-            EventSpec::OrgDeletionRecord | EventSpec::MemberRemovalRecord | EventSpec::ProjectDeletionRecord => Kind::Stream,
+            EventSpec::OrgDeletionRecord | EventSpec::MemberRemovalRecord | EventSpec::ProjectDeletionRecord | EventSpec::DomainEventRecords => Kind::Stream,
             EventSpec::Schedule { .. } => Kind::Schedule,
+            EventSpec::MailFeedback { .. } => Kind::Bus,
         }
     }
 
     /// Whether the scenario needs the seeded [`crate::seed::Workload`] (the projects
-    /// function's scenarios: its routes and its stream consumer act on projects and tasks).
+    /// function's scenarios act on projects and tasks, a removed member's tasks are
+    /// unassigned, and comment events are about the board's tasks).
     pub fn needs_workload(&self) -> bool {
-        self.function == "projects" || matches!(self.per_invocation, PerInvocation::RemovedMember)
+        self.function == "projects" || matches!(self.per_invocation, PerInvocation::RemovedMember | PerInvocation::CommentEvents)
+    }
+
+    /// Whether the scenario reads the owner's inbox ([`crate::seed::inbox`]): the
+    /// notifications function's routes.
+    pub fn needs_inbox(&self) -> bool {
+        self.function == "notifications" && self.kind() == Kind::Http
+    }
+
+    /// How many comment events to seed for a run of `invocations` invocations (all of them
+    /// before the first: [`crate::seed::comment_events`]), and how many to a batch.
+    pub fn comment_events(&self, invocations: usize) -> Option<(usize, usize)> {
+        match self.event {
+            EventSpec::DomainEventRecords => Some((invocations, self.def().stream_batch_size.unwrap_or(1))),
+            _ => None,
+        }
     }
 
     /// The scenario's function, from the registry.
@@ -259,26 +323,30 @@ pub fn unbenchmarked() -> Vec<&'static str> {
 pub struct Templates {
     apigw: Value,
     cognito: HashMap<String, Value>,
+    eventbridge: HashMap<String, Value>,
 }
 
 impl Templates {
-    /// Reads `events/apigw/get-me.json` and `events/cognito/*.json`.
+    /// Reads `events/apigw/get-me.json`, `events/cognito/*.json` and `events/eventbridge/*.json`.
     pub fn load(events: &Path) -> Result<Templates, String> {
         let read = |p: &Path| -> Result<Value, String> {
             let text = std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
             serde_json::from_str(&text).map_err(|e| format!("{}: {e}", p.display()))
         };
-        let apigw = read(&events.join("apigw/get-me.json"))?;
-        let mut cognito = HashMap::new();
-        let dir = events.join("cognito");
-        for entry in std::fs::read_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))? {
-            let path = entry.map_err(|e| e.to_string())?.path();
-            if path.extension().is_some_and(|x| x == "json") {
-                let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_owned();
-                cognito.insert(name, read(&path)?);
+        let folder = |name: &str| -> Result<HashMap<String, Value>, String> {
+            let mut events_by_name = HashMap::new();
+            let dir = events.join(name);
+            for entry in std::fs::read_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))? {
+                let path = entry.map_err(|e| e.to_string())?.path();
+                if path.extension().is_some_and(|x| x == "json") {
+                    let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_owned();
+                    events_by_name.insert(name, read(&path)?);
+                }
             }
-        }
-        Ok(Templates { apigw, cognito })
+            Ok(events_by_name)
+        };
+        let apigw = read(&events.join("apigw/get-me.json"))?;
+        Ok(Templates { apigw, cognito: folder("cognito")?, eventbridge: folder("eventbridge")? })
     }
 
     /// The event of invocation `i` (0 is the cold one) of `scenario`, with what was seeded
@@ -291,7 +359,7 @@ impl Templates {
             PerInvocation::DeletedOrg => deleted()?.org_id.as_str(),
             PerInvocation::RemovedMember => removed()?.org_id.as_str(),
             PerInvocation::DeletedProject => deleted_project()?.org_id.as_str(),
-            PerInvocation::Nothing => fixture.org_id.as_str(),
+            PerInvocation::Nothing | PerInvocation::CommentEvents | PerInvocation::DueDigests | PerInvocation::BouncedAddress => fixture.org_id.as_str(),
         };
         let workload = fixture.workload.as_ref();
         match scenario.event {
@@ -329,7 +397,21 @@ impl Templates {
             EventSpec::OrgDeletionRecord => Ok(json!({ "Records": [deletion_record(&fixture.table, deleted()?, i)] })),
             EventSpec::MemberRemovalRecord => Ok(json!({ "Records": [member_removal_record(&fixture.table, removed()?, i)] })),
             EventSpec::ProjectDeletionRecord => Ok(json!({ "Records": [project_deletion_record(&fixture.table, deleted_project()?, i)] })),
+            EventSpec::DomainEventRecords => {
+                let events =
+                    prepared.comment_events.as_deref().filter(|e| !e.is_empty()).ok_or_else(|| format!("invocation {i} has no comment events seeded"))?;
+                let records: Vec<Value> = events.iter().enumerate().map(|(j, e)| domain_event_record(&fixture.table, e, i * events.len() + j)).collect();
+                Ok(json!({ "Records": records }))
+            }
             EventSpec::Schedule { schedule } => Ok(local_runner::events::scheduled_event(scenario.function, schedule, time::OffsetDateTime::now_utc())),
+            EventSpec::MailFeedback { source } => {
+                let address = prepared.bounced.as_deref().ok_or_else(|| format!("invocation {i} has no bounced address"))?;
+                let mut event = self.eventbridge.get(source).cloned().ok_or_else(|| format!("no events/eventbridge/{source}.json"))?;
+                put_feedback_address(&mut event, address);
+                event["id"] = json!(request_id());
+                event["time"] = json!(domain::rfc3339(time::OffsetDateTime::now_utc()));
+                Ok(event)
+            }
         }
     }
 
@@ -390,6 +472,26 @@ pub fn member_removal_record(table: &str, removed: &RemovedMember, i: usize) -> 
 /// record.
 pub fn project_deletion_record(table: &str, deleted: &DeletedProject, i: usize) -> Value {
     change_record(table, Change::Insert { after: &deleted.after }, i)
+}
+
+/// The stream record of a domain event's item (`INSERT`: the keys and, as the table's stream
+/// view has it, the new item), built as [`deletion_record`] builds its record; the `n`th
+/// record of a scenario has the `n`th sequence number.
+pub fn domain_event_record(table: &str, event: &CommentEvent, n: usize) -> Value {
+    change_record(table, Change::Insert { after: &event.item }, n)
+}
+
+/// Puts `address` into an SES event as the bounced (or complaining) recipient and the mail's
+/// destination.
+fn put_feedback_address(event: &mut Value, address: &str) {
+    for list in ["/detail/bounce/bouncedRecipients", "/detail/complaint/complainedRecipients"] {
+        for recipient in event.pointer_mut(list).and_then(Value::as_array_mut).into_iter().flatten() {
+            recipient["emailAddress"] = json!(address);
+        }
+    }
+    if let Some(mail) = event.pointer_mut("/detail/mail") {
+        mail["destination"] = json!([address]);
+    }
 }
 
 /// A change to one item, with the images the change has.
@@ -537,6 +639,7 @@ mod tests {
             owner: User::new("owner@bench.example.com", "Owner"),
             creator: User::new("creator@bench.example.com", "Creator"),
             members: 3,
+            member_ids: (1..=3).map(|k| format!("6f1c2d3e-0000-4000-8000-00000000a55{k}")).collect(),
             invitees: (0..2).map(|k| Invitee { user: User::new(format!("i{k}@bench.example.com"), "I"), token: format!("tok{k}") }).collect(),
             branded: User::new("branded@bench.example.com", "Branded"),
             operator: User::operator("operator@bench.example.com", "Operator"),
@@ -545,6 +648,7 @@ mod tests {
                 other_project_id: "01JBENCHR0ADMAP00000000000".into(),
                 assignee: "6f1c2d3e-0000-4000-8000-00000000a551".into(),
             }),
+            comment_events: Vec::new(),
         }
     }
 
@@ -615,11 +719,50 @@ mod tests {
         Prepared { deleted_org: Some(DeletedOrg { org_id: org.into(), members: 10, before, after }), ..Prepared::default() }
     }
 
+    /// The event item a comment that mentions a member makes, as the store writes it.
+    fn comment_event(k: usize) -> CommentEvent {
+        use aws_sdk_dynamodb::types::AttributeValue as A;
+        let (org, project, task) = ("01JDQ2V3X4Y5Z6A7B8C9D0E1F2", "01JDQ2V3X4Y5Z6A7B8C9D0E1F3", "01JDQ2V3X4Y5Z6A7B8C9D0E1F4");
+        let id = format!("01JDQ2W0000000000000000{k:03}");
+        let mentioned = format!("6f1c2d3e-0000-4000-8000-00000000a{:03}", k % 3);
+        let item = item(&[
+            ("PK", A::S(format!("EVENT#{id}"))),
+            ("SK", A::S("EVENT".into())),
+            ("_type", A::S("event".into())),
+            ("id", A::S(id.clone())),
+            ("kind", A::S("comment.created".into())),
+            ("orgId", A::S(org.into())),
+            ("actor", A::S("6f1c2d3e-0000-4000-8000-0000000000aa".into())),
+            ("at", A::S("2026-11-27T13:00:00Z".into())),
+            ("projectId", A::S(project.into())),
+            ("taskId", A::S(task.into())),
+            ("title", A::S(format!("Board task {k}"))),
+            ("assignee", A::S("6f1c2d3e-0000-4000-8000-00000000a551".into())),
+            ("createdBy", A::S("6f1c2d3e-0000-4000-8000-0000000000aa".into())),
+            ("commentId", A::S(format!("01JDQ2X0000000000000000{k:03}"))),
+            ("mentions", A::L(vec![A::S(mentioned.clone())])),
+            ("excerpt", A::S(format!("@member-{k} could you take a look at this before Friday?"))),
+            ("ttl", A::N("1764507600".into())),
+        ]);
+        CommentEvent { id, mentioned, item }
+    }
+
+    fn comment_events() -> Prepared {
+        let batch = function("notifications").unwrap().stream_batch_size.unwrap();
+        Prepared { comment_events: Some((0..batch).map(comment_event).collect()), ..Prepared::default() }
+    }
+
     fn prepared(s: &Scenario) -> Prepared {
         match s.per_invocation {
             PerInvocation::DeletedOrg => deleted_org(),
             PerInvocation::RemovedMember => removed_member(),
             PerInvocation::DeletedProject => deleted_project(),
+            PerInvocation::CommentEvents => comment_events(),
+            PerInvocation::DueDigests => Prepared {
+                due_digests: Some(DueDigests { org_id: "01JDQ2V3X4Y5Z6A7B8C9D0E1F2".into(), user_ids: vec!["6f1c2d3e-0000-4000-8000-00000000d001".into()] }),
+                ..Prepared::default()
+            },
+            PerInvocation::BouncedAddress => Prepared { bounced: Some(crate::seed::bounced_address(1)), ..Prepared::default() },
             PerInvocation::Nothing => Prepared::default(),
         }
     }
@@ -641,11 +784,22 @@ mod tests {
                     assert!(e["requestContext"]["path"].as_str().unwrap().starts_with("/prod/"));
                 }
                 EventSpec::Trigger { source, .. } => assert_eq!(e["triggerSource"], source),
-                EventSpec::OrgDeletionRecord | EventSpec::MemberRemovalRecord | EventSpec::ProjectDeletionRecord => {
+                EventSpec::OrgDeletionRecord | EventSpec::MemberRemovalRecord | EventSpec::ProjectDeletionRecord | EventSpec::DomainEventRecords => {
                     assert_eq!(e["Records"][0]["eventSource"], "aws:dynamodb");
                 }
                 EventSpec::Schedule { schedule } => assert_eq!(e["detail"]["schedule"], schedule),
+                EventSpec::MailFeedback { .. } => assert_eq!(e["source"], "aws.ses"),
             }
+            let kind = match api::event_kind(&e) {
+                api::EventKind::Http => Kind::Http,
+                api::EventKind::Stream => Kind::Stream,
+                api::EventKind::Queue => Kind::Queue,
+                api::EventKind::S3 => Kind::S3,
+                api::EventKind::Schedule => Kind::Schedule,
+                api::EventKind::Bus => Kind::Bus,
+                api::EventKind::Unknown => Kind::CognitoTrigger,
+            };
+            assert_eq!(kind, s.kind(), "{}: the function would read its event as another kind", s.name);
         }
     }
 
@@ -724,7 +878,8 @@ mod tests {
     }
 
     fn filters_of(function: &str) -> Vec<Value> {
-        registry::function(function).unwrap().sources.dynamodb_stream.unwrap().filters
+        let f = registry::function(function).unwrap_or_else(|| panic!("the registry has no {function}"));
+        f.sources.dynamodb_stream.unwrap_or_else(|| panic!("{function} does not consume the stream")).filters
     }
 
     #[test]
@@ -772,7 +927,7 @@ mod tests {
         assert_eq!(change["NewImage"]["_type"], json!({"S": store::PROJECT_PURGE_TYPE}));
         assert_eq!(change["SequenceNumber"], "400000000000000000001");
         assert!(local_runner::events::filter::passes(&filters_of("org-purge"), r), "the registry's filter drops {r}");
-        assert!(!local_runner::events::filter::passes(&filters_of("projects"), r));
+        assert!(!local_runner::events::filter::passes(&filters_of("notifications"), r), "a purge marker is no domain event");
         let parsed: aws_lambda_events::dynamodb::Event = serde_json::from_value(e.clone()).unwrap();
         let target = org_purge::target_of(&parsed.records[0]);
         assert_eq!(target, Some(store::PurgeTarget::Project(deleted.org_id.parse().unwrap(), deleted.project_id.parse().unwrap())));
@@ -808,6 +963,91 @@ mod tests {
         assert_eq!(path_parameters("/orgs/{orgId}/projects/{projectId}/tasks/{taskId}"), ["orgId", "projectId", "taskId"]);
         assert!(path_parameters("/me").is_empty());
         assert!(scenario("member removed (stream)").needs_workload() && !scenario("deleted project (stream)").needs_workload());
+    }
+
+    #[test]
+    fn the_comment_events_are_the_batch_lambda_delivers_to_the_notifications_consumer() {
+        let t = Templates::load(&events_dir()).unwrap();
+        let (f, p) = (fixture(), comment_events());
+        let events = p.comment_events.as_ref().unwrap();
+        let e = t.build(scenario("comment events (stream)"), &f, 2, &p).unwrap();
+        assert_eq!(api::event_kind(&e), api::EventKind::Stream);
+        let records = e["Records"].as_array().unwrap();
+        // As many as the event source mapping delivers at once.
+        let batch = registry::function("notifications").unwrap().sources.dynamodb_stream.unwrap().batch_size;
+        assert_eq!(records.len(), usize::try_from(batch).unwrap());
+        let sequence: Vec<&str> = records.iter().map(|r| r["dynamodb"]["SequenceNumber"].as_str().unwrap()).collect();
+        assert_eq!(sequence.first(), Some(&"400000000000000000051"), "the third batch follows the first two");
+        assert!(sequence.windows(2).all(|w| w[0] < w[1]), "sequence numbers grow within the batch: {sequence:?}");
+        let parsed: aws_lambda_events::dynamodb::Event = serde_json::from_value(e.clone()).unwrap();
+        for ((r, event), seen) in records.iter().zip(events).zip(&parsed.records) {
+            assert_eq!((r["eventName"].as_str(), r["eventSource"].as_str(), r["eventVersion"].as_str()), (Some("INSERT"), Some("aws:dynamodb"), Some("1.1")));
+            let change = &r["dynamodb"];
+            assert_eq!(change["Keys"], json!({"PK": {"S": format!("EVENT#{}", event.id)}, "SK": {"S": "EVENT"}}));
+            assert!(change.get("OldImage").is_none(), "an insert has no old image: {change}");
+            assert_eq!(change["StreamViewType"], "NEW_AND_OLD_IMAGES");
+            // The notifications mapping lets it through (and no other consumer's does), and the
+            // consumer reads the event it carries.
+            assert!(local_runner::events::filter::passes(&filters_of("notifications"), r), "the registry's filter drops {r}");
+            assert!(!local_runner::events::filter::passes(&filters_of("org-purge"), r));
+            let domain_event = store::DomainEvent::from_image(&seen.change.new_image).unwrap().expect("a domain event");
+            assert_eq!(domain_event.kind, store::EventKind::CommentCreated);
+            assert_eq!(domain_event.id, event.id);
+            assert_eq!(domain_event.mentions.iter().map(ToString::to_string).collect::<Vec<_>>(), std::slice::from_ref(&event.mentioned));
+        }
+        let ids: std::collections::HashSet<&str> = records.iter().map(|r| r["eventID"].as_str().unwrap()).collect();
+        assert_eq!(ids.len(), records.len(), "every record has its own event id");
+        assert!(t.build(scenario("comment events (stream)"), &f, 0, &Prepared::default()).is_err(), "needs its events");
+        let none = Prepared { comment_events: Some(Vec::new()), ..Prepared::default() };
+        assert!(t.build(scenario("comment events (stream)"), &f, 0, &none).is_err(), "an empty batch is never delivered");
+        assert!(scenario("comment events (stream)").needs_workload());
+        assert_eq!(scenario("comment events (stream)").comment_events(201), Some((201, 25)));
+        assert_eq!(scenario("list notifications").comment_events(201), None);
+    }
+
+    #[test]
+    fn ses_feedback_is_the_event_the_eventbridge_rule_delivers() {
+        let t = Templates::load(&events_dir()).unwrap();
+        let p = prepared(scenario("SES bounce (EventBridge)"));
+        let address = p.bounced.clone().unwrap();
+        let e = t.build(scenario("SES bounce (EventBridge)"), &fixture(), 1, &p).unwrap();
+        assert_eq!(api::event_kind(&e), api::EventKind::Bus);
+        assert_eq!((e["source"].as_str(), e["detail-type"].as_str()), (Some("aws.ses"), Some("Email Bounced")));
+        assert_eq!(e["detail"]["eventType"], "Bounce");
+        assert_eq!(e["detail"]["bounce"]["bounceType"], "Permanent", "only a permanent bounce suppresses");
+        assert_eq!(e["detail"]["bounce"]["bouncedRecipients"][0]["emailAddress"], address.as_str());
+        assert_eq!(e["detail"]["mail"]["destination"], json!([address]));
+        assert!(address.parse::<domain::Email>().is_ok(), "{address}");
+        let parsed: aws_lambda_events::eventbridge::EventBridgeEvent<Value> = serde_json::from_value(e.clone()).unwrap();
+        assert_eq!(parsed.source, "aws.ses");
+        let again = t.build(scenario("SES bounce (EventBridge)"), &fixture(), 1, &p).unwrap();
+        assert_ne!(e["id"], again["id"], "each delivery has its own id");
+        assert!(t.build(scenario("SES bounce (EventBridge)"), &fixture(), 1, &Prepared::default()).is_err(), "needs its address");
+        // The complaint sample takes an address the same way.
+        let mut complaint = t.eventbridge.get("ses-complaint").cloned().unwrap();
+        put_feedback_address(&mut complaint, &address);
+        assert_eq!(complaint["detail"]["complaint"]["complainedRecipients"][0]["emailAddress"], address.as_str());
+        assert_eq!(complaint["detail"]["mail"]["destination"], json!([address]));
+        assert_ne!(crate::seed::bounced_address(1), crate::seed::bounced_address(2));
+    }
+
+    #[test]
+    fn the_notification_routes_read_the_owners_inbox() {
+        let t = Templates::load(&events_dir()).unwrap();
+        let f = fixture();
+        let list = t.build(scenario("list unread notifications"), &f, 0, &Prepared::default()).unwrap();
+        assert_eq!(list["path"], format!("/orgs/{}/notifications", f.org_id));
+        assert_eq!(list["queryStringParameters"], json!({"unread": "true"}));
+        assert_eq!(list["requestContext"]["authorizer"]["claims"]["sub"], f.owner.sub.as_str());
+        let count = t.build(scenario("unread count"), &f, 0, &Prepared::default()).unwrap();
+        assert_eq!(count["path"], format!("/orgs/{}/notifications/unread-count", f.org_id));
+        assert_eq!(count["queryStringParameters"], Value::Null);
+        assert!(scenario("list notifications").needs_inbox() && scenario("unread count").needs_inbox());
+        assert!(!scenario("notification-sweep (schedule)").needs_inbox() && !scenario("list members").needs_inbox());
+        let sweep = t.build(scenario("notification-sweep (schedule)"), &f, 0, &prepared(scenario("notification-sweep (schedule)"))).unwrap();
+        let parsed: api::ScheduledEvent = serde_json::from_value(sweep).unwrap();
+        assert_eq!((parsed.detail.schedule.as_str(), parsed.detail.function.as_str()), ("notification-sweep", "notifications"));
+        assert!(!scenario("notification-sweep (schedule)").needs_workload());
     }
 
     #[test]
@@ -879,6 +1119,10 @@ mod tests {
         let triggers = function("cognito-triggers").unwrap();
         assert_eq!((triggers.memory_mb, triggers.timeout_secs, triggers.kinds.as_slice()), (128, 5, [Kind::CognitoTrigger].as_slice()));
         assert!(function("invites").unwrap().environment.ses_from_address);
+        let notifications = function("notifications").unwrap();
+        assert_eq!(notifications.kinds, [Kind::Http, Kind::Stream, Kind::Schedule, Kind::Bus]);
+        assert_eq!((notifications.schedules.as_slice(), notifications.stream_batch_size), (["notification-sweep"].as_slice(), Some(25)));
+        assert_eq!(function("projects").unwrap().stream_batch_size, None);
         assert_eq!(functions().len(), registry::all().len());
     }
 }

@@ -4,7 +4,10 @@
 //! for the projects scenarios, a workload (two projects, a board column of tasks, the owner's
 //! open tasks across both); and, for each invocation of a stream or purge scenario, what it
 //! acts on: an org its owner deletes, a member with open tasks whom the owner removes, or a
-//! project with tasks that the owner deletes.
+//! project with tasks that the owner deletes. For the notifications function: unread and read
+//! notifications in the owner's inbox (its routes), comments that mention members, whose
+//! domain events are the stream batches (one per invocation), members whose daily digest and
+//! held-back mail are due for each sweep, and the address each SES feedback event names.
 //!
 //! Each scenario gets its own table, made from `table.json` without the stream: the local
 //! endpoint (moto) deep-copies a table with its whole stream history for every item of every
@@ -14,10 +17,14 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
+use domain::notify::{Digest, DigestFrequency, NotificationKind, Preferences};
 use domain::work::{Due, Priority, ProjectId, ProjectName, TaskId, TaskStatus, TaskTitle};
-use domain::{Action, Identity, OrgId, OrgName, Plan, Role, UserId};
+use domain::{Action, Clock, Identity, OrgId, OrgName, Plan, Role, UserId};
 use serde_json::{Value, json};
-use store::{InviteContext, InviteToken, NewInvite, NewOrg, OrgScope, PageRequest, Project, Store, TableDefinition, Task, TaskDraft};
+use store::{
+    EventKind, InviteContext, InviteToken, NewInvite, NewNotification, NewOrg, OrgScope, PageRequest, Project, Recipient, Store, TableDefinition, Task,
+    TaskDraft,
+};
 
 use crate::runtime_api::request_id;
 
@@ -36,6 +43,19 @@ pub const REMOVED_MEMBER_TASKS: usize = 3;
 pub const DELETED_PROJECT_TASKS: usize = 20;
 /// The labels seeded tasks carry, in turn (the org's label set).
 const LABELS: [&str; 3] = ["bench", "backend", "ui"];
+/// Notifications in the owner's inbox that the notifications routes read, newest last.
+pub const INBOX_NOTIFICATIONS: usize = 50;
+/// Of those, the oldest ones the owner has read.
+pub const INBOX_READ: usize = 20;
+/// Members whose daily digest is due at each invocation of the notification sweep, each also
+/// with a mail that quiet hours held back.
+pub const DIGEST_MEMBERS: usize = 10;
+/// Unread notifications of each of them (what their digest lists).
+pub const DIGEST_UNREAD: usize = 3;
+/// The time zones of the digest readers, in turn.
+const TIME_ZONES: [&str; 4] = ["UTC", "Europe/Paris", "America/New_York", "Asia/Kolkata"];
+/// How far back the notification sweep looks for due digests and held-back mail.
+const SWEEP_LOOKBACK_SECS: i64 = 3 * 86_400;
 
 /// A Cognito user: a UUID `sub` and a verified email.
 #[derive(Debug, Clone)]
@@ -104,6 +124,8 @@ pub struct Fixture {
     pub creator: User,
     /// Seeded members besides the owner.
     pub members: usize,
+    /// Their user ids, in the order they were added.
+    pub member_ids: Vec<String>,
     /// One per accept-invite invocation, in order.
     pub invitees: Vec<Invitee>,
     /// Has an open invitation that accept-invite never consumes (CustomMessage branding).
@@ -112,6 +134,30 @@ pub struct Fixture {
     pub operator: User,
     /// The projects scenarios' projects and tasks, when seeded.
     pub workload: Option<Workload>,
+    /// The domain events of comments that mention members, one stream batch per invocation
+    /// (empty unless [`comment_events`] seeded them).
+    pub comment_events: Vec<Vec<CommentEvent>>,
+}
+
+/// The domain event of a comment the owner wrote on a board task, mentioning one member: the
+/// event item as the store wrote it (with the comment, in one transaction), which is the new
+/// image of the stream record (`INSERT`) it makes.
+#[derive(Debug, Clone)]
+pub struct CommentEvent {
+    /// The event's id: the id of the notification it makes in the mentioned member's inbox.
+    pub id: String,
+    /// The member the comment mentions.
+    pub mentioned: String,
+    pub item: Item,
+}
+
+/// The members of the seeded org whose daily digest is due, seeded for one invocation of the
+/// notification sweep: each with [`DIGEST_UNREAD`] unread notifications and a mail that quiet
+/// hours held back until a minute ago.
+#[derive(Debug, Clone)]
+pub struct DueDigests {
+    pub org_id: String,
+    pub user_ids: Vec<String>,
 }
 
 /// The projects and tasks of the projects scenarios, written through the store as
@@ -218,7 +264,19 @@ pub async fn seed(store: &Store, members: usize, invitations: usize, workload: b
     invite(branded.email.clone()).await?;
 
     let workload = if workload { Some(seed_workload(store, &who, org_id, &member_ids).await?) } else { None };
-    Ok(Fixture { table: store.table_name().to_owned(), org_id: org_id.to_string(), owner, creator, members, invitees, branded, operator, workload })
+    Ok(Fixture {
+        table: store.table_name().to_owned(),
+        org_id: org_id.to_string(),
+        owner,
+        creator,
+        members,
+        member_ids: member_ids.iter().map(UserId::to_string).collect(),
+        invitees,
+        branded,
+        operator,
+        workload,
+        comment_events: Vec::new(),
+    })
 }
 
 fn invalid(e: impl std::fmt::Debug) -> Error {
@@ -387,4 +445,189 @@ pub async fn deleted_org(store: &Store, operator: &User, members: usize, k: usiz
 pub async fn purged(store: &Store, deleted: &DeletedOrg) -> Result<bool, Error> {
     let org = deleted.org_id.parse().map_err(|e| format!("org id {}: {e:?}", deleted.org_id))?;
     Ok(store.org_item(org).await?.is_none())
+}
+
+/// A notification as the consumer or the sweep makes one, from `actor` about the `k`th thing.
+fn notification(kind: NotificationKind, actor: &str, k: usize, now: i64) -> Result<NewNotification, Error> {
+    let at = time::OffsetDateTime::from_unix_timestamp(now).map_err(invalid)?;
+    let task = format!("Board task {k}");
+    let (title, body) = match kind {
+        NotificationKind::Mentioned => {
+            (format!("Member {k} mentioned you on \u{201c}{task}\u{201d}"), "@owner could you take a look before Friday?".to_owned())
+        }
+        NotificationKind::Commented => (format!("Member {k} commented on \u{201c}{task}\u{201d}"), "Done on my side.".to_owned()),
+        NotificationKind::DueSoon => (format!("\u{201c}{task}\u{201d} is due soon"), "Due 2026-12-15.".to_owned()),
+        _ => (format!("Member {k} assigned you \u{201c}{task}\u{201d}"), String::new()),
+    };
+    Ok(NewNotification {
+        id: ulid::Ulid::new().to_string(),
+        kind,
+        actor: actor.to_owned(),
+        at: domain::rfc3339(at),
+        title,
+        body,
+        project_id: None,
+        task_id: None,
+    })
+}
+
+/// The kinds seeded notifications have, in turn.
+const KINDS: [NotificationKind; 4] = [NotificationKind::Assigned, NotificationKind::Mentioned, NotificationKind::Commented, NotificationKind::DueSoon];
+
+/// Puts [`INBOX_NOTIFICATIONS`] notifications from the org's members into the owner's inbox,
+/// as the consumer delivers them, and has the owner read the oldest [`INBOX_READ`] one by one
+/// (as `POST …/notifications/{id}/read` does).
+pub async fn inbox(store: &Store, fixture: &Fixture) -> Result<(), Error> {
+    let owner = fixture.owner.identity()?;
+    let org: OrgId = fixture.org_id.parse().map_err(invalid)?;
+    let recipient = store.recipient(org, &owner.user_id).await?.ok_or("the owner is not a recipient")?;
+    let actor = |k: usize| fixture.member_ids.get(k % fixture.member_ids.len().max(1)).cloned().unwrap_or_else(|| store::SYSTEM_ACTOR.to_owned());
+    let now = store.clock().epoch();
+    let mut ids = Vec::with_capacity(INBOX_NOTIFICATIONS);
+    for k in 0..INBOX_NOTIFICATIONS {
+        let note = notification(KINDS[k % KINDS.len()], &actor(k), k, now)?;
+        store.deliver_notification(&recipient, &note).await?;
+        ids.push(note.id);
+    }
+    let scope = store.authorize(&owner, org, Action::ReadOrg).await?;
+    for id in ids.iter().take(INBOX_READ) {
+        let state = store.notification_state(&scope, &owner.user_id, id).await?.ok_or("a seeded notification is gone")?;
+        store.mark_notification_read(&scope, state).await?;
+    }
+    Ok(())
+}
+
+/// Has the owner write `batches` × `per_batch` comments on the workload's board tasks, each
+/// mentioning a member in turn (the members' own tasks get a "commented" notification too),
+/// and answers the domain events the store wrote with them, oldest first, `per_batch` to a
+/// batch. Seeded before the first invocation: an event item has no index, so they are found
+/// with one scan of the table.
+pub async fn comment_events(store: &Store, fixture: &Fixture, batches: usize, per_batch: usize) -> Result<Vec<Vec<CommentEvent>>, Error> {
+    let workload = fixture.workload.as_ref().ok_or("the fixture has no workload")?;
+    let owner = fixture.owner.identity()?;
+    let org: OrgId = fixture.org_id.parse().map_err(invalid)?;
+    let scope = workload_scope(store, &owner, org).await?;
+    let board: ProjectId = workload.project_id.parse().map_err(invalid)?;
+    let tasks = store.list_tasks(&scope, board, Some(TaskStatus::Todo), &PageRequest::first(store::MAX_LIMIT)).await?.items;
+    if tasks.is_empty() || fixture.member_ids.is_empty() {
+        return Err("comment events need the board's tasks and members to mention".into());
+    }
+    let wanted = batches * per_batch;
+    for k in 0..wanted {
+        let task = &tasks[k % tasks.len()];
+        let m = k % fixture.member_ids.len();
+        let mentioned: UserId = fixture.member_ids[m].parse().map_err(invalid)?;
+        let text = format!("@member-{m} could you take a look at this before Friday? The estimate moved (bench comment {k}).");
+        store.create_comment(&scope, task, text, vec![mentioned]).await?;
+    }
+    let mut events = event_items(store, EventKind::CommentCreated).await?;
+    let id = |item: &Item| item.get("id").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+    events.sort_by_key(id);
+    if events.len() != wanted {
+        return Err(format!("seeded {wanted} comments but found {} comment events", events.len()).into());
+    }
+    let seeded = events
+        .into_iter()
+        .map(|item| {
+            let mentioned = item.get("mentions").and_then(|v| v.as_l().ok()).and_then(|l| l.first()).and_then(|v| v.as_s().ok()).cloned();
+            Ok(CommentEvent { id: id(&item), mentioned: mentioned.ok_or("a comment event names nobody")?, item })
+        })
+        .collect::<Result<Vec<_>, Error>>()?;
+    Ok(seeded.chunks(per_batch).map(<[CommentEvent]>::to_vec).collect())
+}
+
+/// The event items of `kind` in the store's table (one scan).
+async fn event_items(store: &Store, kind: EventKind) -> Result<Vec<Item>, Error> {
+    let mut items = Vec::new();
+    let mut start = None;
+    loop {
+        let page = store
+            .client()
+            .scan()
+            .table_name(store.table_name())
+            .filter_expression("#type = :event AND #kind = :kind")
+            .expression_attribute_names("#type", "_type")
+            .expression_attribute_names("#kind", "kind")
+            .expression_attribute_values(":event", AttributeValue::S("event".into()))
+            .expression_attribute_values(":kind", AttributeValue::S(kind.as_str().into()))
+            .set_exclusive_start_key(start)
+            .send()
+            .await?;
+        items.extend(page.items.unwrap_or_default());
+        start = page.last_evaluated_key;
+        if start.is_none() {
+            return Ok(items);
+        }
+    }
+}
+
+/// How many of `events` have not made their notification in the mentioned member's inbox
+/// (the consumer's work).
+pub async fn mentions_missing(store: &Store, fixture: &Fixture, events: &[CommentEvent]) -> Result<usize, Error> {
+    let org: OrgId = fixture.org_id.parse().map_err(invalid)?;
+    let scope = store.admin_scope(&fixture.operator.identity()?, org).await?;
+    let mut missing = 0;
+    for e in events {
+        let user: UserId = e.mentioned.parse().map_err(invalid)?;
+        missing += usize::from(store.notification_state(&scope, &user, &e.id).await?.is_none());
+    }
+    Ok(missing)
+}
+
+/// Seeds, for invocation `k` of the notification sweep, [`DIGEST_MEMBERS`] members of the
+/// fixture's org whose daily digest is due: their preferences were set a day ago (so their
+/// digest hour came since), each has [`DIGEST_UNREAD`] unread notifications and a mail that
+/// quiet hours held back until a minute ago. Fresh members each time: a digest is mailed once
+/// per member and time.
+pub async fn due_digests(store: &Store, fixture: &Fixture, k: usize) -> Result<DueDigests, Error> {
+    let owner = fixture.owner.identity()?;
+    let org: OrgId = fixture.org_id.parse().map_err(invalid)?;
+    let scope = store.authorize(&owner, org, Action::ManageMembers).await?;
+    let now = store.clock().now();
+    let a_day_ago = store.clone().with_clock(Clock::fixed(now - time::Duration::days(1)));
+    let mut user_ids = Vec::with_capacity(DIGEST_MEMBERS);
+    for m in 0..DIGEST_MEMBERS {
+        let user = User::new(format!("digest-{k}-{m}@bench.example.com"), format!("Digest Reader {k}.{m}"));
+        let id = user.identity()?;
+        store.add_member(&scope, &id.user_id, Role::Member, id.email.clone(), Some(user.name.clone())).await?;
+        let own = a_day_ago.authorize(&id, org, Action::ReadOrg).await?;
+        let hour = u8::try_from((k + m) % 24).unwrap_or(8);
+        let preferences = Preferences {
+            time_zone: TIME_ZONES[m % TIME_ZONES.len()].to_owned(),
+            digest: Digest { frequency: DigestFrequency::Daily, hour, weekday: None },
+            ..Preferences::default()
+        };
+        a_day_ago.set_notification_preferences(&own, preferences).await?;
+        let recipient: Recipient = store.recipient(org, &id.user_id).await?.ok_or("a digest reader is not a recipient")?;
+        let actor = owner.user_id.as_str();
+        for n in 0..DIGEST_UNREAD {
+            store.deliver_notification(&recipient, &notification(KINDS[(m + n) % KINDS.len()], actor, n, now.unix_timestamp())?).await?;
+        }
+        let held = notification(NotificationKind::Assigned, actor, m, now.unix_timestamp() - 8 * 3600)?;
+        store.defer_mail(&recipient, &held, now.unix_timestamp() - 60).await?;
+        user_ids.push(id.user_id.to_string());
+    }
+    Ok(DueDigests { org_id: org.to_string(), user_ids })
+}
+
+/// How many digests and held-back mails of `due` are still due (the sweep sends and
+/// reschedules them).
+pub async fn digests_pending(store: &Store, due: &DueDigests) -> Result<usize, Error> {
+    let now = store.clock().epoch();
+    let ours = |org: OrgId, user: &UserId| org.to_string() == due.org_id && due.user_ids.iter().any(|u| u == user.as_str());
+    let (digests, mail) = tokio::join!(store.digests_due(now - SWEEP_LOOKBACK_SECS, now), store.deferred_mail_due(now - SWEEP_LOOKBACK_SECS, now));
+    let digests = digests?.iter().filter(|d| ours(d.org_id, &d.user_id)).count();
+    let mail = mail?.iter().filter(|m| ours(m.org_id, &m.user_id)).count();
+    Ok(digests + mail)
+}
+
+/// The address SES feedback invocation `k` reports as bounced (mixed case, as mail servers
+/// write them).
+pub fn bounced_address(k: usize) -> String {
+    format!("Bounced.Reader-{k}@Bench.Example.com")
+}
+
+/// Whether `address` is on the suppression list (the feedback handler's work).
+pub async fn suppressed(store: &Store, address: &str) -> Result<bool, Error> {
+    Ok(store.is_suppressed(&address.parse().map_err(|e| format!("email {address}: {e:?}"))?).await?)
 }
