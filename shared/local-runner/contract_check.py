@@ -106,9 +106,11 @@ def setup(api: Api) -> dict:
     tasks = f"/orgs/{org_id}/projects/{project['id']}/tasks"
     _, task = api.call("POST", tasks, {"title": "Contract task", "assignee": member_id, "due": "2030-01-01"}, member)
     _, comment = api.call("POST", f"{tasks}/{task['id']}/comments", {"text": "first"}, member)
-    # The owner's comment on the member's task reaches the member's inbox and mailbox through
+    # The owner's comment mentioning the member reaches the member's inbox and mailbox through
     # the local stream: a notification to mark read, and an unsubscribe link's token.
-    api.call("POST", f"{tasks}/{task['id']}/comments", {"text": "a word from the owner"}, owner)
+    _, members = api.call("GET", f"/orgs/{org_id}/members", token=owner)
+    handle = next(m["handle"] for m in members["items"] if m["userId"] == member_id)
+    api.call("POST", f"{tasks}/{task['id']}/comments", {"text": f"@{handle} a word from the owner"}, owner)
     notification, token = None, None
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline and not (notification and token):
