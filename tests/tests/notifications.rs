@@ -471,3 +471,44 @@ async fn ses_bounces_and_complaints_suppress_the_address_through_the_bus_handler
     handlers.invoke(transient, lambda_runtime::Context::default()).await.unwrap();
     assert!(!w.store.is_suppressed(&"full.mailbox@example.com".parse().unwrap()).await.unwrap());
 }
+
+#[tokio::test]
+async fn an_unread_notification_that_expires_leaves_the_unread_count_once() {
+    let w = World::new(Clock::offset()).await;
+    let bob = w.join(Role::Member).await;
+    let project = w.store.create_project(&w.scope, ProjectName::parse("name", "P").unwrap(), String::new()).await.unwrap();
+    let task = w.store.create_task(&w.scope, &project, TaskDraft::new(title("T")), None, &OrgLabels::default()).await.unwrap();
+    for text in ["one", "two"] {
+        w.store.create_comment(&w.scope, &task, text.into(), vec![bob.identity().user_id.clone()]).await.unwrap();
+    }
+    for e in w.events().await {
+        notifications::on_event(&w.app, &e).await.unwrap();
+    }
+    assert_eq!(w.unread(&bob).await, 2);
+    // DynamoDB's TTL deletes the older one: its stream record is a REMOVE by the service.
+    let items = testkit::scan_all(&w.store).await;
+    let mut notes: Vec<_> = items.into_iter().filter(|i| i.get("_type").and_then(|v| v.as_s().ok()).is_some_and(|t| t == "notification")).collect();
+    notes.sort_by_key(|i| i["SK"].as_s().unwrap().clone());
+    let old = notes.remove(0);
+    w.store.client().delete_item().table_name(w.store.table_name()).key("PK", old["PK"].clone()).key("SK", old["SK"].clone()).send().await.unwrap();
+    let image: serde_dynamo::Item = serde_dynamo::Item::from(old.clone());
+    let image = serde_json::to_value(&image).unwrap();
+    let record = |by_ttl: bool| {
+        let mut r = json!({"eventID": "ttl-1", "eventName": "REMOVE", "eventSource": "aws:dynamodb", "awsRegion": "us-east-1", "eventVersion": "1.1",
+               "dynamodb": {"Keys": {"PK": image["PK"], "SK": image["SK"]}, "OldImage": image, "SequenceNumber": "300", "SizeBytes": 200, "StreamViewType": "NEW_AND_OLD_IMAGES"}});
+        if by_ttl {
+            r["userIdentity"] = json!({"type": "Service", "principalId": "dynamodb.amazonaws.com"});
+        }
+        r
+    };
+    let filters = registry::function("notifications").unwrap().sources.dynamodb_stream.unwrap().filters;
+    assert!(local_runner::events::filter::passes(&filters, &record(true)), "the registry's filter lets TTL deletions through");
+    assert!(!local_runner::events::filter::passes(&filters, &record(false)), "and no other deletion");
+    let handlers = notifications::handlers(&platform(&w.store, &testkit::sdk_config().await)).unwrap();
+    for _ in 0..2 {
+        let answer = handlers.invoke(json!({"Records": [record(true)]}), lambda_runtime::Context::default()).await.unwrap();
+        assert_eq!(answer, json!({"batchItemFailures": []}));
+    }
+    assert_eq!(w.unread(&bob).await, 1, "counted out once, however often the record comes");
+    assert_eq!(w.inbox(&bob, true).await["items"].as_array().unwrap().len(), 1);
+}

@@ -1,4 +1,5 @@
-//! The stream consumer: domain events become notifications, and the delivery of one
+//! The stream consumer: domain events become notifications (and an unread notification
+//! that expired leaves the unread count), and the delivery of one
 //! notification to one recipient (in-app, email now, email after quiet hours, or into the
 //! digest), shared with the sweep's reminders.
 
@@ -38,6 +39,10 @@ pub async fn on_stream(app: &AppState, event: StreamEvent) -> RecordFailures {
 }
 
 async fn on_record(app: &AppState, record: &EventRecord) -> Result<(), String> {
+    if record.event_name == "REMOVE" {
+        // An unread notification that expired (TTL) leaves the unread count.
+        return app.store.notification_expired(&record.change.old_image).await.map_err(|e| e.to_string());
+    }
     if record.event_name != "INSERT" {
         return Ok(());
     }

@@ -249,16 +249,24 @@ answer in well under a second (API Gateway stops waiting at 29 s whatever the ti
             },
             sources: Sources {
                 http: true,
-                // The domain events that notify someone (compose.rs): one filter, kinds ORed.
+                // The domain events that notify someone (compose.rs), kinds ORed; and unread
+                // notifications that DynamoDB's TTL deleted (they leave the unread count).
                 dynamodb_stream: Some(StreamSource {
-                    filters: vec![json!({
-                        "eventName": ["INSERT"],
-                        "dynamodb": { "NewImage": {
-                            "_type": { "S": ["event"] },
-                            "kind": { "S": ["task.created", "task.updated", "task.moved", "comment.created",
-                                            "invitation.accepted", "member.role_changed", "member.removed"] }
-                        } }
-                    })],
+                    filters: vec![
+                        json!({
+                            "eventName": ["INSERT"],
+                            "dynamodb": { "NewImage": {
+                                "_type": { "S": ["event"] },
+                                "kind": { "S": ["task.created", "task.updated", "task.moved", "comment.created",
+                                                "invitation.accepted", "member.role_changed", "member.removed"] }
+                            } }
+                        }),
+                        json!({
+                            "eventName": ["REMOVE"],
+                            "userIdentity": { "type": ["Service"], "principalId": ["dynamodb.amazonaws.com"] },
+                            "dynamodb": { "OldImage": { "_type": { "S": ["notification"] }, "read": { "BOOL": [false] } } }
+                        }),
+                    ],
                     batch_size: 25,
                     maximum_retry_attempts: 5,
                     bisect_batch_on_error: true,

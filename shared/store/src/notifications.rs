@@ -750,6 +750,47 @@ impl Store {
         Ok(())
     }
 
+    /// A notification that DynamoDB's TTL deleted while it was unread (its stream record's old
+    /// image) leaves the unread count, once however often the record is delivered: the
+    /// decrement is one transaction with a marker of the expiry. Anything else (read, already
+    /// counted out, marked read by "mark all", an inbox deleted since): nothing.
+    pub async fn notification_expired(&self, old_image: &serde_dynamo::Item) -> Result<(), DomainError> {
+        let is_notification = matches!(old_image.get(keys::TYPE), Some(serde_dynamo::AttributeValue::S(t)) if t == <Notification as Entity>::TYPE);
+        let pk = match old_image.get(keys::PK) {
+            Some(serde_dynamo::AttributeValue::S(pk)) if is_notification => pk.clone(),
+            _ => return Ok(()),
+        };
+        let expired: Notification = serde_dynamo::from_item(old_image.clone()).map_err(|e| {
+            tracing::error!(error = %e, "expired notification image does not parse");
+            DomainError::Unavailable
+        })?;
+        let user = pk.strip_prefix(&format!("NOTIF#{}#", expired.org_id)).and_then(|u| u.parse::<UserId>().ok());
+        let Some(user) = user.filter(|u| inbox_pk(expired.org_id, u) == pk) else { return Ok(()) };
+        if expired.read {
+            return Ok(());
+        }
+        let marker = Key { pk: pk.clone(), sk: format!("EXPIRED#{}", expired.id) };
+        const COUNTED: DomainError = DomainError::Conflict("already counted out");
+        let mut tx = Tx::default();
+        tx.put(&self.table, to_item(&SweepMark { up_to: self.clock.epoch() }, &marker, &[])?, Some(Expr::condition("attribute_not_exists(PK)")), COUNTED)
+            .update(
+                &self.table,
+                &inbox_key(expired.org_id, &user),
+                Expr::update("ADD #unread :minus")
+                    .when("#unread > :zero AND (attribute_not_exists(#upTo) OR #upTo < :delivered)")
+                    .name("#unread", "unread")
+                    .name("#upTo", "readUpTo")
+                    .value(":minus", AttributeValue::N("-1".into()))
+                    .value(":zero", n(0))
+                    .value(":delivered", s(&expired.delivered)),
+                COUNTED,
+            );
+        match tx.run(self).await {
+            Ok(()) | Err(DomainError::Conflict(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Deletes the inbox of `user` in `org` once they are no longer a member.
     pub async fn delete_inbox(&self, org: OrgId, user: &UserId) -> Result<(), DomainError> {
         if self.recipient(org, user).await?.is_some() {
