@@ -21,7 +21,7 @@ const EXCEPTIONS: &[(&str, &str, usize, &str)] = &[
         "POST",
         "/orgs/{orgId}/projects/{projectId}/tasks/import",
         usize::MAX,
-        "assignees are looked up by email, then rows are written in transactions of 30, 4 at a time",
+        "assignees are looked up by email, then rows are written in transactions of 24, 4 at a time",
     ),
 ];
 

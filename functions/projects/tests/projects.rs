@@ -447,3 +447,19 @@ async fn a_csv_with_a_bad_row_imports_nothing_and_a_good_one_imports_once() {
     // Not CSV.
     w.send(ApiCall::post(&format!("{}/import", w.tasks(&project))).by(&w.owner).json(json!({}))).await.expect_problem(415, "unsupported-media-type");
 }
+
+#[tokio::test]
+async fn an_import_with_a_different_assignee_on_every_row_fits_its_transactions() {
+    // Each row writes a task, its history entry and its domain event, and each distinct
+    // assignee adds a membership check: the rows per transaction keep that under 100 items.
+    let w = World::new(Plan::Professional).await;
+    let mut emails = Vec::new();
+    for i in 0..30 {
+        emails.push(w.join(&format!("assignee{i}"), Role::Member).await.email);
+    }
+    let project = w.project("Spread").await;
+    let rows: String = (0..60).map(|i| format!("Row {i},,,,{},,\n", emails[i % emails.len()])).collect();
+    let res = w.send(csv_call(&w, &project, format!("{CSV_HEADER}{rows}"))).await.expect(201);
+    assert_eq!(res.body, json!({ "imported": 60, "replayed": false }));
+    assert_eq!(w.all_pages(&w.owner, &w.tasks(&project), &[], 100).await.len(), 60);
+}

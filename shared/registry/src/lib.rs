@@ -213,7 +213,7 @@ pub fn all() -> Vec<Function> {
             timeout_seconds: 25,
             sizing_reason: concat!(
                 http_sizing!(),
-                " 25 s rather than 10: a CSV import writes up to 20,000 rows (30 per transaction, 4 in flight) within \
+                " 25 s rather than 10: a CSV import writes up to 20,000 rows (24 per transaction, 4 in flight) within \
 API Gateway\u{2019}s 29 s; every other route answers in well under a second."
             ),
             // Deleting a task deletes its comments and history in batches.
