@@ -93,9 +93,12 @@ describe('infra/functions.json', () => {
     assert.equal(notifications.sources.mailFeedback, true);
     assert.deepEqual(notifications.sources.schedules.map((x) => [x.id, x.expression]), [['notification-sweep', 'rate(15 minutes)']]);
     const stream = notifications.sources.dynamodbStream!;
-    assert.equal(stream.filters.length, 1);
+    assert.equal(stream.filters.length, 2);
     assert.deepEqual((stream.filters[0] as any).eventName, ['INSERT']);
     assert.deepEqual((stream.filters[0] as any).dynamodb.NewImage._type, { S: ['event'] });
+    // and the unread notifications that DynamoDB's TTL deletes
+    assert.deepEqual((stream.filters[1] as any).eventName, ['REMOVE']);
+    assert.deepEqual((stream.filters[1] as any).userIdentity, { type: ['Service'], principalId: ['dynamodb.amazonaws.com'] });
     assert.deepEqual(
       { apiUrl: notifications.environment.apiUrl, sesConfigurationSet: notifications.environment.sesConfigurationSet, sesFromAddress: notifications.environment.sesFromAddress },
       { apiUrl: true, sesConfigurationSet: true, sesFromAddress: true },
@@ -452,10 +455,15 @@ describe('sources.dynamodbStream (the table stream: notifications, org-purge)', 
       { eventName: ['REMOVE'], dynamodb: { OldImage: { _type: { S: ['member'] } } } },
     ]);
     const notifications = patterns('notifications');
-    assert.equal(notifications.length, 1);
+    assert.equal(notifications.length, 2);
     assert.deepEqual(notifications[0].eventName, ['INSERT']);
     assert.deepEqual(notifications[0].dynamodb.NewImage._type, { S: ['event'] });
     assert.ok(notifications[0].dynamodb.NewImage.kind.S.includes('member.removed'));
+    assert.deepEqual(notifications[1], {
+      eventName: ['REMOVE'],
+      userIdentity: { type: ['Service'], principalId: ['dynamodb.amazonaws.com'] },
+      dynamodb: { OldImage: { _type: { S: ['notification'] }, read: { BOOL: [false] } } },
+    });
   });
 
   test('each role reads this stream only, and may write to its own failure queue', () => {

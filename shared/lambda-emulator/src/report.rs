@@ -98,9 +98,10 @@ pub fn rfc3339_utc(epoch_secs: u64) -> String {
 pub struct Responses {
     pub total: usize,
     /// Successful answers: 2xx (HTTP), no function error (triggers), no failed records
-    /// (stream and queue batches), `null` (scheduled and S3 events); and the work done where
-    /// the harness checks it (a purge invocation's org or project is gone, a removed
-    /// member's tasks are unassigned).
+    /// (stream and queue batches), `null` (scheduled, S3 and other EventBridge events); and
+    /// the work done where the harness checks it (a purge invocation's org or project is
+    /// gone, a removed member's tasks are unassigned, mentioned members are notified, due
+    /// digests and held-back mail are sent, a bounced address is suppressed).
     pub ok: usize,
     /// Answers that are not successes without being function errors (HTTP outside 2xx,
     /// failed records, work not done).
@@ -279,8 +280,9 @@ impl Report {
             "\nInit: spawn to the first `next` poll. First response: spawn to the first answer. p50/p99: warm invocations, \
              event handed to the function to its answer. Calls: per invocation, from the functions' `request`/`trigger`/`event` \
              log lines (n/a: not logged). OK: 2xx (HTTP), no function error (triggers), no failed records (streams, queues) \
-             or `null` (schedules), and the invocation's work done where it is checked (its org or project purged, its \
-             removed member's tasks unassigned) / invocations.\n",
+             or `null` (schedules, EventBridge events), and the invocation's work done where it is checked (its org or \
+             project purged, its removed member's tasks unassigned, each mentioned member notified, its digests and \
+             held-back mail sent and rescheduled, its bounced address suppressed) / invocations.\n",
         );
         let problems: Vec<&ScenarioResult> = self.results.iter().filter(|r| r.error.is_some() || r.responses.first_failure.is_some()).collect();
         if !problems.is_empty() {
