@@ -263,6 +263,18 @@ fn day_bucket(kind: &str, epoch: i64) -> String {
 const DEFERRED: &str = "DEFERRED";
 const DIGEST: &str = "DIGEST";
 
+/// Takes one notification delivered at `delivered` out of the unread count, unless the count
+/// is already zero or "mark all read" passed it.
+fn uncount(delivered: &str) -> Expr {
+    Expr::update("ADD #unread :minus")
+        .when("#unread > :zero AND (attribute_not_exists(#upTo) OR #upTo < :delivered)")
+        .name("#unread", "unread")
+        .name("#upTo", "readUpTo")
+        .value(":minus", AttributeValue::N("-1".into()))
+        .value(":zero", n(0))
+        .value(":delivered", s(delivered))
+}
+
 fn ulid_now(store: &Store) -> String {
     ulid::Ulid::from_parts(u64::try_from(store.clock.epoch_millis()).unwrap_or(0), ulid::Ulid::new().random()).to_string()
 }
@@ -438,18 +450,7 @@ impl Store {
                 .value(":false", AttributeValue::Bool(false)),
             changed.clone(),
         )
-        .update(
-            &self.table,
-            &inbox_key(org, user),
-            Expr::update("ADD #unread :minus")
-                .when("#unread > :zero AND (attribute_not_exists(#upTo) OR #upTo < :delivered)")
-                .name("#unread", "unread")
-                .name("#upTo", "readUpTo")
-                .value(":minus", AttributeValue::N("-1".into()))
-                .value(":zero", n(0))
-                .value(":delivered", s(&current.delivered)),
-            changed,
-        );
+        .update(&self.table, &inbox_key(org, user), uncount(&current.delivered), changed);
         tx.run(self).await?;
         current.read = true;
         Ok(current)
@@ -773,18 +774,7 @@ impl Store {
         const COUNTED: DomainError = DomainError::Conflict("already counted out");
         let mut tx = Tx::default();
         tx.put(&self.table, to_item(&SweepMark { up_to: self.clock.epoch() }, &marker, &[])?, Some(Expr::condition("attribute_not_exists(PK)")), COUNTED)
-            .update(
-                &self.table,
-                &inbox_key(expired.org_id, &user),
-                Expr::update("ADD #unread :minus")
-                    .when("#unread > :zero AND (attribute_not_exists(#upTo) OR #upTo < :delivered)")
-                    .name("#unread", "unread")
-                    .name("#upTo", "readUpTo")
-                    .value(":minus", AttributeValue::N("-1".into()))
-                    .value(":zero", n(0))
-                    .value(":delivered", s(&expired.delivered)),
-                COUNTED,
-            );
+            .update(&self.table, &inbox_key(expired.org_id, &user), uncount(&expired.delivered), COUNTED);
         match tx.run(self).await {
             Ok(()) | Err(DomainError::Conflict(_)) => Ok(()),
             Err(e) => Err(e),
