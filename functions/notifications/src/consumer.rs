@@ -8,7 +8,7 @@ use aws_lambda_events::dynamodb::{Event as StreamEvent, EventRecord};
 use domain::notify::{DigestFrequency, NotificationKind, UnsubscribeToken};
 use domain::{Email, OrgId, UserId};
 use futures::StreamExt;
-use store::{DomainEvent, EventKind, MailClaim, NewNotification};
+use store::{DomainEvent, EventKind, MailClaim, NewNotification, NotifyingOrg};
 
 use crate::AppState;
 use crate::compose::{content, notifications_for};
@@ -69,45 +69,44 @@ pub async fn on_event(app: &AppState, event: &DomainEvent) -> Result<(), String>
         return Ok(());
     }
     let subject = event.member.as_ref().map(UserId::as_str).unwrap_or(&event.actor);
-    let (actor_name, subject_name, org_name) = futures::join!(name_of(app, org, &event.actor), name_of(app, org, subject), store.org_name(org));
-    let org_name = org_name.map_err(|e| e.to_string())?.unwrap_or_else(|| "your organization".into());
-    for p in planned {
-        let note = content(event, p.kind, &actor_name, &subject_name, &org_name);
-        deliver(app, org, &p.recipient, &note).await?;
-    }
-    Ok(())
+    let (actor_name, subject_name, org_info) = futures::join!(name_of(app, org, &event.actor), name_of(app, org, subject), store.notifying_org(org));
+    let Some(org_info) = org_info.map_err(|e| e.to_string())? else { return Ok(()) };
+    // Each recipient on their own, at once: their reads and writes do not depend on another's.
+    let delivered = futures::future::join_all(planned.iter().map(|p| {
+        let note = content(event, p.kind, &actor_name, &subject_name, &org_info.name);
+        let org_info = &org_info;
+        async move { deliver(app, org_info, &p.recipient, &note).await }
+    }))
+    .await;
+    delivered.into_iter().collect()
 }
 
 /// How a user is named in a notification: their display name or address in the org.
 async fn name_of(app: &AppState, org: OrgId, user: &str) -> String {
-    let Ok(id) = user.parse::<UserId>() else { return "Someone".into() };
     if user == store::SYSTEM_ACTOR || user == store::PLATFORM_ACTOR {
         return "The platform".into();
     }
-    match app.store.recipient(org, &id).await {
-        Ok(Some(r)) => r.display_name.or_else(|| r.email.map(|e| e.as_str().to_owned())).unwrap_or_else(|| "Someone".into()),
-        _ => "Someone".into(),
-    }
+    let Ok(id) = user.parse::<UserId>() else { return "Someone".into() };
+    app.store.member_name(org, &id).await.ok().flatten().unwrap_or_else(|| "Someone".into())
 }
 
-/// Delivers one notification to `user` in `org` as their preferences say. A former member
-/// gets nothing, except the mail telling them they were removed.
-pub(crate) async fn deliver(app: &AppState, org: OrgId, user: &UserId, note: &NewNotification) -> Result<(), String> {
+/// Delivers one notification to `user` in `org` (read before) as their preferences say. A
+/// former member gets nothing, except the mail telling them they were removed.
+pub(crate) async fn deliver(app: &AppState, org: &NotifyingOrg, user: &UserId, note: &NewNotification) -> Result<(), String> {
     let store = &app.store;
     let err = |e: domain::DomainError| e.to_string();
     if note.kind == NotificationKind::Removed {
-        let (email, org_name) = futures::join!(store.user_email(user), store.org_name(org));
-        if let Some(email) = email.map_err(err)? {
-            let org_name = org_name.map_err(err)?.unwrap_or_else(|| "your organization".into());
-            send_once(app, org, user, &email, &org_name, note).await?;
+        if let Some(email) = store.user_email(user).await.map_err(err)? {
+            send_once(app, org.id, user, &email, &org.name, note).await?;
         }
         return Ok(());
     }
-    let Some(recipient) = store.recipient(org, user).await.map_err(err)? else {
-        tracing::info!(org_id = %org, "recipient is not a member; nothing delivered");
+    let (recipient, preferences) = futures::join!(store.recipient_in(org, user), store.preferences_of(org.id, user));
+    let Some(recipient) = recipient.map_err(err)? else {
+        tracing::info!(org_id = %org.id, "recipient is not a member; nothing delivered");
         return Ok(());
     };
-    let preferences = store.preferences_of(org, user).await.map_err(err)?;
+    let preferences = preferences.map_err(err)?;
     let channel = preferences.channel(note.kind);
     if channel.in_app() {
         store.deliver_notification(&recipient, note).await.map_err(err)?;
@@ -121,7 +120,7 @@ pub(crate) async fn deliver(app: &AppState, org: OrgId, user: &UserId, note: &Ne
         // else the mail waits for their end.
         Some(_) if channel.in_app() && preferences.digest.frequency != DigestFrequency::Off => Ok(()),
         Some(until) => store.defer_mail(&recipient, note, until).await.map_err(err),
-        None => send_once(app, org, user, email, &recipient.org_name, note).await,
+        None => send_once(app, org.id, user, email, &recipient.org_name, note).await,
     }
 }
 

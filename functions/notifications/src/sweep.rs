@@ -14,6 +14,7 @@
 
 use domain::notify::{DigestFrequency, NotificationKind};
 use domain::work::Due;
+use futures::StreamExt;
 use store::{DueDigest, NewNotification, SYSTEM_ACTOR, Task};
 
 use crate::AppState;
@@ -60,30 +61,30 @@ pub async fn sweep(app: &AppState) -> Result<SweepReport, String> {
     let now = store.clock().epoch();
     let since = store.sweep_mark(MARK).await.map_err(|e| e.to_string())?.unwrap_or(now - PERIOD_SECS).max(now - MAX_CATCH_UP_SECS);
     let mut report = SweepReport::default();
-    let mut count = |result: Result<bool, String>, what: &mut usize| match result {
-        Ok(done) => *what += usize::from(done),
-        Err(e) => {
-            tracing::error!(error = %e, "notification sweep item failed");
-            report.errors += 1;
+    let mut tally = |results: Vec<Result<bool, String>>| {
+        let mut done = 0;
+        for result in results {
+            match result {
+                Ok(did) => done += usize::from(did),
+                Err(e) => {
+                    tracing::error!(error = %e, "notification sweep item failed");
+                    report.errors += 1;
+                }
+            }
         }
+        done
     };
     let mut reminders = 0;
     if since < now {
         for (offset, kind) in [(DUE_SOON_SECS, NotificationKind::DueSoon), (0, NotificationKind::Overdue)] {
             let tasks = store.tasks_due_between(since + offset, now + offset).await.map_err(|e| e.to_string())?;
-            for task in &tasks {
-                count(remind(app, task, offset, kind).await, &mut reminders);
-            }
+            reminders += tally(at_once(tasks.into_iter().map(|task| async move { remind(app, &task, offset, kind).await })).await);
         }
     }
-    let mut deferred = 0;
-    for mail in store.deferred_mail_due(now - PENDING_LOOKBACK_SECS, now).await.map_err(|e| e.to_string())? {
-        count(send_deferred(app, &mail).await, &mut deferred);
-    }
-    let mut digests = 0;
-    for digest in store.digests_due(now - PENDING_LOOKBACK_SECS, now).await.map_err(|e| e.to_string())? {
-        count(send_digest(app, &digest, now).await, &mut digests);
-    }
+    let mail = store.deferred_mail_due(now - PENDING_LOOKBACK_SECS, now).await.map_err(|e| e.to_string())?;
+    let deferred = tally(at_once(mail.into_iter().map(|m| async move { send_deferred(app, &m).await })).await);
+    let due = store.digests_due(now - PENDING_LOOKBACK_SECS, now).await.map_err(|e| e.to_string())?;
+    let digests = tally(at_once(due.into_iter().map(|d| async move { send_digest(app, &d, now).await })).await);
     report.reminders = reminders;
     report.deferred_mail = deferred;
     report.digests = digests;
@@ -91,6 +92,14 @@ pub async fn sweep(app: &AppState) -> Result<SweepReport, String> {
         store.set_sweep_mark(MARK, now).await.map_err(|e| e.to_string())?;
     }
     Ok(report)
+}
+
+/// How many items of a sweep are worked on at once.
+const ITEMS_IN_FLIGHT: usize = 8;
+
+/// Runs `work`, [`ITEMS_IN_FLIGHT`] at a time; answers every result.
+async fn at_once<F: std::future::Future<Output = Result<bool, String>>>(work: impl Iterator<Item = F>) -> Vec<Result<bool, String>> {
+    futures::stream::iter(work).buffer_unordered(ITEMS_IN_FLIGHT).collect().await
 }
 
 fn epoch_of(due: &Due) -> Option<i64> {
@@ -125,7 +134,8 @@ async fn remind(app: &AppState, indexed: &Task, offset: i64, kind: NotificationK
         project_id: Some(task.project_id),
         task_id: Some(task.id),
     };
-    deliver(app, task.org_id, &recipient, &note).await?;
+    let Some(org) = app.store.notifying_org(task.org_id).await.map_err(|e| e.to_string())? else { return Ok(false) };
+    deliver(app, &org, &recipient, &note).await?;
     Ok(true)
 }
 

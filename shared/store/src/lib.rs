@@ -42,7 +42,7 @@ pub use events::{DomainEvent, EVENT_RETENTION_SECS, EventKind, PLATFORM_ACTOR};
 pub use import::{Idempotency, ImportOutcome, ImportRecord};
 pub use invites::{Branding, InviteContext, InviteToken, NewInvite, RESENDS_PER_HOUR};
 pub use members::MemberChange;
-pub use notifications::{DeferredMail, DueDigest, MailClaim, NewNotification, Notification, NotificationState, Recipient};
+pub use notifications::{DeferredMail, DueDigest, MailClaim, NewNotification, Notification, NotificationState, NotifyingOrg, Recipient};
 pub use orgs::{MyOrg, NewOrg};
 pub use page::{CursorKey, DEFAULT_LIMIT, MAX_LIMIT, Page, PageRequest};
 pub use projects::{PROJECT_PURGE_TYPE, Project, ProjectPatch};

@@ -205,6 +205,18 @@ impl Recipient {
     }
 }
 
+/// An org as its notifications need it.
+#[derive(Debug, Clone)]
+pub struct NotifyingOrg {
+    pub id: OrgId,
+    /// Its name as its members see it.
+    pub name: String,
+    /// How long its plan keeps notifications, in days.
+    pub retention_days: u32,
+    /// Suspended or being deleted: nobody is notified.
+    pub active: bool,
+}
+
 /// Whether a mail may be sent now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MailClaim {
@@ -280,14 +292,42 @@ fn ulid_now(store: &Store) -> String {
 }
 
 impl Store {
-    /// `user` as a recipient in `org`: `None` when they are not a member (any more), or the
-    /// org is not active.
+    /// An org as its notifications need it (one read): `None` when it is gone.
+    pub async fn notifying_org(&self, org: OrgId) -> Result<Option<NotifyingOrg>, DomainError> {
+        let org: Option<Org> = self.get(&keys::org(&OrgPartition::new(org))).await?;
+        Ok(org.map(|o| NotifyingOrg {
+            id: o.id,
+            name: o.settings.display_name.clone().unwrap_or(o.name),
+            retention_days: o.plan.limits().notification_retention_days,
+            active: o.status == OrgStatus::Active,
+        }))
+    }
+
+    /// `user` as a recipient in `org` (read before): `None` when they are not a member (any
+    /// more), or the org is not active. One read.
+    pub async fn recipient_in(&self, org: &NotifyingOrg, user: &UserId) -> Result<Option<Recipient>, DomainError> {
+        if !org.active {
+            return Ok(None);
+        }
+        let partition = OrgPartition::new(org.id);
+        let Some(member) = self.get::<Member>(&keys::member(&partition, user)).await? else { return Ok(None) };
+        Ok(Some(Recipient {
+            partition,
+            user_id: member.user_id,
+            email: member.email,
+            display_name: member.display_name,
+            org_name: org.name.clone(),
+            retention_days: org.retention_days,
+        }))
+    }
+
+    /// `user` as a recipient in `org`: the org and the membership, read at once.
     pub async fn recipient(&self, org: OrgId, user: &UserId) -> Result<Option<Recipient>, DomainError> {
         let partition = OrgPartition::new(org);
-        let (member_key, org_key) = (keys::member(&partition, user), keys::org(&partition));
-        let (member, org_item) = futures::join!(self.get::<Member>(&member_key), self.get::<Org>(&org_key));
-        let (Some(member), Some(org_item)) = (member?, org_item?) else { return Ok(None) };
-        if org_item.status != OrgStatus::Active {
+        let member_key = keys::member(&partition, user);
+        let (member, org) = futures::join!(self.get::<Member>(&member_key), self.notifying_org(org));
+        let (Some(member), Some(org)) = (member?, org?) else { return Ok(None) };
+        if !org.active {
             return Ok(None);
         }
         Ok(Some(Recipient {
@@ -295,9 +335,15 @@ impl Store {
             user_id: member.user_id,
             email: member.email,
             display_name: member.display_name,
-            org_name: org_item.settings.display_name.clone().unwrap_or(org_item.name),
-            retention_days: org_item.plan.limits().notification_retention_days,
+            org_name: org.name,
+            retention_days: org.retention_days,
         }))
+    }
+
+    /// How a member is named in a notification: their display name, else their address.
+    pub async fn member_name(&self, org: OrgId, user: &UserId) -> Result<Option<String>, DomainError> {
+        let member = self.get::<Member>(&keys::member(&OrgPartition::new(org), user)).await?;
+        Ok(member.and_then(|m| m.display_name.or_else(|| m.email.map(|e| e.as_str().to_owned()))))
     }
 
     /// The address of a user (their profile's), for mail to someone who is no longer a member.
