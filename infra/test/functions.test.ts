@@ -104,10 +104,12 @@ describe('infra/functions.json', () => {
       { apiUrl: true, sesConfigurationSet: true, sesFromAddress: true },
     );
     assert.equal(notifications.permissions.sesSendEmail, true);
-    // the new fields are off for every other function
+    // invitations go through the configuration set too (their bounces reach the suppression
+    // list); the other new fields are off for every other function
     for (const f of registry.functions) {
       if (f.name === 'notifications') continue;
-      assert.deepEqual([f.environment.apiUrl, f.environment.sesConfigurationSet, f.sources.mailFeedback], [false, false, false], f.name);
+      const set = f.name === 'invites';
+      assert.deepEqual([f.environment.apiUrl, f.environment.sesConfigurationSet, f.sources.mailFeedback], [false, set, false], f.name);
     }
     const triggers = registry.functions.find((f) => f.name === 'cognito-triggers')!;
     assert.deepEqual([...triggers.sources.cognitoTriggers].sort(), [
@@ -890,8 +892,8 @@ describe('environment.apiUrl and environment.sesConfigurationSet', () => {
         else assert.equal(env.SES_CONFIGURATION_SET, undefined, name);
       }
       assert.deepEqual(
-        [...s.stack.functions.values()].filter((f) => f.config.environment.sesConfigurationSet).map((f) => f.name),
-        ['notifications'],
+        [...s.stack.functions.values()].filter((f) => f.config.environment.sesConfigurationSet).map((f) => f.name).sort(),
+        ['invites', 'notifications'],
       );
     });
   }

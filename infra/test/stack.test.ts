@@ -460,7 +460,7 @@ describe('functions', () => {
     const withVar = (v: string) =>
       [...s.stack.functions.keys()].filter((name) => resources(s.template, 'AWS::Lambda::Function')[functionLogicalId(s, name)].Properties!.Environment.Variables[v] !== undefined).sort();
     assert.deepEqual(withVar('SES_FROM_ADDRESS'), ['invites', 'notifications']);
-    assert.deepEqual(withVar('SES_CONFIGURATION_SET'), ['notifications']);
+    assert.deepEqual(withVar('SES_CONFIGURATION_SET').sort(), ['invites', 'notifications']);
     assert.deepEqual(withVar('API_URL'), ['notifications']);
   });
 
@@ -728,12 +728,12 @@ describe('IAM: one role per function, only the actions it uses', () => {
         (name) => roleStatements(s2.template, roleLogicalId(s2, name)).some((x) => JSON.stringify(x.Action).includes('ses:')),
       );
       assert.deepEqual(senders.sort(), ['invites', 'notifications'], st);
-      // invites sends without the configuration set: its SendEmail does not cover it
+      // both send through the configuration set: their SendEmail covers it
       const setId = s2.stack.getLogicalId(s2.stack.mailConfigurationSet!.node.defaultChild as any);
-      const invites = roleStatements(s2.template, roleLogicalId(s2, 'invites')).find((x) => x.Sid === 'SendMail');
-      assert.ok(!JSON.stringify(invites.Resource).includes(setId), st);
-      const notifications = roleStatements(s2.template, roleLogicalId(s2, 'notifications')).find((x) => x.Sid === 'SendMail');
-      assert.ok(JSON.stringify(notifications.Resource).includes(`{"Ref":"${setId}"}`), st);
+      for (const name of ['invites', 'notifications']) {
+        const sendMail = roleStatements(s2.template, roleLogicalId(s2, name)).find((x) => x.Sid === 'SendMail');
+        assert.ok(JSON.stringify(sendMail.Resource).includes(`{"Ref":"${setId}"}`), `${st} ${name}`);
+      }
     }
   });
 
@@ -944,10 +944,11 @@ describe('SES', () => {
   }
 
   test('no configuration set when no function names it or takes its feedback', () => {
-    const n = loadFunctionRegistry().functions.find((f) => f.name === 'notifications')!;
-    const s = synth({
-      functions: { functions: loadFunctionRegistry().functions.map((f) => (f.name === 'notifications' ? { ...n, environment: { ...n.environment, sesConfigurationSet: false }, sources: { ...n.sources, mailFeedback: false } } : f)) },
-    });
+    const off = (f: any) =>
+      f.name === 'notifications' || f.name === 'invites'
+        ? { ...f, environment: { ...f.environment, sesConfigurationSet: false }, sources: { ...f.sources, mailFeedback: false } }
+        : f;
+    const s = synth({ functions: { functions: loadFunctionRegistry().functions.map(off) } });
     s.template.resourceCountIs('AWS::SES::ConfigurationSet', 0);
     s.template.resourceCountIs('AWS::SES::ConfigurationSetEventDestination', 0);
     assert.equal(s.stack.mailConfigurationSet, undefined);

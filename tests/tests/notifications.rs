@@ -512,3 +512,18 @@ async fn an_unread_notification_that_expires_leaves_the_unread_count_once() {
     assert_eq!(w.unread(&bob).await, 1, "counted out once, however often the record comes");
     assert_eq!(w.inbox(&bob, true).await["items"].as_array().unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn preferences_with_an_unknown_field_are_refused_whole() {
+    let w = World::new(Clock::offset()).await;
+    let path = format!("/orgs/{}/notification-preferences", w.scope.org_id());
+    for body in [
+        json!({"timezone": "Europe/Paris"}),
+        json!({"digest": {"frequency": "daily", "hours": 9}}),
+        json!({"quietHours": {"start": "22:00", "end": "07:00", "tz": "x"}}),
+    ] {
+        ApiCall::put(&path).by(&w.owner).json(body).send(&w.router).await.expect_problem(400, "malformed-request");
+    }
+    let got = ApiCall::get(&path).by(&w.owner).send(&w.router).await.expect(200).body;
+    assert_eq!(got["timeZone"], "UTC", "nothing was stored");
+}

@@ -66,7 +66,15 @@ impl From<Invite> for InviteView {
 /// delivered.
 async fn send(app: &AppState, scope: &store::OrgScope, who: &domain::Identity, invite: Invite, token: &InviteToken) -> ApiResult<Invite> {
     let inviter = who.email.as_ref().map(|e| e.to_string()).unwrap_or_else(|| "A colleague".into());
-    if app.mailer.send_invitation(scope.org(), &invite, &inviter, &token.token).await {
+    // An address that bounced or complained (the notifications function's suppression list)
+    // gets no mail: the invitation stands, undelivered, and can be shared another way.
+    let suppressed = app.store.is_suppressed(&invite.email).await.unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "could not read the suppression list; sending");
+        false
+    });
+    if suppressed {
+        tracing::info!(invite_id = %invite.id, "invitee's address is suppressed; no mail");
+    } else if app.mailer.send_invitation(scope.org(), &invite, &inviter, &token.token).await {
         return Ok(invite);
     }
     match app.store.record_send_failure(scope, &invite).await {

@@ -16,6 +16,8 @@ pub struct MailerConfig {
     pub product: String,
     /// `INVITE_TTL_DAYS`, default 7.
     pub invite_ttl_secs: i64,
+    /// `SES_CONFIGURATION_SET`: the configuration set that reports bounces and complaints.
+    pub configuration_set: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +36,7 @@ impl MailerConfig {
             app_url: var("APP_URL").ok_or(MissingEnv("APP_URL"))?,
             product: var("PRODUCT_NAME").unwrap_or_else(|| "Tenantry".into()),
             invite_ttl_secs: var("INVITE_TTL_DAYS").and_then(|d| d.parse::<i64>().ok()).filter(|d| (1..=90).contains(d)).unwrap_or(7) * 86_400,
+            configuration_set: var("SES_CONFIGURATION_SET"),
         })
     }
 }
@@ -89,6 +92,7 @@ impl Mailer {
             .from_email_address(&self.config.from)
             .destination(Destination::builder().to_addresses(invite.email.as_str()).build())
             .content(EmailContent::builder().simple(Message::builder().subject(subject).body(Body::builder().html(html).text(text).build()).build()).build())
+            .set_configuration_set_name(self.config.configuration_set.clone())
             .send()
             .await;
         match result {

@@ -21,8 +21,16 @@ async fn app_with(store: Store, from: &str, ttl_secs: i64) -> App {
     let config = testkit::sdk_config().await;
     let ses = aws_sdk_sesv2::Client::new(&config);
     let _ = ses.create_email_identity().email_identity("example.com").send().await;
-    let mailer =
-        Mailer::new(ses, MailerConfig { from: from.into(), app_url: "https://app.example.com".into(), product: "Tenantry".into(), invite_ttl_secs: ttl_secs });
+    let mailer = Mailer::new(
+        ses,
+        MailerConfig {
+            from: from.into(),
+            app_url: "https://app.example.com".into(),
+            product: "Tenantry".into(),
+            invite_ttl_secs: ttl_secs,
+            configuration_set: Some("tenantry-mail".into()),
+        },
+    );
     let router = invites::router(AppState { store: store.clone(), mailer }).0;
     App { router, store }
 }
@@ -355,4 +363,20 @@ async fn allowed_email_domains_decide_who_may_be_invited_and_who_may_join() {
     set_domains(&app.store, &owner, &org, &["example.org", "example.com"]).await;
     ApiCall::post("/invites/accept").by(&insider).json(json!({"token": token})).send(&app.router).await.expect(200);
     assert_eq!(usage(&app.store, &org, &owner).await.0, 2);
+}
+
+#[tokio::test]
+async fn a_suppressed_address_gets_no_invitation_mail_but_the_invitation_stands() {
+    let app = app().await;
+    let (owner, bounced, fine) = (Caller::new("owner"), Caller::new("bounced"), Caller::new("fine"));
+    let org = org(&app.store, &owner, Plan::Starter, &[]).await;
+    app.store.suppress(&bounced.email.parse().unwrap(), "bounce").await.unwrap();
+    let created = invite(&app, &org, &owner, &bounced.email, "member").await.expect(201);
+    assert_eq!((created.body["status"].as_str(), created.body["delivered"].as_bool()), (Some("pending"), Some(false)));
+    assert!(mails_to(&bounced.email).await.is_empty(), "no mail to a suppressed address");
+    // Another address is mailed, through the configuration set that reports its bounces.
+    invite(&app, &org, &owner, &fine.email, "member").await.expect(201);
+    let mails = mails_to(&fine.email).await;
+    assert_eq!(mails.len(), 1);
+    assert_eq!(mails[0].configuration_set.as_deref(), Some("tenantry-mail"));
 }

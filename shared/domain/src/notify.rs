@@ -145,7 +145,7 @@ const WEEKDAY_PATTERN: &str = "^(monday|tuesday|wednesday|thursday|friday|saturd
 /// A daily window, in the member's local time, in which no notification email is sent
 /// immediately. It may wrap midnight (`22:00` to `07:00`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct QuietHours {
     /// When quiet hours begin: a 24-hour local time `HH:MM`, included.
     #[schemars(pattern(HHMM_PATTERN))]
@@ -157,7 +157,7 @@ pub struct QuietHours {
 
 /// When the digest email is sent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "camelCase", default)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct Digest {
     /// Off, daily or weekly.
     pub frequency: DigestFrequency,
@@ -181,7 +181,7 @@ impl Default for Digest {
 /// A member's notification preferences, as stored and as the API answers them. A field
 /// missing from stored or supplied JSON takes its default.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "camelCase", default)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct Preferences {
     /// The member's choices; a kind not listed uses [`NotificationKind::default_channel`].
     pub channels: BTreeMap<NotificationKind, Channel>,

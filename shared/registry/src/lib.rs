@@ -192,6 +192,8 @@ pub fn all() -> Vec<Function> {
             environment: Environment {
                 user_pool_id: true,
                 ses_from_address: true,
+                // Invitations' bounces and complaints reach the suppression list too.
+                ses_configuration_set: true,
                 from_context: context_vars(&[("INVITES_PER_RECIPIENT_PER_DAY", "invitesPerRecipientPerDay")]),
                 ..Default::default()
             },
