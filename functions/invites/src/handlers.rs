@@ -64,14 +64,17 @@ impl From<Invite> for InviteView {
 
 /// Sends the mail; a failed send leaves the invitation pending, visible and marked not
 /// delivered.
-async fn send(app: &AppState, scope: &store::OrgScope, who: &domain::Identity, invite: Invite, token: &InviteToken) -> ApiResult<Invite> {
-    let inviter = who.email.as_ref().map(|e| e.to_string()).unwrap_or_else(|| "A colleague".into());
-    // An address that bounced or complained (the notifications function's suppression list)
-    // gets no mail: the invitation stands, undelivered, and can be shared another way.
-    let suppressed = app.store.is_suppressed(&invite.email).await.unwrap_or_else(|e| {
+/// An address that bounced or complained (the notifications function's suppression list) gets
+/// no mail: the invitation stands, undelivered, and can be shared another way.
+async fn suppressed(app: &AppState, email: &Email) -> Result<bool, DomainError> {
+    Ok(app.store.is_suppressed(email).await.unwrap_or_else(|e| {
         tracing::warn!(error = %e, "could not read the suppression list; sending");
         false
-    });
+    }))
+}
+
+async fn send(app: &AppState, scope: &store::OrgScope, who: &domain::Identity, invite: Invite, token: &InviteToken, suppressed: bool) -> ApiResult<Invite> {
+    let inviter = who.email.as_ref().map(|e| e.to_string()).unwrap_or_else(|| "A colleague".into());
     if suppressed {
         tracing::info!(invite_id = %invite.id, "invitee's address is suppressed; no mail");
     } else if app.mailer.send_invitation(scope.org(), &invite, &inviter, &token.token).await {
@@ -96,11 +99,16 @@ pub async fn create(
     let email: Email = input.email.parse().map_err(|_| ApiError::invalid(vec![FieldError::new("email", "must be a valid email address")]))?;
     let store = &app.store;
     let lookup = email.clone();
-    let (scope, ctx) =
-        store.authorize_with(&who, org_id, Action::ManageInvites, |pending| async move { store.invite_context(&pending, &lookup).await }).await?;
+    let app_ref = &app;
+    let (scope, (ctx, suppressed)) = store
+        .authorize_with(&who, org_id, Action::ManageInvites, |pending| async move {
+            let (ctx, suppressed) = futures::join!(store.invite_context(&pending, &lookup), suppressed(app_ref, &lookup));
+            Ok((ctx?, suppressed?))
+        })
+        .await?;
     let token = InviteToken::generate()?;
     let invite = store.create_invite(&scope, &ctx, NewInvite { email, role: input.role, token: &token, ttl_secs: app.mailer.config.invite_ttl_secs }).await?;
-    let invite = send(&app, &scope, &who, invite, &token).await?;
+    let invite = send(&app, &scope, &who, invite, &token, suppressed).await?;
     Ok((StatusCode::CREATED, Json(invite.into())))
 }
 
@@ -133,8 +141,9 @@ async fn target(app: &AppState, who: &domain::Identity, p: &Params) -> ApiResult
 pub async fn resend(State(app): State<AppState>, Caller(who): Caller, p: Params) -> ApiResult<Json<InviteView>> {
     let (scope, invite) = target(&app, &who, &p).await?;
     let token = InviteToken::generate()?;
-    let invite = app.store.resend_invite(&scope, &invite, &token, app.mailer.config.invite_ttl_secs).await?;
-    let invite = send(&app, &scope, &who, invite, &token).await?;
+    let (resent, suppressed) =
+        futures::join!(app.store.resend_invite(&scope, &invite, &token, app.mailer.config.invite_ttl_secs), suppressed(&app, &invite.email));
+    let invite = send(&app, &scope, &who, resent?, &token, suppressed?).await?;
     Ok(Json(invite.into()))
 }
 
