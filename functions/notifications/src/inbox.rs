@@ -128,7 +128,7 @@ fn page(title: &str, inner: &str) -> String {
 pub async fn unsubscribe_page(State(app): State<AppState>, q: PageQuery) -> ApiResult<Response> {
     let raw = q.param("token").map(str::to_owned);
     let token = token_of(&app, q)?;
-    let org = app.store.org_name(token.org).await?.unwrap_or_else(|| "this organization".into());
+    let org = app.store.notifying_org(token.org).await?.map_or_else(|| "this organization".into(), |o| o.name);
     let inner = format!(
         "<p>Stop emails about {what} from {org}? You will still see them in the app.</p>\
          <form method=\"post\" action=\"?token={token}\"><input type=\"hidden\" name=\"List-Unsubscribe\" value=\"One-Click\">\
@@ -147,9 +147,9 @@ pub async fn unsubscribe(State(app): State<AppState>, q: PageQuery, body: Bytes)
     if body.as_ref() != b"List-Unsubscribe=One-Click" {
         return Err(ApiError::malformed("the body must be List-Unsubscribe=One-Click"));
     }
-    let (done, org) = futures::join!(app.store.unsubscribe(token.org, &token.user, token.kind), app.store.org_name(token.org));
+    let (done, org) = futures::join!(app.store.unsubscribe(token.org, &token.user, token.kind), app.store.notifying_org(token.org));
     done?;
-    let org = org?.unwrap_or_else(|| "this organization".into());
+    let org = org?.map_or_else(|| "this organization".into(), |o| o.name);
     let inner = format!(
         "<p>You will no longer get emails about {} from {}. You can turn them back on in your notification settings.</p>",
         mail::escape_html(about(token.kind)),

@@ -98,6 +98,11 @@ impl Clock {
     }
 }
 
+/// Epoch seconds as RFC 3339 UTC (`None` outside the years the format can write).
+pub fn epoch_rfc3339(epoch: i64) -> Option<String> {
+    OffsetDateTime::from_unix_timestamp(epoch).ok().map(rfc3339)
+}
+
 /// `t` as RFC 3339 UTC to the second.
 pub fn rfc3339(t: OffsetDateTime) -> String {
     let t = t.to_offset(time::UtcOffset::UTC);

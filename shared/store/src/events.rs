@@ -153,7 +153,7 @@ impl DomainEvent {
     /// The event with only its envelope set.
     pub(crate) fn new(store: &Store, kind: EventKind, org: OrgId, actor: &str) -> DomainEvent {
         DomainEvent {
-            id: ulid::Ulid::from_parts(u64::try_from(store.clock.epoch_millis()).unwrap_or(0), ulid::Ulid::new().random()).to_string(),
+            id: store.time_ulid(),
             kind,
             org_id: org,
             actor: actor.to_owned(),

@@ -181,7 +181,7 @@ pub(crate) fn rfc3339_of(epoch: i64) -> String {
 }
 
 fn rfc3339(epoch: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(epoch).ok().and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok()).unwrap_or_default()
+    domain::epoch_rfc3339(epoch).unwrap_or_default()
 }
 
 impl Store {

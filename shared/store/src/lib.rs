@@ -109,6 +109,11 @@ impl Store {
         self.cursor_key.derive(label)
     }
 
+    /// A new ULID whose time is this store's clock (ids that sort by when they were made).
+    pub(crate) fn time_ulid(&self) -> String {
+        ulid::Ulid::from_parts(u64::try_from(self.clock.epoch_millis()).unwrap_or(0), ulid::Ulid::new().random()).to_string()
+    }
+
     /// The clock every write of this store is stamped with.
     pub fn clock(&self) -> &Clock {
         &self.clock

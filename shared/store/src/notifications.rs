@@ -185,6 +185,17 @@ impl Entity for SweepMark {
     const TYPE: &'static str = "sweep";
 }
 
+/// That an expired notification has left the unread count (so a redelivered record cannot
+/// take it out twice).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct CountedOut {
+    at: i64,
+}
+
+impl Entity for CountedOut {
+    const TYPE: &'static str = "notification-expired";
+}
+
 /// A member who may be notified in an org, established by reading their membership: the only
 /// way to write to an inbox.
 #[derive(Debug, Clone)]
@@ -200,6 +211,17 @@ pub struct Recipient {
 }
 
 impl Recipient {
+    fn of(member: Member, org: &NotifyingOrg) -> Recipient {
+        Recipient {
+            partition: OrgPartition::new(org.id),
+            user_id: member.user_id,
+            email: member.email,
+            display_name: member.display_name,
+            org_name: org.name.clone(),
+            retention_days: org.retention_days,
+        }
+    }
+
     pub fn org_id(&self) -> OrgId {
         self.partition.org_id()
     }
@@ -264,7 +286,7 @@ fn sweep_key(name: &str) -> Key {
 }
 /// `YYYY-MM-DDTHH:MM:SSZ` of epoch seconds.
 fn instant_key(epoch: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(epoch).map(domain::rfc3339).unwrap_or_default()
+    domain::epoch_rfc3339(epoch).unwrap_or_default()
 }
 /// The GSI4 bucket of time-based work of one kind on one UTC day.
 fn day_bucket(kind: &str, epoch: i64) -> String {
@@ -287,10 +309,6 @@ fn uncount(delivered: &str) -> Expr {
         .value(":delivered", s(delivered))
 }
 
-fn ulid_now(store: &Store) -> String {
-    ulid::Ulid::from_parts(u64::try_from(store.clock.epoch_millis()).unwrap_or(0), ulid::Ulid::new().random()).to_string()
-}
-
 impl Store {
     /// An org as its notifications need it (one read): `None` when it is gone.
     pub async fn notifying_org(&self, org: OrgId) -> Result<Option<NotifyingOrg>, DomainError> {
@@ -309,35 +327,18 @@ impl Store {
         if !org.active {
             return Ok(None);
         }
-        let partition = OrgPartition::new(org.id);
-        let Some(member) = self.get::<Member>(&keys::member(&partition, user)).await? else { return Ok(None) };
-        Ok(Some(Recipient {
-            partition,
-            user_id: member.user_id,
-            email: member.email,
-            display_name: member.display_name,
-            org_name: org.name.clone(),
-            retention_days: org.retention_days,
-        }))
+        let member = self.get::<Member>(&keys::member(&OrgPartition::new(org.id), user)).await?;
+        Ok(member.map(|m| Recipient::of(m, org)))
     }
 
     /// `user` as a recipient in `org`: the org and the membership, read at once.
     pub async fn recipient(&self, org: OrgId, user: &UserId) -> Result<Option<Recipient>, DomainError> {
-        let partition = OrgPartition::new(org);
-        let member_key = keys::member(&partition, user);
+        let member_key = keys::member(&OrgPartition::new(org), user);
         let (member, org) = futures::join!(self.get::<Member>(&member_key), self.notifying_org(org));
-        let (Some(member), Some(org)) = (member?, org?) else { return Ok(None) };
-        if !org.active {
-            return Ok(None);
-        }
-        Ok(Some(Recipient {
-            partition,
-            user_id: member.user_id,
-            email: member.email,
-            display_name: member.display_name,
-            org_name: org.name,
-            retention_days: org.retention_days,
-        }))
+        Ok(match (member?, org?) {
+            (Some(member), Some(org)) if org.active => Some(Recipient::of(member, &org)),
+            _ => None,
+        })
     }
 
     /// How a member is named in a notification: their display name, else their address.
@@ -349,12 +350,6 @@ impl Store {
     /// The address of a user (their profile's), for mail to someone who is no longer a member.
     pub async fn user_email(&self, user: &UserId) -> Result<Option<Email>, DomainError> {
         Ok(self.get_user(user).await?.and_then(|p| p.email))
-    }
-
-    /// The org's name, for mail to someone who is no longer a member of it.
-    pub async fn org_name(&self, org: OrgId) -> Result<Option<String>, DomainError> {
-        let org: Option<Org> = self.get(&keys::org(&OrgPartition::new(org))).await?;
-        Ok(org.map(|o| o.settings.display_name.clone().unwrap_or(o.name)))
     }
 
     /// Puts `new` in the recipient's inbox, once: `false` when it is there already (a
@@ -373,7 +368,7 @@ impl Store {
             project_id: new.project_id,
             task_id: new.task_id,
             read: false,
-            delivered: ulid_now(self),
+            delivered: self.time_ulid(),
             ttl,
         };
         let key = notification_key(org, &to.user_id, &new.id);
@@ -434,11 +429,17 @@ impl Store {
             }
             return Ok(listed);
         }
+        self.unread_page(org, user, page).await
+    }
+
+    /// A page of the unread index, newest delivery first, read with the inbox's "mark all"
+    /// point: once one notification was marked read by it, so are all after it, and the
+    /// listing ends there.
+    async fn unread_page(&self, org: OrgId, user: &UserId, page: &PageRequest) -> Result<Page<Notification>, DomainError> {
         let pk = unread_pk(org, user);
         let q = PagedQuery::on_index("unread-notifications", Gsi::One, &pk, Sort::Prefix("")).newest_first();
         let (listed, inbox) = futures::join!(self.query_page::<Notification>(&q, page), self.inbox(org, user));
         let (mut listed, inbox) = (listed?, inbox?);
-        // Newest delivery first: once one was marked read by "mark all", so are all after it.
         if let Some(i) = listed.items.iter().position(|n| n.delivered <= inbox.read_up_to) {
             listed.items.truncate(i);
             listed.next_cursor = None;
@@ -514,7 +515,7 @@ impl Store {
                 .name("#upTo", "readUpTo")
                 .value(":type", s(<Inbox as Entity>::TYPE))
                 .value(":zero", n(0))
-                .value(":now", s(ulid_now(self))),
+                .value(":now", s(self.time_ulid())),
             DomainError::Unavailable,
         )
         .await
@@ -700,13 +701,7 @@ impl Store {
 
     /// A recipient's unread notifications, newest first (at most `limit`), for a digest.
     pub async fn unread_notifications(&self, to: &Recipient, limit: u32) -> Result<Vec<Notification>, DomainError> {
-        let scope_free = PageRequest::first(limit);
-        let pk = unread_pk(to.org_id(), &to.user_id);
-        let q = PagedQuery::on_index("unread-notifications", Gsi::One, &pk, Sort::Prefix("")).newest_first();
-        let (listed, inbox) = futures::join!(self.query_page::<Notification>(&q, &scope_free), self.inbox(to.org_id(), &to.user_id));
-        let (mut listed, inbox) = (listed?, inbox?);
-        listed.items.retain(|n| n.delivered > inbox.read_up_to);
-        Ok(listed.items)
+        Ok(self.unread_page(to.org_id(), &to.user_id, &PageRequest::first(limit)).await?.items)
     }
 
     /// The open tasks of a recipient that fall due before `before` (overdue ones included),
@@ -819,8 +814,12 @@ impl Store {
         let marker = Key { pk: pk.clone(), sk: format!("EXPIRED#{}", expired.id) };
         const COUNTED: DomainError = DomainError::Conflict("already counted out");
         let mut tx = Tx::default();
-        tx.put(&self.table, to_item(&SweepMark { up_to: self.clock.epoch() }, &marker, &[])?, Some(Expr::condition("attribute_not_exists(PK)")), COUNTED)
-            .update(&self.table, &inbox_key(expired.org_id, &user), uncount(&expired.delivered), COUNTED);
+        tx.put(&self.table, to_item(&CountedOut { at: self.clock.epoch() }, &marker, &[])?, Some(Expr::condition("attribute_not_exists(PK)")), COUNTED).update(
+            &self.table,
+            &inbox_key(expired.org_id, &user),
+            uncount(&expired.delivered),
+            COUNTED,
+        );
         match tx.run(self).await {
             Ok(()) | Err(DomainError::Conflict(_)) => Ok(()),
             Err(e) => Err(e),

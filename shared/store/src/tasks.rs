@@ -465,8 +465,7 @@ impl Store {
         tx.put(&self.table, to_item(task, &keys::task(p, task.project_id, task.id), &keys::task_indexes(p, task))?, Some(condition), on_fail);
         if !changes.is_empty() {
             // The entry's id sorts by time: the task's history lists in order.
-            let id =
-                id.unwrap_or_else(|| ulid::Ulid::from_parts(u64::try_from(self.clock.epoch_millis()).unwrap_or(0), ulid::Ulid::new().random()).to_string());
+            let id = id.unwrap_or_else(|| self.time_ulid());
             let kind = match action {
                 TaskAction::Created => EventKind::TaskCreated,
                 TaskAction::Updated => EventKind::TaskUpdated,
