@@ -192,6 +192,27 @@ export const COGNITO_TRIGGERS: readonly CognitoTrigger[] = [
 /** S3 notification event names (s3:ObjectCreated:*, s3:ObjectRemoved:Delete, ...), as CDK knows them. */
 export const S3_EVENTS: readonly string[] = Object.values(s3.EventType) as string[];
 
+/** The S3 actions a function may hold on the upload bucket (permissions.s3). Object actions apply to
+ * the objects under the bucket's key prefixes (UPLOAD_BUCKET_PREFIXES in lib/functions.ts),
+ * s3:ListBucket to the bucket itself with an s3:prefix condition on the same prefixes. No wildcard,
+ * no bucket configuration, no ACLs, and no version actions: the bucket is not versioned (a deleted
+ * object is gone, which is what frees an org's storage quota). */
+export type S3Action =
+  | 's3:GetObject'
+  | 's3:PutObject'
+  | 's3:DeleteObject'
+  | 's3:ListBucket'
+  | 's3:GetObjectTagging'
+  | 's3:AbortMultipartUpload';
+export const S3_ACTIONS: readonly S3Action[] = [
+  's3:GetObject',
+  's3:PutObject',
+  's3:DeleteObject',
+  's3:ListBucket',
+  's3:GetObjectTagging',
+  's3:AbortMultipartUpload',
+];
+
 export interface FunctionEnvironment {
   /** USER_POOL_ID. Not possible for a function that serves Cognito triggers (the pool references
    * the function, so the function cannot reference the pool: a cycle); triggers get the pool id
@@ -206,7 +227,12 @@ export interface FunctionEnvironment {
    * complaints to EventBridge (sources.mailFeedback); its ses:SendEmail then also covers the set.
    * Needs permissions.sesSendEmail. */
   readonly sesConfigurationSet: boolean;
-  /** optional variables taken from CDK context when given: ENV_NAME -> context key */
+  /** UPLOAD_BUCKET: the upload bucket's name. Needed by a function with permissions.s3 (it names
+   * the bucket it acts on). */
+  readonly uploadBucket: boolean;
+  /** optional variables taken from CDK context when given: ENV_NAME -> context key. A context key
+   * the stack reads as a setting itself (malwareProtection) always gives the value the stack acts
+   * on, default included ("true" or "false"). */
   readonly fromContext: Readonly<Record<string, string>>;
 }
 
@@ -217,6 +243,10 @@ export interface FunctionPermissions {
   readonly readCursorSecret: boolean;
   /** ses:SendEmail on the stack's SES identity only */
   readonly sesSendEmail: boolean;
+  /** S3 actions on the upload bucket's objects under uploads/ and derived/ (s3:ListBucket: on the
+   * bucket, for those prefixes only). Exactly these are granted: an S3 source grants nothing
+   * implicitly. */
+  readonly s3: readonly S3Action[];
 }
 
 /** The table's stream (NEW_AND_OLD_IMAGES), through a Lambda event source mapping. */
@@ -231,12 +261,16 @@ export interface DynamoDbStreamSource {
   readonly bisectBatchOnError: boolean;
 }
 
-/** Notifications of the upload bucket. */
+/** Notifications of the upload bucket, delivered through an SQS queue (with a dead-letter queue)
+ * that the function consumes: each message's body is one S3 event. */
 export interface S3Source {
   /** S3 event names, e.g. s3:ObjectCreated:* */
   readonly events: readonly string[];
   /** object key prefix filter, or null for the whole bucket */
   readonly prefix: string | null;
+  /** the queue between the bucket and the function; its id is unique among the function's queues
+   * (sources.queues), and the function gets no QUEUE_URL_<ID> for it (it only consumes it) */
+  readonly queue: QueueSource;
 }
 
 /** An EventBridge Scheduler schedule that invokes the function. */
@@ -271,6 +305,11 @@ export interface FunctionSources {
   /** SES bounces and complaints of the stack's configuration set: an EventBridge rule on the
    * default bus (with a dead-letter queue) invokes the function. At most one function. */
   readonly mailFeedback: boolean;
+  /** GuardDuty Malware Protection for S3 scan results of the upload bucket: an EventBridge rule on
+   * the default bus (with a dead-letter queue per target) invokes the function. Wired only when the
+   * stack enables the protection plan (context malwareProtection); at most 5 functions (the
+   * targets of one rule). */
+  readonly malwareScanResults: boolean;
 }
 
 export interface FunctionDefinition {
@@ -309,6 +348,9 @@ export const STACK_ENVIRONMENT_NAMES: readonly string[] = [
   'ALLOWED_ORIGINS',
   'UPLOAD_BUCKET',
 ];
+
+/** EventBridge allows 5 targets per rule: the scan-result rule's targets (sources.malwareScanResults). */
+export const MAX_MALWARE_SCAN_CONSUMERS = 5;
 
 /** The variable that carries a queue source's URL: ingest-jobs -> QUEUE_URL_INGEST_JOBS. */
 export function queueUrlEnvName(queueId: string): string {
@@ -518,7 +560,7 @@ function parseFunction(raw: unknown, index: number, source: string): FunctionDef
   const sizingReason = requireString(f.sizingReason, `${at}: sizingReason`);
 
   // environment
-  const e = exactObject(f.environment, `${at}: environment`, ['userPoolId', 'sesFromAddress', 'apiUrl', 'sesConfigurationSet', 'fromContext']);
+  const e = exactObject(f.environment, `${at}: environment`, ['userPoolId', 'sesFromAddress', 'apiUrl', 'sesConfigurationSet', 'uploadBucket', 'fromContext']);
   const fromContextRaw = e.fromContext;
   if (typeof fromContextRaw !== 'object' || fromContextRaw === null || Array.isArray(fromContextRaw)) {
     throw new Error(`${at}: environment.fromContext must be an object (ENV_NAME -> context key)`);
@@ -541,11 +583,12 @@ function parseFunction(raw: unknown, index: number, source: string): FunctionDef
     sesFromAddress: requireBoolean(e.sesFromAddress, `${at}: environment.sesFromAddress`),
     apiUrl: requireBoolean(e.apiUrl, `${at}: environment.apiUrl`),
     sesConfigurationSet: requireBoolean(e.sesConfigurationSet, `${at}: environment.sesConfigurationSet`),
+    uploadBucket: requireBoolean(e.uploadBucket, `${at}: environment.uploadBucket`),
     fromContext,
   };
 
   // permissions
-  const p = exactObject(f.permissions, `${at}: permissions`, ['dynamodb', 'readCursorSecret', 'sesSendEmail']);
+  const p = exactObject(f.permissions, `${at}: permissions`, ['dynamodb', 'readCursorSecret', 'sesSendEmail', 's3']);
   const dynamodb = requireArray(p.dynamodb, `${at}: permissions.dynamodb`).map((a, i) => {
     const action = requireString(a, `${at}: permissions.dynamodb[${i}]`);
     if (!DYNAMODB_ACTIONS.includes(action as DynamoDbAction)) {
@@ -560,14 +603,35 @@ function parseFunction(raw: unknown, index: number, source: string): FunctionDef
   if (dynamodb.includes('TransactWriteItems') && !dynamodb.some((a) => ['PutItem', 'UpdateItem', 'DeleteItem', 'ConditionCheckItem'].includes(a))) {
     throw new Error(`${at}: permissions.dynamodb: TransactWriteItems is authorized per part; list the item actions its transactions use`);
   }
+  const s3Actions = requireArray(p.s3, `${at}: permissions.s3`).map((a, i) => {
+    const action = requireString(a, `${at}: permissions.s3[${i}]`);
+    if (!S3_ACTIONS.includes(action as S3Action)) {
+      throw new Error(
+        `${at}: permissions.s3: unknown action "${action}" (known: ${S3_ACTIONS.join(', ')}; no wildcards, no bucket ` +
+          'configuration, no version actions: the upload bucket is not versioned)',
+      );
+    }
+    return action as S3Action;
+  });
+  noDuplicates(s3Actions, `${at}: permissions.s3`);
   const permissions: FunctionPermissions = {
     dynamodb,
     readCursorSecret: requireBoolean(p.readCursorSecret, `${at}: permissions.readCursorSecret`),
     sesSendEmail: requireBoolean(p.sesSendEmail, `${at}: permissions.sesSendEmail`),
+    s3: s3Actions,
   };
 
   // sources
-  const s = exactObject(f.sources, `${at}: sources`, ['http', 'cognitoTriggers', 'dynamodbStream', 's3', 'schedules', 'queues', 'mailFeedback']);
+  const s = exactObject(f.sources, `${at}: sources`, [
+    'http',
+    'cognitoTriggers',
+    'dynamodbStream',
+    's3',
+    'schedules',
+    'queues',
+    'mailFeedback',
+    'malwareScanResults',
+  ]);
   const http = requireBoolean(s.http, `${at}: sources.http`);
   const cognitoTriggers = requireArray(s.cognitoTriggers, `${at}: sources.cognitoTriggers`).map((t, i) => {
     const trigger = requireString(t, `${at}: sources.cognitoTriggers[${i}]`);
@@ -595,7 +659,7 @@ function parseFunction(raw: unknown, index: number, source: string): FunctionDef
   let s3Source: S3Source | null = null;
   if (s.s3 !== null) {
     const w = `${at}: sources.s3`;
-    const o = exactObject(s.s3, w, ['events', 'prefix']);
+    const o = exactObject(s.s3, w, ['events', 'prefix', 'queue']);
     const events = requireArray(o.events, `${w}.events`).map((x, i) => {
       const ev = requireString(x, `${w}.events[${i}]`);
       if (!S3_EVENTS.includes(ev)) throw new Error(`${w}.events: unknown S3 event "${ev}" (e.g. s3:ObjectCreated:*)`);
@@ -608,7 +672,7 @@ function parseFunction(raw: unknown, index: number, source: string): FunctionDef
       prefix = requireString(o.prefix, `${w}.prefix (a string or null)`);
       if (prefix.startsWith('/') || prefix.length > 1024) throw new Error(`${w}.prefix: an object key prefix, without a leading "/"`);
     }
-    s3Source = { events, prefix };
+    s3Source = { events, prefix, queue: parseQueueSource(o.queue, `${w}.queue`) };
   }
 
   const schedules = requireArray(s.schedules, `${at}: sources.schedules`).map((x, i): ScheduleSource => {
@@ -622,27 +686,32 @@ function parseFunction(raw: unknown, index: number, source: string): FunctionDef
   });
   noDuplicates(schedules.map((x) => x.id), `${at}: sources.schedules ids`);
 
-  const queues = requireArray(s.queues, `${at}: sources.queues`).map((x, i): QueueSource => {
-    const w = `${at}: sources.queues[${i}]`;
-    const o = exactObject(x, w, ['id', 'batchSize', 'maxReceiveCount', 'visibilityTimeoutSeconds']);
-    return {
-      id: requireKebab(o.id, `${w}.id`, 40),
-      batchSize: requireInteger(o.batchSize, `${w}.batchSize`, 1, 10),
-      maxReceiveCount: requireInteger(o.maxReceiveCount, `${w}.maxReceiveCount`, 1, 1000),
-      visibilityTimeoutSeconds: requireInteger(o.visibilityTimeoutSeconds, `${w}.visibilityTimeoutSeconds`, 0, 43200),
-    };
-  });
+  const queues = requireArray(s.queues, `${at}: sources.queues`).map((x, i) => parseQueueSource(x, `${at}: sources.queues[${i}]`));
   noDuplicates(queues.map((x) => x.id), `${at}: sources.queues ids`);
+  // The S3 source's queue is built like the others (same construct ids): its id must be its own.
+  if (s3Source !== null && queues.some((q) => q.id === s3Source!.queue.id)) {
+    throw new Error(`${at}: sources.s3.queue.id "${s3Source.queue.id}" is also the id of one of its sources.queues; give each queue its own id`);
+  }
 
   const mailFeedback = requireBoolean(s.mailFeedback, `${at}: sources.mailFeedback`);
+  const malwareScanResults = requireBoolean(s.malwareScanResults, `${at}: sources.malwareScanResults`);
 
-  const sources: FunctionSources = { http, cognitoTriggers, dynamodbStream, s3: s3Source, schedules, queues, mailFeedback };
+  const sources: FunctionSources = { http, cognitoTriggers, dynamodbStream, s3: s3Source, schedules, queues, mailFeedback, malwareScanResults };
 
   // rules across fields
   const otherSources =
-    cognitoTriggers.length > 0 || dynamodbStream !== null || s3Source !== null || schedules.length > 0 || queues.length > 0 || mailFeedback;
+    cognitoTriggers.length > 0 ||
+    dynamodbStream !== null ||
+    s3Source !== null ||
+    schedules.length > 0 ||
+    queues.length > 0 ||
+    mailFeedback ||
+    malwareScanResults;
   if (!http && !otherSources) {
-    throw new Error(`${at}: no source invokes it (sources: http, cognitoTriggers, dynamodbStream, s3, schedules, queues, mailFeedback are all off)`);
+    throw new Error(
+      `${at}: no source invokes it (sources: http, cognitoTriggers, dynamodbStream, s3, schedules, queues, mailFeedback, ` +
+        'malwareScanResults are all off)',
+    );
   }
   if (http && !otherSources && timeoutSeconds > HTTP_MAX_TIMEOUT_SECONDS) {
     throw new Error(
@@ -664,7 +733,22 @@ function parseFunction(raw: unknown, index: number, source: string): FunctionDef
         'when sending, and SES authorizes ses:SendEmail on it too)',
     );
   }
+  // S3 permissions act on the upload bucket, which the function must know by name.
+  if (permissions.s3.length > 0 && !environment.uploadBucket) {
+    throw new Error(`${at}: permissions.s3 needs environment.uploadBucket (the function acts on the upload bucket and must know its name)`);
+  }
   return { name, description, memoryMb, timeoutSeconds, sizingReason, environment, permissions, sources };
+}
+
+/** A queue the function consumes: sources.queues[i], or sources.s3.queue. */
+function parseQueueSource(x: unknown, w: string): QueueSource {
+  const o = exactObject(x, w, ['id', 'batchSize', 'maxReceiveCount', 'visibilityTimeoutSeconds']);
+  return {
+    id: requireKebab(o.id, `${w}.id`, 40),
+    batchSize: requireInteger(o.batchSize, `${w}.batchSize`, 1, 10),
+    maxReceiveCount: requireInteger(o.maxReceiveCount, `${w}.maxReceiveCount`, 1, 1000),
+    visibilityTimeoutSeconds: requireInteger(o.visibilityTimeoutSeconds, `${w}.visibilityTimeoutSeconds`, 0, 43200),
+  };
 }
 
 export function parseFunctionRegistry(raw: unknown, source = 'function registry'): FunctionRegistry {
@@ -691,6 +775,14 @@ export function parseFunctionRegistry(raw: unknown, source = 'function registry'
     throw new Error(
       `${source}: sources.mailFeedback is claimed by ${feedbackConsumers.map((n) => `"${n}"`).join(' and ')}; ` +
         'one function handles the SES bounces and complaints of the stack\'s configuration set',
+    );
+  }
+  // One EventBridge rule delivers the scan results; a rule has at most 5 targets.
+  const scanConsumers = functions.filter((f) => f.sources.malwareScanResults).map((f) => f.name);
+  if (scanConsumers.length > MAX_MALWARE_SCAN_CONSUMERS) {
+    throw new Error(
+      `${source}: sources.malwareScanResults is claimed by ${scanConsumers.length} functions (${scanConsumers.join(', ')}); ` +
+        `the scan-result rule has at most ${MAX_MALWARE_SCAN_CONSUMERS} targets`,
     );
   }
   // The table's stream serves at most two readers without throttling: one mapping per function.

@@ -4,7 +4,7 @@
 // here is how the stack deploys any function: log level, CORS headers, retry and dead-letter
 // settings, and the rules that turn the registry into IAM and API Gateway settings.
 import { Duration } from 'aws-cdk-lib';
-import type { DynamoDbAction, RouteDefinition } from './definitions';
+import type { DynamoDbAction, RouteDefinition, S3Action } from './definitions';
 
 export type {
   CognitoTrigger,
@@ -16,6 +16,7 @@ export type {
   FunctionRegistry,
   FunctionSources,
   QueueSource,
+  S3Action,
   S3Source,
   ScheduleSource,
 } from './definitions';
@@ -142,8 +143,44 @@ export const MAIL_FEEDBACK_DETAIL_TYPES: readonly string[] = ['Email Bounced', '
 export const MAIL_FEEDBACK_RETRY_ATTEMPTS = 8;
 export const MAIL_FEEDBACK_MAX_EVENT_AGE = Duration.hours(6);
 
+/** GuardDuty publishes each scan result of a protected bucket to the default bus under this
+ * detail type, source aws.guardduty (the files function checks the same: SCAN_RESULT_DETAIL_TYPE in
+ * functions/files/src/scan.rs). */
+export const MALWARE_SCAN_SOURCE = 'aws.guardduty';
+export const MALWARE_SCAN_DETAIL_TYPE = 'GuardDuty Malware Protection Object Scan Result';
+/** EventBridge's delivery retries of a scan result to Lambda. A lost result leaves a file waiting
+ * for its scan (never ready), so the event is kept for a while, then goes to the target's
+ * dead-letter queue (alarmed), from where it can be redriven. */
+export const MALWARE_SCAN_RETRY_ATTEMPTS = 8;
+export const MALWARE_SCAN_MAX_EVENT_AGE = Duration.hours(6);
+
 /** The `source` of the EventBridge-shaped event a schedule delivers. */
 export const SCHEDULE_EVENT_SOURCE = 'tenantry.scheduler';
+
+// ---- the upload bucket ------------------------------------------------------------------------
+
+/** The key prefixes of the upload bucket that functions' S3 permissions (permissions.s3) cover:
+ * uploads/{org}/{file} holds the bytes as uploaded, derived/{org}/{file}/… what processing makes of
+ * them (UPLOAD_PREFIX and DERIVED_PREFIX in shared/store/src/files.rs). */
+export const UPLOAD_PREFIX = 'uploads/';
+export const DERIVED_PREFIX = 'derived/';
+export const UPLOAD_BUCKET_PREFIXES: readonly string[] = [UPLOAD_PREFIX, DERIVED_PREFIX];
+/** What GuardDuty Malware Protection scans: what browsers upload. Derived objects are made by the
+ * files function from uploads it has read itself. */
+export const MALWARE_SCAN_PREFIXES: readonly string[] = [UPLOAD_PREFIX];
+/** Days after which S3 aborts an incomplete multipart upload (and frees its parts), and after which
+ * a noncurrent version expires when versioning is switched on. */
+export const UPLOAD_BUCKET_CLEANUP = Duration.days(1);
+
+/** permissions.s3 split by resource: object actions (on the objects under the prefixes) and
+ * bucket actions (s3:ListBucket, on the bucket, with an s3:prefix condition). */
+export function s3ActionsByResource(actions: readonly S3Action[]): { objectActions: S3Action[]; bucketActions: S3Action[] } {
+  const unique = [...new Set(actions)];
+  return {
+    objectActions: unique.filter((a) => a !== 's3:ListBucket'),
+    bucketActions: unique.filter((a) => a === 's3:ListBucket'),
+  };
+}
 
 // ---- IAM and API Gateway -----------------------------------------------------------------------
 

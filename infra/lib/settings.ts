@@ -36,8 +36,16 @@ export interface Settings {
   readonly reservedConcurrency: ReservedConcurrencySettings;
   /** alarm notifications by email (an SNS topic is created only when set) */
   readonly alarmEmail?: string;
-  /** S3 versioning of the upload bucket */
+  /** S3 versioning of the upload bucket: off by default in every stage. The files function assumes
+   * it off: object keys are unique per file, processing is ordered by the event's sequencer, and a
+   * delete must really delete so that the org's storage quota is freed. When switched on, noncurrent
+   * versions expire after a day (infra/README.md, upload bucket). */
   readonly bucketVersioning: boolean;
+  /** GuardDuty Malware Protection for S3 on the upload bucket's uploads/ (a protection plan, its
+   * role, and the scan-result rule to the functions with sources.malwareScanResults); off by
+   * default. The functions that read context malwareProtection (environment.fromContext) get
+   * "true" exactly when the plan exists. */
+  readonly malwareProtection: boolean;
   /** Cognito feature plan: essentials (needed for V2 pre-token-generation) or plus */
   readonly cognitoFeaturePlan: 'essentials' | 'plus';
   /** days to keep function and API access logs */
@@ -293,7 +301,9 @@ export function readSettings(ctx: ContextSource, env: NodeJS.ProcessEnv = proces
     mailFromName: str(ctx, 'productName'),
     reservedConcurrency: readReservedConcurrency(ctx, prod),
     alarmEmail,
-    bucketVersioning: bool(ctx, 'bucketVersioning', prod),
+    // Off in every stage: the files function assumes an unversioned bucket (see Settings).
+    bucketVersioning: bool(ctx, 'bucketVersioning', false),
+    malwareProtection: bool(ctx, 'malwareProtection', false),
     cognitoFeaturePlan: featurePlan,
     logRetentionDays: retentionDays(ctx, prod ? 90 : 14),
     lambdaDir,

@@ -22,13 +22,13 @@ import {
   aws_dynamodb as dynamodb,
   aws_events as events,
   aws_events_targets as eventsTargets,
+  aws_guardduty as guardduty,
   aws_iam as iam,
   aws_lambda as lambda,
   aws_lambda_destinations as lambdaDestinations,
   aws_lambda_event_sources as lambdaEventSources,
   aws_logs as logs,
   aws_s3 as s3,
-  aws_s3_notifications as s3n,
   aws_scheduler as scheduler,
   aws_scheduler_targets as schedulerTargets,
   aws_secretsmanager as secretsmanager,
@@ -43,6 +43,7 @@ import {
   FunctionDefinition,
   FunctionRegistry,
   INFRA_DIR,
+  QueueSource,
   RouteDefinition,
   RouteManifest,
   StreamImage,
@@ -63,13 +64,21 @@ import {
   MAIL_FEEDBACK_DETAIL_TYPES,
   MAIL_FEEDBACK_MAX_EVENT_AGE,
   MAIL_FEEDBACK_RETRY_ATTEMPTS,
+  MALWARE_SCAN_DETAIL_TYPE,
+  MALWARE_SCAN_MAX_EVENT_AGE,
+  MALWARE_SCAN_PREFIXES,
+  MALWARE_SCAN_RETRY_ATTEMPTS,
+  MALWARE_SCAN_SOURCE,
   SCHEDULE_EVENT_SOURCE,
   SCHEDULE_MAX_EVENT_AGE,
   SCHEDULE_RETRY_ATTEMPTS,
+  UPLOAD_BUCKET_CLEANUP,
+  UPLOAD_BUCKET_PREFIXES,
   executeApiScope,
   iamDynamoDbActions,
   queueVisibilityTimeoutSeconds,
   reservedConcurrency,
+  s3ActionsByResource,
 } from './functions';
 import { applyCheckovSkips } from './checkov';
 import { applyNagSuppressions } from './nag';
@@ -114,13 +123,18 @@ export interface DeployedFunction {
   readonly usesPlaceholderCode: boolean;
   /** its routes (sources.http) */
   readonly routes: readonly RouteDefinition[];
-  /** failed asynchronous invocations (schedules, S3 notifications, the mail-feedback rule):
-   * Scheduler's dead-letter queue and Lambda's on-failure destination */
+  /** failed asynchronous invocations (schedules, the mail-feedback rule, the malware scan-result
+   * rule): Scheduler's dead-letter queue and Lambda's on-failure destination */
   asyncFailures?: sqs.Queue;
   /** the EventBridge rule that delivers SES bounces and complaints (sources.mailFeedback) */
   mailFeedbackRule?: events.Rule;
   /** that rule's dead-letter queue: events EventBridge could not deliver to the function */
   mailFeedbackFailures?: sqs.Queue;
+  /** the scan-result rule's dead-letter queue for this function (sources.malwareScanResults, with
+   * context malwareProtection): results EventBridge could not deliver to it */
+  malwareScanFailures?: sqs.Queue;
+  /** the queue the upload bucket notifies (sources.s3), with its dead-letter queue */
+  uploadQueue?: QueueResources;
   /** stream batches that failed every retry (sources.dynamodbStream) */
   streamFailures?: sqs.Queue;
   /** the scheduler's role for this function (sources.schedules) */
@@ -150,6 +164,40 @@ class InvokeUnqualifiedFunction extends schedulerTargets.LambdaInvoke {
   protected addTargetActionToRole(_role: iam.IRole): void {
     // The role passed in already allows lambda:InvokeFunction on this function's ARN.
   }
+}
+
+/** The upload queue as the bucket's notification destination: S3 may send messages to it
+ * (sqs:SendMessage only) for this bucket of this account (aws:SourceArn and aws:SourceAccount).
+ * CDK's s3n.SqsDestination grants more (GetQueueAttributes, GetQueueUrl) under aws:SourceArn
+ * alone. The queue is encrypted with SSE-SQS, which needs no key policy for S3. */
+class UploadQueueDestination implements s3.IBucketNotificationDestination {
+  constructor(
+    private readonly queue: sqs.Queue,
+    private readonly bucket: s3.Bucket,
+    private readonly account: string,
+  ) {}
+
+  bind(): s3.BucketNotificationDestinationConfig {
+    if (!this.bound) {
+      this.queue.addToResourcePolicy(
+        new iam.PolicyStatement({
+          sid: 'UploadBucketNotifications',
+          principals: [new iam.ServicePrincipal('s3.amazonaws.com')],
+          actions: ['sqs:SendMessage'],
+          resources: [this.queue.queueArn],
+          conditions: {
+            ArnLike: { 'aws:SourceArn': this.bucket.bucketArn },
+            StringEquals: { 'aws:SourceAccount': this.account },
+          },
+        }),
+      );
+      this.bound = true;
+    }
+    // S3 checks the destination when the configuration is written: the queue and its policy first.
+    return { arn: this.queue.queueArn, type: s3.BucketNotificationDestinationType.QUEUE, dependencies: [this.queue] };
+  }
+
+  private bound = false;
 }
 
 function pascal(name: string): string {
@@ -248,6 +296,13 @@ export class TenantryStack extends Stack {
   readonly uploadBucket: s3.Bucket;
   /** the upload bucket's server access logs */
   readonly accessLogBucket: s3.Bucket;
+  /** GuardDuty Malware Protection for S3 on the upload bucket (context malwareProtection) */
+  readonly malwareProtectionPlan?: guardduty.CfnMalwareProtectionPlan;
+  /** the role GuardDuty assumes to scan and tag the bucket's objects */
+  readonly malwareProtectionRole?: iam.Role;
+  /** the rule that delivers the plan's scan results to the functions with sources.malwareScanResults
+   * (when the plan exists and a function takes them) */
+  readonly malwareScanRule?: events.Rule;
   readonly domainEvents: sqs.Queue;
   readonly domainEventsDlq: sqs.Queue;
   readonly mailIdentity: ses.EmailIdentity;
@@ -335,13 +390,27 @@ export class TenantryStack extends Stack {
       enforceSSL: true,
       minimumTLSVersion: 1.2,
       objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+      // Off unless context bucketVersioning says otherwise (every stage): the files function
+      // assumes an unversioned bucket. Object keys are unique per file, so versions protect no
+      // overwrite; processing is ordered by the S3 event's sequencer; and a delete must really
+      // delete, or the bytes of a deleted file (and its thumbnail and text) would stay, billed,
+      // while the org's storage quota counts them as freed.
       versioned: settings.bucketVersioning,
+      // GuardDuty Malware Protection for S3 reads the bucket's object events from EventBridge and
+      // switches S3's EventBridge notifications on itself. The stack writes the bucket's whole
+      // notification configuration (the upload queue), so it keeps EventBridge on too: otherwise
+      // the next update of the notifications would switch it off and stop the scans silently.
+      eventBridgeEnabled: settings.malwareProtection ? true : undefined,
       removalPolicy: dataRemoval,
       autoDeleteObjects: !prod,
-      // Browsers upload and download with presigned URLs, from the app's origins only.
+      // Browsers upload with a presigned POST (an HTML form policy that allows exactly one key,
+      // size and content type) and download with presigned GETs, from the app's origins only:
+      // the same list as the API's (context allowedOrigins). A form POST sends its own headers
+      // (Content-Type: multipart/form-data, …), so any request header is allowed; the policy
+      // decides what S3 accepts. ETag is readable (the upload's identity).
       cors: [
         {
-          allowedMethods: [s3.HttpMethods.GET, s3.HttpMethods.PUT, s3.HttpMethods.HEAD],
+          allowedMethods: [s3.HttpMethods.POST, s3.HttpMethods.GET, s3.HttpMethods.HEAD],
           allowedOrigins: [...settings.allowedOrigins],
           allowedHeaders: ['*'],
           exposedHeaders: ['ETag'],
@@ -349,12 +418,26 @@ export class TenantryStack extends Stack {
         },
       ],
       lifecycleRules: [
-        { id: 'abort-incomplete-multipart-uploads', abortIncompleteMultipartUploadAfter: Duration.days(7) },
+        // Presigned POSTs are single requests; a multipart upload left half-way (by a function or
+        // an operator) holds billed parts that no file counts: gone after a day.
+        { id: 'abort-incomplete-multipart-uploads', abortIncompleteMultipartUploadAfter: UPLOAD_BUCKET_CLEANUP },
+        // With versioning switched on, a deleted file's bytes would stay as noncurrent versions:
+        // they expire after a day, and the delete markers left without versions go too.
         ...(settings.bucketVersioning
-          ? [{ id: 'expire-noncurrent-versions', noncurrentVersionExpiration: Duration.days(30) }]
+          ? [{ id: 'expire-noncurrent-versions', noncurrentVersionExpiration: UPLOAD_BUCKET_CLEANUP, expiredObjectDeleteMarker: true }]
           : []),
       ],
     });
+
+    // GuardDuty Malware Protection for S3 (context malwareProtection): scans every new object
+    // under uploads/ and tags it with the verdict (GuardDutyMalwareScanStatus); each result is
+    // published to the default event bus, where the scan-result rule (below, with the functions)
+    // hands it to the functions with sources.malwareScanResults.
+    if (settings.malwareProtection) {
+      const { plan, role } = this.malwareProtection();
+      this.malwareProtectionPlan = plan;
+      this.malwareProtectionRole = role;
+    }
 
     // Asynchronous domain events (part of the contract now; producers and consumers arrive
     // with their functions). Messages that fail 5 times land in the dead-letter queue.
@@ -702,7 +785,24 @@ export class TenantryStack extends Stack {
     );
 
     // ---- event sources: exactly what each function's sources in functions.json ask for ------------
+    // The malware scan results of the upload bucket, on the default bus (GuardDuty publishes there
+    // only), when the protection plan exists and a function takes them: one rule, each such
+    // function one of its targets (wireEventSources).
+    if (this.malwareProtectionPlan !== undefined && registry.functions.some((f) => f.sources.malwareScanResults)) {
+      this.malwareScanRule = new events.Rule(this, 'MalwareScanRule', {
+        description: 'Tenantry: GuardDuty malware scan results of the upload bucket (aws.guardduty on the default bus)',
+        eventPattern: {
+          source: [MALWARE_SCAN_SOURCE],
+          detailType: [MALWARE_SCAN_DETAIL_TYPE],
+          detail: { s3ObjectDetails: { bucketName: [this.uploadBucket.bucketName] } },
+        },
+      });
+    }
     for (const f of deployed.values()) this.wireEventSources(f, alarmWhenAboveZero);
+    // The bucket's notification configuration (the upload queue, EventBridge on) is written before
+    // GuardDuty validates the bucket and manages its own rule on it.
+    const notifications = this.uploadBucket.node.tryFindChild('Notifications');
+    if (this.malwareProtectionPlan !== undefined && notifications !== undefined) this.malwareProtectionPlan.node.addDependency(notifications);
 
     // ---- outputs ---------------------------------------------------------------------------
     new CfnOutput(this, 'ApiUrl', { value: this.api.url });
@@ -750,6 +850,81 @@ export class TenantryStack extends Stack {
       // The stack is environment-agnostic: SES in the stack's own region.
       sesRegion: Stack.of(this).region,
     });
+  }
+
+  /** The value of a context key that the stack itself reads as a setting, as the stack acts on it
+   * (checked, default applied), for environment.fromContext; undefined for any other key. So
+   * MALWARE_PROTECTION is "true" exactly when the protection plan exists and "false" otherwise,
+   * whatever spelling the context used (`-c malwareProtection=1`, `yes`, or nothing at all). */
+  private settingFromContext(contextKey: string): string | undefined {
+    switch (contextKey) {
+      case 'malwareProtection':
+        return this.malwareProtectionPlan !== undefined ? 'true' : 'false';
+      default:
+        return undefined;
+    }
+  }
+
+  /**
+   * GuardDuty Malware Protection for S3 on the upload bucket's uploads/: the plan (tagging each
+   * scanned object with its verdict) and the role GuardDuty assumes, holding the permissions AWS
+   * documents for it
+   * (https://docs.aws.amazon.com/guardduty/latest/ug/malware-protection-s3-iam-policy-prerequisite.html),
+   * on this bucket only. The documented KMS statement is left out: the bucket is encrypted with
+   * SSE-S3, which needs no key permission.
+   */
+  private malwareProtection(): { plan: guardduty.CfnMalwareProtectionPlan; role: iam.Role } {
+    const bucket = this.uploadBucket;
+    const principal = 'malware-protection-plan.guardduty.amazonaws.com';
+    const role = new iam.Role(this, 'MalwareProtectionRole', {
+      assumedBy: new iam.ServicePrincipal(principal),
+      description: "Tenantry: GuardDuty Malware Protection for S3 scans and tags the upload bucket's new objects, nothing else",
+    });
+    // The EventBridge managed rule through which GuardDuty receives the bucket's object events.
+    const managedRule = this.formatArn({
+      service: 'events',
+      resource: 'rule',
+      resourceName: 'DO-NOT-DELETE-AmazonGuardDutyMalwareProtectionS3*',
+    });
+    const statements: iam.PolicyStatementProps[] = [
+      {
+        sid: 'AllowManagedRuleToSendS3EventsToGuardDuty',
+        actions: ['events:PutRule', 'events:DeleteRule', 'events:PutTargets', 'events:RemoveTargets'],
+        resources: [managedRule],
+        conditions: { StringLike: { 'events:ManagedBy': principal } },
+      },
+      {
+        sid: 'AllowGuardDutyToMonitorEventBridgeManagedRule',
+        actions: ['events:DescribeRule', 'events:ListTargetsByRule'],
+        resources: [managedRule],
+      },
+      {
+        sid: 'AllowPostScanTag',
+        actions: ['s3:PutObjectTagging', 's3:GetObjectTagging', 's3:PutObjectVersionTagging', 's3:GetObjectVersionTagging'],
+        resources: [bucket.arnForObjects('*')],
+      },
+      {
+        sid: 'AllowEnableS3EventBridgeEvents',
+        actions: ['s3:PutBucketNotification', 's3:GetBucketNotification'],
+        resources: [bucket.bucketArn],
+      },
+      {
+        sid: 'AllowPutValidationObject',
+        actions: ['s3:PutObject'],
+        resources: [bucket.arnForObjects('malware-protection-resource-validation-object')],
+      },
+      { sid: 'AllowCheckBucketOwnership', actions: ['s3:ListBucket'], resources: [bucket.bucketArn] },
+      { sid: 'AllowMalwareScan', actions: ['s3:GetObject', 's3:GetObjectVersion'], resources: [bucket.arnForObjects('*')] },
+    ];
+    for (const st of statements) role.addToPolicy(new iam.PolicyStatement(st));
+    const plan = new guardduty.CfnMalwareProtectionPlan(this, 'MalwareProtectionPlan', {
+      role: role.roleArn,
+      protectedResource: { s3Bucket: { bucketName: bucket.bucketName, objectPrefixes: [...MALWARE_SCAN_PREFIXES] } },
+      actions: { tagging: { status: 'ENABLED' } },
+    });
+    // GuardDuty checks the role's permissions when the plan is created: the role's policy first.
+    plan.node.addDependency(role);
+    return { plan, role };
   }
 
   private createFunction(config: FunctionDefinition, routes: readonly RouteDefinition[], alarmWhenAboveZero: AlarmFactory): DeployedFunction {
@@ -820,6 +995,31 @@ export class TenantryStack extends Stack {
       );
     }
 
+    // The upload bucket: exactly the actions of permissions.s3, nothing implied by an S3 source.
+    // Object actions on the objects under uploads/ and derived/ (keys are chosen per org and file,
+    // so the statement names the prefixes, not objects); s3:ListBucket on the bucket, for keys
+    // under those prefixes only.
+    const { objectActions, bucketActions } = s3ActionsByResource(p.s3);
+    if (objectActions.length > 0) {
+      role.addToPolicy(
+        new iam.PolicyStatement({
+          sid: 'UploadBucketObjects',
+          actions: objectActions,
+          resources: UPLOAD_BUCKET_PREFIXES.map((prefix) => this.uploadBucket.arnForObjects(`${prefix}*`)),
+        }),
+      );
+    }
+    if (bucketActions.length > 0) {
+      role.addToPolicy(
+        new iam.PolicyStatement({
+          sid: 'UploadBucketList',
+          actions: bucketActions,
+          resources: [this.uploadBucket.bucketArn],
+          conditions: { StringLike: { 's3:prefix': UPLOAD_BUCKET_PREFIXES.map((prefix) => `${prefix}*`) } },
+        }),
+      );
+    }
+
     const environment: Record<string, string> = {
       TABLE_NAME: this.table.tableName,
       CURSOR_SECRET_ARN: this.cursorSecret.secretArn,
@@ -828,10 +1028,18 @@ export class TenantryStack extends Stack {
     };
     if (config.environment.sesFromAddress) environment.SES_FROM_ADDRESS = settings.sesFromAddress;
     if (config.environment.sesConfigurationSet) environment.SES_CONFIGURATION_SET = this.mailConfigurationSet!.configurationSetName;
+    if (config.environment.uploadBucket) environment.UPLOAD_BUCKET = this.uploadBucket.bucketName;
     // The Lambda responses carry the CORS headers themselves, for these origins ('*' or a list).
     if (config.sources.http) environment.ALLOWED_ORIGINS = settings.allowedOrigins.join(',');
-    // The registry refuses names that look like secrets or that the stack sets itself.
+    // The registry refuses names that look like secrets or that the stack sets itself. A context
+    // key that the stack reads as a setting gives the value the stack acts on, default included
+    // (settingFromContext); any other is passed through when given.
     for (const [envName, contextKey] of Object.entries(config.environment.fromContext)) {
+      const setting = this.settingFromContext(contextKey);
+      if (setting !== undefined) {
+        environment[envName] = setting;
+        continue;
+      }
       const value = this.node.tryGetContext(contextKey);
       if (value === undefined || value === null || value === '') continue;
       environment[envName] = Array.isArray(value) ? value.join(',') : String(value);
@@ -861,8 +1069,8 @@ export class TenantryStack extends Stack {
     return { name, config, fn, role, usesPlaceholderCode: placeholder, routes, queues: new Map() };
   }
 
-  /** sources.s3, sources.schedules, sources.mailFeedback, sources.queues and sources.dynamodbStream
-   * of one function. */
+  /** sources.s3, sources.schedules, sources.mailFeedback, sources.malwareScanResults, sources.queues
+   * and sources.dynamodbStream of one function. */
   private wireEventSources(f: DeployedFunction, alarmWhenAboveZero: AlarmFactory): void {
     const { name, config, fn, role } = f;
     const id = pascal(name);
@@ -879,39 +1087,68 @@ export class TenantryStack extends Stack {
         queue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(5), statistic: 'Maximum' }),
         description,
       );
+    /** An SQS queue the function consumes (sources.queues, and the S3 source's queue): encrypted,
+     * TLS only, a dead-letter queue after maxReceiveCount receives (alarmed), and an event source
+     * mapping that reports partial batch failures. */
+    const consumedQueue = (q: QueueSource, what: string): QueueResources => {
+      const qid = `${id}${pascal(q.id)}`;
+      const deadLetterQueue = failureQueue(`${qid}Dlq`);
+      const queue = new sqs.Queue(this, `${qid}Queue`, {
+        encryption: sqs.QueueEncryption.SQS_MANAGED,
+        enforceSSL: true,
+        // At least 6x the function timeout (AWS guidance for SQS event sources: while Lambda
+        // retries a throttled or failed batch, the messages must stay invisible to other
+        // pollers), or the registry's value when that is larger.
+        visibilityTimeout: Duration.seconds(queueVisibilityTimeoutSeconds(config.timeoutSeconds, q.visibilityTimeoutSeconds)),
+        retentionPeriod: Duration.days(4),
+        deadLetterQueue: { queue: deadLetterQueue, maxReceiveCount: q.maxReceiveCount },
+      });
+      fn.addEventSource(new lambdaEventSources.SqsEventSource(queue, { batchSize: q.batchSize, reportBatchItemFailures: true }));
+      depthAlarm(`${qid}DlqAlarm`, deadLetterQueue, `Tenantry ${name}: ${what} failed ${q.maxReceiveCount} times`);
+      return { queue, deadLetterQueue };
+    };
+    /** The function as a target of an EventBridge rule, with bounded retries and a dead-letter
+     * queue of its own (alarmed). CDK's Lambda target adds the invoke permission for this rule's ARN
+     * only, and lets this rule only write to the dead-letter queue (queue policy, aws:SourceArn). */
+    const ruleTarget = (rule: events.Rule, dlqId: string, retryAttempts: number, maxEventAge: Duration, what: string): sqs.Queue => {
+      const deadLetterQueue = failureQueue(`${id}${dlqId}`);
+      rule.addTarget(new eventsTargets.LambdaFunction(fn, { deadLetterQueue, retryAttempts, maxEventAge }));
+      depthAlarm(`${id}${dlqId}Alarm`, deadLetterQueue, `Tenantry ${name}: ${what} EventBridge could not deliver`);
+      return deadLetterQueue;
+    };
+    const scanRule = src.malwareScanResults ? this.malwareScanRule : undefined;
 
-    // Schedules, S3 notifications and the mail-feedback rule invoke the function asynchronously:
-    // Lambda retries a failed invocation itself, then drops it. One queue per function keeps what
-    // failed: Lambda's on-failure destination, and also the schedules' dead-letter queue (events
-    // Scheduler could not deliver at all).
-    if (src.schedules.length > 0 || src.s3 !== null || src.mailFeedback) {
+    // Schedules and the EventBridge rules (mail feedback, malware scan results) invoke the function
+    // asynchronously: Lambda retries a failed invocation itself, then drops it. One queue per
+    // function keeps what failed: Lambda's on-failure destination, and also the schedules'
+    // dead-letter queue (events Scheduler could not deliver at all). S3 events arrive through a
+    // queue (a mapping, not an asynchronous invocation): its dead-letter queue keeps them.
+    if (src.schedules.length > 0 || src.mailFeedback || scanRule !== undefined) {
       const asyncFailures = failureQueue(`${id}AsyncFailures`);
       fn.configureAsyncInvoke({
         retryAttempts: ASYNC_RETRY_ATTEMPTS,
         onFailure: new lambdaDestinations.SqsDestination(asyncFailures),
       });
-      depthAlarm(`${id}AsyncFailuresAlarm`, asyncFailures, `Tenantry ${name}: asynchronous invocations (schedules, S3, mail feedback) failed every retry`);
+      depthAlarm(
+        `${id}AsyncFailuresAlarm`,
+        asyncFailures,
+        `Tenantry ${name}: asynchronous invocations (schedules, mail feedback, malware scan results) failed every retry`,
+      );
       f.asyncFailures = asyncFailures;
     }
 
-    // ---- S3: notifications of the upload bucket ----
+    // ---- S3: the upload bucket's object events, through an SQS queue ----
+    // The bucket notifies the queue (filtered on the prefix), the function consumes it in batches
+    // and reports the messages it failed; they come back after the visibility timeout and, after
+    // maxReceiveCount receives, wait in the dead-letter queue for a redrive.
     if (src.s3 !== null) {
-      const prefix = src.s3.prefix;
-      for (const event of src.s3.events) {
-        this.uploadBucket.addEventNotification(
-          event as s3.EventType,
-          new s3n.LambdaDestination(fn),
-          ...(prefix !== null ? [{ prefix }] : []),
-        );
+      const { events: s3Events, prefix, queue: q } = src.s3;
+      const uploadQueue = consumedQueue(q, `upload events (queue ${q.id})`);
+      const destination = new UploadQueueDestination(uploadQueue.queue, this.uploadBucket, Stack.of(this).account);
+      for (const event of s3Events) {
+        this.uploadBucket.addEventNotification(event as s3.EventType, destination, ...(prefix !== null ? [{ prefix }] : []));
       }
-      role.addToPolicy(
-        new iam.PolicyStatement({
-          sid: 'ReadUploads',
-          actions: ['s3:GetObject', 's3:DeleteObject'],
-          resources: [this.uploadBucket.arnForObjects(`${prefix ?? ''}*`)],
-        }),
-      );
-      fn.addEnvironment('UPLOAD_BUCKET', this.uploadBucket.bucketName);
+      f.uploadQueue = uploadQueue;
     }
 
     // ---- EventBridge Scheduler ----
@@ -958,45 +1195,30 @@ export class TenantryStack extends Stack {
       // those of another configuration set (another stage in the same account, say): it does not
       // filter on the event's `resources`, whose shape for SES events is not verified here. The
       // function reads the recipients from the detail and ignores other event types.
-      const mailFeedbackFailures = failureQueue(`${id}MailFeedbackDlq`);
       const rule = new events.Rule(this, `${id}MailFeedbackRule`, {
         description: `Tenantry ${name}: SES bounces and complaints (aws.ses on the default bus)`,
         eventPattern: { source: ['aws.ses'], detailType: [...MAIL_FEEDBACK_DETAIL_TYPES] },
       });
-      // CDK's Lambda target adds the invoke permission for this rule's ARN only, and lets this
-      // rule only write to the dead-letter queue (queue policy, aws:SourceArn).
-      rule.addTarget(
-        new eventsTargets.LambdaFunction(fn, {
-          deadLetterQueue: mailFeedbackFailures,
-          retryAttempts: MAIL_FEEDBACK_RETRY_ATTEMPTS,
-          maxEventAge: MAIL_FEEDBACK_MAX_EVENT_AGE,
-        }),
-      );
-      depthAlarm(`${id}MailFeedbackDlqAlarm`, mailFeedbackFailures, `Tenantry ${name}: SES bounces or complaints EventBridge could not deliver`);
       f.mailFeedbackRule = rule;
-      f.mailFeedbackFailures = mailFeedbackFailures;
+      f.mailFeedbackFailures = ruleTarget(rule, 'MailFeedbackDlq', MAIL_FEEDBACK_RETRY_ATTEMPTS, MAIL_FEEDBACK_MAX_EVENT_AGE, 'SES bounces or complaints');
+    }
+
+    // ---- GuardDuty malware scan results, through EventBridge (context malwareProtection) ----
+    if (scanRule !== undefined) {
+      f.malwareScanFailures = ruleTarget(
+        scanRule,
+        'MalwareScanDlq',
+        MALWARE_SCAN_RETRY_ATTEMPTS,
+        MALWARE_SCAN_MAX_EVENT_AGE,
+        'malware scan results of the upload bucket',
+      );
     }
 
     // ---- SQS queues the function consumes ----
     for (const q of src.queues) {
-      const qid = `${id}${pascal(q.id)}`;
-      const deadLetterQueue = failureQueue(`${qid}Dlq`);
-      const queue = new sqs.Queue(this, `${qid}Queue`, {
-        encryption: sqs.QueueEncryption.SQS_MANAGED,
-        enforceSSL: true,
-        // At least 6x the function timeout (AWS guidance for SQS event sources: while Lambda
-        // retries a throttled or failed batch, the messages must stay invisible to other
-        // pollers), or the registry's value when that is larger.
-        visibilityTimeout: Duration.seconds(queueVisibilityTimeoutSeconds(config.timeoutSeconds, q.visibilityTimeoutSeconds)),
-        retentionPeriod: Duration.days(4),
-        deadLetterQueue: { queue: deadLetterQueue, maxReceiveCount: q.maxReceiveCount },
-      });
-      fn.addEventSource(
-        new lambdaEventSources.SqsEventSource(queue, { batchSize: q.batchSize, reportBatchItemFailures: true }),
-      );
-      fn.addEnvironment(queueUrlEnvName(q.id), queue.queueUrl);
-      depthAlarm(`${qid}DlqAlarm`, deadLetterQueue, `Tenantry ${name}: messages of queue ${q.id} failed ${q.maxReceiveCount} times`);
-      f.queues.set(q.id, { queue, deadLetterQueue });
+      const resources = consumedQueue(q, `messages of queue ${q.id}`);
+      fn.addEnvironment(queueUrlEnvName(q.id), resources.queue.queueUrl);
+      f.queues.set(q.id, resources);
     }
 
     // ---- the table's stream ----

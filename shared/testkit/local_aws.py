@@ -44,6 +44,53 @@ What it guarantees:
   against the limits of the SES v2 API reference (MessageHeader, MessageHeaderList), as AWS
   checks them, with a BadRequestException; nothing else about them is checked.
 
+* Presigned S3 requests are verified as S3 verifies them. moto accepts any presigned URL and
+  any browser-based POST upload: a forged or tampered signature, an expired URL, a body longer
+  than the Content-Length signed, a form its policy does not allow. The wrapper checks them
+  before moto sees them and answers a refused one with S3's status and XML error document
+  (<Error><Code>, <Message> and S3's further elements); one it accepts reaches moto with its
+  body as sent. The endpoint has no IAM: the secret access key of every access key id is the
+  id itself (local clients use local/local, the bench bench/bench), and a request signed
+  with another secret is refused with SignatureDoesNotMatch.
+
+  A request whose query carries X-Amz-Algorithm, X-Amz-Credential or X-Amz-Signature (moto
+  sends every request without an Authorization header to S3) is checked as
+  https://docs.aws.amazon.com/AmazonS3/latest/API/sigv4-query-string-auth.html describes:
+  the six X-Amz-* parameters, a credential AKID/date/region/s3/aws4_request of the date of
+  X-Amz-Date, X-Amz-Expires at most a week (400 AuthorizationQueryParametersError), the
+  expiry (403 AccessDenied "Request has expired"), host and every x-amz-* header sent but
+  x-amz-content-sha256 among the signed headers (403 AccessDenied, HeadersNotSigned), and
+  the signature recomputed over S3's canonical request (403 SignatureDoesNotMatch): the path
+  as sent (neither normalised nor encoded again), the query but X-Amz-Signature, RFC
+  3986-encoded and sorted, the signed headers' values as received (trimmed), and the
+  X-Amz-Content-Sha256 of the query or the headers as payload hash, or UNSIGNED-PAYLOAD. A
+  Content-Length that was signed is therefore the body's length. A body shorter than its
+  Content-Length is refused (400 IncompleteBody), and so is one whose SHA-256 is not the
+  payload hash signed, when that is a hash (400 XAmzContentSHA256Mismatch). CORS preflights
+  (OPTIONS) are not authenticated, as S3 does not authenticate them.
+
+  A multipart/form-data POST without an Authorization header whose fields include a policy or
+  x-amz-* signing fields is checked as
+  https://docs.aws.amazon.com/AmazonS3/latest/API/sigv4-HTTPPOSTConstructPolicy.html
+  describes: the signing fields (400 InvalidArgument), x-amz-signature as the policy's HMAC
+  (403 SignatureDoesNotMatch), the policy's expiration (403 AccessDenied "Invalid according
+  to Policy: Policy expired."), each of its conditions ({"field": value}, ["eq", "$field",
+  value], ["starts-with", "$field", prefix], on Content-Type for each type of a list;
+  "bucket" is the request's bucket, field names are case-insensitive; 403 "Policy Condition
+  failed"), every field but x-amz-signature, file, policy and x-ignore-* under a condition,
+  x-amz-security-token included (403 "Extra input fields"), and the file's size within each
+  ["content-length-range", min, max] (400 EntityTooLarge, EntityTooSmall). Conditions apply
+  to the fields as sent, before moto puts the file's name in place of ${filename} in the key.
+
+  Signature Version 2 (AWSAccessKeyId and Signature, in the query or the form) is refused
+  (400 InvalidRequest), as S3 refuses it for every bucket created since June 2020. Not
+  checked: requests signed in the Authorization header (SDK clients; left as moto has them),
+  the chunk signatures of an aws-chunked body (STREAMING-* payload hashes), the credential's
+  region against the bucket's, an X-Amz-Date in the future, which condition types a policy
+  may use for which field, the POST's success_action_redirect and success_action_status and
+  the fields after the file (moto's handling, unchanged), and POST uploads with no signing
+  field at all (anonymous: moto's).
+
 GET /_local_aws/transactions returns counters about the transactions so far (how many, how
 many failed, how many items were journaled and deep-copied), for the wrapper's tests and
 benchmark.
@@ -54,16 +101,21 @@ Usage: python local_aws.py PORT [--exit-with-parent] [--stock-transactions]
 --stock-transactions   keep moto's whole-table copies (to compare with, in tests and benchmarks).
 """
 
+import base64
 import copy
 import functools
+import hashlib
+import hmac
+import io
 import json
 import os
 import re
 import sys
 import threading
 import time
-from typing import Any
-from urllib.parse import quote_plus
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable
+from urllib.parse import quote, quote_plus, unquote_to_bytes
 
 import moto.dynamodb.models as dynamodb_models
 from moto.dynamodb.models import DynamoDBBackend
@@ -381,6 +433,502 @@ def install_complete_ses_v2_mail() -> None:
     SESV2Response.send_email = send_email
 
 
+# Query-string and POST authentication of S3, as S3 checks it (see the module docstring).
+_SIGV4 = "AWS4-HMAC-SHA256"
+_SIGV4_QUERY = ("X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Signature")
+_SIGV4_QUERY_ALL = (*_SIGV4_QUERY, "X-Amz-Date", "X-Amz-SignedHeaders", "X-Amz-Expires")
+_MAX_EXPIRES = 7 * 24 * 3600
+_UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
+_AMZ_DATE = re.compile(r"\d{8}T\d{6}Z")
+_POLICY_EXPIRATION = re.compile(r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.\d+)?Z")
+_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+# Every printable ASCII character but the space: what a request line carries as it is.
+_AS_SENT = "".join(chr(c) for c in range(0x21, 0x7F))
+# Form fields S3 signs nothing about (sigv4-HTTPPOSTConstructPolicy: "Conditions").
+_POST_UNCONDITIONED = ("x-amz-signature", "file", "policy")
+_POST_AUTH_FIELDS = ("policy", "x-amz-algorithm", "x-amz-credential", "x-amz-date", "x-amz-signature")
+_UNSUPPORTED_AUTH = "The authorization mechanism you have provided is not supported. Please use AWS4-HMAC-SHA256."
+
+
+class S3Error(Exception):
+    """An S3 error answer: its status, Code, Message and further elements, as S3 sends them."""
+
+    def __init__(self, status: int, code: str, message: str, **details: str):
+        super().__init__(f"{status} {code}: {message}")
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = details
+
+    def answer(self, head: bool) -> tuple[str, list[tuple[str, str]], bytes]:
+        """The WSGI status line, headers and body (none for a HEAD request, as S3 answers)."""
+        from http import HTTPStatus
+        from xml.sax.saxutils import escape
+
+        elements = {"Code": self.code, "Message": self.message, **self.details}
+        elements["RequestId"] = f"{next(_request_ids):016X}"
+        elements["HostId"] = "local"
+        document = "".join(f"<{name}>{escape(value)}</{name}>" for name, value in elements.items())
+        body = b"" if head else f'<?xml version="1.0" encoding="UTF-8"?>\n<Error>{document}</Error>'.encode()
+        headers = [("Content-Type", "application/xml"), ("Content-Length", str(len(body)))]
+        return f"{self.status} {HTTPStatus(self.status).phrase}", headers, body
+
+
+_request_ids = iter(range(1, 1 << 62))
+
+
+def _secret_access_key(access_key_id: str) -> str:
+    """The local endpoint has no IAM: every access key id is its own secret (local/local, bench/bench)."""
+    return access_key_id
+
+
+def _signing_key(secret: str, date: str, region: str, service: str) -> bytes:
+    key = ("AWS4" + secret).encode()
+    for part in (date, region, service, "aws4_request"):
+        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+    return key
+
+
+def _sign(key: bytes, text: str) -> str:
+    return hmac.new(key, text.encode(), hashlib.sha256).hexdigest()
+
+
+def _same_signature(expected: str, provided: str) -> bool:
+    return hmac.compare_digest(expected.encode(), provided.encode())
+
+
+def _amz_time(value: str) -> datetime:
+    return datetime.strptime(value, "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _request_headers(environ: dict[str, Any]) -> dict[str, str]:
+    """The request's headers by lower-case name (repeated ones joined with commas)."""
+    from moto.core.request import PRESERVED_HEADER_NAMES_ENVIRON_KEY
+
+    preserved = environ.get(PRESERVED_HEADER_NAMES_ENVIRON_KEY) or {}
+    headers = {}
+    for key, value in environ.items():
+        if key.startswith("HTTP_"):
+            name = preserved.get(key, key[5:].replace("_", "-"))
+        elif key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+            name = key.replace("_", "-")
+        else:
+            continue
+        headers[name.lower()] = value
+    return headers
+
+
+def _as_sent(value: str) -> bytes:
+    """The bytes of the request line behind a WSGI string of werkzeug's (which encodes them
+    in UTF-8 once more, then decodes them as Latin-1)."""
+    data = value.encode("latin-1", "replace")
+    try:
+        return data.decode("utf-8").encode("latin-1")
+    except (UnicodeDecodeError, UnicodeEncodeError):
+        return data
+
+
+def _query_pairs(environ: dict[str, Any]) -> list[tuple[bytes, bytes]]:
+    """The query's name/value pairs, percent-decoded ("+" is a plus sign, as S3 reads it)."""
+    raw = _as_sent(environ.get("QUERY_STRING", ""))
+    pairs = []
+    for pair in raw.split(b"&"):
+        if pair:
+            name, _, value = pair.partition(b"=")
+            pairs.append((unquote_to_bytes(name), unquote_to_bytes(value)))
+    return pairs
+
+
+def _query_params(pairs: list[tuple[bytes, bytes]]) -> dict[str, str]:
+    """The first value of each query parameter, by its name (case-sensitive, as S3 reads them)."""
+    params: dict[str, str] = {}
+    for name, value in pairs:
+        params.setdefault(name.decode("utf-8", "replace"), value.decode("utf-8", "replace"))
+    return params
+
+
+def _canonical_query(pairs: list[tuple[bytes, bytes]]) -> str:
+    """Every parameter but X-Amz-Signature, RFC 3986-encoded, sorted by name then value."""
+    encoded = sorted(
+        (quote(name, safe="-_.~"), quote(value, safe="-_.~")) for name, value in pairs if name != b"X-Amz-Signature"
+    )
+    return "&".join(f"{name}={value}" for name, value in encoded)
+
+
+def _canonical_uri(environ: dict[str, Any]) -> str:
+    """The path as the client sent it: S3 neither normalises it nor encodes it again."""
+    target = environ.get("RAW_URI") or environ.get("REQUEST_URI") or quote(environ.get("PATH_INFO", "/"))
+    path = target.split("?", 1)[0]
+    if "://" in path:  # absolute-form request target
+        path = "/" + path.split("://", 1)[1].partition("/")[2]
+    return quote(_as_sent(path), safe=_AS_SENT) or "/"
+
+
+def _read_body(environ: dict[str, Any]) -> bytes:
+    """Reads the whole body and puts it back as wsgi.input, unchanged, for moto to read."""
+    stream = environ.get("wsgi.input")
+    if stream is None:
+        return b""
+    if environ.get("wsgi.input_terminated"):
+        body = stream.read()
+    else:
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        chunks, remaining = [], length
+        while remaining > 0:
+            chunk = stream.read(remaining)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            remaining -= len(chunk)
+        body = b"".join(chunks)
+    environ["wsgi.input"] = io.BytesIO(body)
+    return body
+
+
+def _check_body_length(headers: dict[str, str], body: bytes) -> None:
+    declared = headers.get("content-length")
+    if declared is not None and declared.strip().isdigit() and int(declared) != len(body):
+        raise S3Error(
+            400,
+            "IncompleteBody",
+            "You did not provide the number of bytes specified by the Content-Length HTTP header",
+            NumberBytesExpected=declared.strip(),
+            NumberBytesProvided=str(len(body)),
+        )
+
+
+def _parse_credential(
+    credential: str, malformed: S3Error, error: Callable[[str], S3Error]
+) -> tuple[str, str, str]:
+    """(access key id, date, region) of a credential "AKID/YYYYMMDD/REGION/s3/aws4_request"."""
+    parts = credential.split("/")
+    if len(parts) != 5 or not all(parts) or not re.fullmatch(r"\d{8}", parts[1]):
+        raise malformed
+    access_key_id, date, region, service, terminal = parts
+    if service != "s3":
+        raise error(f'Error parsing the X-Amz-Credential parameter; incorrect service "{service}". This endpoint belongs to "s3".')
+    if terminal != "aws4_request":
+        raise error(f'Error parsing the X-Amz-Credential parameter; incorrect terminal "{terminal}". This endpoint uses "aws4_request".')
+    return access_key_id, date, region
+
+
+def _query_auth_error(message: str) -> S3Error:
+    return S3Error(400, "AuthorizationQueryParametersError", message)
+
+
+def _check_query_parameters(params: dict[str, str], now: datetime) -> tuple[str, str, str, list[str]]:
+    """The form of the X-Amz-* parameters and the expiry; (access key id, date, region, signed headers)."""
+    if any(name not in params for name in _SIGV4_QUERY_ALL):
+        raise _query_auth_error(
+            "Query-string authentication version 4 requires the X-Amz-Algorithm, X-Amz-Credential, "
+            "X-Amz-Signature, X-Amz-Date, X-Amz-SignedHeaders, and X-Amz-Expires parameters."
+        )
+    if params["X-Amz-Algorithm"] != _SIGV4:
+        raise _query_auth_error(f'X-Amz-Algorithm only supports "{_SIGV4}"')
+    malformed = _query_auth_error(
+        'Error parsing the X-Amz-Credential parameter; the Credential is mal-formed; '
+        'expecting "<YOUR-AKID>/YYYYMMDD/REGION/SERVICE/aws4_request".'
+    )
+    access_key_id, date, region = _parse_credential(params["X-Amz-Credential"], malformed, _query_auth_error)
+    amz_date = params["X-Amz-Date"]
+    if not _AMZ_DATE.fullmatch(amz_date):
+        raise _query_auth_error("X-Amz-Date must be in the ISO8601 Long Format \"yyyyMMdd'T'HHmmss'Z'\"")
+    try:
+        signed_at = _amz_time(amz_date)
+    except ValueError:
+        raise _query_auth_error("X-Amz-Date must be in the ISO8601 Long Format \"yyyyMMdd'T'HHmmss'Z'\"") from None
+    if date != amz_date[:8]:
+        raise _query_auth_error(f'Invalid credential date "{date}". This date is not the same as X-Amz-Date: "{amz_date[:8]}".')
+    expires = params["X-Amz-Expires"]
+    if not re.fullmatch(r"-?\d+", expires):
+        raise _query_auth_error("X-Amz-Expires should be a number")
+    if int(expires) < 0:
+        raise _query_auth_error("X-Amz-Expires must be non-negative")
+    if int(expires) > _MAX_EXPIRES:
+        raise _query_auth_error(f"X-Amz-Expires must be less than a week (in seconds) that is; {_MAX_EXPIRES}")
+    expiry = signed_at + timedelta(seconds=int(expires))
+    if now >= expiry:
+        raise S3Error(403, "AccessDenied", "Request has expired", **{
+            "X-Amz-Expires": expires, "Expires": _iso(expiry), "ServerTime": _iso(now),
+        })
+    return access_key_id, date, region, params["X-Amz-SignedHeaders"].split(";")
+
+
+def _check_headers_signed(headers: dict[str, str], signed: list[str]) -> None:
+    """host and every x-amz-* header sent (x-amz-content-sha256 apart) must be signed."""
+    names = {name.lower() for name in signed}
+    unsigned = ["host"] if "host" not in names else []
+    unsigned += sorted(
+        name for name in headers
+        if name.startswith("x-amz-") and name != "x-amz-content-sha256" and name not in names
+    )
+    if unsigned:
+        raise S3Error(
+            403,
+            "AccessDenied",
+            "There were headers present in the request which were not signed",
+            HeadersNotSigned=", ".join(unsigned),
+        )
+
+
+def _check_payload_hash(payload_hash: str, body: bytes) -> None:
+    """A payload hash given as a SHA-256 must be the body's (the other values name no hash)."""
+    if _SHA256_HEX.fullmatch(payload_hash) and hashlib.sha256(body).hexdigest() != payload_hash:
+        raise S3Error(
+            400,
+            "XAmzContentSHA256Mismatch",
+            "The provided 'x-amz-content-sha256' header does not match what was computed.",
+            ClientComputedContentSHA256=payload_hash,
+            S3ComputedContentSHA256=hashlib.sha256(body).hexdigest(),
+        )
+
+
+def _verify_query_signature(environ: dict[str, Any], body: bytes, now: datetime) -> None:
+    """A request authenticated by SigV4 query parameters (a presigned URL), as S3 verifies it
+    (https://docs.aws.amazon.com/AmazonS3/latest/API/sigv4-query-string-auth.html)."""
+    headers = _request_headers(environ)
+    pairs = _query_pairs(environ)
+    params = _query_params(pairs)
+    access_key_id, date, region, signed = _check_query_parameters(params, now)
+    _check_headers_signed(headers, signed)
+    payload_hash = params.get("X-Amz-Content-Sha256") or headers.get("x-amz-content-sha256") or _UNSIGNED_PAYLOAD
+    canonical_headers = "".join(
+        f"{name.lower()}:{' '.join(headers.get(name.lower(), '').split())}\n" for name in signed
+    )
+    canonical_request = "\n".join(
+        [
+            environ["REQUEST_METHOD"],
+            _canonical_uri(environ),
+            _canonical_query(pairs),
+            canonical_headers,
+            params["X-Amz-SignedHeaders"],
+            payload_hash,
+        ]
+    )
+    scope = f"{date}/{region}/s3/aws4_request"
+    string_to_sign = "\n".join(
+        [_SIGV4, params["X-Amz-Date"], scope, hashlib.sha256(canonical_request.encode()).hexdigest()]
+    )
+    key = _signing_key(_secret_access_key(access_key_id), date, region, "s3")
+    if not _same_signature(_sign(key, string_to_sign), params["X-Amz-Signature"]):
+        raise S3Error(
+            403,
+            "SignatureDoesNotMatch",
+            "The request signature we calculated does not match the signature you provided. "
+            "Check your key and signing method.",
+            AWSAccessKeyId=access_key_id,
+            StringToSign=string_to_sign,
+            SignatureProvided=params["X-Amz-Signature"],
+            CanonicalRequest=canonical_request,
+        )
+    _check_body_length(headers, body)
+    _check_payload_hash(payload_hash, body)
+
+
+def _policy_failure(message: str) -> S3Error:
+    return S3Error(403, "AccessDenied", f"Invalid according to Policy: {message}")
+
+
+def _invalid_policy(message: str) -> S3Error:
+    return S3Error(400, "InvalidPolicyDocument", f"Invalid Policy: {message}")
+
+
+def _post_form(environ: dict[str, Any], body: bytes) -> tuple[dict[str, str], bytes | None]:
+    """The form's fields by lower-case name (the first of each), and the file's content, if any."""
+    from werkzeug.wrappers import Request
+
+    request = Request(dict(environ, **{"wsgi.input": io.BytesIO(body)}))
+    try:
+        form, files = request.form, request.files
+    except Exception:
+        form = files = None
+    if form is None or files is None:
+        raise S3Error(400, "MalformedPOSTRequest", "The body of your POST request is not well-formed multipart/form-data.")
+    fields: dict[str, str] = {}
+    for name, value in form.items(multi=True):
+        fields.setdefault(name.lower(), value)
+    content = None
+    if "file" in files:
+        content = files["file"].read()
+    elif "file" in fields:
+        content = fields["file"].encode()
+    fields.pop("file", None)
+    return fields, content
+
+
+def _policy_conditions(policy: str, now: datetime) -> list[tuple[str, str, Any]]:
+    """The policy's conditions as (operator, field, value), once the policy is known unexpired."""
+    try:
+        document = json.loads(base64.b64decode(policy, validate=True))
+    except ValueError:
+        raise _invalid_policy("Invalid JSON.") from None
+    if not isinstance(document, dict) or "expiration" not in document:
+        raise _invalid_policy("Policy missing expiration.")
+    expiration = _POLICY_EXPIRATION.fullmatch(str(document["expiration"]))
+    if expiration is None:
+        raise _invalid_policy(f"Invalid 'expiration' value: '{document['expiration']}'")
+    try:
+        expires = datetime(*map(int, expiration.groups()), tzinfo=timezone.utc)
+    except ValueError:
+        raise _invalid_policy(f"Invalid 'expiration' value: '{document['expiration']}'") from None
+    if now >= expires:
+        raise _policy_failure("Policy expired.")
+    if not isinstance(document.get("conditions"), list):
+        raise _invalid_policy("Policy missing conditions.")
+    return [_condition(c) for c in document["conditions"]]
+
+
+def _condition(condition: Any) -> tuple[str, str, Any]:
+    """A condition as (operator, field, value): ("eq" | "starts-with", the field's name as the
+    policy spells it, a string) or ("content-length-range", "", (minimum, maximum))."""
+    invalid = _invalid_policy(f"Invalid Condition: {json.dumps(condition)}")
+    if isinstance(condition, dict) and len(condition) == 1:
+        [(field, value)] = condition.items()
+        if isinstance(value, str):
+            return "eq", field, value
+    elif isinstance(condition, list) and len(condition) == 3:
+        operator, field, value = condition
+        operator = operator.lower() if isinstance(operator, str) else operator
+        if operator == "content-length-range":
+            try:
+                return operator, "", (int(field), int(value))
+            except (TypeError, ValueError):
+                raise invalid from None
+        if operator in ("eq", "starts-with") and isinstance(field, str) and field.startswith("$") and isinstance(value, str):
+            return operator, field[1:], value
+    raise invalid
+
+
+def _condition_met(operator: str, field: str, expected: str, actual: str) -> bool:
+    if operator == "eq":
+        return actual == expected
+    if field.lower() == "content-type":  # each of a comma-separated list of types
+        return all(part.strip().startswith(expected) for part in actual.split(","))
+    return actual.startswith(expected)
+
+
+def _check_post_conditions(conditions: list[tuple[str, str, Any]], fields: dict[str, str], bucket: str, size: int) -> None:
+    """Every condition holds, every field is covered by one, and the file's size is in range."""
+    covered = set()
+    for operator, field, value in conditions:
+        if operator == "content-length-range":
+            continue
+        covered.add(field.lower())
+        actual = bucket if field.lower() == "bucket" else fields.get(field.lower(), "")
+        if not _condition_met(operator, field, value, actual):
+            raise _policy_failure(f"Policy Condition failed: {json.dumps([operator, '$' + field, value])}")
+    extra = [
+        name for name in fields
+        if name not in covered and name not in _POST_UNCONDITIONED and not name.startswith("x-ignore-")
+    ]
+    if extra:
+        raise _policy_failure(f"Extra input fields: {', '.join(extra)}")
+    for operator, _, (minimum, maximum) in (c for c in conditions if c[0] == "content-length-range"):
+        if size > maximum:
+            raise S3Error(400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size",
+                          ProposedSize=str(size), MaxSizeAllowed=str(maximum))
+        if size < minimum:
+            raise S3Error(400, "EntityTooSmall", "Your proposed upload is smaller than the minimum allowed size",
+                          ProposedSize=str(size), MinSizeAllowed=str(minimum))
+
+
+def _bucket_name(environ: dict[str, Any]) -> str:
+    """The bucket of a path-style request (/bucket), or of a virtual-hosted one (bucket.host)."""
+    segment = environ.get("PATH_INFO", "").lstrip("/").split("/", 1)[0]
+    return segment or environ.get("HTTP_HOST", "").split(".", 1)[0]
+
+
+def _verify_post_upload(environ: dict[str, Any], body: bytes, now: datetime) -> None:
+    """A browser-based POST upload signed with SigV4, as S3 verifies it
+    (https://docs.aws.amazon.com/AmazonS3/latest/API/sigv4-authentication-HTTPPOST.html)."""
+    _check_body_length(_request_headers(environ), body)
+    fields, content = _post_form(environ, body)
+    if "awsaccesskeyid" in fields or "signature" in fields:
+        raise S3Error(400, "InvalidRequest", _UNSUPPORTED_AUTH)
+    if not any(name in fields for name in _POST_AUTH_FIELDS):
+        return  # an anonymous upload: not presigned, left to moto
+    for name in ("key", *_POST_AUTH_FIELDS):
+        if name not in fields:
+            raise S3Error(400, "InvalidArgument", f"Bucket POST must contain a field named '{name}'.  "
+                          "If it is specified, please check the order of the fields.")
+    if content is None:
+        raise S3Error(400, "InvalidArgument", "POST requires exactly one file upload per request.")
+    if fields["x-amz-algorithm"] != _SIGV4:
+        raise S3Error(400, "InvalidArgument", f'X-Amz-Algorithm only supports "{_SIGV4}"')
+    malformed = S3Error(400, "InvalidArgument", 'Error parsing the X-Amz-Credential parameter; the Credential is '
+                        'mal-formed; expecting "<YOUR-AKID>/YYYYMMDD/REGION/SERVICE/aws4_request".')
+    access_key_id, date, region = _parse_credential(
+        fields["x-amz-credential"], malformed, lambda message: S3Error(400, "InvalidArgument", message)
+    )
+    if not _AMZ_DATE.fullmatch(fields["x-amz-date"]):
+        raise S3Error(400, "InvalidArgument", "X-Amz-Date must be in the ISO8601 Long Format \"yyyyMMdd'T'HHmmss'Z'\"")
+    key = _signing_key(_secret_access_key(access_key_id), date, region, "s3")
+    if not _same_signature(_sign(key, fields["policy"]), fields["x-amz-signature"]):
+        raise S3Error(
+            403,
+            "SignatureDoesNotMatch",
+            "The request signature we calculated does not match the signature you provided. "
+            "Check your key and signing method.",
+            AWSAccessKeyId=access_key_id,
+            StringToSign=fields["policy"],
+            SignatureProvided=fields["x-amz-signature"],
+        )
+    conditions = _policy_conditions(fields["policy"], now)
+    _check_post_conditions(conditions, fields, _bucket_name(environ), len(content))
+
+
+def _is_post_upload(environ: dict[str, Any]) -> bool:
+    return (
+        environ.get("REQUEST_METHOD") == "POST"
+        and environ.get("CONTENT_TYPE", "").lower().startswith("multipart/form-data")
+        and "HTTP_AUTHORIZATION" not in environ
+    )
+
+
+def check_presigned_s3(environ: dict[str, Any], now: datetime | None = None) -> None:
+    """Raises the S3Error S3 would answer a presigned request (query string or POST form) with;
+    returns if the request is not presigned or passes. The body, if read, is put back."""
+    path = environ.get("PATH_INFO", "")
+    if path.startswith(("/moto-api", STATS_PATH)) or environ.get("REQUEST_METHOD") == "OPTIONS":
+        return  # moto's own API, the wrapper's, and CORS preflights (which S3 never authenticates)
+    now = now or datetime.now(timezone.utc)
+    params = _query_params(_query_pairs(environ))
+    if any(name in params for name in _SIGV4_QUERY):
+        body = _read_body(environ)
+        if "HTTP_AUTHORIZATION" in environ:
+            raise S3Error(400, "InvalidArgument", "Only one auth mechanism allowed; only the X-Amz-Algorithm query "
+                          "parameter, Signature query string parameter or the Authorization header should be specified")
+        _verify_query_signature(environ, body, now)
+    elif "AWSAccessKeyId" in params and "Signature" in params and "HTTP_AUTHORIZATION" not in environ:
+        _read_body(environ)
+        raise S3Error(400, "InvalidRequest", _UNSUPPORTED_AUTH)
+    elif _is_post_upload(environ):
+        _verify_post_upload(environ, _read_body(environ), now)
+
+
+def verify_presigned_s3(app: Any) -> Any:
+    """A WSGI layer answering a presigned S3 request that S3 would refuse with S3's error, and
+    passing every other request on, its body unchanged."""
+
+    def verified(environ: dict[str, Any], start_response: Any) -> Any:
+        try:
+            check_presigned_s3(environ)
+        except S3Error as error:
+            status, headers, body = error.answer(head=environ.get("REQUEST_METHOD") == "HEAD")
+            start_response(status, headers)
+            return [body]
+        return app(environ, start_response)
+
+    return verified
+
+
 def main() -> None:
     port = int(sys.argv[1])
     os.environ.setdefault("MOTO_PORT", str(port))
@@ -413,7 +961,7 @@ def main() -> None:
     run_simple(
         "127.0.0.1",
         port,
-        serialised,
+        verify_presigned_s3(serialised),
         threaded=True,
         request_handler=MotoRequestHandler,
     )

@@ -1,4 +1,5 @@
-"""Tests of the local AWS endpoint (local_aws.py), above all of its journaled transactions.
+"""Tests of the local AWS endpoint (local_aws.py): its journaled transactions, and the other ways
+it behaves like AWS (S3 event records, SES v2 mail, presigned S3 requests).
 
 Each test class talks to a wrapper started as a subprocess on a free port, as the Rust code
 starts it. The equivalence test also starts one with --stock-transactions (moto's own
@@ -7,6 +8,7 @@ whole-table copies) and checks that both answer and end up alike.
 Run from the repository root:  .venv/bin/python -m unittest shared/testkit/local_aws_test.py
 """
 
+import hashlib
 import json
 import os
 import socket
@@ -17,10 +19,18 @@ import threading
 import time
 import unittest
 import urllib.request
+from datetime import datetime, timedelta, timezone
 from typing import Any
+from unittest import mock
+from urllib.parse import parse_qs, parse_qsl, quote, urlencode, urlsplit, urlunsplit
+from xml.etree import ElementTree
 
 import boto3
+import requests
+from botocore.auth import S3SigV4QueryAuth
+from botocore.awsrequest import AWSRequest
 from botocore.config import Config
+from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
 WRAPPER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "local_aws.py")
@@ -643,6 +653,302 @@ class SesV2MailTest(WrapperTestCase):
         at_limits = [{"Name": "N" * 126, "Value": "v" * 870}] + [{"Name": f"X-H{i}", "Value": "x"} for i in range(14)]
         message_id = self.send("limits@example.test", {"Text": {"Data": "Hi"}}, at_limits)
         self.assertEqual(self.stored()[message_id]["headers"], at_limits)
+
+
+def s3_client(session: Any, endpoint: str) -> Any:
+    """An S3 client presigning with SigV4 (boto3 presigns with SigV2 for a custom endpoint)."""
+    config = CLIENT_CONFIG.merge(Config(signature_version="s3v4", s3={"addressing_style": "path"}))
+    return session.client("s3", endpoint_url=endpoint, config=config)
+
+
+def s3_error(response: requests.Response) -> tuple[int, str, str]:
+    """(status, Code, Message) of an S3 error answer."""
+    document = ElementTree.fromstring(response.content)
+    return response.status_code, document.findtext("Code"), document.findtext("Message")
+
+
+def with_query(url: str, **changes: str | None) -> str:
+    """The URL with query parameters replaced (or removed, for None), in their order."""
+    parts = urlsplit(url)
+    query = [(k, changes.get(k, v)) for k, v in parse_qsl(parts.query, keep_blank_values=True)]
+    query = [(k, v) for k, v in query if v is not None]
+    query += [(k, v) for k, v in changes.items() if v is not None and k not in dict(query)]
+    return urlunsplit(parts._replace(query=urlencode(query, quote_via=quote, safe="-_.~")))
+
+
+class PresignedS3TestCase(WrapperTestCase):
+    """A bucket, and clients presigning for it with local/local."""
+
+    BUCKET = "presigned"
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        super().setUpClass()
+        cls.s3 = s3_client(cls.wrapper.session, cls.wrapper.endpoint)
+        cls.s3.create_bucket(Bucket=cls.BUCKET)
+
+    def client_for(self, access_key_id: str, secret: str, token: str | None = None) -> Any:
+        session = boto3.session.Session(
+            aws_access_key_id=access_key_id, aws_secret_access_key=secret, aws_session_token=token, region_name=REGION
+        )
+        return s3_client(session, self.wrapper.endpoint)
+
+    def keys(self) -> list[str]:
+        return [o["Key"] for o in self.s3.list_objects_v2(Bucket=self.BUCKET).get("Contents", [])]
+
+    def assertRefused(self, response: requests.Response, status: int, code: str, message: str | None = None) -> None:
+        actual = s3_error(response)
+        self.assertEqual(actual[:2], (status, code), actual)
+        if message is not None:
+            self.assertEqual(actual[2], message)
+
+
+class PresignedUrlTest(PresignedS3TestCase):
+    """Query-string SigV4 (presigned URLs): verified as S3 verifies it."""
+
+    def presign(self, operation: str, expires: int = 300, client: Any = None, **params: Any) -> str:
+        return (client or self.s3).generate_presigned_url(
+            operation, Params={"Bucket": self.BUCKET, **params}, ExpiresIn=expires
+        )
+
+    def test_presigned_put_stores_the_object(self) -> None:
+        key = "put/a b+c(é)!~.txt"
+        url = self.presign("put_object", Key=key, ContentLength=10)
+        self.assertIn("X-Amz-SignedHeaders=content-length%3Bhost", url)
+        response = requests.put(url, data=b"0123456789")
+        self.assertEqual(response.status_code, 200, response.text)
+        self.assertEqual(self.s3.get_object(Bucket=self.BUCKET, Key=key)["Body"].read(), b"0123456789")
+
+    def test_body_of_another_length_than_signed_is_refused(self) -> None:
+        url = self.presign("put_object", Key="put/longer", ContentLength=10)
+        self.assertRefused(requests.put(url, data=b"x" * 20), 403, "SignatureDoesNotMatch")
+        self.assertRefused(requests.put(url, data=b"x" * 9), 403, "SignatureDoesNotMatch")
+        self.assertNotIn("put/longer", self.keys())
+
+    def test_body_shorter_than_its_content_length_is_refused(self) -> None:
+        # The Content-Length sent is the one signed, but the client stops sending halfway.
+        url = urlsplit(self.presign("put_object", Key="put/short", ContentLength=20))
+        with socket.create_connection(("127.0.0.1", self.wrapper.port), timeout=10) as connection:
+            head = f"PUT {url.path}?{url.query} HTTP/1.1\r\nHost: {url.netloc}\r\nContent-Length: 20\r\n\r\n"
+            connection.sendall(head.encode() + b"x" * 10)
+            connection.shutdown(socket.SHUT_WR)
+            answer = b""
+            while chunk := connection.recv(65536):
+                answer += chunk
+        self.assertTrue(answer.startswith(b"HTTP/1.1 400 "), answer)
+        self.assertIn(b"<Code>IncompleteBody</Code>", answer)
+        self.assertNotIn("put/short", self.keys())
+
+    def test_forged_signature_is_refused(self) -> None:
+        url = self.presign("put_object", Key="put/forged")
+        signature = parse_qs(urlsplit(url).query)["X-Amz-Signature"][0]
+        forged = with_query(url, **{"X-Amz-Signature": ("0" if signature[0] != "0" else "1") + signature[1:]})
+        self.assertRefused(requests.put(forged, data=b"forged"), 403, "SignatureDoesNotMatch")
+        # Changing a signed parameter is the same as forging the signature.
+        longer = with_query(url, **{"X-Amz-Expires": "600"})
+        self.assertRefused(requests.put(longer, data=b"forged"), 403, "SignatureDoesNotMatch")
+        self.assertNotIn("put/forged", self.keys())
+
+    def test_expired_url_is_refused(self) -> None:
+        two_hours_ago = datetime.now(timezone.utc).replace(tzinfo=None) - timedelta(hours=2)
+        with mock.patch("botocore.auth.get_current_datetime", return_value=two_hours_ago):
+            url = self.presign("put_object", Key="put/expired", expires=3600)
+        response = requests.put(url, data=b"late")
+        self.assertRefused(response, 403, "AccessDenied", "Request has expired")
+        self.assertEqual(ElementTree.fromstring(response.content).findtext("X-Amz-Expires"), "3600")
+        # Valid for a second, used two seconds later.
+        url = self.presign("put_object", Key="put/expired", expires=1)
+        time.sleep(2)
+        self.assertRefused(requests.put(url, data=b"late"), 403, "AccessDenied", "Request has expired")
+        self.assertNotIn("put/expired", self.keys())
+
+    def test_presigned_get_reads_and_a_tampered_key_is_refused(self) -> None:
+        self.s3.put_object(Bucket=self.BUCKET, Key="get/mine", Body=b"mine")
+        self.s3.put_object(Bucket=self.BUCKET, Key="get/theirs", Body=b"theirs")
+        url = self.presign("get_object", Key="get/mine")
+        response = requests.get(url)
+        self.assertEqual((response.status_code, response.content), (200, b"mine"))
+        self.assertRefused(requests.get(url.replace("/get/mine?", "/get/theirs?")), 403, "SignatureDoesNotMatch")
+        # Signed for GET: not valid for another method (a HEAD is answered without a body).
+        self.assertEqual(requests.head(url).status_code, 403)
+        self.assertRefused(requests.delete(url), 403, "SignatureDoesNotMatch")
+
+    def test_every_access_key_id_is_its_own_secret(self) -> None:
+        wrong = self.presign("put_object", Key="put/wrong-secret", client=self.client_for("local", "not-local"))
+        self.assertRefused(requests.put(wrong, data=b"x"), 403, "SignatureDoesNotMatch")
+        self.assertNotIn("put/wrong-secret", self.keys())
+        bench = self.presign("put_object", Key="put/bench", client=self.client_for("bench", "bench", token="bench"))
+        self.assertIn("X-Amz-Security-Token=bench", bench)
+        self.assertEqual(requests.put(bench, data=b"x").status_code, 200)
+        tampered_token = with_query(bench, **{"X-Amz-Security-Token": "other"})
+        self.assertRefused(requests.put(tampered_token, data=b"x"), 403, "SignatureDoesNotMatch")
+
+    def test_signed_headers_must_be_sent_as_signed(self) -> None:
+        url = self.presign("put_object", Key="put/typed", ContentType="text/plain")
+        self.assertRefused(requests.put(url, data=b"x", headers={"Content-Type": "text/html"}), 403, "SignatureDoesNotMatch")
+        response = requests.put(url, data=b"x", headers={"Content-Type": "text/plain"})
+        self.assertEqual(response.status_code, 200, response.text)
+        self.assertEqual(self.s3.head_object(Bucket=self.BUCKET, Key="put/typed")["ContentType"], "text/plain")
+
+    def test_unsigned_amz_headers_are_refused(self) -> None:
+        url = self.presign("put_object", Key="put/unsigned-header")
+        response = requests.put(url, data=b"x", headers={"x-amz-meta-owner": "someone", "x-amz-acl": "public-read"})
+        self.assertRefused(response, 403, "AccessDenied", "There were headers present in the request which were not signed")
+        self.assertEqual(ElementTree.fromstring(response.content).findtext("HeadersNotSigned"), "x-amz-acl, x-amz-meta-owner")
+        # x-amz-content-sha256 needs no signature, but it is the payload hash signed (the URL's
+        # is UNSIGNED-PAYLOAD).
+        hashed = {"x-amz-content-sha256": hashlib.sha256(b"x").hexdigest()}
+        self.assertRefused(requests.put(url, data=b"x", headers=hashed), 403, "SignatureDoesNotMatch")
+        self.assertNotIn("put/unsigned-header", self.keys())
+
+    def test_a_payload_hash_signed_must_be_the_bodys(self) -> None:
+        # A URL signed over the body's SHA-256 (sent in x-amz-content-sha256), not UNSIGNED-PAYLOAD.
+        digest = hashlib.sha256(b"signed body").hexdigest()
+        request = AWSRequest("PUT", f"{self.wrapper.endpoint}/{self.BUCKET}/put/hashed", headers={"X-Amz-Content-SHA256": digest})
+        S3SigV4QueryAuth(Credentials("local", "local"), "s3", REGION, expires=300).add_auth(request)
+        headers = {"x-amz-content-sha256": digest}
+        self.assertRefused(requests.put(request.url, data=b"other! body", headers=headers), 400, "XAmzContentSHA256Mismatch")
+        self.assertNotIn("put/hashed", self.keys())
+        self.assertEqual(requests.put(request.url, data=b"signed body", headers=headers).status_code, 200)
+        self.assertEqual(self.s3.get_object(Bucket=self.BUCKET, Key="put/hashed")["Body"].read(), b"signed body")
+
+    def test_malformed_parameters_are_refused(self) -> None:
+        url = self.presign("put_object", Key="put/malformed")
+        credential = parse_qs(urlsplit(url).query)["X-Amz-Credential"][0]
+        for changes in [
+            {"X-Amz-Expires": "604801"},
+            {"X-Amz-Expires": "-1"},
+            {"X-Amz-Date": None},
+            {"X-Amz-Date": "2026-01-01T00:00:00Z"},
+            {"X-Amz-Algorithm": "AWS4-HMAC-SHA1"},
+            {"X-Amz-Credential": credential.replace("/s3/", "/sqs/")},
+            {"X-Amz-Credential": credential.rsplit("/", 1)[0]},
+            {"X-Amz-Credential": credential.replace("/20", "/19", 1)},
+        ]:
+            with self.subTest(changes=changes):
+                self.assertRefused(requests.put(with_query(url, **changes), data=b"x"), 400, "AuthorizationQueryParametersError")
+        no_host = self.presign("put_object", Key="put/malformed")
+        self.assertRefused(requests.put(with_query(no_host, **{"X-Amz-SignedHeaders": "content-type"}), data=b"x"), 403, "AccessDenied")
+        self.assertNotIn("put/malformed", self.keys())
+
+    def test_signature_version_2_is_refused(self) -> None:
+        session = boto3.session.Session(aws_access_key_id="local", aws_secret_access_key="local", region_name=REGION)
+        v2 = session.client("s3", endpoint_url=self.wrapper.endpoint, config=Config(signature_version="s3"))
+        url = v2.generate_presigned_url("put_object", Params={"Bucket": self.BUCKET, "Key": "put/v2"})
+        self.assertIn("AWSAccessKeyId=local", url)
+        self.assertRefused(requests.put(url, data=b"x"), 400, "InvalidRequest")
+
+    def test_cors_preflight_is_not_authenticated(self) -> None:
+        # A browser asks before a PUT with a Content-Type, with the presigned URL (S3 answers the
+        # preflight without checking the signature, which is for the PUT).
+        url = self.presign("put_object", Key="put/from-a-browser", ContentType="image/png")
+        response = requests.options(url, headers={
+            "Origin": "http://localhost:3000",
+            "Access-Control-Request-Method": "PUT",
+            "Access-Control-Request-Headers": "content-type",
+        })
+        self.assertEqual(response.status_code, 200, response.text)
+        self.assertEqual(response.headers["Access-Control-Allow-Origin"], "http://localhost:3000")
+
+    def test_requests_signed_in_the_authorization_header_are_not_verified(self) -> None:
+        self.client_for("local", "any secret").put_object(Bucket=self.BUCKET, Key="header/any-secret", Body=b"x")
+        self.assertIn("header/any-secret", self.keys())
+
+
+class PresignedPostTest(PresignedS3TestCase):
+    """Browser-based POST uploads: the policy's signature, expiration and conditions."""
+
+    def presign(self, key: str, conditions: list[Any] | None = None, fields: dict[str, str] | None = None,
+                expires: int = 300, client: Any = None) -> dict[str, Any]:
+        return (client or self.s3).generate_presigned_post(
+            self.BUCKET, key, Fields=fields, Conditions=conditions, ExpiresIn=expires
+        )
+
+    def post(self, presigned: dict[str, Any], content: bytes, **fields: str) -> requests.Response:
+        """The form as a browser sends it: the fields, then the file."""
+        data = {**presigned["fields"], **fields}
+        return requests.post(presigned["url"], data=data, files={"file": ("photo.png", content)})
+
+    def test_upload_within_the_policy_is_stored(self) -> None:
+        presigned = self.presign("post/exact", [["content-length-range", 10, 10]])
+        response = self.post(presigned, b"0123456789")
+        self.assertEqual(response.status_code, 204, response.text)
+        self.assertEqual(self.s3.get_object(Bucket=self.BUCKET, Key="post/exact")["Body"].read(), b"0123456789")
+
+    def test_file_outside_the_content_length_range_is_refused(self) -> None:
+        presigned = self.presign("post/range", [["content-length-range", 10, 10]])
+        response = self.post(presigned, b"x" * 11)
+        self.assertRefused(response, 400, "EntityTooLarge")
+        self.assertEqual(ElementTree.fromstring(response.content).findtext("MaxSizeAllowed"), "10")
+        self.assertRefused(self.post(presigned, b"x" * 9), 400, "EntityTooSmall")
+        self.assertNotIn("post/range", self.keys())
+
+    def test_another_key_than_the_policy_is_refused(self) -> None:
+        presigned = self.presign("post/this", [["content-length-range", 0, 100]])
+        self.assertRefused(
+            self.post(presigned, b"x", key="post/that"),
+            403,
+            "AccessDenied",
+            'Invalid according to Policy: Policy Condition failed: ["eq", "$key", "post/this"]',
+        )
+        self.assertNotIn("post/that", self.keys())
+
+    def test_field_not_in_the_policy_is_refused(self) -> None:
+        presigned = self.presign("post/extra")
+        self.assertRefused(
+            self.post(presigned, b"x", acl="public-read"),
+            403,
+            "AccessDenied",
+            "Invalid according to Policy: Extra input fields: acl",
+        )
+        self.assertNotIn("post/extra", self.keys())
+        # x-ignore-* fields need no condition.
+        self.assertEqual(self.post(presigned, b"x", **{"x-ignore-tracking": "1"}).status_code, 204)
+
+    def test_expired_policy_is_refused(self) -> None:
+        presigned = self.presign("post/expired", expires=-60)
+        self.assertRefused(self.post(presigned, b"x"), 403, "AccessDenied", "Invalid according to Policy: Policy expired.")
+        self.assertNotIn("post/expired", self.keys())
+
+    def test_wrong_secret_or_changed_policy_is_refused(self) -> None:
+        wrong = self.presign("post/wrong", client=self.client_for("local", "not-local"))
+        self.assertRefused(self.post(wrong, b"x"), 403, "SignatureDoesNotMatch")
+        # A policy allowing more, sent with the signature of the one signed.
+        strict = self.presign("post/wrong", [["content-length-range", 0, 1]])
+        loose = self.presign("post/wrong", [["content-length-range", 0, 100]])
+        self.assertRefused(self.post(strict, b"x" * 50, policy=loose["fields"]["policy"]), 403, "SignatureDoesNotMatch")
+        self.assertNotIn("post/wrong", self.keys())
+
+    def test_starts_with_conditions_and_the_file_name(self) -> None:
+        presigned = self.presign(
+            "post/photos/${filename}",
+            [["starts-with", "$Content-Type", "image/"], ["content-length-range", 1, 1000]],
+            fields={"Content-Type": "image/png"},
+        )
+        response = self.post(presigned, b"png bytes")
+        self.assertEqual(response.status_code, 204, response.text)
+        self.assertEqual(self.s3.head_object(Bucket=self.BUCKET, Key="post/photos/photo.png")["ContentType"], "image/png")
+        self.assertRefused(
+            self.post(presigned, b"png bytes", **{"Content-Type": "text/html"}),
+            403,
+            "AccessDenied",
+            'Invalid according to Policy: Policy Condition failed: ["starts-with", "$Content-Type", "image/"]',
+        )
+        self.assertRefused(self.post(presigned, b"x", key="elsewhere/photo.png"), 403, "AccessDenied")
+        self.assertNotIn("elsewhere/photo.png", self.keys())
+
+    def test_session_token_must_be_covered_by_the_policy(self) -> None:
+        with_token = self.presign("post/token", client=self.client_for("bench", "bench", token="bench"))
+        self.assertEqual(with_token["fields"]["x-amz-security-token"], "bench")
+        self.assertEqual(self.post(with_token, b"x").status_code, 204)
+        without = self.presign("post/token-added")
+        self.assertRefused(
+            self.post(without, b"x", **{"x-amz-security-token": "bench"}),
+            403,
+            "AccessDenied",
+            "Invalid according to Policy: Extra input fields: x-amz-security-token",
+        )
+        self.assertNotIn("post/token-added", self.keys())
 
 
 if __name__ == "__main__":

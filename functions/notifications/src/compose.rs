@@ -54,7 +54,13 @@ pub fn notifications_for(event: &DomainEvent) -> Vec<Planned> {
         EventKind::InvitationAccepted => add(event.inviter.as_ref(), NotificationKind::InvitationAccepted),
         EventKind::MemberRoleChanged => add(event.member.as_ref(), NotificationKind::RoleChanged),
         EventKind::MemberRemoved => add(event.member.as_ref(), NotificationKind::Removed),
-        EventKind::TaskUnassigned | EventKind::TaskDeleted | EventKind::MemberJoined | EventKind::OrgSuspended | EventKind::OrgReactivated => {}
+        EventKind::TaskUnassigned
+        | EventKind::TaskDeleted
+        | EventKind::MemberJoined
+        | EventKind::OrgSuspended
+        | EventKind::OrgReactivated
+        | EventKind::FileProcessed
+        | EventKind::FileDeleted => {}
     }
     planned
 }

@@ -103,7 +103,7 @@ async fn at_once<F: std::future::Future<Output = Result<bool, String>>>(work: im
 }
 
 fn epoch_of(due: &Due) -> Option<i64> {
-    time::OffsetDateTime::parse(&due.key(), &time::format_description::well_known::Rfc3339).ok().map(|t| t.unix_timestamp())
+    domain::rfc3339_epoch(&due.key())
 }
 
 /// The reminder of `offset` seconds before `indexed`'s due time, if the task (read again)

@@ -10,7 +10,8 @@ use store::{OrgLabels, OrgScope, Page, Project, Task, TaskHistoryEntry};
 
 use crate::input::{CreateTask, MoveTask, UpdateTask};
 use crate::projects::ProjectPath;
-use crate::{AppState, last_writer_wins};
+use crate::AppState;
+use api::last_writer_wins;
 
 /// The org, project and task a path names.
 #[derive(Debug, Clone, Copy)]

@@ -47,3 +47,25 @@ mod tests {
         assert_eq!(res.headers()[header::ETAG], "\"7\"");
     }
 }
+
+/// Runs `write` again when the item changed between its read and its write and the caller
+/// gave no `If-Match` (last writer wins, each attempt on a fresh read); with `If-Match`, a
+/// change is the caller's 412.
+pub async fn last_writer_wins<T, F, Fut>(expected: Option<u64>, mut write: F) -> Result<T, domain::DomainError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, domain::DomainError>>,
+{
+    const ATTEMPTS: usize = 3;
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match write().await {
+            Err(domain::DomainError::StaleVersion) if expected.is_none() && attempt < ATTEMPTS => continue,
+            Err(domain::DomainError::StaleVersion) if expected.is_none() => {
+                return Err(domain::DomainError::Conflict("the item kept changing; try again"));
+            }
+            other => return other,
+        }
+    }
+}

@@ -16,7 +16,7 @@ mod problem;
 mod routes;
 
 pub use cors::{ALLOWED_ORIGINS_ENV, BadOrigin, Cors};
-pub use etag::{if_match, with_etag};
+pub use etag::{if_match, last_writer_wins, with_etag};
 pub use function::{
     BoxFuture, EventKind, Handler, Handlers, InvokeError, Platform, RecordFailures, ScheduleDetail, ScheduledEvent, event_kind, handler, serve,
 };

@@ -137,6 +137,7 @@ pub fn document(title: &str, version: &str, routes: &[RouteInfo]) -> Value {
                 content.insert(route.response_media.to_owned(), json!({"schema": schema(&mut answers)}));
                 json!({"description": "Success", "content": content})
             }
+            None if status == 302 => json!({"description": "Found: the answer is at Location"}),
             None => json!({"description": "Success, no content"}),
         };
         if !route.response_headers.is_empty() {

@@ -161,6 +161,15 @@ impl<S: Clone + Send + Sync + 'static> RouteTable<S> {
         self
     }
 
+    /// Documents that the last route answers 302 with no body and a `Location` (a presigned
+    /// URL, say).
+    pub fn redirects(mut self, to: &'static str) -> Self {
+        let route = self.last();
+        route.response = (302, None);
+        route.response_headers.push(("Location", to));
+        self
+    }
+
     /// Documents a header the last route's success answer always carries.
     pub fn header(mut self, name: &'static str, meaning: &'static str) -> Self {
         self.last().response_headers.push((name, meaning));

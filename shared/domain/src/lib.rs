@@ -2,6 +2,7 @@
 //! organization settings and domain errors. Nothing here knows about AWS.
 
 mod error;
+pub mod files;
 mod ids;
 pub mod notify;
 mod plan;
@@ -16,4 +17,4 @@ pub use ids::{Email, IdError, OrgId, Slug, UserId};
 pub use plan::{Limits, Plan, PlatformLimits};
 pub use role::{Action, Identity, Role, check_removal, check_role_change, permits};
 pub use settings::{OrgName, OrgSettings, OrgSettingsPatch};
-pub use time_fmt::{Clock, epoch_rfc3339, rfc3339};
+pub use time_fmt::{Clock, epoch_rfc3339, rfc3339, rfc3339_epoch};

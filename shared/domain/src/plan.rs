@@ -30,7 +30,26 @@ pub struct Limits {
     pub import_bytes: u64,
     /// Days an in-app notification is kept (then it expires).
     pub notification_retention_days: u32,
+    /// The file types (MIME types, told from the bytes) that may be uploaded; any other type
+    /// is quarantined.
+    pub file_types: &'static [&'static str],
 }
+
+/// Images, PDF and text: what every plan may upload.
+const BASIC_FILE_TYPES: &[&str] =
+    &["image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf", "text/plain", "text/markdown", "text/csv"];
+/// Paid plans add Word documents.
+const PAID_FILE_TYPES: &[&str] = &[
+    "image/png",
+    "image/jpeg",
+    "image/gif",
+    "image/webp",
+    "application/pdf",
+    "text/plain",
+    "text/markdown",
+    "text/csv",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+];
 
 const MIB: u64 = 1024 * 1024;
 const GIB: u64 = 1024 * MIB;
@@ -59,6 +78,7 @@ impl Plan {
                 import_rows: 1_000,
                 import_bytes: MIB,
                 notification_retention_days: 30,
+                file_types: BASIC_FILE_TYPES,
             },
             Plan::Starter => Limits {
                 max_members: 25,
@@ -70,6 +90,7 @@ impl Plan {
                 import_rows: 5_000,
                 import_bytes: 2 * MIB,
                 notification_retention_days: 90,
+                file_types: PAID_FILE_TYPES,
             },
             Plan::Professional => Limits {
                 max_members: 200,
@@ -81,6 +102,7 @@ impl Plan {
                 import_rows: 10_000,
                 import_bytes: 4 * MIB,
                 notification_retention_days: 180,
+                file_types: PAID_FILE_TYPES,
             },
             Plan::Enterprise => Limits {
                 max_members: 10_000,
@@ -92,6 +114,7 @@ impl Plan {
                 import_rows: 20_000,
                 import_bytes: 8 * MIB,
                 notification_retention_days: 365,
+                file_types: PAID_FILE_TYPES,
             },
         }
     }

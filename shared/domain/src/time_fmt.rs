@@ -103,6 +103,11 @@ pub fn epoch_rfc3339(epoch: i64) -> Option<String> {
     OffsetDateTime::from_unix_timestamp(epoch).ok().map(rfc3339)
 }
 
+/// Epoch seconds of an RFC 3339 time (`None` when it is not one).
+pub fn rfc3339_epoch(t: &str) -> Option<i64> {
+    OffsetDateTime::parse(t, &Rfc3339).ok().map(OffsetDateTime::unix_timestamp)
+}
+
 /// `t` as RFC 3339 UTC to the second.
 pub fn rfc3339(t: OffsetDateTime) -> String {
     let t = t.to_offset(time::UtcOffset::UTC);

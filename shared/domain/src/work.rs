@@ -77,6 +77,8 @@ ulid_id! {
     TaskId;
     /// A comment id: a ULID.
     CommentId;
+    /// A file id: a ULID.
+    FileId;
 }
 
 /// A closed set of values written as fixed strings in the API and in keys, ordered as declared.
@@ -118,6 +120,13 @@ macro_rules! str_enum {
             }
         }
     };
+}
+
+str_enum! {
+    /// Where an uploaded file stands: reserved and awaiting its bytes, being processed, ready to
+    /// download, quarantined (its type or a malware scan refused it) or failed (processing could
+    /// not finish, e.g. a corrupt document).
+    FileStatus { Uploading = "uploading", Processing = "processing", Ready = "ready", Quarantined = "quarantined", Failed = "failed" }
 }
 
 str_enum! {

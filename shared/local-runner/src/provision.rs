@@ -78,7 +78,7 @@ pub async fn provision(config: &SdkConfig, endpoint: &str, table: &str) -> Resul
     let client_id = client.user_pool_client.and_then(|c| c.client_id).ok_or("no client id")?;
     cognito.create_group().user_pool_id(&user_pool_id).group_name(Identity::PLATFORM_ADMIN_GROUP).send().await?;
     mail_identity(config).await;
-    let upload_bucket = format!("{table}-uploads");
+    let upload_bucket = upload_bucket(table);
     let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(config).force_path_style(true).build());
     s3.create_bucket().bucket(&upload_bucket).send().await?;
     s3.put_public_access_block()
@@ -112,12 +112,18 @@ pub fn function_vars(app_url: &str, sends_mail: bool) -> HashMap<String, String>
     vars
 }
 
+/// The local upload bucket of the stack on `table`.
+pub fn upload_bucket(table: &str) -> String {
+    format!("{table}-uploads")
+}
+
 /// What the local functions are built from: the process's one AWS configuration, the store,
 /// and the environment the infrastructure gives them on AWS ([`function_vars`], `extra`),
 /// falling back to this process's environment.
 pub fn platform(config: &SdkConfig, store: store::Store, app_url: &str, extra: HashMap<String, String>) -> api::Platform {
     // One platform serves every function here, so it has what any of them is given.
     let mut vars = function_vars(app_url, true);
+    vars.insert("UPLOAD_BUCKET".to_owned(), upload_bucket(store.table_name()));
     vars.extend(extra);
     api::Platform::new(config.clone(), store, move |name| vars.get(name).cloned().or_else(|| std::env::var(name).ok()))
 }

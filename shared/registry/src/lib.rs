@@ -57,6 +57,8 @@ pub struct Environment {
     /// `SES_CONFIGURATION_SET`: the stack's configuration set, which publishes bounces and
     /// complaints (mail that must honour the suppression list).
     pub ses_configuration_set: bool,
+    /// `UPLOAD_BUCKET`: the upload bucket's name.
+    pub upload_bucket: bool,
     /// Optional variables taken from CDK context when given: variable → context key.
     pub from_context: serde_json::Map<String, Value>,
 }
@@ -72,6 +74,8 @@ pub struct Permissions {
     pub read_cursor_secret: bool,
     /// Sends mail from the stack's SES identity.
     pub ses_send_email: bool,
+    /// S3 actions on the objects of the upload bucket (`s3:ListBucket` on the bucket itself).
+    pub s3: Vec<&'static str>,
 }
 
 /// What invokes the function.
@@ -84,7 +88,7 @@ pub struct Sources {
     pub cognito_triggers: Vec<&'static str>,
     /// The table's stream, through an event source mapping with these filters.
     pub dynamodb_stream: Option<StreamSource>,
-    /// Object events of the upload bucket.
+    /// Object events of the upload bucket, through an SQS queue.
     pub s3: Option<S3Source>,
     /// EventBridge Scheduler schedules.
     pub schedules: Vec<Schedule>,
@@ -93,6 +97,9 @@ pub struct Sources {
     /// SES bounces and complaints of the stack's configuration set, through an EventBridge
     /// rule (with a dead-letter queue).
     pub mail_feedback: bool,
+    /// GuardDuty Malware Protection for S3 scan results of the upload bucket, through an
+    /// EventBridge rule (with a dead-letter queue), when the stack enables the protection plan.
+    pub malware_scan_results: bool,
 }
 
 /// A DynamoDB stream event source mapping.
@@ -106,12 +113,16 @@ pub struct StreamSource {
     pub bisect_batch_on_error: bool,
 }
 
-/// Object events of the upload bucket.
+/// Object events of the upload bucket. The bucket notifies an SQS queue (with a dead-letter
+/// queue) that the function consumes with `ReportBatchItemFailures`: each message's body is
+/// one S3 event.
 #[derive(Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct S3Source {
     pub events: Vec<&'static str>,
     pub prefix: &'static str,
+    /// The queue between the bucket and the function.
+    pub queue: Queue,
 }
 
 /// A schedule: `rate(…)` or `cron(…)`.
@@ -159,7 +170,7 @@ fn http_function(name: &'static str, description: &'static str) -> Function {
         timeout_seconds: 10,
         sizing_reason: HTTP_SIZING,
         environment: Environment { user_pool_id: true, ..Default::default() },
-        permissions: Permissions { dynamodb: HTTP_TABLE_ACTIONS.to_vec(), read_cursor_secret: true, ses_send_email: false },
+        permissions: Permissions { dynamodb: HTTP_TABLE_ACTIONS.to_vec(), read_cursor_secret: true, ses_send_email: false, s3: Vec::new() },
         sources: Sources { http: true, ..Default::default() },
         routes: None,
         handlers: None,
@@ -175,7 +186,7 @@ pub fn all() -> Vec<Function> {
     vec![
         Function {
             // `GET /orgs` reads the caller's orgs with one BatchGetItem.
-            permissions: Permissions { dynamodb: [HTTP_TABLE_ACTIONS.as_slice(), &["BatchGetItem"]].concat(), read_cursor_secret: true, ses_send_email: false },
+            permissions: Permissions { dynamodb: [HTTP_TABLE_ACTIONS.as_slice(), &["BatchGetItem"]].concat(), read_cursor_secret: true, ses_send_email: false, s3: Vec::new() },
             // The platform's limit on orgs one user creates per day (domain::PlatformLimits).
             environment: Environment {
                 user_pool_id: true,
@@ -197,7 +208,7 @@ pub fn all() -> Vec<Function> {
                 from_context: context_vars(&[("INVITES_PER_RECIPIENT_PER_DAY", "invitesPerRecipientPerDay")]),
                 ..Default::default()
             },
-            permissions: Permissions { dynamodb: HTTP_TABLE_ACTIONS.to_vec(), read_cursor_secret: true, ses_send_email: true },
+            permissions: Permissions { dynamodb: HTTP_TABLE_ACTIONS.to_vec(), read_cursor_secret: true, ses_send_email: true, s3: Vec::new() },
             sources: Sources {
                 http: true,
                 schedules: vec![Schedule {
@@ -223,6 +234,7 @@ API Gateway\u{2019}s 29 s; every other route answers in well under a second."
                 dynamodb: [HTTP_TABLE_ACTIONS.as_slice(), &["BatchWriteItem"]].concat(),
                 read_cursor_secret: true,
                 ses_send_email: false,
+                s3: Vec::new(),
             },
             routes: Some(|| projects::routes().routes().to_vec()),
             handlers: Some(|p| Ok(projects::handlers(p))),
@@ -242,12 +254,14 @@ answer in well under a second (API Gateway stops waiting at 29 s whatever the ti
                 api_url: true,
                 ses_configuration_set: true,
                 from_context: context_vars(&[("PRODUCT_NAME", "productName")]),
+                ..Default::default()
             },
             // Deleting a former member's inbox is a batch write.
             permissions: Permissions {
                 dynamodb: [HTTP_TABLE_ACTIONS.as_slice(), &["BatchWriteItem"]].concat(),
                 read_cursor_secret: true,
                 ses_send_email: true,
+                s3: Vec::new(),
             },
             sources: Sources {
                 http: true,
@@ -285,6 +299,49 @@ answer in well under a second (API Gateway stops waiting at 29 s whatever the ti
             handlers: Some(|p| notifications::handlers(p).map_err(|e| e.to_string())),
         },
         Function {
+            name: "files",
+            description: "Tenantry files: presigned uploads against the storage quota, processing on upload (type sniffing, thumbnails, text extraction, malware gate), downloads",
+            memory_mb: 1024,
+            timeout_seconds: 60,
+            sizing_reason: "1024 MB / 60 s: processing decodes an image (decoder limits cap it at 512 MiB) or parses a document in \
+memory, and Lambda's CPU grows with memory (make bench: a 2 MB JPEG and a 20-page PDF); the queue's visibility timeout is \
+6 times the timeout, as Lambda advises. Its routes answer in well under a second (API Gateway stops waiting at 29 s).",
+            environment: Environment {
+                user_pool_id: true,
+                upload_bucket: true,
+                // On when the stack enables GuardDuty Malware Protection for the upload bucket:
+                // a file becomes ready only after a clean scan.
+                from_context: context_vars(&[("MALWARE_PROTECTION", "malwareProtection")]),
+                ..Default::default()
+            },
+            permissions: Permissions {
+                dynamodb: HTTP_TABLE_ACTIONS.to_vec(),
+                read_cursor_secret: true,
+                ses_send_email: false,
+                // Presigned uploads (PutObject) and downloads (GetObject) are signed with the
+                // function's credentials; processing reads originals and writes derived objects;
+                // deletion removes both.
+                s3: vec!["s3:PutObject", "s3:GetObject", "s3:DeleteObject"],
+            },
+            sources: Sources {
+                http: true,
+                s3: Some(S3Source {
+                    events: vec!["s3:ObjectCreated:*"],
+                    prefix: files::UPLOAD_PREFIX,
+                    queue: Queue { id: "uploads", batch_size: 5, max_receive_count: 5, visibility_timeout_seconds: 360 },
+                }),
+                schedules: vec![Schedule {
+                    id: files::SWEEP_SCHEDULE,
+                    expression: "rate(15 minutes)",
+                    description: "Frees the storage reserved for uploads that never arrived",
+                }],
+                malware_scan_results: true,
+                ..Default::default()
+            },
+            routes: Some(|| files::routes().routes().to_vec()),
+            handlers: Some(|p| files::handlers(p).map_err(|e| e.to_string())),
+        },
+        Function {
             name: "cognito-triggers",
             description: "Tenantry Cognito triggers: PreSignUp, PostConfirmation, PreTokenGeneration (V2), PostAuthentication, CustomMessage",
             memory_mb: 128,
@@ -308,6 +365,7 @@ timeout buys nothing; each trigger does one or two small DynamoDB calls.",
                 dynamodb: vec!["GetItem", "PutItem", "UpdateItem", "Query", "TransactWriteItems"],
                 read_cursor_secret: false,
                 ses_send_email: false,
+                s3: Vec::new(),
             },
             sources: Sources {
                 cognito_triggers: vec!["PreSignUp", "PostConfirmation", "PreTokenGeneration", "PostAuthentication", "CustomMessage"],
@@ -325,12 +383,14 @@ timeout buys nothing; each trigger does one or two small DynamoDB calls.",
             timeout_seconds: 300,
             sizing_reason: "256 MB / 300 s: a purge deletes page by page (25-item batch writes) and records progress, so a large \
 org finishes over several invocations; 5 minutes keeps one invocation well inside the stream's retry window.",
-            environment: Environment::default(),
+            // A purge deletes the org's objects in the upload bucket too.
+            environment: Environment { upload_bucket: true, ..Default::default() },
             // Unassigning a task is a transaction: the task, its history entry and its event.
             permissions: Permissions {
                 dynamodb: vec!["GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "BatchWriteItem", "TransactWriteItems", "ConditionCheckItem"],
                 read_cursor_secret: true,
                 ses_send_email: false,
+                s3: vec!["s3:ListBucket", "s3:DeleteObject"],
             },
             sources: Sources {
                 http: true,

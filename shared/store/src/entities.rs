@@ -37,7 +37,11 @@ pub struct Org {
     /// a plan change takes effect atomically.
     pub seat_limit: u64,
     pub project_count: u64,
+    /// Bytes of the org's uploaded files (their actual sizes).
     pub storage_bytes: u64,
+    /// Bytes reserved for uploads that have not arrived yet.
+    #[serde(default)]
+    pub storage_reserved: u64,
 }
 
 impl Entity for Org {

@@ -7,7 +7,7 @@
 //! [`EVENT_RETENTION_SECS`]; the table's stream carries its INSERT to the consumers, each of
 //! which filters on `_type` and `kind`. Its id is a ULID: unique, and it sorts by time.
 
-use domain::work::{CommentId, ProjectId, TaskId};
+use domain::work::{CommentId, FileId, FileStatus, ProjectId, TaskId};
 use domain::{DomainError, OrgId, Role, UserId};
 use serde::{Deserialize, Serialize};
 
@@ -52,10 +52,15 @@ pub enum EventKind {
     OrgSuspended,
     #[serde(rename = "org.reactivated")]
     OrgReactivated,
+    /// An upload's processing finished: `fileStatus` says ready, quarantined or failed.
+    #[serde(rename = "file.processed")]
+    FileProcessed,
+    #[serde(rename = "file.deleted")]
+    FileDeleted,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 12] = [
+    pub const ALL: [EventKind; 14] = [
         EventKind::TaskCreated,
         EventKind::TaskUpdated,
         EventKind::TaskMoved,
@@ -68,6 +73,8 @@ impl EventKind {
         EventKind::InvitationAccepted,
         EventKind::OrgSuspended,
         EventKind::OrgReactivated,
+        EventKind::FileProcessed,
+        EventKind::FileDeleted,
     ];
 
     /// Its name, as stored and filtered on.
@@ -85,6 +92,8 @@ impl EventKind {
             EventKind::InvitationAccepted => "invitation.accepted",
             EventKind::OrgSuspended => "org.suspended",
             EventKind::OrgReactivated => "org.reactivated",
+            EventKind::FileProcessed => "file.processed",
+            EventKind::FileDeleted => "file.deleted",
         }
     }
 }
@@ -135,6 +144,11 @@ pub struct DomainEvent {
     /// Who sent the invitation that was accepted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub inviter: Option<UserId>,
+    /// The file a file event is about (its name is `title`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_id: Option<FileId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_status: Option<FileStatus>,
     /// Epoch seconds when the item expires (DynamoDB TTL).
     pub ttl: i64,
 }
@@ -171,6 +185,8 @@ impl DomainEvent {
             role: None,
             previous_role: None,
             inviter: None,
+            file_id: None,
+            file_status: None,
             ttl: store.clock.epoch() + EVENT_RETENTION_SECS,
         }
     }

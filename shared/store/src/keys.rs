@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use domain::work::{CommentId, ProjectId, ProjectStatus, TaskId, TaskStatus};
+use domain::work::{CommentId, FileId, ProjectId, ProjectStatus, TaskId, TaskStatus};
 use domain::{Email, OrgId, Slug, UserId};
 
 use crate::scope::OrgPartition;
@@ -301,6 +301,30 @@ pub(crate) fn import(p: &OrgPartition, project: ProjectId, key_hash: &str) -> Ke
 /// The org's set of labels in use.
 pub(crate) fn labels(p: &OrgPartition) -> Key {
     Key { pk: org_pk(p), sk: "LABELS".into() }
+}
+
+// files
+pub(crate) const FILE_PREFIX: &str = "FILE#";
+pub(crate) fn file(p: &OrgPartition, file: FileId) -> Key {
+    Key { pk: org_pk(p), sk: format!("{FILE_PREFIX}{file}") }
+}
+/// The files attached to one project (tasks' included), newest first.
+pub(crate) fn files_of_project_pk(p: &OrgPartition, project: ProjectId) -> String {
+    format!("{}#FILES#{project}", org_pk(p))
+}
+/// The files attached to one task, newest first.
+pub(crate) fn files_of_task_pk(p: &OrgPartition, task: TaskId) -> String {
+    format!("{}#FILES#TASK#{task}", org_pk(p))
+}
+pub(crate) fn file_indexes(p: &OrgPartition, f: &crate::files::StoredFile) -> Vec<IndexKey> {
+    let mut indexes = Vec::new();
+    if let Some(a) = &f.attached_to {
+        indexes.push(IndexKey { index: Gsi::One, pk: files_of_project_pk(p, a.project_id), sk: format!("{FILE_PREFIX}{}", f.id) });
+        if let Some(task) = a.task_id {
+            indexes.push(IndexKey { index: Gsi::Two, pk: files_of_task_pk(p, task), sk: format!("{FILE_PREFIX}{}", f.id) });
+        }
+    }
+    indexes
 }
 
 /// A key no item has: read once at init to open the connection to DynamoDB.

@@ -285,11 +285,11 @@ fn sweep_key(name: &str) -> Key {
     Key { pk: format!("SWEEP#{name}"), sk: "SWEEP".into() }
 }
 /// `YYYY-MM-DDTHH:MM:SSZ` of epoch seconds.
-fn instant_key(epoch: i64) -> String {
+pub(crate) fn instant_key(epoch: i64) -> String {
     domain::epoch_rfc3339(epoch).unwrap_or_default()
 }
 /// The GSI4 bucket of time-based work of one kind on one UTC day.
-fn day_bucket(kind: &str, epoch: i64) -> String {
+pub(crate) fn day_bucket(kind: &str, epoch: i64) -> String {
     let key = instant_key(epoch);
     format!("{kind}#{}", key.get(..10).unwrap_or(&key))
 }
@@ -734,7 +734,7 @@ impl Store {
         self.get(&keys::task(&OrgPartition::new(org), project, task)).await
     }
 
-    async fn bucketed<E: Entity>(&self, kind: &str, since: i64, now: i64) -> Result<Vec<E>, DomainError> {
+    pub(crate) async fn bucketed<E: Entity>(&self, kind: &str, since: i64, now: i64) -> Result<Vec<E>, DomainError> {
         let mut found = Vec::new();
         let mut day = since - since.rem_euclid(86_400);
         let until = format!("{}#~", instant_key(now));

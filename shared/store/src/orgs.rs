@@ -98,6 +98,7 @@ impl Store {
             seat_limit: Plan::Free.limits().max_members,
             project_count: 0,
             storage_bytes: 0,
+            storage_reserved: 0,
         };
         let member = Member::new(id, who.user_id.clone(), Role::Owner, who.email.clone(), display_name, now.clone());
         let not_exists = || Some(Expr::condition("attribute_not_exists(PK)"));

@@ -19,7 +19,11 @@ pub struct Usage {
     pub members: u64,
     pub seats_used: u64,
     pub projects: u64,
+    /// Bytes of the org's uploaded files.
     pub storage_bytes: u64,
+    /// Bytes reserved for uploads under way (they count against the quota until they arrive
+    /// or expire).
+    pub storage_reserved: u64,
     pub month: UsageMonth,
 }
 
@@ -32,6 +36,7 @@ impl Usage {
             seats_used: org.seats_used,
             projects: org.project_count,
             storage_bytes: org.storage_bytes,
+            storage_reserved: org.storage_reserved,
             month,
         }
     }

@@ -1,6 +1,7 @@
 //! SQS queues on the local endpoint, consumed as Lambda's SQS event source mapping does
-//! with `ReportBatchItemFailures`; and the upload bucket's object events, which the bucket
-//! sends to a queue of their own.
+//! with `ReportBatchItemFailures`; among them the queue of the upload bucket's object events,
+//! which the bucket notifies as on AWS (each message's body is one S3 event, or S3's test
+//! event when the notification is configured).
 
 use std::collections::HashMap;
 
@@ -50,18 +51,14 @@ async fn create_with_dlq(sqs: &aws_sdk_sqs::Client, name: &str, max_receive_coun
     Ok(url)
 }
 
+/// A batch as Lambda takes it from SQS: 1 to 10 messages.
+fn batch_size(q: &registry::Queue) -> i32 {
+    i32::try_from(q.batch_size.clamp(1, 10)).unwrap_or(10)
+}
+
 async fn queue_arn(sqs: &aws_sdk_sqs::Client, url: &str) -> Result<String, Error> {
     let attrs = sqs.get_queue_attributes().queue_url(url).attribute_names(QueueAttributeName::QueueArn).send().await?;
     Ok(attrs.attributes.and_then(|mut a| a.remove(&QueueAttributeName::QueueArn)).ok_or("no queue arn")?)
-}
-
-/// What a queue's messages are delivered as.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    /// SQS events to the function's queue handler.
-    Queue,
-    /// S3 events (each message's body is one) to the function's S3 handler.
-    Uploads,
 }
 
 pub(super) struct QueueDelivery {
@@ -71,7 +68,6 @@ pub(super) struct QueueDelivery {
     function: &'static str,
     source: String,
     batch_size: i32,
-    kind: Kind,
 }
 
 impl QueueDelivery {
@@ -80,12 +76,11 @@ impl QueueDelivery {
         let sqs = aws_sdk_sqs::Client::new(config);
         let url = sqs.get_queue_url().queue_name(queue_name(platform.store.table_name(), function, q.id)).send().await?.queue_url.ok_or("no queue url")?;
         let arn = queue_arn(&sqs, &url).await?;
-        let batch_size = i32::try_from(q.batch_size.clamp(1, 10)).unwrap_or(10);
-        Ok(QueueDelivery { sqs, url, arn, function, source: format!("queue:{}", q.id), batch_size, kind: Kind::Queue })
+        Ok(QueueDelivery { sqs, url, arn, function, source: format!("queue:{}", q.id), batch_size: batch_size(q) })
     }
 
-    /// Subscribes `function` to the upload bucket's object events (through a queue of their
-    /// own, as a bucket can notify one).
+    /// Subscribes `function` to the upload bucket's object events through the source's queue
+    /// (with its dead-letter queue), as the stack does on AWS.
     pub async fn for_uploads(
         config: &SdkConfig,
         function: &'static str,
@@ -97,7 +92,8 @@ impl QueueDelivery {
             Event, FilterRule, FilterRuleName, NotificationConfiguration, NotificationConfigurationFilter, QueueConfiguration, S3KeyFilter,
         };
         let sqs = aws_sdk_sqs::Client::new(config);
-        let url = create_with_dlq(&sqs, &queue_name(platform.store.table_name(), function, "uploads"), 3, 30).await?;
+        let q = &src.queue;
+        let url = create_with_dlq(&sqs, &queue_name(platform.store.table_name(), function, q.id), q.max_receive_count, q.visibility_timeout_seconds).await?;
         let arn = queue_arn(&sqs, &url).await?;
         let mut queue = QueueConfiguration::builder().queue_arn(&arn);
         for e in &src.events {
@@ -113,7 +109,7 @@ impl QueueDelivery {
             .notification_configuration(NotificationConfiguration::builder().queue_configurations(queue.build()?).build())
             .send()
             .await?;
-        Ok(QueueDelivery { sqs, url, arn, function, source: "s3".into(), batch_size: 10, kind: Kind::Uploads })
+        Ok(QueueDelivery { sqs, url, arn, function, source: "s3".into(), batch_size: batch_size(q) })
     }
 
     /// Receives one batch and delivers it; deletes what the handler did not report failed.
@@ -137,10 +133,7 @@ impl QueueDelivery {
         if messages.is_empty() {
             return 0;
         }
-        let done: Vec<(String, String)> = match self.kind {
-            Kind::Queue => self.deliver_queue(target, &messages, log).await,
-            Kind::Uploads => self.deliver_uploads(target, &messages, log).await,
-        };
+        let done = self.deliver_queue(target, &messages, log).await;
         if !done.is_empty() {
             let entries: Vec<DeleteMessageBatchRequestEntry> = done
                 .iter()
@@ -168,30 +161,6 @@ impl QueueDelivery {
             .filter(|m| m.message_id.as_ref().is_some_and(|id| !failed.contains(id)))
             .filter_map(|m| Some((m.message_id.clone()?, m.receipt_handle.clone()?)))
             .collect()
-    }
-
-    /// S3 events, one per message (the bucket's test event is dropped, as Lambda never sees
-    /// it). A failed invocation leaves its message for redelivery, as S3 retries.
-    async fn deliver_uploads(&self, target: &Target, messages: &[aws_sdk_sqs::types::Message], log: &EventLog) -> Vec<(String, String)> {
-        let Some(handler) = target.handlers.s3.clone() else { return Vec::new() };
-        let mut done = Vec::new();
-        for m in messages {
-            let (Some(id), Some(receipt)) = (m.message_id.clone(), m.receipt_handle.clone()) else { continue };
-            let body: Value = serde_json::from_str(m.body.as_deref().unwrap_or("")).unwrap_or(Value::Null);
-            if body.get("Records").is_none() {
-                done.push((id, receipt));
-                continue;
-            }
-            let error = match serde_json::from_value::<aws_lambda_events::s3::S3Event>(body) {
-                Ok(event) => handler(event).await.err(),
-                Err(e) => Some(format!("malformed S3 event: {e}")),
-            };
-            self.log(log, 1, usize::from(error.is_some()), error.clone());
-            if error.is_none() {
-                done.push((id, receipt));
-            }
-        }
-        done
     }
 
     fn log(&self, log: &EventLog, records: usize, failed: usize, error: Option<String>) {
