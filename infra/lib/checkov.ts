@@ -97,6 +97,7 @@ function dlqReason(f: DeployedFunction): string {
   if (src.cognitoTriggers.length > 0) sync.push('Cognito triggers');
   const mapped: string[] = [];
   if (src.dynamodbStream !== null) mapped.push('the table stream (failed batches go to its stream-failure queue)');
+  if (src.s3 !== null) mapped.push('the upload bucket\'s event queue (failed messages go to its dead-letter queue)');
   if (src.queues.length > 0) mapped.push('SQS queues (failed messages go to each queue\'s dead-letter queue)');
   const parts = [
     sync.length > 0 ? `synchronously by ${sync.join(' and ')} (the caller gets the error)` : '',
@@ -105,7 +106,7 @@ function dlqReason(f: DeployedFunction): string {
   const invoked = parts.length > 0 ? `${f.name} is invoked ${parts.join(', and ')}.` : `${f.name}:`;
   if (f.asyncFailures !== undefined) {
     return (
-      `${invoked} Its asynchronous invocations (schedules, S3 notifications, the SES mail-feedback rule) go to an on-failure destination, its ` +
+      `${invoked} Its asynchronous invocations (schedules, the SES mail-feedback rule, the malware scan-result rule) go to an on-failure destination, its ` +
       'async-failure queue (alarmed on the first message), which supersedes a dead-letter queue and records the error too.'
     );
   }
@@ -183,12 +184,13 @@ export function applyCheckovSkips(stack: TenantryStack): void {
   // ---- buckets ---------------------------------------------------------------------------------
   acknowledgeCheckov(stack.accessLogBucket, 'CKV_AWS_18', REASONS.logBucketLogging);
   acknowledgeCheckov(stack.accessLogBucket, 'CKV_AWS_21', REASONS.logBucketVersioning);
-  if (s.stage === 'dev' && !s.bucketVersioning) {
+  if (!s.bucketVersioning) {
     acknowledgeCheckov(
       stack.uploadBucket,
       'CKV_AWS_21',
-      'dev: versioning of the upload bucket is off (context bucketVersioning, prod default on): dev uploads are test ' +
-        'data, deleted with the stack. prod keeps the versions of overwritten or deleted objects for 30 days.',
+      'Versioning of the upload bucket is off (context bucketVersioning, off in every stage): the files function ' +
+        'assumes it. Keys are unique per file, so nothing is overwritten; processing is ordered by the S3 event ' +
+        'sequencer; and deleting a file must delete its bytes, or they stay billed while the org quota counts them freed.',
     );
   }
 }

@@ -3,6 +3,7 @@
 // acknowledged here fails `cdk synth` (bin/tenantry.ts) and the nag test (test/nag.test.ts).
 import { CfnElement, Stack, Validations, aws_apigateway as apigw } from 'aws-cdk-lib';
 import type { IConstruct } from 'constructs';
+import { UPLOAD_BUCKET_PREFIXES, s3ActionsByResource } from './functions';
 import type { TenantryStack } from './tenantry-stack';
 
 function acknowledge(scope: IConstruct, id: string, reason: string): void {
@@ -92,7 +93,8 @@ export function applyNagSuppressions(stack: TenantryStack): void {
   );
 
   // CDK's own handler that writes the bucket's notification configuration; it exists only
-  // once a function subscribes to uploads (sources.s3 in functions.json).
+  // once a function subscribes to uploads (sources.s3 in functions.json) or the malware
+  // protection keeps the bucket's EventBridge notifications on.
   for (const child of stack.node.children) {
     if (!child.node.id.startsWith('BucketNotificationsHandler')) continue;
     const role = child.node.tryFindChild('Role');
@@ -105,16 +107,36 @@ export function applyNagSuppressions(stack: TenantryStack): void {
     );
   }
 
-  // ---- function roles ------------------------------------------------------------------------
+  // ---- GuardDuty Malware Protection for S3 (context malwareProtection) -------------------------
   const bucketObjects = arnToken(stack.uploadBucket.node.defaultChild as IConstruct);
+  const malwareRolePolicy = stack.malwareProtectionRole?.node.tryFindChild('DefaultPolicy');
+  if (malwareRolePolicy !== undefined) {
+    acknowledge(
+      malwareRolePolicy,
+      `IAM5[Resource::${bucketObjects}/*]`,
+      'GuardDuty Malware Protection for S3: the role AWS documents for the protection plan reads and tags the objects ' +
+        'of the protected bucket (this upload bucket only); the plan itself limits the scans to uploads/.',
+    );
+    acknowledge(
+      malwareRolePolicy,
+      'IAM5[Resource::arn:<AWS::Partition>:events:<AWS::Region>:<AWS::AccountId>:rule/DO-NOT-DELETE-AmazonGuardDutyMalwareProtectionS3*]',
+      'GuardDuty Malware Protection for S3 manages its own EventBridge rule, whose name it chooses under this prefix; ' +
+        'AWS documents exactly this resource, and the write actions also require events:ManagedBy = the GuardDuty principal.',
+    );
+  }
+  // ---- function roles ------------------------------------------------------------------------
   for (const f of stack.functions.values()) {
     const { name, config, role } = f;
     // Queues that receive failure records from Lambda itself (not from a source queue's redrive
     // policy), so cdk-nag cannot see that they are dead-letter queues.
     for (const [queue, what] of [
-      [f.asyncFailures, 'the on-failure destination of its asynchronous invocations (schedules, S3) and the schedules\' dead-letter queue'],
+      [
+        f.asyncFailures,
+        'the on-failure destination of its asynchronous invocations (schedules, EventBridge rules) and the schedules\' dead-letter queue',
+      ],
       [f.streamFailures, 'the on-failure destination of its table stream event source mapping'],
       [f.mailFeedbackFailures, 'the dead-letter queue of the EventBridge rule that delivers SES bounces and complaints to it'],
+      [f.malwareScanFailures, 'the dead-letter queue of its target on the EventBridge rule that delivers malware scan results'],
     ] as const) {
       if (queue === undefined) continue;
       acknowledge(
@@ -129,13 +151,17 @@ export function applyNagSuppressions(stack: TenantryStack): void {
     if (policy === undefined) continue;
     // dynamodb:Query on the indexes names each index of table.json (no index/* wildcard): nothing
     // to acknowledge.
-    if (config.sources.s3 !== null) {
-      acknowledge(
-        policy,
-        `IAM5[Resource::${bucketObjects}/${config.sources.s3.prefix ?? ''}*]`,
-        `${name}: reads and removes uploaded objects, whose keys are chosen per upload, in the upload bucket ` +
-          'only, under the prefix its S3 notifications are filtered on.',
-      );
+    // permissions.s3: object actions on the objects under the upload bucket's prefixes, whose keys
+    // are chosen per org and file (uploads/{org}/{file}, derived/{org}/{file}/…).
+    if (s3ActionsByResource(config.permissions.s3).objectActions.length > 0) {
+      for (const prefix of UPLOAD_BUCKET_PREFIXES) {
+        acknowledge(
+          policy,
+          `IAM5[Resource::${bucketObjects}/${prefix}*]`,
+          `${name}: the S3 actions functions.json lists for it (permissions.s3), on the upload bucket's objects under ` +
+            `${prefix} only: their keys are chosen per org and file, so the statement names the prefix.`,
+        );
+      }
     }
     if (s.tracing) {
       acknowledge(

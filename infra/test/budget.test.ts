@@ -32,35 +32,46 @@ function stackOverhead(s: Synth): number {
 }
 
 /** CDK's bucket-notification handler (custom resource, function, role, policy), once per stack
- * when any function has an S3 source. */
+ * when any function has an S3 source or the malware protection keeps EventBridge notifications on. */
 const S3_NOTIFICATIONS_ONCE = 4;
+
+/** GuardDuty Malware Protection for S3 (context malwareProtection): the plan, its role and the
+ * role's policy; and the scan-result rule when a function takes the results. */
+const MALWARE_PROTECTION_ONCE = 3;
+const MALWARE_SCAN_RULE_ONCE = 1;
 
 /** The SES configuration set and its EventBridge event destination, once per stack when a function
  * names the set (environment.sesConfigurationSet) or takes its feedback (sources.mailFeedback). */
 const SES_CONFIGURATION_SET_ONCE = 2;
 
-/** What one function costs, by its registry entry. */
-function functionCost(f: FunctionDefinition): number {
+/** What one function costs, by its registry entry (and whether the malware protection is on). */
+function functionCost(f: FunctionDefinition, malwareProtection: boolean): number {
   const src = f.sources;
+  const scanResults = src.malwareScanResults && malwareProtection;
   let n = 6; // log group, role, role policy, function, errors alarm, throttles alarm
   if (src.http) n += 1; // one API Gateway invoke permission, whatever the number of routes
   n += src.cognitoTriggers.length; // one Cognito invoke permission per trigger
   if (src.dynamodbStream !== null) n += 4; // mapping, failure queue, its TLS policy, its alarm
-  if (src.schedules.length > 0 || src.s3 !== null || src.mailFeedback) n += 4; // async-failure queue, its policy, its alarm, EventInvokeConfig
+  if (src.schedules.length > 0 || src.mailFeedback || scanResults) n += 4; // async-failure queue, its policy, its alarm, EventInvokeConfig
   if (src.schedules.length > 0) n += 2 + src.schedules.length; // scheduler role and policy, one schedule each
-  if (src.s3 !== null) n += 1; // S3 invoke permission
-  n += 6 * src.queues.length; // queue, dead-letter queue, their two policies, mapping, DLQ alarm
+  // queue, dead-letter queue, their two policies, mapping, DLQ alarm: per queue, and for the S3
+  // source's queue (the bucket's permission to send is a statement in the queue's policy)
+  n += 6 * (src.queues.length + (src.s3 !== null ? 1 : 0));
   if (src.mailFeedback) n += 5; // EventBridge rule, its dead-letter queue, that queue's policy, its alarm, the invoke permission
+  if (scanResults) n += 4; // its dead-letter queue on the scan-result rule, that queue's policy, its alarm, the invoke permission
   return n;
 }
 
 function budget(s: Synth, registry: FunctionRegistry): { fixed: number; routeDriven: number; total: number; routes: number } {
   const fns = registry.functions;
+  const malwareProtection = s.stack.settings.malwareProtection;
   const fixed =
     stackOverhead(s) +
-    (fns.some((f) => f.sources.s3 !== null) ? S3_NOTIFICATIONS_ONCE : 0) +
+    (fns.some((f) => f.sources.s3 !== null) || malwareProtection ? S3_NOTIFICATIONS_ONCE : 0) +
     (fns.some((f) => f.environment.sesConfigurationSet || f.sources.mailFeedback) ? SES_CONFIGURATION_SET_ONCE : 0) +
-    fns.reduce((n, f) => n + functionCost(f), 0);
+    (malwareProtection ? MALWARE_PROTECTION_ONCE : 0) +
+    (malwareProtection && fns.some((f) => f.sources.malwareScanResults) ? MALWARE_SCAN_RULE_ONCE : 0) +
+    fns.reduce((n, f) => n + functionCost(f, malwareProtection), 0);
   const methods = [...methodsByRoute(s.template).keys()].filter((k) => k !== 'GET /health');
   const pathResources = Object.keys(resources(s.template, 'AWS::ApiGateway::Resource')).length - 1; // minus /health
   const routes = methods.filter((k) => !k.startsWith('OPTIONS ')).length;
@@ -78,19 +89,35 @@ function check(label: string, s: Synth, registry: FunctionRegistry, manifest: Ro
 
 describe('resource budget (CloudFormation: 500 per stack)', () => {
   test('repository (functions.json + routes.json): fixed overhead + per-function cost + at most 3 per route', (t) => {
-    for (const st of ['dev', 'prod'] as const) {
-      const s = stage(st);
-      const b = check(st, s, loadFunctionRegistry(), loadRouteManifest());
-      t.diagnostic(`${st}: ${b.total} resources = ${b.fixed} fixed + ${b.routeDriven} for ${b.routes} routes (k = ${(b.routeDriven / b.routes).toFixed(2)})`);
-      assert.ok(b.total <= LARGE_API_CEILING, `${st}: ${b.total} resources, over the ceiling of ${LARGE_API_CEILING}`);
+    const withMalwareProtection = synth({ context: { ...PROD_CONTEXT, malwareProtection: 'true' } });
+    for (const [label, s] of [
+      ['dev', stage('dev')],
+      ['prod', stage('prod')],
+      ['prod with malware protection', withMalwareProtection],
+    ] as const) {
+      const b = check(label, s, loadFunctionRegistry(), loadRouteManifest());
+      t.diagnostic(`${label}: ${b.total} resources = ${b.fixed} fixed + ${b.routeDriven} for ${b.routes} routes (k = ${(b.routeDriven / b.routes).toFixed(2)})`);
+      assert.ok(b.total <= LARGE_API_CEILING, `${label}: ${b.total} resources, over the ceiling of ${LARGE_API_CEILING}`);
     }
   });
 
-  test('every event source kind (test registry fixture) costs what the table says', (t) => {
+  test('every event source kind (test registry fixture) costs what the table says, with and without malware protection', (t) => {
     const registry = allSourcesRegistry();
-    const s = synth({ context: PROD_CONTEXT, functions: registry });
-    const b = check('fixture', s, registry, loadRouteManifest());
-    t.diagnostic(`all source kinds, ${registry.functions.length} functions: ${b.total} resources`);
+    for (const context of [PROD_CONTEXT, { ...PROD_CONTEXT, malwareProtection: 'true' }]) {
+      const s = synth({ context, functions: registry });
+      const b = check('fixture', s, registry, loadRouteManifest());
+      t.diagnostic(`all source kinds, ${registry.functions.length} functions, malwareProtection=${s.stack.settings.malwareProtection}: ${b.total} resources`);
+    }
+  });
+
+  test('malware protection alone (no S3 source, no function taking the results): the plan, its role, and the bucket notifications (EventBridge on)', () => {
+    const registry = {
+      functions: loadFunctionRegistry().functions.map((f) => ({ ...f, sources: { ...f.sources, s3: null, malwareScanResults: false } })),
+    };
+    const s = synth({ context: { ...PROD_CONTEXT, malwareProtection: 'true' }, functions: registry });
+    check('no consumers', s, registry, loadRouteManifest());
+    s.template.resourceCountIs('AWS::GuardDuty::MalwareProtectionPlan', 1);
+    s.template.resourceCountIs('AWS::Events::Rule', 1); // the SES mail-feedback rule only
   });
 
   test('invoke permissions from API Gateway: one per HTTP function, however many routes', () => {

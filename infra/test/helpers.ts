@@ -148,7 +148,15 @@ export function syntheticApi(functions: number, routesPerFunction: number): { re
   const registry: FunctionDefinition[] = repo
     .filter((f) => {
       const o = f.sources;
-      return o.cognitoTriggers.length > 0 || o.dynamodbStream !== null || o.s3 !== null || o.schedules.length > 0 || o.queues.length > 0;
+      return (
+        o.cognitoTriggers.length > 0 ||
+        o.dynamodbStream !== null ||
+        o.s3 !== null ||
+        o.schedules.length > 0 ||
+        o.queues.length > 0 ||
+        o.mailFeedback ||
+        o.malwareScanResults
+      );
     })
     .map((f) => ({ ...f, sources: { ...f.sources, http: false } }));
   const routes: RouteDefinition[] = [];
@@ -164,6 +172,12 @@ export function syntheticApi(functions: number, routesPerFunction: number): { re
 }
 
 // ---- template helpers ------------------------------------------------------------------------
+
+/** The Lambda functions aws-cdk-lib adds and manages itself (deploy-time handlers: a dev bucket's
+ * auto-delete, the upload bucket's notification configuration), by logical id. */
+export function isCdkHandler(logicalId: string): boolean {
+  return logicalId.startsWith('CustomS3AutoDeleteObjects') || logicalId.startsWith('BucketNotificationsHandler');
+}
 
 export type Resource = { Type: string; Properties?: Record<string, any>; [k: string]: any };
 

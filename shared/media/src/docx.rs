@@ -29,7 +29,10 @@ fn read_body(bytes: &[u8], limits: &Limits) -> Result<Vec<u8>, Failure> {
     }
     let entry = archive.by_name(DOCX_BODY).map_err(|e| Failure::unreadable(format!("document has no readable {DOCX_BODY}: {e}")))?;
     let mut xml = Vec::new();
-    entry.take(limits.max_document_bytes.saturating_add(1)).read_to_end(&mut xml).map_err(|e| Failure::unreadable(format!("document could not be inflated: {e}")))?;
+    entry
+        .take(limits.max_document_bytes.saturating_add(1))
+        .read_to_end(&mut xml)
+        .map_err(|e| Failure::unreadable(format!("document could not be inflated: {e}")))?;
     if u64::try_from(xml.len()).map_or(true, |len| len > limits.max_document_bytes) {
         return Err(Failure::too_large(format!("document expands beyond {} (zip bomb?)", size(limits.max_document_bytes))));
     }

@@ -39,5 +39,5 @@ impl Default for Limits {
 
 /// `bytes` for a reason shown to people: "64 MiB" when a whole number of MiB, else "1000 bytes".
 pub(crate) fn size(bytes: u64) -> String {
-    if bytes >= MIB && bytes % MIB == 0 { format!("{} MiB", bytes / MIB) } else { format!("{bytes} bytes") }
+    if bytes >= MIB && bytes.is_multiple_of(MIB) { format!("{} MiB", bytes / MIB) } else { format!("{bytes} bytes") }
 }

@@ -8,9 +8,9 @@ use crate::process::{Extract, Failure};
 use crate::text::TextBuf;
 use crate::{Limits, Sniffed};
 
-/// The page count and text of a PDF, one page after another on lines of their own: pages past the page limit are counted but not read, and
-/// a page whose text cannot be decoded (an unknown font encoding, say) is skipped rather than
-/// failing the document.
+/// The page count and text of a PDF, each page's text ending its line. Pages past the page
+/// limit are counted but not read, and text that cannot be decoded (an unknown font encoding,
+/// say) is skipped rather than failing the document.
 pub(crate) fn extract(bytes: &[u8], limits: &Limits) -> Result<Extract, Failure> {
     let max_bytes = usize::try_from(limits.max_document_bytes).unwrap_or(usize::MAX);
     let document = load(bytes, max_bytes, limits)?;

@@ -4,6 +4,7 @@
 //! through a function's router.
 
 mod apigw;
+pub mod browser;
 pub mod endpoint;
 mod local_aws;
 
