@@ -61,8 +61,10 @@ export const CORS_MAX_AGE = Duration.hours(1);
  *   half-way is resumed by the hourly sweep.
  * - any other function: DEFAULT_RESERVED_CONCURRENCY, until it gets a line here (today
  *   notifications: its inbox routes, one stream batch per shard, the 15-minute sweep and the
- *   occasional SES bounce or complaint).
- * Together 330 of 1000: 670 stay unreserved. A throttles alarm fires per function (> 0) when a
+ *   occasional SES bounce or complaint; and files: its routes, batches of 5 upload events from its
+ *   queue, whose pollers back off when the function is throttled, the messages waiting in the
+ *   queue, the 15-minute sweep and the scan results).
+ * Together 350 of 1000: 650 stay unreserved. A throttles alarm fires per function (> 0) when a
  * ceiling is reached, so a number that is too low shows up at once.
  *
  * Override per deployment with context (`-c reservedConcurrency=organizations=200,org-purge=5`),
@@ -130,8 +132,9 @@ export const DLQ_RETENTION = Duration.days(14);
  * cannot be delivered within the age limit goes to the function's async-failure queue. */
 export const SCHEDULE_RETRY_ATTEMPTS = 3;
 export const SCHEDULE_MAX_EVENT_AGE = Duration.hours(1);
-/** Lambda's own retries of a failed asynchronous invocation (schedules, S3 notifications and
- * EventBridge rules are asynchronous); after them the event goes to the same async-failure queue. */
+/** Lambda's own retries of a failed asynchronous invocation (schedules and EventBridge rules are
+ * asynchronous; S3 events arrive through a queue); after them the event goes to the same
+ * async-failure queue. */
 export const ASYNC_RETRY_ATTEMPTS = 2;
 
 /** The SES events that sources.mailFeedback delivers (the configuration set publishes BOUNCE and

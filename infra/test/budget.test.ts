@@ -9,9 +9,14 @@ import type { FunctionDefinition, FunctionRegistry, RouteManifest } from '../lib
 import { loadFunctionRegistry, loadRouteManifest } from '../lib/definitions';
 import { PROD_CONTEXT, Synth, allSourcesRegistry, methodsByRoute, resourceCount, resources, stage, synth, syntheticApi } from './helpers';
 
-/** CloudFormation's limit, and the ceiling this project keeps for an API about 3x today's. */
+/** CloudFormation's limit; the ceiling this project keeps for the repository's stack; and the one
+ * for an API of 80 routes on 8 more functions next to the repository's event-driven functions.
+ * Changed on purpose: 300 -> 350 for the larger API, when the files function came (its upload
+ * queue, schedule and scan-result target put 23 resources beside its routes, and the bucket's
+ * notification handler 4); still 150 below CloudFormation's limit. */
 const CLOUDFORMATION_LIMIT = 500;
-const LARGE_API_CEILING = 300;
+const REPOSITORY_CEILING = 300;
+const LARGE_API_CEILING = 350;
 
 /** A route costs at most: its method, its path's OPTIONS preflight, its path's resource. Routes
  * sharing a path share the last two; a new path deeper than one segment below an existing one
@@ -97,7 +102,7 @@ describe('resource budget (CloudFormation: 500 per stack)', () => {
     ] as const) {
       const b = check(label, s, loadFunctionRegistry(), loadRouteManifest());
       t.diagnostic(`${label}: ${b.total} resources = ${b.fixed} fixed + ${b.routeDriven} for ${b.routes} routes (k = ${(b.routeDriven / b.routes).toFixed(2)})`);
-      assert.ok(b.total <= LARGE_API_CEILING, `${label}: ${b.total} resources, over the ceiling of ${LARGE_API_CEILING}`);
+      assert.ok(b.total <= REPOSITORY_CEILING, `${label}: ${b.total} resources, over the ceiling of ${REPOSITORY_CEILING}`);
     }
   });
 

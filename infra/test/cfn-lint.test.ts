@@ -79,11 +79,18 @@ describe('cdk synth (CLI, offline) and cfn-lint', () => {
     });
   }
 
-  // The event sources no repository function uses yet (S3, queues, several schedules), from the
-  // test registry fixture, synthesized in-process: their CloudFormation is linted too.
-  test('every event source kind (test registry fixture): cfn-lint finds no error and no unjustified warning', () => {
+  // The event sources no repository function uses yet (S3 without a prefix, queues, several
+  // schedules), from the test registry fixture, with GuardDuty Malware Protection and versioning
+  // on, synthesized in-process: their CloudFormation is linted too.
+  test('every event source kind (test registry fixture), malware protection: cfn-lint finds no error and no unjustified warning', () => {
     const s = synth({
-      context: { ...PROD_CONTEXT, allowedOrigins: 'https://a.example.com,https://b.example.com', tracing: 'true' },
+      context: {
+        ...PROD_CONTEXT,
+        allowedOrigins: 'https://a.example.com,https://b.example.com',
+        tracing: 'true',
+        malwareProtection: 'true',
+        bucketVersioning: 'true',
+      },
       functions: allSourcesRegistry(),
     });
     const template = path.join(outRoot, 'all-sources.template.json');

@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { INFRA_DIR, REPO_ROOT } from '../lib/definitions';
 import { checkovSkips } from '../lib/checkov';
-import { DEV_CONTEXT, PROD_CONTEXT, Resource, Synth, allSourcesRegistry, publicRouteManifest, synth } from './helpers';
+import { DEV_CONTEXT, PROD_CONTEXT, Resource, Synth, allSourcesRegistry, isCdkHandler, publicRouteManifest, synth } from './helpers';
 
 const CHECKOV = process.env.CHECKOV ?? path.join(REPO_ROOT, '.venv', 'checkov', 'bin', 'checkov');
 /** The project's own checks (CKV_TENANTRY_*). */
@@ -19,11 +19,18 @@ const CUSTOM_CHECKS = path.join(INFRA_DIR, 'checkov');
 const SCENARIOS: Record<string, () => Synth> = {
   dev: () => synth({ context: DEV_CONTEXT }),
   prod: () => synth({ context: PROD_CONTEXT }),
-  // Every event source kind (S3 with CDK's notification handler, queues, schedules, stream),
-  // Plus feature plan, several origins.
+  // Every event source kind (S3 through queues with CDK's notification handler, queues, schedules,
+  // stream, malware scan results), GuardDuty Malware Protection, versioning, Plus feature plan,
+  // several origins.
   'prod with every option and future function': () =>
     synth({
-      context: { ...PROD_CONTEXT, cognitoFeaturePlan: 'plus', allowedOrigins: 'https://a.example.com,https://b.example.com' },
+      context: {
+        ...PROD_CONTEXT,
+        cognitoFeaturePlan: 'plus',
+        allowedOrigins: 'https://a.example.com,https://b.example.com',
+        malwareProtection: 'true',
+        bucketVersioning: 'true',
+      },
       functions: allSourcesRegistry(),
       routes: publicRouteManifest(),
     }),
@@ -160,13 +167,21 @@ describe('checkov (CloudFormation)', () => {
   }
 
   test('the acknowledgements follow the settings: dev acknowledges what prod fixes', () => {
-    const ids = (name: string) => new Set(reportOf(name).skipped.map((s) => s.check_id));
-    // prod: reserved concurrency on every function, X-Ray on the API stage, upload bucket versioned.
+    // (CDK's deploy-time handlers are acknowledged in every stage: not ours to configure.)
+    const ids = (name: string) =>
+      new Set(reportOf(name).skipped.filter((s) => !isCdkHandler(s.resource.split('.')[1] ?? '')).map((s) => s.check_id));
+    // prod: reserved concurrency on every function, X-Ray on the API stage.
     for (const id of ['CKV_AWS_115', 'CKV_AWS_73']) {
       assert.ok(ids('dev').has(id), `dev: ${id}`);
       assert.ok(!ids('prod').has(id), `prod must not acknowledge ${id}`);
       assert.ok(reportOf('prod').passed.some((p) => p.check_id === id), `prod: ${id} passes`);
     }
+    // Changed on purpose: the upload bucket is unversioned in every stage (the files function
+    // assumes it), so CKV_AWS_21 is acknowledged in both; with bucketVersioning=true it passes.
+    const uploadVersioning = (name: string, kind: 'skipped' | 'passed') =>
+      reportOf(name)[kind].some((p) => p.check_id === 'CKV_AWS_21' && p.resource.includes('.UploadBucket'));
+    assert.ok(uploadVersioning('dev', 'skipped') && uploadVersioning('prod', 'skipped'));
+    assert.ok(uploadVersioning('prod with every option and future function', 'passed'));
     // The upload bucket's access logs are on in both stages.
     for (const name of ['dev', 'prod']) {
       const logging = reportOf(name).passed.filter((p) => p.check_id === 'CKV_AWS_18');

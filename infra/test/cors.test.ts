@@ -163,10 +163,29 @@ describe("CORS: API Gateway's own 4xx and 5xx answers", () => {
 });
 
 describe('CORS: the upload bucket', () => {
+  const corsRules = (s: Synth): any[] =>
+    resources(s.template, 'AWS::S3::Bucket')[s.stack.getLogicalId(s.stack.uploadBucket.node.defaultChild as any)].Properties!.CorsConfiguration
+      .CorsRules;
+
   test('allows the same origins', () => {
     const s = synth({ context: { ...PROD_CONTEXT, allowedOrigins: TWO_ORIGINS } });
     // Changed on purpose: the stack has a second bucket now (the upload bucket's access logs).
-    const bucket = resources(s.template, 'AWS::S3::Bucket')[s.stack.getLogicalId(s.stack.uploadBucket.node.defaultChild as any)];
-    assert.deepEqual(bucket.Properties!.CorsConfiguration.CorsRules[0].AllowedOrigins, TWO_ORIGINS.split(','));
+    assert.deepEqual(corsRules(s)[0].AllowedOrigins, TWO_ORIGINS.split(','));
+  });
+
+  // Changed on purpose: browsers upload with a presigned POST (form policy) now, not a PUT.
+  test('one rule: POST (presigned form uploads), GET and HEAD (presigned downloads) from the configured origin only; ETag exposed', () => {
+    const rules = corsRules(stage('prod'));
+    assert.equal(rules.length, 1);
+    assert.deepEqual(rules[0], {
+      AllowedMethods: ['POST', 'GET', 'HEAD'],
+      AllowedOrigins: ['https://app.example.com'],
+      AllowedHeaders: ['*'],
+      ExposedHeaders: ['ETag'],
+      MaxAge: 3600,
+    });
+    assert.ok(!rules[0].AllowedMethods.includes('PUT') && !rules[0].AllowedMethods.includes('DELETE'));
+    // dev: whatever the API allows (its default *)
+    assert.deepEqual(corsRules(stage('dev'))[0].AllowedOrigins, ['*']);
   });
 });

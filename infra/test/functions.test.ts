@@ -4,7 +4,6 @@
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import { describe, test } from 'node:test';
-import { Match } from 'aws-cdk-lib/assertions';
 import {
   FUNCTIONS_FILE,
   REPO_ROOT,
@@ -20,6 +19,10 @@ import {
   MAIL_FEEDBACK_DETAIL_TYPES,
   MAIL_FEEDBACK_MAX_EVENT_AGE,
   MAIL_FEEDBACK_RETRY_ATTEMPTS,
+  MALWARE_SCAN_DETAIL_TYPE,
+  DERIVED_PREFIX,
+  UPLOAD_BUCKET_PREFIXES,
+  UPLOAD_PREFIX,
   executeApiScope,
   queueVisibilityTimeoutSeconds,
 } from '../lib/functions';
@@ -39,6 +42,8 @@ import {
 } from './helpers';
 
 const raw = () => JSON.parse(fs.readFileSync(FUNCTIONS_FILE, 'utf8'));
+/** A valid queue source for the cases that need one. */
+const QUEUE = { id: 'events', batchSize: 5, maxReceiveCount: 3, visibilityTimeoutSeconds: 60 };
 const fnIndex = (r: any, name: string) => r.functions.findIndex((f: any) => f.name === name);
 
 /** Parses functions.json after `change` edited its raw JSON. */
@@ -58,12 +63,37 @@ const envOf = (s: Synth, name: string): Record<string, any> =>
 
 // ---- the file -----------------------------------------------------------------------------------
 describe('infra/functions.json', () => {
-  test('the repository file parses: organizations, invites, projects, notifications, cognito-triggers, org-purge', () => {
+  test('the repository file parses: organizations, invites, projects, notifications, files, cognito-triggers, org-purge', () => {
     const registry = loadFunctionRegistry();
     assert.deepEqual(
       registry.functions.map((f) => f.name),
-      ['organizations', 'invites', 'projects', 'notifications', 'cognito-triggers', 'org-purge'],
+      ['organizations', 'invites', 'projects', 'notifications', 'files', 'cognito-triggers', 'org-purge'],
     );
+    // files: presigned uploads and downloads (its own credentials sign them), processing of new
+    // uploads through a queue, malware scan results, a sweep of uploads that never arrived.
+    const files = registry.functions.find((f) => f.name === 'files')!;
+    assert.deepEqual(files.permissions.s3, ['s3:PutObject', 's3:GetObject', 's3:DeleteObject']);
+    assert.equal(files.environment.uploadBucket, true);
+    assert.deepEqual(files.environment.fromContext, { MALWARE_PROTECTION: 'malwareProtection' });
+    assert.deepEqual(files.sources.s3, {
+      events: ['s3:ObjectCreated:*'],
+      prefix: 'uploads/',
+      queue: { id: 'uploads', batchSize: 5, maxReceiveCount: 5, visibilityTimeoutSeconds: 360 },
+    });
+    assert.equal(files.sources.malwareScanResults, true);
+    assert.equal(files.sources.http, true);
+    assert.deepEqual(files.sources.schedules.map((x) => [x.id, x.expression]), [['upload-sweep', 'rate(15 minutes)']]);
+    // the queue's visibility timeout is 6 times the function's timeout
+    assert.equal(files.sources.s3!.queue.visibilityTimeoutSeconds, 6 * files.timeoutSeconds);
+    // org-purge deletes an org's objects: it lists them (by prefix) and deletes them
+    const purgeS3 = registry.functions.find((f) => f.name === 'org-purge')!;
+    assert.deepEqual(purgeS3.permissions.s3, ['s3:ListBucket', 's3:DeleteObject']);
+    assert.equal(purgeS3.environment.uploadBucket, true);
+    // nobody else acts on the bucket or takes scan results
+    for (const f of registry.functions) {
+      if (f.name === 'files' || f.name === 'org-purge') continue;
+      assert.deepEqual([f.permissions.s3, f.environment.uploadBucket, f.sources.s3, f.sources.malwareScanResults], [[], false, null, false], f.name);
+    }
     const purge = registry.functions.find((f) => f.name === 'org-purge')!;
     assert.equal(purge.timeoutSeconds, 300);
     // Three filters on one mapping (Lambda delivers a record that matches any): deleted
@@ -142,7 +172,7 @@ describe('functions.json is read strictly: a clear error naming the function and
     ['unknown source key', (r) => (r.functions[fnIndex(r, 'org-purge')].sources.sqs = []), /function "org-purge": sources: unknown key "sqs"/],
     ['missing source key', (r) => delete r.functions[fnIndex(r, 'org-purge')].sources.queues, /function "org-purge": sources: missing "queues"/],
     ['unknown environment key', (r) => (r.functions[0].environment.tableName = true), /function "organizations": environment: unknown key "tableName"/],
-    ['unknown permission key', (r) => (r.functions[0].permissions.s3 = ['GetObject']), /function "organizations": permissions: unknown key "s3"/],
+    ['unknown permission key', (r) => (r.functions[0].permissions.sqs = ['SendMessage']), /function "organizations": permissions: unknown key "sqs"/],
     ['memory out of range', (r) => (r.functions[0].memoryMb = 64), /function "organizations": memoryMb must be an integer from 128 to 10240/],
     ['timeout out of range', (r) => (r.functions[fnIndex(r, 'org-purge')].timeoutSeconds = 901), /"org-purge": timeoutSeconds must be an integer from 1 to 900/],
     ['an HTTP-only function slower than API Gateway', (r) => (r.functions[0].timeoutSeconds = 30), /"organizations": timeoutSeconds 30 exceeds API Gateway's 29 s integration timeout, and HTTP is its only source/],
@@ -225,21 +255,81 @@ describe('functions.json is read strictly: a clear error naming the function and
     ],
     [
       'unknown S3 event',
-      (r) => (r.functions[fnIndex(r, 'org-purge')].sources.s3 = { events: ['s3:ObjectCreated'], prefix: null }),
+      (r) => (r.functions[fnIndex(r, 'org-purge')].sources.s3 = { events: ['s3:ObjectCreated'], prefix: null, queue: QUEUE }),
       /"org-purge": sources\.s3\.events: unknown S3 event "s3:ObjectCreated"/,
     ],
     [
       'S3 source without prefix key',
-      (r) => (r.functions[fnIndex(r, 'org-purge')].sources.s3 = { events: ['s3:ObjectCreated:*'] }),
+      (r) => (r.functions[fnIndex(r, 'org-purge')].sources.s3 = { events: ['s3:ObjectCreated:*'], queue: QUEUE }),
       /"org-purge": sources\.s3: missing "prefix"/,
+    ],
+    [
+      'S3 source without its queue (S3 events arrive through SQS)',
+      (r) => delete r.functions[fnIndex(r, 'files')].sources.s3.queue,
+      /"files": sources\.s3: missing "queue"/,
+    ],
+    [
+      'S3 source queue with an unknown key',
+      (r) => (r.functions[fnIndex(r, 'files')].sources.s3.queue.fifo = true),
+      /"files": sources\.s3\.queue: unknown key "fifo"/,
+    ],
+    [
+      'S3 source queue batch size above 10',
+      (r) => (r.functions[fnIndex(r, 'files')].sources.s3.queue.batchSize = 11),
+      /"files": sources\.s3\.queue\.batchSize must be an integer from 1 to 10/,
+    ],
+    [
+      'S3 source queue without maxReceiveCount',
+      (r) => delete r.functions[fnIndex(r, 'files')].sources.s3.queue.maxReceiveCount,
+      /"files": sources\.s3\.queue: missing "maxReceiveCount"/,
+    ],
+    [
+      'S3 source queue id not kebab-case',
+      (r) => (r.functions[fnIndex(r, 'files')].sources.s3.queue.id = 'Uploads_Queue'),
+      /"files": sources\.s3\.queue\.id must be kebab-case/,
+    ],
+    [
+      'S3 source queue id that a declared queue also has',
+      (r) => (r.functions[fnIndex(r, 'files')].sources.queues = [{ ...QUEUE, id: 'uploads' }]),
+      /"files": sources\.s3\.queue\.id "uploads" is also the id of one of its sources\.queues/,
     ],
     [
       'overlapping S3 subscriptions',
       (r) => {
-        r.functions[fnIndex(r, 'org-purge')].sources.s3 = { events: ['s3:ObjectCreated:Put'], prefix: 'uploads/a/' };
-        r.functions[0].sources.s3 = { events: ['s3:ObjectCreated:*'], prefix: 'uploads/' };
+        r.functions[fnIndex(r, 'org-purge')].sources.s3 = { events: ['s3:ObjectCreated:Put'], prefix: 'uploads/a/', queue: QUEUE };
       },
-      /"organizations" and "org-purge" subscribe to overlapping S3 events/,
+      /"files" and "org-purge" subscribe to overlapping S3 events/,
+    ],
+    // permissions.s3 and environment.uploadBucket
+    ['s3 actions missing', (r) => delete r.functions[0].permissions.s3, /"organizations": permissions: missing "s3"/],
+    ['s3 actions not a list', (r) => (r.functions[fnIndex(r, 'files')].permissions.s3 = 's3:GetObject'), /"files": permissions\.s3 must be an array/],
+    ['an S3 wildcard', (r) => (r.functions[fnIndex(r, 'files')].permissions.s3 = ['s3:*']), /"files": permissions\.s3: unknown action "s3:\*"/],
+    ['an S3 action wildcard', (r) => (r.functions[fnIndex(r, 'files')].permissions.s3 = ['s3:Get*']), /"files": permissions\.s3: unknown action "s3:Get\*"/],
+    [
+      'an S3 version action (the bucket is not versioned)',
+      (r) => r.functions[fnIndex(r, 'files')].permissions.s3.push('s3:DeleteObjectVersion'),
+      /"files": permissions\.s3: unknown action "s3:DeleteObjectVersion" .*no version actions/,
+    ],
+    ['an S3 bucket configuration action', (r) => (r.functions[fnIndex(r, 'files')].permissions.s3 = ['s3:PutBucketPolicy']), /"files": permissions\.s3: unknown action "s3:PutBucketPolicy"/],
+    ['an S3 action without its prefix', (r) => (r.functions[fnIndex(r, 'files')].permissions.s3 = ['GetObject']), /"files": permissions\.s3: unknown action "GetObject"/],
+    ['an S3 action twice', (r) => r.functions[fnIndex(r, 'files')].permissions.s3.push('s3:GetObject'), /"files": permissions\.s3: "s3:GetObject" appears twice/],
+    [
+      'S3 actions without the bucket name',
+      (r) => (r.functions[fnIndex(r, 'files')].environment.uploadBucket = false),
+      /"files": permissions\.s3 needs environment\.uploadBucket/,
+    ],
+    ['uploadBucket as a string', (r) => (r.functions[0].environment.uploadBucket = 'yes'), /"organizations": environment\.uploadBucket must be true or false \(got "yes"\)/],
+    ['uploadBucket missing', (r) => delete r.functions[0].environment.uploadBucket, /"organizations": environment: missing "uploadBucket"/],
+    ['UPLOAD_BUCKET from context', (r) => (r.functions[0].environment.fromContext = { UPLOAD_BUCKET: 'bucket' }), /"organizations".*the stack sets UPLOAD_BUCKET itself/],
+    // sources.malwareScanResults
+    ['malwareScanResults as a string', (r) => (r.functions[fnIndex(r, 'files')].sources.malwareScanResults = 'true'), /"files": sources\.malwareScanResults must be true or false \(got "true"\)/],
+    ['malwareScanResults missing', (r) => delete r.functions[0].sources.malwareScanResults, /"organizations": sources: missing "malwareScanResults"/],
+    [
+      'malwareScanResults for more functions than one rule has targets',
+      (r) => {
+        for (const f of r.functions) f.sources.malwareScanResults = true;
+      },
+      /sources\.malwareScanResults is claimed by 7 functions .*at most 5 targets/,
     ],
     ['a secret from context', (r) => (r.functions[0].environment.fromContext = { API_KEY: 'apiKey' }), /"organizations": environment\.fromContext\.API_KEY: must not carry a secret/],
     ['a variable the stack sets', (r) => (r.functions[0].environment.fromContext = { TABLE_NAME: 'x' }), /"organizations".*the stack sets TABLE_NAME itself/],
@@ -298,7 +388,23 @@ describe('functions.json is read strictly: a clear error naming the function and
     assert.equal(parsed.sources.mailFeedback, true);
     // and without it, nothing invokes it (the message lists the new source too)
     n.sources.mailFeedback = false;
-    assert.throws(() => parseFunctionRegistry(r), /"notifications": no source invokes it \(.*mailFeedback are all off\)/);
+    assert.throws(() => parseFunctionRegistry(r), /"notifications": no source invokes it \(.*mailFeedback, malwareScanResults are all off\)/);
+  });
+
+  test('scan results alone are a source too (a function that only records verdicts)', () => {
+    const r = raw();
+    const n = r.functions[fnIndex(r, 'notifications')];
+    n.sources = { ...n.sources, http: false, dynamodbStream: null, schedules: [], mailFeedback: false, malwareScanResults: true };
+    const parsed = parseFunctionRegistry(r).functions.find((f) => f.name === 'notifications')!;
+    assert.equal(parsed.sources.malwareScanResults, true);
+  });
+
+  test('the S3 source queue is read like a declared queue (same checks, same shape)', () => {
+    const r = raw();
+    const files = r.functions[fnIndex(r, 'files')];
+    files.sources.queues = [{ ...files.sources.s3.queue, id: 'other' }];
+    const parsed = parseFunctionRegistry(r).functions.find((f) => f.name === 'files')!;
+    assert.deepEqual({ ...parsed.sources.queues[0], id: 'uploads' }, parsed.sources.s3!.queue);
   });
 
   test('synth stops on a bad registry, naming the function (not only the parser)', () => {
@@ -525,10 +631,11 @@ describe('sources.schedules (EventBridge Scheduler)', () => {
 
   test('one schedule per entry: the expression, no flexible window, retries, a dead-letter queue', () => {
     const schedules = Object.values(resources(s.template, 'AWS::Scheduler::Schedule'));
-    assert.equal(schedules.length, 5);
+    assert.equal(schedules.length, 6);
     for (const [name, id, expression] of [
       ['invites', 'expire-invitations', 'rate(15 minutes)'],
       ['notifications', 'notification-sweep', 'rate(15 minutes)'],
+      ['files', 'upload-sweep', 'rate(15 minutes)'],
       ['org-purge', 'resume-purges', 'rate(1 hour)'],
       ['test-digest', 'daily-digest', 'cron(0 8 * * ? *)'],
       ['test-digest', 'sweep', 'rate(15 minutes)'],
@@ -588,7 +695,7 @@ describe('sources.schedules (EventBridge Scheduler)', () => {
   });
 
   test("failed asynchronous invocations land in the same queue (Lambda's on-failure destination), alarmed", () => {
-    for (const name of ['invites', 'notifications', 'org-purge', 'test-digest', 'test-uploads', 'test-cleanup']) {
+    for (const name of ['invites', 'notifications', 'files', 'org-purge', 'test-digest']) {
       const f = s.stack.functions.get(name)!;
       s.template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
         FunctionName: { Ref: functionLogicalId(s, name) },
@@ -600,11 +707,12 @@ describe('sources.schedules (EventBridge Scheduler)', () => {
         Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [logicalId(s, f.asyncFailures), 'QueueName'] } }],
       });
     }
-    // functions without asynchronous sources have none
-    const asyncSources = [...s.stack.functions.values()].filter(
-      (f) => f.config.sources.schedules.length > 0 || f.config.sources.s3 !== null || f.config.sources.mailFeedback,
-    );
-    assert.deepEqual(asyncSources.map((f) => f.name).sort(), ['invites', 'notifications', 'org-purge', 'test-cleanup', 'test-digest', 'test-uploads']);
+    // functions without asynchronous sources have none. Changed on purpose: S3 events arrive
+    // through a queue now (an event source mapping, not an asynchronous invocation), and the scan
+    // results only with the malware protection on (off here).
+    const asyncSources = [...s.stack.functions.values()].filter((f) => f.config.sources.schedules.length > 0 || f.config.sources.mailFeedback);
+    assert.deepEqual(asyncSources.map((f) => f.name).sort(), ['files', 'invites', 'notifications', 'org-purge', 'test-digest']);
+    for (const name of ['test-uploads', 'test-cleanup']) assert.equal(s.stack.functions.get(name)!.asyncFailures, undefined, name);
     for (const [name, f] of s.stack.functions) {
       if (!asyncSources.includes(f)) assert.equal(f.asyncFailures, undefined, name);
     }
@@ -692,49 +800,126 @@ describe('sources.queues (SQS)', () => {
 });
 
 // ---- s3 --------------------------------------------------------------------------------------------------
-describe('sources.s3 (the upload bucket)', () => {
+describe('sources.s3 (the upload bucket, through an SQS queue)', () => {
   const s = synth({ context: PROD_CONTEXT, functions: allSourcesRegistry() });
   const bucketId = () => logicalId(s, s.stack.uploadBucket);
+  const SUBSCRIBERS = [
+    // function, queue id, events, prefix, batch size, max receives, visibility timeout (6x the function's timeout at least)
+    ['files', 'uploads', 's3:ObjectCreated:*', 'uploads/', 5, 5, 360],
+    ['test-uploads', 'imports', 's3:ObjectCreated:*', 'imports/', 10, 3, 180],
+    ['test-cleanup', 'removals', 's3:ObjectRemoved:*', null, 10, 5, 120],
+  ] as const;
+  const queueOf = (name: string) => s.stack.functions.get(name)!.uploadQueue!;
 
-  test('notifications for the listed events, filtered on the prefix when there is one', () => {
-    s.template.hasResourceProperties('Custom::S3BucketNotifications', {
-      BucketName: { Ref: bucketId() },
-      NotificationConfiguration: {
-        LambdaFunctionConfigurations: Match.arrayWith([
-          {
-            Events: ['s3:ObjectCreated:*'],
-            Filter: { Key: { FilterRules: [{ Name: 'prefix', Value: 'uploads/' }] } },
-            LambdaFunctionArn: { 'Fn::GetAtt': [functionLogicalId(s, 'test-uploads'), 'Arn'] },
-          },
-          {
-            Events: ['s3:ObjectRemoved:*'],
-            LambdaFunctionArn: { 'Fn::GetAtt': [functionLogicalId(s, 'test-cleanup'), 'Arn'] },
-          },
-        ]),
-      },
-    });
+  test('the bucket notifies each function\'s queue (not the function) of the listed events, filtered on the prefix when there is one', () => {
+    const [, n] = Object.entries(resources(s.template, 'Custom::S3BucketNotifications'))[0];
+    assert.deepEqual(n.Properties!.BucketName, { Ref: bucketId() });
+    const config = n.Properties!.NotificationConfiguration;
+    assert.equal(config.LambdaFunctionConfigurations, undefined, 'S3 never invokes a function directly');
+    assert.deepEqual(
+      config.QueueConfigurations,
+      SUBSCRIBERS.map(([name, , event, prefix]) => ({
+        Events: [event],
+        ...(prefix !== null ? { Filter: { Key: { FilterRules: [{ Name: 'prefix', Value: prefix }] } } } : {}),
+        QueueArn: { 'Fn::GetAtt': [logicalId(s, queueOf(name).queue), 'Arn'] },
+      })),
+    );
+    // and the notification waits for each queue and its policy (S3 checks the destination)
+    const dependsOn = ([] as string[]).concat(n.DependsOn ?? []);
+    for (const [name] of SUBSCRIBERS) {
+      assert.ok(dependsOn.includes(logicalId(s, queueOf(name).queue)), name);
+      const policyId = s.stack.getLogicalId(queueOf(name).queue.node.findChild('Policy').node.defaultChild as any);
+      assert.ok(dependsOn.includes(policyId), name);
+    }
   });
 
-  test('S3 may invoke each subscribed function, from this bucket and account only', () => {
-    for (const name of ['test-uploads', 'test-cleanup']) {
-      s.template.hasResourceProperties('AWS::Lambda::Permission', {
-        Principal: 's3.amazonaws.com',
-        FunctionName: { 'Fn::GetAtt': [functionLogicalId(s, name), 'Arn'] },
-        SourceArn: { 'Fn::GetAtt': [bucketId(), 'Arn'] },
-        SourceAccount: { Ref: 'AWS::AccountId' },
+  test('each queue: S3 may send from this bucket and account only (SendMessage), over TLS only', () => {
+    for (const [name] of SUBSCRIBERS) {
+      const queueId = logicalId(s, queueOf(name).queue);
+      const policy = Object.values(resources(s.template, 'AWS::SQS::QueuePolicy')).find((p) => JSON.stringify(p.Properties!.Queues) === JSON.stringify([{ Ref: queueId }]))!;
+      const statements = policy.Properties!.PolicyDocument.Statement as any[];
+      assert.ok(statements.some((x) => x.Effect === 'Deny' && x.Condition?.Bool?.['aws:SecureTransport'] === 'false'), name);
+      const allows = statements.filter((x) => x.Effect === 'Allow');
+      assert.deepEqual(allows, [
+        {
+          Sid: 'UploadBucketNotifications',
+          Effect: 'Allow',
+          Principal: { Service: 's3.amazonaws.com' },
+          Action: 'sqs:SendMessage',
+          Resource: { 'Fn::GetAtt': [queueId, 'Arn'] },
+          Condition: {
+            ArnLike: { 'aws:SourceArn': { 'Fn::GetAtt': [bucketId(), 'Arn'] } },
+            StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } },
+          },
+        },
+      ], name);
+    }
+    // S3 invokes no function itself
+    assert.ok(!Object.values(resources(s.template, 'AWS::Lambda::Permission')).some((p) => p.Properties!.Principal === 's3.amazonaws.com'));
+  });
+
+  test('each queue: encrypted, a dead-letter queue after maxReceiveCount receives (alarmed), a visibility timeout of 6x the function\'s timeout at least', () => {
+    for (const [name, , , , , maxReceiveCount, visibility] of SUBSCRIBERS) {
+      const { queue, deadLetterQueue } = queueOf(name);
+      const q = resources(s.template, 'AWS::SQS::Queue')[logicalId(s, queue)].Properties!;
+      const dlqId = logicalId(s, deadLetterQueue);
+      assert.equal(q.SqsManagedSseEnabled, true, name);
+      assert.deepEqual(q.RedrivePolicy, { deadLetterTargetArn: { 'Fn::GetAtt': [dlqId, 'Arn'] }, maxReceiveCount }, name);
+      assert.equal(q.VisibilityTimeout, visibility, name);
+      const fn = s.stack.functions.get(name)!.config;
+      assert.ok(q.VisibilityTimeout >= 6 * fn.timeoutSeconds, name);
+      const dlq = resources(s.template, 'AWS::SQS::Queue')[dlqId].Properties!;
+      assert.equal(dlq.SqsManagedSseEnabled, true, name);
+      assert.equal(dlq.MessageRetentionPeriod, 14 * 24 * 3600, name);
+      s.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        Namespace: 'AWS/SQS',
+        MetricName: 'ApproximateNumberOfMessagesVisible',
+        Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [dlqId, 'QueueName'] } }],
+        Threshold: 0,
+        ComparisonOperator: 'GreaterThanThreshold',
       });
     }
   });
 
-  test('the role reads (and removes) objects under its prefix only; UPLOAD_BUCKET in the environment', () => {
-    const read = roleStatements(s.template, roleLogicalId(s, 'test-uploads')).find((x) => x.Sid === 'ReadUploads');
-    assert.deepEqual([...read.Action].sort(), ['s3:DeleteObject', 's3:GetObject']);
-    assert.deepEqual(read.Resource, { 'Fn::Join': ['', [{ 'Fn::GetAtt': [bucketId(), 'Arn'] }, '/uploads/*']] });
-    assert.deepEqual(envOf(s, 'test-uploads').UPLOAD_BUCKET, { Ref: bucketId() });
-    for (const [name, f] of s.stack.functions) {
-      if (f.config.sources.s3 !== null) continue;
-      assert.ok(!JSON.stringify(roleStatements(s.template, roleLogicalId(s, name))).includes('s3:'), name);
+  test('an event source mapping per queue: its batch size, reporting partial batch failures', () => {
+    for (const [name, , , , batchSize] of SUBSCRIBERS) {
+      const mappings = Object.values(resources(s.template, 'AWS::Lambda::EventSourceMapping')).filter(
+        (m) => JSON.stringify(m.Properties!.EventSourceArn) === JSON.stringify({ 'Fn::GetAtt': [logicalId(s, queueOf(name).queue), 'Arn'] }),
+      );
+      assert.equal(mappings.length, 1, name);
+      assert.deepEqual(mappings[0].Properties!.FunctionName, { Ref: functionLogicalId(s, name) }, name);
+      assert.equal(mappings[0].Properties!.BatchSize, batchSize, name);
+      assert.deepEqual(mappings[0].Properties!.FunctionResponseTypes, ['ReportBatchItemFailures'], name);
     }
+  });
+
+  test('the role consumes its queue; no QUEUE_URL for it; no S3 action comes with the source', () => {
+    for (const [name, queueId] of SUBSCRIBERS) {
+      const queueArn = JSON.stringify({ 'Fn::GetAtt': [logicalId(s, queueOf(name).queue), 'Arn'] });
+      const stmts = roleStatements(s.template, roleLogicalId(s, name));
+      const receive = stmts.find((x) => ([] as string[]).concat(x.Action).includes('sqs:ReceiveMessage'));
+      assert.equal(JSON.stringify(receive.Resource), queueArn, name);
+      assert.equal(envOf(s, name)[queueUrlEnvName(queueId)], undefined, name);
+      // what the function may do on the bucket is permissions.s3, exactly
+      const s3Actions = stmts.filter((x) => JSON.stringify(x.Action).includes('"s3:')).flatMap((x) => ([] as string[]).concat(x.Action)).sort();
+      assert.deepEqual(s3Actions, [...s.stack.functions.get(name)!.config.permissions.s3].sort(), name);
+    }
+  });
+
+  test('the prefixes and the scan-result detail type are the Rust side\'s (shared/store, functions/files)', () => {
+    const store = fs.readFileSync(`${REPO_ROOT}/shared/store/src/files.rs`, 'utf8');
+    assert.match(store, new RegExp(`pub const UPLOAD_PREFIX: &str = "${UPLOAD_PREFIX}";`));
+    assert.match(store, new RegExp(`pub const DERIVED_PREFIX: &str = "${DERIVED_PREFIX}";`));
+    assert.deepEqual([...UPLOAD_BUCKET_PREFIXES], [UPLOAD_PREFIX, DERIVED_PREFIX]);
+    const scan = fs.readFileSync(`${REPO_ROOT}/functions/files/src/scan.rs`, 'utf8');
+    assert.match(scan, new RegExp(`pub const SCAN_RESULT_DETAIL_TYPE: &str = "${MALWARE_SCAN_DETAIL_TYPE}";`));
+    // and the files function's S3 source is filtered on the prefix GuardDuty scans
+    assert.equal(loadFunctionRegistry().functions.find((f) => f.name === 'files')!.sources.s3!.prefix, UPLOAD_PREFIX);
+  });
+
+  test('UPLOAD_BUCKET follows environment.uploadBucket (test-uploads has it, test-cleanup does not)', () => {
+    assert.deepEqual(envOf(s, 'test-uploads').UPLOAD_BUCKET, { Ref: bucketId() });
+    assert.equal(envOf(s, 'test-cleanup').UPLOAD_BUCKET, undefined);
   });
 });
 

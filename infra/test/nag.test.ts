@@ -11,8 +11,9 @@ const SCENARIOS: Record<string, () => Synth> = {
   dev: () => synth({ context: DEV_CONTEXT }),
   prod: () => synth({ context: PROD_CONTEXT }),
   // Everything optional switched on: every event source kind (the test registry fixture: S3,
-  // queues, schedules, the table stream, Cognito triggers, HTTP), a public route (no authorizer),
-  // tracing, Plus feature plan, several origins.
+  // queues, schedules, the table stream, Cognito triggers, HTTP, malware scan results), a public
+  // route (no authorizer), GuardDuty Malware Protection, bucket versioning, tracing, Plus feature
+  // plan, several origins.
   'prod with every option and future function': () =>
     synth({
       context: {
@@ -20,6 +21,8 @@ const SCENARIOS: Record<string, () => Synth> = {
         tracing: 'true',
         cognitoFeaturePlan: 'plus',
         allowedOrigins: 'https://a.example.com,https://b.example.com',
+        malwareProtection: 'true',
+        bucketVersioning: 'true',
       },
       functions: allSourcesRegistry(),
       routes: publicRouteManifest(),

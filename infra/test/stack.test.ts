@@ -3,13 +3,15 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { Annotations, Match } from 'aws-cdk-lib/assertions';
 import { loadFunctionRegistry, loadRouteManifest, loadTableDefinition } from '../lib/definitions';
-import { DEFAULT_RESERVED_CONCURRENCY, RESERVED_CONCURRENCY } from '../lib/functions';
+import { DEFAULT_RESERVED_CONCURRENCY, MALWARE_SCAN_MAX_EVENT_AGE, MALWARE_SCAN_RETRY_ATTEMPTS, RESERVED_CONCURRENCY } from '../lib/functions';
 import { UPLOAD_ACCESS_LOG_PREFIX } from '../lib/tenantry-stack';
 import {
   PROD_CONTEXT,
   allSourcesRegistry,
   functionLogicalId,
+  isCdkHandler,
   methodsByRoute,
+  registryWith,
   resources,
   roleActions,
   roleLogicalId,
@@ -385,8 +387,10 @@ describe('REST API', () => {
   test('prod: X-Ray tracing on the API stage and every function by default', () => {
     const t = stage('prod').template;
     t.hasResourceProperties('AWS::ApiGateway::Stage', { TracingEnabled: true });
-    for (const fn of Object.values(resources(t, 'AWS::Lambda::Function'))) {
-      assert.deepEqual(fn.Properties!.TracingConfig, { Mode: 'Active' });
+    // every function of functions.json (CDK's deploy-time bucket-notification handler is not traced)
+    for (const [id, fn] of Object.entries(resources(t, 'AWS::Lambda::Function'))) {
+      if (isCdkHandler(id)) continue;
+      assert.deepEqual(fn.Properties!.TracingConfig, { Mode: 'Active' }, id);
     }
   });
 
@@ -411,7 +415,7 @@ describe('REST API', () => {
 describe('functions', () => {
   test('provided.al2023 on arm64 with handler bootstrap, every function', () => {
     const fns = resources(stage('dev').template, 'AWS::Lambda::Function');
-    const ours = Object.entries(fns).filter(([id]) => !id.startsWith('CustomS3AutoDeleteObjects'));
+    const ours = Object.entries(fns).filter(([id]) => !isCdkHandler(id));
     assert.equal(ours.length, stage('dev').stack.functions.size);
     for (const [id, fn] of ours) {
       assert.equal(fn.Properties!.Runtime, 'provided.al2023', id);
@@ -437,8 +441,9 @@ describe('functions', () => {
     assert.equal(registry.get('org-purge')!.timeoutSeconds, 300);
   });
 
-  test('environment: TABLE_NAME, CURSOR_SECRET_ARN, APP_URL, RUST_LOG=info everywhere; USER_POOL_ID, SES_FROM_ADDRESS, SES_CONFIGURATION_SET and API_URL as functions.json says', () => {
+  test('environment: TABLE_NAME, CURSOR_SECRET_ARN, APP_URL, RUST_LOG=info everywhere; USER_POOL_ID, SES_FROM_ADDRESS, SES_CONFIGURATION_SET, API_URL and UPLOAD_BUCKET as functions.json says', () => {
     const s = stage('prod');
+    const bucketId = s.stack.getLogicalId(s.stack.uploadBucket.node.defaultChild as any);
     const tableId = s.stack.getLogicalId(s.stack.table.node.defaultChild as any);
     const secretId = s.stack.getLogicalId(s.stack.cursorSecret.node.defaultChild as any);
     const poolId = s.stack.getLogicalId(s.stack.userPool.node.defaultChild as any);
@@ -454,6 +459,8 @@ describe('functions', () => {
       else assert.equal(env.SES_FROM_ADDRESS, undefined, `${name} sends no mail`);
       assert.equal(env.SES_CONFIGURATION_SET !== undefined, config.environment.sesConfigurationSet, name);
       assert.equal(env.API_URL !== undefined, config.environment.apiUrl, name);
+      if (config.environment.uploadBucket) assert.deepEqual(env.UPLOAD_BUCKET, { Ref: bucketId }, name);
+      else assert.equal(env.UPLOAD_BUCKET, undefined, name);
     }
     // today: invites and notifications send mail; notifications alone names the configuration set
     // and links to the API itself (one-click unsubscribe)
@@ -462,6 +469,19 @@ describe('functions', () => {
     assert.deepEqual(withVar('SES_FROM_ADDRESS'), ['invites', 'notifications']);
     assert.deepEqual(withVar('SES_CONFIGURATION_SET').sort(), ['invites', 'notifications']);
     assert.deepEqual(withVar('API_URL'), ['notifications']);
+    // the files function (presigned uploads and downloads, processing) and org-purge (deletes an
+    // org's objects) name the upload bucket
+    assert.deepEqual(withVar('UPLOAD_BUCKET'), ['files', 'org-purge']);
+  });
+
+  test('UPLOAD_BUCKET follows environment.uploadBucket, not the S3 source', () => {
+    const files = loadFunctionRegistry().functions.find((f) => f.name === 'files')!;
+    const s = synth({
+      functions: registryWith({ ...files, environment: { ...files.environment, uploadBucket: false }, permissions: { ...files.permissions, s3: [] } }),
+    });
+    const env = resources(s.template, 'AWS::Lambda::Function')[functionLogicalId(s, 'files')].Properties!.Environment.Variables;
+    assert.equal(env.UPLOAD_BUCKET, undefined);
+    assert.ok(s.stack.functions.get('files')!.uploadQueue, 'the S3 source is still wired');
   });
 
   test('no secret value in any environment: only the secret ARN, no dynamic references', () => {
@@ -737,6 +757,60 @@ describe('IAM: one role per function, only the actions it uses', () => {
     }
   });
 
+  test('S3: exactly the actions of permissions.s3, on the upload bucket\'s uploads/* and derived/* (ListBucket: the bucket, for those prefixes)', () => {
+    for (const s of [stage('dev'), stage('prod'), everything]) {
+      const bucketId = s.stack.getLogicalId(s.stack.uploadBucket.node.defaultChild as any);
+      const bucketArn = { 'Fn::GetAtt': [bucketId, 'Arn'] };
+      const objects = (prefix: string) => JSON.stringify({ 'Fn::Join': ['', [bucketArn, `/${prefix}*`]] });
+      for (const [name, { config }] of s.stack.functions) {
+        const stmts = roleStatements(s.template, roleLogicalId(s, name)).filter((x) => JSON.stringify(x.Action).includes('s3:'));
+        const declared = [...config.permissions.s3];
+        const objectActions = declared.filter((a) => a !== 's3:ListBucket').sort();
+        const granted = stmts.flatMap((x) => ([] as string[]).concat(x.Action)).sort();
+        assert.deepEqual(granted, [...declared].sort(), `${name}: exactly the declared S3 actions`);
+        for (const st of stmts) {
+          assert.equal(st.Effect, 'Allow');
+          if (st.Sid === 'UploadBucketObjects') {
+            assert.deepEqual(([] as string[]).concat(st.Action).sort(), objectActions, name);
+            assert.deepEqual(
+              ([] as unknown[]).concat(st.Resource).map((r) => JSON.stringify(r)).sort(),
+              [objects('derived/'), objects('uploads/')],
+              `${name}: objects under uploads/ and derived/ only`,
+            );
+            assert.equal(st.Condition, undefined, name);
+          } else {
+            assert.equal(st.Sid, 'UploadBucketList', name);
+            assert.equal(st.Action, 's3:ListBucket', name);
+            assert.deepEqual(st.Resource, bucketArn, `${name}: the bucket itself`);
+            assert.deepEqual(st.Condition, { StringLike: { 's3:prefix': ['uploads/*', 'derived/*'] } }, name);
+          }
+        }
+      }
+    }
+    // The repository: files presigns uploads and downloads, reads originals and writes derived
+    // objects, deletes both; org-purge lists and deletes an org's objects. Nobody else touches S3,
+    // and an S3 source grants nothing by itself (the old implicit ReadUploads grant is gone).
+    for (const st of STAGES) {
+      const s = stage(st);
+      const actions = (name: string) =>
+        roleStatements(s.template, roleLogicalId(s, name))
+          .filter((x) => JSON.stringify(x.Action).includes('s3:'))
+          .flatMap((x) => ([] as string[]).concat(x.Action))
+          .sort();
+      assert.deepEqual(actions('files'), ['s3:DeleteObject', 's3:GetObject', 's3:PutObject'], st);
+      assert.deepEqual(actions('org-purge'), ['s3:DeleteObject', 's3:ListBucket'], st);
+      for (const name of s.stack.functions.keys()) {
+        if (name !== 'files' && name !== 'org-purge') assert.deepEqual(actions(name), [], `${st} ${name}`);
+        assert.ok(!roleStatements(s.template, roleLogicalId(s, name)).some((x) => x.Sid === 'ReadUploads'), name);
+      }
+      const files = roleStatements(s.template, roleLogicalId(s, 'files')).find((x) => x.Sid === 'UploadBucketObjects');
+      assert.ok(!JSON.stringify(files).includes('s3:ListBucket'));
+    }
+    // an S3 source without permissions.s3 (fixture test-cleanup): no S3 action at all
+    const cleanup = roleStatements(everything.template, roleLogicalId(everything, 'test-cleanup'));
+    assert.ok(!JSON.stringify(cleanup).includes('"s3:'), JSON.stringify(cleanup));
+  });
+
   test('no bedrock permission in any current role', () => {
     for (const s of [stage('dev'), stage('prod'), everything]) {
       assert.ok(!JSON.stringify(s.template.toJSON()).toLowerCase().includes('bedrock'));
@@ -756,6 +830,11 @@ describe('IAM: one role per function, only the actions it uses', () => {
 });
 
 // ---- storage, events, mail, alarms ------------------------------------------------------------
+const uploadBucketOf = (st: 'dev' | 'prod') => {
+  const s = stage(st);
+  return resources(s.template, 'AWS::S3::Bucket')[s.stack.getLogicalId(s.stack.uploadBucket.node.defaultChild as any)];
+};
+
 describe('upload bucket', () => {
   for (const st of STAGES) {
     test(`${st}: private (all public access blocked)`, () => {
@@ -788,13 +867,40 @@ describe('upload bucket', () => {
     });
   }
 
-  test('prod: versioned and retained; dev: deleted with its objects', () => {
-    stage('prod').template.hasResourceProperties('AWS::S3::Bucket', { VersioningConfiguration: { Status: 'Enabled' } });
+  // Changed on purpose: versioning is off in every stage now (the files function assumes it: keys
+  // are unique per file, processing follows the event's sequencer, a delete must free the quota).
+  test('not versioned in either stage; prod retained, dev deleted with its objects', () => {
+    for (const st of STAGES) {
+      const b = uploadBucketOf(st);
+      assert.equal(b.Properties!.VersioningConfiguration, undefined, st);
+      assert.ok(!(b.Properties!.LifecycleConfiguration.Rules as any[]).some((r) => r.NoncurrentVersionExpiration), st);
+    }
     stage('prod').template.hasResource('AWS::S3::Bucket', { DeletionPolicy: 'Retain' });
     stage('prod').template.resourceCountIs('Custom::S3AutoDeleteObjects', 0);
     stage('dev').template.hasResource('AWS::S3::Bucket', { DeletionPolicy: 'Delete' });
     // Changed on purpose: 2 in dev, the upload bucket and its access-log bucket.
     stage('dev').template.resourceCountIs('Custom::S3AutoDeleteObjects', 2);
+  });
+
+  test('with context bucketVersioning=true: versioned, and noncurrent versions (and lone delete markers) expire after 1 day', () => {
+    const s = synth({ context: { ...PROD_CONTEXT, bucketVersioning: 'true' } });
+    const b = resources(s.template, 'AWS::S3::Bucket')[s.stack.getLogicalId(s.stack.uploadBucket.node.defaultChild as any)];
+    assert.deepEqual(b.Properties!.VersioningConfiguration, { Status: 'Enabled' });
+    const rule = (b.Properties!.LifecycleConfiguration.Rules as any[]).find((r) => r.Id === 'expire-noncurrent-versions');
+    assert.deepEqual(rule, {
+      Id: 'expire-noncurrent-versions',
+      NoncurrentVersionExpiration: { NoncurrentDays: 1 },
+      ExpiredObjectDeleteMarker: true,
+      Status: 'Enabled',
+    });
+  });
+
+  test('lifecycle: incomplete multipart uploads are aborted after 1 day', () => {
+    for (const st of STAGES) {
+      const rules = uploadBucketOf(st).Properties!.LifecycleConfiguration.Rules as any[];
+      const abort = rules.find((r) => r.Id === 'abort-incomplete-multipart-uploads');
+      assert.deepEqual(abort, { Id: 'abort-incomplete-multipart-uploads', AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 }, Status: 'Enabled' }, st);
+    }
   });
 
   test('server access logs go to the access-log bucket, under upload-bucket/', () => {
@@ -809,9 +915,169 @@ describe('upload bucket', () => {
     }
   });
 
-  test('no S3 notification until a function of functions.json has sources.s3', () => {
-    for (const st of STAGES) stage(st).template.resourceCountIs('Custom::S3BucketNotifications', 0);
-    // The wiring itself: test/functions.test.ts.
+  // Changed on purpose: the files function subscribes to uploads (through its queue).
+  test('its notifications: new objects under uploads/ to the files function\'s queue, nothing else', () => {
+    for (const st of STAGES) {
+      const s = stage(st);
+      const [, n] = only(resources(s.template, 'Custom::S3BucketNotifications'), 'notification configuration');
+      const queueId = s.stack.getLogicalId(s.stack.functions.get('files')!.uploadQueue!.queue.node.defaultChild as any);
+      assert.deepEqual(n.Properties!.BucketName, { Ref: s.stack.getLogicalId(s.stack.uploadBucket.node.defaultChild as any) });
+      assert.deepEqual(n.Properties!.NotificationConfiguration, {
+        QueueConfigurations: [
+          {
+            Events: ['s3:ObjectCreated:*'],
+            Filter: { Key: { FilterRules: [{ Name: 'prefix', Value: 'uploads/' }] } },
+            QueueArn: { 'Fn::GetAtt': [queueId, 'Arn'] },
+          },
+        ],
+      }, st);
+      // The wiring of every kind of S3 source: test/functions.test.ts.
+    }
+  });
+});
+
+describe('malware protection (GuardDuty Malware Protection for S3, context malwareProtection)', () => {
+  const on = synth({ context: { ...PROD_CONTEXT, malwareProtection: 'true' } });
+  const envOf = (s: ReturnType<typeof synth>, name: string) =>
+    resources(s.template, 'AWS::Lambda::Function')[functionLogicalId(s, name)].Properties!.Environment.Variables;
+  const bucketId = (s: ReturnType<typeof synth>) => s.stack.getLogicalId(s.stack.uploadBucket.node.defaultChild as any);
+
+  test('off by default in both stages: no plan, no GuardDuty role, no scan-result rule, MALWARE_PROTECTION=false', () => {
+    for (const st of STAGES) {
+      const s = stage(st);
+      assert.equal(s.stack.settings.malwareProtection, false);
+      s.template.resourceCountIs('AWS::GuardDuty::MalwareProtectionPlan', 0);
+      assert.equal(s.stack.malwareProtectionPlan, undefined);
+      assert.equal(s.stack.malwareScanRule, undefined);
+      const text = JSON.stringify(s.template.toJSON());
+      assert.ok(!text.includes('malware-protection-plan.guardduty.amazonaws.com'), st);
+      assert.ok(!text.includes('aws.guardduty'), st);
+      assert.equal(s.stack.functions.get('files')!.malwareScanFailures, undefined);
+      assert.equal(envOf(s, 'files').MALWARE_PROTECTION, 'false', st);
+      // S3's EventBridge notifications stay off
+      const [, n] = only(resources(s.template, 'Custom::S3BucketNotifications'), 'notification configuration');
+      assert.equal(n.Properties!.NotificationConfiguration.EventBridgeConfiguration, undefined, st);
+    }
+  });
+
+  test('on: a plan protecting the upload bucket\'s uploads/, tagging scanned objects, with its own role (created first)', () => {
+    const [planId, plan] = only(resources(on.template, 'AWS::GuardDuty::MalwareProtectionPlan'), 'protection plan');
+    const roleId = on.stack.getLogicalId(on.stack.malwareProtectionRole!.node.defaultChild as any);
+    assert.deepEqual(plan.Properties!.ProtectedResource, { S3Bucket: { BucketName: { Ref: bucketId(on) }, ObjectPrefixes: ['uploads/'] } });
+    assert.deepEqual(plan.Properties!.Actions, { Tagging: { Status: 'ENABLED' } });
+    assert.deepEqual(plan.Properties!.Role, { 'Fn::GetAtt': [roleId, 'Arn'] });
+    const policyId = on.stack.getLogicalId(on.stack.malwareProtectionRole!.node.tryFindChild('DefaultPolicy')!.node.defaultChild as any);
+    const dependsOn = ([] as string[]).concat(plan.DependsOn ?? []);
+    assert.ok(dependsOn.includes(policyId), `${planId} must wait for the role's policy`);
+    // and for the bucket's notification configuration (EventBridge on), which it would otherwise race
+    const notificationsId = Object.keys(resources(on.template, 'Custom::S3BucketNotifications'))[0];
+    assert.ok(dependsOn.includes(notificationsId), dependsOn.join());
+  });
+
+  test('on: the role GuardDuty assumes holds the permissions AWS documents, on this bucket only', () => {
+    const roleId = on.stack.getLogicalId(on.stack.malwareProtectionRole!.node.defaultChild as any);
+    const role = resources(on.template, 'AWS::IAM::Role')[roleId];
+    assert.deepEqual(role.Properties!.AssumeRolePolicyDocument.Statement, [
+      { Action: 'sts:AssumeRole', Effect: 'Allow', Principal: { Service: 'malware-protection-plan.guardduty.amazonaws.com' } },
+    ]);
+    assert.equal(role.Properties!.ManagedPolicyArns, undefined);
+    const bucketArn = { 'Fn::GetAtt': [bucketId(on), 'Arn'] };
+    const objects = (key: string) => ({ 'Fn::Join': ['', [bucketArn, `/${key}`]] });
+    const managedRule = {
+      'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':events:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':rule/DO-NOT-DELETE-AmazonGuardDutyMalwareProtectionS3*']],
+    };
+    const bySid = new Map(roleStatements(on.template, roleId).map((x) => [x.Sid, x]));
+    const expected: Record<string, [string[], unknown, unknown?]> = {
+      AllowManagedRuleToSendS3EventsToGuardDuty: [
+        ['events:DeleteRule', 'events:PutRule', 'events:PutTargets', 'events:RemoveTargets'],
+        managedRule,
+        { StringLike: { 'events:ManagedBy': 'malware-protection-plan.guardduty.amazonaws.com' } },
+      ],
+      AllowGuardDutyToMonitorEventBridgeManagedRule: [['events:DescribeRule', 'events:ListTargetsByRule'], managedRule],
+      AllowPostScanTag: [['s3:GetObjectTagging', 's3:GetObjectVersionTagging', 's3:PutObjectTagging', 's3:PutObjectVersionTagging'], objects('*')],
+      AllowEnableS3EventBridgeEvents: [['s3:GetBucketNotification', 's3:PutBucketNotification'], bucketArn],
+      AllowPutValidationObject: [['s3:PutObject'], objects('malware-protection-resource-validation-object')],
+      AllowCheckBucketOwnership: [['s3:ListBucket'], bucketArn],
+      AllowMalwareScan: [['s3:GetObject', 's3:GetObjectVersion'], objects('*')],
+    };
+    assert.deepEqual([...bySid.keys()].sort(), Object.keys(expected).sort());
+    for (const [sid, [actions, resource, condition]] of Object.entries(expected)) {
+      const st = bySid.get(sid);
+      assert.equal(st.Effect, 'Allow', sid);
+      assert.deepEqual(([] as string[]).concat(st.Action).sort(), actions, sid);
+      assert.deepEqual(st.Resource, resource, sid);
+      assert.deepEqual(st.Condition, condition, sid);
+    }
+    // no KMS: the bucket is SSE-S3
+    assert.ok(!JSON.stringify([...bySid.values()]).includes('kms:'));
+  });
+
+  test('on: a rule on the default bus for this bucket\'s scan results, targeting files with retries and a dead-letter queue', () => {
+    const files = on.stack.functions.get('files')!;
+    const ruleId = on.stack.getLogicalId(on.stack.malwareScanRule!.node.defaultChild as any);
+    const rule = resources(on.template, 'AWS::Events::Rule')[ruleId].Properties!;
+    assert.equal(rule.EventBusName, undefined, 'the default bus (GuardDuty publishes there only)');
+    assert.deepEqual(rule.EventPattern, {
+      source: ['aws.guardduty'],
+      'detail-type': ['GuardDuty Malware Protection Object Scan Result'],
+      detail: { s3ObjectDetails: { bucketName: [{ Ref: bucketId(on) }] } },
+    });
+    const dlqId = on.stack.getLogicalId(files.malwareScanFailures!.node.defaultChild as any);
+    assert.deepEqual(rule.Targets, [
+      {
+        Id: 'Target0',
+        Arn: { 'Fn::GetAtt': [functionLogicalId(on, 'files'), 'Arn'] },
+        DeadLetterConfig: { Arn: { 'Fn::GetAtt': [dlqId, 'Arn'] } },
+        RetryPolicy: { MaximumRetryAttempts: MALWARE_SCAN_RETRY_ATTEMPTS, MaximumEventAgeInSeconds: MALWARE_SCAN_MAX_EVENT_AGE.toSeconds() },
+      },
+    ]);
+    // the dead-letter queue: written by this rule only, alarmed
+    const policy = Object.values(resources(on.template, 'AWS::SQS::QueuePolicy')).find((p) => JSON.stringify(p.Properties!.Queues).includes(`"${dlqId}"`))!;
+    const allows = (policy.Properties!.PolicyDocument.Statement as any[]).filter((x) => x.Effect === 'Allow');
+    assert.deepEqual(allows.map((x) => [x.Principal, x.Action, x.Condition]), [
+      [{ Service: 'events.amazonaws.com' }, 'sqs:SendMessage', { ArnEquals: { 'aws:SourceArn': { 'Fn::GetAtt': [ruleId, 'Arn'] } } }],
+    ]);
+    on.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: 'AWS/SQS',
+      Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [dlqId, 'QueueName'] } }],
+      Threshold: 0,
+    });
+    // EventBridge may invoke files from this rule; a failed invocation lands in its async-failure queue
+    on.template.hasResourceProperties('AWS::Lambda::Permission', {
+      Principal: 'events.amazonaws.com',
+      FunctionName: { 'Fn::GetAtt': [functionLogicalId(on, 'files'), 'Arn'] },
+      SourceArn: { 'Fn::GetAtt': [ruleId, 'Arn'] },
+    });
+    assert.ok(files.asyncFailures);
+  });
+
+  test('on: MALWARE_PROTECTION=true for files, and S3\'s EventBridge notifications kept on with the upload queue', () => {
+    assert.equal(envOf(on, 'files').MALWARE_PROTECTION, 'true');
+    const [, n] = only(resources(on.template, 'Custom::S3BucketNotifications'), 'notification configuration');
+    assert.deepEqual(n.Properties!.NotificationConfiguration.EventBridgeConfiguration, {});
+    assert.equal(n.Properties!.NotificationConfiguration.QueueConfigurations.length, 1);
+  });
+
+  test('MALWARE_PROTECTION is "true" exactly when the plan exists, whatever the context spelling', () => {
+    for (const [value, expected] of [['true', 'true'], ['1', 'true'], ['yes', 'true'], ['false', 'false'], ['0', 'false'], ['', 'false']] as const) {
+      const s = synth({ context: { malwareProtection: value } });
+      assert.equal(envOf(s, 'files').MALWARE_PROTECTION, expected, value);
+      s.template.resourceCountIs('AWS::GuardDuty::MalwareProtectionPlan', expected === 'true' ? 1 : 0);
+    }
+    assert.throws(() => synth({ context: { malwareProtection: 'maybe' } }), /context malwareProtection must be true or false/);
+  });
+
+  test('every function with sources.malwareScanResults is a target of the one rule (test registry fixture)', () => {
+    const s = synth({ context: { ...PROD_CONTEXT, malwareProtection: 'true' }, functions: allSourcesRegistry() });
+    const [, rule] = only(
+      Object.fromEntries(Object.entries(resources(s.template, 'AWS::Events::Rule')).filter(([, r]) => JSON.stringify(r).includes('aws.guardduty'))),
+      'scan-result rule',
+    );
+    const targets = (rule.Properties!.Targets as any[]).map((t) => t.Arn['Fn::GetAtt'][0]).sort();
+    assert.deepEqual(targets, ['files', 'test-uploads'].map((n) => functionLogicalId(s, n)).sort());
+    for (const [name, f] of s.stack.functions) {
+      assert.equal(f.malwareScanFailures !== undefined, f.config.sources.malwareScanResults, name);
+    }
   });
 });
 

@@ -75,6 +75,15 @@ const MATRIX: &[Row] = &[
     ("POST",   "/orgs/{orgId}/notifications/read-all",   None,                                         [204, 204, 204, 204, 404, 403, 401]),
     ("GET",    "/orgs/{orgId}/notification-preferences", None,                                         [200, 200, 200, 200, 404, 200, 401]),
     ("PUT",    "/orgs/{orgId}/notification-preferences", Some(|_| json!({"timeZone": "Europe/Paris"})), [200, 200, 200, 200, 404, 403, 401]),
+    // files: the fixture's file is the owner's, ready, with a thumbnail and text
+    ("POST",   "/orgs/{orgId}/files",                    Some(|_| json!({"name": "a.txt", "size": 5, "contentType": "text/plain"})), [201, 201, 201, 403, 404, 403, 401]),
+    ("GET",    "/orgs/{orgId}/files",                    None,                                         [200, 200, 200, 200, 404, 200, 401]),
+    ("GET",    "/orgs/{orgId}/files/{fileId}",           None,                                         [200, 200, 200, 200, 404, 200, 401]),
+    ("PATCH",  "/orgs/{orgId}/files/{fileId}",           Some(|_| json!({"name": "b.png"})),           [200, 200, 403, 403, 404, 403, 401]),
+    ("DELETE", "/orgs/{orgId}/files/{fileId}",           None,                                         [204, 204, 403, 403, 404, 403, 401]),
+    ("GET",    "/orgs/{orgId}/files/{fileId}/download",  None,                                         [302, 302, 302, 302, 404, 302, 401]),
+    ("GET",    "/orgs/{orgId}/files/{fileId}/thumbnail", None,                                         [302, 302, 302, 302, 404, 302, 401]),
+    ("GET",    "/orgs/{orgId}/files/{fileId}/text",      None,                                         [302, 302, 302, 302, 404, 302, 401]),
     // Public: the signed token is the credential, whoever sends it (a mail client, say).
     ("GET",    "/unsubscribe",                           None,                                         [200, 200, 200, 200, 200, 200, 200]),
     ("POST",   "/unsubscribe",                           Some(|_| json!("List-Unsubscribe=One-Click")), [200, 200, 200, 200, 200, 200, 200]),

@@ -33,6 +33,8 @@ pub struct Fixture {
     pub notification: String,
     /// An unsubscribe link's token (the owner's, for mentions).
     pub unsubscribe: String,
+    /// A ready file uploaded by the owner (with a thumbnail and extracted text).
+    pub file: String,
     pub invite: String,
     pub token: String,
     pub newcomer: String,
@@ -89,7 +91,9 @@ impl Fixture {
         let unsubscribe =
             domain::notify::UnsubscribeToken { user: owner.identity().user_id, org: scope.org_id(), kind: domain::notify::NotificationKind::Mentioned }
                 .sign(&store.derived_key("unsubscribe"));
+        let file = ready_file(store, &scope).await;
         Fixture {
+            file,
             notification,
             unsubscribe,
             org,
@@ -119,6 +123,7 @@ impl Fixture {
             .replace("{taskId}", &self.task)
             .replace("{commentId}", &self.comment)
             .replace("{notificationId}", &self.notification)
+            .replace("{fileId}", &self.file)
     }
 
     /// A call of `method` on `path` with `body`: JSON, or (a string) a CSV import or the
@@ -154,4 +159,14 @@ impl Fixture {
             Who::Anonymous => None,
         }
     }
+}
+
+/// A file of the owner's that went through upload and processing as the files function takes
+/// it through them (the bytes themselves are not needed by any route: downloads are presigned).
+async fn ready_file(store: &Store, scope: &store::OrgScope) -> String {
+    let new = store::NewFile { name: "matrix.png".into(), content_type: "image/png", size: 10, attach_to: None };
+    let file = store.reserve_upload(scope, new, store.clock().epoch() + 3600).await.unwrap();
+    let store::Arrival::Process(file) = store.begin_processing(&file, "0001", "etag", 10).await.unwrap() else { panic!("not processed") };
+    let outcome = store::Outcome { status: Some(domain::files::FileStatus::Ready), has_thumbnail: true, has_text: true, ..Default::default() };
+    store.finish_processing(&file, outcome, false).await.unwrap().unwrap().id.to_string()
 }
