@@ -54,8 +54,14 @@ fn assert_permitted(calls: &telemetry::Calls) {
     }
 }
 
+/// The upload bucket of the stack on `store`'s table (made here: tests do not provision).
+fn uploads(config: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
+    aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(config).force_path_style(true).build())
+}
+
 async fn events_for(store: &Store, extra: HashMap<String, String>) -> LocalEvents {
     let config = testkit::sdk_config().await;
+    uploads(&config).create_bucket().bucket(local_runner::provision::upload_bucket(store.table_name())).send().await.unwrap();
     let platform = local_runner::provision::platform(&config, store.clone(), "https://app.example.com", extra);
     let purge = registry::function("org-purge").expect("org-purge is registered");
     LocalEvents::setup(&config, &platform, vec![purge], "").await.expect("event sources wired")
@@ -85,6 +91,42 @@ async fn deleting_an_org_reaches_the_purge_consumer_through_the_stream() {
     assert!(deliveries.iter().all(|d| d.failed == 0 && d.dead_lettered == 0), "{deliveries:?}");
     assert!(store.authorize(&owner, org, Action::ReadOrg).await.is_err());
     assert!(left_of(&store, survivor.org_id()).await >= 3, "the other org is untouched");
+}
+
+#[tokio::test]
+async fn a_purge_deletes_the_orgs_objects_and_only_its_own() {
+    let store = testkit::fresh_store_with_stream().await;
+    let events = events_for(&store, HashMap::new()).await;
+    let s3 = uploads(&testkit::sdk_config().await);
+    let bucket = local_runner::provision::upload_bucket(store.table_name());
+    let (_, survivor) = org_with(&store, 0).await;
+    let (_, doomed) = org_with(&store, 0).await;
+    let file = domain::files::FileId::new();
+    let key_of = |org: domain::OrgId| [format!("uploads/{org}/{file}"), format!("derived/{org}/{file}/thumbnail.jpg")];
+    for key in key_of(doomed.org_id()).into_iter().chain(key_of(survivor.org_id())) {
+        s3.put_object().bucket(&bucket).key(key).body(b"bytes".to_vec().into()).send().await.unwrap();
+    }
+    events.settle(5).await;
+    store.delete_org(&doomed).await.unwrap();
+    let (_, calls) = telemetry::record(events.settle(10)).await;
+    let listed = s3.list_objects_v2().bucket(&bucket).send().await.unwrap();
+    let mut left: Vec<String> = listed.contents().iter().filter_map(|o| o.key().map(str::to_owned)).collect();
+    left.sort();
+    let mut kept = key_of(survivor.org_id()).to_vec();
+    kept.sort();
+    assert_eq!(left, kept, "the deleted org's objects are gone, the other org's stay");
+    let granted = registry::function("org-purge").unwrap().permissions.s3;
+    let s3_calls: Vec<String> = calls.all().into_iter().filter(|c| c.service == "S3").map(|c| c.operation).collect();
+    assert!(!s3_calls.is_empty());
+    for op in s3_calls {
+        // ListObjectsV2 is authorised as s3:ListBucket, DeleteObjects as s3:DeleteObject.
+        let action = match op.as_str() {
+            "ListObjectsV2" => "s3:ListBucket",
+            "DeleteObjects" => "s3:DeleteObject",
+            other => panic!("org-purge calls S3 {other}"),
+        };
+        assert!(granted.contains(&action), "{op} needs {action}, which org-purge is not granted");
+    }
 }
 
 #[tokio::test]

@@ -39,18 +39,56 @@ pub const HTTP_PASS: Duration = Duration::from_secs(20);
 /// The schedule that resumes waiting purges.
 pub const RESUME_SCHEDULE: &str = "resume-purges";
 
+/// The environment variable naming the upload bucket, whose objects of a deleted org go too.
+pub const UPLOAD_BUCKET_ENV: &str = "UPLOAD_BUCKET";
+
 /// What every handler shares: built once at init.
 #[derive(Clone)]
 pub struct AppState {
     pub store: Store,
     /// How long one pass may run.
     pub pass: Duration,
+    /// The upload bucket and a client for it.
+    pub uploads: Option<(aws_sdk_s3::Client, String)>,
 }
 
 impl AppState {
     pub fn from_platform(platform: &Platform) -> Self {
         let pass = platform.var(PASS_SECONDS_ENV).and_then(|s| s.parse().ok()).map(Duration::from_secs).unwrap_or(DEFAULT_PASS);
-        AppState { store: platform.store.clone(), pass }
+        let uploads = platform.var(UPLOAD_BUCKET_ENV).map(|bucket| {
+            let aws = &platform.aws;
+            let config = aws_sdk_s3::config::Builder::from(aws).force_path_style(aws.endpoint_url().is_some()).interceptor(telemetry::CallCounter);
+            (aws_sdk_s3::Client::from_conf(config.build()), bucket)
+        });
+        if uploads.is_none() {
+            tracing::warn!("{UPLOAD_BUCKET_ENV} is not set: purges leave the upload bucket alone");
+        }
+        AppState { store: platform.store.clone(), pass, uploads }
+    }
+
+    /// Deletes every object of `org` in the upload bucket (its uploads and what was derived
+    /// from them), a page of up to 1,000 keys per call. Safe to repeat.
+    async fn delete_objects(&self, org: OrgId) -> Result<usize, DomainError> {
+        use aws_sdk_s3::types::{Delete, ObjectIdentifier};
+        let Some((s3, bucket)) = &self.uploads else { return Ok(0) };
+        let failed = |e: String| {
+            tracing::error!(org_id = %org, error = e, "deleting the org's objects failed");
+            DomainError::Unavailable
+        };
+        let mut deleted = 0;
+        for prefix in store::org_object_prefixes(org) {
+            loop {
+                let listed = s3.list_objects_v2().bucket(bucket).prefix(&prefix).send().await.map_err(|e| failed(aws_sdk_s3::error::DisplayErrorContext(e).to_string()))?;
+                let keys: Vec<ObjectIdentifier> = listed.contents().iter().filter_map(|o| ObjectIdentifier::builder().set_key(o.key().map(str::to_owned)).build().ok()).collect();
+                if keys.is_empty() {
+                    break;
+                }
+                deleted += keys.len();
+                let delete = Delete::builder().set_objects(Some(keys)).quiet(true).build().map_err(|e| failed(e.to_string()))?;
+                s3.delete_objects().bucket(bucket).delete(delete).send().await.map_err(|e| failed(aws_sdk_s3::error::DisplayErrorContext(e).to_string()))?;
+            }
+        }
+        Ok(deleted)
     }
 
     /// One pass over `target`, until `deadline`: the deadline of the whole invocation, so
@@ -58,7 +96,14 @@ impl AppState {
     async fn pass(&self, target: PurgeTarget, deadline: Instant) -> Result<Option<PurgeProgress>, DomainError> {
         match target {
             PurgeTarget::Org(org) => match self.store.purge_scope(org).await? {
-                Some(scope) => self.store.purge(&scope, deadline).await.map(Some),
+                Some(scope) => {
+                    // The objects first: the file items are what leads to them.
+                    let objects = self.delete_objects(scope.org_id()).await?;
+                    if objects > 0 {
+                        tracing::info!(org_id = %org, objects, "the org's objects deleted");
+                    }
+                    self.store.purge(&scope, deadline).await.map(Some)
+                }
                 None => Ok(None),
             },
             PurgeTarget::Project(org, project) => match self.store.project_purge_scope(org, project).await? {
@@ -86,6 +131,7 @@ async fn resume(State(app): State<AppState>, Caller(who): Caller, p: Params) -> 
     let org_id: OrgId = p.get("orgId")?;
     let scope = app.store.admin_scope(&who, org_id).await?;
     let scope = app.store.admin_purge_scope(&scope)?;
+    app.delete_objects(scope.org_id()).await?;
     let progress = app.store.purge(&scope, Instant::now() + app.pass.min(HTTP_PASS)).await?;
     Ok(Json(PurgeStatus { progress }))
 }
