@@ -171,6 +171,9 @@ class InvokeUnqualifiedFunction extends schedulerTargets.LambdaInvoke {
  * CDK's s3n.SqsDestination grants more (GetQueueAttributes, GetQueueUrl) under aws:SourceArn
  * alone. The queue is encrypted with SSE-SQS, which needs no key policy for S3. */
 class UploadQueueDestination implements s3.IBucketNotificationDestination {
+  /** one policy statement, however many events the source lists (bind runs once per event) */
+  private bound = false;
+
   constructor(
     private readonly queue: sqs.Queue,
     private readonly bucket: s3.Bucket,
@@ -196,8 +199,6 @@ class UploadQueueDestination implements s3.IBucketNotificationDestination {
     // S3 checks the destination when the configuration is written: the queue and its policy first.
     return { arn: this.queue.queueArn, type: s3.BucketNotificationDestinationType.QUEUE, dependencies: [this.queue] };
   }
-
-  private bound = false;
 }
 
 function pascal(name: string): string {

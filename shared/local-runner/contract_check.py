@@ -6,15 +6,16 @@ an owner (signed up, with an org), a member (invited by the owner, the invitatio
 the local mail and accepted) and a stranger (signed up, in no org), then runs Schemathesis over
 every operation of `/openapi.json` once per caller, with the caller's token and the path
 parameters pointing at the owner's org, the member, an open invitation, the member's
-project, task and comment, and the member's notification of the owner's comment (with the
-unsubscribe token of its mail for the public unsubscribe routes), so that the
+project, task and comment, the member's notification of the owner's comment (with the
+unsubscribe token of its mail for the public unsubscribe routes), and the member's file
+(uploaded with its presigned POST, processed to ready), so that the
 generated requests reach the handlers instead of stopping at 404. Checks: no server error,
 documented status codes, content types, headers and response schemas, and every 4xx a
 problem+json except API Gateway's own 401 (`contract_hooks.py`).
 
 Operations that destroy what later requests use (deleting the org, removing a member,
 revoking an invitation, transferring ownership, deleting or archiving the project, deleting
-the task or the comment) run last, in a second pass per caller, and
+the task, the comment or the file) run last, in a second pass per caller, and
 the callers run from the least to the most privileged.
 
 Run with the project's virtualenv (`make venv` installs Schemathesis):
@@ -53,7 +54,7 @@ DESTRUCTIVE = [
     "removeMember", "revokeInvite", "transferOwnership", "deleteOrg",
     # the project's, task's and comment's own ends (and a read-only project) leave the other
     # operations on them nothing but 404s and 409s
-    "deleteComment", "deleteTask", "archiveProject", "deleteProject",
+    "deleteComment", "deleteTask", "archiveProject", "deleteProject", "deleteFile",
 ]
 
 
@@ -83,6 +84,35 @@ class Api:
         token = tokens["idToken"]
         _, me = self.call("GET", "/me", token=token)
         return token, me["userId"]
+
+
+def post_form(url: str, fields: dict, data: bytes) -> int:
+    """A browser-based POST upload: the presigned fields, then the file."""
+    boundary = f"----contract{time.time_ns()}"
+    body = b"".join(
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode() for k, v in fields.items()
+    )
+    body += f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="f"\r\n\r\n'.encode() + data
+    body += f"\r\n--{boundary}--\r\n".encode()
+    req = urllib.request.Request(url, data=body, method="POST")
+    req.add_header("content-type", f"multipart/form-data; boundary={boundary}")
+    with urllib.request.urlopen(req, timeout=30) as res:
+        return res.status
+
+
+def ready_file(api: Api, org_id: str, project: str, task: str, token: str) -> str:
+    """A text file of the caller's, attached to the task, uploaded and processed to ready."""
+    data = b"Contract notes\n"
+    body = {"name": "notes.txt", "size": len(data), "contentType": "text/plain", "attachTo": {"projectId": project, "taskId": task}}
+    _, ticket = api.call("POST", f"/orgs/{org_id}/files", body, token)
+    post_form(ticket["upload"]["url"], ticket["upload"]["fields"], data)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        _, file = api.call("GET", f"/orgs/{org_id}/files/{ticket['file']['id']}", token=token)
+        if file["status"] == "ready":
+            return file["id"]
+        time.sleep(0.25)
+    raise SystemExit(f"setup: the uploaded file did not become ready: {file}")
 
 
 def setup(api: Api) -> dict:
@@ -123,7 +153,9 @@ def setup(api: Api) -> dict:
                 token = found.group(1) if found else token
         time.sleep(0.25)
     assert notification and token, "the comment's notification did not arrive"
+    file_id = ready_file(api, org_id, project["id"], task["id"], member)
     return {
+        "file": file_id,
         "notification": notification,
         "unsubscribe": token,
         "org": org_id,
@@ -197,9 +229,9 @@ def main() -> int:
     params = {
         "orgId": s["org"], "userId": s["member_id"], "inviteId": s["invite"],
         "projectId": s["project"], "taskId": s["task"], "commentId": s["comment"],
-        "notificationId": s["notification"],
+        "notificationId": s["notification"], "fileId": s["file"],
     }
-    query = {"token": s["unsubscribe"]}
+    query = {"token": s["unsubscribe"], "projectId": s["project"], "taskId": s["task"]}
     callers = [c for c in s["callers"] if not args.only or c[0] in args.only]
     try:
         # Every caller's safe pass before any destructive one: the member leaving or the org

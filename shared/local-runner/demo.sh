@@ -4,8 +4,9 @@
 # local mail, accepts it, lists members, runs a project board (tasks, a move, my tasks, a
 # comment with a mention, a CSV import), shows the mention arriving as an in-app notification
 # and a mail with one-click unsubscribe headers, moves the local clock so that a due-date
-# reminder fires, shows a cross-tenant request being refused, removes a member (whose open
-# tasks the stream consumer unassigns) and purges a deleted org.
+# reminder fires, uploads an image and a PDF straight to S3 (the upload events processed into a
+# thumbnail and extracted text), shows a cross-tenant request being refused, removes a member
+# (whose open tasks the stream consumer unassigns) and purges a deleted org.
 set -euo pipefail
 
 API="${TENANTRY_URL:-http://127.0.0.1:8080}"
@@ -106,6 +107,41 @@ step "Ada imports tasks from CSV"
 printf 'title,priority,due,labels\nDraw the plans,medium,2030-02-01,design\nOrder brass,low,,hardware;purchasing\n' |
   curl -sS -f -X POST "$API$TASKS/import" -H 'content-type: text/csv' -H "idempotency-key: demo-$RUN" -H "authorization: Bearer $ADA_TOKEN" --data-binary @- | json '"imported " + str(d["imported"]) + " task(s)"'
 get "/orgs/$ORG/labels" "$ADA_TOKEN" | json '"labels in use: " + ", ".join(d["labels"])'
+
+step "Bob attaches an image and a PDF to his task: straight to S3 with presigned POSTs"
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+DEMO_FILES="$(dirname "$0")/demo_files.py"
+python3 "$DEMO_FILES" png 800 600 "$WORK/gears.png"
+python3 "$DEMO_FILES" pdf "$WORK/tables.pdf" "Table of squares: 1 4 9 16 25" "Table of cubes: 1 8 27 64 125"
+upload() { # path, name, content type; prints the file id
+  local size ticket
+  size=$(wc -c < "$1" | tr -d ' ')
+  ticket=$(post "/orgs/$ORG/files" "{\"name\":\"$2\",\"size\":$size,\"contentType\":\"$3\",\"attachTo\":{\"projectId\":\"$PROJECT\",\"taskId\":\"$T2\"}}" "$BOB_TOKEN")
+  echo "$ticket" | python3 "$DEMO_FILES" upload "$1" > /dev/null
+  echo "$ticket" | json 'd["file"]["id"]'
+}
+IMAGE=$(upload "$WORK/gears.png" "gears.png" "image/png")
+DOC=$(upload "$WORK/tables.pdf" "tables.pdf" "application/pdf")
+echo "uploaded; S3 tells the files function through the upload queue"
+ready() { # file id: waits until processing is done, prints the file
+  for i in $(seq 1 60); do
+    FILE=$(get "/orgs/$ORG/files/$1" "$BOB_TOKEN")
+    [ "$(echo "$FILE" | json 'd["status"]')" != "uploading" ] && [ "$(echo "$FILE" | json 'd["status"]')" != "processing" ] && { echo "$FILE"; return 0; }
+    sleep 0.25
+  done
+  echo "file $1 was not processed" >&2
+  return 1
+}
+ready "$IMAGE" | json 'd["name"] + ": " + d["status"] + ", " + str(d["width"]) + "x" + str(d["height"]) + ", sniffed " + d["detectedType"] + ", sha256 " + d["sha256"][:12] + "…"'
+ready "$DOC" | json 'd["name"] + ": " + d["status"] + ", " + str(d["pages"]) + " pages, " + str(d["characters"]) + " characters of text"'
+THUMB=$(curl -sS -f -o /dev/null -w '%{redirect_url}' "$API/orgs/$ORG/files/$IMAGE/thumbnail" -H "authorization: Bearer $BOB_TOKEN")
+curl -sS -f -o "$WORK/thumb.jpg" "$THUMB"
+python3 -c 'import sys; b=open(sys.argv[1],"rb").read(); print("thumbnail: %d bytes of %s" % (len(b), "JPEG" if b[:3]==b"\xff\xd8\xff" else "?"))' "$WORK/thumb.jpg"
+TEXT=$(curl -sS -f -o /dev/null -w '%{redirect_url}' "$API/orgs/$ORG/files/$DOC/text" -H "authorization: Bearer $BOB_TOKEN")
+echo "extracted text:"; curl -sS -f "$TEXT" | sed 's/^/  /'
+get "/orgs/$ORG/files?taskId=$T2" "$ADA_TOKEN" | json '"files on the task: " + ", ".join(f["name"] + " (" + f["status"] + ")" for f in d["items"])'
+get "/orgs/$ORG/usage" "$ADA_TOKEN" | json '"storage: " + str(d["storageBytes"]) + " bytes used, " + str(d["storageReserved"]) + " reserved"'
 
 step "A cross-tenant request is refused"
 EVE_TOKEN=$(login "eve-$RUN@example.com")

@@ -51,7 +51,9 @@ fn succeeding_call(f: &Fixture, method: &str, path: &str) -> (ApiCall, Option<Va
         | ("PATCH", "/orgs/{orgId}/projects/{projectId}/tasks/{taskId}/comments/{commentId}") => Some(json!({"text": "@someone look"})),
         ("PUT", "/orgs/{orgId}/notification-preferences") => Some(json!({"timeZone": "Asia/Tokyo", "digest": {"frequency": "daily", "hour": 9}})),
         ("POST", "/unsubscribe") => Some(json!("List-Unsubscribe=One-Click")),
-        ("POST", "/orgs/{orgId}/files") => Some(json!({"name": "budget.pdf", "size": 1000, "contentType": "application/pdf", "attachTo": {"projectId": f.project, "taskId": f.task}})),
+        ("POST", "/orgs/{orgId}/files") => {
+            Some(json!({"name": "budget.pdf", "size": 1000, "contentType": "application/pdf", "attachTo": {"projectId": f.project, "taskId": f.task}}))
+        }
         ("PATCH", "/orgs/{orgId}/files/{fileId}") => Some(json!({"name": "renamed.png"})),
         _ => None,
     };

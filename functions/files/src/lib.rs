@@ -66,7 +66,9 @@ impl AppState {
         let aws = &platform.aws;
         let endpoint = aws.endpoint_url();
         // Under an endpoint override (the local endpoint), buckets are addressed by path.
-        let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(aws).force_path_style(endpoint.is_some()).interceptor(telemetry::CallCounter).build());
+        let s3 = aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(aws).force_path_style(endpoint.is_some()).interceptor(telemetry::CallCounter).build(),
+        );
         let credentials = aws.credentials_provider().ok_or(ConfigError::NoCredentials)?;
         let region = aws.region().map_or_else(|| "us-east-1".to_owned(), ToString::to_string);
         let signer = presign::PostSigner::new(credentials, region, bucket.clone(), endpoint);
@@ -116,10 +118,22 @@ pub fn routes() -> RouteTable<AppState> {
         )
         .redirects("a presigned GET of the file, valid for 5 minutes")
         .errors(&[409])
-        .route(Method::GET, "/orgs/{orgId}/files/{fileId}/thumbnail", "fileThumbnail", "Redirects to a presigned download of a ready image's thumbnail (JPEG)", routes::thumbnail)
+        .route(
+            Method::GET,
+            "/orgs/{orgId}/files/{fileId}/thumbnail",
+            "fileThumbnail",
+            "Redirects to a presigned download of a ready image's thumbnail (JPEG)",
+            routes::thumbnail,
+        )
         .redirects("a presigned GET of the thumbnail, valid for 5 minutes")
         .errors(&[409])
-        .route(Method::GET, "/orgs/{orgId}/files/{fileId}/text", "fileText", "Redirects to a presigned download of a ready document's extracted text (UTF-8)", routes::text)
+        .route(
+            Method::GET,
+            "/orgs/{orgId}/files/{fileId}/text",
+            "fileText",
+            "Redirects to a presigned download of a ready document's extracted text (UTF-8)",
+            routes::text,
+        )
         .redirects("a presigned GET of the text, valid for 5 minutes")
         .errors(&[409])
 }

@@ -102,7 +102,7 @@ async fn on_record(app: &AppState, record: &S3EventRecord) -> Result<(), String>
             tracing::info!(key, sequencer, "an event already handled (repeated, or older than one handled); dropped");
             Ok(())
         }
-        Arrival::Process(file) => process(app, file).await,
+        Arrival::Process(file) => process(app, *file).await,
     }
 }
 

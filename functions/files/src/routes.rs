@@ -116,7 +116,13 @@ pub async fn get(State(app): State<AppState>, Caller(who): Caller, p: Params) ->
     Ok(with_etag(file.version, Json(file)))
 }
 
-pub async fn rename(State(app): State<AppState>, Caller(who): Caller, p: Params, headers: axum::http::HeaderMap, JsonBody(input): JsonBody<RenameFile>) -> ApiResult<Response> {
+pub async fn rename(
+    State(app): State<AppState>,
+    Caller(who): Caller,
+    p: Params,
+    headers: axum::http::HeaderMap,
+    JsonBody(input): JsonBody<RenameFile>,
+) -> ApiResult<Response> {
     let expected = if_match(&headers)?;
     let name = files::file_name(&input.name, "name").map_err(|e| ApiError::invalid(vec![e]))?;
     let (scope, file) = file_of(&app, &who, &p, Action::WriteWorkload).await?;

@@ -78,8 +78,15 @@ impl AppState {
         let mut deleted = 0;
         for prefix in store::org_object_prefixes(org) {
             loop {
-                let listed = s3.list_objects_v2().bucket(bucket).prefix(&prefix).send().await.map_err(|e| failed(aws_sdk_s3::error::DisplayErrorContext(e).to_string()))?;
-                let keys: Vec<ObjectIdentifier> = listed.contents().iter().filter_map(|o| ObjectIdentifier::builder().set_key(o.key().map(str::to_owned)).build().ok()).collect();
+                let listed = s3
+                    .list_objects_v2()
+                    .bucket(bucket)
+                    .prefix(&prefix)
+                    .send()
+                    .await
+                    .map_err(|e| failed(aws_sdk_s3::error::DisplayErrorContext(e).to_string()))?;
+                let keys: Vec<ObjectIdentifier> =
+                    listed.contents().iter().filter_map(|o| ObjectIdentifier::builder().set_key(o.key().map(str::to_owned)).build().ok()).collect();
                 if keys.is_empty() {
                     break;
                 }

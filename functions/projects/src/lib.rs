@@ -188,4 +188,3 @@ pub fn handlers(platform: &api::Platform) -> api::Handlers {
 pub fn unfinished_router(store: Store) -> (Router, Vec<RouteInfo>) {
     routes().with_state(AppState { store })
 }
-

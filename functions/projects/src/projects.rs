@@ -7,8 +7,8 @@ use domain::work::{ProjectId, ProjectStatus};
 use domain::{Action, DomainError, FieldError, Identity, OrgId};
 use store::{OrgScope, Page, Project, ProjectPatch};
 
-use crate::input::{CreateProject, UpdateProject};
 use crate::AppState;
+use crate::input::{CreateProject, UpdateProject};
 use api::last_writer_wins;
 
 pub async fn create(State(app): State<AppState>, Caller(who): Caller, p: Params, JsonBody(input): JsonBody<CreateProject>) -> ApiResult<Response> {

@@ -8,9 +8,9 @@ use domain::{Action, DomainError, FieldError, Identity, OrgId, UserId};
 use serde::Serialize;
 use store::{OrgLabels, OrgScope, Page, Project, Task, TaskHistoryEntry};
 
+use crate::AppState;
 use crate::input::{CreateTask, MoveTask, UpdateTask};
 use crate::projects::ProjectPath;
-use crate::AppState;
 use api::last_writer_wins;
 
 /// The org, project and task a path names.

@@ -27,27 +27,6 @@ pub fn if_match(headers: &HeaderMap) -> ApiResult<Option<u64>> {
         .ok_or_else(|| ApiError::malformed("If-Match must be an ETag this API issued, such as \"3\""))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn if_match_takes_the_etags_it_issued() {
-        let mut h = HeaderMap::new();
-        assert_eq!(if_match(&h).unwrap(), None);
-        for (given, want) in [("\"3\"", 3), ("W/\"4\"", 4), (" \"5\" ", 5)] {
-            h.insert(header::IF_MATCH, HeaderValue::from_static(given));
-            assert_eq!(if_match(&h).unwrap(), Some(want));
-        }
-        for bad in ["*", "\"x\"", ""] {
-            h.insert(header::IF_MATCH, HeaderValue::from_static(bad));
-            assert_eq!(if_match(&h).unwrap_err().status, 400, "{bad}");
-        }
-        let res = with_etag(7, "ok");
-        assert_eq!(res.headers()[header::ETAG], "\"7\"");
-    }
-}
-
 /// Runs `write` again when the item changed between its read and its write and the caller
 /// gave no `If-Match` (last writer wins, each attempt on a fresh read); with `If-Match`, a
 /// change is the caller's 412.
@@ -67,5 +46,26 @@ where
             }
             other => return other,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn if_match_takes_the_etags_it_issued() {
+        let mut h = HeaderMap::new();
+        assert_eq!(if_match(&h).unwrap(), None);
+        for (given, want) in [("\"3\"", 3), ("W/\"4\"", 4), (" \"5\" ", 5)] {
+            h.insert(header::IF_MATCH, HeaderValue::from_static(given));
+            assert_eq!(if_match(&h).unwrap(), Some(want));
+        }
+        for bad in ["*", "\"x\"", ""] {
+            h.insert(header::IF_MATCH, HeaderValue::from_static(bad));
+            assert_eq!(if_match(&h).unwrap_err().status, 400, "{bad}");
+        }
+        let res = with_etag(7, "ok");
+        assert_eq!(res.headers()[header::ETAG], "\"7\"");
     }
 }

@@ -38,11 +38,8 @@ pub const DECLARABLE_TYPES: &[&str] = &[
 /// A file name as kept: trimmed; control characters, path separators and characters that
 /// Windows refuses in names replaced by `_`; 1 to [`NAME_MAX_CHARS`] characters; not `.` or `..`.
 pub fn file_name(raw: &str, field: &str) -> Result<String, FieldError> {
-    let cleaned: String = raw
-        .trim()
-        .chars()
-        .map(|c| if c.is_control() || matches!(c, '/' | '\\' | ':' | '*' | '?' | '"' | '<' | '>' | '|') { '_' } else { c })
-        .collect();
+    let cleaned: String =
+        raw.trim().chars().map(|c| if c.is_control() || matches!(c, '/' | '\\' | ':' | '*' | '?' | '"' | '<' | '>' | '|') { '_' } else { c }).collect();
     let cleaned = cleaned.trim().to_owned();
     if cleaned.is_empty() || cleaned == "." || cleaned == ".." {
         return Err(FieldError::new(field, "a file name is required"));

@@ -36,8 +36,7 @@ pub struct Limits {
 }
 
 /// Images, PDF and text: what every plan may upload.
-const BASIC_FILE_TYPES: &[&str] =
-    &["image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf", "text/plain", "text/markdown", "text/csv"];
+const BASIC_FILE_TYPES: &[&str] = &["image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf", "text/plain", "text/markdown", "text/csv"];
 /// Paid plans add Word documents.
 const PAID_FILE_TYPES: &[&str] = &[
     "image/png",

@@ -186,7 +186,12 @@ pub fn all() -> Vec<Function> {
     vec![
         Function {
             // `GET /orgs` reads the caller's orgs with one BatchGetItem.
-            permissions: Permissions { dynamodb: [HTTP_TABLE_ACTIONS.as_slice(), &["BatchGetItem"]].concat(), read_cursor_secret: true, ses_send_email: false, s3: Vec::new() },
+            permissions: Permissions {
+                dynamodb: [HTTP_TABLE_ACTIONS.as_slice(), &["BatchGetItem"]].concat(),
+                read_cursor_secret: true,
+                ses_send_email: false,
+                s3: Vec::new(),
+            },
             // The platform's limit on orgs one user creates per day (domain::PlatformLimits).
             environment: Environment {
                 user_pool_id: true,

@@ -183,7 +183,7 @@ pub enum FileFilter {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Arrival {
     /// Process it: the file as it now is (`processing`, quota settled).
-    Process(StoredFile),
+    Process(Box<StoredFile>),
     /// No file has this object (never reserved, deleted, or its reservation expired).
     Unknown,
     /// This event, or a later one of the same object, was handled already.
@@ -217,10 +217,10 @@ const GONE: DomainError = DomainError::NotFound;
 impl Store {
     fn file_item(&self, p: &OrgPartition, f: &StoredFile) -> Result<crate::item::Item, DomainError> {
         let mut indexes = keys::file_indexes(p, f);
-        if f.status == FileStatus::Uploading {
-            if let Some(at) = f.upload_expires_at.as_deref().and_then(domain::rfc3339_epoch) {
-                indexes.push(IndexKey { index: Gsi::Four, pk: day_bucket(UPLOADS, at), sk: format!("{}#{}#{}", instant_key(at), f.org_id, f.id) });
-            }
+        if f.status == FileStatus::Uploading
+            && let Some(at) = f.upload_expires_at.as_deref().and_then(domain::rfc3339_epoch)
+        {
+            indexes.push(IndexKey { index: Gsi::Four, pk: day_bucket(UPLOADS, at), sk: format!("{}#{}#{}", instant_key(at), f.org_id, f.id) });
         }
         to_item(f, &keys::file(p, f.id), &indexes)
     }
@@ -345,7 +345,11 @@ impl Store {
         }
         let mut tx = Tx::default();
         self.remove_file(&mut tx, &scope.partition, current);
-        let event = DomainEvent { file_id: Some(current.id), title: Some(current.name.clone()), ..DomainEvent::new(self, EventKind::FileDeleted, current.org_id, scope.user.as_str()) };
+        let event = DomainEvent {
+            file_id: Some(current.id),
+            title: Some(current.name.clone()),
+            ..DomainEvent::new(self, EventKind::FileDeleted, current.org_id, scope.user.as_str())
+        };
         self.push_event(&mut tx, &event)?;
         tx.run(self).await
     }
@@ -380,7 +384,7 @@ impl Store {
             match sequencer_order(sequencer, seen) {
                 std::cmp::Ordering::Less => return Ok(Arrival::Seen),
                 std::cmp::Ordering::Equal if file.status != FileStatus::Processing || file.processed => return Ok(Arrival::Seen),
-                std::cmp::Ordering::Equal => return Ok(Arrival::Process(file.clone())),
+                std::cmp::Ordering::Equal => return Ok(Arrival::Process(Box::new(file.clone()))),
                 std::cmp::Ordering::Greater => {}
             }
         }
@@ -418,7 +422,7 @@ impl Store {
             tx.update(&self.table, &keys::org(&p), settle, GONE);
         }
         match tx.run(self).await {
-            Ok(()) => Ok(Arrival::Process(next)),
+            Ok(()) => Ok(Arrival::Process(Box::new(next))),
             // Another delivery of an event of this file got there first: it handles it.
             Err(DomainError::StaleVersion) => Ok(Arrival::Seen),
             Err(DomainError::NotFound) => Ok(Arrival::Unknown),
