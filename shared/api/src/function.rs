@@ -12,7 +12,6 @@ use std::sync::Arc;
 
 use aws_lambda_events::dynamodb::Event as StreamEvent;
 use aws_lambda_events::eventbridge::EventBridgeEvent;
-use aws_lambda_events::s3::S3Event;
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use aws_lambda_events::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use axum::Router;
@@ -66,10 +65,10 @@ pub struct Handlers {
     /// records that failed (`eventID`s; Lambda's `batchItemFailures` takes the sequence
     /// number, which [`serve`] looks up).
     pub stream: Option<Handler<StreamEvent, RecordFailures>>,
-    /// SQS messages: the message ids that failed.
+    /// SQS messages: the message ids that failed. The upload bucket's object events arrive
+    /// this way too (each message's body is one S3 event), through the queue the bucket
+    /// notifies.
     pub queue: Option<Handler<SqsEvent, RecordFailures>>,
-    /// S3 object notifications. An error fails the invocation (S3 retries it).
-    pub s3: Option<Handler<S3Event, Result<(), String>>>,
     /// EventBridge Scheduler invocations. An error fails the invocation (retried by the
     /// schedule's retry policy).
     pub schedule: Option<Handler<ScheduledEvent, Result<(), String>>>,
@@ -209,11 +208,6 @@ impl Handlers {
                     .collect();
                 serde_json::to_value(response).map_err(malformed)
             }
-            EventKind::S3 => {
-                let handler = self.s3.clone().ok_or(InvokeError::NoHandler(kind))?;
-                handler(serde_json::from_value(event).map_err(malformed)?).await.map_err(InvokeError::Failed)?;
-                Ok(Value::Null)
-            }
             EventKind::Schedule => {
                 let handler = self.schedule.clone().ok_or(InvokeError::NoHandler(kind))?;
                 handler(serde_json::from_value(event).map_err(malformed)?).await.map_err(InvokeError::Failed)?;
@@ -224,7 +218,8 @@ impl Handlers {
                 handler(serde_json::from_value(event).map_err(malformed)?).await.map_err(InvokeError::Failed)?;
                 Ok(Value::Null)
             }
-            EventKind::Unknown => Err(InvokeError::NoHandler(kind)),
+            // S3 notifications sent straight to a function: the stack sends them to a queue.
+            EventKind::S3 | EventKind::Unknown => Err(InvokeError::NoHandler(kind)),
         }
     }
 }

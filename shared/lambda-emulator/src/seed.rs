@@ -7,7 +7,10 @@
 //! project with tasks that the owner deletes. For the notifications function: unread and read
 //! notifications in the owner's inbox (its routes), comments that mention members, whose
 //! domain events are the stream batches (one per invocation), members whose daily digest and
-//! held-back mail are due for each sweep, and the address each SES feedback event names.
+//! held-back mail are due for each sweep, and the address each SES feedback event names. For
+//! the files function: a real file (a 2 MB JPEG, a 20-page PDF) reserved through the store and
+//! put into the upload bucket before the first invocation, whose object event every invocation
+//! processes again; and, for each sweep, an upload whose reservation just expired.
 //!
 //! Each scenario gets its own table, made from `table.json` without the stream: the local
 //! endpoint (moto) deep-copies a table with its whole stream history for every item of every
@@ -17,13 +20,14 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
+use domain::files::FileStatus;
 use domain::notify::{Digest, DigestFrequency, NotificationKind, Preferences};
 use domain::work::{Due, Priority, ProjectId, ProjectName, TaskId, TaskStatus, TaskTitle};
 use domain::{Action, Clock, Identity, OrgId, OrgName, Plan, Role, UserId};
 use serde_json::{Value, json};
 use store::{
-    EventKind, InviteContext, InviteToken, NewInvite, NewNotification, NewOrg, OrgScope, PageRequest, Project, Recipient, Store, TableDefinition, Task,
-    TaskDraft,
+    Arrival, EventKind, InviteContext, InviteToken, NewFile, NewInvite, NewNotification, NewOrg, OrgScope, Outcome, PageRequest, Project, Recipient, Store,
+    StoredFile, TableDefinition, Task, TaskDraft,
 };
 
 use crate::runtime_api::request_id;
@@ -132,11 +136,16 @@ pub struct Fixture {
     pub branded: User,
     /// A platform operator (the operators' routes).
     pub operator: User,
+    /// A seeded member with the member role (none with fewer than two members).
+    pub member: Option<User>,
     /// The projects scenarios' projects and tasks, when seeded.
     pub workload: Option<Workload>,
     /// The domain events of comments that mention members, one stream batch per invocation
     /// (empty unless [`comment_events`] seeded them).
     pub comment_events: Vec<Vec<CommentEvent>>,
+    /// The file in the upload bucket the files scenarios' events are about, when seeded
+    /// ([`upload`]).
+    pub upload: Option<Upload>,
 }
 
 /// The domain event of a comment the owner wrote on a board task, mentioning one member: the
@@ -237,11 +246,15 @@ pub async fn seed(store: &Store, members: usize, invitations: usize, workload: b
     let scope = store.authorize(&who, org_id, Action::ManageMembers).await?;
 
     let mut member_ids = Vec::with_capacity(members);
+    let mut member = None;
     for k in 0..members {
         let m = User::new(format!("member-{k}@bench.example.com"), format!("Member {k}"));
         let role = if k % 5 == 0 { Role::Admin } else { Role::Member };
         store.add_member(&scope, &m.identity()?.user_id, role, m.identity()?.email, Some(m.name.clone())).await?;
         member_ids.push(m.identity()?.user_id);
+        if role == Role::Member && member.is_none() {
+            member = Some(m);
+        }
     }
 
     let invite = |email: String| {
@@ -274,8 +287,10 @@ pub async fn seed(store: &Store, members: usize, invitations: usize, workload: b
         invitees,
         branded,
         operator,
+        member,
         workload,
         comment_events: Vec::new(),
+        upload: None,
     })
 }
 
@@ -630,4 +645,188 @@ pub fn bounced_address(k: usize) -> String {
 /// Whether `address` is on the suppression list (the feedback handler's work).
 pub async fn suppressed(store: &Store, address: &str) -> Result<bool, Error> {
     Ok(store.is_suppressed(&address.parse().map_err(|e| format!("email {address}: {e:?}"))?).await?)
+}
+
+/// A sample file the files scenarios upload, made by `media::samples`: real files, which the
+/// function's processing decodes or parses in full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sample {
+    /// A photo-like JPEG of [`JPEG_SIZE`] pixels at quality [`JPEG_QUALITY`]: about 2 MB, 3
+    /// megapixels to decode (and a thumbnail to make).
+    Jpeg,
+    /// A PDF of [`PDF_PAGES`] pages, each with a line of text (extracted page by page).
+    Pdf,
+}
+
+/// The sample JPEG's width and height.
+pub const JPEG_SIZE: (u32, u32) = (2000, 1500);
+pub const JPEG_QUALITY: u8 = 95;
+/// The sample PDF's pages.
+pub const PDF_PAGES: u32 = 20;
+
+impl Sample {
+    /// The file's bytes (made anew at each call).
+    pub fn bytes(self) -> Vec<u8> {
+        match self {
+            Sample::Jpeg => media::samples::jpeg(JPEG_SIZE.0, JPEG_SIZE.1, JPEG_QUALITY),
+            Sample::Pdf => {
+                let pages: Vec<String> =
+                    (1..=PDF_PAGES).map(|p| format!("Bench Org quarterly report, page {p} of {PDF_PAGES}: revenue, seats and storage by plan.")).collect();
+                media::samples::pdf(&pages.iter().map(String::as_str).collect::<Vec<_>>())
+            }
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Sample::Jpeg => "photo.jpg",
+            Sample::Pdf => "report.pdf",
+        }
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Sample::Jpeg => "image/jpeg",
+            Sample::Pdf => "application/pdf",
+        }
+    }
+
+    /// What processing should have found in the sample but did not, if anything: the JPEG's
+    /// dimensions and its thumbnail, the PDF's pages and its text.
+    pub fn unmet(self, file: &StoredFile) -> Option<String> {
+        match self {
+            Sample::Jpeg => {
+                let (width, height) = JPEG_SIZE;
+                (file.width != Some(width) || file.height != Some(height) || !file.has_thumbnail).then(|| {
+                    format!("processed as {:?}×{:?}, thumbnail {} (expected {width}×{height} with a thumbnail)", file.width, file.height, file.has_thumbnail)
+                })
+            }
+            Sample::Pdf => (file.pages != Some(PDF_PAGES) || !file.has_text)
+                .then(|| format!("processed with {:?} pages, text {} (expected {PDF_PAGES} pages with text)", file.pages, file.has_text)),
+        }
+    }
+}
+
+/// A file of the seeded org whose bytes are in the upload bucket: reserved through the store
+/// as `POST …/files` reserves it, its bytes put with the S3 API where the browser's presigned
+/// POST would put them. Nothing notifies the function here: the scenarios build the events.
+#[derive(Debug, Clone)]
+pub struct Upload {
+    pub sample: Sample,
+    pub org_id: String,
+    pub file_id: String,
+    pub bucket: String,
+    /// `uploads/{org}/{file}`, as stored (S3 events carry it form-encoded).
+    pub key: String,
+    pub size: u64,
+    /// The ETag S3 answered the put with, without its quotes.
+    pub etag: String,
+    /// The file item's version once seeded (each write of the function adds one).
+    pub version: u64,
+}
+
+/// Seeds an upload of `sample` by the fixture's owner into `bucket`: reserves the file and
+/// puts its bytes. With `processed`, also takes it through processing in the store, as the
+/// function would (`ready`, not gated): the file a malware scan result is about.
+pub async fn upload(store: &Store, s3: &aws_sdk_s3::Client, bucket: &str, fixture: &Fixture, sample: Sample, processed: bool) -> Result<Upload, Error> {
+    let owner = fixture.owner.identity()?;
+    let org: OrgId = fixture.org_id.parse().map_err(invalid)?;
+    let scope = store.authorize(&owner, org, Action::WriteWorkload).await?;
+    let bytes = sample.bytes();
+    let size = u64::try_from(bytes.len())?;
+    let new = NewFile { name: sample.name().to_owned(), content_type: sample.content_type(), size, attach_to: None };
+    let expires = store.clock().epoch() + domain::files::UPLOAD_VALID_SECS + domain::files::RESERVATION_GRACE_SECS;
+    let mut file = store.reserve_upload(&scope, new, expires).await?;
+    let key = file.object_key();
+    let put = s3
+        .put_object()
+        .bucket(bucket)
+        .key(&key)
+        .content_type(sample.content_type())
+        .body(bytes.into())
+        .send()
+        .await
+        .map_err(|e| format!("putting {key} into {bucket}: {}", aws_sdk_s3::error::DisplayErrorContext(e)))?;
+    let etag = put.e_tag().ok_or_else(|| format!("putting {key} answered no ETag"))?.trim_matches('"').to_owned();
+    if processed {
+        let Arrival::Process(begun) = store.begin_processing(&file, &sequencer(0), &etag, size).await? else {
+            return Err(format!("the seeded file {} did not begin processing", file.id).into());
+        };
+        let outcome = Outcome {
+            status: Some(FileStatus::Ready),
+            detected_type: Some(sample.content_type().to_owned()),
+            has_thumbnail: sample == Sample::Jpeg,
+            has_text: sample == Sample::Pdf,
+            ..Outcome::default()
+        };
+        file = store.finish_processing(&begun, outcome, false).await?.ok_or("the seeded file changed while it was processed")?;
+    }
+    Ok(Upload { sample, org_id: org.to_string(), file_id: file.id.to_string(), bucket: bucket.to_owned(), key, size, etag, version: file.version })
+}
+
+/// The sequencer of the `i`th event of one object key, in S3's form (hex): each greater than
+/// the one before, as a new upload of the key would have.
+pub fn sequencer(i: usize) -> String {
+    format!("{:018X}", i + 1)
+}
+
+/// What is wrong with the seeded upload's file after an invocation that got its event with
+/// `sequencer` (any, with `None`): gone, not `ready`, not processed for this event (its event
+/// dropped as seen), or without what processing derives from its sample.
+pub async fn processing_problem(store: &Store, upload: &Upload, sequencer: Option<&str>) -> Result<Option<String>, Error> {
+    let Some(file) = store.file_of_object(&upload.key).await? else {
+        return Ok(Some(format!("file {} is gone", upload.file_id)));
+    };
+    if file.status != FileStatus::Ready {
+        return Ok(Some(format!("file {} is {} ({})", file.id, file.status, file.reason.as_deref().unwrap_or("no reason"))));
+    }
+    if let Some(expected) = sequencer
+        && file.sequencer.as_deref() != Some(expected)
+    {
+        return Ok(Some(format!("file {} was not processed for the event with sequencer {expected} (its sequencer: {:?})", file.id, file.sequencer)));
+    }
+    Ok(upload.sample.unmet(&file).map(|unmet| format!("file {}: {unmet}", file.id)))
+}
+
+/// What is wrong with the seeded (processed) upload's file after the `n`th scan result of its
+/// object (1 for the first): no clean scan of its ETag recorded, not by this invocation (the
+/// item's version tells), or no longer `ready`.
+pub async fn scan_problem(store: &Store, upload: &Upload, n: u64) -> Result<Option<String>, Error> {
+    let Some(file) = store.file_of_object(&upload.key).await? else {
+        return Ok(Some(format!("file {} is gone", upload.file_id)));
+    };
+    let expected = upload.version + n;
+    Ok(if file.scan_result.as_deref() != Some(store::SCAN_CLEAN) || file.scan_etag.as_deref() != Some(upload.etag.as_str()) {
+        Some(format!("file {} has no clean scan of ETag {} recorded (result {:?} of {:?})", file.id, upload.etag, file.scan_result, file.scan_etag))
+    } else if file.version != expected {
+        Some(format!("file {} is at version {}, not {expected}: the scan result was not recorded", file.id, file.version))
+    } else if file.status != FileStatus::Ready {
+        Some(format!("file {} is {} after a clean scan", file.id, file.status))
+    } else {
+        None
+    })
+}
+
+/// An upload reserved just before an invocation of the upload sweep, whose reservation has
+/// expired (its bytes never came): the sweep must delete it and free its bytes.
+#[derive(Debug, Clone)]
+pub struct ExpiredUpload {
+    pub file_id: String,
+    pub key: String,
+}
+
+/// Reserves, for invocation `k` of the upload sweep, an upload by the fixture's owner whose
+/// reservation expired a second ago.
+pub async fn expired_upload(store: &Store, fixture: &Fixture, k: usize) -> Result<ExpiredUpload, Error> {
+    let owner = fixture.owner.identity()?;
+    let org: OrgId = fixture.org_id.parse().map_err(invalid)?;
+    let scope = store.authorize(&owner, org, Action::WriteWorkload).await?;
+    let new = NewFile { name: format!("never-arrived-{k}.jpg"), content_type: "image/jpeg", size: 1024 * 1024, attach_to: None };
+    let file = store.reserve_upload(&scope, new, store.clock().epoch() - 1).await?;
+    Ok(ExpiredUpload { file_id: file.id.to_string(), key: file.object_key() })
+}
+
+/// Whether the sweep deleted `expired` (and so freed its reservation, in the same transaction).
+pub async fn swept(store: &Store, expired: &ExpiredUpload) -> Result<bool, Error> {
+    Ok(store.file_of_object(&expired.key).await?.is_none())
 }
