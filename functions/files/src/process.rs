@@ -251,6 +251,20 @@ fn analyse(bytes: &[u8], declared: &str, allowed: &[&str], limits: &media::Limit
 mod tests {
     use super::*;
 
+    /// The sample delivery (an SQS message whose body is S3's event) parses as the handler
+    /// parses it, and its key names the file it was built for.
+    #[test]
+    fn the_real_delivery_shape_is_read() {
+        let raw = std::fs::read_to_string(testkit::events_dir().join("sqs/s3-object-created.json")).unwrap();
+        let sqs: SqsEvent = serde_json::from_str(&raw).unwrap();
+        let body = sqs.records[0].body.as_deref().unwrap();
+        let s3: S3Event = serde_json::from_str(body).unwrap();
+        let object = &s3.records[0].s3.object;
+        let key = decode_key(object.key.as_deref().unwrap()).unwrap();
+        assert!(store::parse_upload_key(&key).is_some(), "{key}");
+        assert!(object.sequencer.is_some() && object.size.is_some() && object.e_tag.is_some());
+    }
+
     #[test]
     fn event_keys_are_form_decoded() {
         assert_eq!(decode_key("uploads/a/b+c%2Bd%C3%A9").as_deref(), Some("uploads/a/b c+dé"));

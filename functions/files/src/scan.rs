@@ -60,3 +60,32 @@ pub async fn on_scan_result(app: &AppState, event: EventBridgeEvent<Value>) -> R
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> EventBridgeEvent<Value> {
+        let raw = std::fs::read_to_string(testkit::events_dir().join("eventbridge/guardduty-malware-scan-result.json")).unwrap();
+        serde_json::from_str(&raw).unwrap()
+    }
+
+    #[test]
+    fn the_real_event_shape_is_read() {
+        let scan = scan_result(&sample()).unwrap();
+        assert_eq!(scan.bucket, "tenantry-prod-uploads-123456789012");
+        assert_eq!(scan.key, "uploads/01JDQ2V3X4Y5Z6A7B8C9D0E1F2/01JDQ3A9K7M2N4P6Q8R0S2T4V6");
+        assert_eq!((scan.etag.as_str(), scan.result.as_str()), ("5b2d0b8a4f4e6a1c9b1d3f7e2a8c6d40", "NO_THREATS_FOUND"));
+        assert_eq!(api::event_kind(&serde_json::to_value(sample()).unwrap()), api::EventKind::Bus);
+    }
+
+    #[test]
+    fn other_events_are_not_scan_results() {
+        let mut other = sample();
+        other.detail_type = "GuardDuty Malware Protection Resource Status".into();
+        assert_eq!(scan_result(&other), None);
+        let mut skipped = sample();
+        skipped.detail = serde_json::json!({"scanStatus": "SKIPPED", "s3ObjectDetails": {"bucketName": "b", "objectKey": "k"}});
+        assert_eq!(scan_result(&skipped).map(|s| s.result), Some("SKIPPED".into()), "a scan without a result says why");
+    }
+}

@@ -168,9 +168,12 @@ async fn run(args: Args) -> Result<ExitCode, Error> {
     }
     let endpoint = format!("http://127.0.0.1:{port}");
     let config = local_aws::sdk_config(&endpoint).await;
-    // The user pool and the SES identity; its (streamed) table stays unused, see `seed`.
+    // The user pool, the SES identity and the upload bucket; its (streamed) table stays
+    // unused, see `seed`.
     let resources = local_runner::provision::provision(&config, &endpoint, TABLE).await?;
     let dynamo = aws_sdk_dynamodb::Client::new(&config);
+    // Buckets by path on the local endpoint, as the functions address them there.
+    let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&config).force_path_style(true).build());
     eprintln!(
         "tenantry-bench: local endpoint {endpoint}; {} scenario(s), 1 cold + {} warm invocations each, an org with {} members per scenario, \
          and for each org-purge invocation an org of {} (or a project of {} tasks) deleted just before it",
@@ -184,6 +187,7 @@ async fn run(args: Args) -> Result<ExitCode, Error> {
     let ctx = Ctx {
         endpoint: &endpoint,
         user_pool_id: &resources.user_pool_id,
+        upload_bucket: &resources.upload_bucket,
         templates: &templates,
         iterations: args.iterations,
         purge_members: args.purge_members,
@@ -205,6 +209,9 @@ async fn run(args: Args) -> Result<ExitCode, Error> {
         if let Some((batches, per_batch)) = s.comment_events(args.iterations + 1) {
             fixture.comment_events = seed::comment_events(&store, &fixture, batches, per_batch).await?;
             comments = format!(", {} comment events", batches * per_batch);
+        }
+        if let Some((sample, processed)) = s.upload() {
+            fixture.upload = Some(seed::upload(&store, &s3, &resources.upload_bucket, &fixture, sample, processed).await?);
         }
         if seeded.elapsed() > Duration::from_secs(2) {
             let workload = if s.needs_workload() { " and the projects workload" } else { "" };
@@ -246,6 +253,8 @@ async fn run(args: Args) -> Result<ExitCode, Error> {
 struct Ctx<'a> {
     endpoint: &'a str,
     user_pool_id: &'a str,
+    /// The bench stack's upload bucket (`provision` made it).
+    upload_bucket: &'a str,
     templates: &'a Templates,
     iterations: usize,
     /// Members of each org a purge invocation purges, besides its owner.
@@ -276,6 +285,9 @@ fn function_env(ctx: &Ctx, def: &FunctionDef, table: &str) -> Vec<(String, Strin
     }
     if def.environment.ses_configuration_set {
         env.push(("SES_CONFIGURATION_SET".to_owned(), SES_CONFIGURATION_SET.to_owned()));
+    }
+    if def.environment.upload_bucket {
+        env.push(("UPLOAD_BUCKET".to_owned(), ctx.upload_bucket.to_owned()));
     }
     let mut vars: Vec<(String, String)> = provision::function_vars(APP_URL, def.environment.ses_from_address).into_iter().collect();
     vars.sort();
@@ -308,7 +320,7 @@ fn judge(kind: Kind, outcome: &Outcome) -> (String, bool, bool) {
                 None => ("unparsable".into(), false, false),
             },
             // Nothing to answer: `null`.
-            Kind::S3 | Kind::Schedule | Kind::Bus => match json(body) {
+            Kind::Schedule | Kind::Bus => match json(body) {
                 Some(serde_json::Value::Null) => ("ok".into(), true, false),
                 _ => ("unexpected answer".into(), false, false),
             },
@@ -359,6 +371,12 @@ async fn prepare(ctx: &Ctx<'_>, s: &Scenario, store: &store::Store, fixture: &Fi
             Prepared { due_digests: Some(due), ..Prepared::default() }
         }
         PerInvocation::BouncedAddress => Prepared { bounced: Some(seed::bounced_address(i)), ..Prepared::default() },
+        PerInvocation::Reprocess => Prepared { sequencer: Some(seed::sequencer(i)), ..Prepared::default() },
+        PerInvocation::ScanResult => Prepared { scan: Some(i as u64 + 1), ..Prepared::default() },
+        PerInvocation::ExpiredUpload => {
+            let expired = seed::expired_upload(store, fixture, i).await.map_err(|e| format!("seeding invocation {i}: {e}"))?;
+            Prepared { expired_upload: Some(expired), ..Prepared::default() }
+        }
     };
     let event = ctx.templates.build(s, fixture, i, &prepared)?;
     Ok((Invocation::json(&event), prepared))
@@ -366,8 +384,31 @@ async fn prepare(ctx: &Ctx<'_>, s: &Scenario, store: &store::Store, fixture: &Fi
 
 /// What is wrong after a successful answer: the invocation's org or project is still there,
 /// its removed member still has tasks, a mentioned member has no notification, a digest or
-/// held-back mail is still due, or a bounced address is not suppressed.
+/// held-back mail is still due, a bounced address is not suppressed, the upload was not
+/// processed to `ready` (with its sample's dimensions or pages), its scan result not recorded,
+/// or an expired upload not swept.
 async fn check(store: &store::Store, fixture: &Fixture, prepared: &Prepared) -> Option<String> {
+    if let Some(sequencer) = &prepared.sequencer {
+        let Some(upload) = &fixture.upload else { return Some("no upload was seeded".into()) };
+        return match seed::processing_problem(store, upload, Some(sequencer)).await {
+            Ok(problem) => problem.map(|p| format!("answered, but {p}")),
+            Err(e) => Some(format!("could not check file {}: {e}", upload.file_id)),
+        };
+    }
+    if let Some(n) = prepared.scan {
+        let Some(upload) = &fixture.upload else { return Some("no upload was seeded".into()) };
+        return match seed::scan_problem(store, upload, n).await {
+            Ok(problem) => problem.map(|p| format!("answered, but {p}")),
+            Err(e) => Some(format!("could not check the scan of file {}: {e}", upload.file_id)),
+        };
+    }
+    if let Some(expired) = &prepared.expired_upload {
+        return match seed::swept(store, expired).await {
+            Ok(true) => None,
+            Ok(false) => Some(format!("answered, but the expired upload {} is still there", expired.file_id)),
+            Err(e) => Some(format!("could not check the expired upload {}: {e}", expired.file_id)),
+        };
+    }
     if let Some(events) = &prepared.comment_events {
         return match seed::mentions_missing(store, fixture, events).await {
             Ok(0) => None,
@@ -480,6 +521,18 @@ async fn run_scenario(ctx: &Ctx<'_>, s: &Scenario, def: &FunctionDef, binary: &P
             result.error = Some(format!("cold invocation: {e}{init_error}"));
         }
     }
+    // The processed upload, read back once more: a scenario whose file did not end `ready`
+    // (with its sample's dimensions or pages) is not a measurement of processing.
+    if s.per_invocation == PerInvocation::Reprocess
+        && result.error.is_none()
+        && let Some(upload) = &fixture.upload
+    {
+        match seed::processing_problem(store, upload, None).await {
+            Ok(None) => {}
+            Ok(Some(problem)) => result.error = Some(format!("after the run: {problem}")),
+            Err(e) => result.error = Some(format!("after the run, reading file {} back: {e}", upload.file_id)),
+        }
+    }
     result.warm_invocations = durations.len();
     result.warm_ms = Summary::of(&durations);
     result.warm_round_trip_ms = Summary::of(&round_trips);
@@ -543,6 +596,26 @@ mod tests {
         assert!(ok(Kind::CognitoTrigger, r#"{"response":{}}"#));
         let error = answered(Outcome::Error { error_type: Some("Unavailable".into()), body: b"{}".to_vec() });
         assert_eq!(judge(Kind::Stream, &error.outcome), ("error:Unavailable".into(), false, true));
+    }
+
+    #[test]
+    fn functions_get_the_upload_bucket_when_the_registry_says_so() {
+        let templates = Templates::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../events")).unwrap();
+        let ctx = Ctx {
+            endpoint: "http://127.0.0.1:1",
+            user_pool_id: "us-east-1_bench",
+            upload_bucket: "tenantry-bench-uploads",
+            templates: &templates,
+            iterations: 1,
+            purge_members: 0,
+        };
+        let bucket = |name: &str| {
+            let env = function_env(&ctx, &scenarios::function(name).unwrap(), "tenantry-bench-01");
+            env.into_iter().find(|(k, _)| k == "UPLOAD_BUCKET").map(|(_, v)| v)
+        };
+        assert_eq!(bucket("files").as_deref(), Some("tenantry-bench-uploads"));
+        assert_eq!(bucket("org-purge").as_deref(), Some("tenantry-bench-uploads"));
+        assert_eq!(bucket("organizations"), None);
     }
 
     #[test]

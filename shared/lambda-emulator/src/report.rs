@@ -98,10 +98,11 @@ pub fn rfc3339_utc(epoch_secs: u64) -> String {
 pub struct Responses {
     pub total: usize,
     /// Successful answers: 2xx (HTTP), no function error (triggers), no failed records
-    /// (stream and queue batches), `null` (scheduled, S3 and other EventBridge events); and
-    /// the work done where the harness checks it (a purge invocation's org or project is
-    /// gone, a removed member's tasks are unassigned, mentioned members are notified, due
-    /// digests and held-back mail are sent, a bounced address is suppressed).
+    /// (stream and queue batches), `null` (scheduled and other EventBridge events); and the
+    /// work done where the harness checks it (a purge invocation's org or project is gone, a
+    /// removed member's tasks are unassigned, mentioned members are notified, due digests and
+    /// held-back mail are sent, a bounced address is suppressed, an upload is processed to
+    /// `ready`, a scan result is recorded, an expired upload is swept).
     pub ok: usize,
     /// Answers that are not successes without being function errors (HTTP outside 2xx,
     /// failed records, work not done).
@@ -282,7 +283,9 @@ impl Report {
              log lines (n/a: not logged). OK: 2xx (HTTP), no function error (triggers), no failed records (streams, queues) \
              or `null` (schedules, EventBridge events), and the invocation's work done where it is checked (its org or \
              project purged, its removed member's tasks unassigned, each mentioned member notified, its digests and \
-             held-back mail sent and rescheduled, its bounced address suppressed) / invocations.\n",
+             held-back mail sent and rescheduled, its bounced address suppressed, its upload processed to `ready` with what \
+             the sample holds, its scan result recorded, its expired upload swept) / invocations. Peak RSS: the process's \
+             high-water mark over all its invocations (`VmHWM`).\n",
         );
         let problems: Vec<&ScenarioResult> = self.results.iter().filter(|r| r.error.is_some() || r.responses.first_failure.is_some()).collect();
         if !problems.is_empty() {

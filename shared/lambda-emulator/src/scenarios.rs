@@ -1,7 +1,8 @@
 //! The functions, from the registry, and the benchmark scenarios, in one table. Events are
-//! built as Lambda delivers them: REST, Cognito and EventBridge (SES feedback) events from the
-//! sample events in `events/` with the seeded ids, users, tokens and addresses put in; stream
-//! records and scheduled events by the local runner's builders (`local_runner::events`).
+//! built as Lambda delivers them: REST, Cognito, EventBridge (SES feedback, GuardDuty malware
+//! scan results) and SQS (the upload bucket's S3 events) events from the sample events in
+//! `events/` with the seeded ids, users, tokens, addresses and objects put in; stream records
+//! and scheduled events by the local runner's builders (`local_runner::events`).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -10,7 +11,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde_json::{Value, json};
 
 use crate::runtime_api::request_id;
-use crate::seed::{CommentEvent, DeletedOrg, DeletedProject, DueDigests, Fixture, Item, RemovedMember, User};
+use crate::seed::{CommentEvent, DeletedOrg, DeletedProject, DueDigests, ExpiredUpload, Fixture, Item, RemovedMember, Sample, Upload, User};
 
 /// An event kind Lambda delivers to a function, one per kind of source the registry declares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,13 +22,14 @@ pub enum Kind {
     CognitoTrigger,
     /// DynamoDB stream batches; answers carry `batchItemFailures`.
     Stream,
-    /// SQS message batches; answers carry `batchItemFailures`.
+    /// SQS message batches; answers carry `batchItemFailures`. The upload bucket's object
+    /// events come this way too: the bucket notifies a queue, each message's body is an S3
+    /// event (no function is invoked by S3 directly).
     Queue,
-    /// S3 object notifications.
-    S3,
     /// EventBridge Scheduler invocations.
     Schedule,
-    /// Other EventBridge events: SES bounces and complaints, through a rule.
+    /// Other EventBridge events, through a rule: SES bounces and complaints, GuardDuty malware
+    /// scan results.
     Bus,
 }
 
@@ -54,10 +56,9 @@ impl FunctionDef {
             (s.http, Kind::Http),
             (!s.cognito_triggers.is_empty(), Kind::CognitoTrigger),
             (s.dynamodb_stream.is_some(), Kind::Stream),
-            (!s.queues.is_empty(), Kind::Queue),
-            (s.s3.is_some(), Kind::S3),
+            (!s.queues.is_empty() || s.s3.is_some(), Kind::Queue),
             (!s.schedules.is_empty(), Kind::Schedule),
-            (s.mail_feedback, Kind::Bus),
+            (s.mail_feedback || s.malware_scan_results, Kind::Bus),
         ];
         FunctionDef {
             binary: f.name,
@@ -97,6 +98,8 @@ pub enum Who {
     Branded,
     /// A platform operator.
     Operator,
+    /// A seeded member of the org with the member role.
+    Member,
 }
 
 /// What is seeded for each invocation, just before its event is queued.
@@ -121,6 +124,16 @@ pub enum PerInvocation {
     DueDigests,
     /// An address an SES feedback event reports as bounced; the invocation must suppress it.
     BouncedAddress,
+    /// The seeded upload's object event ([`Fixture::upload`]) with a sequencer greater than
+    /// the last one's, as a new upload of the same key has: the invocation must process the
+    /// object again and leave the file `ready` with what its sample holds.
+    Reprocess,
+    /// The `i`th clean malware scan result of the seeded (processed) upload: the invocation
+    /// must record it.
+    ScanResult,
+    /// An upload whose reservation expired just before (its bytes never came): the invocation
+    /// must delete it.
+    ExpiredUpload,
 }
 
 /// What was seeded for one invocation.
@@ -132,6 +145,11 @@ pub struct Prepared {
     pub comment_events: Option<Vec<CommentEvent>>,
     pub due_digests: Option<DueDigests>,
     pub bounced: Option<String>,
+    /// The sequencer of the seeded upload's object event.
+    pub sequencer: Option<String>,
+    /// Which scan result of the seeded upload this is (1 for the first).
+    pub scan: Option<u64>,
+    pub expired_upload: Option<ExpiredUpload>,
 }
 
 /// An event to send. In paths, `{orgId}` and `{projectId}` (the workload's board) are
@@ -173,6 +191,19 @@ pub enum EventSpec {
     /// What EventBridge Scheduler sends when the function's schedule `schedule` fires.
     Schedule {
         schedule: &'static str,
+    },
+    /// `events/sqs/<source>.json`: a batch of one SQS message whose body is the upload bucket's
+    /// `ObjectCreated` event of the seeded upload of `sample` ([`Fixture::upload`]; its key,
+    /// size, ETag and the invocation's sequencer).
+    UploadEvent {
+        source: &'static str,
+        sample: Sample,
+    },
+    /// `events/eventbridge/<source>.json`: GuardDuty's clean scan result of the seeded upload
+    /// of `sample`, processed before the first invocation (its bucket, key and ETag).
+    ScanResult {
+        source: &'static str,
+        sample: Sample,
     },
 }
 
@@ -258,6 +289,31 @@ pub const SCENARIOS: &[Scenario] = &[
         event: EventSpec::MailFeedback { source: "ses-bounce" },
         per_invocation: PerInvocation::BouncedAddress,
     },
+    http("files", "presign upload", "POST", "/orgs/{orgId}/files", Some(r#"{"name":"photo.jpg","size":2097152,"contentType":"image/jpeg"}"#), Who::Member),
+    Scenario {
+        function: "files",
+        name: "process 2 MB JPEG (SQS)",
+        event: EventSpec::UploadEvent { source: "s3-object-created", sample: Sample::Jpeg },
+        per_invocation: PerInvocation::Reprocess,
+    },
+    Scenario {
+        function: "files",
+        name: "process 20-page PDF (SQS)",
+        event: EventSpec::UploadEvent { source: "s3-object-created", sample: Sample::Pdf },
+        per_invocation: PerInvocation::Reprocess,
+    },
+    Scenario {
+        function: "files",
+        name: "upload-sweep (schedule)",
+        event: EventSpec::Schedule { schedule: "upload-sweep" },
+        per_invocation: PerInvocation::ExpiredUpload,
+    },
+    Scenario {
+        function: "files",
+        name: "malware scan result (EventBridge)",
+        event: EventSpec::ScanResult { source: "guardduty-malware-scan-result", sample: Sample::Pdf },
+        per_invocation: PerInvocation::ScanResult,
+    },
 ];
 
 impl Scenario {
@@ -270,7 +326,9 @@ impl Scenario {
             | EventSpec::ProjectDeletionRecord
             | EventSpec::DomainEventRecords
             | EventSpec::Schedule { .. }
-            | EventSpec::MailFeedback { .. } => None,
+            | EventSpec::MailFeedback { .. }
+            | EventSpec::UploadEvent { .. }
+            | EventSpec::ScanResult { .. } => None,
         }
     }
 
@@ -281,7 +339,18 @@ impl Scenario {
             EventSpec::Trigger { .. } => Kind::CognitoTrigger,
             EventSpec::OrgDeletionRecord | EventSpec::MemberRemovalRecord | EventSpec::ProjectDeletionRecord | EventSpec::DomainEventRecords => Kind::Stream,
             EventSpec::Schedule { .. } => Kind::Schedule,
-            EventSpec::MailFeedback { .. } => Kind::Bus,
+            EventSpec::MailFeedback { .. } | EventSpec::ScanResult { .. } => Kind::Bus,
+            EventSpec::UploadEvent { .. } => Kind::Queue,
+        }
+    }
+
+    /// The file in the upload bucket the scenario's events are about, seeded before its first
+    /// invocation ([`crate::seed::upload`]): its sample, and whether it is processed already.
+    pub fn upload(&self) -> Option<(Sample, bool)> {
+        match self.event {
+            EventSpec::UploadEvent { sample, .. } => Some((sample, false)),
+            EventSpec::ScanResult { sample, .. } => Some((sample, true)),
+            _ => None,
         }
     }
 
@@ -324,10 +393,12 @@ pub struct Templates {
     apigw: Value,
     cognito: HashMap<String, Value>,
     eventbridge: HashMap<String, Value>,
+    sqs: HashMap<String, Value>,
 }
 
 impl Templates {
-    /// Reads `events/apigw/get-me.json`, `events/cognito/*.json` and `events/eventbridge/*.json`.
+    /// Reads `events/apigw/get-me.json`, `events/cognito/*.json`, `events/eventbridge/*.json`
+    /// and `events/sqs/*.json`.
     pub fn load(events: &Path) -> Result<Templates, String> {
         let read = |p: &Path| -> Result<Value, String> {
             let text = std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
@@ -346,7 +417,7 @@ impl Templates {
             Ok(events_by_name)
         };
         let apigw = read(&events.join("apigw/get-me.json"))?;
-        Ok(Templates { apigw, cognito: folder("cognito")?, eventbridge: folder("eventbridge")? })
+        Ok(Templates { apigw, cognito: folder("cognito")?, eventbridge: folder("eventbridge")?, sqs: folder("sqs")? })
     }
 
     /// The event of invocation `i` (0 is the cold one) of `scenario`, with what was seeded
@@ -359,7 +430,13 @@ impl Templates {
             PerInvocation::DeletedOrg => deleted()?.org_id.as_str(),
             PerInvocation::RemovedMember => removed()?.org_id.as_str(),
             PerInvocation::DeletedProject => deleted_project()?.org_id.as_str(),
-            PerInvocation::Nothing | PerInvocation::CommentEvents | PerInvocation::DueDigests | PerInvocation::BouncedAddress => fixture.org_id.as_str(),
+            PerInvocation::Nothing
+            | PerInvocation::CommentEvents
+            | PerInvocation::DueDigests
+            | PerInvocation::BouncedAddress
+            | PerInvocation::Reprocess
+            | PerInvocation::ScanResult
+            | PerInvocation::ExpiredUpload => fixture.org_id.as_str(),
         };
         let workload = fixture.workload.as_ref();
         match scenario.event {
@@ -412,6 +489,27 @@ impl Templates {
                 event["time"] = json!(domain::rfc3339(time::OffsetDateTime::now_utc()));
                 Ok(event)
             }
+            EventSpec::UploadEvent { source, .. } => {
+                let upload = seeded_upload(scenario, fixture)?;
+                let sequencer = prepared.sequencer.as_deref().ok_or_else(|| format!("invocation {i} has no sequencer"))?;
+                let mut event = self.sqs.get(source).cloned().ok_or_else(|| format!("no events/sqs/{source}.json"))?;
+                put_object_created(&mut event, &fixture.table, upload, sequencer)?;
+                Ok(event)
+            }
+            EventSpec::ScanResult { source, .. } => {
+                let upload = seeded_upload(scenario, fixture)?;
+                let mut event = self.eventbridge.get(source).cloned().ok_or_else(|| format!("no events/eventbridge/{source}.json"))?;
+                let object =
+                    event.pointer_mut("/detail/s3ObjectDetails").ok_or_else(|| format!("events/eventbridge/{source}.json has no detail.s3ObjectDetails"))?;
+                // GuardDuty names the key as stored (not form-encoded) and the ETag unquoted.
+                object["bucketName"] = json!(upload.bucket);
+                object["objectKey"] = json!(upload.key);
+                object["eTag"] = json!(upload.etag);
+                event["id"] = json!(request_id());
+                event["time"] = json!(domain::rfc3339(time::OffsetDateTime::now_utc()));
+                event["region"] = json!(testkit::endpoint::REGION);
+                Ok(event)
+            }
         }
     }
 
@@ -446,6 +544,67 @@ impl Templates {
         ctx["authorizer"] = json!({ "claims": user.claims() });
         e
     }
+}
+
+fn seeded_upload<'f>(scenario: &Scenario, fixture: &'f Fixture) -> Result<&'f Upload, String> {
+    fixture.upload.as_ref().ok_or_else(|| format!("{}: no upload seeded", scenario.name))
+}
+
+/// Puts the `ObjectCreated` event of `upload` with `sequencer` into an SQS sample event (one
+/// message, whose body is an S3 event of one record), as the upload bucket's notification to
+/// the queue of the bench stack on `table` delivers it: the bucket, the form-encoded key, the
+/// size, ETag and sequencer, the times; a fresh message id and receipt handle, and the body's
+/// MD5 as SQS computes it.
+pub fn put_object_created(event: &mut Value, table: &str, upload: &Upload, sequencer: &str) -> Result<(), String> {
+    use md5::Digest;
+
+    let now = time::OffsetDateTime::now_utc();
+    let region = testkit::endpoint::REGION;
+    let message = event.pointer_mut("/Records/0").filter(|m| m.is_object()).ok_or("the SQS sample has no message")?;
+    let mut body: Value = serde_json::from_str(message["body"].as_str().ok_or("the SQS sample's body is not a string")?)
+        .map_err(|e| format!("the SQS sample's body is not JSON: {e}"))?;
+    let record = body.pointer_mut("/Records/0").filter(|r| r.is_object()).ok_or("the SQS sample's S3 event has no record")?;
+    record["awsRegion"] = json!(region);
+    record["eventTime"] = json!(format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+        now.year(),
+        u8::from(now.month()),
+        now.day(),
+        now.hour(),
+        now.minute(),
+        now.second(),
+        now.millisecond()
+    ));
+    record["responseElements"]["x-amz-request-id"] = json!(format!("{:016X}", ulid::Ulid::new().random() as u64));
+    let s3 = &mut record["s3"];
+    s3["bucket"]["name"] = json!(upload.bucket);
+    s3["bucket"]["arn"] = json!(format!("arn:aws:s3:::{}", upload.bucket));
+    s3["object"] = json!({ "key": event_key(&upload.key), "size": upload.size, "eTag": upload.etag, "sequencer": sequencer });
+    let body = serde_json::to_string(&body).map_err(|e| e.to_string())?;
+    let md5: String = md5::Md5::digest(body.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
+    let sent = (now.unix_timestamp_nanos() / 1_000_000).to_string();
+    message["messageId"] = json!(request_id());
+    message["receiptHandle"] = json!(format!("AQEB{:032x}", ulid::Ulid::new().0));
+    message["md5OfBody"] = json!(md5);
+    message["body"] = json!(body);
+    message["attributes"]["SentTimestamp"] = json!(sent);
+    message["attributes"]["ApproximateFirstReceiveTimestamp"] = json!(sent);
+    message["attributes"]["ApproximateReceiveCount"] = json!("1");
+    message["eventSourceARN"] = json!(format!("arn:aws:sqs:{region}:123456789012:{table}-files-uploads"));
+    message["awsRegion"] = json!(region);
+    Ok(())
+}
+
+/// An object key as S3 notifications carry it: form-encoded (a space as `+`, other bytes
+/// outside the unreserved set as `%XX`), its slashes kept.
+pub fn event_key(key: &str) -> String {
+    key.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => char::from(b).to_string(),
+            b' ' => "+".to_owned(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 /// The `{name}` path parameters of a route, in order.
@@ -597,6 +756,7 @@ fn user(who: Who, fixture: &Fixture, i: usize) -> Result<User, String> {
         Who::Operator => fixture.operator.clone(),
         Who::Creator => User { sub: format!("{}-{i}", fixture.creator.sub), email: format!("creator-{i}@bench.example.com"), ..fixture.creator.clone() },
         Who::Branded => fixture.branded.clone(),
+        Who::Member => fixture.member.clone().ok_or("no seeded member has the member role (seed two members or more)")?,
         Who::Invitee => fixture
             .invitees
             .get(i)
@@ -643,12 +803,29 @@ mod tests {
             invitees: (0..2).map(|k| Invitee { user: User::new(format!("i{k}@bench.example.com"), "I"), token: format!("tok{k}") }).collect(),
             branded: User::new("branded@bench.example.com", "Branded"),
             operator: User::operator("operator@bench.example.com", "Operator"),
+            member: Some(User::new("member-1@bench.example.com", "Member 1")),
             workload: Some(Workload {
                 project_id: "01JBENCHPR0JECT00000000000".into(),
                 other_project_id: "01JBENCHR0ADMAP00000000000".into(),
                 assignee: "6f1c2d3e-0000-4000-8000-00000000a551".into(),
             }),
             comment_events: Vec::new(),
+            upload: Some(upload(Sample::Jpeg)),
+        }
+    }
+
+    /// A seeded upload of `sample`, as `crate::seed::upload` answers it.
+    fn upload(sample: Sample) -> Upload {
+        let (org, file) = ("01JBENCHORG0000000000000000", "01JDQ3A9K7M2N4P6Q8R0S2T4V6");
+        Upload {
+            sample,
+            org_id: org.into(),
+            file_id: file.into(),
+            bucket: "tenantry-bench-uploads".into(),
+            key: format!("uploads/{org}/{file}"),
+            size: 2_074_321,
+            etag: "9e107d9d372bb6826bd81d3542a419d6".into(),
+            version: 3,
         }
     }
 
@@ -763,6 +940,15 @@ mod tests {
                 ..Prepared::default()
             },
             PerInvocation::BouncedAddress => Prepared { bounced: Some(crate::seed::bounced_address(1)), ..Prepared::default() },
+            PerInvocation::Reprocess => Prepared { sequencer: Some(crate::seed::sequencer(1)), ..Prepared::default() },
+            PerInvocation::ScanResult => Prepared { scan: Some(2), ..Prepared::default() },
+            PerInvocation::ExpiredUpload => Prepared {
+                expired_upload: Some(ExpiredUpload {
+                    file_id: "01JDQ3B0000000000000000000".into(),
+                    key: "uploads/01JBENCHORG0000000000000000/01JDQ3B0000000000000000000".into(),
+                }),
+                ..Prepared::default()
+            },
             PerInvocation::Nothing => Prepared::default(),
         }
     }
@@ -789,12 +975,14 @@ mod tests {
                 }
                 EventSpec::Schedule { schedule } => assert_eq!(e["detail"]["schedule"], schedule),
                 EventSpec::MailFeedback { .. } => assert_eq!(e["source"], "aws.ses"),
+                EventSpec::UploadEvent { .. } => assert_eq!(e["Records"][0]["eventSource"], "aws:sqs"),
+                EventSpec::ScanResult { .. } => assert_eq!(e["source"], "aws.guardduty"),
             }
             let kind = match api::event_kind(&e) {
                 api::EventKind::Http => Kind::Http,
                 api::EventKind::Stream => Kind::Stream,
                 api::EventKind::Queue => Kind::Queue,
-                api::EventKind::S3 => Kind::S3,
+                api::EventKind::S3 => panic!("{}: no function is invoked by S3 directly (the upload bucket notifies a queue)", s.name),
                 api::EventKind::Schedule => Kind::Schedule,
                 api::EventKind::Bus => Kind::Bus,
                 api::EventKind::Unknown => Kind::CognitoTrigger,
@@ -1123,6 +1311,111 @@ mod tests {
         assert_eq!(notifications.kinds, [Kind::Http, Kind::Stream, Kind::Schedule, Kind::Bus]);
         assert_eq!((notifications.schedules.as_slice(), notifications.stream_batch_size), (["notification-sweep"].as_slice(), Some(25)));
         assert_eq!(function("projects").unwrap().stream_batch_size, None);
+        // The upload bucket's events come through a queue, the malware scan results through a
+        // rule: queue and EventBridge events.
+        let files = function("files").unwrap();
+        assert_eq!((files.memory_mb, files.timeout_secs), (1024, 60));
+        assert_eq!(files.kinds, [Kind::Http, Kind::Queue, Kind::Schedule, Kind::Bus]);
+        assert_eq!(files.schedules, ["upload-sweep"]);
+        assert!(files.environment.upload_bucket && purge.environment.upload_bucket);
+        assert!(!function("organizations").unwrap().environment.upload_bucket);
         assert_eq!(functions().len(), registry::all().len());
+    }
+
+    #[test]
+    fn the_files_scenarios_cover_each_way_files_is_invoked() {
+        let ours: Vec<(&str, Kind)> = SCENARIOS.iter().filter(|s| s.function == "files").map(|s| (s.name, s.kind())).collect();
+        assert_eq!(
+            ours,
+            [
+                ("presign upload", Kind::Http),
+                ("process 2 MB JPEG (SQS)", Kind::Queue),
+                ("process 20-page PDF (SQS)", Kind::Queue),
+                ("upload-sweep (schedule)", Kind::Schedule),
+                ("malware scan result (EventBridge)", Kind::Bus),
+            ]
+        );
+        assert_eq!(scenario("process 2 MB JPEG (SQS)").upload(), Some((Sample::Jpeg, false)));
+        assert_eq!(scenario("process 20-page PDF (SQS)").upload(), Some((Sample::Pdf, false)));
+        assert_eq!(scenario("malware scan result (EventBridge)").upload(), Some((Sample::Pdf, true)));
+        assert_eq!(scenario("presign upload").upload(), None);
+    }
+
+    #[test]
+    fn a_member_reserves_an_upload() {
+        let t = Templates::load(&events_dir()).unwrap();
+        let f = fixture();
+        let e = t.build(scenario("presign upload"), &f, 3, &Prepared::default()).unwrap();
+        assert_eq!((e["httpMethod"].as_str(), e["path"].as_str()), (Some("POST"), Some(format!("/orgs/{}/files", f.org_id).as_str())));
+        assert_eq!(e["pathParameters"], json!({"orgId": f.org_id}));
+        assert_eq!(e["requestContext"]["authorizer"]["claims"]["sub"], f.member.as_ref().unwrap().sub.as_str());
+        let body: Value = serde_json::from_str(e["body"].as_str().unwrap()).unwrap();
+        assert_eq!(body, json!({"name": "photo.jpg", "size": 2_097_152, "contentType": "image/jpeg"}));
+        let alone = Fixture { member: None, ..f };
+        assert!(t.build(scenario("presign upload"), &alone, 0, &Prepared::default()).is_err(), "needs a member");
+    }
+
+    #[test]
+    fn the_upload_event_is_an_sqs_message_whose_body_is_the_buckets_s3_event() {
+        use aws_lambda_events::s3::S3Event;
+        use aws_lambda_events::sqs::SqsEvent;
+        use md5::Digest;
+
+        let t = Templates::load(&events_dir()).unwrap();
+        let f = Fixture { upload: Some(upload(Sample::Pdf)), ..fixture() };
+        let u = f.upload.clone().unwrap();
+        let s = scenario("process 20-page PDF (SQS)");
+        let p = prepared(s);
+        let e = t.build(s, &f, 1, &p).unwrap();
+        assert_eq!(api::event_kind(&e), api::EventKind::Queue);
+        let m = &e["Records"][0];
+        assert_eq!(e["Records"].as_array().unwrap().len(), 1);
+        assert_eq!((m["eventSource"].as_str(), m["awsRegion"].as_str()), (Some("aws:sqs"), Some("us-east-1")));
+        assert_eq!(m["eventSourceARN"], "arn:aws:sqs:us-east-1:123456789012:tenantry-bench-01-files-uploads");
+        let body = m["body"].as_str().unwrap();
+        let md5: String = md5::Md5::digest(body.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(m["md5OfBody"], md5.as_str());
+        assert!(m["attributes"]["SentTimestamp"].as_str().unwrap().parse::<u64>().unwrap() > 1_700_000_000_000);
+        // As the function reads it: the SQS event, then its body as an S3 event.
+        let sqs: SqsEvent = serde_json::from_value(e.clone()).unwrap();
+        let s3: S3Event = serde_json::from_str(sqs.records[0].body.as_deref().unwrap()).unwrap();
+        let r = &s3.records[0];
+        assert_eq!((r.event_source.as_deref(), r.event_name.as_deref()), (Some("aws:s3"), Some("ObjectCreated:Post")));
+        assert_eq!(r.s3.bucket.name.as_deref(), Some(u.bucket.as_str()));
+        let object = &r.s3.object;
+        assert_eq!(object.key.as_deref().and_then(files::decode_key).as_deref(), Some(u.key.as_str()));
+        assert_eq!((object.size, object.e_tag.as_deref()), (Some(i64::try_from(u.size).unwrap()), Some(u.etag.as_str())));
+        assert_eq!(object.sequencer.as_deref(), p.sequencer.as_deref());
+        assert!(r.event_time.timestamp() > 1_700_000_000);
+        // Each delivery is its own message; each invocation's sequencer is greater than the last.
+        let again = t.build(s, &f, 1, &p).unwrap();
+        assert_ne!(again["Records"][0]["messageId"], m["messageId"]);
+        let sequencers: Vec<String> = (0..300).map(crate::seed::sequencer).collect();
+        assert!(sequencers.windows(2).all(|w| store::sequencer_order(&w[1], &w[0]) == std::cmp::Ordering::Greater), "{sequencers:?}");
+        assert!(t.build(s, &f, 1, &Prepared::default()).is_err(), "needs its sequencer");
+        assert!(t.build(s, &Fixture { upload: None, ..fixture() }, 1, &p).is_err(), "needs its upload");
+        assert_eq!(event_key("uploads/a b+c/é"), "uploads/a+b%2Bc/%C3%A9");
+        assert_eq!(files::decode_key(&event_key("uploads/a b+c/é")).as_deref(), Some("uploads/a b+c/é"));
+    }
+
+    #[test]
+    fn the_scan_result_is_guarddutys_event_for_the_seeded_object() {
+        let t = Templates::load(&events_dir()).unwrap();
+        let f = fixture();
+        let u = f.upload.clone().unwrap();
+        let s = scenario("malware scan result (EventBridge)");
+        let e = t.build(s, &f, 1, &prepared(s)).unwrap();
+        assert_eq!(api::event_kind(&e), api::EventKind::Bus);
+        assert_eq!((e["source"].as_str(), e["detail-type"].as_str()), (Some("aws.guardduty"), Some("GuardDuty Malware Protection Object Scan Result")));
+        let d = &e["detail"];
+        assert_eq!(d["s3ObjectDetails"]["bucketName"], u.bucket.as_str());
+        assert_eq!(d["s3ObjectDetails"]["objectKey"], u.key.as_str());
+        assert_eq!(d["s3ObjectDetails"]["eTag"], u.etag.as_str());
+        assert_eq!(d["scanResultDetails"]["scanResultStatus"], store::SCAN_CLEAN);
+        let parsed: aws_lambda_events::eventbridge::EventBridgeEvent<Value> = serde_json::from_value(e).unwrap();
+        assert_eq!(parsed.source, "aws.guardduty");
+        let sweep = t.build(scenario("upload-sweep (schedule)"), &f, 0, &prepared(scenario("upload-sweep (schedule)"))).unwrap();
+        let parsed: api::ScheduledEvent = serde_json::from_value(sweep).unwrap();
+        assert_eq!((parsed.detail.schedule.as_str(), parsed.detail.function.as_str()), ("upload-sweep", "files"));
     }
 }
