@@ -39,6 +39,7 @@ import {
   roleStatements,
   stage,
   synth,
+  expectDepthAlarm,
 } from './helpers';
 
 const raw = () => JSON.parse(fs.readFileSync(FUNCTIONS_FILE, 'utf8'));
@@ -603,12 +604,7 @@ describe('sources.dynamodbStream (the table stream: notifications, org-purge)', 
       const q = resources(s.template, 'AWS::SQS::Queue')[queueId];
       assert.equal(q.Properties!.SqsManagedSseEnabled, true);
       assert.equal(q.Properties!.MessageRetentionPeriod, 14 * 24 * 3600);
-      s.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
-        Namespace: 'AWS/SQS',
-        MetricName: 'ApproximateNumberOfMessagesVisible',
-        Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [queueId, 'QueueName'] } }],
-        Threshold: 0,
-      });
+      expectDepthAlarm(s.template, queueId);
     }
   });
 });
@@ -871,13 +867,7 @@ describe('sources.s3 (the upload bucket, through an SQS queue)', () => {
       const dlq = resources(s.template, 'AWS::SQS::Queue')[dlqId].Properties!;
       assert.equal(dlq.SqsManagedSseEnabled, true, name);
       assert.equal(dlq.MessageRetentionPeriod, 14 * 24 * 3600, name);
-      s.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
-        Namespace: 'AWS/SQS',
-        MetricName: 'ApproximateNumberOfMessagesVisible',
-        Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [dlqId, 'QueueName'] } }],
-        Threshold: 0,
-        ComparisonOperator: 'GreaterThanThreshold',
-      });
+      expectDepthAlarm(s.template, dlqId);
     }
   });
 
@@ -975,13 +965,7 @@ describe('sources.mailFeedback (SES bounces and complaints through EventBridge)'
       assert.deepEqual(allows[0].Principal, { Service: 'events.amazonaws.com' });
       assert.equal(allows[0].Action, 'sqs:SendMessage');
       assert.deepEqual(allows[0].Condition, { ArnEquals: { 'aws:SourceArn': { 'Fn::GetAtt': [ruleId(), 'Arn'] } } });
-      s.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
-        Namespace: 'AWS/SQS',
-        MetricName: 'ApproximateNumberOfMessagesVisible',
-        Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [dlqId(), 'QueueName'] } }],
-        Threshold: 0,
-        ComparisonOperator: 'GreaterThanThreshold',
-      });
+      expectDepthAlarm(s.template, dlqId());
     });
 
     test(`${st}: EventBridge may invoke the function from this rule only`, () => {

@@ -304,3 +304,14 @@ export function dependencyCycle(template: { Resources?: Record<string, any> }): 
   }
   return undefined;
 }
+
+/** Asserts that an alarm fires as soon as the queue `queueId` (a logical id) holds any visible message. */
+export function expectDepthAlarm(template: Template, queueId: string): void {
+  template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+    Namespace: 'AWS/SQS',
+    MetricName: 'ApproximateNumberOfMessagesVisible',
+    Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [queueId, 'QueueName'] } }],
+    Threshold: 0,
+    ComparisonOperator: 'GreaterThanThreshold',
+  });
+}

@@ -18,6 +18,7 @@ import {
   roleStatements,
   stage,
   synth,
+  expectDepthAlarm,
 } from './helpers';
 
 const STAGES = ['dev', 'prod'] as const;
@@ -1170,13 +1171,7 @@ describe('domain-event queue', () => {
   test('an alarm when the dead-letter queue holds any message', () => {
     const s = stage('dev');
     const dlqId = s.stack.getLogicalId(s.stack.domainEventsDlq.node.defaultChild as any);
-    s.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
-      Namespace: 'AWS/SQS',
-      MetricName: 'ApproximateNumberOfMessagesVisible',
-      Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [dlqId, 'QueueName'] } }],
-      Threshold: 0,
-      ComparisonOperator: 'GreaterThanThreshold',
-    });
+    expectDepthAlarm(s.template, dlqId);
   });
 });
 

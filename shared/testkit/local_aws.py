@@ -497,6 +497,23 @@ def _same_signature(expected: str, provided: str) -> bool:
     return hmac.compare_digest(expected.encode(), provided.encode())
 
 
+def _check_signature(access_key_id: str, date: str, region: str, string_to_sign: str, provided: str, **details: str) -> None:
+    """Raises SignatureDoesNotMatch unless `provided` signs `string_to_sign` with the key's
+    secret, as S3 answers it (with the string to sign and `details`)."""
+    key = _signing_key(_secret_access_key(access_key_id), date, region, "s3")
+    if not _same_signature(_sign(key, string_to_sign), provided):
+        raise S3Error(
+            403,
+            "SignatureDoesNotMatch",
+            "The request signature we calculated does not match the signature you provided. "
+            "Check your key and signing method.",
+            AWSAccessKeyId=access_key_id,
+            StringToSign=string_to_sign,
+            SignatureProvided=provided,
+            **details,
+        )
+
+
 def _amz_time(value: str) -> datetime:
     return datetime.strptime(value, "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc)
 
@@ -716,18 +733,7 @@ def _verify_query_signature(environ: dict[str, Any], body: bytes, now: datetime)
     string_to_sign = "\n".join(
         [_SIGV4, params["X-Amz-Date"], scope, hashlib.sha256(canonical_request.encode()).hexdigest()]
     )
-    key = _signing_key(_secret_access_key(access_key_id), date, region, "s3")
-    if not _same_signature(_sign(key, string_to_sign), params["X-Amz-Signature"]):
-        raise S3Error(
-            403,
-            "SignatureDoesNotMatch",
-            "The request signature we calculated does not match the signature you provided. "
-            "Check your key and signing method.",
-            AWSAccessKeyId=access_key_id,
-            StringToSign=string_to_sign,
-            SignatureProvided=params["X-Amz-Signature"],
-            CanonicalRequest=canonical_request,
-        )
+    _check_signature(access_key_id, date, region, string_to_sign, params["X-Amz-Signature"], CanonicalRequest=canonical_request)
     _check_body_length(headers, body)
     _check_payload_hash(payload_hash, body)
 
@@ -869,17 +875,7 @@ def _verify_post_upload(environ: dict[str, Any], body: bytes, now: datetime) -> 
     )
     if not _AMZ_DATE.fullmatch(fields["x-amz-date"]):
         raise S3Error(400, "InvalidArgument", "X-Amz-Date must be in the ISO8601 Long Format \"yyyyMMdd'T'HHmmss'Z'\"")
-    key = _signing_key(_secret_access_key(access_key_id), date, region, "s3")
-    if not _same_signature(_sign(key, fields["policy"]), fields["x-amz-signature"]):
-        raise S3Error(
-            403,
-            "SignatureDoesNotMatch",
-            "The request signature we calculated does not match the signature you provided. "
-            "Check your key and signing method.",
-            AWSAccessKeyId=access_key_id,
-            StringToSign=fields["policy"],
-            SignatureProvided=fields["x-amz-signature"],
-        )
+    _check_signature(access_key_id, date, region, fields["policy"], fields["x-amz-signature"])
     conditions = _policy_conditions(fields["policy"], now)
     _check_post_conditions(conditions, fields, _bucket_name(environ), len(content))
 

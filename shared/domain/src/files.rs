@@ -21,19 +21,9 @@ pub const RESERVATION_GRACE_SECS: i64 = 50 * 60;
 /// How long a presigned download stays valid.
 pub const DOWNLOAD_VALID_SECS: u64 = 5 * 60;
 
-/// The content types a client may declare, with the extensions they go by. What the bytes
+/// The content types a client may declare (the types of the most generous plan). What the bytes
 /// are is decided later, by sniffing, against the plan's list ([`crate::Limits::file_types`]).
-pub const DECLARABLE_TYPES: &[&str] = &[
-    "image/png",
-    "image/jpeg",
-    "image/gif",
-    "image/webp",
-    "application/pdf",
-    "text/plain",
-    "text/markdown",
-    "text/csv",
-    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-];
+pub const DECLARABLE_TYPES: &[&str] = crate::plan::ALL_FILE_TYPES;
 
 /// A file name as kept: trimmed; control characters, path separators and characters that
 /// Windows refuses in names replaced by `_`; 1 to [`NAME_MAX_CHARS`] characters; not `.` or `..`.

@@ -37,8 +37,8 @@ pub struct Limits {
 
 /// Images, PDF and text: what every plan may upload.
 const BASIC_FILE_TYPES: &[&str] = &["image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf", "text/plain", "text/markdown", "text/csv"];
-/// Paid plans add Word documents.
-const PAID_FILE_TYPES: &[&str] = &[
+/// Paid plans add Word documents: every type there is.
+pub(crate) const ALL_FILE_TYPES: &[&str] = &[
     "image/png",
     "image/jpeg",
     "image/gif",
@@ -89,7 +89,7 @@ impl Plan {
                 import_rows: 5_000,
                 import_bytes: 2 * MIB,
                 notification_retention_days: 90,
-                file_types: PAID_FILE_TYPES,
+                file_types: ALL_FILE_TYPES,
             },
             Plan::Professional => Limits {
                 max_members: 200,
@@ -101,7 +101,7 @@ impl Plan {
                 import_rows: 10_000,
                 import_bytes: 4 * MIB,
                 notification_retention_days: 180,
-                file_types: PAID_FILE_TYPES,
+                file_types: ALL_FILE_TYPES,
             },
             Plan::Enterprise => Limits {
                 max_members: 10_000,
@@ -113,7 +113,7 @@ impl Plan {
                 import_rows: 20_000,
                 import_bytes: 8 * MIB,
                 notification_retention_days: 365,
-                file_types: PAID_FILE_TYPES,
+                file_types: ALL_FILE_TYPES,
             },
         }
     }
