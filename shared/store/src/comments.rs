@@ -129,11 +129,7 @@ impl Store {
 
     /// Deletes a comment: its author, or an admin.
     pub async fn delete_comment(&self, scope: &OrgScope, current: &Comment) -> Result<(), DomainError> {
-        require(scope, Action::WriteWorkload)?;
-        require_member(scope)?;
-        if current.author != scope.user {
-            require(scope, Action::ManageWorkload).map_err(|_| DomainError::Forbidden("only its author or an admin deletes a comment"))?;
-        }
+        crate::orgs::require_own_or_admin(scope, &current.author, "only its author or an admin deletes a comment")?;
         let key = keys::comment(&scope.partition, current.project_id, current.task_id, current.id);
         self.client
             .delete_item()

@@ -307,12 +307,7 @@ impl Store {
 
     /// Whether the caller may change or delete `file`: members their own, admins any.
     fn may_change_file(scope: &OrgScope, file: &StoredFile) -> Result<(), DomainError> {
-        require(scope, Action::WriteWorkload)?;
-        require_member(scope)?;
-        if file.uploaded_by != scope.user {
-            require(scope, Action::ManageWorkload).map_err(|_| DomainError::Forbidden("only admins change files uploaded by someone else"))?;
-        }
-        Ok(())
+        crate::orgs::require_own_or_admin(scope, &file.uploaded_by, "only admins change files uploaded by someone else")
     }
 
     /// Renames `current` (as read), on the version given by `If-Match` if any.

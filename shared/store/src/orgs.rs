@@ -362,6 +362,17 @@ pub(crate) fn require_member(scope: &OrgScope) -> Result<(), DomainError> {
     if scope.is_member() { Ok(()) } else { Err(DomainError::Forbidden("platform access is read-only")) }
 }
 
+/// Changes to an org's workload: members change what they made (`owner`), admins anything;
+/// `refusal` says so to the others.
+pub(crate) fn require_own_or_admin(scope: &OrgScope, owner: &UserId, refusal: &'static str) -> Result<(), DomainError> {
+    require(scope, Action::WriteWorkload)?;
+    require_member(scope)?;
+    if *owner != scope.user {
+        require(scope, Action::ManageWorkload).map_err(|_| DomainError::Forbidden(refusal))?;
+    }
+    Ok(())
+}
+
 /// Re-checks the permission table inside the store, so a write cannot be reached with a
 /// scope that was authorized for a lesser action.
 pub(crate) fn require(scope: &OrgScope, action: Action) -> Result<(), DomainError> {

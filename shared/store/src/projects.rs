@@ -147,12 +147,7 @@ impl Store {
 
     /// Whether the caller may change `project`: members change their own, admins any.
     fn may_change(scope: &OrgScope, project: &Project) -> Result<(), DomainError> {
-        require(scope, Action::WriteWorkload)?;
-        require_member(scope)?;
-        if project.created_by != scope.user {
-            require(scope, Action::ManageWorkload).map_err(|_| DomainError::Forbidden("only admins change projects created by someone else"))?;
-        }
-        Ok(())
+        crate::orgs::require_own_or_admin(scope, &project.created_by, "only admins change projects created by someone else")
     }
 
     /// Applies `patch` to `current` (as read), on the version given by `If-Match` if any.
