@@ -329,3 +329,39 @@ async fn a_stranger_can_neither_reserve_list_read_download_nor_delete_another_or
     let url = res.header("location").unwrap().replace(id, &domain::files::FileId::new().to_string());
     assert_eq!(browser::get(&url).await.unwrap().status, 403, "the signature covers the key");
 }
+
+#[tokio::test]
+async fn a_scan_or_a_rename_landing_while_a_file_is_processed_loses_neither_and_a_scan_may_come_first() {
+    use domain::files::FileStatus;
+    use store::{Arrival, Outcome};
+    let w = World::new(Clock::offset()).await;
+    let scope = w.store.authorize(&w.owner.identity(), w.scope.org_id(), Action::WriteWorkload).await.unwrap();
+    let ready = || Outcome { status: Some(FileStatus::Ready), has_text: true, ..Default::default() };
+    let reserve = |name: &'static str| {
+        let new = store::NewFile { name: name.into(), content_type: "text/plain", size: 10, attach_to: None };
+        w.store.reserve_upload(&scope, new, w.store.clock().epoch() + 3600)
+    };
+    // The scan is recorded, and the file renamed, between the event's arrival and the end of
+    // its processing: both writes and the processing's result survive.
+    let file = reserve("a.txt").await.unwrap();
+    let Arrival::Process(processing) = w.store.begin_processing(&file, "0A", "etag-a", 10).await.unwrap() else { panic!("not processed") };
+    w.store.record_scan(&processing, "etag-a", store::SCAN_CLEAN).await.unwrap().unwrap();
+    let now = w.store.get_file(&scope, file.id).await.unwrap().unwrap();
+    w.store.rename_file(&scope, &now, None, "b.txt".into()).await.unwrap();
+    let done = w.store.finish_processing(&processing, ready(), true).await.unwrap().unwrap();
+    assert_eq!((done.status, done.name.as_str(), done.has_text), (FileStatus::Ready, "b.txt", true), "{done:?}");
+
+    // A clean scan before the upload's event: kept, and the file is ready once processed.
+    let early = reserve("c.txt").await.unwrap();
+    w.store.record_scan(&early, "etag-c", store::SCAN_CLEAN).await.unwrap().unwrap();
+    let now = w.store.get_file(&scope, early.id).await.unwrap().unwrap();
+    let Arrival::Process(processing) = w.store.begin_processing(&now, "0B", "etag-c", 10).await.unwrap() else { panic!("not processed") };
+    let done = w.store.finish_processing(&processing, ready(), true).await.unwrap().unwrap();
+    assert_eq!(done.status, FileStatus::Ready, "{done:?}");
+
+    // Threats found after processing quarantine a ready file.
+    let quarantined = w.store.record_scan(&done, "etag-c", store::SCAN_THREATS).await.unwrap().unwrap();
+    assert_eq!(quarantined.status, FileStatus::Quarantined);
+    // A result for another upload of the key, once the processed one has its own, changes nothing.
+    assert_eq!(w.store.record_scan(&quarantined, "etag-other", store::SCAN_CLEAN).await.unwrap(), None);
+}

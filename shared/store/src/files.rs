@@ -212,6 +212,8 @@ pub const SCAN_CLEAN: &str = "NO_THREATS_FOUND";
 pub const SCAN_THREATS: &str = "THREATS_FOUND";
 
 const QUOTA: DomainError = DomainError::LimitReached("storage");
+/// Writes of processing and scan results re-read a file that changed and try again this often.
+const WRITE_ATTEMPTS: usize = 5;
 const GONE: DomainError = DomainError::NotFound;
 
 impl Store {
@@ -375,6 +377,27 @@ impl Store {
     /// again; a repeated or older event is [`Arrival::Seen`]. A repeated event of a file still
     /// `processing` (the previous attempt died) is processed again.
     pub async fn begin_processing(&self, file: &StoredFile, sequencer: &str, etag: &str, size: u64) -> Result<Arrival, DomainError> {
+        let mut current = file.clone();
+        for _ in 0..WRITE_ATTEMPTS {
+            match self.try_begin(&current, sequencer, etag, size).await {
+                // The file changed since it was read (a rename, a scan result, another event):
+                // decide again on the file as it is now.
+                Err(DomainError::StaleVersion) => match self.reread(&current).await? {
+                    Some(fresh) => current = fresh,
+                    None => return Ok(Arrival::Unknown),
+                },
+                other => return other,
+            }
+        }
+        Err(DomainError::Conflict("the file kept changing"))
+    }
+
+    /// The file as it is now (`None` once deleted).
+    async fn reread(&self, file: &StoredFile) -> Result<Option<StoredFile>, DomainError> {
+        self.get(&keys::file(&OrgPartition::new(file.org_id), file.id)).await
+    }
+
+    async fn try_begin(&self, file: &StoredFile, sequencer: &str, etag: &str, size: u64) -> Result<Arrival, DomainError> {
         if let Some(seen) = &file.sequencer {
             match sequencer_order(sequencer, seen) {
                 std::cmp::Ordering::Less => return Ok(Arrival::Seen),
@@ -418,8 +441,6 @@ impl Store {
         }
         match tx.run(self).await {
             Ok(()) => Ok(Arrival::Process(Box::new(next))),
-            // Another delivery of an event of this file got there first: it handles it.
-            Err(DomainError::StaleVersion) => Ok(Arrival::Seen),
             Err(DomainError::NotFound) => Ok(Arrival::Unknown),
             Err(e) => Err(e),
         }
@@ -430,53 +451,80 @@ impl Store {
     /// `gated`, a file that would be ready waits for a clean malware scan of its object.
     /// The `file.processed` event is written when the file reaches its final status.
     pub async fn finish_processing(&self, file: &StoredFile, outcome: Outcome, gated: bool) -> Result<Option<StoredFile>, DomainError> {
-        let mut next = StoredFile {
-            reason: outcome.reason,
-            detected_type: outcome.detected_type,
-            sha256: outcome.sha256,
-            width: outcome.width,
-            height: outcome.height,
-            pages: outcome.pages,
-            characters: outcome.characters,
-            text_truncated: outcome.text_truncated,
-            has_thumbnail: outcome.has_thumbnail,
-            has_text: outcome.has_text,
-            updated_at: self.clock.rfc3339(),
-            version: file.version + 1,
-            ..file.clone()
-        };
-        match outcome.status.unwrap_or(FileStatus::Failed) {
-            FileStatus::Ready => {
-                next.processed = true;
-                next.status = FileStatus::Processing;
-                apply_scan(&mut next, gated);
+        let mut current = file.clone();
+        for _ in 0..WRITE_ATTEMPTS {
+            let mut next = StoredFile {
+                reason: outcome.reason.clone(),
+                detected_type: outcome.detected_type.clone(),
+                sha256: outcome.sha256.clone(),
+                width: outcome.width,
+                height: outcome.height,
+                pages: outcome.pages,
+                characters: outcome.characters,
+                text_truncated: outcome.text_truncated,
+                has_thumbnail: outcome.has_thumbnail,
+                has_text: outcome.has_text,
+                updated_at: self.clock.rfc3339(),
+                version: current.version + 1,
+                ..current.clone()
+            };
+            match outcome.status.unwrap_or(FileStatus::Failed) {
+                FileStatus::Ready => {
+                    next.processed = true;
+                    next.status = FileStatus::Processing;
+                    apply_scan(&mut next, gated);
+                }
+                other => next.status = other,
             }
-            other => next.status = other,
+            match self.write_processed(&current, next).await {
+                // Renamed or scanned meanwhile: the same upload, so record the result on the
+                // file as it is now. Replaced by a newer upload, or deleted: the result is moot.
+                Err(DomainError::StaleVersion) => match self.reread(&current).await? {
+                    Some(fresh) if fresh.sequencer == file.sequencer && fresh.status == FileStatus::Processing && !fresh.processed => current = fresh,
+                    _ => return Ok(None),
+                },
+                other => return other.map(Some),
+            }
         }
-        self.write_processed(file, next).await
+        Err(DomainError::Conflict("the file kept changing"))
     }
 
     /// Records a malware scan's result of the object with ETag `etag` of `file`: a clean scan
     /// makes a processed file ready, threats quarantine it whatever its state. A result for an
     /// older upload of the object is ignored (`Ok(None)`).
     pub async fn record_scan(&self, file: &StoredFile, etag: &str, result: &str) -> Result<Option<StoredFile>, DomainError> {
-        if file.etag.as_deref().is_some_and(|e| e != etag) {
-            return Ok(None);
+        let mut current = file.clone();
+        for _ in 0..WRITE_ATTEMPTS {
+            // A result for another upload of the key than the one processed is kept (it may be
+            // of an upload whose event has not arrived yet), unless the processed upload has
+            // its own result already; `apply_scan` only ever acts on a result of the processed one.
+            let has_own = current.etag.is_some() && current.scan_etag == current.etag;
+            if has_own && current.etag.as_deref() != Some(etag) {
+                return Ok(None);
+            }
+            let mut next = StoredFile {
+                scan_result: Some(result.to_owned()),
+                scan_etag: Some(etag.to_owned()),
+                updated_at: self.clock.rfc3339(),
+                version: current.version + 1,
+                ..current.clone()
+            };
+            apply_scan(&mut next, true);
+            match self.write_processed(&current, next).await {
+                Err(DomainError::StaleVersion) => match self.reread(&current).await? {
+                    Some(fresh) => current = fresh,
+                    None => return Ok(None),
+                },
+                other => return other.map(Some),
+            }
         }
-        let mut next = StoredFile {
-            scan_result: Some(result.to_owned()),
-            scan_etag: Some(etag.to_owned()),
-            updated_at: self.clock.rfc3339(),
-            version: file.version + 1,
-            ..file.clone()
-        };
-        apply_scan(&mut next, true);
-        self.write_processed(file, next).await
+        Err(DomainError::Conflict("the file kept changing"))
     }
 
     /// Writes `next` over `file` at its version, with the `file.processed` event when `next`
     /// reached a final status that `file` had not.
-    async fn write_processed(&self, file: &StoredFile, next: StoredFile) -> Result<Option<StoredFile>, DomainError> {
+    /// `StaleVersion` when `file` changed since it was read.
+    async fn write_processed(&self, file: &StoredFile, next: StoredFile) -> Result<StoredFile, DomainError> {
         let p = OrgPartition::new(file.org_id);
         let mut tx = Tx::default();
         let at_version = Expr::condition("#version = :version").name("#version", "version").value(":version", n(file.version));
@@ -493,11 +541,8 @@ impl Store {
             };
             self.push_event(&mut tx, &event)?;
         }
-        match tx.run(self).await {
-            Ok(()) => Ok(Some(next)),
-            Err(DomainError::StaleVersion) => Ok(None),
-            Err(e) => Err(e),
-        }
+        tx.run(self).await?;
+        Ok(next)
     }
 
     /// Uploads whose reservation expired by `now` (epoch seconds), from the day of `since` on.
@@ -509,16 +554,25 @@ impl Store {
     /// Deletes an upload that never arrived and frees its reservation; `Ok(false)` when it
     /// arrived (or changed) meanwhile.
     pub async fn expire_upload(&self, file: &StoredFile) -> Result<bool, DomainError> {
-        if file.status != FileStatus::Uploading {
-            return Ok(false);
+        let mut current = file.clone();
+        for _ in 0..WRITE_ATTEMPTS {
+            if current.status != FileStatus::Uploading {
+                return Ok(false);
+            }
+            let mut tx = Tx::default();
+            self.remove_file(&mut tx, &OrgPartition::new(current.org_id), &current);
+            match tx.run(self).await {
+                Ok(()) => return Ok(true),
+                // Renamed meanwhile (still uploading: expire it all the same), or arrived.
+                Err(DomainError::StaleVersion) => match self.reread(&current).await? {
+                    Some(fresh) => current = fresh,
+                    None => return Ok(false),
+                },
+                Err(DomainError::NotFound) => return Ok(false),
+                Err(e) => return Err(e),
+            }
         }
-        let mut tx = Tx::default();
-        self.remove_file(&mut tx, &OrgPartition::new(file.org_id), file);
-        match tx.run(self).await {
-            Ok(()) => Ok(true),
-            Err(DomainError::StaleVersion | DomainError::NotFound) => Ok(false),
-            Err(e) => Err(e),
-        }
+        Err(DomainError::Conflict("the file kept changing"))
     }
 }
 
