@@ -422,6 +422,9 @@ export class TenantryStack extends Stack {
         // Presigned POSTs are single requests; a multipart upload left half-way (by a function or
         // an operator) holds billed parts that no file counts: gone after a day.
         { id: 'abort-incomplete-multipart-uploads', abortIncompleteMultipartUploadAfter: UPLOAD_BUCKET_CLEANUP },
+        // Downloads serve the checked copy under derived/; the files function deletes the upload
+        // once processed (and scanned). One it could not delete is gone after a day.
+        { id: 'expire-uploads', prefix: 'uploads/', expiration: UPLOAD_BUCKET_CLEANUP },
         // With versioning switched on, a deleted file's bytes would stay as noncurrent versions:
         // they expire after a day, and the delete markers left without versions go too.
         ...(settings.bucketVersioning

@@ -904,6 +904,14 @@ describe('upload bucket', () => {
     }
   });
 
+  test('lifecycle: uploads (kept only until processed; downloads serve the checked copy) expire after 1 day, nothing else does', () => {
+    for (const st of STAGES) {
+      const rules = uploadBucketOf(st).Properties!.LifecycleConfiguration.Rules as any[];
+      const expiring = rules.filter((r) => r.ExpirationInDays !== undefined);
+      assert.deepEqual(expiring, [{ Id: 'expire-uploads', Prefix: 'uploads/', ExpirationInDays: 1, Status: 'Enabled' }], st);
+    }
+  });
+
   test('server access logs go to the access-log bucket, under upload-bucket/', () => {
     for (const st of STAGES) {
       const s = stage(st);

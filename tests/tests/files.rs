@@ -134,6 +134,8 @@ async fn an_image_uploads_straight_to_s3_and_becomes_ready_with_a_thumbnail_and_
     assert_eq!(original.header("content-type"), Some("image/png"));
     let disposition = original.header("content-disposition").unwrap();
     assert!(disposition.starts_with("attachment;") && disposition.contains("filename*=UTF-8''cat%20photo.png"), "{disposition}");
+    let objects = w.objects().await;
+    assert!(!objects.contains(&key), "the processed upload is deleted; the checked copy stays: {objects:?}");
 }
 
 #[tokio::test]
@@ -364,4 +366,24 @@ async fn a_scan_or_a_rename_landing_while_a_file_is_processed_loses_neither_and_
     assert_eq!(quarantined.status, FileStatus::Quarantined);
     // A result for another upload of the key, once the processed one has its own, changes nothing.
     assert_eq!(w.store.record_scan(&quarantined, "etag-other", store::SCAN_CLEAN).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn a_second_post_with_the_same_upload_cannot_change_what_a_ready_file_serves() {
+    let w = World::new(Clock::offset()).await;
+    let exe = media::samples::exe();
+    let text = vec![b'a'; exe.len()];
+    let ticket = w.reserve(&w.owner, "notes.txt", "text/plain", text.len()).await;
+    let id = ticket["file"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(World::upload(&ticket, &text).await.status / 100, 2);
+    w.events.settle(10).await;
+    assert_eq!(w.file(&w.owner, &id).await["status"], "ready");
+    // The presigned POST is still valid: the same size, other bytes, to the same key.
+    assert_eq!(World::upload(&ticket, &exe).await.status / 100, 2);
+    assert_eq!(w.fetch(&w.owner, &id, "download").await.body, text, "downloads serve the checked bytes, not the new upload");
+    w.events.settle(10).await;
+    let file = w.file(&w.owner, &id).await;
+    assert_eq!(file["status"], "quarantined", "the new bytes are checked in their turn: {file}");
+    ApiCall::get(&w.path(&format!("/{id}/download"))).by(&w.owner).send(&w.router).await.expect_problem(409, "file-not-ready");
+    assert_eq!(w.usage().await, (exe.len() as u64, 0), "the same size, counted once");
 }

@@ -153,6 +153,10 @@ async fn process(app: &AppState, file: StoredFile) -> Result<(), String> {
         Ok(Err(e)) => (failed(format!("processing stopped: {e}")), Derived::default()),
         Err(_) => (failed(format!("processing took longer than {} s", PROCESS_TIMEOUT.as_secs())), Derived::default()),
     };
+    if outcome.status == Some(FileStatus::Ready) && !keep_checked_copy(app, &file).await? {
+        tracing::info!(key, "the object was replaced while it was processed; the newer upload's event does the work");
+        return Ok(());
+    }
     if let Some(thumbnail) = derived.thumbnail {
         put(app, &file.thumbnail_key(), thumbnail, media::THUMBNAIL_CONTENT_TYPE).await?;
         outcome.has_thumbnail = true;
@@ -163,7 +167,14 @@ async fn process(app: &AppState, file: StoredFile) -> Result<(), String> {
     }
     let status = outcome.status;
     match app.store.finish_processing(&file, outcome, app.gated).await.map_err(|e| e.to_string())? {
-        Some(done) => tracing::info!(key, status = %done.status, "processed"),
+        Some(done) => {
+            tracing::info!(key, status = %done.status, "processed");
+            // Without the malware gate nothing reads the upload again (with it, the scanner
+            // does; the scan result's handler deletes it).
+            if !app.gated {
+                delete_upload(app, &done).await;
+            }
+        }
         None => {
             // Deleted or replaced meanwhile. If deleted, what this wrote belongs to no file.
             if app.store.file_of_object(&key).await.map_err(|e| e.to_string())?.is_none() {
@@ -175,6 +186,45 @@ async fn process(app: &AppState, file: StoredFile) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// Copies the uploaded object to the file's checked key, which downloads serve; `false` when
+/// the upload key no longer holds the bytes that were checked (a newer POST replaced them: the
+/// copy's ETag differs from the event's, so the copy is deleted again). POST uploads are single
+/// part and the bucket encrypts with SSE-S3, so an object's ETag is the MD5 of its bytes and a
+/// copy of the same bytes has the same ETag.
+async fn keep_checked_copy(app: &AppState, file: &StoredFile) -> Result<bool, String> {
+    let checked = file.checked_key();
+    let copied = app
+        .s3
+        .copy_object()
+        .bucket(&*app.bucket)
+        .copy_source(format!("{}/{}", app.bucket, file.object_key()))
+        .key(&checked)
+        .send()
+        .await
+        .map_err(|e| aws_sdk_s3::error::DisplayErrorContext(e).to_string())?;
+    let etag = copied.copy_object_result().and_then(|r| r.e_tag()).unwrap_or("").trim_matches('"');
+    if file.etag.as_deref().is_some_and(|e| !e.is_empty() && e != etag) {
+        let _ = app.s3.delete_object().bucket(&*app.bucket).key(&checked).send().await;
+        return Ok(false);
+    }
+    Ok(true)
+}
+
+/// Deletes the uploaded object once processing (and the scan) are done with it: the checked
+/// copy is what stays. An upload that replaced it meanwhile is a newer object with an event of
+/// its own; deleting it would lose that upload, so only an object with the file's ETag goes.
+pub(crate) async fn delete_upload(app: &AppState, file: &StoredFile) {
+    let key = file.object_key();
+    let Some(etag) = file.etag.as_deref().filter(|e| !e.is_empty()) else { return };
+    let head = app.s3.head_object().bucket(&*app.bucket).key(&key).send().await;
+    if head.as_ref().ok().and_then(|h| h.e_tag()).map(|e| e.trim_matches('"')) != Some(etag) {
+        return;
+    }
+    if let Err(e) = app.s3.delete_object().bucket(&*app.bucket).key(&key).send().await {
+        tracing::warn!(error = %aws_sdk_s3::error::DisplayErrorContext(&e), key, "deleting a processed upload failed (the lifecycle rule will)");
+    }
 }
 
 async fn put(app: &AppState, key: &str, bytes: Vec<u8>, content_type: &str) -> Result<(), String> {

@@ -175,7 +175,8 @@ async fn redirect(app: &AppState, who: &Identity, p: &Params, part: Part) -> Api
         return Err(ApiError::new(StatusCode::CONFLICT, "file-not-ready", "The file is not ready").detail(format!("the file is {}", file.status)));
     }
     let (key, content_type, disposition) = match part {
-        Part::Original => (file.object_key(), file.content_type.clone(), files::content_disposition(&file.name)),
+        Part::Original => (file.checked_key(), file.content_type.clone(), files::content_disposition(&file.name)),
+        // A JPEG the function made, shown in the page.
         Part::Thumbnail if file.has_thumbnail => (file.thumbnail_key(), "image/jpeg".to_owned(), "inline".to_owned()),
         Part::Text if file.has_text => (file.text_key(), "text/plain; charset=utf-8".to_owned(), files::content_disposition(&format!("{}.txt", file.name))),
         _ => return Err(ApiError::not_found().detail("this file has no such rendition")),

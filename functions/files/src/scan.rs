@@ -55,7 +55,13 @@ pub async fn on_scan_result(app: &AppState, event: EventBridgeEvent<Value>) -> R
         return Ok(());
     };
     match app.store.record_scan(&file, &scan.etag, &scan.result).await.map_err(|e| e.to_string())? {
-        Some(f) => tracing::info!(key = scan.key, result = scan.result, status = %f.status, "scan result recorded"),
+        Some(f) => {
+            tracing::info!(key = scan.key, result = scan.result, status = %f.status, "scan result recorded");
+            // Scanned and processed: the checked copy is what stays.
+            if f.status != domain::files::FileStatus::Processing && f.scan_etag == f.etag {
+                crate::process::delete_upload(app, &f).await;
+            }
+        }
         None => tracing::info!(key = scan.key, "a scan result of an older upload, or the file changed meanwhile; dropped"),
     }
     Ok(())

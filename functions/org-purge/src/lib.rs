@@ -67,10 +67,11 @@ impl AppState {
     }
 
     /// Deletes every object of `org` in the upload bucket (its uploads and what was derived
-    /// from them), a page of up to 1,000 keys per call. Safe to repeat.
-    async fn delete_objects(&self, org: OrgId) -> Result<usize, DomainError> {
+    /// from them), a page of up to 1,000 keys per call, until `deadline`: `Ok(None)` when time
+    /// ran out first. Safe to repeat.
+    async fn delete_objects(&self, org: OrgId, deadline: Instant) -> Result<Option<usize>, DomainError> {
         use aws_sdk_s3::types::{Delete, ObjectIdentifier};
-        let Some((s3, bucket)) = &self.uploads else { return Ok(0) };
+        let Some((s3, bucket)) = &self.uploads else { return Ok(Some(0)) };
         let failed = |e: String| {
             tracing::error!(org_id = %org, error = e, "deleting the org's objects failed");
             DomainError::Unavailable
@@ -90,12 +91,21 @@ impl AppState {
                 if keys.is_empty() {
                     break;
                 }
+                // Every pass deletes a page at least, so that every pass progresses.
+                if deleted > 0 && Instant::now() >= deadline {
+                    return Ok(None);
+                }
                 deleted += keys.len();
                 let delete = Delete::builder().set_objects(Some(keys)).quiet(true).build().map_err(|e| failed(e.to_string()))?;
-                s3.delete_objects().bucket(bucket).delete(delete).send().await.map_err(|e| failed(aws_sdk_s3::error::DisplayErrorContext(e).to_string()))?;
+                let out =
+                    s3.delete_objects().bucket(bucket).delete(delete).send().await.map_err(|e| failed(aws_sdk_s3::error::DisplayErrorContext(e).to_string()))?;
+                // Keys S3 could not delete would be listed again, forever: fail the pass instead.
+                if let Some(e) = out.errors().first() {
+                    return Err(failed(format!("{} of the keys were not deleted, {:?}: {:?}", out.errors().len(), e.key(), e.message())));
+                }
             }
         }
-        Ok(deleted)
+        Ok(Some(deleted))
     }
 
     /// One pass over `target`, until `deadline`: the deadline of the whole invocation, so
@@ -105,11 +115,15 @@ impl AppState {
             PurgeTarget::Org(org) => match self.store.purge_scope(org).await? {
                 Some(scope) => {
                     // The objects first: the file items are what leads to them.
-                    let objects = self.delete_objects(scope.org_id()).await?;
-                    if objects > 0 {
-                        tracing::info!(org_id = %org, objects, "the org's objects deleted");
+                    match self.delete_objects(scope.org_id(), deadline).await? {
+                        None => self.store.continue_purge(&scope).await.map(Some),
+                        Some(objects) => {
+                            if objects > 0 {
+                                tracing::info!(org_id = %org, objects, "the org's objects deleted");
+                            }
+                            self.store.purge(&scope, deadline).await.map(Some)
+                        }
                     }
-                    self.store.purge(&scope, deadline).await.map(Some)
                 }
                 None => Ok(None),
             },
@@ -138,8 +152,11 @@ async fn resume(State(app): State<AppState>, Caller(who): Caller, p: Params) -> 
     let org_id: OrgId = p.get("orgId")?;
     let scope = app.store.admin_scope(&who, org_id).await?;
     let scope = app.store.admin_purge_scope(&scope)?;
-    app.delete_objects(scope.org_id()).await?;
-    let progress = app.store.purge(&scope, Instant::now() + app.pass.min(HTTP_PASS)).await?;
+    let deadline = Instant::now() + app.pass.min(HTTP_PASS);
+    let progress = match app.delete_objects(scope.org_id(), deadline).await? {
+        None => app.store.continue_purge(&scope).await?,
+        Some(_) => app.store.purge(&scope, deadline).await?,
+    };
     Ok(Json(PurgeStatus { progress }))
 }
 

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use lambda_emulator::logs::CallSummary;
 use lambda_emulator::report::{BUDGETS, Machine, Report, ScenarioResult};
 use lambda_emulator::scenarios::{self, FunctionDef, Kind, PerInvocation, Prepared, SCENARIOS, Scenario, Templates, Who};
-use lambda_emulator::seed::{self, Fixture};
+use lambda_emulator::seed::{self, Fixture, Upload};
 use lambda_emulator::stats::Summary;
 use lambda_emulator::{Completed, Emulator, FunctionConfig, FunctionProcess, Invocation, Outcome, lambda_env};
 use local_runner::provision;
@@ -188,6 +188,7 @@ async fn run(args: Args) -> Result<ExitCode, Error> {
         endpoint: &endpoint,
         user_pool_id: &resources.user_pool_id,
         upload_bucket: &resources.upload_bucket,
+        s3: &s3,
         templates: &templates,
         iterations: args.iterations,
         purge_members: args.purge_members,
@@ -210,8 +211,12 @@ async fn run(args: Args) -> Result<ExitCode, Error> {
             fixture.comment_events = seed::comment_events(&store, &fixture, batches, per_batch).await?;
             comments = format!(", {} comment events", batches * per_batch);
         }
-        if let Some((sample, processed)) = s.upload() {
-            fixture.upload = Some(seed::upload(&store, &s3, &resources.upload_bucket, &fixture, sample, processed).await?);
+        if let Some(sample) = s.sample() {
+            let file = seed::SampleFile::new(sample);
+            if s.per_invocation == PerInvocation::ScanResult {
+                fixture.upload = Some(seed::upload(&store, &s3, &resources.upload_bucket, &fixture, &file, true).await?);
+            }
+            fixture.sample = Some(file);
         }
         if seeded.elapsed() > Duration::from_secs(2) {
             let workload = if s.needs_workload() { " and the projects workload" } else { "" };
@@ -255,6 +260,8 @@ struct Ctx<'a> {
     user_pool_id: &'a str,
     /// The bench stack's upload bucket (`provision` made it).
     upload_bucket: &'a str,
+    /// On the local endpoint, buckets addressed by path.
+    s3: &'a aws_sdk_s3::Client,
     templates: &'a Templates,
     iterations: usize,
     /// Members of each org a purge invocation purges, besides its owner.
@@ -371,7 +378,11 @@ async fn prepare(ctx: &Ctx<'_>, s: &Scenario, store: &store::Store, fixture: &Fi
             Prepared { due_digests: Some(due), ..Prepared::default() }
         }
         PerInvocation::BouncedAddress => Prepared { bounced: Some(seed::bounced_address(i)), ..Prepared::default() },
-        PerInvocation::Reprocess => Prepared { sequencer: Some(seed::sequencer(i)), ..Prepared::default() },
+        PerInvocation::NewUpload => {
+            let file = fixture.sample.as_ref().ok_or_else(|| format!("{}: no sample made", s.name))?;
+            let upload = seed::upload(store, ctx.s3, ctx.upload_bucket, fixture, file, false).await.map_err(|e| format!("seeding invocation {i}: {e}"))?;
+            Prepared { upload: Some(upload), sequencer: Some(seed::sequencer(i)), ..Prepared::default() }
+        }
         PerInvocation::ScanResult => Prepared { scan: Some(i as u64 + 1), ..Prepared::default() },
         PerInvocation::ExpiredUpload => {
             let expired = seed::expired_upload(store, fixture, i).await.map_err(|e| format!("seeding invocation {i}: {e}"))?;
@@ -388,9 +399,8 @@ async fn prepare(ctx: &Ctx<'_>, s: &Scenario, store: &store::Store, fixture: &Fi
 /// processed to `ready` (with its sample's dimensions or pages), its scan result not recorded,
 /// or an expired upload not swept.
 async fn check(store: &store::Store, fixture: &Fixture, prepared: &Prepared) -> Option<String> {
-    if let Some(sequencer) = &prepared.sequencer {
-        let Some(upload) = &fixture.upload else { return Some("no upload was seeded".into()) };
-        return match seed::processing_problem(store, upload, Some(sequencer)).await {
+    if let Some(upload) = &prepared.upload {
+        return match seed::processing_problem(store, upload, prepared.sequencer.as_deref()).await {
             Ok(problem) => problem.map(|p| format!("answered, but {p}")),
             Err(e) => Some(format!("could not check file {}: {e}", upload.file_id)),
         };
@@ -452,6 +462,13 @@ async fn check(store: &store::Store, fixture: &Fixture, prepared: &Prepared) -> 
     }
 }
 
+/// After an invocation's check: removes the objects of its upload, if it had one (answered).
+async fn tidy(ctx: &Ctx<'_>, prepared: Prepared) -> Option<Upload> {
+    let upload = prepared.upload?;
+    seed::remove_objects(ctx.s3, &upload).await;
+    Some(upload)
+}
+
 async fn run_scenario(ctx: &Ctx<'_>, s: &Scenario, def: &FunctionDef, binary: &Path, store: &store::Store, fixture: &Fixture) -> ScenarioResult {
     let mut result = ScenarioResult::new(def.binary, s.name);
     let timeout = Duration::from_secs(def.timeout_secs);
@@ -484,12 +501,15 @@ async fn run_scenario(ctx: &Ctx<'_>, s: &Scenario, def: &FunctionDef, binary: &P
     let spawned = process.spawned_at();
     let mut durations = Vec::with_capacity(ctx.iterations);
     let mut round_trips = Vec::with_capacity(ctx.iterations);
+    // The last upload an invocation processed (processing scenarios).
+    let mut last_upload = None;
     match process.wait(first, INIT_LIMIT + timeout).await {
         Ok(done) => {
             result.init_ms = emulator.first_next().map(|t| ms(t.saturating_duration_since(spawned)));
             result.first_response_ms = Some(ms(done.completed_at.saturating_duration_since(spawned)));
             let problem = check(store, fixture, &first_prepared).await;
             record(&mut result, s.kind(), &done, problem);
+            last_upload = tidy(ctx, first_prepared).await;
             for i in 1..=ctx.iterations {
                 let (pending, prepared) = match prepare(ctx, s, store, fixture, i).await {
                     Ok((e, prepared)) => (emulator.submit(e), prepared),
@@ -504,6 +524,7 @@ async fn run_scenario(ctx: &Ctx<'_>, s: &Scenario, def: &FunctionDef, binary: &P
                         round_trips.push(ms(done.round_trip()));
                         let problem = check(store, fixture, &prepared).await;
                         record(&mut result, s.kind(), &done, problem);
+                        last_upload = tidy(ctx, prepared).await.or(last_upload);
                     }
                     Err(e) => {
                         result.error = Some(format!("warm invocation {i}: {e}"));
@@ -521,11 +542,11 @@ async fn run_scenario(ctx: &Ctx<'_>, s: &Scenario, def: &FunctionDef, binary: &P
             result.error = Some(format!("cold invocation: {e}{init_error}"));
         }
     }
-    // The processed upload, read back once more: a scenario whose file did not end `ready`
-    // (with its sample's dimensions or pages) is not a measurement of processing.
-    if s.per_invocation == PerInvocation::Reprocess
+    // The last processed upload, read back once more after the run: a scenario whose file did
+    // not end `ready` (with its sample's dimensions or pages) is not a measurement of processing.
+    if s.per_invocation == PerInvocation::NewUpload
         && result.error.is_none()
-        && let Some(upload) = &fixture.upload
+        && let Some(upload) = &last_upload
     {
         match seed::processing_problem(store, upload, None).await {
             Ok(None) => {}
@@ -605,6 +626,7 @@ mod tests {
             endpoint: "http://127.0.0.1:1",
             user_pool_id: "us-east-1_bench",
             upload_bucket: "tenantry-bench-uploads",
+            s3: &aws_sdk_s3::Client::from_conf(aws_sdk_s3::Config::builder().behavior_version(aws_sdk_s3::config::BehaviorVersion::latest()).build()),
             templates: &templates,
             iterations: 1,
             purge_members: 0,

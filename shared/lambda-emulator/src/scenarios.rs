@@ -124,10 +124,10 @@ pub enum PerInvocation {
     DueDigests,
     /// An address an SES feedback event reports as bounced; the invocation must suppress it.
     BouncedAddress,
-    /// The seeded upload's object event ([`Fixture::upload`]) with a sequencer greater than
-    /// the last one's, as a new upload of the same key has: the invocation must process the
-    /// object again and leave the file `ready` with what its sample holds.
-    Reprocess,
+    /// A file of the seeded org reserved, and its sample's bytes put at its key, just before
+    /// the invocation ([`crate::seed::upload`]), as a browser's upload would: the invocation
+    /// gets the bucket's event of it and must process it to `ready` with what the sample holds.
+    NewUpload,
     /// The `i`th clean malware scan result of the seeded (processed) upload: the invocation
     /// must record it.
     ScanResult,
@@ -145,7 +145,8 @@ pub struct Prepared {
     pub comment_events: Option<Vec<CommentEvent>>,
     pub due_digests: Option<DueDigests>,
     pub bounced: Option<String>,
-    /// The sequencer of the seeded upload's object event.
+    /// The invocation's upload, and the sequencer of its object event.
+    pub upload: Option<Upload>,
     pub sequencer: Option<String>,
     /// Which scan result of the seeded upload this is (1 for the first).
     pub scan: Option<u64>,
@@ -193,8 +194,8 @@ pub enum EventSpec {
         schedule: &'static str,
     },
     /// `events/sqs/<source>.json`: a batch of one SQS message whose body is the upload bucket's
-    /// `ObjectCreated` event of the seeded upload of `sample` ([`Fixture::upload`]; its key,
-    /// size, ETag and the invocation's sequencer).
+    /// `ObjectCreated` event of the invocation's upload of `sample` (its key, size, ETag and a
+    /// sequencer).
     UploadEvent {
         source: &'static str,
         sample: Sample,
@@ -294,13 +295,13 @@ pub const SCENARIOS: &[Scenario] = &[
         function: "files",
         name: "process 2 MB JPEG (SQS)",
         event: EventSpec::UploadEvent { source: "s3-object-created", sample: Sample::Jpeg },
-        per_invocation: PerInvocation::Reprocess,
+        per_invocation: PerInvocation::NewUpload,
     },
     Scenario {
         function: "files",
         name: "process 20-page PDF (SQS)",
         event: EventSpec::UploadEvent { source: "s3-object-created", sample: Sample::Pdf },
-        per_invocation: PerInvocation::Reprocess,
+        per_invocation: PerInvocation::NewUpload,
     },
     Scenario {
         function: "files",
@@ -344,12 +345,11 @@ impl Scenario {
         }
     }
 
-    /// The file in the upload bucket the scenario's events are about, seeded before its first
-    /// invocation ([`crate::seed::upload`]): its sample, and whether it is processed already.
-    pub fn upload(&self) -> Option<(Sample, bool)> {
+    /// The sample file the scenario uploads: before each invocation (processing), or once
+    /// before the first, processed already (malware scan results).
+    pub fn sample(&self) -> Option<Sample> {
         match self.event {
-            EventSpec::UploadEvent { sample, .. } => Some((sample, false)),
-            EventSpec::ScanResult { sample, .. } => Some((sample, true)),
+            EventSpec::UploadEvent { sample, .. } | EventSpec::ScanResult { sample, .. } => Some(sample),
             _ => None,
         }
     }
@@ -434,7 +434,7 @@ impl Templates {
             | PerInvocation::CommentEvents
             | PerInvocation::DueDigests
             | PerInvocation::BouncedAddress
-            | PerInvocation::Reprocess
+            | PerInvocation::NewUpload
             | PerInvocation::ScanResult
             | PerInvocation::ExpiredUpload => fixture.org_id.as_str(),
         };
@@ -490,14 +490,14 @@ impl Templates {
                 Ok(event)
             }
             EventSpec::UploadEvent { source, .. } => {
-                let upload = seeded_upload(scenario, fixture)?;
+                let upload = prepared.upload.as_ref().ok_or_else(|| format!("invocation {i} has no upload seeded"))?;
                 let sequencer = prepared.sequencer.as_deref().ok_or_else(|| format!("invocation {i} has no sequencer"))?;
                 let mut event = self.sqs.get(source).cloned().ok_or_else(|| format!("no events/sqs/{source}.json"))?;
                 put_object_created(&mut event, &fixture.table, upload, sequencer)?;
                 Ok(event)
             }
             EventSpec::ScanResult { source, .. } => {
-                let upload = seeded_upload(scenario, fixture)?;
+                let upload = fixture.upload.as_ref().ok_or_else(|| format!("{}: no processed upload seeded", scenario.name))?;
                 let mut event = self.eventbridge.get(source).cloned().ok_or_else(|| format!("no events/eventbridge/{source}.json"))?;
                 let object =
                     event.pointer_mut("/detail/s3ObjectDetails").ok_or_else(|| format!("events/eventbridge/{source}.json has no detail.s3ObjectDetails"))?;
@@ -544,10 +544,6 @@ impl Templates {
         ctx["authorizer"] = json!({ "claims": user.claims() });
         e
     }
-}
-
-fn seeded_upload<'f>(scenario: &Scenario, fixture: &'f Fixture) -> Result<&'f Upload, String> {
-    fixture.upload.as_ref().ok_or_else(|| format!("{}: no upload seeded", scenario.name))
 }
 
 /// Puts the `ObjectCreated` event of `upload` with `sequencer` into an SQS sample event (one
@@ -810,6 +806,7 @@ mod tests {
                 assignee: "6f1c2d3e-0000-4000-8000-00000000a551".into(),
             }),
             comment_events: Vec::new(),
+            sample: None,
             upload: Some(upload(Sample::Jpeg)),
         }
     }
@@ -940,7 +937,10 @@ mod tests {
                 ..Prepared::default()
             },
             PerInvocation::BouncedAddress => Prepared { bounced: Some(crate::seed::bounced_address(1)), ..Prepared::default() },
-            PerInvocation::Reprocess => Prepared { sequencer: Some(crate::seed::sequencer(1)), ..Prepared::default() },
+            PerInvocation::NewUpload => {
+                let sample = s.sample().unwrap();
+                Prepared { upload: Some(upload(sample)), sequencer: Some(crate::seed::sequencer(1)), ..Prepared::default() }
+            }
             PerInvocation::ScanResult => Prepared { scan: Some(2), ..Prepared::default() },
             PerInvocation::ExpiredUpload => Prepared {
                 expired_upload: Some(ExpiredUpload {
@@ -1335,10 +1335,11 @@ mod tests {
                 ("malware scan result (EventBridge)", Kind::Bus),
             ]
         );
-        assert_eq!(scenario("process 2 MB JPEG (SQS)").upload(), Some((Sample::Jpeg, false)));
-        assert_eq!(scenario("process 20-page PDF (SQS)").upload(), Some((Sample::Pdf, false)));
-        assert_eq!(scenario("malware scan result (EventBridge)").upload(), Some((Sample::Pdf, true)));
-        assert_eq!(scenario("presign upload").upload(), None);
+        assert_eq!(scenario("process 2 MB JPEG (SQS)").sample(), Some(Sample::Jpeg));
+        assert_eq!(scenario("process 20-page PDF (SQS)").sample(), Some(Sample::Pdf));
+        assert_eq!(scenario("malware scan result (EventBridge)").sample(), Some(Sample::Pdf));
+        assert_eq!(scenario("presign upload").sample(), None);
+        assert_eq!(scenario("process 2 MB JPEG (SQS)").per_invocation, PerInvocation::NewUpload, "each invocation processes a new file");
     }
 
     #[test]
@@ -1362,10 +1363,11 @@ mod tests {
         use md5::Digest;
 
         let t = Templates::load(&events_dir()).unwrap();
-        let f = Fixture { upload: Some(upload(Sample::Pdf)), ..fixture() };
-        let u = f.upload.clone().unwrap();
+        let f = Fixture { upload: None, ..fixture() };
         let s = scenario("process 20-page PDF (SQS)");
         let p = prepared(s);
+        let u = p.upload.clone().unwrap();
+        assert_eq!(u.sample, Sample::Pdf);
         let e = t.build(s, &f, 1, &p).unwrap();
         assert_eq!(api::event_kind(&e), api::EventKind::Queue);
         let m = &e["Records"][0];
@@ -1392,8 +1394,8 @@ mod tests {
         assert_ne!(again["Records"][0]["messageId"], m["messageId"]);
         let sequencers: Vec<String> = (0..300).map(crate::seed::sequencer).collect();
         assert!(sequencers.windows(2).all(|w| store::sequencer_order(&w[1], &w[0]) == std::cmp::Ordering::Greater), "{sequencers:?}");
-        assert!(t.build(s, &f, 1, &Prepared::default()).is_err(), "needs its sequencer");
-        assert!(t.build(s, &Fixture { upload: None, ..fixture() }, 1, &p).is_err(), "needs its upload");
+        assert!(t.build(s, &f, 1, &Prepared { sequencer: None, ..p.clone() }).is_err(), "needs its sequencer");
+        assert!(t.build(s, &f, 1, &Prepared { upload: None, ..p.clone() }).is_err(), "needs its upload");
         assert_eq!(event_key("uploads/a b+c/é"), "uploads/a+b%2Bc/%C3%A9");
         assert_eq!(files::decode_key(&event_key("uploads/a b+c/é")).as_deref(), Some("uploads/a b+c/é"));
     }
@@ -1405,6 +1407,7 @@ mod tests {
         let u = f.upload.clone().unwrap();
         let s = scenario("malware scan result (EventBridge)");
         let e = t.build(s, &f, 1, &prepared(s)).unwrap();
+        assert!(t.build(s, &Fixture { upload: None, ..fixture() }, 1, &prepared(s)).is_err(), "needs its processed file");
         assert_eq!(api::event_kind(&e), api::EventKind::Bus);
         assert_eq!((e["source"].as_str(), e["detail-type"].as_str()), (Some("aws.guardduty"), Some("GuardDuty Malware Protection Object Scan Result")));
         let d = &e["detail"];

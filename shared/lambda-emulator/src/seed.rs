@@ -8,9 +8,10 @@
 //! notifications in the owner's inbox (its routes), comments that mention members, whose
 //! domain events are the stream batches (one per invocation), members whose daily digest and
 //! held-back mail are due for each sweep, and the address each SES feedback event names. For
-//! the files function: a real file (a 2 MB JPEG, a 20-page PDF) reserved through the store and
-//! put into the upload bucket before the first invocation, whose object event every invocation
-//! processes again; and, for each sweep, an upload whose reservation just expired.
+//! the files function: before each processing invocation, a file reserved through the store
+//! with a real sample (a 2 MB JPEG, a 20-page PDF) put into the upload bucket at its key; a
+//! processed file for the malware scan results; and, for each sweep, an upload whose
+//! reservation just expired.
 //!
 //! Each scenario gets its own table, made from `table.json` without the stream: the local
 //! endpoint (moto) deep-copies a table with its whole stream history for every item of every
@@ -143,8 +144,9 @@ pub struct Fixture {
     /// The domain events of comments that mention members, one stream batch per invocation
     /// (empty unless [`comment_events`] seeded them).
     pub comment_events: Vec<Vec<CommentEvent>>,
-    /// The file in the upload bucket the files scenarios' events are about, when seeded
-    /// ([`upload`]).
+    /// The sample the files scenarios upload, made once per scenario.
+    pub sample: Option<SampleFile>,
+    /// The processed file the malware scan results are about, when seeded ([`upload`]).
     pub upload: Option<Upload>,
 }
 
@@ -290,6 +292,7 @@ pub async fn seed(store: &Store, members: usize, invitations: usize, workload: b
         member,
         workload,
         comment_events: Vec::new(),
+        sample: None,
         upload: None,
     })
 }
@@ -707,6 +710,25 @@ impl Sample {
     }
 }
 
+/// A sample and its bytes, made once (encoding the JPEG takes a while).
+#[derive(Clone)]
+pub struct SampleFile {
+    pub sample: Sample,
+    pub bytes: std::sync::Arc<Vec<u8>>,
+}
+
+impl SampleFile {
+    pub fn new(sample: Sample) -> SampleFile {
+        SampleFile { sample, bytes: std::sync::Arc::new(sample.bytes()) }
+    }
+}
+
+impl std::fmt::Debug for SampleFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?} ({} bytes)", self.sample, self.bytes.len())
+    }
+}
+
 /// A file of the seeded org whose bytes are in the upload bucket: reserved through the store
 /// as `POST …/files` reserves it, its bytes put with the S3 API where the browser's presigned
 /// POST would put them. Nothing notifies the function here: the scenarios build the events.
@@ -725,14 +747,15 @@ pub struct Upload {
     pub version: u64,
 }
 
-/// Seeds an upload of `sample` by the fixture's owner into `bucket`: reserves the file and
-/// puts its bytes. With `processed`, also takes it through processing in the store, as the
-/// function would (`ready`, not gated): the file a malware scan result is about.
-pub async fn upload(store: &Store, s3: &aws_sdk_s3::Client, bucket: &str, fixture: &Fixture, sample: Sample, processed: bool) -> Result<Upload, Error> {
+/// Seeds an upload of `file` by the fixture's owner into `bucket`: reserves a new file and
+/// puts the sample's bytes at its key. With `processed`, also takes it through processing in
+/// the store, as the function would (`ready`, not gated): the file a malware scan result is
+/// about.
+pub async fn upload(store: &Store, s3: &aws_sdk_s3::Client, bucket: &str, fixture: &Fixture, file: &SampleFile, processed: bool) -> Result<Upload, Error> {
     let owner = fixture.owner.identity()?;
     let org: OrgId = fixture.org_id.parse().map_err(invalid)?;
     let scope = store.authorize(&owner, org, Action::WriteWorkload).await?;
-    let bytes = sample.bytes();
+    let (sample, bytes) = (file.sample, file.bytes.to_vec());
     let size = u64::try_from(bytes.len())?;
     let new = NewFile { name: sample.name().to_owned(), content_type: sample.content_type(), size, attach_to: None };
     let expires = store.clock().epoch() + domain::files::UPLOAD_VALID_SECS + domain::files::RESERVATION_GRACE_SECS;
@@ -764,15 +787,27 @@ pub async fn upload(store: &Store, s3: &aws_sdk_s3::Client, bucket: &str, fixtur
     Ok(Upload { sample, org_id: org.to_string(), file_id: file.id.to_string(), bucket: bucket.to_owned(), key, size, etag, version: file.version })
 }
 
-/// The sequencer of the `i`th event of one object key, in S3's form (hex): each greater than
-/// the one before, as a new upload of the key would have.
+/// The sequencer of invocation `i`'s object event, in S3's form (hex), each greater than the
+/// one before (sequencers order the events of one key; these keys are new each time).
 pub fn sequencer(i: usize) -> String {
     format!("{:018X}", i + 1)
 }
 
-/// What is wrong with the seeded upload's file after an invocation that got its event with
-/// `sequencer` (any, with `None`): gone, not `ready`, not processed for this event (its event
-/// dropped as seen), or without what processing derives from its sample.
+/// Deletes the objects of `upload`'s file (its upload key and what processing derived under
+/// `derived/{org}/{file}/`) once checked: the local endpoint keeps objects in memory, and 200
+/// invocations of 2 MB would add up. Best effort.
+pub async fn remove_objects(s3: &aws_sdk_s3::Client, upload: &Upload) {
+    let prefix = format!("{}{}/{}/", store::DERIVED_PREFIX, upload.org_id, upload.file_id);
+    let derived = s3.list_objects_v2().bucket(&upload.bucket).prefix(&prefix).send().await.ok();
+    let keys = derived.iter().flat_map(|page| page.contents()).filter_map(|o| o.key().map(str::to_owned));
+    for key in std::iter::once(upload.key.clone()).chain(keys) {
+        let _ = s3.delete_object().bucket(&upload.bucket).key(key).send().await;
+    }
+}
+
+/// What is wrong with `upload`'s file after an invocation that got its event with `sequencer`
+/// (any, with `None`): gone, not `ready`, not processed for this event (its event dropped as
+/// seen), or without what processing derives from its sample.
 pub async fn processing_problem(store: &Store, upload: &Upload, sequencer: Option<&str>) -> Result<Option<String>, Error> {
     let Some(file) = store.file_of_object(&upload.key).await? else {
         return Ok(Some(format!("file {} is gone", upload.file_id)));

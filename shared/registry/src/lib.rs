@@ -333,7 +333,9 @@ memory, and Lambda's CPU grows with memory (make bench: a 2 MB JPEG and a 20-pag
                 s3: Some(S3Source {
                     events: vec!["s3:ObjectCreated:*"],
                     prefix: files::UPLOAD_PREFIX,
-                    queue: Queue { id: "uploads", batch_size: 5, max_receive_count: 5, visibility_timeout_seconds: 360 },
+                    // One upload per invocation: a slow file (processing gives up after 40 s)
+                    // can then never take others past the timeout with it.
+                    queue: Queue { id: "uploads", batch_size: 1, max_receive_count: 5, visibility_timeout_seconds: 360 },
                 }),
                 schedules: vec![Schedule {
                     id: files::SWEEP_SCHEDULE,

@@ -127,9 +127,15 @@ fn upload_key(org: OrgId, file: FileId) -> String {
 }
 
 impl StoredFile {
-    /// The object the client uploads and downloads.
+    /// The object the client uploads (with its presigned POST, which stays usable until it
+    /// expires).
     pub fn object_key(&self) -> String {
         upload_key(self.org_id, self.id)
+    }
+    /// The copy of the uploaded bytes that processing checked, which downloads serve: a later
+    /// POST to the upload key cannot change what a ready file's download returns.
+    pub fn checked_key(&self) -> String {
+        format!("{DERIVED_PREFIX}{}/{}/checked", self.org_id, self.id)
     }
     /// The thumbnail processing writes (images).
     pub fn thumbnail_key(&self) -> String {
@@ -140,8 +146,8 @@ impl StoredFile {
         format!("{DERIVED_PREFIX}{}/{}/text.txt", self.org_id, self.id)
     }
     /// Every object of the file.
-    pub fn object_keys(&self) -> [String; 3] {
-        [self.object_key(), self.thumbnail_key(), self.text_key()]
+    pub fn object_keys(&self) -> [String; 4] {
+        [self.object_key(), self.checked_key(), self.thumbnail_key(), self.text_key()]
     }
     /// Whether the reservation was settled (the upload arrived).
     fn settled(&self) -> bool {

@@ -185,6 +185,11 @@ impl Store {
         Ok(PurgeProgress::Done)
     }
 
+    /// Marks the org for another pass (a pass that ran out of time before its items, say).
+    pub async fn continue_purge(&self, scope: &PurgeScope) -> Result<PurgeProgress, DomainError> {
+        self.continue_org(&scope.partition).await
+    }
+
     async fn continue_org(&self, partition: &OrgPartition) -> Result<PurgeProgress, DomainError> {
         self.mark_for_another_pass(&keys::org(partition), "attribute_exists(PK) AND #status = :deleting").await?;
         tracing::info!(org_id = %partition.org_id(), "purge continues in another pass");
