@@ -79,7 +79,7 @@ describe('infra/functions.json', () => {
     assert.deepEqual(files.sources.s3, {
       events: ['s3:ObjectCreated:*'],
       prefix: 'uploads/',
-      queue: { id: 'uploads', batchSize: 5, maxReceiveCount: 5, visibilityTimeoutSeconds: 360 },
+      queue: { id: 'uploads', batchSize: 1, maxReceiveCount: 5, visibilityTimeoutSeconds: 360 },
     });
     assert.equal(files.sources.malwareScanResults, true);
     assert.equal(files.sources.http, true);
@@ -801,7 +801,7 @@ describe('sources.s3 (the upload bucket, through an SQS queue)', () => {
   const bucketId = () => logicalId(s, s.stack.uploadBucket);
   const SUBSCRIBERS = [
     // function, queue id, events, prefix, batch size, max receives, visibility timeout (6x the function's timeout at least)
-    ['files', 'uploads', 's3:ObjectCreated:*', 'uploads/', 5, 5, 360],
+    ['files', 'uploads', 's3:ObjectCreated:*', 'uploads/', 1, 5, 360],
     ['test-uploads', 'imports', 's3:ObjectCreated:*', 'imports/', 10, 3, 180],
     ['test-cleanup', 'removals', 's3:ObjectRemoved:*', null, 10, 5, 120],
   ] as const;

@@ -255,7 +255,13 @@ fn failed(reason: String) -> Outcome {
 /// declared type, then what can be derived from it. `whole` is false when only the first bytes
 /// of a large file were read.
 fn analyse(bytes: &[u8], declared: &str, allowed: &[&str], limits: &media::Limits, whole: bool) -> (Outcome, Derived) {
-    let sniffed = media::sniff(bytes);
+    // The first bytes of a large file may end inside a UTF-8 character: not a reason to call
+    // its text binary.
+    let head = match std::str::from_utf8(bytes) {
+        Err(e) if !whole && e.error_len().is_none() => &bytes[..e.valid_up_to()],
+        _ => bytes,
+    };
+    let sniffed = media::sniff(head);
     let detected = if sniffed == media::Sniffed::Text && declared.starts_with("text/") { declared.to_owned() } else { sniffed.mime().to_owned() };
     let mut outcome = Outcome { detected_type: Some(detected.clone()), sha256: whole.then(|| media::sha256_hex(bytes)), ..Default::default() };
     if !allowed.contains(&sniffed.mime()) {

@@ -66,7 +66,7 @@ pub async fn create(State(app): State<AppState>, Caller(who): Caller, p: Params,
         return Err(ApiError::invalid(errors));
     }
     let now = app.store.clock().epoch();
-    let expires = now + files::UPLOAD_VALID_SECS + files::RESERVATION_GRACE_SECS;
+    let expires = files::reservation_expiry(now, input.size);
     let file = app.store.reserve_upload(&scope, NewFile { name, content_type, size: input.size, attach_to: input.attach_to }, expires).await?;
     let key = file.object_key();
     let policy = UploadPolicy { key: &key, content_type, size: file.size, valid_for: Duration::from_secs(files::UPLOAD_VALID_SECS.unsigned_abs()) };

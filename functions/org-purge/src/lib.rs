@@ -97,8 +97,13 @@ impl AppState {
                 }
                 deleted += keys.len();
                 let delete = Delete::builder().set_objects(Some(keys)).quiet(true).build().map_err(|e| failed(e.to_string()))?;
-                let out =
-                    s3.delete_objects().bucket(bucket).delete(delete).send().await.map_err(|e| failed(aws_sdk_s3::error::DisplayErrorContext(e).to_string()))?;
+                let out = s3
+                    .delete_objects()
+                    .bucket(bucket)
+                    .delete(delete)
+                    .send()
+                    .await
+                    .map_err(|e| failed(aws_sdk_s3::error::DisplayErrorContext(e).to_string()))?;
                 // Keys S3 could not delete would be listed again, forever: fail the pass instead.
                 if let Some(e) = out.errors().first() {
                     return Err(failed(format!("{} of the keys were not deleted, {:?}: {:?}", out.errors().len(), e.key(), e.message())));

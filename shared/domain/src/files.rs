@@ -18,6 +18,16 @@ pub const UPLOAD_VALID_SECS: i64 = 10 * 60;
 /// arrive within seconds, so an upload that has not been seen after this never will be.
 pub const RESERVATION_GRACE_SECS: i64 = 50 * 60;
 
+/// The slowest upload a reservation waits for, in bytes a second: a large file's reservation
+/// holds longer, so that an upload started just before its POST expired can finish.
+pub const SLOWEST_UPLOAD_BYTES_PER_SEC: u64 = 256 * 1024;
+
+/// Until when (epoch seconds) a reservation of `size` bytes made at `now` holds.
+pub fn reservation_expiry(now: i64, size: u64) -> i64 {
+    let transfer = i64::try_from(size / SLOWEST_UPLOAD_BYTES_PER_SEC).unwrap_or(i64::MAX / 4);
+    now.saturating_add(UPLOAD_VALID_SECS + RESERVATION_GRACE_SECS).saturating_add(transfer)
+}
+
 /// How long a presigned download stays valid.
 pub const DOWNLOAD_VALID_SECS: u64 = 5 * 60;
 

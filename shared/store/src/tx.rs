@@ -63,7 +63,10 @@ pub(crate) struct Tx {
     on_fail: Vec<DomainError>,
 }
 
-const CONFLICT_RETRIES: u32 = 3;
+/// Conflicting transactions are retried after a random delay ("full jitter") under a cap that
+/// doubles each time, 40 ms to 1.28 s: many writers of one item (the last free bytes of a
+/// quota, say) spread out instead of colliding again in step.
+const CONFLICT_RETRIES: u32 = 6;
 
 impl Tx {
     pub fn put(&mut self, table: &str, item: Item, cond: Option<Expr>, on_fail: DomainError) -> &mut Self {
@@ -141,7 +144,8 @@ impl Tx {
                 }
                 if codes.iter().any(|c| c == "TransactionConflict") && attempt < CONFLICT_RETRIES {
                     attempt += 1;
-                    tokio::time::sleep(Duration::from_millis(20 * u64::from(attempt))).await;
+                    let cap = 20u64 << attempt.min(6);
+                    tokio::time::sleep(Duration::from_millis(getrandom::u64().unwrap_or(cap) % (cap + 1))).await;
                     continue;
                 }
                 if codes.iter().any(|c| c == "TransactionConflict") {
