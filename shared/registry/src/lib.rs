@@ -308,9 +308,10 @@ answer in well under a second (API Gateway stops waiting at 29 s whatever the ti
             description: "Tenantry files: presigned uploads against the storage quota, processing on upload (type sniffing, thumbnails, text extraction, malware gate), downloads",
             memory_mb: 1024,
             timeout_seconds: 60,
-            sizing_reason: "1024 MB / 60 s: processing decodes an image (decoder limits cap it at 512 MiB) or parses a document in \
-memory, and Lambda's CPU grows with memory (make bench: a 2 MB JPEG and a 20-page PDF); the queue's visibility timeout is \
-6 times the timeout, as Lambda advises. Its routes answer in well under a second (API Gateway stops waiting at 29 s).",
+            sizing_reason: "1024 MB / 60 s: processing holds up to 64 MiB of an upload and the image decoder may allocate up to \
+512 MiB (its limits), ~610 MB at worst; make bench measured 30 MB peak for a 2 MB JPEG and 13 MB for a 20-page PDF, and \
+Lambda's CPU grows with memory. One upload per invocation, given up after 40 s, well inside 60 s; the queue's visibility \
+timeout is 6 times the timeout, as Lambda advises. Its routes answer in well under a second (API Gateway stops waiting at 29 s).",
             environment: Environment {
                 user_pool_id: true,
                 upload_bucket: true,
