@@ -387,3 +387,30 @@ async fn a_second_post_with_the_same_upload_cannot_change_what_a_ready_file_serv
     ApiCall::get(&w.path(&format!("/{id}/download"))).by(&w.owner).send(&w.router).await.expect_problem(409, "file-not-ready");
     assert_eq!(w.usage().await, (exe.len() as u64, 0), "the same size, counted once");
 }
+
+#[tokio::test]
+async fn a_file_stuck_processing_is_given_up_by_the_sweep() {
+    use domain::files::FileStatus;
+    use store::{Arrival, Outcome};
+    let w = World::new(Clock::offset()).await;
+    let scope = w.store.authorize(&w.owner.identity(), w.scope.org_id(), Action::WriteWorkload).await.unwrap();
+    let reserve = |name: &'static str| {
+        let new = store::NewFile { name: name.into(), content_type: "text/plain", size: 10, attach_to: None };
+        w.store.reserve_upload(&scope, new, w.store.clock().epoch() + 3600)
+    };
+    // One whose processing never finished (its message went to the dead-letter queue), one
+    // processed with the malware gate on whose scan never came.
+    let lost = reserve("lost.txt").await.unwrap();
+    let Arrival::Process(_) = w.store.begin_processing(&lost, "01", "etag-l", 10).await.unwrap() else { panic!("not processed") };
+    let unscanned = reserve("unscanned.txt").await.unwrap();
+    let Arrival::Process(p) = w.store.begin_processing(&unscanned, "02", "etag-u", 10).await.unwrap() else { panic!("not processed") };
+    let waiting = w.store.finish_processing(&p, Outcome { status: Some(FileStatus::Ready), ..Default::default() }, true).await.unwrap().unwrap();
+    assert_eq!(waiting.status, FileStatus::Processing);
+    assert_eq!(files::give_up_stalled(&w.app).await.unwrap(), 0, "not stalled yet");
+    w.store.clock().advance(Duration::from_secs(store::PROCESSING_DEADLINE_SECS.unsigned_abs() + 60));
+    assert_eq!(files::give_up_stalled(&w.app).await.unwrap(), 2);
+    let lost = w.store.get_file(&scope, lost.id).await.unwrap().unwrap();
+    let unscanned = w.store.get_file(&scope, unscanned.id).await.unwrap().unwrap();
+    assert_eq!((lost.status, unscanned.status), (FileStatus::Failed, FileStatus::Quarantined), "{lost:?} {unscanned:?}");
+    assert_eq!(files::give_up_stalled(&w.app).await.unwrap(), 0, "once");
+}

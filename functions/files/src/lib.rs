@@ -29,7 +29,7 @@ pub use process::{decode_key, on_queue, on_upload_event};
 pub use routes::{CreateFile, RenameFile, UploadTicket};
 pub use scan::on_scan_result;
 pub use store::UPLOAD_PREFIX;
-pub use sweep::{SWEEP_SCHEDULE, on_schedule, sweep};
+pub use sweep::{SWEEP_SCHEDULE, give_up_stalled, on_schedule, sweep};
 
 /// The environment variable naming the upload bucket.
 pub const UPLOAD_BUCKET_ENV: &str = "UPLOAD_BUCKET";

@@ -1,4 +1,5 @@
-//! The `upload-sweep` schedule: frees the storage reserved for uploads that never arrived.
+//! The `upload-sweep` schedule: frees the storage reserved for uploads that never arrived, and
+//! gives up on files stuck `processing` ([`give_up_stalled`]).
 //!
 //! A reservation holds until its presigned POST has expired plus a grace period
 //! ([`domain::files::RESERVATION_GRACE_SECS`]) for a late S3 event. Each run reads the
@@ -34,9 +35,31 @@ pub async fn sweep(app: &AppState) -> Result<usize, String> {
     Ok(freed)
 }
 
+/// The sweep mark of [`give_up_stalled`].
+const STALLED_MARK: &str = "upload-sweep/stalled";
+
+/// Files still `processing` long after their last change (their message went to the
+/// dead-letter queue, or the malware scan never came) become `failed`, or `quarantined` when
+/// only the scan was awaited, so that no file waits forever. Answers how many.
+pub async fn give_up_stalled(app: &AppState) -> Result<usize, String> {
+    let now = app.store.clock().epoch();
+    let since = app.store.sweep_mark(STALLED_MARK).await.map_err(|e| e.to_string())?.unwrap_or(now - FIRST_LOOKBACK_SECS);
+    let stalled = app.store.stalled_files(since, now).await.map_err(|e| e.to_string())?;
+    let mut given_up = 0;
+    for file in &stalled {
+        if let Some(f) = app.store.give_up_processing(file).await.map_err(|e| e.to_string())? {
+            tracing::warn!(org_id = %f.org_id, file_id = %f.id, status = %f.status, "a stalled file given up");
+            given_up += 1;
+        }
+    }
+    app.store.set_sweep_mark(STALLED_MARK, now - now.rem_euclid(86_400)).await.map_err(|e| e.to_string())?;
+    Ok(given_up)
+}
+
 pub async fn on_schedule(app: &AppState, event: api::ScheduledEvent) -> Result<(), String> {
     if event.detail.schedule != SWEEP_SCHEDULE {
         return Err(format!("unknown schedule {}", event.detail.schedule));
     }
-    sweep(app).await.map(|_| ())
+    sweep(app).await?;
+    give_up_stalled(app).await.map(|_| ())
 }

@@ -42,6 +42,12 @@ pub const UPLOAD_PREFIX: &str = "uploads/";
 pub const DERIVED_PREFIX: &str = "derived/";
 /// The GSI4 bucket of reservations by expiry.
 const UPLOADS: &str = "UPLOADS";
+/// The GSI4 bucket of files being processed, by when they count as stalled.
+const STALLED: &str = "STALLED";
+/// How long a file may stay `processing` (its last change, processing or scan included) before
+/// the sweep gives up on it: its message went to the dead-letter queue, say, or the malware
+/// scan it waits for never came.
+pub const PROCESSING_DEADLINE_SECS: i64 = 6 * 3600;
 
 /// Where a file is attached.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -229,6 +235,12 @@ impl Store {
             && let Some(at) = f.upload_expires_at.as_deref().and_then(domain::rfc3339_epoch)
         {
             indexes.push(IndexKey { index: Gsi::Four, pk: day_bucket(UPLOADS, at), sk: format!("{}#{}#{}", instant_key(at), f.org_id, f.id) });
+        }
+        if f.status == FileStatus::Processing
+            && let Some(changed) = domain::rfc3339_epoch(&f.updated_at)
+        {
+            let at = changed + PROCESSING_DEADLINE_SECS;
+            indexes.push(IndexKey { index: Gsi::Four, pk: day_bucket(STALLED, at), sk: format!("{}#{}#{}", instant_key(at), f.org_id, f.id) });
         }
         to_item(f, &keys::file(p, f.id), &indexes)
     }
@@ -555,6 +567,39 @@ impl Store {
     pub async fn expired_uploads(&self, since: i64, now: i64) -> Result<Vec<StoredFile>, DomainError> {
         let found: Vec<StoredFile> = self.bucketed(UPLOADS, since, now).await?;
         Ok(found.into_iter().filter(|f| f.status == FileStatus::Uploading).collect())
+    }
+
+    /// Files still `processing` past their deadline by `now`, from the day of `since` on.
+    pub async fn stalled_files(&self, since: i64, now: i64) -> Result<Vec<StoredFile>, DomainError> {
+        let found: Vec<StoredFile> = self.bucketed(STALLED, since, now).await?;
+        Ok(found.into_iter().filter(|f| f.status == FileStatus::Processing).collect())
+    }
+
+    /// Gives up on a stalled file: `failed` (processing did not finish), or `quarantined` when
+    /// only the malware scan was awaited (a file is never ready unscanned). `Ok(None)` when it
+    /// moved on meanwhile.
+    pub async fn give_up_processing(&self, file: &StoredFile) -> Result<Option<StoredFile>, DomainError> {
+        let mut current = file.clone();
+        for _ in 0..WRITE_ATTEMPTS {
+            let deadline = domain::rfc3339_epoch(&current.updated_at).map_or(0, |t| t + PROCESSING_DEADLINE_SECS);
+            if current.status != FileStatus::Processing || deadline > self.clock.epoch() {
+                return Ok(None);
+            }
+            let (status, reason) = if current.processed {
+                (FileStatus::Quarantined, "the malware scan did not arrive in time")
+            } else {
+                (FileStatus::Failed, "processing did not finish in time")
+            };
+            let next = StoredFile { status, reason: Some(reason.into()), updated_at: self.clock.rfc3339(), version: current.version + 1, ..current.clone() };
+            match self.write_processed(&current, next).await {
+                Err(DomainError::StaleVersion) => match self.reread(&current).await? {
+                    Some(fresh) => current = fresh,
+                    None => return Ok(None),
+                },
+                other => return other.map(Some),
+            }
+        }
+        Err(DomainError::Conflict("the file kept changing"))
     }
 
     /// Deletes an upload that never arrived and frees its reservation; `Ok(false)` when it

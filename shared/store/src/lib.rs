@@ -41,8 +41,8 @@ pub use comments::Comment;
 pub use entities::{Invite, InviteStatus, Member, Org, OrgStatus, SlugClaim, UsageCounter, UsageMonth, UserProfile};
 pub use events::{DomainEvent, EVENT_RETENTION_SECS, EventKind, PLATFORM_ACTOR};
 pub use files::{
-    Arrival, Attachment, DERIVED_PREFIX, FileFilter, NewFile, Outcome, SCAN_CLEAN, SCAN_THREATS, StoredFile, UPLOAD_PREFIX, org_object_prefixes,
-    parse_upload_key, sequencer_order,
+    Arrival, Attachment, DERIVED_PREFIX, FileFilter, NewFile, Outcome, PROCESSING_DEADLINE_SECS, SCAN_CLEAN, SCAN_THREATS, StoredFile, UPLOAD_PREFIX,
+    org_object_prefixes, parse_upload_key, sequencer_order,
 };
 pub use import::{Idempotency, ImportOutcome, ImportRecord};
 pub use invites::{Branding, InviteContext, InviteToken, NewInvite, RESENDS_PER_HOUR};
