@@ -395,14 +395,25 @@ impl Store {
     /// again; a repeated or older event is [`Arrival::Seen`]. A repeated event of a file still
     /// `processing` (the previous attempt died) is processed again.
     pub async fn begin_processing(&self, file: &StoredFile, sequencer: &str, etag: &str, size: u64) -> Result<Arrival, DomainError> {
+        // The file changed since it was read (a rename, a scan result, another event): decide
+        // again on the file as it is now.
+        self.on_current(file, Arrival::Unknown, |current| async move { self.try_begin(&current, sequencer, etag, size).await }).await
+    }
+
+    /// Runs `attempt` on `file`; when the write it makes finds the file changed since it was
+    /// read (`StaleVersion`), runs it again on the file as it is now, a few times at most.
+    /// Answers `gone` once the file is deleted.
+    async fn on_current<T, F, Fut>(&self, file: &StoredFile, gone: T, mut attempt: F) -> Result<T, DomainError>
+    where
+        F: FnMut(StoredFile) -> Fut,
+        Fut: std::future::Future<Output = Result<T, DomainError>>,
+    {
         let mut current = file.clone();
         for _ in 0..WRITE_ATTEMPTS {
-            match self.try_begin(&current, sequencer, etag, size).await {
-                // The file changed since it was read (a rename, a scan result, another event):
-                // decide again on the file as it is now.
+            match attempt(current.clone()).await {
                 Err(DomainError::StaleVersion) => match self.reread(&current).await? {
                     Some(fresh) => current = fresh,
-                    None => return Ok(Arrival::Unknown),
+                    None => return Ok(gone),
                 },
                 other => return other,
             }
@@ -469,8 +480,13 @@ impl Store {
     /// `gated`, a file that would be ready waits for a clean malware scan of its object.
     /// The `file.processed` event is written when the file reaches its final status.
     pub async fn finish_processing(&self, file: &StoredFile, outcome: Outcome, gated: bool) -> Result<Option<StoredFile>, DomainError> {
-        let mut current = file.clone();
-        for _ in 0..WRITE_ATTEMPTS {
+        let outcome = &outcome;
+        self.on_current(file, None, |current| async move {
+            // Renamed or scanned meanwhile: the same upload, so the result is recorded on the
+            // file as it is now. Replaced by a newer upload, or done: the result is moot.
+            if current.sequencer != file.sequencer || current.status != FileStatus::Processing || current.processed {
+                return Ok(None);
+            }
             let mut next = StoredFile {
                 reason: outcome.reason.clone(),
                 detected_type: outcome.detected_type.clone(),
@@ -494,25 +510,16 @@ impl Store {
                 }
                 other => next.status = other,
             }
-            match self.write_processed(&current, next).await {
-                // Renamed or scanned meanwhile: the same upload, so record the result on the
-                // file as it is now. Replaced by a newer upload, or deleted: the result is moot.
-                Err(DomainError::StaleVersion) => match self.reread(&current).await? {
-                    Some(fresh) if fresh.sequencer == file.sequencer && fresh.status == FileStatus::Processing && !fresh.processed => current = fresh,
-                    _ => return Ok(None),
-                },
-                other => return other.map(Some),
-            }
-        }
-        Err(DomainError::Conflict("the file kept changing"))
+            self.write_processed(&current, next).await.map(Some)
+        })
+        .await
     }
 
     /// Records a malware scan's result of the object with ETag `etag` of `file`: a clean scan
     /// makes a processed file ready, threats quarantine it whatever its state. A result for an
     /// older upload of the object is ignored (`Ok(None)`).
     pub async fn record_scan(&self, file: &StoredFile, etag: &str, result: &str) -> Result<Option<StoredFile>, DomainError> {
-        let mut current = file.clone();
-        for _ in 0..WRITE_ATTEMPTS {
+        self.on_current(file, None, |current| async move {
             // A result for another upload of the key than the one processed is kept (it may be
             // of an upload whose event has not arrived yet), unless the processed upload has
             // its own result already; `apply_scan` only ever acts on a result of the processed one.
@@ -528,15 +535,9 @@ impl Store {
                 ..current.clone()
             };
             apply_scan(&mut next, true);
-            match self.write_processed(&current, next).await {
-                Err(DomainError::StaleVersion) => match self.reread(&current).await? {
-                    Some(fresh) => current = fresh,
-                    None => return Ok(None),
-                },
-                other => return other.map(Some),
-            }
-        }
-        Err(DomainError::Conflict("the file kept changing"))
+            self.write_processed(&current, next).await.map(Some)
+        })
+        .await
     }
 
     /// Writes `next` over `file` at its version, with the `file.processed` event when `next`
@@ -579,8 +580,7 @@ impl Store {
     /// only the malware scan was awaited (a file is never ready unscanned). `Ok(None)` when it
     /// moved on meanwhile.
     pub async fn give_up_processing(&self, file: &StoredFile) -> Result<Option<StoredFile>, DomainError> {
-        let mut current = file.clone();
-        for _ in 0..WRITE_ATTEMPTS {
+        self.on_current(file, None, |current| async move {
             let deadline = domain::rfc3339_epoch(&current.updated_at).map_or(0, |t| t + PROCESSING_DEADLINE_SECS);
             if current.status != FileStatus::Processing || deadline > self.clock.epoch() {
                 return Ok(None);
@@ -591,39 +591,28 @@ impl Store {
                 (FileStatus::Failed, "processing did not finish in time")
             };
             let next = StoredFile { status, reason: Some(reason.into()), updated_at: self.clock.rfc3339(), version: current.version + 1, ..current.clone() };
-            match self.write_processed(&current, next).await {
-                Err(DomainError::StaleVersion) => match self.reread(&current).await? {
-                    Some(fresh) => current = fresh,
-                    None => return Ok(None),
-                },
-                other => return other.map(Some),
-            }
-        }
-        Err(DomainError::Conflict("the file kept changing"))
+            self.write_processed(&current, next).await.map(Some)
+        })
+        .await
     }
 
     /// Deletes an upload that never arrived and frees its reservation; `Ok(false)` when it
     /// arrived (or changed) meanwhile.
     pub async fn expire_upload(&self, file: &StoredFile) -> Result<bool, DomainError> {
-        let mut current = file.clone();
-        for _ in 0..WRITE_ATTEMPTS {
+        // Renamed meanwhile (still uploading: expired all the same), or arrived (left alone).
+        self.on_current(file, false, |current| async move {
             if current.status != FileStatus::Uploading {
                 return Ok(false);
             }
             let mut tx = Tx::default();
             self.remove_file(&mut tx, &OrgPartition::new(current.org_id), &current);
             match tx.run(self).await {
-                Ok(()) => return Ok(true),
-                // Renamed meanwhile (still uploading: expire it all the same), or arrived.
-                Err(DomainError::StaleVersion) => match self.reread(&current).await? {
-                    Some(fresh) => current = fresh,
-                    None => return Ok(false),
-                },
-                Err(DomainError::NotFound) => return Ok(false),
-                Err(e) => return Err(e),
+                Ok(()) => Ok(true),
+                Err(DomainError::NotFound) => Ok(false),
+                Err(e) => Err(e),
             }
-        }
-        Err(DomainError::Conflict("the file kept changing"))
+        })
+        .await
     }
 }
 
