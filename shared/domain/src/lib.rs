@@ -1,6 +1,7 @@
 //! Tenantry's domain: identifiers, roles and permissions, plans and limits,
 //! organization settings and domain errors. Nothing here knows about AWS.
 
+pub mod chat;
 mod error;
 pub mod files;
 mod ids;

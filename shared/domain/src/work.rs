@@ -70,6 +70,8 @@ macro_rules! ulid_id {
     )*};
 }
 
+pub(crate) use ulid_id;
+
 ulid_id! {
     /// A project id: a ULID.
     ProjectId;

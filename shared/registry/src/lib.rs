@@ -59,6 +59,13 @@ pub struct Environment {
     pub ses_configuration_set: bool,
     /// `UPLOAD_BUCKET`: the upload bucket's name.
     pub upload_bucket: bool,
+    /// `VECTOR_BUCKET_PREFIX` and `VECTOR_BUCKETS`: the S3 Vectors buckets that hold the
+    /// orgs' vector indexes (`{prefix}-{n}` for n below the count; the store's rule spreads the
+    /// orgs over them).
+    pub vector_buckets: bool,
+    /// `EVENT_QUEUES`: the queues of the domain events' subscribers (a JSON array of
+    /// `{"kinds": [...], "queueUrl": "..."}`), for the function that fans the events out.
+    pub event_queues: bool,
     /// Optional variables taken from CDK context when given: variable → context key.
     pub from_context: serde_json::Map<String, Value>,
 }
@@ -76,6 +83,15 @@ pub struct Permissions {
     pub ses_send_email: bool,
     /// S3 actions on the objects of the upload bucket (`s3:ListBucket` on the bucket itself).
     pub s3: Vec<&'static str>,
+    /// S3 Vectors actions on the vector buckets and their indexes.
+    pub s3vectors: Vec<&'static str>,
+    /// Bedrock runtime actions, on the foundation models and inference profiles of
+    /// `bedrock_models` only.
+    pub bedrock: Vec<&'static str>,
+    /// The Bedrock model ids (or inference profile ids) the function may invoke.
+    pub bedrock_models: Vec<&'static str>,
+    /// Sends messages to the queues of the domain events' subscribers (the fan-out).
+    pub send_to_event_queues: bool,
 }
 
 /// What invokes the function.
@@ -100,6 +116,21 @@ pub struct Sources {
     /// GuardDuty Malware Protection for S3 scan results of the upload bucket, through an
     /// EventBridge rule (with a dead-letter queue), when the stack enables the protection plan.
     pub malware_scan_results: bool,
+    /// Domain events of these kinds, through the function's own queue: the stream has two
+    /// readers already, so the one with `fan_out` forwards them (each message's body is one
+    /// event, as the store writes it).
+    pub domain_events: Option<EventSubscription>,
+    /// This function's stream mapping also takes every subscribed event kind and forwards each
+    /// event to its subscribers' queues.
+    pub fan_out: bool,
+}
+
+/// The domain events a function subscribes to.
+#[derive(Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventSubscription {
+    pub kinds: Vec<&'static str>,
+    pub queue: Queue,
 }
 
 /// A DynamoDB stream event source mapping.
@@ -170,7 +201,7 @@ fn http_function(name: &'static str, description: &'static str) -> Function {
         timeout_seconds: 10,
         sizing_reason: HTTP_SIZING,
         environment: Environment { user_pool_id: true, ..Default::default() },
-        permissions: Permissions { dynamodb: HTTP_TABLE_ACTIONS.to_vec(), read_cursor_secret: true, ses_send_email: false, s3: Vec::new() },
+        permissions: Permissions { dynamodb: HTTP_TABLE_ACTIONS.to_vec(), read_cursor_secret: true, ses_send_email: false, s3: Vec::new(), ..Default::default() },
         sources: Sources { http: true, ..Default::default() },
         routes: None,
         handlers: None,
@@ -191,6 +222,7 @@ pub fn all() -> Vec<Function> {
                 read_cursor_secret: true,
                 ses_send_email: false,
                 s3: Vec::new(),
+                ..Default::default()
             },
             // The platform's limit on orgs one user creates per day (domain::PlatformLimits).
             environment: Environment {
@@ -213,7 +245,7 @@ pub fn all() -> Vec<Function> {
                 from_context: context_vars(&[("INVITES_PER_RECIPIENT_PER_DAY", "invitesPerRecipientPerDay")]),
                 ..Default::default()
             },
-            permissions: Permissions { dynamodb: HTTP_TABLE_ACTIONS.to_vec(), read_cursor_secret: true, ses_send_email: true, s3: Vec::new() },
+            permissions: Permissions { dynamodb: HTTP_TABLE_ACTIONS.to_vec(), read_cursor_secret: true, ses_send_email: true, s3: Vec::new(), ..Default::default() },
             sources: Sources {
                 http: true,
                 schedules: vec![Schedule {
@@ -240,6 +272,7 @@ API Gateway\u{2019}s 29 s; every other route answers in well under a second."
                 read_cursor_secret: true,
                 ses_send_email: false,
                 s3: Vec::new(),
+                ..Default::default()
             },
             routes: Some(|| projects::routes().routes().to_vec()),
             handlers: Some(|p| Ok(projects::handlers(p))),
@@ -267,6 +300,7 @@ answer in well under a second (API Gateway stops waiting at 29 s whatever the ti
                 read_cursor_secret: true,
                 ses_send_email: true,
                 s3: Vec::new(),
+                ..Default::default()
             },
             sources: Sources {
                 http: true,
@@ -328,6 +362,7 @@ timeout is 6 times the timeout, as Lambda advises. Its routes answer in well und
                 // function's credentials; processing reads originals and writes derived objects;
                 // deletion removes both.
                 s3: vec!["s3:PutObject", "s3:GetObject", "s3:DeleteObject"],
+                ..Default::default()
             },
             sources: Sources {
                 http: true,
@@ -348,6 +383,48 @@ timeout is 6 times the timeout, as Lambda advises. Its routes answer in well und
             },
             routes: Some(|| files::routes().routes().to_vec()),
             handlers: Some(|p| files::handlers(p).map_err(|e| e.to_string())),
+        },
+        Function {
+            name: "chat",
+            description: "Tenantry chat: conversations with Bedrock models under the org's prompt, models and token budget, streamed answers, retrieval over the org's documents and tasks; ingests processed files into the org's vector index",
+            memory_mb: 512,
+            timeout_seconds: 120,
+            sizing_reason: "512 MB / 120 s: a streamed answer of the largest plan's 8,192 output tokens takes about a minute on the \
+slower models, and API Gateway's streaming integration waits up to the function's timeout; ingestion embeds a document's chunks \
+(one InvokeModel each, 8 in flight) and holds at most 1 MB of extracted text. The queue's visibility timeout is 6 times the \
+timeout, as Lambda advises.",
+            environment: Environment { user_pool_id: true, upload_bucket: true, vector_buckets: true, ..Default::default() },
+            permissions: Permissions {
+                // Deleting a conversation deletes its messages in batches.
+                dynamodb: [HTTP_TABLE_ACTIONS.as_slice(), &["BatchWriteItem"]].concat(),
+                read_cursor_secret: true,
+                // Ingestion reads the extracted text of processed files.
+                s3: vec!["s3:GetObject"],
+                // QueryVectors with a filter or metadata needs GetVectors too.
+                s3vectors: vec![
+                    "s3vectors:CreateIndex",
+                    "s3vectors:GetIndex",
+                    "s3vectors:PutVectors",
+                    "s3vectors:GetVectors",
+                    "s3vectors:QueryVectors",
+                    "s3vectors:DeleteVectors",
+                ],
+                // Converse is authorised as InvokeModel, ConverseStream as
+                // InvokeModelWithResponseStream.
+                bedrock: vec!["bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"],
+                bedrock_models: chat::bedrock_models(),
+                ..Default::default()
+            },
+            sources: Sources {
+                http: true,
+                domain_events: Some(EventSubscription {
+                    kinds: chat::EVENT_KINDS.to_vec(),
+                    queue: Queue { id: chat::INGEST_QUEUE, batch_size: 5, max_receive_count: 5, visibility_timeout_seconds: 720 },
+                }),
+                ..Default::default()
+            },
+            routes: Some(|| chat::routes().routes().to_vec()),
+            handlers: Some(|p| chat::handlers(p).map_err(|e| e.to_string())),
         },
         Function {
             name: "cognito-triggers",
@@ -374,6 +451,7 @@ timeout buys nothing; each trigger does one or two small DynamoDB calls.",
                 read_cursor_secret: false,
                 ses_send_email: false,
                 s3: Vec::new(),
+                ..Default::default()
             },
             sources: Sources {
                 cognito_triggers: vec!["PreSignUp", "PostConfirmation", "PreTokenGeneration", "PostAuthentication", "CustomMessage"],
@@ -399,6 +477,7 @@ org finishes over several invocations; 5 minutes keeps one invocation well insid
                 read_cursor_secret: true,
                 ses_send_email: false,
                 s3: vec!["s3:ListBucket", "s3:DeleteObject"],
+                ..Default::default()
             },
             sources: Sources {
                 http: true,

@@ -28,6 +28,7 @@ mod tx;
 mod unassign;
 mod usage;
 mod users;
+pub mod vectors;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -58,6 +59,7 @@ pub use tasks::{FieldChange, OrgLabels, Placement, REBALANCE_AT, SYSTEM_ACTOR, T
 pub use unassign::RemovedMember;
 pub use usage::Usage;
 pub use users::{ClaimsView, ProfileOutcome};
+pub use vectors::{VectorBuckets, VectorIndex};
 
 use item::{Entity, Item};
 use keys::Key;
