@@ -100,6 +100,9 @@ pub struct Permissions {
 pub struct Sources {
     /// Serves routes behind the REST API (those of its route table).
     pub http: bool,
+    /// Its HTTP answers are streamed (Lambda response streaming): API Gateway integrates every
+    /// route of it with `responseTransferMode: STREAM` (InvokeWithResponseStream).
+    pub streaming: bool,
     /// Cognito user pool triggers.
     pub cognito_triggers: Vec<&'static str>,
     /// The table's stream, through an event source mapping with these filters.
@@ -417,6 +420,7 @@ timeout, as Lambda advises.",
             },
             sources: Sources {
                 http: true,
+                streaming: true,
                 domain_events: Some(EventSubscription {
                     kinds: chat::EVENT_KINDS.to_vec(),
                     queue: Queue { id: chat::INGEST_QUEUE, batch_size: 5, max_receive_count: 5, visibility_timeout_seconds: 720 },
