@@ -102,17 +102,21 @@ Usage: python local_aws.py PORT [--exit-with-parent] [--stock-transactions]
 """
 
 import base64
+import bisect
 import copy
 import functools
 import hashlib
 import hmac
 import io
 import json
+import math
 import os
 import re
 import sys
 import threading
 import time
+import zlib
+from array import array
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 from urllib.parse import quote, quote_plus, unquote_to_bytes
@@ -431,6 +435,452 @@ def install_complete_ses_v2_mail() -> None:
         return response
 
     SESV2Response.send_email = send_email
+
+
+# S3 Vectors as AWS answers it (see the module docstring). Limits from the S3 Vectors user
+# guide ("Limitations and restrictions") and the API reference.
+_TOP_K_MAX = 100
+_PUT_VECTORS_MAX = 500
+_DELETE_VECTORS_MAX = 500
+_GET_VECTORS_MAX = 100
+_LIST_VECTORS_DEFAULT = 500
+_LIST_VECTORS_MAX = 1000
+_SEGMENTS_MAX = 16
+_VECTOR_KEY_MAX = 1024
+_NON_FILTERABLE_KEYS_MAX = 10
+_METADATA_KEYS_MAX = 50
+_METADATA_BYTES_MAX = 40 * 1024
+_FILTERABLE_METADATA_BYTES_MAX = 2 * 1024
+_INDEX_NAME = re.compile(r"[a-z0-9](?:[a-z0-9.-]{1,61})[a-z0-9]")
+_COMPARISONS = {"$gt": "greater than", "$gte": "greater than or equal", "$lt": "less than", "$lte": "less than or equal"}
+_FILTER_OPERATORS = ("$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin", "$exists")
+
+
+def _vectors_error(message: str) -> Exception:
+    from moto.s3vectors.exceptions import ValidationError
+
+    return ValidationError(message)
+
+
+def _numpy() -> Any:
+    """numpy, imported when a query first needs it: a venv made before it was required still
+    serves every other request (`make venv` installs it)."""
+    try:
+        import numpy
+    except ImportError:
+        from moto.core.exceptions import ServiceException
+
+        raise ServiceException(
+            "InternalServerException", "QueryVectors needs numpy in the endpoint's virtualenv: run `make venv`."
+        ) from None
+    return numpy
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _is_primitive(value: Any) -> bool:
+    return isinstance(value, (str, bool)) or _is_number(value)
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equality of metadata values as S3 Vectors compares them: a boolean equals only a
+    boolean, a number only a number (1 equals 1.0), a string only a string."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return isinstance(a, bool) and isinstance(b, bool) and a == b
+    if _is_number(a) and _is_number(b):
+        return bool(a == b)
+    return isinstance(a, str) and isinstance(b, str) and a == b
+
+
+def _elements(value: Any) -> list[Any]:
+    """A metadata value as the values a condition looks at: each element of an array."""
+    return value if isinstance(value, list) else [value]
+
+
+_Predicate = Callable[[dict[str, Any]], bool]
+
+
+def _field_condition(field: str, operator: str, operand: Any) -> _Predicate:
+    """One operator applied to one metadata key, its operand checked as S3 Vectors checks it."""
+    if operator in ("$eq", "$ne"):
+        if not _is_primitive(operand):
+            raise _vectors_error(f"Invalid filter: {operator} on '{field}' takes a string, a number or a boolean.")
+
+        def equal(metadata: dict[str, Any]) -> bool:
+            return field in metadata and any(_same(v, operand) for v in _elements(metadata[field]))
+
+        return equal if operator == "$eq" else (lambda metadata: not equal(metadata))
+    if operator in _COMPARISONS:
+        if not _is_number(operand):
+            raise _vectors_error(f"Invalid filter: {operator} on '{field}' takes a number.")
+        compare: Callable[[Any], bool] = {
+            "$gt": lambda v: v > operand,
+            "$gte": lambda v: v >= operand,
+            "$lt": lambda v: v < operand,
+            "$lte": lambda v: v <= operand,
+        }[operator]
+        return lambda metadata: field in metadata and any(
+            _is_number(v) and compare(v) for v in _elements(metadata[field])
+        )
+    if operator in ("$in", "$nin"):
+        if not isinstance(operand, list) or not operand or not all(_is_primitive(o) for o in operand):
+            raise _vectors_error(f"Invalid filter: {operator} on '{field}' takes a non-empty array of strings, numbers or booleans.")
+
+        def member(metadata: dict[str, Any]) -> bool:
+            return field in metadata and any(_same(v, o) for v in _elements(metadata[field]) for o in operand)
+
+        return member if operator == "$in" else (lambda metadata: not member(metadata))
+    if operator == "$exists":
+        if not isinstance(operand, bool):
+            raise _vectors_error(f"Invalid filter: $exists on '{field}' takes a boolean.")
+        return lambda metadata: (field in metadata) == operand
+    raise _vectors_error(f"Invalid filter: unknown operator '{operator}' (valid: {', '.join(_FILTER_OPERATORS)}, $and, $or).")
+
+
+def compile_vector_filter(document: Any, non_filterable: frozenset[str] = frozenset()) -> _Predicate:
+    """A QueryVectors filter as a predicate over a vector's metadata; a filter S3 Vectors would
+    refuse raises its ValidationException (before any vector is looked at)."""
+    if not isinstance(document, dict):
+        raise _vectors_error("Invalid filter: a filter is a JSON object.")
+    conditions: list[_Predicate] = []
+    for name, value in document.items():
+        if name in ("$and", "$or"):
+            if not isinstance(value, list) or not value:
+                raise _vectors_error(f"Invalid filter: {name} takes a non-empty array of filters.")
+            parts = [compile_vector_filter(part, non_filterable) for part in value]
+            if name == "$and":
+                conditions.append(lambda metadata, parts=parts: all(p(metadata) for p in parts))
+            else:
+                conditions.append(lambda metadata, parts=parts: any(p(metadata) for p in parts))
+            continue
+        if name.startswith("$"):
+            raise _vectors_error(f"Invalid filter: unknown operator '{name}' where a metadata key or $and, $or was expected.")
+        if name in non_filterable:
+            raise _vectors_error(f"Invalid filter: metadata key '{name}' is non-filterable in this index.")
+        if isinstance(value, dict):
+            if not value:
+                raise _vectors_error(f"Invalid filter: no operator for metadata key '{name}'.")
+            conditions += [_field_condition(name, operator, operand) for operator, operand in value.items()]
+        elif _is_primitive(value):
+            conditions.append(_field_condition(name, "$eq", value))
+        else:
+            raise _vectors_error(f"Invalid filter: the value for metadata key '{name}' is a string, a number, a boolean or an object of operators.")
+    return lambda metadata: all(c(metadata) for c in conditions)
+
+
+def _non_filterable(index: Any) -> frozenset[str]:
+    configuration = getattr(index, "metadata_configuration", None) or {}
+    return frozenset(configuration.get("nonFilterableMetadataKeys") or ())
+
+
+def _check_metadata(key: str, metadata: Any, non_filterable: frozenset[str]) -> None:
+    """A vector's metadata within the types and limits S3 Vectors accepts. Sizes are those of
+    the metadata as compact JSON (UTF-8), an approximation of how S3 Vectors counts them."""
+    if metadata is None:
+        return
+    if not isinstance(metadata, dict):
+        raise _vectors_error(f"Invalid record for key '{key}': metadata must be a JSON object.")
+    if len(metadata) > _METADATA_KEYS_MAX:
+        raise _vectors_error(f"Invalid record for key '{key}': metadata has {len(metadata)} keys, at most {_METADATA_KEYS_MAX} are allowed.")
+    for name, value in metadata.items():
+        valid = _is_primitive(value) or (isinstance(value, list) and all(_is_primitive(v) for v in value))
+        if not valid:
+            raise _vectors_error(
+                f"Invalid record for key '{key}': the value of metadata key '{name}' must be a string, "
+                "a number, a boolean or an array of them."
+            )
+
+    def size(document: dict[str, Any]) -> int:
+        return len(json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode())
+
+    if size(metadata) > _METADATA_BYTES_MAX:
+        raise _vectors_error(f"Invalid record for key '{key}': metadata exceeds {_METADATA_BYTES_MAX} bytes.")
+    filterable = {name: value for name, value in metadata.items() if name not in non_filterable}
+    if size(filterable) > _FILTERABLE_METADATA_BYTES_MAX:
+        raise _vectors_error(
+            f"Invalid record for key '{key}': filterable metadata exceeds {_FILTERABLE_METADATA_BYTES_MAX} bytes "
+            "(declare large keys in the index's nonFilterableMetadataKeys)."
+        )
+
+
+def _float32(values: Any) -> list[float] | None:
+    """Numbers as the float32 numbers S3 Vectors stores and compares (float32 data is the only
+    kind), or None if they are not all numbers within float32's range."""
+    if not isinstance(values, list) or not all(_is_number(v) for v in values):
+        return None
+    stored = array("f", values).tolist()  # rounded to float32; beyond its range: infinite
+    return stored if all(math.isfinite(v) for v in stored) else None
+
+
+def _vector_data(key: str, data: Any) -> list[float]:
+    values = _float32(data.get("float32") if isinstance(data, dict) else None)
+    if values is None:
+        raise _vectors_error(
+            f"Invalid record for key '{key}': data must be {{\"float32\": [...]}} of finite float32 numbers."
+        )
+    return values
+
+
+def _changed(index: Any) -> None:
+    """Marks an index's vectors as changed: the next query rebuilds its matrix."""
+    index.local_version = getattr(index, "local_version", 0) + 1
+
+
+def _index_matrix(index: Any) -> tuple[list[str], Any, Any]:
+    """The index's keys, its vectors as a float32 matrix (a row per key) and the rows' norms,
+    kept until the index changes. Each vector's row is kept with it, so a rebuild after a
+    write converts only the vectors written since."""
+    np = _numpy()
+    version = getattr(index, "local_version", 0)
+    cached = getattr(index, "local_matrix", None)
+    if cached is not None and cached[0] == version:
+        return cached[1], cached[2], cached[3]
+    keys = list(index.vectors)
+    rows = []
+    for vector in index.vectors.values():
+        row = getattr(vector, "local_row", None)
+        if row is None:
+            row = vector.local_row = np.asarray(vector.data["float32"], dtype=np.float32)
+        rows.append(row)
+    matrix = np.stack(rows) if rows else np.empty((0, index.dimension), dtype=np.float32)
+    norms = np.linalg.norm(matrix, axis=1)
+    index.local_matrix = (version, keys, matrix, norms)
+    return keys, matrix, norms
+
+
+def nearest_vectors(index: Any, query: list[float], top_k: int, predicate: _Predicate | None) -> list[tuple[str, float]]:
+    """The top_k (key, distance) of the index nearest to `query` among the vectors whose
+    metadata satisfies `predicate`: an exact search, by distance then key."""
+    np = _numpy()
+    keys, matrix, norms = _index_matrix(index)
+    if not keys:
+        return []
+    q = np.asarray(query, dtype=np.float32)
+    if index.distance_metric == "cosine":
+        # 1 - cosine similarity; a zero vector is at distance 1 from everything (similarity 0).
+        denominators = norms * np.float32(np.linalg.norm(q))
+        dots = matrix @ q
+        similarity = np.divide(dots, denominators, out=np.zeros_like(dots), where=denominators > 0)
+        distances = np.clip(1 - similarity, 0, 2)
+    else:
+        differences = matrix - q
+        distances = np.sqrt(np.einsum("ij,ij->i", differences, differences))
+    if predicate is None:
+        candidates = np.arange(len(keys))
+    else:
+        vectors = index.vectors
+        mask = np.fromiter((predicate(vectors[k].metadata or {}) for k in keys), dtype=bool, count=len(keys))
+        candidates = np.flatnonzero(mask)
+    if len(candidates) > top_k:
+        # Every candidate as near as the k-th one stays, so that ties are broken by key.
+        kth = np.partition(distances[candidates], top_k - 1)[top_k - 1]
+        candidates = candidates[distances[candidates] <= kth]
+    ranked = sorted((float(distances[i]), keys[i]) for i in candidates)[:top_k]
+    return [(key, distance) for distance, key in ranked]
+
+
+def _page_token(after: str, segment: tuple[int, int] | None) -> str:
+    document = {"after": after, "segment": list(segment) if segment else None}
+    return base64.urlsafe_b64encode(json.dumps(document).encode()).decode()
+
+
+def _read_page_token(token: str, segment: tuple[int, int] | None) -> str:
+    try:
+        document = json.loads(base64.urlsafe_b64decode(token.encode()))
+        after = document["after"]
+        same_segment = document["segment"] == (list(segment) if segment else None)
+    except (ValueError, KeyError, TypeError):
+        raise _vectors_error("Invalid nextToken.") from None
+    if not isinstance(after, str) or not same_segment:
+        raise _vectors_error("Invalid nextToken.")
+    return after
+
+
+def _in_segment(key: str, segment: tuple[int, int] | None) -> bool:
+    return segment is None or zlib.crc32(key.encode()) % segment[1] == segment[0]
+
+
+def install_s3_vectors() -> None:
+    """QueryVectors, and S3 Vectors' other operations as AWS answers them where moto does not
+    (see the module docstring)."""
+    import moto.s3vectors.urls as urls
+    from moto.core.exceptions import ServiceException
+    from moto.core.responses import ActionResult
+    from moto.s3vectors.exceptions import VectorWrongDimension
+    from moto.s3vectors.models import Index, S3VectorsBackend, VectorBucket
+    from moto.s3vectors.responses import S3VectorsResponse
+
+    class ConflictException(ServiceException):
+        code = "ConflictException"
+
+    # creationTime, which every bucket and index has (moto leaves it out), and the index's
+    # metadata configuration (moto drops it).
+    def stamped(original_init: Callable[..., None]) -> Callable[..., None]:
+        @functools.wraps(original_init)
+        def init(self: Any, *args: Any, **kwargs: Any) -> None:
+            original_init(self, *args, **kwargs)
+            self.creation_time = datetime.now(timezone.utc)
+
+        return init
+
+    VectorBucket.__init__ = stamped(VectorBucket.__init__)  # type: ignore[method-assign]
+    Index.__init__ = stamped(Index.__init__)  # type: ignore[method-assign]
+    Index.metadata_configuration = None
+
+    original_create_index = S3VectorsResponse.create_index
+
+    @functools.wraps(original_create_index)
+    def create_index(self: S3VectorsResponse) -> Any:
+        name = self._get_param("indexName")
+        if not isinstance(name, str) or not _INDEX_NAME.fullmatch(name) or ".." in name:
+            raise _vectors_error(
+                "Invalid index name: 3 to 63 lowercase letters, numbers, hyphens and dots, "
+                "beginning and ending with a letter or number."
+            )
+        configuration = self._get_param("metadataConfiguration") or {}
+        keys = configuration.get("nonFilterableMetadataKeys") or []
+        if len(keys) > _NON_FILTERABLE_KEYS_MAX:
+            raise _vectors_error(f"An index can have at most {_NON_FILTERABLE_KEYS_MAX} non-filterable metadata keys.")
+        bucket = self.s3vectors_backend.get_vector_bucket(
+            vector_bucket_name=self._get_param("vectorBucketName"),
+            vector_bucket_arn=self._get_param("vectorBucketArn"),
+        )
+        if any(index.index_name == name for index in bucket.indexes.values()):
+            raise ConflictException("An index with the specified name already exists")
+        result = original_create_index(self)
+        index = next(index for index in bucket.indexes.values() if index.index_name == name)
+        if configuration:
+            index.metadata_configuration = {"nonFilterableMetadataKeys": list(keys)}
+        return result
+
+    S3VectorsResponse.create_index = create_index
+
+    original_put = S3VectorsBackend.put_vectors
+
+    @functools.wraps(original_put)
+    def put_vectors(self: S3VectorsBackend, vector_bucket_name: str, index_name: str, index_arn: str, vectors: list[Any]) -> None:
+        index = self.get_index(vector_bucket_name, index_name=index_name, index_arn=index_arn)
+        if not 1 <= len(vectors) <= _PUT_VECTORS_MAX:
+            raise _vectors_error(f"A PutVectors request carries 1 to {_PUT_VECTORS_MAX} vectors, not {len(vectors)}.")
+        non_filterable = _non_filterable(index)
+        for vector in vectors:
+            key = vector.get("key")
+            if not isinstance(key, str) or not 1 <= len(key) <= _VECTOR_KEY_MAX:
+                raise _vectors_error(f"A vector key is 1 to {_VECTOR_KEY_MAX} characters long.")
+            data = _vector_data(key, vector.get("data"))
+            if len(data) != index.dimension:
+                raise VectorWrongDimension(key=key, actual=index.dimension, provided=len(data))
+            _check_metadata(key, vector.get("metadata"), non_filterable)
+            vector["data"] = {"float32": data}
+        original_put(self, vector_bucket_name, index_name, index_arn, vectors)
+        _changed(index)
+
+    S3VectorsBackend.put_vectors = put_vectors
+
+    original_delete = S3VectorsBackend.delete_vectors
+
+    @functools.wraps(original_delete)
+    def delete_vectors(self: S3VectorsBackend, vector_bucket_name: str, index_name: str, index_arn: str, keys: list[str]) -> None:
+        index = self.get_index(vector_bucket_name, index_name=index_name, index_arn=index_arn)
+        if len(keys) > _DELETE_VECTORS_MAX:
+            raise _vectors_error(f"A DeleteVectors request names at most {_DELETE_VECTORS_MAX} keys, not {len(keys)}.")
+        original_delete(self, vector_bucket_name, index_name, index_arn, keys)
+        _changed(index)
+
+    S3VectorsBackend.delete_vectors = delete_vectors
+
+    original_get = S3VectorsBackend.get_vectors
+
+    @functools.wraps(original_get)
+    def get_vectors(self: S3VectorsBackend, vector_bucket_name: str, index_name: str, index_arn: str, keys: list[str]) -> Any:
+        if len(keys) > _GET_VECTORS_MAX:
+            raise _vectors_error(f"A GetVectors request names at most {_GET_VECTORS_MAX} keys, not {len(keys)}.")
+        return original_get(self, vector_bucket_name, index_name, index_arn, keys)
+
+    S3VectorsBackend.get_vectors = get_vectors
+
+    def output_vector(vector: Any, return_data: bool, return_metadata: bool) -> dict[str, Any]:
+        result: dict[str, Any] = {"key": vector.key}
+        if return_data:
+            result["data"] = vector.data
+        if return_metadata:
+            result["metadata"] = vector.metadata
+        return result
+
+    def list_vectors(self: S3VectorsResponse) -> ActionResult:
+        bucket_name = self._get_param("vectorBucketName")
+        index_arn = self._get_param("indexArn")
+        index_name = self._get_param("indexName")
+        self._validate_index_params(index_arn, index_name, bucket_name)
+        max_results = self._get_param("maxResults")
+        if max_results is None:
+            max_results = _LIST_VECTORS_DEFAULT
+        if not isinstance(max_results, int) or not 1 <= max_results <= _LIST_VECTORS_MAX:
+            raise _vectors_error(f"maxResults must be between 1 and {_LIST_VECTORS_MAX}.")
+        count, which = self._get_param("segmentCount"), self._get_param("segmentIndex")
+        segment = None
+        if count is not None or which is not None:
+            if count is None or which is None:
+                raise _vectors_error("segmentCount and segmentIndex must be given together.")
+            if not 1 <= count <= _SEGMENTS_MAX or not 0 <= which < count:
+                raise _vectors_error(f"segmentCount must be 1 to {_SEGMENTS_MAX} and segmentIndex below it.")
+            segment = (which, count)
+        token = self._get_param("nextToken")
+        index = self.s3vectors_backend.get_index(bucket_name, index_name, index_arn)
+        keys = sorted(key for key in index.vectors if _in_segment(key, segment))
+        start = bisect.bisect_right(keys, _read_page_token(token, segment)) if token else 0
+        page = keys[start : start + max_results]
+        return_data = self._get_bool_param("returnData", False)
+        return_metadata = self._get_bool_param("returnMetadata", False)
+        result: dict[str, Any] = {
+            "vectors": [output_vector(index.vectors[key], return_data, return_metadata) for key in page]
+        }
+        if start + max_results < len(keys):
+            result["nextToken"] = _page_token(page[-1], segment)
+        return ActionResult(result)
+
+    S3VectorsResponse.list_vectors = list_vectors
+
+    def query_vectors(self: S3VectorsResponse) -> ActionResult:
+        bucket_name = self._get_param("vectorBucketName")
+        index_arn = self._get_param("indexArn")
+        index_name = self._get_param("indexName")
+        self._validate_index_params(index_arn, index_name, bucket_name)
+        top_k = self._get_param("topK")
+        if not isinstance(top_k, int) or isinstance(top_k, bool) or not 1 <= top_k <= _TOP_K_MAX:
+            raise _vectors_error(
+                f"1 validation error detected. Value at '/topK' failed to satisfy constraint: "
+                f"Member must be between 1 and {_TOP_K_MAX}, inclusive"
+            )
+        if self._get_param("queryTexts"):
+            raise _vectors_error("Full-text search (queryTexts) is not supported by the local endpoint: query by queryVector.")
+        query = self._get_param("queryVector")
+        values = _float32(query.get("float32") if isinstance(query, dict) else None)
+        if values is None:
+            raise _vectors_error("queryVector must be {\"float32\": [...]} of finite float32 numbers.")
+        index = self.s3vectors_backend.get_index(bucket_name, index_name, index_arn)
+        if len(values) != index.dimension:
+            raise _vectors_error(
+                f"Invalid query vector: it must have length {index.dimension}, but has length {len(values)}"
+            )
+        document = self._get_param("filter")
+        predicate = compile_vector_filter(document, _non_filterable(index)) if document is not None else None
+        return_metadata = self._get_bool_param("returnMetadata", False)
+        return_distance = self._get_bool_param("returnDistance", False)
+        vectors = []
+        for key, distance in nearest_vectors(index, values, top_k, predicate):
+            found: dict[str, Any] = {"key": key}
+            if return_distance:
+                found["distance"] = distance
+            if return_metadata:
+                found["metadata"] = index.vectors[key].metadata
+            vectors.append(found)
+        return ActionResult({"vectors": vectors, "distanceMetric": index.distance_metric})
+
+    S3VectorsResponse.query_vectors = query_vectors
+    urls.url_paths["{0}/QueryVectors$"] = S3VectorsResponse.dispatch
 
 
 # Query-string and POST authentication of S3, as S3 checks it (see the module docstring).
@@ -941,6 +1391,7 @@ def main() -> None:
     install_transaction_journal(journaling="--stock-transactions" not in sys.argv)
     install_complete_s3_events()
     install_complete_ses_v2_mail()
+    install_s3_vectors()
 
     app = DomainDispatcherApplication(create_backend_app)
     lock = threading.Lock()

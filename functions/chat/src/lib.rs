@@ -29,3 +29,4 @@ pub enum ConfigError {
 pub fn handlers(_platform: &api::Platform) -> Result<api::Handlers, ConfigError> {
     Ok(api::Handlers::default())
 }
+mod chunk;

@@ -98,6 +98,15 @@ impl From<DomainError> for ApiError {
                 ApiError::new(StatusCode::BAD_REQUEST, "invalid-cursor", "Invalid cursor").detail("the cursor is not one this query issued")
             }
             DomainError::Unavailable => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "Service unavailable").detail("try again shortly"),
+            DomainError::BudgetExhausted { resets_at_epoch } => {
+                let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+                let resets = u64::try_from(resets_at_epoch).unwrap_or(0);
+                let at = domain::epoch_rfc3339(resets_at_epoch).unwrap_or_default();
+                let mut e = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "budget-exhausted", "Chat budget exhausted")
+                    .detail(format!("this month's chat tokens are spent; the budget resets at {at}"));
+                e.retry_after = Some(resets.saturating_sub(now).max(1));
+                e
+            }
         }
     }
 }

@@ -50,6 +50,9 @@ pub enum DomainError {
     InvalidCursor,
     #[error("storage unavailable")]
     Unavailable,
+    /// The month's chat tokens are spent: more at `resets_at_epoch` (epoch seconds).
+    #[error("the chat token budget is exhausted until {resets_at_epoch}")]
+    BudgetExhausted { resets_at_epoch: i64 },
 }
 
 impl DomainError {

@@ -92,6 +92,13 @@ impl Clock {
     }
 
     /// `yyyy-mm` of now (UTC): the key of a monthly usage record.
+    /// The first instant of next month (UTC), in epoch seconds: when monthly budgets reset.
+    pub fn next_month_epoch(&self) -> i64 {
+        let now = self.now();
+        let (year, month) = if now.month() == time::Month::December { (now.year() + 1, time::Month::January) } else { (now.year(), now.month().next()) };
+        time::Date::from_calendar_date(year, month, 1).map_or(i64::MAX, |d| d.midnight().assume_utc().unix_timestamp())
+    }
+
     pub fn month_key(&self) -> String {
         let now = self.now();
         format!("{:04}-{:02}", now.year(), u8::from(now.month()))

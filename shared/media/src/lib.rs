@@ -22,5 +22,6 @@ mod text;
 
 pub use digest::sha256_hex;
 pub use limits::Limits;
+pub use pdf::PAGE_BREAK;
 pub use process::{Extract, Failure, FailureKind, Picture, Processed, THUMBNAIL_CONTENT_TYPE, THUMBNAIL_MAX_SIDE, Thumbnail, process};
 pub use sniff::{Sniffed, matches_declared, sniff};

@@ -8,7 +8,11 @@ use crate::process::{Extract, Failure};
 use crate::text::TextBuf;
 use crate::{Limits, Sniffed};
 
-/// The page count and text of a PDF, each page's text ending its line. Pages past the page
+/// What separates the pages of a PDF's extracted text.
+pub const PAGE_BREAK: char = '\u{c}';
+
+/// The page count and text of a PDF, each page's text ending its line, pages after the
+/// first beginning with [`PAGE_BREAK`]. Pages past the page
 /// limit are counted but not read, and text that cannot be decoded (an unknown font encoding,
 /// say) is skipped rather than failing the document.
 pub(crate) fn extract(bytes: &[u8], limits: &Limits) -> Result<Extract, Failure> {
@@ -17,8 +21,13 @@ pub(crate) fn extract(bytes: &[u8], limits: &Limits) -> Result<Extract, Failure>
     let pages = document.get_pages();
     let mut buf = TextBuf::new(limits.max_text_chars);
     let mut budget = max_bytes;
-    for (&number, &page_id) in pages.iter().take(limits.max_pdf_pages) {
+    for (i, (&number, &page_id)) in pages.iter().take(limits.max_pdf_pages).enumerate() {
         budget = charge_page(&document, page_id, budget, limits)?;
+        // Pages after the first begin with a form feed, as pdftotext separates them: what
+        // reads the text (chat's citations) can tell the page of any offset.
+        if i > 0 {
+            buf.push(PAGE_BREAK);
+        }
         push_page_text(&document, number, max_bytes, &mut buf, limits)?;
         if buf.is_truncated() {
             break;

@@ -160,7 +160,7 @@ fn pdf_text_round_trips_with_its_page_count() {
     let pdf = samples::pdf(&["First page text", "Second page (with parentheses)", "Third and last"]);
     let extract = document(&pdf, &Limits::default());
     assert_eq!((extract.kind, extract.pages, extract.truncated), (Sniffed::Pdf, Some(3), false));
-    assert_eq!(extract.text, "First page text\nSecond page (with parentheses)\nThird and last\n");
+    assert_eq!(extract.text, "First page text\n\u{c}Second page (with parentheses)\n\u{c}Third and last\n");
     assert_eq!(extract.characters, extract.text.chars().count());
 }
 

@@ -215,8 +215,41 @@ fn context_vars(pairs: &[(&str, &str)]) -> serde_json::Map<String, Value> {
     pairs.iter().map(|(k, v)| ((*k).to_owned(), json!(v))).collect()
 }
 
-/// Every function, in a stable order.
+/// Every function, in a stable order, the fan-out's stream taking every subscribed event kind.
 pub fn all() -> Vec<Function> {
+    let mut functions = declared();
+    if let Some(filter) = fan_out_filter(&functions) {
+        for f in functions.iter_mut().filter(|f| f.sources.fan_out) {
+            if let Some(stream) = &mut f.sources.dynamodb_stream {
+                stream.filters.push(filter.clone());
+            }
+        }
+    }
+    functions
+}
+
+/// The stream filter that lets through the domain events of every subscribed kind (sorted, each
+/// once), for the fan-out's mapping; `None` without subscribers. One filter whatever the number
+/// of subscribers: a mapping takes at most 5, and the fan-out's own purposes use 3 of them.
+pub fn fan_out_filter(functions: &[Function]) -> Option<Value> {
+    let kinds = subscribed_kinds(functions);
+    (!kinds.is_empty()).then(|| {
+        json!({
+            "eventName": ["INSERT"],
+            "dynamodb": { "NewImage": { "_type": { "S": ["event"] }, "kind": { "S": kinds } } }
+        })
+    })
+}
+
+/// Every event kind some function subscribes to (`domain_events`), sorted, each once.
+pub fn subscribed_kinds(functions: &[Function]) -> Vec<&'static str> {
+    let kinds: std::collections::BTreeSet<&'static str> =
+        functions.iter().filter_map(|f| f.sources.domain_events.as_ref()).flat_map(|s| s.kinds.iter().copied()).collect();
+    kinds.into_iter().collect()
+}
+
+/// The functions as declared, before [`all`] completes the fan-out's filters.
+fn declared() -> Vec<Function> {
     vec![
         Function {
             // `GET /orgs` reads the caller's orgs with one BatchGetItem.
@@ -473,14 +506,18 @@ timeout buys nothing; each trigger does one or two small DynamoDB calls.",
             timeout_seconds: 300,
             sizing_reason: "256 MB / 300 s: a purge deletes page by page (25-item batch writes) and records progress, so a large \
 org finishes over several invocations; 5 minutes keeps one invocation well inside the stream's retry window.",
-            // A purge deletes the org's objects in the upload bucket too.
-            environment: Environment { upload_bucket: true, ..Default::default() },
+            // A purge deletes the org's objects in the upload bucket and its vector index too;
+            // the domain events it fans out go to the subscribers' queues.
+            environment: Environment { upload_bucket: true, vector_buckets: true, event_queues: true, ..Default::default() },
             // Unassigning a task is a transaction: the task, its history entry and its event.
             permissions: Permissions {
                 dynamodb: vec!["GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "BatchWriteItem", "TransactWriteItems", "ConditionCheckItem"],
                 read_cursor_secret: true,
                 ses_send_email: false,
                 s3: vec!["s3:ListBucket", "s3:DeleteObject"],
+                s3vectors: vec!["s3vectors:DeleteIndex"],
+                // SendMessageBatch is authorised as SendMessage.
+                send_to_event_queues: true,
                 ..Default::default()
             },
             sources: Sources {
@@ -510,10 +547,13 @@ org finishes over several invocations; 5 minutes keeps one invocation well insid
                     expression: "rate(1 hour)",
                     description: "Resumes purges of deleted organizations that stopped part-way",
                 }],
+                // The stream's second reader forwards the domain events others subscribe to
+                // (`all` adds the filter that lets them through).
+                fan_out: true,
                 ..Default::default()
             },
             routes: Some(|| org_purge::routes().routes().to_vec()),
-            handlers: Some(|p| Ok(org_purge::handlers(p))),
+            handlers: Some(|p| org_purge::handlers(p).map_err(|e| e.to_string())),
         },
     ]
 }

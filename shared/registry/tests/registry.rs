@@ -5,6 +5,8 @@
 
 use std::collections::BTreeSet;
 
+use serde_json::json;
+
 fn root() -> std::path::PathBuf {
     testkit::endpoint::repo_root().expect("the tests run inside the repository")
 }
@@ -37,8 +39,11 @@ fn every_function_crate_builds_the_binary_its_entry_names() {
 fn sources_agree_with_what_each_function_provides() {
     for f in registry::all() {
         assert_eq!(f.sources.http, f.routes.is_some(), "{}: `http` and a route table go together", f.name);
-        let invoked_by_events =
-            f.sources.dynamodb_stream.is_some() || f.sources.s3.is_some() || !f.sources.schedules.is_empty() || !f.sources.queues.is_empty();
+        let invoked_by_events = f.sources.dynamodb_stream.is_some()
+            || f.sources.s3.is_some()
+            || !f.sources.schedules.is_empty()
+            || !f.sources.queues.is_empty()
+            || f.sources.domain_events.is_some();
         if f.sources.http || invoked_by_events {
             assert!(f.handlers.is_some(), "{}: an invoked function builds its handlers", f.name);
         }
@@ -53,6 +58,57 @@ fn sources_agree_with_what_each_function_provides() {
     }
     let names: BTreeSet<_> = registry::all().iter().map(|f| f.name).collect();
     assert_eq!(names.len(), registry::all().len(), "names are unique");
+}
+
+#[test]
+fn subscribed_domain_events_reach_their_subscribers_through_the_one_fan_out() {
+    let all = registry::all();
+    let fan_outs: Vec<_> = all.iter().filter(|f| f.sources.fan_out).collect();
+    assert!(fan_outs.len() <= 1, "one function fans the domain events out, else each event reaches a subscriber twice");
+    for f in &all {
+        // Only the fan-out is told the subscribers' queues and may send to them.
+        let fans = f.sources.fan_out;
+        assert_eq!(f.environment.event_queues, fans, "{}: EVENT_QUEUES goes with fan_out", f.name);
+        assert_eq!(f.permissions.send_to_event_queues, fans, "{}: sending to the subscribers' queues goes with fan_out", f.name);
+    }
+    let known: Vec<&str> = store::EventKind::ALL.iter().map(|k| k.as_str()).collect();
+    let subscribers: Vec<_> = all.iter().filter_map(|f| f.sources.domain_events.as_ref().map(|s| (f, s))).collect();
+    for (f, sub) in &subscribers {
+        assert!(!sub.kinds.is_empty(), "{}: a subscription names its kinds", f.name);
+        for kind in &sub.kinds {
+            assert!(known.contains(kind), "{}: {kind} is no kind the store writes ({known:?})", f.name);
+        }
+        let other_queues = f.sources.queues.iter().map(|q| q.id).chain(f.sources.s3.as_ref().map(|s| s.queue.id));
+        assert!(!other_queues.into_iter().any(|id| id == sub.queue.id), "{}: the events' queue {} has an id of its own", f.name, sub.queue.id);
+        assert!(sub.queue.visibility_timeout_seconds >= 6 * f.timeout_seconds, "{}: visibility timeout 6 times the function's", f.name);
+    }
+    if subscribers.is_empty() {
+        return;
+    }
+    let fan_out = fan_outs.first().expect("subscribers need a fan-out");
+    let stream = fan_out.sources.dynamodb_stream.as_ref().expect("the fan-out reads the table's stream");
+    assert!(stream.filters.len() <= 5, "{}: {} filters; a mapping takes at most 5", fan_out.name, stream.filters.len());
+    // One filter, on the INSERTs of event items of exactly the subscribed kinds.
+    let kinds = registry::subscribed_kinds(&all);
+    let mut expected: Vec<&str> = subscribers.iter().flat_map(|(_, s)| s.kinds.iter().copied()).collect();
+    expected.sort_unstable();
+    expected.dedup();
+    assert_eq!(kinds, expected);
+    let on_events: Vec<_> = stream.filters.iter().filter(|p| p.pointer("/dynamodb/NewImage/_type/S/0") == Some(&json!("event"))).collect();
+    assert_eq!(
+        on_events,
+        [&json!({"eventName": ["INSERT"], "dynamodb": {"NewImage": {"_type": {"S": ["event"]}, "kind": {"S": kinds}}}})],
+        "{}: one filter for the subscribed events",
+        fan_out.name
+    );
+}
+
+#[test]
+fn without_subscribers_the_fan_out_takes_no_events() {
+    let all: Vec<_> = registry::all().into_iter().filter(|f| f.sources.domain_events.is_none()).collect();
+    assert!(registry::subscribed_kinds(&all).is_empty());
+    assert_eq!(registry::fan_out_filter(&all), None);
+    assert_eq!(registry::fan_out_filter(&[]), None);
 }
 
 #[test]

@@ -131,8 +131,19 @@ impl Entity for UserProfile {
 #[serde(rename_all = "camelCase")]
 pub struct UsageMonth {
     pub month: String,
+    /// Chat tokens used (input and output).
     #[serde(default)]
     pub chat_tokens: u64,
+    #[serde(default)]
+    pub chat_input_tokens: u64,
+    #[serde(default)]
+    pub chat_output_tokens: u64,
+    /// Tokens reserved by chat calls under way.
+    #[serde(default)]
+    pub chat_reserved: u64,
+    /// Model calls.
+    #[serde(default)]
+    pub chat_calls: u64,
     #[serde(default)]
     pub emails_sent: u64,
     #[serde(default)]

@@ -209,6 +209,34 @@ pub(crate) fn invites_received(email: &Email, day: &str) -> Key {
 pub(crate) fn usage_month(p: &OrgPartition, month: &str) -> Key {
     Key { pk: org_pk(p), sk: format!("USAGE#{month}") }
 }
+/// A member's chat usage of a month (its sort key begins with the org month's).
+pub(crate) fn usage_user(p: &OrgPartition, month: &str, user: &UserId) -> Key {
+    Key { pk: org_pk(p), sk: format!("USAGE#{month}#USER#{user}") }
+}
+/// A model's chat usage of a month (its sort key begins with the org month's).
+pub(crate) fn usage_model(p: &OrgPartition, month: &str, model: &str) -> Key {
+    Key { pk: org_pk(p), sk: format!("USAGE#{month}#MODEL#{model}") }
+}
+pub(crate) fn chat_settings(p: &OrgPartition) -> Key {
+    Key { pk: org_pk(p), sk: "CHAT#SETTINGS".into() }
+}
+/// The conversations of one member: their own user id is part of every key.
+pub(crate) fn conversations_prefix(user: &UserId) -> String {
+    format!("CONV#{user}#")
+}
+pub(crate) fn conversation(p: &OrgPartition, user: &UserId, id: domain::chat::ConversationId) -> Key {
+    Key { pk: org_pk(p), sk: format!("{}{id}", conversations_prefix(user)) }
+}
+pub(crate) fn messages_prefix(conversation: domain::chat::ConversationId) -> String {
+    format!("MSG#{conversation}#")
+}
+pub(crate) fn message(p: &OrgPartition, conversation: domain::chat::ConversationId, id: domain::chat::MessageId) -> Key {
+    Key { pk: org_pk(p), sk: format!("{}{id}", messages_prefix(conversation)) }
+}
+/// What the org's vector index holds of one file.
+pub(crate) fn indexed_file(p: &OrgPartition, file: FileId) -> Key {
+    Key { pk: org_pk(p), sk: format!("CHUNKS#{file}") }
+}
 
 // projects: the project items live in the org's partition; each project's tasks, comments,
 // history and imports in a partition of their own.

@@ -6,6 +6,7 @@
 //! [`domain::DomainError`]s; listings paginate with signed cursors.
 
 mod authz;
+pub mod chat;
 mod comments;
 mod counters;
 mod entities;
