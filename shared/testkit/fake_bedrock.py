@@ -62,7 +62,8 @@ with "[local model] ", so that a person using `make dev` sees that no real model
        [[fake:unavailable]]  ServiceUnavailableException
        [[fake:validation]]   ValidationException
        [[fake:internal]]     InternalServerException
-         (these five answer an HTTP error, for Converse and ConverseStream alike, checked
+       [[fake:notready]]     ModelNotReadyException
+         (these six answer an HTTP error, for Converse and ConverseStream alike, checked
          in this order when several are given)
        [[fake:midstream]]    ConverseStream: messageStart and two text deltas of the answer,
                              then a modelStreamErrorException message, and the stream ends.
@@ -133,7 +134,7 @@ blocks, finish_reason stop, length, tool_calls, content_filter as stopReason end
 max_tokens, tool_use, content_filtered, and usage from the server's usage (estimated as above
 when it sends none). ConverseStream asks for `stream: true` and turns each SSE `data:` chunk's
 text into a contentBlockDelta as it arrives (tool calls follow the text, whole). Validation,
-the model id rules, the five error directives and the transcript apply as without it; the
+the model id rules, the six error directives and the transcript apply as without it; the
 answers are the server's (no "[local model] " prefix). An unreachable server is a
 ServiceUnavailableException, its HTTP errors are mapped to Bedrock's (400 ValidationException,
 403 AccessDeniedException, 404 ResourceNotFoundException, 408 ModelTimeoutException, 429
@@ -144,6 +145,7 @@ failure once a stream has begun is a modelStreamErrorException message. InvokeMo
 
 import base64
 import hashlib
+import http.client
 import json
 import math
 import os
@@ -201,10 +203,11 @@ ERROR_DIRECTIVES: dict[str, tuple[str, str]] = {
     "unavailable": ("ServiceUnavailableException", "Bedrock is unable to process your request."),
     "validation": ("ValidationException", "The local model was asked to refuse this request as invalid."),
     "internal": ("InternalServerException", "The system encountered an unexpected error during processing. Try your request again."),
+    "notready": ("ModelNotReadyException", "The model is not ready to serve inference requests. Try your request again."),
 }
 # [[fake:midstream]] and its variants: the exception sent inside the stream.
 MIDSTREAM: dict[str, tuple[str, str]] = {
-    "midstream": ("ModelStreamErrorException", "The model stream was interrupted (local fake)."),
+    "midstream": ("ModelStreamErrorException", "The model stream was interrupted."),
     "midstream:throttling": ERROR_DIRECTIVES["throttle"],
     "midstream:unavailable": ERROR_DIRECTIVES["unavailable"],
     "midstream:validation": ERROR_DIRECTIVES["validation"],
@@ -432,10 +435,10 @@ class Reply:
 
 
 def _words_exactly(text: str, count: int) -> str:
+    """The text continued with FILLER (from its first word on), or cut, to `count` words."""
     words = text.split()
-    while len(words) < count:
-        words.append(FILLER[(len(words)) % len(FILLER)])
-    return " ".join(words[:count])
+    filler = [FILLER[i % len(FILLER)] for i in range(max(0, count - len(words)))]
+    return " ".join((words + filler)[:count])
 
 
 def _tool_result_summary(results: list[dict[str, Any]]) -> str:
@@ -527,7 +530,10 @@ def fake_reply(request: dict[str, Any]) -> Reply:
     output_tokens = _tokens(len(text))
     if isinstance(max_tokens, int) and output_tokens > max_tokens:
         text, output_tokens, stop_reason = text[: 4 * max_tokens], max_tokens, "max_tokens"
-    midstream = next((MIDSTREAM[d] for d in prompt.directives if d in MIDSTREAM), None)
+    midstream = next(
+        ((MIDSTREAM[d][0], f"{MIDSTREAM[d][1]} (local fake: [[fake:{d}]])") for d in prompt.directives if d in MIDSTREAM),
+        None,
+    )
     latency = LATENCY_MS + int(1000 * seconds_per_word) * len(text.split())
     return Reply([{"text": text}], stop_reason, input_tokens, output_tokens, latency, seconds_per_word, midstream)
 
@@ -801,6 +807,14 @@ class LocalLlm:
         text: list[str] = []
         calls: dict[int, dict[str, Any]] = {}
         finish, usage, text_open = None, None, False
+        if response.headers.get_content_type() == "application/json":
+            # A server that does not stream: its whole answer, as one delta.
+            with response:
+                try:
+                    lines = _sse_of_completion(response.read())
+                except (ValueError, KeyError, IndexError, TypeError):
+                    raise BedrockError("InternalServerException", f"The local model at {self.url} answered something else than a chat completion.") from None
+            response = _Lines(lines)
         try:
             yield "event", "messageStart", {"role": "assistant"}
             for raw_line in response:
@@ -825,7 +839,7 @@ class LocalLlm:
                         entry["name"] += function.get("name") or ""
                         entry["arguments"] += function.get("arguments") or ""
                     finish = choice.get("finish_reason") or finish
-        except (ValueError, OSError) as error:
+        except (ValueError, OSError, http.client.HTTPException) as error:
             yield "exception", "ModelStreamErrorException", {"message": f"The local model's stream broke: {error}"}
             return
         finally:
@@ -856,21 +870,39 @@ class LocalLlm:
         yield "reply", "", {"stopReason": stop, "usage": reply.usage(), "toolUse": reply.tool_use}
 
 
+class _Lines(list[bytes]):
+    """Lines standing in for a streamed answer."""
+
+    def close(self) -> None:
+        pass
+
+
+def _sse_of_completion(body: bytes) -> list[bytes]:
+    """A (non-streamed) chat completion as the SSE lines of one streamed chunk."""
+    answer = json.loads(body)
+    choice = answer["choices"][0]
+    message = choice.get("message") or {}
+    calls = [dict(call, index=i) for i, call in enumerate(message.get("tool_calls") or [])]
+    delta = {"content": message.get("content"), "tool_calls": calls}
+    chunk = {"choices": [{"delta": delta, "finish_reason": choice.get("finish_reason")}], "usage": answer.get("usage")}
+    return [b"data: " + json.dumps(chunk).encode(), b"data: [DONE]"]
+
+
 def fake_stream(reply: Reply) -> Iterator[StreamItem]:
     """The events of ConverseStream for one of the fake model's replies, paced as it asks."""
     yield "event", "messageStart", {"role": "assistant"}
     for index, block in enumerate(reply.content):
         if "text" in block:
-            pieces = re.findall(r"\s*\S+\s*?(?=\s|$)|\s+$", block["text"]) or [block["text"]]
+            pieces = re.findall(r"\s*\S+\s*", block["text"]) or [block["text"]]
             size = 1 if reply.seconds_per_word else WORDS_PER_DELTA
             deltas = ["".join(pieces[i : i + size]) for i in range(0, len(pieces), size)]
             for number, delta in enumerate(deltas):
-                if reply.midstream is not None and number == 2:
-                    yield "exception", reply.midstream[0], {"message": reply.midstream[1] + " (local fake: [[fake:midstream]])"}
-                    return
                 if reply.seconds_per_word and number:
                     time.sleep(reply.seconds_per_word)
                 yield "event", "contentBlockDelta", {"contentBlockIndex": index, "delta": {"text": delta}}
+                if reply.midstream is not None and (number == 1 or number == len(deltas) - 1):
+                    yield "exception", reply.midstream[0], {"message": reply.midstream[1]}
+                    return
         else:
             tool_use = block["toolUse"]
             start = {"toolUse": {"toolUseId": tool_use["toolUseId"], "name": tool_use["name"]}}
@@ -1082,8 +1114,8 @@ class FakeBedrock:
             if reply.midstream is not None:
                 name, message = reply.midstream
                 if name == "ModelStreamErrorException":
-                    name, message = ERROR_DIRECTIVES["timeout"]
-                raise BedrockError(name, message + " (local fake: [[fake:midstream]])")
+                    name = "ModelTimeoutException"
+                raise BedrockError(name, message)
             if reply.seconds_per_word:
                 deadline = time.monotonic() + reply.seconds_per_word * len((reply.text or "").split())
                 while time.monotonic() < deadline:

@@ -132,6 +132,8 @@ from moto.moto_server.werkzeug_app import (
 )
 from werkzeug.serving import run_simple
 
+import fake_bedrock  # beside this script
+
 STATS_PATH = "/_local_aws/transactions"
 
 
@@ -1395,6 +1397,7 @@ def main() -> None:
 
     app = DomainDispatcherApplication(create_backend_app)
     lock = threading.Lock()
+    bedrock = fake_bedrock.FakeBedrock.from_environment()
 
     def serialised(environ, start_response):
         with lock:
@@ -1405,10 +1408,18 @@ def main() -> None:
                 return [body]
             return list(app(environ, start_response))
 
+    verified = verify_presigned_s3(serialised)
+
+    def routed(environ, start_response):
+        # Bedrock Runtime calls touch no moto backend: they run outside the lock, at once.
+        if fake_bedrock.handles(environ):
+            return bedrock(environ, start_response)
+        return verified(environ, start_response)
+
     run_simple(
         "127.0.0.1",
         port,
-        verify_presigned_s3(serialised),
+        routed,
         threaded=True,
         request_handler=MotoRequestHandler,
     )

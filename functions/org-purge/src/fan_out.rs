@@ -10,8 +10,6 @@
 //! subscriber may see an event twice and is idempotent on its id; nothing is lost short of the
 //! mapping's retries running out (then the record waits in its failure queue, alarmed).
 
-use std::collections::HashMap;
-
 use serde::{Deserialize, Serialize};
 use store::DomainEvent;
 
@@ -101,12 +99,11 @@ impl FanOut {
         if entries.is_empty() {
             return unsent;
         }
-        let by_id: HashMap<&str, &'e str> = events.iter().map(|e| (e.id.as_str(), e.id.as_str())).collect();
         match self.sqs.send_message_batch().queue_url(&queue.queue_url).set_entries(Some(entries)).send().await {
             Ok(out) => {
                 for f in out.failed() {
                     tracing::error!(queue = %queue.queue_url, event_id = %f.id(), code = %f.code(), message = ?f.message(), "domain event not forwarded");
-                    unsent.extend(by_id.get(f.id()).copied());
+                    unsent.extend(events.iter().find(|e| e.id == f.id()).map(|e| e.id.as_str()));
                 }
             }
             Err(e) => {

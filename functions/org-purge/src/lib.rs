@@ -4,18 +4,24 @@
 //!
 //! It also unassigns the open tasks of members who leave (see `unassign`): the table's stream
 //! serves two readers without throttling, and this function is the one that cleans up after
-//! removals.
+//! removals. For the same reason it is the domain events' fan-out (see `fan_out`): it forwards
+//! the events other functions subscribe to into their queues.
+//!
+//! A deleted org's data outside the table goes first, while the org item still records that a
+//! purge is owed (a pass that fails there is retried, and the hourly sweep finds the org): its
+//! objects in the upload bucket, then its vector index (S3 Vectors), then its items.
 //!
 //! - Stream: the table's change records of org items that became (or stay) `deleting`, of
-//!   deleted projects' markers, and of removed memberships, selected by the event source
-//!   mapping's filters. Each
+//!   deleted projects' markers, of removed memberships, and of the domain events someone
+//!   subscribes to, selected by the event source mapping's filters. Each
 //!   record's org or project is purged for at most one pass; a pass that runs out of time
 //!   marks it again, which is a new record. A record that fails is reported in
-//!   `batchItemFailures` and retried alone.
+//!   `batchItemFailures` and retried alone; so is an event some subscriber's queue did not take.
 //! - Schedule `resume-purges`: everything still awaiting its purge gets a pass (a record lost
 //!   to the dead-letter queue, say).
 //! - `POST /admin/orgs/{orgId}/purge`: a platform operator runs a pass by hand.
 
+mod fan_out;
 mod unassign;
 
 use std::time::{Duration, Instant};
@@ -27,7 +33,9 @@ use axum::extract::State;
 use domain::{DomainError, OrgId};
 use http::Method;
 use serde::Serialize;
-use store::{PurgeProgress, PurgeTarget, Store};
+use store::{DomainEvent, PurgeProgress, PurgeTarget, Store, VectorBuckets};
+
+pub use fan_out::{EVENT_QUEUES_ENV, EventQueue, FanOut, parse_queues};
 
 /// How long one pass may run by default (the function's timeout is 300 s).
 pub const DEFAULT_PASS: Duration = Duration::from_secs(240);
@@ -42,6 +50,13 @@ pub const RESUME_SCHEDULE: &str = "resume-purges";
 /// The environment variable naming the upload bucket, whose objects of a deleted org go too.
 pub const UPLOAD_BUCKET_ENV: &str = "UPLOAD_BUCKET";
 
+/// Why the function cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{0}")]
+    EventQueues(String),
+}
+
 /// What every handler shares: built once at init.
 #[derive(Clone)]
 pub struct AppState {
@@ -50,20 +65,86 @@ pub struct AppState {
     pub pass: Duration,
     /// The upload bucket and a client for it.
     pub uploads: Option<(aws_sdk_s3::Client, String)>,
+    /// The vector buckets that hold the orgs' indexes, and a client for them.
+    pub vectors: Option<(aws_sdk_s3vectors::Client, VectorBuckets)>,
+    /// The subscribers' queues of the domain events this function forwards.
+    pub fan_out: Option<FanOut>,
 }
 
 impl AppState {
-    pub fn from_platform(platform: &Platform) -> Self {
+    /// From the platform's configuration; a malformed `EVENT_QUEUES` stops the function at init
+    /// (better than forwarding to some subscribers and silently not to others).
+    pub fn from_platform(platform: &Platform) -> Result<Self, ConfigError> {
         let pass = platform.var(PASS_SECONDS_ENV).and_then(|s| s.parse().ok()).map(Duration::from_secs).unwrap_or(DEFAULT_PASS);
+        let aws = &platform.aws;
         let uploads = platform.var(UPLOAD_BUCKET_ENV).map(|bucket| {
-            let aws = &platform.aws;
             let config = aws_sdk_s3::config::Builder::from(aws).force_path_style(aws.endpoint_url().is_some()).interceptor(telemetry::CallCounter);
             (aws_sdk_s3::Client::from_conf(config.build()), bucket)
         });
         if uploads.is_none() {
             tracing::warn!("{UPLOAD_BUCKET_ENV} is not set: purges leave the upload bucket alone");
         }
-        AppState { store: platform.store.clone(), pass, uploads }
+        let vectors = VectorBuckets::from_vars(|name| platform.var(name)).map(|buckets| {
+            let config = aws_sdk_s3vectors::config::Builder::from(aws).interceptor(telemetry::CallCounter);
+            (aws_sdk_s3vectors::Client::from_conf(config.build()), buckets)
+        });
+        if vectors.is_none() {
+            tracing::warn!("{} is not set: purges leave the vector indexes alone", store::vectors::VECTOR_BUCKET_PREFIX_ENV);
+        }
+        let fan_out = match platform.var(EVENT_QUEUES_ENV) {
+            Some(text) => {
+                let queues = parse_queues(&text).map_err(ConfigError::EventQueues)?;
+                let sqs = aws_sdk_sqs::Client::from_conf(aws_sdk_sqs::config::Builder::from(aws).interceptor(telemetry::CallCounter).build());
+                Some(FanOut::new(sqs, queues))
+            }
+            None => {
+                tracing::warn!("{EVENT_QUEUES_ENV} is not set: domain events are not forwarded");
+                None
+            }
+        };
+        Ok(AppState { store: platform.store.clone(), pass, uploads, vectors, fan_out })
+    }
+
+    /// Deletes `org`'s vector index (S3 Vectors), which holds what the org's documents and
+    /// tasks were embedded into. An index that does not exist (never made, or deleted by an
+    /// earlier pass) counts as deleted, so this is safe to repeat; `Ok(true)` when one went.
+    async fn delete_vector_index(&self, org: OrgId) -> Result<bool, DomainError> {
+        let Some((client, buckets)) = &self.vectors else { return Ok(false) };
+        let index = buckets.index_of(org);
+        match client.delete_index().vector_bucket_name(&index.bucket).index_name(&index.index).send().await {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(aws_sdk_s3vectors::operation::delete_index::DeleteIndexError::is_not_found_exception) => Ok(false),
+            Err(e) => {
+                let error = aws_sdk_s3vectors::error::DisplayErrorContext(&e).to_string();
+                tracing::error!(org_id = %org, bucket = %index.bucket, index = %index.index, error, "deleting the org's vector index failed");
+                Err(DomainError::Unavailable)
+            }
+        }
+    }
+
+    /// What a deleted org has outside the table: its objects, until `deadline` (`Ok(None)` when
+    /// time ran out first), then its vector index. Safe to repeat.
+    async fn delete_outside_table(&self, org: OrgId, deadline: Instant) -> Result<Option<usize>, DomainError> {
+        let Some(objects) = self.delete_objects(org, deadline).await? else { return Ok(None) };
+        if self.delete_vector_index(org).await? {
+            tracing::info!(org_id = %org, "the org's vector index deleted");
+        }
+        Ok(Some(objects))
+    }
+
+    /// Forwards the domain events of a stream batch to their subscribers' queues; answers the
+    /// records to retry. Without `EVENT_QUEUES` there is nowhere to forward to.
+    async fn forward(&self, events: &[(String, DomainEvent)]) -> Vec<String> {
+        match &self.fan_out {
+            Some(fan_out) if !events.is_empty() => fan_out.forward(events).await,
+            Some(_) => Vec::new(),
+            None => {
+                if !events.is_empty() {
+                    tracing::warn!(events = events.len(), "domain events received with no {EVENT_QUEUES_ENV}; not forwarded");
+                }
+                Vec::new()
+            }
+        }
     }
 
     /// Deletes every object of `org` in the upload bucket (its uploads and what was derived
@@ -119,8 +200,8 @@ impl AppState {
         match target {
             PurgeTarget::Org(org) => match self.store.purge_scope(org).await? {
                 Some(scope) => {
-                    // The objects first: the file items are what leads to them.
-                    match self.delete_objects(scope.org_id(), deadline).await? {
+                    // What lives outside the table first, while the org item records the purge.
+                    match self.delete_outside_table(scope.org_id(), deadline).await? {
                         None => self.store.continue_purge(&scope).await.map(Some),
                         Some(objects) => {
                             if objects > 0 {
@@ -158,7 +239,7 @@ async fn resume(State(app): State<AppState>, Caller(who): Caller, p: Params) -> 
     let scope = app.store.admin_scope(&who, org_id).await?;
     let scope = app.store.admin_purge_scope(&scope)?;
     let deadline = Instant::now() + app.pass.min(HTTP_PASS);
-    let progress = match app.delete_objects(scope.org_id(), deadline).await? {
+    let progress = match app.delete_outside_table(scope.org_id(), deadline).await? {
         None => app.store.continue_purge(&scope).await?,
         Some(_) => app.store.purge(&scope, deadline).await?,
     };
@@ -179,14 +260,34 @@ pub fn target_of(record: &aws_lambda_events::dynamodb::EventRecord) -> Option<Pu
     }
 }
 
-/// Unassigns the tasks of every ended membership, and purges the org of every other record
-/// (each org once per batch), within one deadline for the whole invocation; reports the records whose pass failed, and those it had no time left for
-/// (Lambda retries them). The first org always gets its pass, so every invocation progresses.
+/// Forwards the batch's domain events to their subscribers first (quick, and not held up by a
+/// long purge), then unassigns the tasks of every ended membership, and purges the org of
+/// every other record (each org once per batch), within one deadline for the whole
+/// invocation; reports the records whose forward or pass failed, an event item that does not
+/// parse, and the records it had no time left for (Lambda retries them). The first org always
+/// gets its pass, so every invocation progresses.
 pub async fn on_stream(app: &AppState, event: StreamEvent) -> RecordFailures {
     let deadline = Instant::now() + app.pass;
     let mut seen = std::collections::HashSet::new();
     let mut failed = Vec::new();
+    let mut events = Vec::new();
+    let mut others = Vec::new();
     for record in &event.records {
+        if record.event_name != "INSERT" {
+            others.push(record);
+            continue;
+        }
+        match DomainEvent::from_image(&record.change.new_image) {
+            Ok(Some(e)) => events.push((record.event_id.clone(), e)),
+            Ok(None) => others.push(record),
+            Err(e) => {
+                tracing::error!(event_id = %record.event_id, error = e, "domain event not forwarded");
+                failed.push(record.event_id.clone());
+            }
+        }
+    }
+    failed.extend(app.forward(&events).await);
+    for record in others {
         if let Some((org, user)) = member_of(record) {
             match unassign::unassign(&app.store, org, &user).await {
                 Ok(n) => tracing::info!(org_id = %org, unassigned = n, "ended membership: open tasks unassigned"),
@@ -240,11 +341,11 @@ pub async fn on_schedule(app: &AppState, event: ScheduledEvent) -> Result<(), St
 }
 
 /// Every way this function is invoked.
-pub fn handlers(platform: &Platform) -> Handlers {
-    let app = AppState::from_platform(platform);
+pub fn handlers(platform: &Platform) -> Result<Handlers, ConfigError> {
+    let app = AppState::from_platform(platform)?;
     let (router, _) = routes().with_state(app.clone());
     let (stream_app, schedule_app) = (app.clone(), app);
-    Handlers {
+    Ok(Handlers {
         http: Some(router),
         stream: Some(api::handler(move |event| {
             let app = stream_app.clone();
@@ -255,5 +356,5 @@ pub fn handlers(platform: &Platform) -> Handlers {
             async move { on_schedule(&app, event).await }
         })),
         ..Default::default()
-    }
+    })
 }

@@ -4,5 +4,5 @@
 async fn main() -> Result<(), lambda_http::Error> {
     api::init_tracing();
     let platform = api::Platform::from_env().await?;
-    api::serve(org_purge::handlers(&platform)).await
+    api::serve(org_purge::handlers(&platform)?).await
 }

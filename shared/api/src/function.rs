@@ -240,6 +240,37 @@ pub async fn serve(handlers: Handlers) -> Result<(), lambda_runtime::Error> {
     .await
 }
 
+/// The streamed body of an answer.
+type ByteStream = Pin<Box<dyn futures::Stream<Item = Result<axum::body::Bytes, lambda_runtime::Error>> + Send>>;
+
+/// [`serve`] for a function whose HTTP answers stream (Lambda response streaming, which API
+/// Gateway REST's `STREAM` transfer mode invokes): an HTTP request's answer leaves as it is
+/// produced, its status and headers first (the runtime's metadata prelude); every other
+/// event is answered as [`serve`] answers it, buffered. When the client goes away, the
+/// runtime stops reading the body, and the stream's producer sees it closed.
+pub async fn serve_streaming(handlers: Handlers) -> Result<(), lambda_runtime::Error> {
+    use futures::StreamExt;
+    use lambda_http::lambda_runtime::{FunctionResponse, StreamResponse};
+    let handlers = &Handlers { http: handlers.http.clone().map(crate::finish), ..handlers };
+    lambda_runtime::run(lambda_runtime::service_fn(move |event: LambdaEvent<Value>| async move {
+        let kind = event_kind(&event.payload);
+        let failed = |e: String| {
+            tracing::error!(error = %e, "invocation failed");
+            lambda_runtime::Error::from(e)
+        };
+        if kind == EventKind::Http {
+            let router = handlers.http.clone().ok_or_else(|| failed(InvokeError::NoHandler(kind).to_string()))?;
+            let request: LambdaRequest = serde_json::from_value(event.payload).map_err(|e| failed(InvokeError::Malformed(kind, e.to_string()).to_string()))?;
+            let mut adapter = lambda_http::StreamAdapter::from(router);
+            let response = adapter.ready().await.map_err(|e| failed(e.to_string()))?.call(LambdaEvent::new(request, event.context)).await.map_err(|e| failed(e.to_string()))?;
+            let stream: ByteStream = Box::pin(response.stream.map(|chunk| chunk.map_err(|e| lambda_runtime::Error::from(format!("{e:?}")))));
+            return Ok(FunctionResponse::StreamingResponse(StreamResponse { metadata_prelude: response.metadata_prelude, stream }));
+        }
+        invoke_logged(handlers, kind, event).await.map(FunctionResponse::BufferedResponse).map_err(|e| failed(e.to_string()))
+    }))
+    .await
+}
+
 /// [`Handlers::invoke`] for a non-HTTP event, in an `event` span, counting its AWS calls.
 async fn invoke_logged(handlers: &Handlers, kind: EventKind, event: LambdaEvent<Value>) -> Result<Value, InvokeError> {
     let records = event.payload.get("Records").and_then(Value::as_array).map_or(1, Vec::len);

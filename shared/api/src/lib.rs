@@ -18,10 +18,10 @@ mod routes;
 pub use cors::{ALLOWED_ORIGINS_ENV, BadOrigin, Cors};
 pub use etag::{if_match, last_writer_wins, with_etag};
 pub use function::{
-    BoxFuture, EventKind, Handler, Handlers, InvokeError, Platform, RecordFailures, ScheduleDetail, ScheduledEvent, event_kind, handler, serve,
+    BoxFuture, EventKind, Handler, Handlers, InvokeError, Platform, RecordFailures, ScheduleDetail, ScheduledEvent, event_kind, handler, serve, serve_streaming,
 };
 pub use identity::{Caller, identity_from_claims};
-pub use json::{JsonBody, MAX_BODY_BYTES};
+pub use json::{JsonBody, MAX_BODY_BYTES, OptionalJsonBody};
 pub use lambda::{init_tracing, run};
 pub use pagination::PageQuery;
 pub use params::Params;

@@ -135,6 +135,9 @@ pub fn document(title: &str, version: &str, routes: &[RouteInfo]) -> Value {
             Some(schema) => {
                 let mut content = Map::new();
                 content.insert(route.response_media.to_owned(), json!({"schema": schema(&mut answers)}));
+                if let Some(events) = route.event_stream {
+                    content.insert("text/event-stream".to_owned(), json!({"schema": {"type": "string", "description": events}}));
+                }
                 json!({"description": "Success", "content": content})
             }
             None if status == 302 => json!({"description": "Found: the answer is at Location"}),

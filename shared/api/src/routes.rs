@@ -50,6 +50,9 @@ pub struct RouteInfo {
     /// Served without the Cognito authorizer (API Gateway's AuthorizationType NONE): the
     /// request carries no claims, and the handler checks whatever credential it takes itself.
     pub public: bool,
+    /// Also answers as server-sent events (`text/event-stream`) to a request that accepts
+    /// them: what the events are.
+    pub event_stream: Option<&'static str>,
 }
 
 fn schema_of<T: schemars::JsonSchema>(g: &mut schemars::SchemaGenerator) -> schemars::Schema {
@@ -102,6 +105,7 @@ impl<S: Clone + Send + Sync + 'static> RouteTable<S> {
             paginated: false,
             errors: Vec::new(),
             public: false,
+            event_stream: None,
         });
         self
     }
@@ -179,6 +183,13 @@ impl<S: Clone + Send + Sync + 'static> RouteTable<S> {
     /// Documents the values a query parameter of the last route takes.
     pub fn query_values(mut self, name: &'static str, values: &'static [&'static str]) -> Self {
         self.last().query_values.push((name, values));
+        self
+    }
+
+    /// Documents that the last route also answers `text/event-stream` (server-sent events,
+    /// streamed) when the request's `Accept` asks for it.
+    pub fn streams(mut self, events: &'static str) -> Self {
+        self.last().event_stream = Some(events);
         self
     }
 

@@ -85,7 +85,7 @@ async fn run(listener: tokio::net::TcpListener, endpoint: &str) -> Result<(), pr
     println!("  API:     http://{addr}");
     println!("  Docs:    http://{addr}/docs  (OpenAPI: http://{addr}/openapi.json)");
     println!("  Sign up: POST http://{addr}/local/auth/signup  {{\"email\":…,\"password\":…}}");
-    println!("  Events:  stream, queues, uploads and schedules delivered locally; GET http://{addr}/local/events");
+    println!("  Events:  stream (and its domain-event fan-out), queues, uploads and schedules delivered locally; GET http://{addr}/local/events");
     println!("  Clock:   POST http://{addr}/local/clock  {{\"advanceSeconds\":3600}} fires what becomes due");
     println!("  CORS:    {} ({})", if cors.trim().is_empty() { "off" } else { cors.as_str() }, server::ALLOWED_ORIGINS_ENV);
     println!("  AWS:     {endpoint} (in memory; everything is gone when you stop)");

@@ -1,5 +1,6 @@
 //! Creates on the local endpoint what the infrastructure creates on AWS: the table (from the
-//! same definition), the user pool with its app client and the platform-admin group.
+//! same definition), the user pool with its app client and the platform-admin group, the upload
+//! bucket and the vector buckets.
 
 use aws_config::SdkConfig;
 use aws_sdk_cognitoidentityprovider::types::{
@@ -8,7 +9,7 @@ use aws_sdk_cognitoidentityprovider::types::{
 use domain::Identity;
 use std::collections::HashMap;
 
-use store::TableDefinition;
+use store::{TableDefinition, VectorBuckets};
 
 /// The local SES identity invitations are sent from.
 pub const MAIL_DOMAIN: &str = "tenantry.local";
@@ -23,6 +24,8 @@ pub struct LocalResources {
     pub client_id: String,
     /// The private upload bucket (`files` will use it).
     pub upload_bucket: String,
+    /// The S3 Vectors buckets of the orgs' vector indexes.
+    pub vector_buckets: VectorBuckets,
 }
 
 impl LocalResources {
@@ -93,7 +96,12 @@ pub async fn provision(config: &SdkConfig, endpoint: &str, table: &str) -> Resul
         )
         .send()
         .await?;
-    Ok(LocalResources { endpoint: endpoint.to_owned(), table: table.to_owned(), user_pool_id, client_id, upload_bucket })
+    let vector_buckets = vector_buckets(table);
+    let s3vectors = aws_sdk_s3vectors::Client::new(config);
+    for name in vector_buckets.bucket_names() {
+        s3vectors.create_vector_bucket().vector_bucket_name(name).send().await?;
+    }
+    Ok(LocalResources { endpoint: endpoint.to_owned(), table: table.to_owned(), user_pool_id, client_id, upload_bucket, vector_buckets })
 }
 
 /// Marks an email verified, as Cognito does when a sign-up is confirmed with an emailed code.
@@ -117,6 +125,15 @@ pub fn upload_bucket(table: &str) -> String {
     format!("{table}-uploads")
 }
 
+/// How many vector buckets the local stack has: one holds 10,000 orgs' indexes, more than a
+/// machine's worth (the infrastructure's count is CDK context `vectorBuckets`).
+pub const VECTOR_BUCKETS: u32 = 1;
+
+/// The local vector buckets of the stack on `table`: `{table}-vectors-{n}`.
+pub fn vector_buckets(table: &str) -> VectorBuckets {
+    VectorBuckets { prefix: format!("{table}-vectors"), count: VECTOR_BUCKETS }
+}
+
 /// What the local functions are built from: the process's one AWS configuration, the store,
 /// and the environment the infrastructure gives them on AWS ([`function_vars`], `extra`),
 /// falling back to this process's environment.
@@ -124,6 +141,9 @@ pub fn platform(config: &SdkConfig, store: store::Store, app_url: &str, extra: H
     // One platform serves every function here, so it has what any of them is given.
     let mut vars = function_vars(app_url, true);
     vars.insert("UPLOAD_BUCKET".to_owned(), upload_bucket(store.table_name()));
+    let vectors = vector_buckets(store.table_name());
+    vars.insert(store::vectors::VECTOR_BUCKET_PREFIX_ENV.to_owned(), vectors.prefix);
+    vars.insert(store::vectors::VECTOR_BUCKETS_ENV.to_owned(), vectors.count.to_string());
     vars.extend(extra);
     api::Platform::new(config.clone(), store, move |name| vars.get(name).cloned().or_else(|| std::env::var(name).ok()))
 }

@@ -1,7 +1,8 @@
 //! Local delivery of each event source, with functions declared here the way the registry
 //! declares them: the stream (filter, batch failures, retries, dead letters), SQS queues
 //! (batch item failures, redelivery, the dead-letter queue), upload events for objects written
-//! through presigned requests, and schedules fired by the clock.
+//! through presigned requests, domain events through the registry's fan-out, and schedules
+//! fired by the clock.
 
 #![allow(clippy::unwrap_used)] // a test fails by panicking
 
@@ -13,8 +14,8 @@ use api::{Handlers, Platform};
 use aws_lambda_events::dynamodb::Event as StreamEvent;
 use aws_lambda_events::s3::S3Event;
 use aws_lambda_events::sqs::SqsEvent;
-use local_runner::events::{LocalEvents, queue_env};
-use registry::{Function, Queue, S3Source, Schedule, Sources, StreamSource};
+use local_runner::events::{EVENT_QUEUES_VAR, LocalEvents, queue_env};
+use registry::{EventSubscription, Function, Queue, S3Source, Schedule, Sources, StreamSource};
 use serde_json::json;
 
 /// What each handler received, by test (handlers are plain function pointers, as in the
@@ -284,4 +285,70 @@ async fn schedules_fire_at_their_time_by_the_clock() {
     let mut got = seen_by(store.table_name());
     got[2..].sort();
     assert_eq!(got, ["digest 2026-11-27T08:00:00Z", "sweep 2026-11-27T08:30:00Z", "digest 2026-11-28T08:00:00Z", "sweep 2026-11-28T08:30:00Z"]);
+}
+
+/// Subscriber handler: records the kind and id of the domain event each message carries.
+fn subscriber_handlers(p: &Platform) -> Result<Handlers, String> {
+    let table = p.store.table_name().to_owned();
+    Ok(Handlers {
+        queue: Some(api::handler(move |event: SqsEvent| {
+            let table = table.clone();
+            async move {
+                for m in &event.records {
+                    let e: store::DomainEvent = serde_json::from_str(m.body.as_deref().unwrap_or("")).expect("a message body is one domain event");
+                    record(&table, format!("{} {}", e.kind.as_str(), e.id));
+                }
+                Vec::new()
+            }
+        })),
+        ..Default::default()
+    })
+}
+
+/// Writes a domain event item of `kind`, as the store does in a change's transaction; answers
+/// its id.
+async fn put_event(store: &store::Store, kind: &str) -> String {
+    let id = ulid::Ulid::new().to_string();
+    let item = json!({
+        "PK": format!("EVENT#{id}"), "SK": "EVENT", "_type": "event",
+        "id": id, "kind": kind, "orgId": domain::OrgId::new(), "actor": "system", "at": "2026-11-27T10:00:00Z", "ttl": 1_800_000_000,
+    });
+    let item: HashMap<String, aws_sdk_dynamodb::types::AttributeValue> = serde_dynamo::to_item(item).unwrap();
+    store.client().put_item().table_name(store.table_name()).set_item(Some(item)).send().await.unwrap();
+    id
+}
+
+#[tokio::test]
+async fn a_subscriber_receives_the_domain_events_of_its_kinds_through_the_fan_out() {
+    let store = testkit::fresh_store_with_stream().await;
+    let config = testkit::sdk_config().await;
+    // The registry's fan-out, with the filter its subscribers give it; a subscriber declared
+    // here takes one of their kinds, and not the others.
+    let all = registry::all();
+    let fan_out = all.iter().find(|f| f.sources.fan_out).expect("a function fans the domain events out").clone();
+    let kinds = registry::subscribed_kinds(&all);
+    let (mine, others) = kinds.split_first().expect("someone subscribes to domain events");
+    let unsubscribed = store::EventKind::ALL.iter().map(|k| k.as_str()).find(|k| !kinds.contains(k)).expect("a kind nobody takes");
+    let queue = Queue { id: "inbox", batch_size: 10, max_receive_count: 3, visibility_timeout_seconds: 30 };
+    let sources = Sources { domain_events: Some(EventSubscription { kinds: vec![*mine], queue }), ..Default::default() };
+    let functions = vec![fan_out.clone(), function("subscriber", sources, subscriber_handlers)];
+    let env = queue_env(&config, store.table_name(), &functions).await.unwrap();
+    let queues: serde_json::Value = serde_json::from_str(env.get(EVENT_QUEUES_VAR).expect("the fan-out is told the queues")).unwrap();
+    assert_eq!(queues[0]["kinds"], json!([mine]));
+    assert!(env.keys().all(|k| !k.starts_with("QUEUE_URL_")), "a subscriber only consumes its queue: {env:?}");
+    let p = platform(&store, env).await;
+    let events = LocalEvents::setup(&config, &p, functions, "").await.unwrap();
+
+    let delivered = put_event(&store, mine).await;
+    for kind in others.iter().chain([&unsubscribed]) {
+        put_event(&store, kind).await;
+    }
+    events.settle(10).await;
+
+    assert_eq!(seen_by(store.table_name()), [format!("{mine} {delivered}")], "{:?}", events.log().all());
+    let log = events.log().all();
+    let fanned: usize = log.iter().filter(|d| d.function == fan_out.name && d.source == "stream").map(|d| d.records).sum();
+    assert_eq!(fanned, 1 + others.len(), "the fan-out's filter takes the subscribed kinds only: {log:?}");
+    let received: Vec<_> = log.iter().filter(|d| d.function == "subscriber").map(|d| (d.source.as_str(), d.records, d.failed)).collect();
+    assert_eq!(received, [("queue:inbox", 1, 0)]);
 }

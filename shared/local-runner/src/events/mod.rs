@@ -11,6 +11,9 @@
 //!   `maxReceiveCount` receives;
 //! - S3 object events of the upload bucket: the bucket notifies a queue on the local
 //!   endpoint (as S3 can), whose messages are S3 events, delivered to the function;
+//! - domain events, to the functions that subscribe to them: the fan-out function (one of the
+//!   stream's two readers) sends each to its subscribers' queues (`EVENT_QUEUES`), delivered
+//!   as declared queues are;
 //! - schedules, fired at their time by the runner's clock, which `/local/clock` moves ahead.
 //!
 //! [`LocalEvents::pump`] makes one pass over every source; `make dev` runs it in a loop,
@@ -30,7 +33,7 @@ use aws_config::SdkConfig;
 use serde::Serialize;
 use time::OffsetDateTime;
 
-pub use queue::{queue_env, queue_name};
+pub use queue::{EVENT_QUEUES_VAR, queue_env, queue_name};
 pub use stream::stream_record;
 
 /// One delivery to a handler, as `/local/events` lists it.
@@ -39,7 +42,7 @@ pub use stream::stream_record;
 pub struct Delivery {
     pub at: String,
     pub function: String,
-    /// `stream`, `queue:<id>`, `s3`, `schedule:<id>`.
+    /// `stream`, `queue:<id>` (a domain events' queue too), `s3`, `schedule:<id>`.
     pub source: String,
     pub records: usize,
     pub failed: usize,
@@ -98,7 +101,8 @@ impl LocalEvents {
     /// Wires the event sources of `functions`: reads the table's stream (when the table has
     /// one and a function consumes it), subscribes S3 consumers to `upload_bucket`, and
     /// starts every schedule's clock now. The queues must exist already ([`queue_env`]
-    /// creates them, before the handlers that send to them are built).
+    /// creates them, the domain events' included, before the handlers that send to them are
+    /// built).
     pub async fn setup(config: &SdkConfig, platform: &Platform, functions: Vec<registry::Function>, upload_bucket: &str) -> Result<LocalEvents, Error> {
         let now = platform.clock().now();
         let mut targets = HashMap::new();
@@ -107,7 +111,8 @@ impl LocalEvents {
         let mut queues = Vec::new();
         for f in functions {
             let s = &f.sources;
-            let invoked = s.dynamodb_stream.is_some() || s.s3.is_some() || !s.schedules.is_empty() || !s.queues.is_empty();
+            let invoked =
+                s.dynamodb_stream.is_some() || s.s3.is_some() || !s.schedules.is_empty() || !s.queues.is_empty() || s.domain_events.is_some();
             if !invoked {
                 continue;
             }
@@ -126,6 +131,9 @@ impl LocalEvents {
             }
             for q in &s.queues {
                 queues.push(queue::QueueDelivery::existing(config, f.name, q, platform).await?);
+            }
+            if let Some(sub) = &s.domain_events {
+                queues.push(queue::QueueDelivery::existing(config, f.name, &sub.queue, platform).await?);
             }
             if let Some(src) = &s.s3 {
                 queues.push(queue::QueueDelivery::for_uploads(config, f.name, src, upload_bucket, platform).await?);

@@ -1,7 +1,9 @@
 //! SQS queues on the local endpoint, consumed as Lambda's SQS event source mapping does
 //! with `ReportBatchItemFailures`; among them the queue of the upload bucket's object events,
 //! which the bucket notifies as on AWS (each message's body is one S3 event, or S3's test
-//! event when the notification is configured).
+//! event when the notification is configured), and the queues of the domain events'
+//! subscribers, which the fan-out function fills from the table's stream (each message's body
+//! is one event).
 
 use std::collections::HashMap;
 
@@ -21,16 +23,31 @@ pub fn queue_url_var(id: &str) -> String {
     format!("QUEUE_URL_{}", id.to_ascii_uppercase().replace('-', "_"))
 }
 
-/// Creates every declared queue of `functions` (each with its dead-letter queue and redrive
-/// policy) and answers the environment that names them (`QUEUE_URL_<ID>`).
+/// The environment variable that tells the fan-out function its subscribers' queues, as the
+/// infrastructure sets it: a JSON array of `{"kinds": [...], "queueUrl": "..."}`.
+pub const EVENT_QUEUES_VAR: &str = "EVENT_QUEUES";
+
+/// Creates every declared queue of `functions` and every domain-event subscriber's queue (each
+/// with its dead-letter queue and redrive policy), and answers the environment that names them:
+/// `QUEUE_URL_<ID>` for the declared queues, and [`EVENT_QUEUES_VAR`] when one of the functions
+/// fans the domain events out (a subscriber only consumes its queue, as on AWS).
 pub async fn queue_env(config: &SdkConfig, table: &str, functions: &[registry::Function]) -> Result<HashMap<String, String>, Error> {
     let sqs = aws_sdk_sqs::Client::new(config);
     let mut env = HashMap::new();
+    let mut subscribers = Vec::new();
     for f in functions {
         for q in &f.sources.queues {
             let url = create_with_dlq(&sqs, &queue_name(table, f.name, q.id), q.max_receive_count, q.visibility_timeout_seconds).await?;
             env.insert(queue_url_var(q.id), url);
         }
+        if let Some(sub) = &f.sources.domain_events {
+            let q = &sub.queue;
+            let url = create_with_dlq(&sqs, &queue_name(table, f.name, q.id), q.max_receive_count, q.visibility_timeout_seconds).await?;
+            subscribers.push(json!({ "kinds": sub.kinds, "queueUrl": url }));
+        }
+    }
+    if functions.iter().any(|f| f.sources.fan_out) {
+        env.insert(EVENT_QUEUES_VAR.to_owned(), Value::Array(subscribers).to_string());
     }
     Ok(env)
 }
@@ -71,7 +88,7 @@ pub(super) struct QueueDelivery {
 }
 
 impl QueueDelivery {
-    /// A declared queue of `function` ([`queue_env`] created it).
+    /// A declared queue of `function`, or its domain events' queue ([`queue_env`] created both).
     pub async fn existing(config: &SdkConfig, function: &'static str, q: &registry::Queue, platform: &api::Platform) -> Result<QueueDelivery, Error> {
         let sqs = aws_sdk_sqs::Client::new(config);
         let url = sqs.get_queue_url().queue_name(queue_name(platform.store.table_name(), function, q.id)).send().await?.queue_url.ok_or("no queue url")?;
