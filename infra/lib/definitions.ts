@@ -213,6 +213,46 @@ export const S3_ACTIONS: readonly S3Action[] = [
   's3:AbortMultipartUpload',
 ];
 
+/** The S3 Vectors actions a function may hold (permissions.s3vectors): on the deployment's vector
+ * buckets (the stack's, context vectorBuckets) and their indexes, nothing else. Index and vector
+ * actions only: no wildcard, and nothing that creates, deletes or opens up a bucket (the stack
+ * owns the buckets and their policies). */
+export type S3VectorsAction =
+  | 's3vectors:CreateIndex'
+  | 's3vectors:GetIndex'
+  | 's3vectors:DeleteIndex'
+  | 's3vectors:ListIndexes'
+  | 's3vectors:PutVectors'
+  | 's3vectors:GetVectors'
+  | 's3vectors:QueryVectors'
+  | 's3vectors:DeleteVectors'
+  | 's3vectors:ListVectors';
+export const S3VECTORS_ACTIONS: readonly S3VectorsAction[] = [
+  's3vectors:CreateIndex',
+  's3vectors:GetIndex',
+  's3vectors:DeleteIndex',
+  's3vectors:ListIndexes',
+  's3vectors:PutVectors',
+  's3vectors:GetVectors',
+  's3vectors:QueryVectors',
+  's3vectors:DeleteVectors',
+  's3vectors:ListVectors',
+];
+
+/** The Bedrock runtime actions a function may hold (permissions.bedrock), on the models of
+ * permissions.bedrockModels only. Converse is authorized as InvokeModel and ConverseStream as
+ * InvokeModelWithResponseStream: they have no action of their own. */
+export type BedrockAction = 'bedrock:InvokeModel' | 'bedrock:InvokeModelWithResponseStream';
+export const BEDROCK_ACTIONS: readonly BedrockAction[] = ['bedrock:InvokeModel', 'bedrock:InvokeModelWithResponseStream'];
+
+/** A Bedrock model id (amazon.titan-embed-text-v2:0) or a cross-region inference profile id
+ * (us.anthropic.claude-sonnet-4-20250514-v1:0): dot-separated lowercase names, an optional
+ * :version suffix. No wildcard: a role invokes the models it names. */
+const BEDROCK_MODEL_ID = /^[a-z0-9][a-z0-9-]*(\.[a-z0-9][a-z0-9-]*)+(:[a-z0-9-]+)*$/;
+
+/** A domain event kind as the store writes it: task.created, member.role_changed. */
+const EVENT_KIND = /^[a-z]+(_[a-z]+)*(\.[a-z]+(_[a-z]+)*)+$/;
+
 export interface FunctionEnvironment {
   /** USER_POOL_ID. Not possible for a function that serves Cognito triggers (the pool references
    * the function, so the function cannot reference the pool: a cycle); triggers get the pool id
@@ -230,6 +270,14 @@ export interface FunctionEnvironment {
   /** UPLOAD_BUCKET: the upload bucket's name. Needed by a function with permissions.s3 (it names
    * the bucket it acts on). */
   readonly uploadBucket: boolean;
+  /** VECTOR_BUCKET_PREFIX and VECTOR_BUCKETS: the deployment's S3 Vectors buckets, named
+   * {prefix}-{n} for n below the count (the store spreads the orgs' indexes over them). Needed by
+   * a function with permissions.s3vectors. */
+  readonly vectorBuckets: boolean;
+  /** EVENT_QUEUES: the queues of the domain events' subscribers (sources.domainEvents), a JSON
+   * array of {"kinds": [...], "queueUrl": "..."}, for the function that fans the events out
+   * (sources.fanOut, and only that one). */
+  readonly eventQueues: boolean;
   /** optional variables taken from CDK context when given: ENV_NAME -> context key. A context key
    * the stack reads as a setting itself (malwareProtection) always gives the value the stack acts
    * on, default included ("true" or "false"). */
@@ -247,6 +295,15 @@ export interface FunctionPermissions {
    * bucket, for those prefixes only). Exactly these are granted: an S3 source grants nothing
    * implicitly. */
   readonly s3: readonly S3Action[];
+  /** S3 Vectors actions on the deployment's vector buckets and their indexes only. */
+  readonly s3vectors: readonly S3VectorsAction[];
+  /** Bedrock runtime actions, on the models of bedrockModels only (both or neither). */
+  readonly bedrock: readonly BedrockAction[];
+  /** Bedrock model ids and cross-region inference profile ids (us., eu., apac., global.). */
+  readonly bedrockModels: readonly string[];
+  /** sqs:SendMessage on the domain events' subscribers' queues (the fan-out; SendMessageBatch is
+   * authorized as SendMessage). */
+  readonly sendToEventQueues: boolean;
 }
 
 /** The table's stream (NEW_AND_OLD_IMAGES), through a Lambda event source mapping. */
@@ -294,9 +351,23 @@ export interface QueueSource {
   readonly visibilityTimeoutSeconds: number;
 }
 
+/** The domain events a function subscribes to (sources.domainEvents): the fan-out function sends each
+ * event of these kinds to the function's queue, as the body of one message. */
+export interface EventSubscription {
+  /** event kinds as the store writes them (file.processed, task.created) */
+  readonly kinds: readonly string[];
+  /** the queue the fan-out fills and the function consumes (with a dead-letter queue); its id is
+   * unique among the function's queues, and the function gets no QUEUE_URL_<ID> for it */
+  readonly queue: QueueSource;
+}
+
 export interface FunctionSources {
   /** serves the routes of routes.json that name it (it must have at least one) */
   readonly http: boolean;
+  /** its answers are streamed: API Gateway integrates every route of it with response streaming
+   * (responseTransferMode STREAM, Lambda's InvokeWithResponseStream), with an integration timeout
+   * up to the function's (REST allows 15 minutes for a streamed answer). Needs http. */
+  readonly streaming: boolean;
   readonly cognitoTriggers: readonly CognitoTrigger[];
   readonly dynamodbStream: DynamoDbStreamSource | null;
   readonly s3: S3Source | null;
@@ -310,6 +381,13 @@ export interface FunctionSources {
    * stack enables the protection plan (context malwareProtection); at most 5 functions (the
    * targets of one rule). */
   readonly malwareScanResults: boolean;
+  /** domain events of these kinds, through the function's own queue, filled by the fan-out */
+  readonly domainEvents: EventSubscription | null;
+  /** this function's stream mapping also takes every subscribed event kind (a filter on the
+   * INSERTs of event items), and the function forwards each event to its subscribers' queues
+   * (needs dynamodbStream, environment.eventQueues and permissions.sendToEventQueues). At most one
+   * function: the table's stream has two readers, and a third is refused. */
+  readonly fanOut: boolean;
 }
 
 export interface FunctionDefinition {
@@ -332,8 +410,11 @@ export interface FunctionRegistry {
 /** API Gateway waits at most 29 s for an integration (the default integration timeout). A function
  * that serves only HTTP may not have a longer timeout. One that also serves other sources may
  * (org-purge: 300 s for the stream); its HTTP callers then get 504 after 29 s while the
- * invocation runs on, so its HTTP handler must bound its own work. */
+ * invocation runs on, so its HTTP handler must bound its own work. A streaming function is the
+ * exception: REST allows a streamed answer up to 15 minutes (STREAMING_MAX_TIMEOUT_SECONDS), as
+ * long as bytes keep flowing (5 minutes idle at most on a regional endpoint). */
 export const HTTP_MAX_TIMEOUT_SECONDS = 29;
+export const STREAMING_MAX_TIMEOUT_SECONDS = 900;
 
 /** The variables the stack itself sets; `fromContext` may not use these names. */
 export const STACK_ENVIRONMENT_NAMES: readonly string[] = [
@@ -347,6 +428,9 @@ export const STACK_ENVIRONMENT_NAMES: readonly string[] = [
   'API_URL',
   'ALLOWED_ORIGINS',
   'UPLOAD_BUCKET',
+  'VECTOR_BUCKET_PREFIX',
+  'VECTOR_BUCKETS',
+  'EVENT_QUEUES',
 ];
 
 /** EventBridge allows 5 targets per rule: the scan-result rule's targets (sources.malwareScanResults). */
@@ -560,7 +644,16 @@ function parseFunction(raw: unknown, index: number, source: string): FunctionDef
   const sizingReason = requireString(f.sizingReason, `${at}: sizingReason`);
 
   // environment
-  const e = exactObject(f.environment, `${at}: environment`, ['userPoolId', 'sesFromAddress', 'apiUrl', 'sesConfigurationSet', 'uploadBucket', 'fromContext']);
+  const e = exactObject(f.environment, `${at}: environment`, [
+    'userPoolId',
+    'sesFromAddress',
+    'apiUrl',
+    'sesConfigurationSet',
+    'uploadBucket',
+    'vectorBuckets',
+    'eventQueues',
+    'fromContext',
+  ]);
   const fromContextRaw = e.fromContext;
   if (typeof fromContextRaw !== 'object' || fromContextRaw === null || Array.isArray(fromContextRaw)) {
     throw new Error(`${at}: environment.fromContext must be an object (ENV_NAME -> context key)`);
@@ -584,11 +677,22 @@ function parseFunction(raw: unknown, index: number, source: string): FunctionDef
     apiUrl: requireBoolean(e.apiUrl, `${at}: environment.apiUrl`),
     sesConfigurationSet: requireBoolean(e.sesConfigurationSet, `${at}: environment.sesConfigurationSet`),
     uploadBucket: requireBoolean(e.uploadBucket, `${at}: environment.uploadBucket`),
+    vectorBuckets: requireBoolean(e.vectorBuckets, `${at}: environment.vectorBuckets`),
+    eventQueues: requireBoolean(e.eventQueues, `${at}: environment.eventQueues`),
     fromContext,
   };
 
   // permissions
-  const p = exactObject(f.permissions, `${at}: permissions`, ['dynamodb', 'readCursorSecret', 'sesSendEmail', 's3']);
+  const p = exactObject(f.permissions, `${at}: permissions`, [
+    'dynamodb',
+    'readCursorSecret',
+    'sesSendEmail',
+    's3',
+    's3vectors',
+    'bedrock',
+    'bedrockModels',
+    'sendToEventQueues',
+  ]);
   const dynamodb = requireArray(p.dynamodb, `${at}: permissions.dynamodb`).map((a, i) => {
     const action = requireString(a, `${at}: permissions.dynamodb[${i}]`);
     if (!DYNAMODB_ACTIONS.includes(action as DynamoDbAction)) {
@@ -614,16 +718,57 @@ function parseFunction(raw: unknown, index: number, source: string): FunctionDef
     return action as S3Action;
   });
   noDuplicates(s3Actions, `${at}: permissions.s3`);
+  const s3vectorsActions = requireArray(p.s3vectors, `${at}: permissions.s3vectors`).map((a, i) => {
+    const action = requireString(a, `${at}: permissions.s3vectors[${i}]`);
+    if (!S3VECTORS_ACTIONS.includes(action as S3VectorsAction)) {
+      throw new Error(
+        `${at}: permissions.s3vectors: unknown action "${action}" (known: ${S3VECTORS_ACTIONS.join(', ')}; no wildcards, nothing ` +
+          'that creates, deletes or opens up a vector bucket)',
+      );
+    }
+    return action as S3VectorsAction;
+  });
+  noDuplicates(s3vectorsActions, `${at}: permissions.s3vectors`);
+  const bedrockActions = requireArray(p.bedrock, `${at}: permissions.bedrock`).map((a, i) => {
+    const action = requireString(a, `${at}: permissions.bedrock[${i}]`);
+    if (!BEDROCK_ACTIONS.includes(action as BedrockAction)) {
+      throw new Error(
+        `${at}: permissions.bedrock: unknown action "${action}" (known: ${BEDROCK_ACTIONS.join(', ')}; Converse and ConverseStream ` +
+          'are authorized as these)',
+      );
+    }
+    return action as BedrockAction;
+  });
+  noDuplicates(bedrockActions, `${at}: permissions.bedrock`);
+  const bedrockModels = requireArray(p.bedrockModels, `${at}: permissions.bedrockModels`).map((m, i) => {
+    const id = requireString(m, `${at}: permissions.bedrockModels[${i}]`);
+    if (!BEDROCK_MODEL_ID.test(id)) {
+      throw new Error(
+        `${at}: permissions.bedrockModels: "${id}" is not a Bedrock model id or inference profile id ` +
+          '(e.g. amazon.titan-embed-text-v2:0, us.anthropic.claude-sonnet-4-20250514-v1:0; no wildcards)',
+      );
+    }
+    return id;
+  });
+  noDuplicates(bedrockModels, `${at}: permissions.bedrockModels`);
+  if ((bedrockActions.length > 0) !== (bedrockModels.length > 0)) {
+    throw new Error(`${at}: permissions.bedrock and permissions.bedrockModels go together (the actions apply to those models only)`);
+  }
   const permissions: FunctionPermissions = {
     dynamodb,
     readCursorSecret: requireBoolean(p.readCursorSecret, `${at}: permissions.readCursorSecret`),
     sesSendEmail: requireBoolean(p.sesSendEmail, `${at}: permissions.sesSendEmail`),
     s3: s3Actions,
+    s3vectors: s3vectorsActions,
+    bedrock: bedrockActions,
+    bedrockModels,
+    sendToEventQueues: requireBoolean(p.sendToEventQueues, `${at}: permissions.sendToEventQueues`),
   };
 
   // sources
   const s = exactObject(f.sources, `${at}: sources`, [
     'http',
+    'streaming',
     'cognitoTriggers',
     'dynamodbStream',
     's3',
@@ -631,8 +776,11 @@ function parseFunction(raw: unknown, index: number, source: string): FunctionDef
     'queues',
     'mailFeedback',
     'malwareScanResults',
+    'domainEvents',
+    'fanOut',
   ]);
   const http = requireBoolean(s.http, `${at}: sources.http`);
+  const streaming = requireBoolean(s.streaming, `${at}: sources.streaming`);
   const cognitoTriggers = requireArray(s.cognitoTriggers, `${at}: sources.cognitoTriggers`).map((t, i) => {
     const trigger = requireString(t, `${at}: sources.cognitoTriggers[${i}]`);
     if (!COGNITO_TRIGGERS.includes(trigger as CognitoTrigger)) {
@@ -696,7 +844,39 @@ function parseFunction(raw: unknown, index: number, source: string): FunctionDef
   const mailFeedback = requireBoolean(s.mailFeedback, `${at}: sources.mailFeedback`);
   const malwareScanResults = requireBoolean(s.malwareScanResults, `${at}: sources.malwareScanResults`);
 
-  const sources: FunctionSources = { http, cognitoTriggers, dynamodbStream, s3: s3Source, schedules, queues, mailFeedback, malwareScanResults };
+  let domainEvents: EventSubscription | null = null;
+  if (s.domainEvents !== null) {
+    const w = `${at}: sources.domainEvents`;
+    const o = exactObject(s.domainEvents, w, ['kinds', 'queue']);
+    const kinds = requireArray(o.kinds, `${w}.kinds`).map((k, i) => {
+      const kind = requireString(k, `${w}.kinds[${i}]`);
+      if (!EVENT_KIND.test(kind)) throw new Error(`${w}.kinds: "${kind}" is not an event kind (e.g. file.processed, member.role_changed)`);
+      return kind;
+    });
+    if (kinds.length === 0) throw new Error(`${w}.kinds must name at least one event kind`);
+    noDuplicates(kinds, `${w}.kinds`);
+    domainEvents = { kinds, queue: parseQueueSource(o.queue, `${w}.queue`) };
+    // Built like the other queues (same construct ids): its id must be its own.
+    const taken = [...queues.map((q) => q.id), ...(s3Source !== null ? [s3Source.queue.id] : [])];
+    if (taken.includes(domainEvents.queue.id)) {
+      throw new Error(`${w}.queue.id "${domainEvents.queue.id}" is also the id of another of its queues; give each queue its own id`);
+    }
+  }
+  const fanOut = requireBoolean(s.fanOut, `${at}: sources.fanOut`);
+
+  const sources: FunctionSources = {
+    http,
+    streaming,
+    cognitoTriggers,
+    dynamodbStream,
+    s3: s3Source,
+    schedules,
+    queues,
+    mailFeedback,
+    malwareScanResults,
+    domainEvents,
+    fanOut,
+  };
 
   // rules across fields
   const otherSources =
@@ -706,18 +886,31 @@ function parseFunction(raw: unknown, index: number, source: string): FunctionDef
     schedules.length > 0 ||
     queues.length > 0 ||
     mailFeedback ||
-    malwareScanResults;
+    malwareScanResults ||
+    domainEvents !== null;
   if (!http && !otherSources) {
     throw new Error(
       `${at}: no source invokes it (sources: http, cognitoTriggers, dynamodbStream, s3, schedules, queues, mailFeedback, ` +
-        'malwareScanResults are all off)',
+        'malwareScanResults, domainEvents are all off)',
     );
   }
-  if (http && !otherSources && timeoutSeconds > HTTP_MAX_TIMEOUT_SECONDS) {
+  if (streaming && !http) throw new Error(`${at}: sources.streaming needs sources.http (it is how its routes answer)`);
+  if (http && !otherSources && !streaming && timeoutSeconds > HTTP_MAX_TIMEOUT_SECONDS) {
     throw new Error(
       `${at}: timeoutSeconds ${timeoutSeconds} exceeds API Gateway's ${HTTP_MAX_TIMEOUT_SECONDS} s integration timeout, ` +
         'and HTTP is its only source',
     );
+  }
+  // The fan-out reads the table's stream, is told its subscribers' queues and may send to them;
+  // nothing else is told those queues or may send to them.
+  if (fanOut && (dynamodbStream === null || !environment.eventQueues || !permissions.sendToEventQueues)) {
+    throw new Error(
+      `${at}: sources.fanOut needs sources.dynamodbStream (the events arrive through it), environment.eventQueues (where to ` +
+        'send them) and permissions.sendToEventQueues',
+    );
+  }
+  if (!fanOut && (environment.eventQueues || permissions.sendToEventQueues)) {
+    throw new Error(`${at}: environment.eventQueues and permissions.sendToEventQueues are for the function with sources.fanOut`);
   }
   if (cognitoTriggers.length > 0 && environment.userPoolId) {
     throw new Error(
@@ -736,6 +929,10 @@ function parseFunction(raw: unknown, index: number, source: string): FunctionDef
   // S3 permissions act on the upload bucket, which the function must know by name.
   if (permissions.s3.length > 0 && !environment.uploadBucket) {
     throw new Error(`${at}: permissions.s3 needs environment.uploadBucket (the function acts on the upload bucket and must know its name)`);
+  }
+  // Likewise the vector buckets.
+  if (permissions.s3vectors.length > 0 && !environment.vectorBuckets) {
+    throw new Error(`${at}: permissions.s3vectors needs environment.vectorBuckets (the function acts on the vector buckets and must know their names)`);
   }
   return { name, description, memoryMb, timeoutSeconds, sizingReason, environment, permissions, sources };
 }
@@ -794,6 +991,34 @@ export function parseFunctionRegistry(raw: unknown, source = 'function registry'
         'is one whatever its filters. Let one of them take the others\' records (filters are ORed, at most 5).',
     );
   }
+  // The domain events' subscribers get them from the one fan-out, whose stream filters must let
+  // every subscribed kind through (the registry adds one filter for them).
+  const fanOuts = functions.filter((f) => f.sources.fanOut);
+  if (fanOuts.length > 1) {
+    throw new Error(
+      `${source}: sources.fanOut is claimed by ${fanOuts.map((f) => `"${f.name}"`).join(' and ')}; one function fans the domain ` +
+        'events out, else each event reaches its subscribers twice',
+    );
+  }
+  const subscribers = functions.filter((f) => f.sources.domainEvents !== null);
+  if (subscribers.length > 0) {
+    if (fanOuts.length === 0) {
+      throw new Error(
+        `${source}: ${subscribers.map((f) => `"${f.name}"`).join(', ')} subscribe${subscribers.length > 1 ? '' : 's'} to domain events, ` +
+          'but no function has sources.fanOut: nothing would send them',
+      );
+    }
+    const passed = fanOutKinds(fanOuts[0].sources.dynamodbStream!.filters);
+    for (const f of subscribers) {
+      const missing = f.sources.domainEvents!.kinds.filter((k) => !passed.has(k));
+      if (missing.length > 0) {
+        throw new Error(
+          `${source}: function "${f.name}" subscribes to ${missing.join(', ')}, which the stream filters of the fan-out ` +
+            `"${fanOuts[0].name}" do not let through (regenerate the manifests: make manifest)`,
+        );
+      }
+    }
+  }
   // S3 refuses overlapping notification configurations (same events on overlapping prefixes).
   const s3Functions = functions.filter((f) => f.sources.s3 !== null);
   for (let i = 0; i < s3Functions.length; i++) {
@@ -813,6 +1038,21 @@ export function parseFunctionRegistry(raw: unknown, source = 'function registry'
     }
   }
   return { functions };
+}
+
+/** The event kinds that stream filters let through as INSERTed event items (`_type` event, `kind`
+ * listed): what the fan-out receives to forward. */
+export function fanOutKinds(filters: readonly Readonly<Record<string, unknown>>[]): Set<string> {
+  const kinds = new Set<string>();
+  for (const pattern of filters) {
+    const names = pattern.eventName;
+    const image = ((pattern.dynamodb as JsonObject | undefined)?.NewImage ?? {}) as JsonObject;
+    const types = ((image._type as JsonObject | undefined)?.S ?? []) as unknown[];
+    const listed = ((image.kind as JsonObject | undefined)?.S ?? []) as unknown[];
+    if (!Array.isArray(names) || !names.includes('INSERT') || !types.includes('event')) continue;
+    for (const k of listed) if (typeof k === 'string') kinds.add(k);
+  }
+  return kinds;
 }
 
 export function loadFunctionRegistry(file = FUNCTIONS_FILE): FunctionRegistry {

@@ -7,9 +7,11 @@ import { Duration } from 'aws-cdk-lib';
 import type { DynamoDbAction, RouteDefinition, S3Action } from './definitions';
 
 export type {
+  BedrockAction,
   CognitoTrigger,
   DynamoDbAction,
   DynamoDbStreamSource,
+  EventSubscription,
   FunctionDefinition,
   FunctionEnvironment,
   FunctionPermissions,
@@ -18,6 +20,7 @@ export type {
   QueueSource,
   S3Action,
   S3Source,
+  S3VectorsAction,
   ScheduleSource,
 } from './definitions';
 
@@ -232,4 +235,76 @@ export function executeApiScope(routes: readonly Pick<RouteDefinition, 'method' 
   if (common[common.length - 1] === '*') return { method, path: prefix };
   // When one of the routes IS the common prefix, `prefix/*` would miss it.
   return { method, path: paths.includes(prefix) ? `${prefix}*` : `${prefix}/*` };
+}
+
+// ---- S3 Vectors ------------------------------------------------------------------------------
+
+/** How many vector buckets a deployment may ask for (context vectorBuckets). A bucket holds 10,000
+ * indexes, one per org (shared/store/src/vectors.rs), so 100 hold a million orgs; each is one
+ * CloudFormation resource of the stack's 500. */
+export const MAX_VECTOR_BUCKETS = 100;
+
+/** S3 Vectors bucket names: 3 to 63 lowercase letters, digits and hyphens, starting and ending with
+ * a letter or digit. */
+const VECTOR_BUCKET_NAME = /^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/;
+
+/** The vector buckets' common prefix (VECTOR_BUCKET_PREFIX), from the stack's name: unique per stack
+ * in an account and region, as bucket names must be, and known at synth, so that the functions'
+ * policies name each bucket. `Tenantry-dev` -> `tenantry-dev-vectors`. */
+export function vectorBucketPrefix(stackName: string): string {
+  const base = stackName
+    .toLowerCase()
+    .replace(/[^a-z0-9-]+/g, '-')
+    .replace(/-+/g, '-')
+    .replace(/^-|-$/g, '');
+  // Room for "-vectors-" and the largest bucket number.
+  const room = 63 - '-vectors-'.length - String(MAX_VECTOR_BUCKETS - 1).length;
+  return `${base.slice(0, room).replace(/-$/, '')}-vectors`;
+}
+
+/** Every vector bucket's name: `{prefix}-{n}` for n below the count (the store's rule). */
+export function vectorBucketNames(prefix: string, count: number): string[] {
+  const names = Array.from({ length: count }, (_, n) => `${prefix}-${n}`);
+  for (const name of names) {
+    if (!VECTOR_BUCKET_NAME.test(name)) throw new Error(`vector bucket name ${name} is not a valid S3 Vectors bucket name`);
+  }
+  return names;
+}
+
+// ---- Bedrock ---------------------------------------------------------------------------------
+
+/** The geographies of Bedrock's cross-region inference profiles: an id with one of these prefixes
+ * (us.anthropic.claude-…) names a system-defined inference profile, which routes each request to
+ * the underlying foundation model in one of the geography's regions (global.: any region). */
+export const INFERENCE_PROFILE_GEOGRAPHIES: readonly string[] = ['us', 'eu', 'apac', 'global'];
+
+/** Where a Bedrock model or profile id is invoked: the ARN parts the policy names. */
+export interface BedrockResources {
+  /** inference profiles (in the stack's region and account) */
+  readonly inferenceProfiles: readonly string[];
+  /** foundation models in the stack's region (plain model ids) */
+  readonly regionalModels: readonly string[];
+  /** foundation models behind the profiles, in every region (the profile picks one per request) */
+  readonly profileModels: readonly string[];
+}
+
+/** Splits permissions.bedrockModels into inference profiles (and the models behind them) and plain
+ * foundation models. Bedrock authorizes an invocation through a profile on the profile AND on the
+ * foundation model in the region that serves it, so a profile's model is granted in every region,
+ * by name; a plain id only in the stack's region. Never a wildcard on model names. */
+export function bedrockResources(models: readonly string[]): BedrockResources {
+  const inferenceProfiles: string[] = [];
+  const regionalModels: string[] = [];
+  const profileModels: string[] = [];
+  for (const id of models) {
+    const geography = id.split('.')[0];
+    if (INFERENCE_PROFILE_GEOGRAPHIES.includes(geography)) {
+      inferenceProfiles.push(id);
+      profileModels.push(id.slice(geography.length + 1));
+    } else {
+      regionalModels.push(id);
+    }
+  }
+  const unique = (xs: string[]) => [...new Set(xs)];
+  return { inferenceProfiles: unique(inferenceProfiles), regionalModels: unique(regionalModels), profileModels: unique(profileModels) };
 }

@@ -2,6 +2,7 @@
 // Values given on the command line arrive as strings, so every reader accepts strings.
 import * as path from 'node:path';
 import { REPO_ROOT } from './definitions';
+import { MAX_VECTOR_BUCKETS } from './functions';
 
 export type Stage = 'dev' | 'prod';
 
@@ -46,6 +47,10 @@ export interface Settings {
    * default. The functions that read context malwareProtection (environment.fromContext) get
    * "true" exactly when the plan exists. */
   readonly malwareProtection: boolean;
+  /** how many S3 Vectors buckets hold the orgs' vector indexes (context vectorBuckets, default 1):
+   * each holds 10,000 indexes, one per org. The count cannot change without moving indexes (the
+   * store spreads the orgs over the buckets by it), so size it for the growth you expect. */
+  readonly vectorBuckets: number;
   /** Cognito feature plan: essentials (needed for V2 pre-token-generation) or plus */
   readonly cognitoFeaturePlan: 'essentials' | 'plus';
   /** days to keep function and API access logs */
@@ -212,6 +217,15 @@ function readReservedConcurrency(ctx: ContextSource, prod: boolean): ReservedCon
   return { enabled: true, overrides, accountLimit };
 }
 
+/** context vectorBuckets: 1 to MAX_VECTOR_BUCKETS (default 1). */
+function vectorBucketCount(ctx: ContextSource): number {
+  const n = positiveInt(ctx, 'vectorBuckets', 1);
+  if (n > MAX_VECTOR_BUCKETS) {
+    throw new Error(`context vectorBuckets must be at most ${MAX_VECTOR_BUCKETS} (got ${n}): each holds 10,000 orgs' indexes`);
+  }
+  return n;
+}
+
 function oneOf<T extends string>(ctx: ContextSource, key: string, values: readonly T[], dflt: T): T {
   const v = (str(ctx, key) ?? dflt).toLowerCase();
   if (!(values as readonly string[]).includes(v)) throw new Error(`context ${key} must be ${values.join(' or ')} (got ${v})`);
@@ -304,6 +318,7 @@ export function readSettings(ctx: ContextSource, env: NodeJS.ProcessEnv = proces
     // Off in every stage: the files function assumes an unversioned bucket (see Settings).
     bucketVersioning: bool(ctx, 'bucketVersioning', false),
     malwareProtection: bool(ctx, 'malwareProtection', false),
+    vectorBuckets: vectorBucketCount(ctx),
     cognitoFeaturePlan: featurePlan,
     logRetentionDays: retentionDays(ctx, prod ? 90 : 14),
     lambdaDir,

@@ -1,7 +1,7 @@
 // The Tenantry stack: one DynamoDB table, one Cognito user pool, one REST API, the Lambda
-// functions (Rust, provided.al2023 on arm64), the upload bucket, the domain-event queue, the
-// SES identity and configuration set, and the alarms. One codebase for both stages (context
-// `stage` = dev | prod).
+// functions (Rust, provided.al2023 on arm64), the upload bucket, the S3 Vectors buckets, the
+// domain-event queues, the SES identity and configuration set, and the alarms. One codebase for
+// both stages (context `stage` = dev | prod).
 //
 // Every function, and everything that invokes it, comes from infra/functions.json (the Rust
 // registry of functions) and infra/routes.json: nothing here names a function.
@@ -15,6 +15,7 @@ import {
   Stack,
   StackProps,
   Tags,
+  Token,
   aws_apigateway as apigw,
   aws_cloudwatch as cloudwatch,
   aws_cloudwatch_actions as cwActions,
@@ -29,6 +30,7 @@ import {
   aws_lambda_event_sources as lambdaEventSources,
   aws_logs as logs,
   aws_s3 as s3,
+  aws_s3vectors as s3vectors,
   aws_scheduler as scheduler,
   aws_scheduler_targets as schedulerTargets,
   aws_secretsmanager as secretsmanager,
@@ -46,6 +48,7 @@ import {
   QueueSource,
   RouteDefinition,
   RouteManifest,
+  STREAMING_MAX_TIMEOUT_SECONDS,
   StreamImage,
   TableDefinition,
   loadFunctionRegistry,
@@ -74,11 +77,14 @@ import {
   SCHEDULE_RETRY_ATTEMPTS,
   UPLOAD_BUCKET_CLEANUP,
   UPLOAD_BUCKET_PREFIXES,
+  bedrockResources,
   executeApiScope,
   iamDynamoDbActions,
   queueVisibilityTimeoutSeconds,
   reservedConcurrency,
   s3ActionsByResource,
+  vectorBucketNames,
+  vectorBucketPrefix,
 } from './functions';
 import { applyCheckovSkips } from './checkov';
 import { applyNagSuppressions } from './nag';
@@ -141,6 +147,8 @@ export interface DeployedFunction {
   schedulerRole?: iam.Role;
   /** sources.queues, by id */
   readonly queues: Map<string, QueueResources>;
+  /** the queue the fan-out fills with the domain events it subscribes to (sources.domainEvents) */
+  eventQueue?: QueueResources;
 }
 
 /** sources.cognitoTriggers -> the user pool operation. */
@@ -304,6 +312,11 @@ export class TenantryStack extends Stack {
   /** the rule that delivers the plan's scan results to the functions with sources.malwareScanResults
    * (when the plan exists and a function takes them) */
   readonly malwareScanRule?: events.Rule;
+  /** the S3 Vectors buckets of the orgs' vector indexes (context vectorBuckets of them), when a
+   * function uses them (environment.vectorBuckets, permissions.s3vectors); empty otherwise */
+  readonly vectorBuckets: readonly s3vectors.CfnVectorBucket[];
+  /** their names' common prefix (VECTOR_BUCKET_PREFIX): bucket n is `${prefix}-${n}` */
+  readonly vectorBucketPrefix?: string;
   readonly domainEvents: sqs.Queue;
   readonly domainEventsDlq: sqs.Queue;
   readonly mailIdentity: ses.EmailIdentity;
@@ -441,6 +454,28 @@ export class TenantryStack extends Stack {
       const { plan, role } = this.malwareProtection();
       this.malwareProtectionPlan = plan;
       this.malwareProtectionRole = role;
+    }
+
+    // The S3 Vectors buckets of the orgs' vector indexes (one index per org, spread over the
+    // buckets by the store's rule: shared/store/src/vectors.rs), when a function uses them:
+    // context vectorBuckets of them, named after the stack so that policies can name each one.
+    // SSE-S3, S3 Vectors' default, stated. prod keeps them with the stack; dev deletes them, which
+    // CloudFormation can do only once they are empty (a purged org's index is deleted with it).
+    const usesVectors = registry.functions.some((f) => f.environment.vectorBuckets || f.permissions.s3vectors.length > 0);
+    if (usesVectors) {
+      if (Token.isUnresolved(this.stackName)) throw new Error('the vector buckets are named after the stack: give the stack a literal name');
+      const prefix = vectorBucketPrefix(this.stackName);
+      this.vectorBucketPrefix = prefix;
+      this.vectorBuckets = vectorBucketNames(prefix, settings.vectorBuckets).map((name, n) => {
+        const bucket = new s3vectors.CfnVectorBucket(this, `VectorBucket${n}`, {
+          vectorBucketName: name,
+          encryptionConfiguration: { sseType: 'AES256' },
+        });
+        bucket.applyRemovalPolicy(dataRemoval);
+        return bucket;
+      });
+    } else {
+      this.vectorBuckets = [];
     }
 
     // Asynchronous domain events (part of the contract now; producers and consumers arrive
@@ -722,12 +757,26 @@ export class TenantryStack extends Stack {
       }
       let integration = integrations.get(route.function);
       if (integration === undefined) {
-        const fn = deployed.get(route.function)!.fn;
-        integration = new apigw.AwsIntegration({
-          proxy: true,
-          service: 'lambda',
-          path: `2015-03-31/functions/${fn.functionArn}/invocations`,
-        });
+        const { fn, config } = deployed.get(route.function)!;
+        integration = config.sources.streaming
+          ? // Response streaming: API Gateway calls Lambda's InvokeWithResponseStream (authorized as
+            // lambda:InvokeFunction, like Invoke: the one permission below covers it) and passes the
+            // bytes on as they come, for up to the function's timeout (REST allows a streamed
+            // answer 15 minutes instead of 29 s; idle for 5 minutes at most).
+            new apigw.AwsIntegration({
+              proxy: true,
+              service: 'lambda',
+              path: `2021-11-15/functions/${fn.functionArn}/response-streaming-invocations`,
+              options: {
+                responseTransferMode: apigw.ResponseTransferMode.STREAM,
+                timeout: Duration.seconds(Math.min(config.timeoutSeconds, STREAMING_MAX_TIMEOUT_SECONDS)),
+              },
+            })
+          : new apigw.AwsIntegration({
+              proxy: true,
+              service: 'lambda',
+              path: `2015-03-31/functions/${fn.functionArn}/invocations`,
+            });
         integrations.set(route.function, integration);
       }
       const requestParameters: Record<string, boolean> = {};
@@ -803,6 +852,7 @@ export class TenantryStack extends Stack {
       });
     }
     for (const f of deployed.values()) this.wireEventSources(f, alarmWhenAboveZero);
+    this.wireFanOut(deployed);
     // The bucket's notification configuration (the upload queue, EventBridge on) is written before
     // GuardDuty validates the bucket and manages its own rule on it.
     const notifications = this.uploadBucket.node.tryFindChild('Notifications');
@@ -815,6 +865,7 @@ export class TenantryStack extends Stack {
     new CfnOutput(this, 'TableName', { value: this.table.tableName });
     new CfnOutput(this, 'UploadBucketName', { value: this.uploadBucket.bucketName });
     new CfnOutput(this, 'DomainEventsQueueUrl', { value: this.domainEvents.queueUrl });
+    if (this.vectorBucketPrefix !== undefined) new CfnOutput(this, 'VectorBucketPrefix', { value: this.vectorBucketPrefix });
     new CfnOutput(this, 'CursorSecretArn', { value: this.cursorSecret.secretArn });
     new CfnOutput(this, 'MailIdentityName', { value: this.mailIdentity.emailIdentityName });
     if (mail.kind === 'domain') {
@@ -1024,6 +1075,41 @@ export class TenantryStack extends Stack {
       );
     }
 
+    // The vector buckets: exactly the actions of permissions.s3vectors, on the deployment's buckets
+    // and the indexes in them (one per org, named by the store when the org first needs it: so
+    // index/* under each bucket, and no other bucket).
+    if (p.s3vectors.length > 0) {
+      role.addToPolicy(
+        new iam.PolicyStatement({
+          sid: 'VectorIndexes',
+          actions: [...p.s3vectors],
+          resources: this.vectorBuckets.flatMap((b) => {
+            const arn = this.vectorBucketArn(b);
+            return [arn, `${arn}/index/*`];
+          }),
+        }),
+      );
+    }
+    // Bedrock: exactly the actions of permissions.bedrock, on the models of bedrockModels. A
+    // cross-region inference profile is authorized on the profile (this region and account) and on
+    // its foundation model in whichever region serves the request, so that model is named in every
+    // region; a plain model id only in this region.
+    if (p.bedrock.length > 0) {
+      const { inferenceProfiles, regionalModels, profileModels } = bedrockResources(p.bedrockModels);
+      const model = (id: string, region: string) => this.formatArn({ service: 'bedrock', region, account: '', resource: 'foundation-model', resourceName: id });
+      role.addToPolicy(
+        new iam.PolicyStatement({
+          sid: 'BedrockModels',
+          actions: [...p.bedrock],
+          resources: [
+            ...inferenceProfiles.map((id) => this.formatArn({ service: 'bedrock', resource: 'inference-profile', resourceName: id })),
+            ...regionalModels.map((id) => model(id, this.region)),
+            ...profileModels.map((id) => model(id, '*')),
+          ],
+        }),
+      );
+    }
+
     const environment: Record<string, string> = {
       TABLE_NAME: this.table.tableName,
       CURSOR_SECRET_ARN: this.cursorSecret.secretArn,
@@ -1033,6 +1119,10 @@ export class TenantryStack extends Stack {
     if (config.environment.sesFromAddress) environment.SES_FROM_ADDRESS = settings.sesFromAddress;
     if (config.environment.sesConfigurationSet) environment.SES_CONFIGURATION_SET = this.mailConfigurationSet!.configurationSetName;
     if (config.environment.uploadBucket) environment.UPLOAD_BUCKET = this.uploadBucket.bucketName;
+    if (config.environment.vectorBuckets) {
+      environment.VECTOR_BUCKET_PREFIX = this.vectorBucketPrefix!;
+      environment.VECTOR_BUCKETS = String(this.vectorBuckets.length);
+    }
     // The Lambda responses carry the CORS headers themselves, for these origins ('*' or a list).
     if (config.sources.http) environment.ALLOWED_ORIGINS = settings.allowedOrigins.join(',');
     // The registry refuses names that look like secrets or that the stack sets itself. A context
@@ -1066,6 +1156,9 @@ export class TenantryStack extends Stack {
       reservedConcurrentExecutions: this.reservedConcurrency.get(name),
       environment,
     });
+
+    // The buckets exist before a function that uses them does.
+    if (config.environment.vectorBuckets || p.s3vectors.length > 0) fn.node.addDependency(...this.vectorBuckets);
 
     alarmWhenAboveZero(`${id}ErrorsAlarm`, fn.metricErrors({ period: Duration.minutes(5), statistic: 'Sum' }), `Tenantry ${name}: invocation errors`);
     alarmWhenAboveZero(`${id}ThrottlesAlarm`, fn.metricThrottles({ period: Duration.minutes(5), statistic: 'Sum' }), `Tenantry ${name}: throttled invocations`);
@@ -1218,6 +1311,12 @@ export class TenantryStack extends Stack {
       );
     }
 
+    // ---- domain events, through the function's own queue (the fan-out fills it) ----
+    if (src.domainEvents !== null) {
+      const q = src.domainEvents.queue;
+      f.eventQueue = consumedQueue(q, `domain events (${src.domainEvents.kinds.join(', ')}; queue ${q.id})`);
+    }
+
     // ---- SQS queues the function consumes ----
     for (const q of src.queues) {
       const resources = consumedQueue(q, `messages of queue ${q.id}`);
@@ -1253,6 +1352,31 @@ export class TenantryStack extends Stack {
       depthAlarm(`${id}StreamFailuresAlarm`, streamFailures, `Tenantry ${name}: table stream batches failed every retry`);
       f.streamFailures = streamFailures;
     }
+  }
+
+  /** The domain events' fan-out (sources.fanOut): the function that reads them from the table's
+   * stream is told every subscriber's queue and kinds (EVENT_QUEUES) and may send to those queues
+   * (sqs:SendMessage, which also authorizes SendMessageBatch), and to no other. */
+  private wireFanOut(functions: ReadonlyMap<string, DeployedFunction>): void {
+    const subscribers = [...functions.values()].filter((f) => f.eventQueue !== undefined);
+    for (const f of functions.values()) {
+      if (!f.config.sources.fanOut) continue;
+      const queues = subscribers.map((s) => ({ kinds: [...s.config.sources.domainEvents!.kinds], queueUrl: s.eventQueue!.queue.queueUrl }));
+      f.fn.addEnvironment('EVENT_QUEUES', Stack.of(this).toJsonString(queues));
+      if (subscribers.length === 0) continue;
+      f.role.addToPolicy(
+        new iam.PolicyStatement({
+          sid: 'EventQueues',
+          actions: ['sqs:SendMessage'],
+          resources: subscribers.map((s) => s.eventQueue!.queue.queueArn),
+        }),
+      );
+    }
+  }
+
+  /** A vector bucket's ARN, from its name (what S3 Vectors authorizes). */
+  vectorBucketArn(bucket: s3vectors.CfnVectorBucket): string {
+    return this.formatArn({ service: 's3vectors', resource: 'bucket', resourceName: bucket.vectorBucketName! });
   }
 
   /** The function's build output (cargo lambda build --release --arm64 [--output-format zip]). */

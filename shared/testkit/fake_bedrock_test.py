@@ -49,7 +49,8 @@ Wrapper = _load("local_aws_test").Wrapper
 MODEL = "us.anthropic.claude-3-5-haiku-20241022-v1:0"
 EMBEDDINGS = "amazon.titan-embed-text-v2:0"
 REGION = "us-east-1"
-CONFIG = Config(retries={"mode": "standard", "max_attempts": 1}, read_timeout=60, max_pool_connections=16)
+# No retries (total_max_attempts counts the first attempt): each call reaches the fake once.
+CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 1}, read_timeout=60, max_pool_connections=16)
 LIST_TASKS = {
     "tools": [{"toolSpec": {
         "name": "list_tasks",
@@ -368,7 +369,7 @@ class EmbeddingTest(BedrockTestCase):
                 self.assertEqual(len(self.embed("hello", dimensions=dimensions)["embedding"]), dimensions)
         raw = self.embed("rent rent rent due", normalize=False)["embedding"]
         self.assertGreater(math.sqrt(sum(v * v for v in raw)), 1.5)
-        by_type = self.embed("hello", dimensions=256, embeddingTypes=["float", "binary"])
+        by_type = self.embed("a few words for the binary kind of embedding", dimensions=256, embeddingTypes=["float", "binary"])
         self.assertEqual(by_type["embeddingsByType"]["float"], by_type["embedding"])
         self.assertEqual(set(by_type["embeddingsByType"]["binary"]), {0, 1})
 
@@ -553,7 +554,7 @@ class LocalLlmTest(BedrockTestCase):
         })
 
     def test_streams_are_translated_chunk_by_chunk(self) -> None:
-        events = self.stream("Say hello")
+        events = self.stream("Say hello, streamed")
         self.assertEqual([e["contentBlockDelta"]["delta"]["text"] for e in events if "contentBlockDelta" in e], FakeOpenAI.TEXT)
         self.assertEqual([next(iter(e)) for e in events],
                          ["messageStart", "contentBlockDelta", "contentBlockDelta", "contentBlockDelta", "contentBlockStop", "messageStop", "metadata"])
@@ -561,7 +562,7 @@ class LocalLlmTest(BedrockTestCase):
         self.assertEqual(events[-1]["metadata"]["usage"], {"inputTokens": 11, "outputTokens": 7, "totalTokens": 18})
         self.assertEqual(FakeOpenAI.requests[0]["body"]["stream"], True)
         self.assertEqual(FakeOpenAI.requests[0]["body"]["stream_options"], {"include_usage": True})
-        [call] = self.transcript(contains="Say hello")
+        [call] = self.transcript(contains="Say hello, streamed")
         self.assertEqual((call["answer"], call["cut"]), ("Hello from the local LLM.", False))
 
     def test_tools_are_translated_both_ways(self) -> None:
@@ -578,7 +579,7 @@ class LocalLlmTest(BedrockTestCase):
         result = {"role": "user", "content": [{"toolResult": {"toolUseId": "call_1", "content": [{"json": {"tasks": []}}]}}]}
         follow_up = self.converse(messages=[user("Which task is next?"), response["output"]["message"], result], toolConfig=LIST_TASKS)
         self.assertEqual(follow_up["output"]["message"]["content"], [{"text": "Hello from the local LLM."}])
-        self.assertEqual(FakeOpenAI.requests[-1]["body"]["messages"][1:], [
+        self.assertEqual(FakeOpenAI.requests[-1]["body"]["messages"], [
             {"role": "user", "content": "Which task is next?"},
             {"role": "assistant", "content": None, "tool_calls": [{"id": "call_1", "type": "function", "function": {"name": "list_tasks", "arguments": '{"overdue":true}'}}]},
             {"role": "tool", "tool_call_id": "call_1", "content": '{"tasks":[]}'},

@@ -63,8 +63,10 @@ pub struct ConversationWithMessages {
 
 pub async fn get_settings(State(app): State<AppState>, Caller(who): Caller, p: Params) -> ApiResult<Response> {
     let org: OrgId = p.get("orgId")?;
-    let scope = app.store.authorize(&who, org, Action::ReadWorkload).await?;
-    let mut stored: StoredChatSettings = app.store.chat_settings(&scope, scope.org().plan).await?;
+    let store = &app.store;
+    let (scope, stored) = store.authorize_with(&who, org, Action::ReadWorkload, |pending| async move { store.chat_settings(&pending, domain::Plan::Free).await }).await?;
+    // Never saved: the defaults of the org's plan (known once authorized).
+    let mut stored: StoredChatSettings = if stored.version == 0 { store::chat::default_settings(scope.org().plan) } else { stored };
     if !domain::permits(scope.role(), Action::UpdateOrg) {
         // The prompt is the admins' business.
         stored.settings.system_prompt = String::new();
@@ -75,12 +77,18 @@ pub async fn get_settings(State(app): State<AppState>, Caller(who): Caller, p: P
 pub async fn put_settings(State(app): State<AppState>, Caller(who): Caller, p: Params, headers: HeaderMap, JsonBody(input): JsonBody<ChatSettings>) -> ApiResult<Response> {
     let org: OrgId = p.get("orgId")?;
     let expected = if_match(&headers)?;
-    let scope = app.store.authorize(&who, org, Action::UpdateOrg).await?;
+    let store = &app.store;
+    let (scope, read) = store.authorize_with(&who, org, Action::UpdateOrg, |pending| async move { store.chat_settings(&pending, domain::Plan::Free).await }).await?;
     input.validate(scope.org().plan).map_err(ApiError::invalid)?;
+    let mut first = Some(read);
     let saved = last_writer_wins(expected, || {
+        let read = first.take();
         let (app, scope, input) = (&app, &scope, input.clone());
         async move {
-            let current = app.store.chat_settings(scope, scope.org().plan).await?;
+            let current = match read {
+                Some(c) => c,
+                None => app.store.chat_settings(scope, scope.org().plan).await?,
+            };
             app.store.put_chat_settings(scope, &current, expected, input).await
         }
     })
@@ -118,8 +126,17 @@ pub(crate) async fn conversation_of(app: &AppState, who: &Identity, p: &Params) 
 }
 
 pub async fn get(State(app): State<AppState>, Caller(who): Caller, p: Params) -> ApiResult<Response> {
-    let (scope, conversation) = conversation_of(&app, &who, &p).await?;
-    let messages = app.store.recent_messages(&scope, conversation.id, MESSAGES_SHOWN).await?;
+    let org: OrgId = p.get("orgId")?;
+    let id: ConversationId = p.get("conversationId")?;
+    let (store, user) = (&app.store, &who.user_id);
+    // The messages are read with the conversation and the authorization, in one round trip.
+    let (_, (conversation, messages)) = store
+        .authorize_with(&who, org, Action::WriteWorkload, |pending| async move {
+            let (conv, messages) = futures::join!(store.get_conversation(&pending, user, id), store.recent_messages(&pending, id, MESSAGES_SHOWN));
+            Ok((conv?, messages?))
+        })
+        .await?;
+    let conversation = conversation.ok_or(DomainError::NotFound)?;
     Ok(with_etag(conversation.version, Json(ConversationWithMessages { conversation, messages })))
 }
 
@@ -173,7 +190,22 @@ pub async fn post_message(State(app): State<AppState>, Caller(who): Caller, p: P
         return Err(ApiError::invalid(vec![domain::FieldError::new("fileIds", "at most 20 files")]));
     }
     let filter = crate::retrieval::Filter { project: input.project_id.map(|p| p.to_string()), files: input.file_ids.iter().map(ToString::to_string).collect() };
-    let (scope, conv) = conversation_of(&app, &who, &p).await?;
-    let prepared = crate::turn::prepare(&app, scope, conv, content, input.model, &filter).await?;
+    let org: OrgId = p.get("orgId")?;
+    let id: ConversationId = p.get("conversationId")?;
+    let (store, user) = (&app.store, &who.user_id);
+    // The settings and the history are read with the conversation and the authorization.
+    let (scope, (conv, settings, recent)) = store
+        .authorize_with(&who, org, Action::WriteWorkload, |pending| async move {
+            let (conv, settings, recent) = futures::join!(
+                store.get_conversation(&pending, user, id),
+                store.chat_settings(&pending, domain::Plan::Free),
+                store.recent_messages(&pending, id, crate::turn::HISTORY_MESSAGES)
+            );
+            Ok((conv?, settings?, recent?))
+        })
+        .await?;
+    let conv = conv.ok_or(DomainError::NotFound)?;
+    let settings = if settings.version == 0 { store::chat::default_settings(scope.org().plan) } else { settings }.settings;
+    let prepared = crate::turn::prepare(&app, scope, conv, settings, &recent, content, input.model, &filter).await?;
     if wants_events(&headers) { crate::turn::stream(app, prepared).await } else { crate::turn::answer(&app, prepared).await }
 }

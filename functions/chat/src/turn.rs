@@ -32,7 +32,7 @@ use crate::retrieval::Source;
 /// Tokens of history a prompt carries at most (the newest messages that fit).
 pub const HISTORY_TOKENS: u64 = 4_000;
 /// Messages of history read at most.
-const HISTORY_MESSAGES: u32 = 40;
+pub const HISTORY_MESSAGES: u32 = 40;
 /// Model calls of one turn at most (tool rounds included).
 pub const MAX_CALLS: usize = 3;
 /// Tokens the tool's definition and the prompt's framing add (a safe overestimate).
@@ -191,17 +191,25 @@ fn history_messages(messages: &[ChatMessage]) -> Result<Vec<Message>, ApiError> 
 }
 
 /// Reads what the turn needs and checks the model: the settings, the history, the sources.
-pub async fn prepare(app: &AppState, scope: OrgScope, conv: Conversation, question: String, model: Option<String>, filter: &crate::retrieval::Filter) -> ApiResult<Prepared> {
+#[allow(clippy::too_many_arguments)] // one turn's inputs, each read once by the route
+pub async fn prepare(
+    app: &AppState,
+    scope: OrgScope,
+    conv: Conversation,
+    settings: ChatSettings,
+    recent: &[ChatMessage],
+    question: String,
+    model: Option<String>,
+    filter: &crate::retrieval::Filter,
+) -> ApiResult<Prepared> {
     let started = Instant::now();
     let plan = scope.org().plan;
-    let (settings, recent) = futures::join!(app.store.chat_settings(&scope, plan), app.store.recent_messages(&scope, conv.id, HISTORY_MESSAGES));
-    let settings = settings?.settings;
     let model = model.unwrap_or_else(|| settings.default_model.clone());
     // Allowed by the org, and still by its plan (a downgrade narrows the plan's models).
     if !settings.allowed_models.contains(&model) || !ChatBounds::of(plan).models.contains(&model.as_str()) {
         return Err(not_allowed(&model, &settings.allowed_models));
     }
-    let history = history_messages(&recent?)?;
+    let history = history_messages(recent)?;
     let sources = if settings.retrieval { crate::retrieval::retrieve(app, &scope, &question, filter).await } else { Vec::new() };
     let system = if settings.system_prompt.trim().is_empty() { RULES.to_owned() } else { format!("{}\n\n{RULES}", settings.system_prompt) };
     let question_at = app.store.clock().rfc3339();

@@ -128,6 +128,8 @@ pub async fn delete(State(app): State<AppState>, Caller(who): Caller, p: Params)
 pub async fn usage(State(app): State<AppState>, Caller(who): Caller, p: Params) -> ApiResult<Json<Usage>> {
     let org_id: OrgId = p.get("orgId")?;
     let store = &app.store;
-    let (scope, month) = store.authorize_with(&who, org_id, Action::ReadUsage, |pending| async move { store.usage_month(&pending).await }).await?;
-    Ok(Json(Usage::of(scope.org(), month)))
+    let (scope, month) = store.authorize_with(&who, org_id, Action::ReadUsage, |pending| async move { store.usage_with_chat(&pending).await }).await?;
+    let resets = domain::epoch_rfc3339(store.clock().next_month_epoch()).unwrap_or_default();
+    let chat = store::ChatUsage::of(scope.org(), month.clone(), resets, &scope);
+    Ok(Json(Usage::of(scope.org(), month.org, chat)))
 }

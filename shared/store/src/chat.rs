@@ -255,11 +255,16 @@ fn delta(actual: u64, reserved: u64) -> AttributeValue {
     if actual >= reserved { signed(actual - reserved) } else { negative(reserved - actual) }
 }
 
+/// The settings of an org that never saved any: its plan's defaults, version 0.
+pub fn default_settings(plan: domain::Plan) -> StoredChatSettings {
+    StoredChatSettings { settings: ChatSettings::default_for(plan), version: 0, updated_at: None }
+}
+
 impl Store {
     /// The org's chat settings (the plan's defaults, version 0, when none were saved).
     pub async fn chat_settings(&self, scope: &impl ReadScope, plan: domain::Plan) -> Result<StoredChatSettings, DomainError> {
         let found: Option<StoredChatSettings> = self.get(&keys::chat_settings(scope.partition())).await?;
-        Ok(found.unwrap_or_else(|| StoredChatSettings { settings: ChatSettings::default_for(plan), version: 0, updated_at: None }))
+        Ok(found.unwrap_or_else(|| default_settings(plan)))
     }
 
     /// Saves the org's chat settings (admins), on the version given by `If-Match` if any.
@@ -412,7 +417,6 @@ impl Store {
             let room = user_limit.checked_sub(tokens).ok_or_else(|| exhausted.clone())?;
             user_expr = user_expr.when("attribute_not_exists(#committed) OR #committed <= :room").value(":room", n(room));
         }
-        self.update_one(&user_key, user_expr, exhausted.clone()).await?;
         let room = limit.checked_sub(tokens);
         let org_expr = room.map(|room| {
             Expr::update("SET #type = :type, #month = :month ADD #reserved :r, #committed :r")
@@ -426,19 +430,31 @@ impl Store {
                 .value(":r", n(tokens))
                 .value(":room", n(room))
         });
-        let org_result = match org_expr {
-            Some(expr) => self.update_one(&keys::usage_month(p, &month), expr, exhausted.clone()).await,
-            None => Err(exhausted),
-        };
-        if let Err(e) = org_result {
-            // Give the member's reservation back.
-            let undo = Expr::update("ADD #reserved :neg, #committed :neg").name("#reserved", "reserved").name("#committed", "committed").value(":neg", negative(tokens));
-            if let Err(undo_err) = self.update_one(&user_key, undo, DomainError::Unavailable).await {
-                tracing::warn!(error = %undo_err, "could not give back a member's token reservation");
+        let org_key = keys::usage_month(p, &month);
+        // Both at once (one round trip); whichever held is given back if the other did not.
+        let org_update = async {
+            match org_expr {
+                Some(expr) => self.update_one(&org_key, expr, exhausted.clone()).await,
+                None => Err(exhausted.clone()),
             }
-            return Err(e);
+        };
+        let (user_result, org_result) = futures::join!(self.update_one(&user_key, user_expr, exhausted.clone()), org_update);
+        if user_result.is_ok() && org_result.is_ok() {
+            return Ok(Reservation { month, tokens, user: scope.user.clone() });
         }
-        Ok(Reservation { month, tokens, user: scope.user.clone() })
+        if user_result.is_ok() {
+            let undo = Expr::update("ADD #reserved :neg, #committed :neg").name("#reserved", "reserved").name("#committed", "committed").value(":neg", negative(tokens));
+            if let Err(e) = self.update_one(&user_key, undo, DomainError::Unavailable).await {
+                tracing::warn!(error = %e, "could not give back a member's token reservation");
+            }
+        }
+        if org_result.is_ok() {
+            let undo = Expr::update("ADD #reserved :neg, #committed :neg").name("#reserved", "chatReserved").name("#committed", "chatCommitted").value(":neg", negative(tokens));
+            if let Err(e) = self.update_one(&org_key, undo, DomainError::Unavailable).await {
+                tracing::warn!(error = %e, "could not give back an org's token reservation");
+            }
+        }
+        Err(user_result.err().or(org_result.err()).unwrap_or(DomainError::Unavailable))
     }
 
     /// Replaces a reservation with the tokens the call used (`model`'s): the org's month,

@@ -58,7 +58,7 @@ pub use scope::{Access, AdminScope, OrgScope, PendingScope, ReadScope};
 pub use table::{TABLE_JSON, TableDefinition};
 pub use tasks::{FieldChange, OrgLabels, Placement, REBALANCE_AT, SYSTEM_ACTOR, Task, TaskAction, TaskDraft, TaskHistoryEntry, TaskPatch};
 pub use unassign::RemovedMember;
-pub use usage::Usage;
+pub use usage::{ChatUsage, ModelCost, Usage, UserCost};
 pub use users::{ClaimsView, ProfileOutcome};
 pub use vectors::{VectorBuckets, VectorIndex};
 
