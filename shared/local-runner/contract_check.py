@@ -55,6 +55,7 @@ DESTRUCTIVE = [
     # the project's, task's and comment's own ends (and a read-only project) leave the other
     # operations on them nothing but 404s and 409s
     "deleteComment", "deleteTask", "archiveProject", "deleteProject", "deleteFile",
+    "deleteConversation",
 ]
 
 
@@ -154,7 +155,10 @@ def setup(api: Api) -> dict:
         time.sleep(0.25)
     assert notification and token, "the comment's notification did not arrive"
     file_id = ready_file(api, org_id, project["id"], task["id"], member)
+    # the member's conversation (the owner and the stranger reach it not at all: 404)
+    _, conversation = api.call("POST", f"/orgs/{org_id}/conversations", {}, member)
     return {
+        "conversation": conversation["id"],
         "file": file_id,
         "notification": notification,
         "unsubscribe": token,
@@ -230,6 +234,7 @@ def main() -> int:
         "orgId": s["org"], "userId": s["member_id"], "inviteId": s["invite"],
         "projectId": s["project"], "taskId": s["task"], "commentId": s["comment"],
         "notificationId": s["notification"], "fileId": s["file"],
+        "conversationId": s["conversation"],
     }
     query = {"token": s["unsubscribe"], "projectId": s["project"], "taskId": s["task"]}
     callers = [c for c in s["callers"] if not args.only or c[0] in args.only]

@@ -99,7 +99,11 @@ class BedrockTestCase(unittest.TestCase):
         """Every event of a ConverseStream, as boto3 decodes them."""
         if text is not None:
             params.setdefault("messages", [user(text)])
-        return list(self.bedrock.converse_stream(modelId=model, **params)["stream"])
+        stream = self.bedrock.converse_stream(modelId=model, **params)["stream"]
+        try:
+            return list(stream)
+        finally:
+            stream.close()
 
     @staticmethod
     def streamed_text(events: list[dict[str, Any]]) -> str:
@@ -168,6 +172,7 @@ class ConverseTest(BedrockTestCase):
     def test_stream_is_chunked_event_stream_frames(self) -> None:
         body = json.dumps({"messages": [user("one two three four five six seven")]}).encode()
         response = self.signed_post(MODEL, "converse-stream", body)
+        self.addCleanup(response.close)
         self.assertEqual(response.status_code, 200)
         self.assertEqual(response.headers["Content-Type"], "application/vnd.amazon.eventstream")
         self.assertEqual(response.headers.get("Transfer-Encoding"), "chunked")
@@ -201,6 +206,7 @@ class ConverseTest(BedrockTestCase):
         with self.assertRaises(EventStreamError) as caught:
             for event in stream:
                 events.append(event)
+        stream.close()
         self.assertEqual([next(iter(e)) for e in events], ["messageStart", "contentBlockDelta", "contentBlockDelta"])
         self.assertEqual(caught.exception.response["Error"]["Code"], "modelStreamErrorException")
         self.assertRaisesBedrock("ModelTimeoutException", 408, lambda: self.converse("Hi [[fake:midstream]]"))
@@ -240,9 +246,9 @@ class ConverseTest(BedrockTestCase):
         ))
         # What an SDK never sends: an unknown top-level field, a body that is no JSON.
         for body in (json.dumps({"messages": [user("Hi")], "temperature": 0.5}).encode(), b"{not json"):
-            response = self.signed_post(MODEL, "converse", body)
-            self.assertEqual((response.status_code, response.headers["x-amzn-ErrorType"]), (400, "ValidationException"))
-            self.assertIn("message", response.json())
+            with self.signed_post(MODEL, "converse", body) as response:
+                self.assertEqual((response.status_code, response.headers["x-amzn-ErrorType"]), (400, "ValidationException"))
+                self.assertIn("message", response.json())
 
     def test_long_answer_and_max_tokens(self) -> None:
         long = self.converse("Tell me everything [[fake:long]]")

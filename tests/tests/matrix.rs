@@ -84,10 +84,25 @@ const MATRIX: &[Row] = &[
     ("GET",    "/orgs/{orgId}/files/{fileId}/download",  None,                                         [302, 302, 302, 302, 404, 302, 401]),
     ("GET",    "/orgs/{orgId}/files/{fileId}/thumbnail", None,                                         [302, 302, 302, 302, 404, 302, 401]),
     ("GET",    "/orgs/{orgId}/files/{fileId}/text",      None,                                         [302, 302, 302, 302, 404, 302, 401]),
+    // chat: the fixture's conversation is the owner's; nobody else reaches it, admins included
+    ("GET",    "/orgs/{orgId}/chat/settings",            None,                                         [200, 200, 200, 200, 404, 200, 401]),
+    ("PUT",    "/orgs/{orgId}/chat/settings",            Some(|_| chat_settings()),                    [200, 200, 403, 403, 404, 403, 401]),
+    ("POST",   "/orgs/{orgId}/conversations",            Some(|_| json!({})),                          [201, 201, 201, 403, 404, 403, 401]),
+    ("GET",    "/orgs/{orgId}/conversations",            None,                                         [200, 200, 200, 403, 404, 403, 401]),
+    ("GET",    "/orgs/{orgId}/conversations/{conversationId}", None,                                   [200, 404, 404, 403, 404, 403, 401]),
+    ("PATCH",  "/orgs/{orgId}/conversations/{conversationId}", Some(|_| json!({"title": "Renamed"})),  [200, 404, 404, 403, 404, 403, 401]),
+    ("DELETE", "/orgs/{orgId}/conversations/{conversationId}", None,                                   [204, 404, 404, 403, 404, 403, 401]),
+    ("POST",   "/orgs/{orgId}/conversations/{conversationId}/messages", Some(|_| json!({"content": "Hello there"})), [201, 404, 404, 403, 404, 403, 401]),
     // Public: the signed token is the credential, whoever sends it (a mail client, say).
     ("GET",    "/unsubscribe",                           None,                                         [200, 200, 200, 200, 200, 200, 200]),
     ("POST",   "/unsubscribe",                           Some(|_| json!("List-Unsubscribe=One-Click")), [200, 200, 200, 200, 200, 200, 200]),
 ];
+
+/// Valid chat settings for the fixture's plan (Starter).
+fn chat_settings() -> Value {
+    json!({"systemPrompt": "Be brief.", "allowedModels": ["us.amazon.nova-lite-v1:0"], "defaultModel": "us.amazon.nova-lite-v1:0",
+           "temperature": 0.3, "maxOutputTokens": 512, "retrieval": true})
+}
 
 #[test]
 fn the_matrix_lists_every_route_and_nothing_else() {

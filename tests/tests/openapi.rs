@@ -142,8 +142,8 @@ fn parameters_say_what_the_api_accepts() {
     assert_eq!(status["schema"]["enum"], json!(["pending", "accepted", "declined", "revoked", "expired"]));
     // tags come from the route tables, in their order
     let tags: Vec<&str> = doc["tags"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
-    assert_eq!(tags.len(), 10, "{tags:?}");
-    for t in ["organizations", "members", "profile", "platform", "invitations", "projects", "tasks", "comments", "notifications", "files"] {
+    assert_eq!(tags.len(), 11, "{tags:?}");
+    for t in ["organizations", "members", "profile", "platform", "invitations", "projects", "tasks", "comments", "notifications", "files", "chat"] {
         assert!(tags.contains(&t), "{t} in {tags:?}");
     }
 }

@@ -17,6 +17,14 @@ const EXCEPTIONS: &[(&str, &str, usize, &str)] = &[
     ("GET", "/orgs", 2, "the caller's memberships, then their orgs by key (batch get)"),
     ("POST", "/admin/orgs/{orgId}/purge", usize::MAX, "a purge pass deletes page by page"),
     ("DELETE", "/orgs/{orgId}/projects/{projectId}/tasks/{taskId}", 4, "after the task, its comments and history are deleted, page by page"),
+    ("DELETE", "/orgs/{orgId}/conversations/{conversationId}", 4, "after the conversation, its messages are deleted, page by page"),
+    (
+        "POST",
+        "/orgs/{orgId}/conversations/{conversationId}/messages",
+        5,
+        "settings and history are read with the authorization; the retrieved chunks' files are checked; then the reservation, its \
+settlement and the turn's record (each tool round adds a reservation and a settlement)",
+    ),
     (
         "POST",
         "/orgs/{orgId}/projects/{projectId}/tasks/import",
@@ -55,6 +63,11 @@ fn succeeding_call(f: &Fixture, method: &str, path: &str) -> (ApiCall, Option<Va
             Some(json!({"name": "budget.pdf", "size": 1000, "contentType": "application/pdf", "attachTo": {"projectId": f.project, "taskId": f.task}}))
         }
         ("PATCH", "/orgs/{orgId}/files/{fileId}") => Some(json!({"name": "renamed.png"})),
+        ("PUT", "/orgs/{orgId}/chat/settings") => Some(json!({"systemPrompt": "Be brief.", "allowedModels": ["us.amazon.nova-lite-v1:0"],
+            "defaultModel": "us.amazon.nova-lite-v1:0", "temperature": 0.3, "maxOutputTokens": 512, "retrieval": true})),
+        ("POST", "/orgs/{orgId}/conversations") => Some(json!({"title": "Budget"})),
+        ("PATCH", "/orgs/{orgId}/conversations/{conversationId}") => Some(json!({"title": "Renamed"})),
+        ("POST", "/orgs/{orgId}/conversations/{conversationId}/messages") => Some(json!({"content": "What is new?"})),
         _ => None,
     };
     let caller: &Caller = if path.starts_with("/admin/") {

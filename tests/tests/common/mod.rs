@@ -35,6 +35,8 @@ pub struct Fixture {
     pub unsubscribe: String,
     /// A ready file uploaded by the owner (with a thumbnail and extracted text).
     pub file: String,
+    /// A conversation of the owner's, with one question and its answer.
+    pub conversation: String,
     pub invite: String,
     pub token: String,
     pub newcomer: String,
@@ -92,8 +94,10 @@ impl Fixture {
             domain::notify::UnsubscribeToken { user: owner.identity().user_id, org: scope.org_id(), kind: domain::notify::NotificationKind::Mentioned }
                 .sign(&store.derived_key("unsubscribe"));
         let file = ready_file(store, &scope).await;
+        let conversation = owned_conversation(store, &scope).await;
         Fixture {
             file,
+            conversation,
             notification,
             unsubscribe,
             org,
@@ -124,6 +128,7 @@ impl Fixture {
             .replace("{commentId}", &self.comment)
             .replace("{notificationId}", &self.notification)
             .replace("{fileId}", &self.file)
+            .replace("{conversationId}", &self.conversation)
     }
 
     /// A call of `method` on `path` with `body`: JSON, or (a string) a CSV import or the
@@ -159,6 +164,28 @@ impl Fixture {
             Who::Anonymous => None,
         }
     }
+}
+
+/// A conversation of the owner's with a recorded turn (as the chat function records one).
+async fn owned_conversation(store: &Store, scope: &store::OrgScope) -> String {
+    use store::chat::{ChatMessage, ChatRole, MessageStatus, Turn};
+    let conv = store.create_conversation(scope, None).await.unwrap();
+    let message = |role, content: &str| ChatMessage {
+        id: domain::chat::MessageId::new(),
+        conversation_id: conv.id,
+        role,
+        content: content.into(),
+        status: MessageStatus::Complete,
+        model: Some(domain::chat::DEFAULT_MODEL.into()),
+        usage: None,
+        latency_ms: None,
+        citations: Vec::new(),
+        error: None,
+        created_at: store.clock().rfc3339(),
+    };
+    let turn = Turn { question: message(ChatRole::User, "Hello?"), answer: Some(message(ChatRole::Assistant, "Hello.")), title: None };
+    store.record_turn(scope, &conv, turn).await.unwrap();
+    conv.id.to_string()
 }
 
 /// A file of the owner's that went through upload and processing as the files function takes
