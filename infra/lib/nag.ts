@@ -3,7 +3,7 @@
 // acknowledged here fails `cdk synth` (bin/tenantry.ts) and the nag test (test/nag.test.ts).
 import { CfnElement, Stack, Validations, aws_apigateway as apigw } from 'aws-cdk-lib';
 import type { IConstruct } from 'constructs';
-import { UPLOAD_BUCKET_PREFIXES, s3ActionsByResource } from './functions';
+import { UPLOAD_BUCKET_PREFIXES, bedrockResources, s3ActionsByResource } from './functions';
 import type { TenantryStack } from './tenantry-stack';
 
 function acknowledge(scope: IConstruct, id: string, reason: string): void {
@@ -162,6 +162,29 @@ export function applyNagSuppressions(stack: TenantryStack): void {
             `${prefix} only: their keys are chosen per org and file, so the statement names the prefix.`,
         );
       }
+    }
+    // permissions.s3vectors: the indexes of the deployment's vector buckets, one per org, which the
+    // store names when the org first needs one (org-{id}).
+    if (config.permissions.s3vectors.length > 0) {
+      for (const bucket of stack.vectorBuckets) {
+        acknowledge(
+          policy,
+          `IAM5[Resource::arn:<AWS::Partition>:s3vectors:<AWS::Region>:<AWS::AccountId>:bucket/${bucket.vectorBucketName}/index/*]`,
+          `${name}: the S3 Vectors actions functions.json lists for it (permissions.s3vectors), on the indexes of this ` +
+            'deployment\'s vector bucket only: one index per org, named after the org when it first needs one.',
+        );
+      }
+    }
+    // permissions.bedrock through cross-region inference profiles: the profile sends each request to
+    // its model in one of its geography's regions, where Bedrock authorizes the model too. The model
+    // is named; only the region is open.
+    for (const model of bedrockResources(config.permissions.bedrockModels).profileModels) {
+      acknowledge(
+        policy,
+        `IAM5[Resource::arn:<AWS::Partition>:bedrock:*::foundation-model/${model}]`,
+        `${name}: ${model} is invoked through a cross-region inference profile (permissions.bedrockModels), which serves ` +
+          'each request from one of its regions; Bedrock authorizes that region\'s foundation model, so the model is named in any region.',
+      );
     }
     if (s.tracing) {
       acknowledge(

@@ -13,9 +13,15 @@ import { PROD_CONTEXT, Synth, allSourcesRegistry, methodsByRoute, resourceCount,
  * for an API of 80 routes on 8 more functions next to the repository's event-driven functions.
  * Changed on purpose: 300 -> 350 for the larger API, when the files function came (its upload
  * queue, schedule and scan-result target put 23 resources beside its routes, and the bucket's
- * notification handler 4); still 150 below CloudFormation's limit. */
+ * notification handler 4); still 150 below CloudFormation's limit. And 300 -> 350 for the
+ * repository when the chat function came: 287 before it (294 with malware protection), then 1
+ * vector bucket, 13 for the function (its log group, role, policy, two alarms, invoke permission,
+ * and its domain events' queue with the dead-letter queue, their policies, the mapping and the
+ * alarm) and 17 for its 8 routes (8 methods, 4 preflights, 5 new path resources): 318 in dev, 325
+ * with malware protection. The fan-out and response streaming cost no resource. Still 150 below
+ * CloudFormation's limit. */
 const CLOUDFORMATION_LIMIT = 500;
-const REPOSITORY_CEILING = 300;
+const REPOSITORY_CEILING = 350;
 const LARGE_API_CEILING = 350;
 
 /** A route costs at most: its method, its path's OPTIONS preflight, its path's resource. Routes
@@ -49,6 +55,12 @@ const MALWARE_SCAN_RULE_ONCE = 1;
  * names the set (environment.sesConfigurationSet) or takes its feedback (sources.mailFeedback). */
 const SES_CONFIGURATION_SET_ONCE = 2;
 
+/** The S3 Vectors buckets (context vectorBuckets, one resource each), once per stack when a function
+ * uses them (environment.vectorBuckets or permissions.s3vectors). */
+function vectorBucketsOnce(s: Synth, fns: readonly FunctionDefinition[]): number {
+  return fns.some((f) => f.environment.vectorBuckets || f.permissions.s3vectors.length > 0) ? s.stack.settings.vectorBuckets : 0;
+}
+
 /** What one function costs, by its registry entry (and whether the malware protection is on). */
 function functionCost(f: FunctionDefinition, malwareProtection: boolean): number {
   const src = f.sources;
@@ -59,9 +71,12 @@ function functionCost(f: FunctionDefinition, malwareProtection: boolean): number
   if (src.dynamodbStream !== null) n += 4; // mapping, failure queue, its TLS policy, its alarm
   if (src.schedules.length > 0 || src.mailFeedback || scanResults) n += 4; // async-failure queue, its policy, its alarm, EventInvokeConfig
   if (src.schedules.length > 0) n += 2 + src.schedules.length; // scheduler role and policy, one schedule each
-  // queue, dead-letter queue, their two policies, mapping, DLQ alarm: per queue, and for the S3
-  // source's queue (the bucket's permission to send is a statement in the queue's policy)
-  n += 6 * (src.queues.length + (src.s3 !== null ? 1 : 0));
+  // queue, dead-letter queue, their two policies, mapping, DLQ alarm: per queue, for the S3
+  // source's queue (the bucket's permission to send is a statement in the queue's policy) and for
+  // the domain events' queue (the fan-out's permission to send is a statement in its role's policy,
+  // its EVENT_QUEUES a variable: the fan-out itself costs nothing). Streaming and Bedrock cost
+  // nothing either: an integration setting and a policy statement.
+  n += 6 * (src.queues.length + (src.s3 !== null ? 1 : 0) + (src.domainEvents !== null ? 1 : 0));
   if (src.mailFeedback) n += 5; // EventBridge rule, its dead-letter queue, that queue's policy, its alarm, the invoke permission
   if (scanResults) n += 4; // its dead-letter queue on the scan-result rule, that queue's policy, its alarm, the invoke permission
   return n;
@@ -76,6 +91,7 @@ function budget(s: Synth, registry: FunctionRegistry): { fixed: number; routeDri
     (fns.some((f) => f.environment.sesConfigurationSet || f.sources.mailFeedback) ? SES_CONFIGURATION_SET_ONCE : 0) +
     (malwareProtection ? MALWARE_PROTECTION_ONCE : 0) +
     (malwareProtection && fns.some((f) => f.sources.malwareScanResults) ? MALWARE_SCAN_RULE_ONCE : 0) +
+    vectorBucketsOnce(s, fns) +
     fns.reduce((n, f) => n + functionCost(f, malwareProtection), 0);
   const methods = [...methodsByRoute(s.template).keys()].filter((k) => k !== 'GET /health');
   const pathResources = Object.keys(resources(s.template, 'AWS::ApiGateway::Resource')).length - 1; // minus /health

@@ -91,7 +91,9 @@ export function stage(name: 'dev' | 'prod'): Synth {
 export const ALL_SOURCES_FIXTURE = path.join(INFRA_DIR, 'test', 'fixtures', 'functions.all-sources.json');
 
 export function allSourcesRegistry(): FunctionRegistry {
-  const fixture = loadFunctionRegistry(ALL_SOURCES_FIXTURE);
+  // Read whole, then checked together: the fixture's subscriber (test-audit) gets its events from
+  // the repository's fan-out, which the fixture alone does not have.
+  const fixture = JSON.parse(fs.readFileSync(ALL_SOURCES_FIXTURE, 'utf8')) as { functions: unknown[] };
   return parseFunctionRegistry(
     { functions: [...loadFunctionRegistry().functions, ...fixture.functions] },
     'infra/functions.json + test fixture',
@@ -155,10 +157,11 @@ export function syntheticApi(functions: number, routesPerFunction: number): { re
         o.schedules.length > 0 ||
         o.queues.length > 0 ||
         o.mailFeedback ||
-        o.malwareScanResults
+        o.malwareScanResults ||
+        o.domainEvents !== null
       );
     })
-    .map((f) => ({ ...f, sources: { ...f.sources, http: false } }));
+    .map((f) => ({ ...f, sources: { ...f.sources, http: false, streaming: false } }));
   const routes: RouteDefinition[] = [];
   for (let i = 1; i <= functions; i++) {
     const name = `area${i}`;

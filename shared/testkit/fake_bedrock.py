@@ -37,8 +37,9 @@ The protocol is Bedrock Runtime's (REST-JSON, botocore's bedrock-runtime service
   AccessDeniedException 403, ModelNotReadyException 429, InternalServerException 500.
 * Any model id is accepted (URL-encoded in the path as the SDKs send it: a foundation model,
   an inference profile such as us.anthropic.claude-3-5-haiku-20241022-v1:0, an ARN), except
-  that one containing `unknown` is answered ResourceNotFoundException and one containing
-  `denied` AccessDeniedException, before the body is read.
+  that one containing `unknown` (any case) is answered ResourceNotFoundException and one
+  containing `denied` AccessDeniedException, whatever the body. Other operations under /model/
+  (InvokeModelWithResponseStream, CountTokens, ...) are answered 404 UnknownOperationException.
 
 Converse and ConverseStream requests are checked as Bedrock checks them, with a
 ValidationException: the body is a JSON object with Converse's top-level fields only;
@@ -146,6 +147,7 @@ failure once a stream has begun is a modelStreamErrorException message. InvokeMo
 import base64
 import hashlib
 import http.client
+import itertools
 import json
 import math
 import os
@@ -160,10 +162,11 @@ import urllib.request
 import uuid
 import zlib
 from collections import deque
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from http import HTTPStatus
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 from urllib.parse import parse_qs, unquote
 
 TRANSCRIPT_PATH = "/_fake/bedrock/transcript"
@@ -178,9 +181,9 @@ SLOW_SECONDS_PER_WORD = 0.2
 WORDS_PER_DELTA = 3
 LATENCY_MS = 10
 FILLER = (
-    "lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod tempor incididunt ut labore et "
-    "dolore magna aliqua"
-).split()
+    "lorem", "ipsum", "dolor", "sit", "amet", "consectetur", "adipiscing", "elit", "sed", "do", "eiusmod", "tempor",
+    "incididunt", "ut", "labore", "et", "dolore", "magna", "aliqua",
+)
 
 # Each Bedrock error: its HTTP status, and its name as an event-stream exception (if it has one).
 ERRORS: dict[str, tuple[int, str | None]] = {
@@ -560,16 +563,25 @@ def check_converse(request: Any) -> dict[str, Any]:
         if message["role"] != expected:
             if i == 0:
                 raise _invalid("A conversation must start with a user message. Try again with a conversation that starts with a user message.")
-            raise _invalid("A conversation must alternate between user and assistant roles. Make sure the conversation alternates between user and assistant roles and try again.")
+            raise _invalid(
+                "A conversation must alternate between user and assistant roles. "
+                "Make sure the conversation alternates between user and assistant roles and try again."
+            )
         content = message.get("content")
         if not isinstance(content, list) or not content:
-            raise _invalid(f"The content field in the Message object at messages.{i} is empty. Add a ContentBlock object to the content field and try again.")
+            raise _invalid(
+                f"The content field in the Message object at messages.{i} is empty. "
+                "Add a ContentBlock object to the content field and try again."
+            )
         tool_uses, tool_results = set(), set()
         for j, block in enumerate(content):
             if not isinstance(block, dict) or len(block) != 1 or next(iter(block)) not in CONTENT_BLOCKS:
                 raise _invalid(f"messages.{i}.content.{j}: a content block has exactly one member of ContentBlock.")
             if "text" in block and (not isinstance(block["text"], str) or not block["text"].strip()):
-                raise _invalid(f"The text field in the ContentBlock object at messages.{i}.content.{j} is blank. Add text to the text field, and try again.")
+                raise _invalid(
+                    f"The text field in the ContentBlock object at messages.{i}.content.{j} is blank. "
+                    "Add text to the text field, and try again."
+                )
             if "toolUse" in block:
                 uses_tools = True
                 tool_uses.add(str((block["toolUse"] or {}).get("toolUseId")))
@@ -610,7 +622,7 @@ def embed(text: str, dimensions: int = 1024, normalize: bool = True) -> list[flo
     same text gets the same vector in every process; texts sharing words are closer (cosine)
     than texts sharing none. A text without words hashes as a whole."""
     words = _TOKEN.findall(text.lower())
-    features = [(w, 1.0) for w in words] + [(f"{a} {b}", 0.5) for a, b in zip(words, words[1:])]
+    features = [(w, 1.0) for w in words] + [(f"{a} {b}", 0.5) for a, b in itertools.pairwise(words)]
     if not features:
         features = [(text, 1.0)]
     vector = [0.0] * dimensions
@@ -636,7 +648,10 @@ def titan_embedding(body: Any) -> dict[str, Any]:
     if not isinstance(text, str) or not text.strip():
         raise _invalid("Malformed input request: #/inputText: expected minLength: 1, please reformat your input and try again.")
     if len(text) > EMBEDDING_MAX_CHARS:
-        raise _invalid(f"Malformed input request: #/inputText: expected maxLength: {EMBEDDING_MAX_CHARS}, actual: {len(text)}, please reformat your input and try again.")
+        raise _invalid(
+            f"Malformed input request: #/inputText: expected maxLength: {EMBEDDING_MAX_CHARS}, actual: {len(text)}, "
+            "please reformat your input and try again."
+        )
     dimensions = body.get("dimensions", 1024)
     if isinstance(dimensions, bool) or dimensions not in EMBEDDING_DIMENSIONS:
         raise _invalid(f"Malformed input request: #/dimensions: {dimensions} is not a valid enum value, please reformat your input and try again.")
@@ -760,10 +775,13 @@ class LocalLlm:
             detail = error.read().decode("utf-8", "replace")[:500]
             name = _HTTP_ERRORS.get(error.code, "InternalServerException")
             raise BedrockError(name, f"The local model at {self.url} answered {error.code}: {detail}") from None
-        except (TimeoutError, socket.timeout):
+        except TimeoutError:
             raise BedrockError("ModelTimeoutException", f"The local model at {self.url} did not answer in time.") from None
         except (urllib.error.URLError, OSError) as error:
             raise BedrockError("ServiceUnavailableException", f"The local model at {self.url} is unreachable: {error}") from None
+
+    def _not_a_completion(self) -> BedrockError:
+        return BedrockError("InternalServerException", f"The local model at {self.url} answered something else than a chat completion.")
 
     def _usage(self, usage: Any, request: dict[str, Any], output: str) -> tuple[int, int]:
         if isinstance(usage, dict) and isinstance(usage.get("prompt_tokens"), int) and isinstance(usage.get("completion_tokens"), int):
@@ -778,7 +796,7 @@ class LocalLlm:
                 choice = answer["choices"][0]
                 message = choice.get("message") or {}
             except (ValueError, KeyError, IndexError, TypeError):
-                raise BedrockError("InternalServerException", f"The local model at {self.url} answered something else than a chat completion.") from None
+                raise self._not_a_completion() from None
         content: list[dict[str, Any]] = []
         if message.get("content"):
             content.append({"text": message["content"]})
@@ -813,7 +831,7 @@ class LocalLlm:
                 try:
                     lines = _sse_of_completion(response.read())
                 except (ValueError, KeyError, IndexError, TypeError):
-                    raise BedrockError("InternalServerException", f"The local model at {self.url} answered something else than a chat completion.") from None
+                    raise self._not_a_completion() from None
             response = _Lines(lines)
         try:
             yield "event", "messageStart", {"role": "assistant"}
@@ -825,6 +843,11 @@ class LocalLlm:
                 if data == "[DONE]":
                     break
                 chunk = json.loads(data)
+                if not isinstance(chunk, dict) or "error" in chunk:
+                    error = chunk.get("error") if isinstance(chunk, dict) else chunk
+                    message = error.get("message") if isinstance(error, dict) else error
+                    yield "exception", "ModelStreamErrorException", {"message": f"The local model failed: {message}"}
+                    return
                 usage = chunk.get("usage") or usage
                 for choice in chunk.get("choices") or []:
                     delta = choice.get("delta") or {}
@@ -853,7 +876,8 @@ class LocalLlm:
             call = calls[position]
             tool_use = {"toolUseId": call["id"] or f"tooluse_local{position}", "name": call["name"], "input": _tool_input(call["arguments"])}
             tool_uses.append(tool_use)
-            yield "event", "contentBlockStart", {"contentBlockIndex": index, "start": {"toolUse": {"toolUseId": tool_use["toolUseId"], "name": tool_use["name"]}}}
+            start = {"toolUse": {"toolUseId": tool_use["toolUseId"], "name": tool_use["name"]}}
+            yield "event", "contentBlockStart", {"contentBlockIndex": index, "start": start}
             yield "event", "contentBlockDelta", {"contentBlockIndex": index, "delta": {"toolUse": {"input": call["arguments"] or "{}"}}}
             yield "event", "contentBlockStop", {"contentBlockIndex": index}
             index += 1
@@ -927,7 +951,7 @@ class Transcript:
 
     def start(self, operation: str, model_id: str, request: Any, raw: str, streamed: bool) -> dict[str, Any]:
         call = {
-            "id": 0, "time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+            "id": 0, "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
             "operation": operation, "modelId": model_id, "request": request, "answer": None, "toolUse": None,
             "stopReason": None, "usage": None, "error": None, "streamed": streamed, "cut": False, "done": False,
         }
@@ -1059,8 +1083,8 @@ class FakeBedrock:
             if operation == "InvokeModel":
                 return self._invoke(start_response, call, model_id, request, request_id)
             check_converse(request)
-            if (error := error_directive(read_prompt(request))) is not None:
-                raise error
+            if (refusal := error_directive(read_prompt(request))) is not None:
+                raise refusal
             if operation == "ConverseStream":
                 return self._converse_stream(environ, start_response, call, model_id, request, request_id)
             return self._converse(environ, start_response, call, model_id, request, request_id)
@@ -1076,7 +1100,9 @@ class FakeBedrock:
         if "denied" in lowered:
             raise BedrockError("AccessDeniedException", "You don't have access to the model with the specified model ID.")
 
-    def _json(self, start_response: Respond, status: int, document: Any, request_id: str, headers: list[tuple[str, str]] | None = None) -> list[bytes]:
+    def _json(
+        self, start_response: Respond, status: int, document: Any, request_id: str, headers: list[tuple[str, str]] | None = None
+    ) -> list[bytes]:
         body = json.dumps(document, ensure_ascii=False).encode()
         start_response(_status(status), [
             ("Content-Type", "application/json"), ("Content-Length", str(len(body))), ("x-amzn-RequestId", request_id),
@@ -1106,7 +1132,9 @@ class FakeBedrock:
         self.transcript.update(call, usage={"inputTokens": answer["inputTextTokenCount"]}, done=True)
         return self._json(start_response, 200, answer, request_id)
 
-    def _converse(self, environ: dict[str, Any], start_response: Respond, call: dict[str, Any], model_id: str, request: dict[str, Any], request_id: str) -> list[bytes]:
+    def _converse(
+        self, environ: dict[str, Any], start_response: Respond, call: dict[str, Any], model_id: str, request: dict[str, Any], request_id: str
+    ) -> list[bytes]:
         if self.llm is not None:
             reply = self.llm.converse(request, model_id)
         else:
@@ -1133,7 +1161,9 @@ class FakeBedrock:
         }
         return self._json(start_response, 200, document, request_id)
 
-    def _converse_stream(self, environ: dict[str, Any], start_response: Respond, call: dict[str, Any], model_id: str, request: dict[str, Any], request_id: str) -> Iterable[bytes]:
+    def _converse_stream(
+        self, environ: dict[str, Any], start_response: Respond, call: dict[str, Any], model_id: str, request: dict[str, Any], request_id: str
+    ) -> Iterable[bytes]:
         if self.llm is not None:
             items = self.llm.stream(request, model_id)
             first = next(items)  # raises BedrockError (an HTTP error) when the server cannot be asked

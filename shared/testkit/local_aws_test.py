@@ -1,5 +1,6 @@
 """Tests of the local AWS endpoint (local_aws.py): its journaled transactions, and the other ways
-it behaves like AWS (S3 event records, SES v2 mail, presigned S3 requests).
+it behaves like AWS (S3 event records, SES v2 mail, presigned S3 requests, S3 Vectors and its
+QueryVectors). The fake Bedrock runtime it mounts has its own tests: fake_bedrock_test.py.
 
 Each test class talks to a wrapper started as a subprocess on a free port, as the Rust code
 starts it. The equivalence test also starts one with --stock-transactions (moto's own
@@ -1125,7 +1126,7 @@ class S3VectorsTest(WrapperTestCase):
             ["kind"],
         ):
             with self.subTest(filter=document):
-                self.assertError(lambda: self.query(index, [1, 0], filter=document), 400, "ValidationException")
+                self.assertError(lambda document=document: self.query(index, [1, 0], filter=document), 400, "ValidationException")
 
     def test_top_k_is_1_to_100(self) -> None:
         index = self.index(dimension=2)
@@ -1135,7 +1136,7 @@ class S3VectorsTest(WrapperTestCase):
         for top_k in (0, 101, -1):
             with self.subTest(topK=top_k):
                 self.assertError(
-                    lambda: self.unchecked.query_vectors(**index, topK=top_k, queryVector={"float32": [1, 0]}),
+                    lambda top_k=top_k: self.unchecked.query_vectors(**index, topK=top_k, queryVector={"float32": [1, 0]}),
                     400, "ValidationException",
                 )
 
@@ -1147,7 +1148,7 @@ class S3VectorsTest(WrapperTestCase):
         self.index(dimension=2)
         for names in ({"vectorBucketName": "vectors", "indexName": "missing"}, {"vectorBucketName": "missing", "indexName": "missing"}):
             with self.subTest(**names):
-                self.assertError(lambda: self.query(names, [1, 0]), 404, "NotFoundException")
+                self.assertError(lambda names=names: self.query(names, [1, 0]), 404, "NotFoundException")
 
     def test_a_query_never_returns_another_indexs_vectors(self) -> None:
         org_a = self.index(dimension=2, name="org-a-" + hashlib.sha256(self.id().encode()).hexdigest()[:8])
@@ -1195,7 +1196,7 @@ class S3VectorsTest(WrapperTestCase):
         self.assertEqual(got["data"]["float32"], float32([0.1, 1 / 3, 2.0]))
         for bad in ([float("nan"), 0, 0], [float("inf"), 0, 0], [1e39, 0, 0]):
             with self.subTest(data=bad):
-                self.assertError(lambda: self.put(index, {"bad": bad}), 400, "ValidationException")
+                self.assertError(lambda bad=bad: self.put(index, {"bad": bad}), 400, "ValidationException")
         self.assertError(lambda: self.put(index, {"short": [1, 0]}), 400, "ValidationException")
 
     def test_request_limits(self) -> None:
@@ -1214,7 +1215,7 @@ class S3VectorsTest(WrapperTestCase):
         for metadata in ({"nested": {"a": 1}}, {"none": None}, {"deep": [["a"]]}, {"big": "x" * 2100},
                          {"text": "t" * 41000}, {f"k{i}": i for i in range(51)}):
             with self.subTest(metadata=list(metadata)[:2]):
-                self.assertError(lambda: self.put(index, {"bad": [1, 0]}, {"bad": metadata}), 400, "ValidationException")
+                self.assertError(lambda metadata=metadata: self.put(index, {"bad": [1, 0]}, {"bad": metadata}), 400, "ValidationException")
 
     def test_list_vectors_pages(self) -> None:
         index = self.index(dimension=2)

@@ -25,7 +25,7 @@ use store::{Store, VectorBuckets};
 pub use chunk::{CHUNK_TOKENS, Chunk, OVERLAP_TOKENS, chunks};
 pub use retrieval::{ingest_event, on_queue};
 pub use routes::{ConversationWithMessages, CreateConversation, PostMessage, RenameConversation};
-pub use turn::TurnAnswer;
+pub use turn::{RULES, TurnAnswer};
 
 /// The queue through which the function receives its domain events.
 pub const INGEST_QUEUE: &str = "ingest";
