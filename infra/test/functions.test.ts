@@ -7,9 +7,11 @@ import { describe, test } from 'node:test';
 import {
   FUNCTIONS_FILE,
   REPO_ROOT,
+  STREAMING_MAX_TIMEOUT_SECONDS,
   TableDefinition,
   checkScheduleExpression,
   loadFunctionRegistry,
+  loadRouteManifest,
   loadTableDefinition,
   parseFunctionRegistry,
   queueUrlEnvName,
@@ -33,6 +35,7 @@ import {
   allSourcesRegistry,
   dependencyCycle,
   functionLogicalId,
+  methodsByRoute,
   registryWith,
   resources,
   roleLogicalId,
@@ -64,11 +67,11 @@ const envOf = (s: Synth, name: string): Record<string, any> =>
 
 // ---- the file -----------------------------------------------------------------------------------
 describe('infra/functions.json', () => {
-  test('the repository file parses: organizations, invites, projects, notifications, files, cognito-triggers, org-purge', () => {
+  test('the repository file parses: organizations, invites, projects, notifications, files, chat, cognito-triggers, org-purge', () => {
     const registry = loadFunctionRegistry();
     assert.deepEqual(
       registry.functions.map((f) => f.name),
-      ['organizations', 'invites', 'projects', 'notifications', 'files', 'cognito-triggers', 'org-purge'],
+      ['organizations', 'invites', 'projects', 'notifications', 'files', 'chat', 'cognito-triggers', 'org-purge'],
     );
     // files: presigned uploads and downloads (its own credentials sign them), processing of new
     // uploads through a queue, malware scan results, a sweep of uploads that never arrived.
@@ -90,21 +93,26 @@ describe('infra/functions.json', () => {
     const purgeS3 = registry.functions.find((f) => f.name === 'org-purge')!;
     assert.deepEqual(purgeS3.permissions.s3, ['s3:ListBucket', 's3:DeleteObject']);
     assert.equal(purgeS3.environment.uploadBucket, true);
+    // chat reads the extracted text of processed files to ingest them
+    const chat = registry.functions.find((f) => f.name === 'chat')!;
+    assert.deepEqual([chat.permissions.s3, chat.environment.uploadBucket, chat.sources.s3, chat.sources.malwareScanResults], [['s3:GetObject'], true, null, false]);
     // nobody else acts on the bucket or takes scan results
     for (const f of registry.functions) {
-      if (f.name === 'files' || f.name === 'org-purge') continue;
+      if (f.name === 'files' || f.name === 'org-purge' || f.name === 'chat') continue;
       assert.deepEqual([f.permissions.s3, f.environment.uploadBucket, f.sources.s3, f.sources.malwareScanResults], [[], false, null, false], f.name);
     }
     const purge = registry.functions.find((f) => f.name === 'org-purge')!;
     assert.equal(purge.timeoutSeconds, 300);
-    // Three filters on one mapping (Lambda delivers a record that matches any): deleted
-    // organizations, project purges, and memberships that ended (the deleted member item is in
-    // OldImage: a REMOVE has no NewImage).
+    // Four filters on one mapping (Lambda delivers a record that matches any): deleted
+    // organizations, project purges, memberships that ended (the deleted member item is in
+    // OldImage: a REMOVE has no NewImage), and the domain events it fans out to their subscribers
+    // (chat's, today).
     assert.deepEqual(purge.sources.dynamodbStream, {
       filters: [
         { eventName: ['INSERT', 'MODIFY'], dynamodb: { NewImage: { _type: { S: ['org'] }, status: { S: ['deleting'] } } } },
         { eventName: ['INSERT', 'MODIFY'], dynamodb: { NewImage: { _type: { S: ['project-purge'] } } } },
         { eventName: ['REMOVE'], dynamodb: { OldImage: { _type: { S: ['member'] } } } },
+        { eventName: ['INSERT'], dynamodb: { NewImage: { _type: { S: ['event'] }, kind: { S: ['file.deleted', 'file.processed'] } } } },
       ],
       batchSize: 10,
       maximumRetryAttempts: 5,
@@ -117,6 +125,29 @@ describe('infra/functions.json', () => {
     assert.ok(projects.permissions.dynamodb.includes('BatchWriteItem'));
     assert.equal(projects.sources.dynamodbStream, null, 'projects no longer reads the stream (org-purge takes ended memberships)');
     assert.deepEqual(purge.sources.schedules.map((x) => [x.id, x.expression]), [['resume-purges', 'rate(1 hour)']]);
+    // org-purge fans the domain events out, and deletes a purged org's vector index
+    assert.deepEqual(
+      [purge.sources.fanOut, purge.environment.eventQueues, purge.permissions.sendToEventQueues, purge.environment.vectorBuckets, purge.permissions.s3vectors],
+      [true, true, true, true, ['s3vectors:DeleteIndex']],
+    );
+    // chat: streamed answers, Bedrock models, its org's vector index, the file events through its
+    // queue (visibility 6 times its timeout)
+    assert.deepEqual([chat.sources.http, chat.sources.streaming, chat.environment.vectorBuckets], [true, true, true]);
+    assert.deepEqual(chat.sources.domainEvents, {
+      kinds: ['file.processed', 'file.deleted'],
+      queue: { id: 'ingest', batchSize: 5, maxReceiveCount: 5, visibilityTimeoutSeconds: 6 * chat.timeoutSeconds },
+    });
+    assert.deepEqual(chat.permissions.bedrock, ['bedrock:InvokeModel', 'bedrock:InvokeModelWithResponseStream']);
+    assert.ok(chat.permissions.bedrockModels.includes('amazon.titan-embed-text-v2:0'), 'the embedding model');
+    assert.ok(chat.permissions.bedrockModels.some((m) => m.startsWith('us.')), 'models through US inference profiles');
+    // nobody else fans out, subscribes, streams, or uses Bedrock or the vector buckets
+    for (const f of registry.functions) {
+      const fans = f.name === 'org-purge';
+      assert.deepEqual([f.sources.fanOut, f.environment.eventQueues, f.permissions.sendToEventQueues], [fans, fans, fans], f.name);
+      if (f.name === 'chat') continue;
+      assert.deepEqual([f.sources.domainEvents, f.sources.streaming, f.permissions.bedrock, f.permissions.bedrockModels], [null, false, [], []], f.name);
+      if (!fans) assert.deepEqual([f.environment.vectorBuckets, f.permissions.s3vectors], [false, []], f.name);
+    }
     // notifications: domain-event INSERTs from the stream, a 15-minute sweep, SES bounces and
     // complaints, its API's URL and the configuration set in its environment.
     const notifications = registry.functions.find((f) => f.name === 'notifications')!;
@@ -161,7 +192,7 @@ describe('infra/functions.json', () => {
 
   test('the test registry fixture parses, next to the repository functions', () => {
     const names = allSourcesRegistry().functions.map((f) => f.name);
-    for (const n of ['test-uploads', 'test-cleanup', 'test-ingest', 'test-digest']) assert.ok(names.includes(n), n);
+    for (const n of ['test-uploads', 'test-cleanup', 'test-ingest', 'test-digest', 'test-audit']) assert.ok(names.includes(n), n);
   });
 });
 
@@ -330,7 +361,7 @@ describe('functions.json is read strictly: a clear error naming the function and
       (r) => {
         for (const f of r.functions) f.sources.malwareScanResults = true;
       },
-      /sources\.malwareScanResults is claimed by 7 functions .*at most 5 targets/,
+      /sources\.malwareScanResults is claimed by 8 functions .*at most 5 targets/,
     ],
     ['a secret from context', (r) => (r.functions[0].environment.fromContext = { API_KEY: 'apiKey' }), /"organizations": environment\.fromContext\.API_KEY: must not carry a secret/],
     ['a variable the stack sets', (r) => (r.functions[0].environment.fromContext = { TABLE_NAME: 'x' }), /"organizations".*the stack sets TABLE_NAME itself/],
@@ -376,6 +407,92 @@ describe('functions.json is read strictly: a clear error naming the function and
       /"organizations".*the stack sets SES_CONFIGURATION_SET itself/,
     ],
     ['a name that is not kebab-case', (r) => (r.functions[0].name = 'Organizations'), /functions\[0\]\.name must be kebab-case/],
+    // S3 Vectors
+    ['vectorBuckets missing', (r) => delete r.functions[0].environment.vectorBuckets, /"organizations": environment: missing "vectorBuckets"/],
+    ['s3vectors actions missing', (r) => delete r.functions[0].permissions.s3vectors, /"organizations": permissions: missing "s3vectors"/],
+    ['an S3 Vectors wildcard', (r) => (r.functions[fnIndex(r, 'chat')].permissions.s3vectors = ['s3vectors:*']), /"chat": permissions\.s3vectors: unknown action "s3vectors:\*"/],
+    [
+      'an S3 Vectors bucket action (the stack owns the buckets)',
+      (r) => r.functions[fnIndex(r, 'org-purge')].permissions.s3vectors.push('s3vectors:DeleteVectorBucket'),
+      /"org-purge": permissions\.s3vectors: unknown action "s3vectors:DeleteVectorBucket"/,
+    ],
+    ['an S3 Vectors action twice', (r) => r.functions[fnIndex(r, 'org-purge')].permissions.s3vectors.push('s3vectors:DeleteIndex'), /"org-purge": permissions\.s3vectors: "s3vectors:DeleteIndex" appears twice/],
+    [
+      'S3 Vectors actions without the bucket names',
+      (r) => (r.functions[fnIndex(r, 'org-purge')].environment.vectorBuckets = false),
+      /"org-purge": permissions\.s3vectors needs environment\.vectorBuckets/,
+    ],
+    ['VECTOR_BUCKET_PREFIX from context', (r) => (r.functions[0].environment.fromContext = { VECTOR_BUCKET_PREFIX: 'x' }), /"organizations".*the stack sets VECTOR_BUCKET_PREFIX itself/],
+    // Bedrock
+    ['bedrock actions missing', (r) => delete r.functions[0].permissions.bedrock, /"organizations": permissions: missing "bedrock"/],
+    ['a Bedrock wildcard', (r) => (r.functions[fnIndex(r, 'chat')].permissions.bedrock = ['bedrock:*']), /"chat": permissions\.bedrock: unknown action "bedrock:\*"/],
+    ['a Bedrock control-plane action', (r) => r.functions[fnIndex(r, 'chat')].permissions.bedrock.push('bedrock:CreateModelCustomizationJob'), /"chat": permissions\.bedrock: unknown action/],
+    ['a wildcard model', (r) => r.functions[fnIndex(r, 'chat')].permissions.bedrockModels.push('anthropic.*'), /"chat": permissions\.bedrockModels: "anthropic\.\*" is not a Bedrock model id/],
+    ['a model ARN instead of an id', (r) => r.functions[fnIndex(r, 'chat')].permissions.bedrockModels.push('arn:aws:bedrock:*::foundation-model/x'), /"chat": permissions\.bedrockModels: .* is not a Bedrock model id/],
+    ['a model twice', (r) => r.functions[fnIndex(r, 'chat')].permissions.bedrockModels.push('amazon.titan-embed-text-v2:0'), /"chat": permissions\.bedrockModels: "amazon\.titan-embed-text-v2:0" appears twice/],
+    ['Bedrock actions without models', (r) => (r.functions[fnIndex(r, 'chat')].permissions.bedrockModels = []), /"chat": permissions\.bedrock and permissions\.bedrockModels go together/],
+    ['models without Bedrock actions', (r) => (r.functions[fnIndex(r, 'chat')].permissions.bedrock = []), /"chat": permissions\.bedrock and permissions\.bedrockModels go together/],
+    // streaming
+    ['streaming missing', (r) => delete r.functions[0].sources.streaming, /"organizations": sources: missing "streaming"/],
+    [
+      'streaming without HTTP',
+      (r) => {
+        r.functions[fnIndex(r, 'chat')].sources.http = false;
+      },
+      /"chat": sources\.streaming needs sources\.http/,
+    ],
+    // domain events and the fan-out
+    ['domainEvents missing', (r) => delete r.functions[0].sources.domainEvents, /"organizations": sources: missing "domainEvents"/],
+    ['a subscription to no kind', (r) => (r.functions[fnIndex(r, 'chat')].sources.domainEvents.kinds = []), /"chat": sources\.domainEvents\.kinds must name at least one event kind/],
+    ['a kind that is not one', (r) => (r.functions[fnIndex(r, 'chat')].sources.domainEvents.kinds = ['FileProcessed']), /"chat": sources\.domainEvents\.kinds: "FileProcessed" is not an event kind/],
+    ['a kind twice', (r) => r.functions[fnIndex(r, 'chat')].sources.domainEvents.kinds.push('file.deleted'), /"chat": sources\.domainEvents\.kinds: "file\.deleted" appears twice/],
+    ['a subscription queue without its receives', (r) => delete r.functions[fnIndex(r, 'chat')].sources.domainEvents.queue.maxReceiveCount, /"chat": sources\.domainEvents\.queue: missing "maxReceiveCount"/],
+    [
+      'a subscription queue id another queue has',
+      (r) => (r.functions[fnIndex(r, 'chat')].sources.queues = [{ ...QUEUE, id: 'ingest' }]),
+      /"chat": sources\.domainEvents\.queue\.id "ingest" is also the id of another of its queues/,
+    ],
+    [
+      'subscribers without a fan-out',
+      (r) => {
+        const purge = r.functions[fnIndex(r, 'org-purge')];
+        purge.sources.fanOut = false;
+        purge.environment.eventQueues = false;
+        purge.permissions.sendToEventQueues = false;
+      },
+      /"chat" subscribes to domain events, but no function has sources\.fanOut/,
+    ],
+    [
+      'two fan-outs (each event would reach its subscribers twice)',
+      (r) => {
+        const n = r.functions[fnIndex(r, 'notifications')];
+        n.sources.fanOut = true;
+        n.environment.eventQueues = true;
+        n.permissions.sendToEventQueues = true;
+      },
+      /sources\.fanOut is claimed by "notifications" and "org-purge"/,
+    ],
+    [
+      'a fan-out whose filters miss a subscribed kind',
+      (r) => r.functions[fnIndex(r, 'org-purge')].sources.dynamodbStream.filters.pop(),
+      /function "chat" subscribes to file\.processed, file\.deleted, which the stream filters of the fan-out "org-purge" do not let through/,
+    ],
+    [
+      'a fan-out that is not told the queues',
+      (r) => (r.functions[fnIndex(r, 'org-purge')].environment.eventQueues = false),
+      /"org-purge": sources\.fanOut needs sources\.dynamodbStream .*, environment\.eventQueues .* and permissions\.sendToEventQueues/,
+    ],
+    [
+      'a fan-out that may not send',
+      (r) => (r.functions[fnIndex(r, 'org-purge')].permissions.sendToEventQueues = false),
+      /"org-purge": sources\.fanOut needs/,
+    ],
+    [
+      'the queues for a function that fans nothing out',
+      (r) => (r.functions[fnIndex(r, 'notifications')].permissions.sendToEventQueues = true),
+      /"notifications": environment\.eventQueues and permissions\.sendToEventQueues are for the function with sources\.fanOut/,
+    ],
+    ['EVENT_QUEUES from context', (r) => (r.functions[0].environment.fromContext = { EVENT_QUEUES: 'x' }), /"organizations".*the stack sets EVENT_QUEUES itself/],
   ];
   for (const [what, change, expected] of cases) {
     test(what, () => assert.throws(() => parseChanged(change), expected));
@@ -389,7 +506,7 @@ describe('functions.json is read strictly: a clear error naming the function and
     assert.equal(parsed.sources.mailFeedback, true);
     // and without it, nothing invokes it (the message lists the new source too)
     n.sources.mailFeedback = false;
-    assert.throws(() => parseFunctionRegistry(r), /"notifications": no source invokes it \(.*mailFeedback, malwareScanResults are all off\)/);
+    assert.throws(() => parseFunctionRegistry(r), /"notifications": no source invokes it \(.*mailFeedback, malwareScanResults, domainEvents are all off\)/);
   });
 
   test('scan results alone are a source too (a function that only records verdicts)', () => {
@@ -417,6 +534,22 @@ describe('functions.json is read strictly: a clear error naming the function and
   test('a longer timeout is fine for an HTTP function that other sources need it for (org-purge)', () => {
     const purge = loadFunctionRegistry().functions.find((f) => f.name === 'org-purge')!;
     assert.ok(purge.sources.http && purge.timeoutSeconds > 29 && purge.sources.dynamodbStream !== null);
+  });
+
+  test('a longer timeout is fine for a streaming function whose only source is HTTP (REST streams up to 15 minutes)', () => {
+    const r = raw();
+    const chat = r.functions[fnIndex(r, 'chat')];
+    chat.sources.domainEvents = null;
+    const parsed = parseFunctionRegistry(r).functions.find((f) => f.name === 'chat')!;
+    assert.ok(parsed.timeoutSeconds > 29 && parsed.sources.streaming);
+    chat.sources.streaming = false;
+    assert.throws(() => parseFunctionRegistry(r), /"chat": timeoutSeconds 120 exceeds API Gateway's 29 s integration timeout/);
+  });
+
+  test('domain events alone are a source: a function invoked only through its subscription queue is accepted', () => {
+    const audit = allSourcesRegistry().functions.find((f) => f.name === 'test-audit')!;
+    assert.equal(audit.sources.http, false);
+    assert.deepEqual(audit.sources.domainEvents!.kinds, ['file.deleted']);
   });
 
   test('schedule expressions: rate() and cron() accepted', () => {
@@ -562,6 +695,7 @@ describe('sources.dynamodbStream (the table stream: notifications, org-purge)', 
       { eventName: ['INSERT', 'MODIFY'], dynamodb: { NewImage: { _type: { S: ['org'] }, status: { S: ['deleting'] } } } },
       { eventName: ['INSERT', 'MODIFY'], dynamodb: { NewImage: { _type: { S: ['project-purge'] } } } },
       { eventName: ['REMOVE'], dynamodb: { OldImage: { _type: { S: ['member'] } } } },
+      { eventName: ['INSERT'], dynamodb: { NewImage: { _type: { S: ['event'] }, kind: { S: ['file.deleted', 'file.processed'] } } } },
     ]);
     const notifications = patterns('notifications');
     assert.equal(notifications.length, 2);
@@ -575,7 +709,7 @@ describe('sources.dynamodbStream (the table stream: notifications, org-purge)', 
     });
   });
 
-  test('each role reads this stream only, and may write to its own failure queue', () => {
+  test('each role reads this stream only, and may write to its own failure queue (and the fan-out to its subscribers\' queues)', () => {
     const tableId = logicalId(s, s.stack.table);
     for (const f of consumers) {
       const stmts = roleStatements(s.template, roleLogicalId(s, f.name));
@@ -585,7 +719,10 @@ describe('sources.dynamodbStream (the table stream: notifications, org-purge)', 
       const sendTo = stmts
         .filter((x) => ([] as string[]).concat(x.Action).includes('sqs:SendMessage'))
         .flatMap((x) => ([] as unknown[]).concat(x.Resource).map((r) => JSON.stringify(r)));
-      const own = [f.streamFailures, f.asyncFailures].filter((q) => q !== undefined).map((q) => JSON.stringify({ 'Fn::GetAtt': [logicalId(s, q), 'Arn'] }));
+      const subscribers = f.config.sources.fanOut ? [...s.stack.functions.values()].map((x) => x.eventQueue?.queue) : [];
+      const own = [f.streamFailures, f.asyncFailures, ...subscribers]
+        .filter((q) => q !== undefined)
+        .map((q) => JSON.stringify({ 'Fn::GetAtt': [logicalId(s, q), 'Arn'] }));
       assert.ok(sendTo.includes(own[0]), `${f.name}: ${sendTo.join()}`);
       for (const r of sendTo) assert.ok(own.includes(r), `${f.name} may send to ${r}, not one of its own failure queues`);
     }
@@ -1076,5 +1213,162 @@ describe('environment.apiUrl and environment.sesConfigurationSet', () => {
     // and so does the explicit check, on templates written with and without one
     assert.deepEqual(dependencyCycle({ Resources: { A: { Properties: { X: { Ref: 'B' } } }, B: { DependsOn: ['A'] } } }), ['A', 'B', 'A']);
     assert.equal(dependencyCycle({ Resources: { A: { Properties: { X: { Ref: 'B' } } }, B: {} } }), undefined);
+  });
+});
+
+// ---- domain events and the fan-out ------------------------------------------------------------------------
+/** A template value as text: Fn::Join flattened, references as <LogicalId> or <LogicalId.Attribute>. */
+const asText = (v: any): string => {
+  if (typeof v === 'string') return v;
+  if (v['Fn::Join'] !== undefined) return (v['Fn::Join'][1] as any[]).map(asText).join(v['Fn::Join'][0]);
+  if (v.Ref !== undefined) return `<${v.Ref}>`;
+  if (v['Fn::GetAtt'] !== undefined) return `<${(v['Fn::GetAtt'] as string[]).join('.')}>`;
+  return assert.fail(`not a text value: ${JSON.stringify(v)}`);
+};
+
+describe('sources.domainEvents and sources.fanOut (the domain events, from the table stream through the fan-out)', () => {
+  const scenarios: [string, () => Synth, string[]][] = [
+    ['repository', () => stage('dev'), ['chat']],
+    ['with the test fixture', () => synth({ context: PROD_CONTEXT, functions: allSourcesRegistry() }), ['chat', 'test-audit']],
+  ];
+  for (const [label, make, expected] of scenarios) {
+    const s = make();
+    const subscribers = () => [...s.stack.functions.values()].filter((f) => f.config.sources.domainEvents !== null);
+    const fanOut = () => [...s.stack.functions.values()].filter((f) => f.config.sources.fanOut);
+
+    test(`${label}: the subscribers (${expected.join(', ')}) each have a queue; org-purge fans the events out`, () => {
+      assert.deepEqual(subscribers().map((f) => f.name).sort(), expected);
+      for (const f of s.stack.functions.values()) assert.equal(f.eventQueue !== undefined, expected.includes(f.name), f.name);
+      assert.deepEqual(fanOut().map((f) => f.name), ['org-purge']);
+    });
+
+    test(`${label}: each queue: encrypted, TLS only, a dead-letter queue after maxReceiveCount receives (alarmed), visibility at least 6x the function's timeout`, () => {
+      for (const f of subscribers()) {
+        const q = f.config.sources.domainEvents!.queue;
+        const queue = resources(s.template, 'AWS::SQS::Queue')[logicalId(s, f.eventQueue!.queue)].Properties!;
+        const dlqId = logicalId(s, f.eventQueue!.deadLetterQueue);
+        assert.equal(queue.SqsManagedSseEnabled, true, f.name);
+        assert.deepEqual(queue.RedrivePolicy, { deadLetterTargetArn: { 'Fn::GetAtt': [dlqId, 'Arn'] }, maxReceiveCount: q.maxReceiveCount }, f.name);
+        assert.equal(queue.VisibilityTimeout, queueVisibilityTimeoutSeconds(f.config.timeoutSeconds, q.visibilityTimeoutSeconds), f.name);
+        assert.ok(queue.VisibilityTimeout >= 6 * f.config.timeoutSeconds, f.name);
+        const dlq = resources(s.template, 'AWS::SQS::Queue')[dlqId].Properties!;
+        assert.deepEqual([dlq.SqsManagedSseEnabled, dlq.MessageRetentionPeriod], [true, 14 * 24 * 3600], f.name);
+        for (const qid of [logicalId(s, f.eventQueue!.queue), dlqId]) {
+          const policy = Object.values(resources(s.template, 'AWS::SQS::QueuePolicy')).find((p) => JSON.stringify(p.Properties!.Queues).includes(`"${qid}"`));
+          assert.ok(policy && JSON.stringify(policy).includes('aws:SecureTransport'), qid);
+        }
+        expectDepthAlarm(s.template, dlqId);
+      }
+    });
+
+    test(`${label}: an event source mapping per queue (its batch size, partial batch failures); the role consumes it; no QUEUE_URL for it`, () => {
+      for (const f of subscribers()) {
+        const q = f.config.sources.domainEvents!.queue;
+        const queueArn = { 'Fn::GetAtt': [logicalId(s, f.eventQueue!.queue), 'Arn'] };
+        const mappings = Object.values(resources(s.template, 'AWS::Lambda::EventSourceMapping')).filter(
+          (m) => JSON.stringify(m.Properties!.EventSourceArn) === JSON.stringify(queueArn),
+        );
+        assert.equal(mappings.length, 1, f.name);
+        assert.deepEqual(mappings[0].Properties!.FunctionName, { Ref: functionLogicalId(s, f.name) }, f.name);
+        assert.equal(mappings[0].Properties!.BatchSize, q.batchSize, f.name);
+        assert.deepEqual(mappings[0].Properties!.FunctionResponseTypes, ['ReportBatchItemFailures'], f.name);
+        const receive = roleStatements(s.template, roleLogicalId(s, f.name)).find((x) => ([] as string[]).concat(x.Action).includes('sqs:ReceiveMessage'));
+        assert.deepEqual(receive.Resource, queueArn, f.name);
+        assert.equal(envOf(s, f.name)[queueUrlEnvName(q.id)], undefined, f.name);
+      }
+    });
+
+    test(`${label}: the fan-out is told every subscriber's queue and kinds (EVENT_QUEUES); nobody else is`, () => {
+      for (const [name] of s.stack.functions) {
+        const value = envOf(s, name).EVENT_QUEUES;
+        if (name !== 'org-purge') {
+          assert.equal(value, undefined, name);
+          continue;
+        }
+        const queues = JSON.parse(asText(value));
+        assert.deepEqual(
+          queues,
+          subscribers().map((f) => ({ kinds: [...f.config.sources.domainEvents!.kinds], queueUrl: `<${logicalId(s, f.eventQueue!.queue)}>` })),
+        );
+      }
+    });
+
+    test(`${label}: the fan-out may send to exactly those queues (sqs:SendMessage, which authorizes SendMessageBatch); nobody else may`, () => {
+      const queueArns = subscribers().map((f) => JSON.stringify({ 'Fn::GetAtt': [logicalId(s, f.eventQueue!.queue), 'Arn'] }));
+      const send = roleStatements(s.template, roleLogicalId(s, 'org-purge')).find((x) => x.Sid === 'EventQueues');
+      assert.equal(send.Action, 'sqs:SendMessage');
+      assert.deepEqual(([] as unknown[]).concat(send.Resource).map((r) => JSON.stringify(r)).sort(), [...queueArns].sort());
+      for (const [name] of s.stack.functions) {
+        if (name === 'org-purge') continue;
+        for (const st of roleStatements(s.template, roleLogicalId(s, name))) {
+          if (!([] as string[]).concat(st.Action).includes('sqs:SendMessage')) continue;
+          for (const r of ([] as unknown[]).concat(st.Resource)) assert.ok(!queueArns.includes(JSON.stringify(r)), `${name} may send to a subscriber's queue`);
+        }
+      }
+    });
+  }
+
+  test('a fan-out without subscribers: EVENT_QUEUES is an empty list, and it may send to no subscriber queue', () => {
+    const chat = loadFunctionRegistry().functions.find((f) => f.name === 'chat')!;
+    const s = synth({ functions: registryWith({ ...chat, sources: { ...chat.sources, domainEvents: null } }) });
+    assert.equal(envOf(s, 'org-purge').EVENT_QUEUES, '[]');
+    assert.equal(roleStatements(s.template, roleLogicalId(s, 'org-purge')).find((x) => x.Sid === 'EventQueues'), undefined);
+    assert.equal(s.stack.functions.get('chat')!.eventQueue, undefined);
+  });
+
+  test('EVENT_QUEUES is what org-purge reads (functions/org-purge): the variable and the shape', () => {
+    const fanOut = fs.readFileSync(`${REPO_ROOT}/functions/org-purge/src/fan_out.rs`, 'utf8');
+    assert.match(fanOut, /pub const EVENT_QUEUES_ENV: &str = "EVENT_QUEUES";/);
+    assert.match(fanOut, /rename_all = "camelCase"/);
+    assert.match(fanOut, /pub kinds: Vec<String>,\s*pub queue_url: String,/);
+  });
+});
+
+// ---- streaming ----------------------------------------------------------------------------------------------
+describe('sources.streaming (API Gateway REST response streaming)', () => {
+  for (const st of ['dev', 'prod'] as const) {
+    test(`${st}: every route of a streaming function goes through InvokeWithResponseStream with STREAM and the function's timeout; the others are buffered`, () => {
+      const s = stage(st);
+      const methods = methodsByRoute(s.template);
+      let streamed = 0;
+      for (const route of loadRouteManifest().routes) {
+        const integration = methods.get(`${route.method} ${route.path}`)!.Properties!.Integration;
+        const config = s.stack.functions.get(route.function)!.config;
+        const uri = asText(integration.Uri);
+        const fnArn = `<${functionLogicalId(s, route.function)}.Arn>`;
+        assert.equal(integration.Type, 'AWS_PROXY', `${route.method} ${route.path}`);
+        if (config.sources.streaming) {
+          streamed++;
+          assert.equal(integration.ResponseTransferMode, 'STREAM', `${route.method} ${route.path}`);
+          assert.equal(uri, `arn:<AWS::Partition>:apigateway:<AWS::Region>:lambda:path/2021-11-15/functions/${fnArn}/response-streaming-invocations`);
+          assert.equal(integration.TimeoutInMillis, config.timeoutSeconds * 1000, `${route.method} ${route.path}`);
+        } else {
+          assert.equal(integration.ResponseTransferMode, undefined, `${route.method} ${route.path}`);
+          assert.equal(uri, `arn:<AWS::Partition>:apigateway:<AWS::Region>:lambda:path/2015-03-31/functions/${fnArn}/invocations`);
+          assert.equal(integration.TimeoutInMillis, undefined, `${route.method} ${route.path}: the default 29 s`);
+        }
+      }
+      const chatRoutes = loadRouteManifest().routes.filter((r) => r.function === 'chat').length;
+      assert.ok(chatRoutes > 0 && streamed === chatRoutes, `${streamed} streamed routes, chat has ${chatRoutes}`);
+    });
+  }
+
+  test('the streamed answer may last as long as the function, up to REST\'s 15 minutes', () => {
+    const chat = loadFunctionRegistry().functions.find((f) => f.name === 'chat')!;
+    for (const timeoutSeconds of [20, 900]) {
+      const s = synth({ functions: registryWith({ ...chat, timeoutSeconds }) });
+      const integration = methodsByRoute(s.template).get('POST /orgs/{orgId}/conversations/{conversationId}/messages')!.Properties!.Integration;
+      assert.equal(integration.TimeoutInMillis, timeoutSeconds * 1000);
+    }
+    assert.equal(STREAMING_MAX_TIMEOUT_SECONDS, 900);
+  });
+
+  test('the one invoke permission covers streaming (InvokeWithResponseStream is authorized as lambda:InvokeFunction)', () => {
+    const s = stage('dev');
+    const perms = Object.values(resources(s.template, 'AWS::Lambda::Permission')).filter(
+      (p) => p.Properties!.Principal === 'apigateway.amazonaws.com' && JSON.stringify(p.Properties!.FunctionName).includes(`"${functionLogicalId(s, 'chat')}"`),
+    );
+    assert.equal(perms.length, 1);
+    assert.equal(perms[0].Properties!.Action, 'lambda:InvokeFunction');
   });
 });

@@ -1,9 +1,19 @@
 // What the synthesized stack promises, one test per promise, for dev and prod.
 import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
 import { describe, test } from 'node:test';
 import { Annotations, Match } from 'aws-cdk-lib/assertions';
-import { loadFunctionRegistry, loadRouteManifest, loadTableDefinition } from '../lib/definitions';
-import { DEFAULT_RESERVED_CONCURRENCY, MALWARE_SCAN_MAX_EVENT_AGE, MALWARE_SCAN_RETRY_ATTEMPTS, RESERVED_CONCURRENCY } from '../lib/functions';
+import { REPO_ROOT, loadFunctionRegistry, loadRouteManifest, loadTableDefinition } from '../lib/definitions';
+import {
+  DEFAULT_RESERVED_CONCURRENCY,
+  MALWARE_SCAN_MAX_EVENT_AGE,
+  MALWARE_SCAN_RETRY_ATTEMPTS,
+  MAX_VECTOR_BUCKETS,
+  RESERVED_CONCURRENCY,
+  bedrockResources,
+  vectorBucketNames,
+  vectorBucketPrefix,
+} from '../lib/functions';
 import { UPLOAD_ACCESS_LOG_PREFIX } from '../lib/tenantry-stack';
 import {
   PROD_CONTEXT,
@@ -22,6 +32,24 @@ import {
 } from './helpers';
 
 const STAGES = ['dev', 'prod'] as const;
+
+/** A template value as text: Fn::Join flattened, references as <LogicalId> or <LogicalId.Attribute>. */
+const asText = (v: any): string => {
+  if (typeof v === 'string') return v;
+  if (v['Fn::Join'] !== undefined) return (v['Fn::Join'][1] as any[]).map(asText).join(v['Fn::Join'][0]);
+  if (v.Ref !== undefined) return `<${v.Ref}>`;
+  if (v['Fn::GetAtt'] !== undefined) return `<${(v['Fn::GetAtt'] as string[]).join('.')}>`;
+  return assert.fail(`not a text value: ${JSON.stringify(v)}`);
+};
+
+/** The ARNs a Bedrock model id is granted on, as text: a cross-region inference profile (us., eu.,
+ * apac., global.) here and its model in every region; any other id, the model in this region. */
+const expectedModelArns = (id: string): string[] => {
+  const geo = /^(us|eu|apac|global)\.(.+)$/.exec(id);
+  return geo
+    ? [`arn:<AWS::Partition>:bedrock:<AWS::Region>:<AWS::AccountId>:inference-profile/${id}`, `arn:<AWS::Partition>:bedrock:*::foundation-model/${geo[2]}`]
+    : [`arn:<AWS::Partition>:bedrock:<AWS::Region>::foundation-model/${id}`];
+};
 
 /** The ARN of one index of the table, as the stack writes it. */
 const indexArn = (tableId: string, indexName: string) => ({ 'Fn::Join': ['', [{ 'Fn::GetAtt': [tableId, 'Arn'] }, `/index/${indexName}`]] });
@@ -442,7 +470,7 @@ describe('functions', () => {
     assert.equal(registry.get('org-purge')!.timeoutSeconds, 300);
   });
 
-  test('environment: TABLE_NAME, CURSOR_SECRET_ARN, APP_URL, RUST_LOG=info everywhere; USER_POOL_ID, SES_FROM_ADDRESS, SES_CONFIGURATION_SET, API_URL and UPLOAD_BUCKET as functions.json says', () => {
+  test('environment: TABLE_NAME, CURSOR_SECRET_ARN, APP_URL, RUST_LOG=info everywhere; USER_POOL_ID, SES_FROM_ADDRESS, SES_CONFIGURATION_SET, API_URL, UPLOAD_BUCKET and the vector buckets as functions.json says', () => {
     const s = stage('prod');
     const bucketId = s.stack.getLogicalId(s.stack.uploadBucket.node.defaultChild as any);
     const tableId = s.stack.getLogicalId(s.stack.table.node.defaultChild as any);
@@ -462,6 +490,8 @@ describe('functions', () => {
       assert.equal(env.API_URL !== undefined, config.environment.apiUrl, name);
       if (config.environment.uploadBucket) assert.deepEqual(env.UPLOAD_BUCKET, { Ref: bucketId }, name);
       else assert.equal(env.UPLOAD_BUCKET, undefined, name);
+      if (config.environment.vectorBuckets) assert.deepEqual([env.VECTOR_BUCKET_PREFIX, env.VECTOR_BUCKETS], ['tenantry-prod-vectors', '1'], name);
+      else assert.deepEqual([env.VECTOR_BUCKET_PREFIX, env.VECTOR_BUCKETS], [undefined, undefined], name);
     }
     // today: invites and notifications send mail; notifications alone names the configuration set
     // and links to the API itself (one-click unsubscribe)
@@ -470,9 +500,12 @@ describe('functions', () => {
     assert.deepEqual(withVar('SES_FROM_ADDRESS'), ['invites', 'notifications']);
     assert.deepEqual(withVar('SES_CONFIGURATION_SET').sort(), ['invites', 'notifications']);
     assert.deepEqual(withVar('API_URL'), ['notifications']);
-    // the files function (presigned uploads and downloads, processing) and org-purge (deletes an
-    // org's objects) name the upload bucket
-    assert.deepEqual(withVar('UPLOAD_BUCKET'), ['files', 'org-purge']);
+    // the files function (presigned uploads and downloads, processing), chat (reads the extracted
+    // text it ingests) and org-purge (deletes an org's objects) name the upload bucket
+    assert.deepEqual(withVar('UPLOAD_BUCKET'), ['chat', 'files', 'org-purge']);
+    // chat (its orgs' indexes) and org-purge (deletes a purged org's index) the vector buckets
+    assert.deepEqual(withVar('VECTOR_BUCKET_PREFIX'), ['chat', 'org-purge']);
+    assert.deepEqual(withVar('VECTOR_BUCKETS'), ['chat', 'org-purge']);
   });
 
   test('UPLOAD_BUCKET follows environment.uploadBucket, not the S3 source', () => {
@@ -646,7 +679,7 @@ describe('IAM: one role per function, only the actions it uses', () => {
       const tableId = s.stack.getLogicalId(s.stack.table.node.defaultChild as any);
       for (const [name, { config }] of s.stack.functions) {
         const stmts = roleStatements(s.template, roleLogicalId(s, name));
-        const indexes = stmts.filter((x) => JSON.stringify(x.Resource).includes('/index/'));
+        const indexes = stmts.filter((x) => JSON.stringify(x.Resource).includes('/index/') && JSON.stringify(x.Action).includes('dynamodb:'));
         if (config.permissions.dynamodb.includes('Query')) {
           assert.equal(indexes.length, 1, name);
           assert.equal(indexes[0].Sid, 'TableIndexes');
@@ -656,8 +689,11 @@ describe('IAM: one role per function, only the actions it uses', () => {
           assert.equal(indexes.length, 0, `${name} does not Query`);
         }
       }
+      // (the vector buckets' index/* is S3 Vectors': one index per org, see the S3 Vectors test)
       for (const policy of Object.values(resources(s.template, 'AWS::IAM::Policy'))) {
-        assert.ok(!JSON.stringify(policy).includes('/index/*'), 'no index wildcard');
+        for (const st of policy.Properties!.PolicyDocument.Statement) {
+          if (JSON.stringify(st.Action).includes('dynamodb:')) assert.ok(!JSON.stringify(st.Resource).includes('/index/*'), 'no table index wildcard');
+        }
       }
     }
   });
@@ -789,7 +825,8 @@ describe('IAM: one role per function, only the actions it uses', () => {
       }
     }
     // The repository: files presigns uploads and downloads, reads originals and writes derived
-    // objects, deletes both; org-purge lists and deletes an org's objects. Nobody else touches S3,
+    // objects, deletes both; org-purge lists and deletes an org's objects; chat reads extracted
+    // text. Nobody else touches S3,
     // and an S3 source grants nothing by itself (the old implicit ReadUploads grant is gone).
     for (const st of STAGES) {
       const s = stage(st);
@@ -800,8 +837,9 @@ describe('IAM: one role per function, only the actions it uses', () => {
           .sort();
       assert.deepEqual(actions('files'), ['s3:DeleteObject', 's3:GetObject', 's3:PutObject'], st);
       assert.deepEqual(actions('org-purge'), ['s3:DeleteObject', 's3:ListBucket'], st);
+      assert.deepEqual(actions('chat'), ['s3:GetObject'], st);
       for (const name of s.stack.functions.keys()) {
-        if (name !== 'files' && name !== 'org-purge') assert.deepEqual(actions(name), [], `${st} ${name}`);
+        if (!['files', 'org-purge', 'chat'].includes(name)) assert.deepEqual(actions(name), [], `${st} ${name}`);
         assert.ok(!roleStatements(s.template, roleLogicalId(s, name)).some((x) => x.Sid === 'ReadUploads'), name);
       }
       const files = roleStatements(s.template, roleLogicalId(s, 'files')).find((x) => x.Sid === 'UploadBucketObjects');
@@ -812,10 +850,94 @@ describe('IAM: one role per function, only the actions it uses', () => {
     assert.ok(!JSON.stringify(cleanup).includes('"s3:'), JSON.stringify(cleanup));
   });
 
-  test('no bedrock permission in any current role', () => {
+  test('Bedrock: exactly the actions of permissions.bedrock, on exactly the models of bedrockModels, for the functions that list them', () => {
     for (const s of [stage('dev'), stage('prod'), everything]) {
-      assert.ok(!JSON.stringify(s.template.toJSON()).toLowerCase().includes('bedrock'));
+      for (const [name, { config }] of s.stack.functions) {
+        const stmts = roleStatements(s.template, roleLogicalId(s, name)).filter((x) => JSON.stringify(x.Action).includes('bedrock:'));
+        if (config.permissions.bedrock.length === 0) {
+          assert.deepEqual(stmts, [], `${name} may not invoke Bedrock`);
+          continue;
+        }
+        assert.equal(stmts.length, 1, name);
+        assert.equal(stmts[0].Sid, 'BedrockModels', name);
+        assert.deepEqual(([] as string[]).concat(stmts[0].Action).sort(), [...config.permissions.bedrock].sort(), name);
+        assert.deepEqual(
+          ([] as unknown[]).concat(stmts[0].Resource).map(asText).sort(),
+          config.permissions.bedrockModels.flatMap((id) => expectedModelArns(id)).sort(),
+          name,
+        );
+      }
     }
+    // the repository: chat alone, with its models through US inference profiles and the
+    // embedding model in the stack's region
+    const s = stage('prod');
+    const invokers = [...s.stack.functions.keys()].filter((name) => roleActions(s.template, roleLogicalId(s, name)).some((a) => a.startsWith('bedrock:')));
+    assert.deepEqual(invokers, ['chat']);
+    const resourcesOf = (name: string) =>
+      ([] as unknown[]).concat(roleStatements(s.template, roleLogicalId(s, name)).find((x) => x.Sid === 'BedrockModels').Resource).map(asText);
+    const chat = resourcesOf('chat');
+    assert.ok(chat.includes('arn:<AWS::Partition>:bedrock:<AWS::Region>::foundation-model/amazon.titan-embed-text-v2:0'), chat.join('\n'));
+    assert.ok(chat.includes('arn:<AWS::Partition>:bedrock:<AWS::Region>:<AWS::AccountId>:inference-profile/us.anthropic.claude-sonnet-4-20250514-v1:0'));
+    assert.ok(chat.includes('arn:<AWS::Partition>:bedrock:*::foundation-model/anthropic.claude-sonnet-4-20250514-v1:0'));
+    // no wildcard on a model's or a profile's name
+    for (const arn of chat) assert.ok(!/(foundation-model|inference-profile)\/.*\*/.test(arn), arn);
+  });
+
+  test('Bedrock: eu., apac. and global. ids are cross-region inference profiles too; a provider\'s id is a model in this region (test fixture)', () => {
+    const arns = ([] as unknown[])
+      .concat(roleStatements(everything.template, roleLogicalId(everything, 'test-audit')).find((x) => x.Sid === 'BedrockModels').Resource)
+      .map(asText)
+      .sort();
+    assert.deepEqual(
+      arns,
+      [
+        'arn:<AWS::Partition>:bedrock:*::foundation-model/amazon.nova-lite-v1:0',
+        'arn:<AWS::Partition>:bedrock:*::foundation-model/anthropic.claude-3-7-sonnet-20250219-v1:0',
+        'arn:<AWS::Partition>:bedrock:*::foundation-model/anthropic.claude-sonnet-4-5-20250929-v1:0',
+        'arn:<AWS::Partition>:bedrock:<AWS::Region>:<AWS::AccountId>:inference-profile/apac.amazon.nova-lite-v1:0',
+        'arn:<AWS::Partition>:bedrock:<AWS::Region>:<AWS::AccountId>:inference-profile/eu.anthropic.claude-3-7-sonnet-20250219-v1:0',
+        'arn:<AWS::Partition>:bedrock:<AWS::Region>:<AWS::AccountId>:inference-profile/global.anthropic.claude-sonnet-4-5-20250929-v1:0',
+        'arn:<AWS::Partition>:bedrock:<AWS::Region>::foundation-model/cohere.embed-english-v3',
+      ].sort(),
+    );
+    assert.deepEqual(bedrockResources(['us.a.b-v1:0', 'eu.a.b-v1:0', 'a.b-v1:0']), {
+      inferenceProfiles: ['us.a.b-v1:0', 'eu.a.b-v1:0'],
+      regionalModels: ['a.b-v1:0'],
+      profileModels: ['a.b-v1:0'],
+    });
+  });
+
+  test('S3 Vectors: exactly the actions of permissions.s3vectors, on the deployment\'s vector buckets and their indexes only', () => {
+    for (const s of [stage('dev'), stage('prod'), everything, synth({ context: { stage: 'dev', vectorBuckets: '3' } })]) {
+      const names = s.stack.vectorBuckets.map((b) => b.vectorBucketName!);
+      assert.ok(names.length > 0);
+      const expected = names.flatMap((n) => [
+        `arn:<AWS::Partition>:s3vectors:<AWS::Region>:<AWS::AccountId>:bucket/${n}`,
+        `arn:<AWS::Partition>:s3vectors:<AWS::Region>:<AWS::AccountId>:bucket/${n}/index/*`,
+      ]);
+      for (const [name, { config }] of s.stack.functions) {
+        const stmts = roleStatements(s.template, roleLogicalId(s, name)).filter((x) => JSON.stringify(x.Action).includes('s3vectors:'));
+        if (config.permissions.s3vectors.length === 0) {
+          assert.deepEqual(stmts, [], `${name} may not use the vector buckets`);
+          continue;
+        }
+        assert.equal(stmts.length, 1, name);
+        assert.equal(stmts[0].Sid, 'VectorIndexes', name);
+        assert.deepEqual(([] as string[]).concat(stmts[0].Action).sort(), [...config.permissions.s3vectors].sort(), name);
+        assert.deepEqual(([] as unknown[]).concat(stmts[0].Resource).map(asText).sort(), [...expected].sort(), name);
+      }
+    }
+    const s = stage('dev');
+    const vectorActions = (name: string) => roleActions(s.template, roleLogicalId(s, name)).filter((a) => a.startsWith('s3vectors:')).sort();
+    assert.deepEqual(vectorActions('org-purge'), ['s3vectors:DeleteIndex'], 'a purge deletes the org\'s index, nothing else');
+    assert.deepEqual(vectorActions('chat'), [
+      's3vectors:CreateIndex',
+      's3vectors:DeleteVectors',
+      's3vectors:GetIndex',
+      's3vectors:GetVectors',
+      's3vectors:PutVectors',
+      's3vectors:QueryVectors',
+    ]);
   });
 
   test('logs: each role writes to its own function log group only', () => {
@@ -1145,6 +1267,67 @@ describe('access-log bucket (the upload bucket\'s server access logs)', () => {
   test('prod: retained; dev: emptied and deleted with the stack', () => {
     assert.equal(logBucket('prod').bucket.DeletionPolicy, 'Retain');
     assert.equal(logBucket('dev').bucket.DeletionPolicy, 'Delete');
+  });
+});
+
+describe('vector buckets (S3 Vectors, context vectorBuckets)', () => {
+  const bucketsOf = (s: ReturnType<typeof stage>) => Object.values(resources(s.template, 'AWS::S3Vectors::VectorBucket'));
+
+  for (const st of STAGES) {
+    test(`${st}: one bucket by default, named after the stack, SSE-S3; prod keeps it with the stack, dev deletes it`, () => {
+      const buckets = bucketsOf(stage(st));
+      assert.deepEqual(buckets.map((b) => b.Properties!.VectorBucketName), [`tenantry-${st}-vectors-0`]);
+      assert.deepEqual(buckets[0].Properties!.EncryptionConfiguration, { SseType: 'AES256' });
+      assert.equal(buckets[0].DeletionPolicy, st === 'prod' ? 'Retain' : 'Delete');
+      assert.equal(stage(st).stack.vectorBucketPrefix, `tenantry-${st}-vectors`);
+    });
+  }
+
+  test('context vectorBuckets: that many buckets, {prefix}-{n}, and the functions are told the prefix and the count', () => {
+    const s = synth({ context: { stage: 'dev', vectorBuckets: '3' } });
+    assert.deepEqual(bucketsOf(s).map((b) => b.Properties!.VectorBucketName), ['tenantry-dev-vectors-0', 'tenantry-dev-vectors-1', 'tenantry-dev-vectors-2']);
+    for (const [name, { config }] of s.stack.functions) {
+      const env = resources(s.template, 'AWS::Lambda::Function')[functionLogicalId(s, name)].Properties!.Environment.Variables;
+      const expected = config.environment.vectorBuckets ? ['tenantry-dev-vectors', '3'] : [undefined, undefined];
+      assert.deepEqual([env.VECTOR_BUCKET_PREFIX, env.VECTOR_BUCKETS], expected, name);
+    }
+  });
+
+  test('refused: no bucket, more than 100, not a number', () => {
+    for (const value of ['0', '101', 'many']) assert.throws(() => synth({ context: { stage: 'dev', vectorBuckets: value } }), /context vectorBuckets/, value);
+    assert.equal(MAX_VECTOR_BUCKETS, 100);
+  });
+
+  test('a function that uses the buckets is created after them; no bucket when no function uses them', () => {
+    const s = stage('dev');
+    const bucketIds = s.stack.vectorBuckets.map((b) => s.stack.getLogicalId(b));
+    for (const [name, { config }] of s.stack.functions) {
+      const dependsOn = ([] as string[]).concat(resources(s.template, 'AWS::Lambda::Function')[functionLogicalId(s, name)].DependsOn ?? []);
+      const uses = config.environment.vectorBuckets || config.permissions.s3vectors.length > 0;
+      assert.equal(bucketIds.every((id) => dependsOn.includes(id)), uses, name);
+    }
+    const none = loadFunctionRegistry().functions.map((f) => ({
+      ...f,
+      environment: { ...f.environment, vectorBuckets: false },
+      permissions: { ...f.permissions, s3vectors: [] },
+    }));
+    const without = synth({ functions: { functions: none } });
+    without.template.resourceCountIs('AWS::S3Vectors::VectorBucket', 0);
+    assert.equal(without.stack.vectorBucketPrefix, undefined);
+  });
+
+  test('the prefix: from the stack name, lowercase letters, digits and hyphens, short enough for the 100th bucket', () => {
+    assert.equal(vectorBucketPrefix('Tenantry-dev'), 'tenantry-dev-vectors');
+    assert.equal(vectorBucketPrefix('My_Stack.Name--2'), 'my-stack-name-2-vectors');
+    const long = vectorBucketPrefix(`Tenantry-${'x'.repeat(80)}`);
+    for (const name of vectorBucketNames(long, MAX_VECTOR_BUCKETS)) assert.ok(/^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/.test(name), name);
+  });
+
+  test('the names and variables are the store\'s (shared/store/src/vectors.rs)', () => {
+    const store = fs.readFileSync(`${REPO_ROOT}/shared/store/src/vectors.rs`, 'utf8');
+    assert.match(store, /pub const VECTOR_BUCKET_PREFIX_ENV: &str = "VECTOR_BUCKET_PREFIX";/);
+    assert.match(store, /pub const VECTOR_BUCKETS_ENV: &str = "VECTOR_BUCKETS";/);
+    assert.match(store, /format!\("\{\}-\{n\}", self\.prefix\)/);
   });
 });
 

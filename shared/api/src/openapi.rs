@@ -66,6 +66,7 @@ const ERRORS: &[(u16, &str, &str)] = &[
         "TooManyRequests",
         "Too many requests: a limit of the API (a problem with Retry-After) or API Gateway's throttling (`{\"message\": \"Too Many Requests\"}`)",
     ),
+    (503, "ServiceUnavailable", "A service the operation depends on (the model, storage) is unavailable or timed out; a problem with Retry-After"),
 ];
 
 /// The error statuses `route` can answer besides `default`.
