@@ -143,6 +143,27 @@ echo "extracted text:"; curl -sS -f "$TEXT" | sed 's/^/  /'
 get "/orgs/$ORG/files?taskId=$T2" "$ADA_TOKEN" | json '"files on the task: " + ", ".join(f["name"] + " (" + f["status"] + ")" for f in d["items"])'
 get "/orgs/$ORG/usage" "$ADA_TOKEN" | json '"storage: " + str(d["storageBytes"]) + " bytes used, " + str(d["storageReserved"]) + " reserved"'
 
+step "Bob asks the chat about the PDF: the answer streams and cites it"
+# The PDF's file.processed event reached the chat's ingest queue through the stream's fan-out.
+delivered chat queue:ingest
+CONV=$(post "/orgs/$ORG/conversations" '{}' "$BOB_TOKEN" | json 'd["id"]')
+curl -sS -f -N -X POST "$API/orgs/$ORG/conversations/$CONV/messages" -H 'content-type: application/json' \
+  -H 'accept: text/event-stream' -H "authorization: Bearer $BOB_TOKEN" -d '{"content":"What is in the table of cubes?"}' > "$WORK/chat.sse"
+python3 -c '
+import json, sys
+events = [(e.split("\n")[0][7:], json.loads(e.split("\n")[1][6:])) for e in open(sys.argv[1]).read().split("\n\n") if e.strip()]
+print("%d events: %s" % (len(events), ", ".join(sorted(set(n for n, _ in events)))))
+name, turn = events[-1]
+assert name == "done", events[-1]
+answer = turn["answer"]
+print("answer: " + answer["content"])
+for c in answer.get("citations", []):
+    print("cited [%d]: %s, page %s -> %s" % (c["number"], c["title"], c.get("page"), c["link"]))
+assert any(c["title"] == "tables.pdf" for c in answer.get("citations", [])), "the answer does not cite tables.pdf"
+print("usage: %d input and %d output tokens in %d ms" % (answer["usage"]["inputTokens"], answer["usage"]["outputTokens"], answer["latencyMs"]))
+' "$WORK/chat.sse"
+get "/orgs/$ORG/usage" "$ADA_TOKEN" | json '"chat this month: " + str(d["chat"]["tokensUsed"]) + " of " + str(d["chat"]["tokensPerMonth"]) + " tokens, USD " + format(d["chat"]["costUsd"], ".6f")'
+
 step "A cross-tenant request is refused"
 EVE_TOKEN=$(login "eve-$RUN@example.com")
 STATUS=$(curl -sS -o /tmp/tenantry-demo-$$.json -w '%{http_code}' "$API/orgs/$ORG/members" -H "authorization: Bearer $EVE_TOKEN")
