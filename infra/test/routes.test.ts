@@ -98,7 +98,11 @@ describe('functions.json declares the functions, routes.json routes the HTTP one
       s.template.resourceCountIs('AWS::Scheduler::Schedule', rest.reduce((n, f) => n + f.sources.schedules.length, 0));
       s.template.resourceCountIs(
         'AWS::Lambda::EventSourceMapping',
-        rest.reduce((n, f) => n + (f.sources.dynamodbStream !== null ? 1 : 0) + (f.sources.s3 !== null ? 1 : 0) + f.sources.queues.length, 0),
+        rest.reduce(
+          (n, f) =>
+            n + (f.sources.dynamodbStream !== null ? 1 : 0) + (f.sources.s3 !== null ? 1 : 0) + f.sources.queues.length + (f.sources.domainEvents !== null ? 1 : 0),
+          0,
+        ),
       );
       // (CDK's own handlers go with what needed them: the bucket's notification handler with the
       // last S3 source.)

@@ -177,7 +177,10 @@ async fn documents_are_cited_and_a_deleted_file_stops_being_cited() {
     let answer = &res.body["answer"];
     assert!(answer["content"].as_str().unwrap().contains("[1]"), "{answer}");
     let citation = &answer["citations"][0];
-    assert_eq!((citation["kind"].as_str(), citation["fileId"].as_str(), citation["title"].as_str()), (Some("file"), Some(file.to_string().as_str()), Some("falcon.txt")));
+    assert_eq!(
+        (citation["kind"].as_str(), citation["fileId"].as_str(), citation["title"].as_str()),
+        (Some("file"), Some(file.to_string().as_str()), Some("falcon.txt"))
+    );
     assert_eq!(citation["link"], format!("/orgs/{}/files/{file}/download", org.scope.org_id()));
     // ingesting the same file again does not duplicate its chunks
     w.event(&org, "file.processed", file).await;
@@ -283,7 +286,11 @@ async fn concurrent_messages_at_the_edge_of_the_budget_never_overspend() {
         assert!(r.body["detail"].as_str().unwrap().contains("resets at"));
     }
     let usage = w.usage(&org).await;
-    let used: u64 = answers.iter().filter(|a| a.status == 201).map(|a| a.body["answer"]["usage"]["inputTokens"].as_u64().unwrap() + a.body["answer"]["usage"]["outputTokens"].as_u64().unwrap()).sum();
+    let used: u64 = answers
+        .iter()
+        .filter(|a| a.status == 201)
+        .map(|a| a.body["answer"]["usage"]["inputTokens"].as_u64().unwrap() + a.body["answer"]["usage"]["outputTokens"].as_u64().unwrap())
+        .sum();
     assert_eq!(usage.org.chat_tokens, spent + used, "every token is counted once");
     assert_eq!(usage.org.chat_reserved, 0, "every reservation is settled");
     assert!(usage.org.chat_tokens <= limit + 1_600, "overspent by more than one call's reservation");
@@ -300,10 +307,13 @@ async fn a_streamed_answer_sends_deltas_then_the_turn_with_usage_last() {
     let events = events(res).await;
     let (last, done) = events.last().unwrap();
     assert_eq!(last, "done", "{events:?}");
-    let deltas: Vec<&str> = events[..events.len() - 1].iter().map(|(name, data)| {
-        assert_eq!(name, "delta");
-        data["text"].as_str().unwrap()
-    }).collect();
+    let deltas: Vec<&str> = events[..events.len() - 1]
+        .iter()
+        .map(|(name, data)| {
+            assert_eq!(name, "delta");
+            data["text"].as_str().unwrap()
+        })
+        .collect();
     assert!(deltas.len() > 10, "{} deltas", deltas.len());
     assert_eq!(deltas.concat(), done["answer"]["content"].as_str().unwrap());
     assert!(done["answer"]["usage"]["outputTokens"].as_u64().unwrap() > 50);
@@ -411,7 +421,12 @@ async fn settings_stay_within_the_plan_and_the_prompt_is_the_admins_business() {
     let conv = ApiCall::post(&format!("/orgs/{}/conversations", org.scope.org_id())).by(&member).send(&w.router).await.expect(201);
     let conv = conv.body["id"].as_str().unwrap();
     let marker = format!("garden-{}", ulid::Ulid::new());
-    let res = ApiCall::post(&format!("/orgs/{}/conversations/{conv}/messages", org.scope.org_id())).by(&member).json(json!({"content": marker})).send(&w.router).await.expect(201);
+    let res = ApiCall::post(&format!("/orgs/{}/conversations/{conv}/messages", org.scope.org_id()))
+        .by(&member)
+        .json(json!({"content": marker}))
+        .send(&w.router)
+        .await
+        .expect(201);
     assert_eq!(res.body["answer"]["model"], "us.amazon.nova-micro-v1:0");
     let call = transcript(&marker).await.pop().unwrap();
     assert!(call["request"]["system"][0]["text"].as_str().unwrap().starts_with("Only about gardening."));

@@ -90,10 +90,22 @@ pub fn routes() -> RouteTable<AppState> {
     use store::chat::{Conversation, StoredChatSettings};
     RouteTable::default()
         .tag("chat", "Chat on Amazon Bedrock under the org's prompt, models and token budget, with answers drawn from its documents and tasks")
-        .route(Method::GET, "/orgs/{orgId}/chat/settings", "getChatSettings", "The org's chat settings (the system prompt to admins only)", routes::get_settings)
+        .route(
+            Method::GET,
+            "/orgs/{orgId}/chat/settings",
+            "getChatSettings",
+            "The org's chat settings (the system prompt to admins only)",
+            routes::get_settings,
+        )
         .returns::<StoredChatSettings>(200)
         .header("ETag", "the settings' version")
-        .route(Method::PUT, "/orgs/{orgId}/chat/settings", "putChatSettings", "Set the org's chat settings (admins), within the plan's models and bounds", routes::put_settings)
+        .route(
+            Method::PUT,
+            "/orgs/{orgId}/chat/settings",
+            "putChatSettings",
+            "Set the org's chat settings (admins), within the plan's models and bounds",
+            routes::put_settings,
+        )
         .takes::<domain::chat::ChatSettings>()
         .returns::<StoredChatSettings>(200)
         .header("ETag", "the settings' version")
@@ -117,7 +129,13 @@ pub fn routes() -> RouteTable<AppState> {
         .takes::<RenameConversation>()
         .returns::<Conversation>(200)
         .header("ETag", "the conversation's version")
-        .route(Method::DELETE, "/orgs/{orgId}/conversations/{conversationId}", "deleteConversation", "Delete one of the caller's conversations and its messages", routes::delete)
+        .route(
+            Method::DELETE,
+            "/orgs/{orgId}/conversations/{conversationId}",
+            "deleteConversation",
+            "Delete one of the caller's conversations and its messages",
+            routes::delete,
+        )
         .no_content()
         .route(
             Method::POST,

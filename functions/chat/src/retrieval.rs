@@ -76,15 +76,12 @@ pub async fn embed(app: &AppState, text: &str) -> Result<Vec<f32>, String> {
         .send()
         .await
         .map_err(|e| aws_sdk_bedrockruntime::error::DisplayErrorContext(e).to_string())?;
-    let answer: Value = serde_json::from_slice(out.body().as_ref()).map_err(|e| format!("the embedding answer is not JSON: {e}"))?;
-    let vector: Vec<f32> = answer
-        .get("embedding")
-        .and_then(Value::as_array)
-        .ok_or("the embedding answer has no embedding")?
-        .iter()
-        .map(|v| v.as_f64().map(|f| f as f32))
-        .collect::<Option<_>>()
-        .ok_or("the embedding holds a non-number")?;
+    // Titan's answer: {"embedding": [...], "inputTextTokenCount": n}; serde reads the numbers as f32.
+    #[derive(serde::Deserialize)]
+    struct Embedding {
+        embedding: Vec<f32>,
+    }
+    let vector = serde_json::from_slice::<Embedding>(out.body().as_ref()).map_err(|e| format!("the embedding answer is not one: {e}"))?.embedding;
     if vector.len() != usize::try_from(EMBEDDING_DIMENSIONS).unwrap_or(0) {
         return Err(format!("the embedding has {} dimensions, not {EMBEDDING_DIMENSIONS}", vector.len()));
     }
@@ -211,7 +208,10 @@ fn vector_key(file: FileId, n: usize) -> String {
 
 /// Creates the org's index unless it exists.
 async fn ensure_index(vectors: &Vectors, index: &VectorIndex) -> Result<(), String> {
-    let metadata = MetadataConfiguration::builder().set_non_filterable_metadata_keys(Some(NON_FILTERABLE.iter().map(|k| (*k).to_owned()).collect())).build().map_err(|e| e.to_string())?;
+    let metadata = MetadataConfiguration::builder()
+        .set_non_filterable_metadata_keys(Some(NON_FILTERABLE.iter().map(|k| (*k).to_owned()).collect()))
+        .build()
+        .map_err(|e| e.to_string())?;
     let created = vectors
         .client
         .create_index()
@@ -231,7 +231,8 @@ async fn ensure_index(vectors: &Vectors, index: &VectorIndex) -> Result<(), Stri
 }
 
 async fn ingest_file(app: &AppState, vectors: &Vectors, index: &VectorIndex, file: &StoredFile) -> Result<(), String> {
-    let object = app.s3.get_object().bucket(&*app.bucket).key(file.text_key()).send().await.map_err(|e| aws_sdk_s3::error::DisplayErrorContext(e).to_string())?;
+    let object =
+        app.s3.get_object().bucket(&*app.bucket).key(file.text_key()).send().await.map_err(|e| aws_sdk_s3::error::DisplayErrorContext(e).to_string())?;
     let etag = object.e_tag().unwrap_or("").to_owned();
     let before = app.store.indexed_file(file.org_id, file.id).await.map_err(|e| e.to_string())?;
     if before.as_ref().is_some_and(|b| b.etag == etag && !etag.is_empty()) {
@@ -260,7 +261,12 @@ async fn ingest_file(app: &AppState, vectors: &Vectors, index: &VectorIndex, fil
                 meta["taskId"] = json!(t.to_string());
             }
         }
-        let v = PutInputVector::builder().key(vector_key(file.id, n)).data(VectorData::Float32(vector)).metadata(to_document(&meta)).build().map_err(|e| e.to_string())?;
+        let v = PutInputVector::builder()
+            .key(vector_key(file.id, n))
+            .data(VectorData::Float32(vector))
+            .metadata(to_document(&meta))
+            .build()
+            .map_err(|e| e.to_string())?;
         batch.push(v);
         if batch.len() == VECTOR_BATCH {
             put(vectors, index, std::mem::take(&mut batch)).await?;
@@ -301,7 +307,9 @@ async fn delete_keys(vectors: &Vectors, index: &VectorIndex, keys: Vec<String>) 
         let deleted = vectors.client.delete_vectors().vector_bucket_name(&index.bucket).index_name(&index.index).set_keys(Some(chunk.to_vec())).send().await;
         match deleted {
             Ok(_) => {}
-            Err(e) if e.as_service_error().is_some_and(aws_sdk_s3vectors::operation::delete_vectors::DeleteVectorsError::is_not_found_exception) => return Ok(()),
+            Err(e) if e.as_service_error().is_some_and(aws_sdk_s3vectors::operation::delete_vectors::DeleteVectorsError::is_not_found_exception) => {
+                return Ok(());
+            }
             Err(e) => return Err(aws_sdk_s3vectors::error::DisplayErrorContext(e).to_string()),
         }
     }

@@ -64,7 +64,8 @@ pub struct ConversationWithMessages {
 pub async fn get_settings(State(app): State<AppState>, Caller(who): Caller, p: Params) -> ApiResult<Response> {
     let org: OrgId = p.get("orgId")?;
     let store = &app.store;
-    let (scope, stored) = store.authorize_with(&who, org, Action::ReadWorkload, |pending| async move { store.chat_settings(&pending, domain::Plan::Free).await }).await?;
+    let (scope, stored) =
+        store.authorize_with(&who, org, Action::ReadWorkload, |pending| async move { store.chat_settings(&pending, domain::Plan::Free).await }).await?;
     // Never saved: the defaults of the org's plan (known once authorized).
     let mut stored: StoredChatSettings = if stored.version == 0 { store::chat::default_settings(scope.org().plan) } else { stored };
     if !domain::permits(scope.role(), Action::UpdateOrg) {
@@ -74,11 +75,18 @@ pub async fn get_settings(State(app): State<AppState>, Caller(who): Caller, p: P
     Ok(with_etag(stored.version, Json(stored)))
 }
 
-pub async fn put_settings(State(app): State<AppState>, Caller(who): Caller, p: Params, headers: HeaderMap, JsonBody(input): JsonBody<ChatSettings>) -> ApiResult<Response> {
+pub async fn put_settings(
+    State(app): State<AppState>,
+    Caller(who): Caller,
+    p: Params,
+    headers: HeaderMap,
+    JsonBody(input): JsonBody<ChatSettings>,
+) -> ApiResult<Response> {
     let org: OrgId = p.get("orgId")?;
     let expected = if_match(&headers)?;
     let store = &app.store;
-    let (scope, read) = store.authorize_with(&who, org, Action::UpdateOrg, |pending| async move { store.chat_settings(&pending, domain::Plan::Free).await }).await?;
+    let (scope, read) =
+        store.authorize_with(&who, org, Action::UpdateOrg, |pending| async move { store.chat_settings(&pending, domain::Plan::Free).await }).await?;
     input.validate(scope.org().plan).map_err(ApiError::invalid)?;
     let mut first = Some(read);
     let saved = last_writer_wins(expected, || {
@@ -96,7 +104,12 @@ pub async fn put_settings(State(app): State<AppState>, Caller(who): Caller, p: P
     Ok(with_etag(saved.version, Json(saved)))
 }
 
-pub async fn create(State(app): State<AppState>, Caller(who): Caller, p: Params, OptionalJsonBody(input): OptionalJsonBody<CreateConversation>) -> ApiResult<Response> {
+pub async fn create(
+    State(app): State<AppState>,
+    Caller(who): Caller,
+    p: Params,
+    OptionalJsonBody(input): OptionalJsonBody<CreateConversation>,
+) -> ApiResult<Response> {
     let org: OrgId = p.get("orgId")?;
     let title = input.unwrap_or_default().title.map(|t| chat::title(&t, "title")).transpose().map_err(|e| ApiError::invalid(vec![e]))?;
     let scope = app.store.authorize(&who, org, Action::WriteWorkload).await?;
@@ -111,7 +124,8 @@ pub async fn list(State(app): State<AppState>, Caller(who): Caller, p: Params, q
     let org: OrgId = p.get("orgId")?;
     let q = q.only(&[])?;
     let (store, page, user) = (&app.store, &q.page, &who.user_id);
-    let (_, listed) = store.authorize_with(&who, org, Action::WriteWorkload, |pending| async move { store.list_conversations(&pending, user, page).await }).await?;
+    let (_, listed) =
+        store.authorize_with(&who, org, Action::WriteWorkload, |pending| async move { store.list_conversations(&pending, user, page).await }).await?;
     Ok(Json(listed))
 }
 
@@ -121,7 +135,8 @@ pub(crate) async fn conversation_of(app: &AppState, who: &Identity, p: &Params) 
     let org: OrgId = p.get("orgId")?;
     let id: ConversationId = p.get("conversationId")?;
     let (store, user) = (&app.store, &who.user_id);
-    let (scope, conv) = store.authorize_with(who, org, Action::WriteWorkload, |pending| async move { store.get_conversation(&pending, user, id).await }).await?;
+    let (scope, conv) =
+        store.authorize_with(who, org, Action::WriteWorkload, |pending| async move { store.get_conversation(&pending, user, id).await }).await?;
     Ok((scope, conv.ok_or(DomainError::NotFound)?))
 }
 
@@ -140,7 +155,13 @@ pub async fn get(State(app): State<AppState>, Caller(who): Caller, p: Params) ->
     Ok(with_etag(conversation.version, Json(ConversationWithMessages { conversation, messages })))
 }
 
-pub async fn rename(State(app): State<AppState>, Caller(who): Caller, p: Params, headers: HeaderMap, JsonBody(input): JsonBody<RenameConversation>) -> ApiResult<Response> {
+pub async fn rename(
+    State(app): State<AppState>,
+    Caller(who): Caller,
+    p: Params,
+    headers: HeaderMap,
+    JsonBody(input): JsonBody<RenameConversation>,
+) -> ApiResult<Response> {
     let expected = if_match(&headers)?;
     let title = chat::title(&input.title, "title").map_err(|e| ApiError::invalid(vec![e]))?;
     let (scope, conv) = conversation_of(&app, &who, &p).await?;
@@ -181,10 +202,20 @@ pub async fn delete(State(app): State<AppState>, Caller(who): Caller, p: Params,
 
 /// Whether the request asks for server-sent events.
 fn wants_events(headers: &HeaderMap) -> bool {
-    headers.get_all(header::ACCEPT).iter().filter_map(|v| v.to_str().ok()).any(|v| v.split(',').any(|m| m.trim().split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("text/event-stream"))))
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.split(',').any(|m| m.trim().split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("text/event-stream"))))
 }
 
-pub async fn post_message(State(app): State<AppState>, Caller(who): Caller, p: Params, headers: HeaderMap, JsonBody(input): JsonBody<PostMessage>) -> ApiResult<Response> {
+pub async fn post_message(
+    State(app): State<AppState>,
+    Caller(who): Caller,
+    p: Params,
+    headers: HeaderMap,
+    JsonBody(input): JsonBody<PostMessage>,
+) -> ApiResult<Response> {
     let content = chat::message_content(&input.content, "content").map_err(|e| ApiError::invalid(vec![e]))?;
     if input.file_ids.len() > 20 {
         return Err(ApiError::invalid(vec![domain::FieldError::new("fileIds", "at most 20 files")]));

@@ -12,8 +12,8 @@ use std::time::Instant;
 use api::{ApiError, ApiResult};
 use aws_sdk_bedrockruntime::error::ProvideErrorMetadata;
 use aws_sdk_bedrockruntime::types::{
-    ContentBlock, ContentBlockDelta, ContentBlockStart, ConversationRole, ConverseOutput, ConverseStreamOutput, InferenceConfiguration, Message,
-    StopReason, SystemContentBlock, ToolResultBlock, ToolResultContentBlock, ToolResultStatus, ToolUseBlock,
+    ContentBlock, ContentBlockDelta, ContentBlockStart, ConversationRole, ConverseOutput, ConverseStreamOutput, InferenceConfiguration, Message, StopReason,
+    SystemContentBlock, ToolResultBlock, ToolResultContentBlock, ToolResultStatus, ToolUseBlock,
 };
 use axum::Json;
 use axum::body::{Body, Bytes};
@@ -114,7 +114,13 @@ impl ModelFailure {
                 retry_after: None,
             }
         } else if is("ValidationException") {
-            ModelFailure { status: StatusCode::BAD_REQUEST, code: "model-validation", title: "The model refused the request", detail: message, retry_after: None }
+            ModelFailure {
+                status: StatusCode::BAD_REQUEST,
+                code: "model-validation",
+                title: "The model refused the request",
+                detail: message,
+                retry_after: None,
+            }
         } else {
             ModelFailure {
                 status: StatusCode::SERVICE_UNAVAILABLE,
@@ -136,7 +142,8 @@ impl ModelFailure {
 }
 
 fn not_allowed(model: &str, allowed: &[String]) -> ApiError {
-    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "model-not-allowed", "Model not allowed").detail(format!("{model} is not one of the org's models: {}", allowed.join(", ")))
+    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "model-not-allowed", "Model not allowed")
+        .detail(format!("{model} is not one of the org's models: {}", allowed.join(", ")))
 }
 
 /// Quotes `text` for an XML-like element's content or attribute.
@@ -232,7 +239,10 @@ impl Prepared {
     }
 
     fn inference(&self) -> InferenceConfiguration {
-        InferenceConfiguration::builder().max_tokens(i32::try_from(self.settings.max_output_tokens).unwrap_or(i32::MAX)).temperature(self.settings.temperature).build()
+        InferenceConfiguration::builder()
+            .max_tokens(i32::try_from(self.settings.max_output_tokens).unwrap_or(i32::MAX))
+            .temperature(self.settings.temperature)
+            .build()
     }
 
     /// The worst case of the next call: its whole prompt by the estimate, and every output
@@ -340,7 +350,9 @@ fn block_tokens(block: &ContentBlock) -> u64 {
     match block {
         ContentBlock::Text(t) => estimate_tokens(t),
         ContentBlock::ToolUse(t) => estimate_tokens(&to_json(t.input()).to_string()) + 20,
-        ContentBlock::ToolResult(r) => r.content().iter().map(|c| if let ToolResultContentBlock::Json(d) = c { estimate_tokens(&to_json(d).to_string()) } else { 50 }).sum::<u64>() + 20,
+        ContentBlock::ToolResult(r) => {
+            r.content().iter().map(|c| if let ToolResultContentBlock::Json(d) = c { estimate_tokens(&to_json(d).to_string()) } else { 50 }).sum::<u64>() + 20
+        }
         _ => 100,
     }
 }
@@ -539,7 +551,8 @@ pub async fn stream(app: AppState, prepared: Prepared) -> ApiResult<Response> {
     Ok(res)
 }
 
-type EventStream = aws_sdk_bedrockruntime::primitives::event_stream::EventReceiver<ConverseStreamOutput, aws_sdk_bedrockruntime::types::error::ConverseStreamOutputError>;
+type EventStream =
+    aws_sdk_bedrockruntime::primitives::event_stream::EventReceiver<ConverseStreamOutput, aws_sdk_bedrockruntime::types::error::ConverseStreamOutputError>;
 
 /// Reserves and opens one ConverseStream call.
 async fn open_stream(app: &AppState, p: &Prepared, messages: &[Message]) -> ApiResult<(Reservation, EventStream)> {

@@ -62,11 +62,8 @@ impl FanOut {
         let mut failed_events: Vec<&str> = Vec::new();
         for queue in self.queues.iter() {
             let mut seen = std::collections::HashSet::new();
-            let mine: Vec<&DomainEvent> = events
-                .iter()
-                .map(|(_, e)| e)
-                .filter(|e| queue.kinds.iter().any(|k| k == e.kind.as_str()) && seen.insert(e.id.as_str()))
-                .collect();
+            let mine: Vec<&DomainEvent> =
+                events.iter().map(|(_, e)| e).filter(|e| queue.kinds.iter().any(|k| k == e.kind.as_str()) && seen.insert(e.id.as_str())).collect();
             for chunk in mine.chunks(BATCH) {
                 failed_events.extend(self.send(queue, chunk).await);
             }

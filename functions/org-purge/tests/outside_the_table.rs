@@ -147,7 +147,7 @@ async fn a_record_whose_forward_fails_is_reported_alone() {
     let org = OrgId::new();
     let (first, lost, last) = (event(EventKind::FileProcessed, org), event(EventKind::FileDeleted, org), event(EventKind::FileProcessed, org));
     // An event item that does not parse (no org): a poison record, reported alone too.
-    let mut poison: serde_dynamo::Item = serde_dynamo::to_item(&event(EventKind::FileProcessed, org)).unwrap();
+    let mut poison: serde_dynamo::Item = serde_dynamo::to_item(event(EventKind::FileProcessed, org)).unwrap();
     poison.remove("orgId");
     poison.insert("_type".into(), serde_dynamo::AttributeValue::S("event".into()));
     poison.insert("PK".into(), serde_dynamo::AttributeValue::S("EVENT#poison".into()));

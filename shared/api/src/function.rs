@@ -262,7 +262,13 @@ pub async fn serve_streaming(handlers: Handlers) -> Result<(), lambda_runtime::E
             let router = handlers.http.clone().ok_or_else(|| failed(InvokeError::NoHandler(kind).to_string()))?;
             let request: LambdaRequest = serde_json::from_value(event.payload).map_err(|e| failed(InvokeError::Malformed(kind, e.to_string()).to_string()))?;
             let mut adapter = lambda_http::StreamAdapter::from(router);
-            let response = adapter.ready().await.map_err(|e| failed(e.to_string()))?.call(LambdaEvent::new(request, event.context)).await.map_err(|e| failed(e.to_string()))?;
+            let response = adapter
+                .ready()
+                .await
+                .map_err(|e| failed(e.to_string()))?
+                .call(LambdaEvent::new(request, event.context))
+                .await
+                .map_err(|e| failed(e.to_string()))?;
             let stream: ByteStream = Box::pin(response.stream.map(|chunk| chunk.map_err(|e| lambda_runtime::Error::from(format!("{e:?}")))));
             return Ok(FunctionResponse::StreamingResponse(StreamResponse { metadata_prelude: response.metadata_prelude, stream }));
         }

@@ -143,7 +143,7 @@ impl ChatSettings {
         let mut errors = Vec::new();
         let prompt_chars = self.system_prompt.chars().count();
         if prompt_chars > MAX_SYSTEM_PROMPT_CHARS {
-            errors.push(FieldError::new("systemPrompt", &format!("at most {MAX_SYSTEM_PROMPT_CHARS} characters")));
+            errors.push(FieldError::new("systemPrompt", format!("at most {MAX_SYSTEM_PROMPT_CHARS} characters")));
         }
         if self.system_prompt.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
             errors.push(FieldError::new("systemPrompt", "no control characters"));
@@ -153,7 +153,7 @@ impl ChatSettings {
         }
         for m in &self.allowed_models {
             if !bounds.models.contains(&m.as_str()) {
-                errors.push(FieldError::new("allowedModels", &format!("{m} is not a model of this plan (its models: {})", bounds.models.join(", "))));
+                errors.push(FieldError::new("allowedModels", format!("{m} is not a model of this plan (its models: {})", bounds.models.join(", "))));
             }
         }
         if !self.allowed_models.contains(&self.default_model) {
@@ -163,7 +163,7 @@ impl ChatSettings {
             errors.push(FieldError::new("temperature", "between 0 and 1"));
         }
         if self.max_output_tokens == 0 || self.max_output_tokens > bounds.max_output_tokens {
-            errors.push(FieldError::new("maxOutputTokens", &format!("between 1 and {} on this plan", bounds.max_output_tokens)));
+            errors.push(FieldError::new("maxOutputTokens", format!("between 1 and {} on this plan", bounds.max_output_tokens)));
         }
         if self.user_tokens_per_month == Some(0) {
             errors.push(FieldError::new("userTokensPerMonth", "at least 1 (or leave it out)"));
@@ -186,7 +186,7 @@ pub fn estimate_tokens(text: &str) -> u64 {
 pub fn title(value: &str, field: &str) -> Result<String, FieldError> {
     let t = value.trim();
     if t.is_empty() || t.chars().count() > MAX_TITLE_CHARS || t.chars().any(char::is_control) {
-        return Err(FieldError::new(field, &format!("1 to {MAX_TITLE_CHARS} characters, no control characters")));
+        return Err(FieldError::new(field, format!("1 to {MAX_TITLE_CHARS} characters, no control characters")));
     }
     Ok(t.to_owned())
 }
@@ -194,7 +194,7 @@ pub fn title(value: &str, field: &str) -> Result<String, FieldError> {
 /// A user message's content (1 to [`MAX_MESSAGE_CHARS`] characters, not only spaces).
 pub fn message_content(value: &str, field: &str) -> Result<String, FieldError> {
     if value.trim().is_empty() || value.chars().count() > MAX_MESSAGE_CHARS {
-        return Err(FieldError::new(field, &format!("1 to {MAX_MESSAGE_CHARS} characters")));
+        return Err(FieldError::new(field, format!("1 to {MAX_MESSAGE_CHARS} characters")));
     }
     if value.chars().any(|c| c.is_control() && c != '\n' && c != '\t' && c != '\r') {
         return Err(FieldError::new(field, "no control characters"));

@@ -16,4 +16,4 @@ pub mod seed;
 pub mod stats;
 
 pub use process::{FunctionProcess, ProcessOutput, RunError, lambda_env};
-pub use runtime_api::{Completed, Emulator, FunctionConfig, InitError, Invocation, Outcome, Pending};
+pub use runtime_api::{Completed, Emulator, FunctionConfig, InitError, Invocation, Outcome, Pending, StreamError, Streamed};

@@ -15,7 +15,7 @@ use lambda_emulator::report::{BUDGETS, Machine, Report, ScenarioResult};
 use lambda_emulator::scenarios::{self, FunctionDef, Kind, PerInvocation, Prepared, SCENARIOS, Scenario, Templates, Who};
 use lambda_emulator::seed::{self, Fixture, Upload};
 use lambda_emulator::stats::Summary;
-use lambda_emulator::{Completed, Emulator, FunctionConfig, FunctionProcess, Invocation, Outcome, lambda_env};
+use lambda_emulator::{Completed, Emulator, FunctionConfig, FunctionProcess, Invocation, Outcome, Streamed, lambda_env};
 use local_runner::provision;
 use testkit::endpoint as local_aws;
 
@@ -307,32 +307,39 @@ fn ms(d: Duration) -> f64 {
 }
 
 /// How an answer reads: the key it is counted under, whether it is a success, whether it is
-/// a function error.
+/// a function error. A streamed answer is read as Lambda reads it: an HTTP answer by the status
+/// of its metadata prelude, and a failure reported in its trailers is a function error.
 fn judge(kind: Kind, outcome: &Outcome) -> (String, bool, bool) {
     let json = |body: &[u8]| serde_json::from_slice::<serde_json::Value>(body).ok();
-    match outcome {
-        Outcome::Response(body) => match kind {
-            // A 2xx status.
-            Kind::Http => {
-                let status = json(body).and_then(|v| v["statusCode"].as_u64());
-                let key = status.map(|s| s.to_string()).unwrap_or_else(|| "unparsable".into());
-                (key, status.is_some_and(|s| (200..300).contains(&s)), false)
-            }
-            // Any answer: a refusal is a function error.
-            Kind::CognitoTrigger => ("ok".into(), true, false),
-            // Every record done: `{"batchItemFailures": []}`.
-            Kind::Stream | Kind::Queue => match json(body).and_then(|v| v.get("batchItemFailures")?.as_array().map(Vec::len)) {
-                Some(0) => ("ok".into(), true, false),
-                Some(n) => (format!("{n} failed record(s)"), false, false),
-                None => ("unparsable".into(), false, false),
-            },
-            // Nothing to answer: `null`.
-            Kind::Schedule | Kind::Bus => match json(body) {
-                Some(serde_json::Value::Null) => ("ok".into(), true, false),
-                _ => ("unexpected answer".into(), false, false),
-            },
+    let body = match outcome {
+        Outcome::Error { error_type, .. } => return (format!("error:{}", error_type.as_deref().unwrap_or("unknown")), false, true),
+        Outcome::Streamed(Streamed { error: Some(e), .. }) => return (format!("stream error:{}", e.error_type), false, true),
+        Outcome::Streamed(s) if kind == Kind::Http => {
+            let key = s.status().map(|s| s.to_string()).unwrap_or_else(|| "no prelude".into());
+            return (key, s.status().is_some_and(|s| (200..300).contains(&s)), false);
+        }
+        Outcome::Response(body) | Outcome::Streamed(Streamed { body, .. }) => body,
+    };
+    match kind {
+        // A 2xx status.
+        Kind::Http => {
+            let status = json(body).and_then(|v| v["statusCode"].as_u64());
+            let key = status.map(|s| s.to_string()).unwrap_or_else(|| "unparsable".into());
+            (key, status.is_some_and(|s| (200..300).contains(&s)), false)
+        }
+        // Any answer: a refusal is a function error.
+        Kind::CognitoTrigger => ("ok".into(), true, false),
+        // Every record done: `{"batchItemFailures": []}`.
+        Kind::Stream | Kind::Queue => match json(body).and_then(|v| v.get("batchItemFailures")?.as_array().map(Vec::len)) {
+            Some(0) => ("ok".into(), true, false),
+            Some(n) => (format!("{n} failed record(s)"), false, false),
+            None => ("unparsable".into(), false, false),
         },
-        Outcome::Error { error_type, .. } => (format!("error:{}", error_type.as_deref().unwrap_or("unknown")), false, true),
+        // Nothing to answer: `null`.
+        Kind::Schedule | Kind::Bus => match json(body) {
+            Some(serde_json::Value::Null) => ("ok".into(), true, false),
+            _ => ("unexpected answer".into(), false, false),
+        },
     }
 }
 
@@ -340,7 +347,8 @@ fn judge(kind: Kind, outcome: &Outcome) -> (String, bool, bool) {
 /// invocation (an org it should have purged is still there), which fails a successful answer.
 fn record(result: &mut ScenarioResult, kind: Kind, done: &Completed, problem: Option<String>) {
     let body = match &done.outcome {
-        Outcome::Response(body) | Outcome::Error { body, .. } => body,
+        Outcome::Streamed(Streamed { error: Some(e), .. }) => &e.body,
+        other => other.body(),
     };
     let (key, ok, function_error) = judge(kind, &done.outcome);
     match problem {

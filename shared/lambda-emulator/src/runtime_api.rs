@@ -1,6 +1,14 @@
 //! The Lambda Runtime API (version 2018-06-01) as a function process sees it: a long-polled
 //! `next`, the invocation's `response` or `error`, and `init/error`. The harness queues events
 //! with [`Emulator::submit`] and awaits their [`Completed`] outcome.
+//!
+//! A response is buffered (one body, at most 6 MB) or streamed, as Lambda response streaming
+//! posts it: `Lambda-Runtime-Function-Response-Mode: streaming`, a chunked body of up to 200 MB
+//! and, for an HTTP integration (`Content-Type:
+//! application/vnd.awslambda.http-integration-response`), a metadata prelude first (JSON with
+//! the `statusCode`, `headers` and `cookies` of the answer, then 8 NUL bytes), then the answer's
+//! body. A failure once the stream has begun is reported in the trailers
+//! `Lambda-Runtime-Function-Error-Type` and `Lambda-Runtime-Function-Error-Body` (base64).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -8,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -25,9 +33,17 @@ pub const TRACE_ID: &str = "lambda-runtime-trace-id";
 pub const CLIENT_CONTEXT: &str = "lambda-runtime-client-context";
 pub const COGNITO_IDENTITY: &str = "lambda-runtime-cognito-identity";
 pub const ERROR_TYPE: &str = "lambda-runtime-function-error-type";
+pub const ERROR_BODY: &str = "lambda-runtime-function-error-body";
+pub const RESPONSE_MODE: &str = "lambda-runtime-function-response-mode";
+/// The content type of a streamed answer to an HTTP integration (metadata prelude, then body).
+pub const HTTP_INTEGRATION_RESPONSE: &str = "application/vnd.awslambda.http-integration-response";
+/// What ends the metadata prelude of a streamed HTTP answer.
+pub const PRELUDE_DELIMITER: [u8; 8] = [0; 8];
 
-/// Lambda's synchronous invocation payload limit, for requests and responses alike.
+/// Lambda's synchronous invocation payload limit, for requests and buffered responses alike.
 pub const MAX_PAYLOAD: usize = 6 * 1024 * 1024;
+/// The most a streamed response may carry (Lambda's default maximum).
+pub const MAX_STREAMED_PAYLOAD: usize = 200 * 1024 * 1024;
 
 /// The function an emulator stands in front of.
 #[derive(Debug, Clone)]
@@ -68,8 +84,95 @@ impl Invocation {
 /// What the function answered.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
+    /// A buffered response.
     Response(Vec<u8>),
+    /// A response posted in streaming mode.
+    Streamed(Streamed),
     Error { error_type: Option<String>, body: Vec<u8> },
+}
+
+impl Outcome {
+    /// The answer's body: a buffered response's, a streamed one's past its prelude, an error's.
+    pub fn body(&self) -> &[u8] {
+        match self {
+            Outcome::Response(body) | Outcome::Error { body, .. } => body,
+            Outcome::Streamed(s) => &s.body,
+        }
+    }
+}
+
+/// A response streamed to the Runtime API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Streamed {
+    /// The metadata prelude of an HTTP integration's answer (`statusCode`, `headers`,
+    /// `cookies`); `None` for another content type, or a prelude that does not parse (then
+    /// `body` is everything that came).
+    pub prelude: Option<serde_json::Value>,
+    /// What came after the prelude.
+    pub body: Vec<u8>,
+    /// The failure the function reported once the stream had begun (its error trailers).
+    pub error: Option<StreamError>,
+}
+
+/// A failure reported in a streamed response's trailers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamError {
+    pub error_type: String,
+    /// Decoded from base64 (as sent when it is not base64).
+    pub body: Vec<u8>,
+}
+
+impl Streamed {
+    /// The HTTP status the prelude gives.
+    pub fn status(&self) -> Option<u16> {
+        self.prelude.as_ref()?.get("statusCode")?.as_u64().and_then(|s| u16::try_from(s).ok())
+    }
+
+    /// Reads what was streamed with `content_type`, and the error trailers that came with it.
+    /// `lambda_runtime` (1.x) writes its error "trailers" as the stream's last data chunk
+    /// (`Lambda-Runtime-Function-Error-Type: …\r\nLambda-Runtime-Function-Error-Body: …\r\n`)
+    /// rather than as HTTP trailers: both are read.
+    pub fn parse(content_type: Option<&str>, mut data: Vec<u8>, trailers: Option<&HeaderMap>) -> Streamed {
+        let mut error = trailers.and_then(|t| {
+            let error_type = t.get(ERROR_TYPE)?.to_str().ok()?.to_owned();
+            let body = t.get(ERROR_BODY).map(|b| decode_base64(b.as_bytes())).unwrap_or_default();
+            Some(StreamError { error_type, body })
+        });
+        if error.is_none()
+            && let Some((at, in_band)) = in_band_error(&data)
+        {
+            data.truncate(at);
+            error = Some(in_band);
+        }
+        let integration = content_type.is_some_and(|c| c.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case(HTTP_INTEGRATION_RESPONSE)));
+        let split = integration.then(|| data.windows(PRELUDE_DELIMITER.len()).position(|w| w == PRELUDE_DELIMITER)).flatten();
+        let prelude = split.and_then(|at| serde_json::from_slice::<serde_json::Value>(&data[..at]).ok()).filter(serde_json::Value::is_object);
+        let body = match (split, &prelude) {
+            (Some(at), Some(_)) => data.split_off(at + PRELUDE_DELIMITER.len()),
+            _ => data,
+        };
+        Streamed { prelude, body, error }
+    }
+}
+
+/// The error "trailers" `lambda_runtime` sends as the stream's last chunk: where they begin,
+/// and what they say.
+fn in_band_error(data: &[u8]) -> Option<(usize, StreamError)> {
+    const TYPE: &[u8] = b"Lambda-Runtime-Function-Error-Type: ";
+    const BODY: &[u8] = b"\r\nLambda-Runtime-Function-Error-Body: ";
+    let at = data.windows(TYPE.len()).rposition(|w| w == TYPE)?;
+    let rest = data[at + TYPE.len()..].strip_suffix(b"\r\n")?;
+    let split = rest.windows(BODY.len()).position(|w| w == BODY)?;
+    let (error_type, body) = (&rest[..split], &rest[split + BODY.len()..]);
+    if error_type.is_empty() || error_type.contains(&b'\n') || body.contains(&b'\n') {
+        return None;
+    }
+    Some((at, StreamError { error_type: String::from_utf8_lossy(error_type).into_owned(), body: decode_base64(body) }))
+}
+
+fn decode_base64(text: &[u8]) -> Vec<u8> {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.decode(text.trim_ascii()).unwrap_or_else(|_| text.to_vec())
 }
 
 /// A finished invocation and when each step happened.
@@ -317,8 +420,56 @@ fn complete(shared: &Shared, id: &str, outcome: Outcome) -> Response {
     accepted()
 }
 
-async fn response(State(shared): State<Arc<Shared>>, Path(id): Path<String>, body: Bytes) -> Response {
-    complete(&shared, &id, Outcome::Response(body.to_vec()))
+/// A buffered response, or a streamed one (read to its end: the invocation is complete when
+/// the stream is).
+async fn response(State(shared): State<Arc<Shared>>, Path(id): Path<String>, headers: HeaderMap, body: Body) -> Response {
+    let streaming = headers.get(RESPONSE_MODE).and_then(|v| v.to_str().ok()).is_some_and(|m| m.eq_ignore_ascii_case("streaming"));
+    if !streaming {
+        return match axum::body::to_bytes(body, MAX_PAYLOAD).await {
+            Ok(body) => complete(&shared, &id, Outcome::Response(body.to_vec())),
+            Err(e) => too_large_or_broken(&e.to_string(), MAX_PAYLOAD),
+        };
+    }
+    let content_type = headers.get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let (data, trailers) = match read_stream(body, MAX_STREAMED_PAYLOAD).await {
+        Ok(read) => read,
+        Err(e) => return too_large_or_broken(&e, MAX_STREAMED_PAYLOAD),
+    };
+    complete(&shared, &id, Outcome::Streamed(Streamed::parse(content_type.as_deref(), data, trailers.as_ref())))
+}
+
+/// A streamed body's data, up to `limit` bytes, and its trailers.
+async fn read_stream(mut body: Body, limit: usize) -> Result<(Vec<u8>, Option<HeaderMap>), String> {
+    use http_body_util::BodyExt;
+    let mut data = Vec::new();
+    let mut trailers: Option<HeaderMap> = None;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| format!("the stream broke: {e}"))?;
+        match frame.into_data() {
+            Ok(chunk) => {
+                if data.len() + chunk.len() > limit {
+                    return Err("length limit exceeded".into());
+                }
+                data.extend_from_slice(&chunk);
+            }
+            Err(frame) => {
+                if let Ok(t) = frame.into_trailers() {
+                    trailers.get_or_insert_with(HeaderMap::new).extend(t);
+                }
+            }
+        }
+    }
+    Ok((data, trailers))
+}
+
+/// Lambda refuses a response over its limit (`RequestEntityTooLarge`); a body that broke off
+/// is not an answer either.
+fn too_large_or_broken(error: &str, limit: usize) -> Response {
+    if error.contains("length limit exceeded") {
+        problem(StatusCode::PAYLOAD_TOO_LARGE, "RequestEntityTooLarge", &format!("the response is over {limit} bytes"))
+    } else {
+        problem(StatusCode::BAD_REQUEST, "InvalidRequest", error)
+    }
 }
 
 fn error_type(headers: &HeaderMap) -> Option<String> {

@@ -204,7 +204,13 @@ fn http_function(name: &'static str, description: &'static str) -> Function {
         timeout_seconds: 10,
         sizing_reason: HTTP_SIZING,
         environment: Environment { user_pool_id: true, ..Default::default() },
-        permissions: Permissions { dynamodb: HTTP_TABLE_ACTIONS.to_vec(), read_cursor_secret: true, ses_send_email: false, s3: Vec::new(), ..Default::default() },
+        permissions: Permissions {
+            dynamodb: HTTP_TABLE_ACTIONS.to_vec(),
+            read_cursor_secret: true,
+            ses_send_email: false,
+            s3: Vec::new(),
+            ..Default::default()
+        },
         sources: Sources { http: true, ..Default::default() },
         routes: None,
         handlers: None,
@@ -281,7 +287,13 @@ fn declared() -> Vec<Function> {
                 from_context: context_vars(&[("INVITES_PER_RECIPIENT_PER_DAY", "invitesPerRecipientPerDay")]),
                 ..Default::default()
             },
-            permissions: Permissions { dynamodb: HTTP_TABLE_ACTIONS.to_vec(), read_cursor_secret: true, ses_send_email: true, s3: Vec::new(), ..Default::default() },
+            permissions: Permissions {
+                dynamodb: HTTP_TABLE_ACTIONS.to_vec(),
+                read_cursor_secret: true,
+                ses_send_email: true,
+                s3: Vec::new(),
+                ..Default::default()
+            },
             sources: Sources {
                 http: true,
                 schedules: vec![Schedule {

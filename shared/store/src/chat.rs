@@ -268,7 +268,13 @@ impl Store {
     }
 
     /// Saves the org's chat settings (admins), on the version given by `If-Match` if any.
-    pub async fn put_chat_settings(&self, scope: &OrgScope, current: &StoredChatSettings, expected: Option<u64>, settings: ChatSettings) -> Result<StoredChatSettings, DomainError> {
+    pub async fn put_chat_settings(
+        &self,
+        scope: &OrgScope,
+        current: &StoredChatSettings,
+        expected: Option<u64>,
+        settings: ChatSettings,
+    ) -> Result<StoredChatSettings, DomainError> {
         require(scope, Action::UpdateOrg)?;
         require_member(scope)?;
         if expected.is_some_and(|v| v != current.version) {
@@ -323,14 +329,22 @@ impl Store {
     pub async fn recent_messages(&self, scope: &impl ReadScope, id: ConversationId, limit: u32) -> Result<Vec<ChatMessage>, DomainError> {
         let partition = keys::org_pk(scope.partition());
         let prefix = keys::messages_prefix(id);
-        let page = self.query_page::<ChatMessage>(&PagedQuery::on_table("messages", &partition, Sort::Prefix(&prefix)).newest_first(), &PageRequest::first(limit)).await?;
+        let page = self
+            .query_page::<ChatMessage>(&PagedQuery::on_table("messages", &partition, Sort::Prefix(&prefix)).newest_first(), &PageRequest::first(limit))
+            .await?;
         let mut items = page.items;
         items.reverse();
         Ok(items)
     }
 
     /// Renames the caller's conversation, on the version given by `If-Match` if any.
-    pub async fn rename_conversation(&self, scope: &OrgScope, current: &Conversation, expected: Option<u64>, title: String) -> Result<Conversation, DomainError> {
+    pub async fn rename_conversation(
+        &self,
+        scope: &OrgScope,
+        current: &Conversation,
+        expected: Option<u64>,
+        title: String,
+    ) -> Result<Conversation, DomainError> {
         require_member(scope)?;
         let version = expected.unwrap_or(current.version);
         let next = Conversation { title, updated_at: self.clock.rfc3339(), version: version + 1, ..current.clone() };
@@ -368,7 +382,12 @@ impl Store {
         let now = self.clock.rfc3339();
         let mut tx = Tx::default();
         for m in std::iter::once(&turn.question).chain(turn.answer.as_ref()) {
-            tx.put(&self.table, to_item(m, &keys::message(p, conv.id, m.id), &[])?, Some(Expr::condition("attribute_not_exists(PK)")), DomainError::Conflict("message id collision"));
+            tx.put(
+                &self.table,
+                to_item(m, &keys::message(p, conv.id, m.id), &[])?,
+                Some(Expr::condition("attribute_not_exists(PK)")),
+                DomainError::Conflict("message id collision"),
+            );
         }
         let mut update = "ADD #count :added, #v :one SET #updated = :now".to_owned();
         let mut expr = Expr::condition("attribute_exists(PK)")
@@ -443,13 +462,19 @@ impl Store {
             return Ok(Reservation { month, tokens, user: scope.user.clone() });
         }
         if user_result.is_ok() {
-            let undo = Expr::update("ADD #reserved :neg, #committed :neg").name("#reserved", "reserved").name("#committed", "committed").value(":neg", negative(tokens));
+            let undo = Expr::update("ADD #reserved :neg, #committed :neg")
+                .name("#reserved", "reserved")
+                .name("#committed", "committed")
+                .value(":neg", negative(tokens));
             if let Err(e) = self.update_one(&user_key, undo, DomainError::Unavailable).await {
                 tracing::warn!(error = %e, "could not give back a member's token reservation");
             }
         }
         if org_result.is_ok() {
-            let undo = Expr::update("ADD #reserved :neg, #committed :neg").name("#reserved", "chatReserved").name("#committed", "chatCommitted").value(":neg", negative(tokens));
+            let undo = Expr::update("ADD #reserved :neg, #committed :neg")
+                .name("#reserved", "chatReserved")
+                .name("#committed", "chatCommitted")
+                .value(":neg", negative(tokens));
             if let Err(e) = self.update_one(&org_key, undo, DomainError::Unavailable).await {
                 tracing::warn!(error = %e, "could not give back an org's token reservation");
             }

@@ -111,8 +111,7 @@ impl LocalEvents {
         let mut queues = Vec::new();
         for f in functions {
             let s = &f.sources;
-            let invoked =
-                s.dynamodb_stream.is_some() || s.s3.is_some() || !s.schedules.is_empty() || !s.queues.is_empty() || s.domain_events.is_some();
+            let invoked = s.dynamodb_stream.is_some() || s.s3.is_some() || !s.schedules.is_empty() || !s.queues.is_empty() || s.domain_events.is_some();
             if !invoked {
                 continue;
             }
