@@ -140,6 +140,14 @@ pub(crate) async fn conversation_of(app: &AppState, who: &Identity, p: &Params) 
     Ok((scope, conv.ok_or(DomainError::NotFound)?))
 }
 
+/// The conversation as read with the authorization (a first attempt), or read again (a retry).
+async fn fresh(app: &AppState, scope: &OrgScope, user: &domain::UserId, read: Option<Conversation>, id: ConversationId) -> Result<Conversation, DomainError> {
+    match read {
+        Some(c) => Ok(c),
+        None => app.store.get_conversation(scope, user, id).await?.ok_or(DomainError::NotFound),
+    }
+}
+
 pub async fn get(State(app): State<AppState>, Caller(who): Caller, p: Params) -> ApiResult<Response> {
     let org: OrgId = p.get("orgId")?;
     let id: ConversationId = p.get("conversationId")?;
@@ -170,10 +178,7 @@ pub async fn rename(
         let read = first.take();
         let (app, scope, title, user) = (&app, &scope, title.clone(), &who.user_id);
         async move {
-            let current = match read {
-                Some(c) => c,
-                None => app.store.get_conversation(scope, user, conv.id).await?.ok_or(DomainError::NotFound)?,
-            };
+            let current = fresh(app, scope, user, read, conv.id).await?;
             app.store.rename_conversation(scope, &current, expected, title).await
         }
     })
@@ -189,10 +194,7 @@ pub async fn delete(State(app): State<AppState>, Caller(who): Caller, p: Params,
         let read = first.take();
         let (app, scope, user) = (&app, &scope, &who.user_id);
         async move {
-            let current = match read {
-                Some(c) => c,
-                None => app.store.get_conversation(scope, user, conv.id).await?.ok_or(DomainError::NotFound)?,
-            };
+            let current = fresh(app, scope, user, read, conv.id).await?;
             app.store.delete_conversation(scope, &current, expected).await
         }
     })

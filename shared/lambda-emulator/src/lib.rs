@@ -8,6 +8,7 @@
 #![allow(clippy::cast_precision_loss, clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_possible_wrap, clippy::unwrap_used)]
 
 pub mod logs;
+pub mod model;
 pub mod process;
 pub mod report;
 pub mod runtime_api;

@@ -11,8 +11,9 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use lambda_emulator::logs::CallSummary;
+use lambda_emulator::model;
 use lambda_emulator::report::{BUDGETS, Machine, Report, ScenarioResult};
-use lambda_emulator::scenarios::{self, FunctionDef, Kind, PerInvocation, Prepared, SCENARIOS, Scenario, Templates, Who};
+use lambda_emulator::scenarios::{self, EventSpec, FunctionDef, Kind, PerInvocation, Prepared, SCENARIOS, Scenario, Templates, Who};
 use lambda_emulator::seed::{self, Fixture, Upload};
 use lambda_emulator::stats::Summary;
 use lambda_emulator::{Completed, Emulator, FunctionConfig, FunctionProcess, Invocation, Outcome, Streamed, lambda_env};
@@ -172,6 +173,7 @@ async fn run(args: Args) -> Result<ExitCode, Error> {
     // unused, see `seed`.
     let resources = local_runner::provision::provision(&config, &endpoint, TABLE).await?;
     let dynamo = aws_sdk_dynamodb::Client::new(&config);
+    let s3vectors = aws_sdk_s3vectors::Client::new(&config);
     // Buckets by path on the local endpoint, as the functions address them there.
     let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&config).force_path_style(true).build());
     eprintln!(
@@ -188,6 +190,7 @@ async fn run(args: Args) -> Result<ExitCode, Error> {
         endpoint: &endpoint,
         user_pool_id: &resources.user_pool_id,
         upload_bucket: &resources.upload_bucket,
+        vector_buckets: &resources.vector_buckets,
         s3: &s3,
         templates: &templates,
         iterations: args.iterations,
@@ -211,6 +214,19 @@ async fn run(args: Args) -> Result<ExitCode, Error> {
             fixture.comment_events = seed::comment_events(&store, &fixture, batches, per_batch).await?;
             comments = format!(", {} comment events", batches * per_batch);
         }
+        let mut chat = String::new();
+        if let EventSpec::ChatTurn { indexed_chunks, .. } = s.event {
+            fixture.conversation_id = Some(seed::conversation(&store, &fixture, seed::CONVERSATION_TURNS).await?);
+            chat = format!(", a conversation of {} turns", seed::CONVERSATION_TURNS);
+            if indexed_chunks > 0 {
+                let corpus = seed::corpus(&store, &s3vectors, &resources.vector_buckets, &fixture, indexed_chunks).await?;
+                chat.push_str(&format!(" and {} chunks of {} documents in the org's vector index", corpus.chunks, corpus.files));
+                fixture.corpus = Some(corpus);
+            }
+        }
+        if s.per_invocation == PerInvocation::ReadyDocument {
+            fixture.document = Some(seed::DocumentText(seed::document_text(0, seed::DOCUMENT_PAGES).into()));
+        }
         if let Some(sample) = s.sample() {
             let file = seed::SampleFile::new(sample);
             if s.per_invocation == PerInvocation::ScanResult {
@@ -220,7 +236,7 @@ async fn run(args: Args) -> Result<ExitCode, Error> {
         }
         if seeded.elapsed() > Duration::from_secs(2) {
             let workload = if s.needs_workload() { " and the projects workload" } else { "" };
-            eprintln!("  (seeded {table} with {invitations} invitations{workload}{comments} in {:.1} s)", seeded.elapsed().as_secs_f64());
+            eprintln!("  (seeded {table} with {invitations} invitations{workload}{comments}{chat} in {:.1} s)", seeded.elapsed().as_secs_f64());
         }
         let mut result = run_scenario(&ctx, s, &def, &release.join(def.binary), &store, &fixture).await;
         result.zip_bytes = std::fs::metadata(args.lambda_dir.join(def.binary).join("bootstrap.zip")).ok().map(|m| m.len());
@@ -260,6 +276,8 @@ struct Ctx<'a> {
     user_pool_id: &'a str,
     /// The bench stack's upload bucket (`provision` made it).
     upload_bucket: &'a str,
+    /// The bench stack's vector buckets (`provision` made them).
+    vector_buckets: &'a store::VectorBuckets,
     /// On the local endpoint, buckets addressed by path.
     s3: &'a aws_sdk_s3::Client,
     templates: &'a Templates,
@@ -295,6 +313,10 @@ fn function_env(ctx: &Ctx, def: &FunctionDef, table: &str) -> Vec<(String, Strin
     }
     if def.environment.upload_bucket {
         env.push(("UPLOAD_BUCKET".to_owned(), ctx.upload_bucket.to_owned()));
+    }
+    if def.environment.vector_buckets {
+        env.push((store::vectors::VECTOR_BUCKET_PREFIX_ENV.to_owned(), ctx.vector_buckets.prefix.clone()));
+        env.push((store::vectors::VECTOR_BUCKETS_ENV.to_owned(), ctx.vector_buckets.count.to_string()));
     }
     let mut vars: Vec<(String, String)> = provision::function_vars(APP_URL, def.environment.ses_from_address).into_iter().collect();
     vars.sort();
@@ -396,6 +418,12 @@ async fn prepare(ctx: &Ctx<'_>, s: &Scenario, store: &store::Store, fixture: &Fi
             let expired = seed::expired_upload(store, fixture, i).await.map_err(|e| format!("seeding invocation {i}: {e}"))?;
             Prepared { expired_upload: Some(expired), ..Prepared::default() }
         }
+        PerInvocation::ReadyDocument => {
+            let text = fixture.document.as_ref().ok_or_else(|| format!("{}: no document text made", s.name))?;
+            let document =
+                seed::ready_document(store, ctx.s3, ctx.upload_bucket, fixture, &text.0, i).await.map_err(|e| format!("seeding invocation {i}: {e}"))?;
+            Prepared { document: Some(document), ..Prepared::default() }
+        }
     };
     let event = ctx.templates.build(s, fixture, i, &prepared)?;
     Ok((Invocation::json(&event), prepared))
@@ -405,8 +433,14 @@ async fn prepare(ctx: &Ctx<'_>, s: &Scenario, store: &store::Store, fixture: &Fi
 /// its removed member still has tasks, a mentioned member has no notification, a digest or
 /// held-back mail is still due, a bounced address is not suppressed, the upload was not
 /// processed to `ready` (with its sample's dimensions or pages), its scan result not recorded,
-/// or an expired upload not swept.
+/// an expired upload not swept, or a document's chunks not indexed.
 async fn check(store: &store::Store, fixture: &Fixture, prepared: &Prepared) -> Option<String> {
+    if let Some(document) = &prepared.document {
+        return match seed::ingestion_problem(store, document).await {
+            Ok(problem) => problem.map(|p| format!("answered, but {p}")),
+            Err(e) => Some(format!("could not check the chunks of document {}: {e}", document.file_id)),
+        };
+    }
     if let Some(upload) = &prepared.upload {
         return match seed::processing_problem(store, upload, prepared.sequencer.as_deref()).await {
             Ok(problem) => problem.map(|p| format!("answered, but {p}")),
@@ -470,8 +504,12 @@ async fn check(store: &store::Store, fixture: &Fixture, prepared: &Prepared) -> 
     }
 }
 
-/// After an invocation's check: removes the objects of its upload, if it had one (answered).
+/// After an invocation's check: removes the objects of its upload, if it had one (answered),
+/// or its document's text.
 async fn tidy(ctx: &Ctx<'_>, prepared: Prepared) -> Option<Upload> {
+    if let Some(document) = &prepared.document {
+        seed::remove_text(ctx.s3, document).await;
+    }
     let upload = prepared.upload?;
     seed::remove_objects(ctx.s3, &upload).await;
     Some(upload)
@@ -519,6 +557,13 @@ async fn run_scenario(ctx: &Ctx<'_>, s: &Scenario, def: &FunctionDef, binary: &P
             record(&mut result, s.kind(), &done, problem);
             last_upload = tidy(ctx, first_prepared).await;
             for i in 1..=ctx.iterations {
+                // The fake model's transcript of the last invocation alone (see `model`).
+                if s.calls_the_model()
+                    && i == ctx.iterations
+                    && let Err(e) = model::clear_transcript(model::authority(ctx.endpoint)).await
+                {
+                    result.model_error = Some(e);
+                }
                 let (pending, prepared) = match prepare(ctx, s, store, fixture, i).await {
                     Ok((e, prepared)) => (emulator.submit(e), prepared),
                     Err(e) => {
@@ -562,6 +607,17 @@ async fn run_scenario(ctx: &Ctx<'_>, s: &Scenario, def: &FunctionDef, binary: &P
             Err(e) => result.error = Some(format!("after the run, reading file {} back: {e}", upload.file_id)),
         }
     }
+    if s.calls_the_model() && result.error.is_none() && result.model_error.is_none() {
+        let authority = model::authority(ctx.endpoint);
+        match model::transcript(authority).await {
+            Ok(calls) if calls.is_empty() => result.model_error = Some("the last invocation made no model call".into()),
+            Ok(calls) => match model::time_calls(authority, &calls).await {
+                Ok(time) => result.model = Some(model::ModelTime { overlapping: s.per_invocation == PerInvocation::ReadyDocument, ..time }),
+                Err(e) => result.model_error = Some(e),
+            },
+            Err(e) => result.model_error = Some(e),
+        }
+    }
     result.warm_invocations = durations.len();
     result.warm_ms = Summary::of(&durations);
     result.warm_round_trip_ms = Summary::of(&round_trips);
@@ -580,17 +636,24 @@ async fn run_scenario(ctx: &Ctx<'_>, s: &Scenario, def: &FunctionDef, binary: &P
 fn progress(r: &ScenarioResult) -> String {
     let f = |v: Option<f64>| v.map(|v| format!("{v:.1}")).unwrap_or_else(|| "n/a".into());
     let mut line = format!(
-        "  {:<17} {:<34} init {:>6} ms  first {:>7} ms  p50 {:>6} ms  p99 {:>6} ms  rss {:>5} MB  ok {}/{}",
+        "  {:<17} {:<34} init {:>6} ms  first {:>7} ms  p50 {:>6} ms  p95 {:>6} ms  p99 {:>6} ms  rss {:>5} MB  ok {}/{}",
         r.function,
         r.scenario,
         f(r.init_ms),
         f(r.first_response_ms),
         f(r.warm_ms.as_ref().map(|s| s.p50)),
+        f(r.warm_ms.as_ref().map(|s| s.p95)),
         f(r.warm_ms.as_ref().map(|s| s.p99)),
         f(r.peak_rss_mb()),
         r.responses.ok,
         r.responses.total,
     );
+    if let Some(m) = &r.model {
+        line.push_str(&format!("\n    the fake model, per invocation: {}", m.describe()));
+    }
+    if let Some(e) = &r.model_error {
+        line.push_str(&format!("\n    the fake model's time could not be measured: {e}"));
+    }
     if let Some(e) = &r.error {
         line.push_str(&format!("\n    error: {e}"));
     }
@@ -634,6 +697,7 @@ mod tests {
             endpoint: "http://127.0.0.1:1",
             user_pool_id: "us-east-1_bench",
             upload_bucket: "tenantry-bench-uploads",
+            vector_buckets: &store::VectorBuckets { prefix: "tenantry-bench-vectors".into(), count: 1 },
             s3: &aws_sdk_s3::Client::from_conf(aws_sdk_s3::Config::builder().behavior_version(aws_sdk_s3::config::BehaviorVersion::latest()).build()),
             templates: &templates,
             iterations: 1,
@@ -646,6 +710,43 @@ mod tests {
         assert_eq!(bucket("files").as_deref(), Some("tenantry-bench-uploads"));
         assert_eq!(bucket("org-purge").as_deref(), Some("tenantry-bench-uploads"));
         assert_eq!(bucket("organizations"), None);
+        // Chat's configuration, as `chat::AppState::from_platform` reads it.
+        let chat = function_env(&ctx, &scenarios::function("chat").unwrap(), "tenantry-bench-01");
+        let var = |name: &str| chat.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+        assert_eq!(var("UPLOAD_BUCKET").as_deref(), Some("tenantry-bench-uploads"));
+        let buckets = store::VectorBuckets::from_vars(var).unwrap();
+        assert_eq!((buckets.prefix.as_str(), buckets.count), ("tenantry-bench-vectors", 1));
+        let files = function_env(&ctx, &scenarios::function("files").unwrap(), "tenantry-bench-01");
+        assert!(!files.iter().any(|(k, _)| k == "VECTOR_BUCKET_PREFIX"), "only for functions the registry gives it to");
+    }
+
+    fn streamed(prelude: &str, body: &str, error: Option<(&str, &str)>) -> Completed {
+        let mut data = prelude.as_bytes().to_vec();
+        data.extend_from_slice(&[0; 8]);
+        data.extend_from_slice(body.as_bytes());
+        let mut s = Streamed::parse(Some(lambda_emulator::runtime_api::HTTP_INTEGRATION_RESPONSE), data, None);
+        s.error = error.map(|(t, b)| lambda_emulator::StreamError { error_type: t.into(), body: b.as_bytes().to_vec() });
+        answered(Outcome::Streamed(s))
+    }
+
+    #[test]
+    fn streamed_http_answers_are_judged_by_their_prelude() {
+        let turn = streamed(r#"{"statusCode":201,"headers":{"content-type":"application/json"},"cookies":[]}"#, r#"{"answer":{}}"#, None);
+        assert_eq!(judge(Kind::Http, &turn.outcome), ("201".into(), true, false));
+        let busy = streamed(r#"{"statusCode":429,"headers":{},"cookies":[]}"#, r#"{"type":"model-throttled"}"#, None);
+        assert_eq!(judge(Kind::Http, &busy.outcome), ("429".into(), false, false));
+        let broken = streamed(r#"{"statusCode":200,"headers":{},"cookies":[]}"#, "event: delta\n", Some(("Runtime.StreamError", "the model went away")));
+        assert_eq!(judge(Kind::Http, &broken.outcome), ("stream error:Runtime.StreamError".into(), false, true));
+        let mut result = ScenarioResult::new("chat", "chat turn");
+        record(&mut result, Kind::Http, &turn, None);
+        record(&mut result, Kind::Http, &broken, None);
+        assert_eq!((result.responses.ok, result.responses.errors), (1, 1));
+        assert_eq!(result.responses.first_failure.as_deref(), Some("the model went away"));
+        // A queue event answered in streaming mode is read by its body.
+        let queue = answered(Outcome::Streamed(Streamed::parse(Some("application/json"), br#"{"batchItemFailures":[]}"#.to_vec(), None)));
+        assert_eq!(judge(Kind::Queue, &queue.outcome), ("ok".into(), true, false));
+        let no_prelude = answered(Outcome::Streamed(Streamed::parse(Some("application/octet-stream"), b"hello".to_vec(), None)));
+        assert_eq!(judge(Kind::Http, &no_prelude.outcome), ("no prelude".into(), false, false));
     }
 
     #[test]

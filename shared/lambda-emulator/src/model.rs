@@ -42,6 +42,9 @@ pub struct ModelTime {
     /// Every call one after the other, at its p50: the model's share of an invocation whose
     /// calls do not overlap (a turn: the question's embedding, then the model).
     pub serial_p50_ms: f64,
+    /// The invocation makes some of its calls at once (an ingestion's embeddings): they take
+    /// less of its duration than their sum.
+    pub overlapping: bool,
 }
 
 impl ModelTime {
@@ -139,7 +142,10 @@ pub async fn time_calls(authority: &str, calls: &[Value]) -> Result<ModelTime, S
             let (status, answer) = request(authority, "POST", &path, &headers, &body).await?;
             samples.push(started.elapsed().as_secs_f64() * 1000.0);
             if status != 200 {
-                return Err(format!("replaying {operation} on {model} answered {status}: {}", String::from_utf8_lossy(&answer).chars().take(200).collect::<String>()));
+                return Err(format!(
+                    "replaying {operation} on {model} answered {status}: {}",
+                    String::from_utf8_lossy(&answer).chars().take(200).collect::<String>()
+                ));
             }
         }
         let p50 = percentile(&samples, 50.0).unwrap_or_default();
@@ -170,6 +176,7 @@ mod tests {
                 CallTime { operation: "InvokeModel".into(), model_id: "e".into(), calls: 2, p50_ms: 2.0, p95_ms: 2.5 },
             ],
             serial_p50_ms: 7.4,
+            overlapping: false,
         };
         assert_eq!(t.describe(), "Converse ×1 (3.4 ms p50) + InvokeModel ×2 (2.0 ms p50) = 7.4 ms one after the other");
     }

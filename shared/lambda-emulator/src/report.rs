@@ -8,6 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 
 use crate::logs::{CallSummary, CountStats};
+use crate::model::ModelTime;
 use crate::stats::Summary;
 
 /// What each function should stay under. Times are reported against these, never asserted.
@@ -163,6 +164,11 @@ pub struct ScenarioResult {
     pub error: Option<String>,
     /// Which budgets this row is over: `init`, `memory`, `zip`.
     pub over_budget: Vec<&'static str>,
+    /// The local endpoint's fake model calls of the last invocation, and what they take: part
+    /// of the measured durations (scenarios that call the model).
+    pub model: Option<ModelTime>,
+    /// Why the model's time could not be measured.
+    pub model_error: Option<String>,
 }
 
 impl ScenarioResult {
@@ -182,6 +188,8 @@ impl ScenarioResult {
             binary_bytes: None,
             error: None,
             over_budget: Vec::new(),
+            model: None,
+            model_error: None,
         }
     }
 
@@ -287,6 +295,32 @@ impl Report {
              the sample holds, its scan result recorded, its expired upload swept) / invocations. Peak RSS: the process's \
              high-water mark over all its invocations (`VmHWM`).\n",
         );
+        let with_model: Vec<&ScenarioResult> = self.results.iter().filter(|r| r.model.is_some() || r.model_error.is_some()).collect();
+        if !with_model.is_empty() {
+            out.push_str(
+                "\n## The fake model's share\n\nThese scenarios call Bedrock, which the local endpoint answers with a deterministic fake \
+                 (`shared/testkit/fake_bedrock.py`: no sleep of its own, `latencyMs` 10 as it reports). Their durations include its \
+                 answers: below, the calls of the last invocation, each replayed over loopback HTTP to time it, and the p50 less \
+                 those calls one after the other (an ingestion runs 8 embeddings at once, so its calls overlap and less of their \
+                 time is in its duration).\n\n",
+            );
+            for r in with_model {
+                match (&r.model, &r.model_error) {
+                    (Some(m), _) => {
+                        let own = r.warm_ms.as_ref().map(|s| {
+                            if m.overlapping {
+                                format!("; p50 {:.1} ms (the calls overlap: less than their sum is in it)", s.p50)
+                            } else {
+                                format!("; p50 {:.1} ms, of which Tenantry's own about {:.1} ms", s.p50, (s.p50 - m.serial_p50_ms).max(0.0))
+                            }
+                        });
+                        out.push_str(&format!("- {} / {}: {}{}\n", r.function, r.scenario, m.describe(), own.unwrap_or_default()));
+                    }
+                    (None, Some(e)) => out.push_str(&format!("- {} / {}: not measured ({})\n", r.function, r.scenario, one_line(e))),
+                    (None, None) => {}
+                }
+            }
+        }
         let problems: Vec<&ScenarioResult> = self.results.iter().filter(|r| r.error.is_some() || r.responses.first_failure.is_some()).collect();
         if !problems.is_empty() {
             out.push_str("\n## Problems\n\n");

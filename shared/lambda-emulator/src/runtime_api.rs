@@ -88,7 +88,10 @@ pub enum Outcome {
     Response(Vec<u8>),
     /// A response posted in streaming mode.
     Streamed(Streamed),
-    Error { error_type: Option<String>, body: Vec<u8> },
+    Error {
+        error_type: Option<String>,
+        body: Vec<u8>,
+    },
 }
 
 impl Outcome {
@@ -170,9 +173,29 @@ fn in_band_error(data: &[u8]) -> Option<(usize, StreamError)> {
     Some((at, StreamError { error_type: String::from_utf8_lossy(error_type).into_owned(), body: decode_base64(body) }))
 }
 
+/// Standard base64 (padded or not) decoded; the text as sent when it is not base64.
 fn decode_base64(text: &[u8]) -> Vec<u8> {
-    use base64::Engine;
-    base64::engine::general_purpose::STANDARD.decode(text.trim_ascii()).unwrap_or_else(|_| text.to_vec())
+    let value = |c: u8| match c {
+        b'A'..=b'Z' => Some(c - b'A'),
+        b'a'..=b'z' => Some(c - b'a' + 26),
+        b'0'..=b'9' => Some(c - b'0' + 52),
+        b'+' => Some(62),
+        b'/' => Some(63),
+        _ => None,
+    };
+    let trimmed = text.trim_ascii();
+    let digits = trimmed.strip_suffix(b"==").or_else(|| trimmed.strip_suffix(b"=")).unwrap_or(trimmed);
+    let Some(values) = digits.iter().map(|c| value(*c)).collect::<Option<Vec<u8>>>() else { return text.to_vec() };
+    if values.len() % 4 == 1 {
+        return text.to_vec();
+    }
+    let mut out = Vec::with_capacity(values.len() * 3 / 4);
+    for group in values.chunks(4) {
+        let bits = group.iter().enumerate().fold(0u32, |acc, (i, v)| acc | (u32::from(*v) << (18 - 6 * i)));
+        let bytes = bits.to_be_bytes();
+        out.extend_from_slice(&bytes[1..group.len()]);
+    }
+    out
 }
 
 /// A finished invocation and when each step happened.
@@ -440,10 +463,10 @@ async fn response(State(shared): State<Arc<Shared>>, Path(id): Path<String>, hea
 
 /// A streamed body's data, up to `limit` bytes, and its trailers.
 async fn read_stream(mut body: Body, limit: usize) -> Result<(Vec<u8>, Option<HeaderMap>), String> {
-    use http_body_util::BodyExt;
+    use axum::body::HttpBody;
     let mut data = Vec::new();
     let mut trailers: Option<HeaderMap> = None;
-    while let Some(frame) = body.frame().await {
+    while let Some(frame) = std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await {
         let frame = frame.map_err(|e| format!("the stream broke: {e}"))?;
         match frame.into_data() {
             Ok(chunk) => {

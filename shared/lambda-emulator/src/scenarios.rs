@@ -1,8 +1,9 @@
 //! The functions, from the registry, and the benchmark scenarios, in one table. Events are
 //! built as Lambda delivers them: REST, Cognito, EventBridge (SES feedback, GuardDuty malware
-//! scan results) and SQS (the upload bucket's S3 events) events from the sample events in
-//! `events/` with the seeded ids, users, tokens, addresses and objects put in; stream records
-//! and scheduled events by the local runner's builders (`local_runner::events`).
+//! scan results) and SQS (the upload bucket's S3 events, the domain events a function
+//! subscribes to) events from the sample events in `events/` with the seeded ids, users,
+//! tokens, addresses and objects put in; stream records and scheduled events by the local
+//! runner's builders (`local_runner::events`).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -11,7 +12,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde_json::{Value, json};
 
 use crate::runtime_api::request_id;
-use crate::seed::{CommentEvent, DeletedOrg, DeletedProject, DueDigests, ExpiredUpload, Fixture, Item, RemovedMember, Sample, Upload, User};
+use crate::seed::{CommentEvent, DeletedOrg, DeletedProject, DueDigests, ExpiredUpload, Fixture, Item, ReadyDocument, RemovedMember, Sample, Upload, User};
 
 /// An event kind Lambda delivers to a function, one per kind of source the registry declares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,7 +25,8 @@ pub enum Kind {
     Stream,
     /// SQS message batches; answers carry `batchItemFailures`. The upload bucket's object
     /// events come this way too: the bucket notifies a queue, each message's body is an S3
-    /// event (no function is invoked by S3 directly).
+    /// event (no function is invoked by S3 directly); and so do the domain events a function
+    /// subscribes to (the fan-out sends each to its queue).
     Queue,
     /// EventBridge Scheduler invocations.
     Schedule,
@@ -47,6 +49,8 @@ pub struct FunctionDef {
     pub stream_batch_size: Option<usize>,
     /// Which variables the infrastructure sets besides the table and the cursor secret.
     pub environment: registry::Environment,
+    /// The id of its queue of domain events, when it subscribes to some.
+    pub domain_event_queue: Option<&'static str>,
 }
 
 impl FunctionDef {
@@ -56,7 +60,7 @@ impl FunctionDef {
             (s.http, Kind::Http),
             (!s.cognito_triggers.is_empty(), Kind::CognitoTrigger),
             (s.dynamodb_stream.is_some(), Kind::Stream),
-            (!s.queues.is_empty() || s.s3.is_some(), Kind::Queue),
+            (!s.queues.is_empty() || s.s3.is_some() || s.domain_events.is_some(), Kind::Queue),
             (!s.schedules.is_empty(), Kind::Schedule),
             (s.mail_feedback || s.malware_scan_results, Kind::Bus),
         ];
@@ -68,6 +72,7 @@ impl FunctionDef {
             schedules: s.schedules.iter().map(|sch| sch.id).collect(),
             stream_batch_size: s.dynamodb_stream.as_ref().and_then(|d| usize::try_from(d.batch_size).ok()),
             environment: f.environment.clone(),
+            domain_event_queue: s.domain_events.as_ref().map(|d| d.queue.id),
         }
     }
 }
@@ -134,6 +139,10 @@ pub enum PerInvocation {
     /// An upload whose reservation expired just before (its bytes never came): the invocation
     /// must delete it.
     ExpiredUpload,
+    /// A document of the seeded org processed to `ready` with its extracted text just before
+    /// the invocation ([`crate::seed::ready_document`]): the invocation gets its
+    /// `file.processed` event and must put its chunks into the org's vector index.
+    ReadyDocument,
 }
 
 /// What was seeded for one invocation.
@@ -151,6 +160,8 @@ pub struct Prepared {
     /// Which scan result of the seeded upload this is (1 for the first).
     pub scan: Option<u64>,
     pub expired_upload: Option<ExpiredUpload>,
+    /// The invocation's ready document (ingestion).
+    pub document: Option<ReadyDocument>,
 }
 
 /// An event to send. In paths, `{orgId}` and `{projectId}` (the workload's board) are
@@ -206,7 +217,25 @@ pub enum EventSpec {
         source: &'static str,
         sample: Sample,
     },
+    /// A question the seeded member asks in their conversation (`POST
+    /// /orgs/{orgId}/conversations/{conversationId}/messages`, answered as JSON: Converse), which
+    /// has [`crate::seed::CONVERSATION_TURNS`] earlier turns. With `indexed_chunks`, the org's
+    /// vector index holds that many chunks of its documents ([`crate::seed::corpus`]);
+    /// without, the org has no index yet.
+    ChatTurn {
+        question: &'static str,
+        indexed_chunks: usize,
+    },
+    /// `events/sqs/<source>.json`: a batch of one SQS message from the function's queue of
+    /// domain events, whose body is the event of the invocation's document (as the fan-out
+    /// sends it).
+    DomainEventMessage {
+        source: &'static str,
+    },
 }
+
+/// The route a chat turn is asked on.
+pub const CHAT_MESSAGES: &str = "/orgs/{orgId}/conversations/{conversationId}/messages";
 
 #[derive(Debug, Clone, Copy)]
 pub struct Scenario {
@@ -315,6 +344,24 @@ pub const SCENARIOS: &[Scenario] = &[
         event: EventSpec::ScanResult { source: "guardduty-malware-scan-result", sample: Sample::Pdf },
         per_invocation: PerInvocation::ScanResult,
     },
+    Scenario {
+        function: "chat",
+        name: "chat turn",
+        event: EventSpec::ChatTurn { question: "What were the main risks raised in the planning review, and who follows them up?", indexed_chunks: 0 },
+        per_invocation: PerInvocation::Nothing,
+    },
+    Scenario {
+        function: "chat",
+        name: "ingest 20-page document (SQS)",
+        event: EventSpec::DomainEventMessage { source: "domain-event" },
+        per_invocation: PerInvocation::ReadyDocument,
+    },
+    Scenario {
+        function: "chat",
+        name: "retrieval on 10,000 chunks",
+        event: EventSpec::ChatTurn { question: "What does the quarterly report say about storage growth and seat expansion by plan?", indexed_chunks: 10_000 },
+        per_invocation: PerInvocation::Nothing,
+    },
 ];
 
 impl Scenario {
@@ -322,7 +369,9 @@ impl Scenario {
     pub fn who(&self) -> Option<Who> {
         match self.event {
             EventSpec::Http { who, .. } | EventSpec::Trigger { who, .. } => Some(who),
-            EventSpec::OrgDeletionRecord
+            EventSpec::ChatTurn { .. } => Some(Who::Member),
+            EventSpec::DomainEventMessage { .. }
+            | EventSpec::OrgDeletionRecord
             | EventSpec::MemberRemovalRecord
             | EventSpec::ProjectDeletionRecord
             | EventSpec::DomainEventRecords
@@ -336,13 +385,19 @@ impl Scenario {
     /// The event kind this scenario sends.
     pub fn kind(&self) -> Kind {
         match self.event {
-            EventSpec::Http { .. } => Kind::Http,
+            EventSpec::Http { .. } | EventSpec::ChatTurn { .. } => Kind::Http,
             EventSpec::Trigger { .. } => Kind::CognitoTrigger,
             EventSpec::OrgDeletionRecord | EventSpec::MemberRemovalRecord | EventSpec::ProjectDeletionRecord | EventSpec::DomainEventRecords => Kind::Stream,
             EventSpec::Schedule { .. } => Kind::Schedule,
             EventSpec::MailFeedback { .. } | EventSpec::ScanResult { .. } => Kind::Bus,
-            EventSpec::UploadEvent { .. } => Kind::Queue,
+            EventSpec::UploadEvent { .. } | EventSpec::DomainEventMessage { .. } => Kind::Queue,
         }
+    }
+
+    /// Whether the invocations call the model (Bedrock: embeddings, Converse): their durations
+    /// include the local endpoint's fake model ([`crate::model`]).
+    pub fn calls_the_model(&self) -> bool {
+        matches!(self.event, EventSpec::ChatTurn { .. }) || self.per_invocation == PerInvocation::ReadyDocument
     }
 
     /// The sample file the scenario uploads: before each invocation (processing), or once
@@ -436,7 +491,8 @@ impl Templates {
             | PerInvocation::BouncedAddress
             | PerInvocation::NewUpload
             | PerInvocation::ScanResult
-            | PerInvocation::ExpiredUpload => fixture.org_id.as_str(),
+            | PerInvocation::ExpiredUpload
+            | PerInvocation::ReadyDocument => fixture.org_id.as_str(),
         };
         let workload = fixture.workload.as_ref();
         match scenario.event {
@@ -496,6 +552,20 @@ impl Templates {
                 put_object_created(&mut event, &fixture.table, upload, sequencer)?;
                 Ok(event)
             }
+            EventSpec::ChatTurn { question, .. } => {
+                let user = user(Who::Member, fixture, i)?;
+                let conversation = fixture.conversation_id.as_deref().ok_or_else(|| format!("{}: no conversation seeded", scenario.name))?;
+                let body = json!({ "content": question }).to_string();
+                Ok(self.http_event("POST", CHAT_MESSAGES, &[], Some(body), &user, &[("orgId", org_id), ("conversationId", conversation)]))
+            }
+            EventSpec::DomainEventMessage { source } => {
+                let document = prepared.document.as_ref().ok_or_else(|| format!("invocation {i} has no document seeded"))?;
+                let mut event = self.sqs.get(source).cloned().ok_or_else(|| format!("no events/sqs/{source}.json"))?;
+                let message = event.pointer_mut("/Records/0").filter(|m| m.is_object()).ok_or_else(|| format!("events/sqs/{source}.json has no message"))?;
+                let queue = format!("{}-{}-{}", fixture.table, scenario.function, scenario.def().domain_event_queue.unwrap_or("events"));
+                put_message(message, document.event.clone(), &queue);
+                Ok(event)
+            }
             EventSpec::ScanResult { source, .. } => {
                 let upload = fixture.upload.as_ref().ok_or_else(|| format!("{}: no processed upload seeded", scenario.name))?;
                 let mut event = self.eventbridge.get(source).cloned().ok_or_else(|| format!("no events/eventbridge/{source}.json"))?;
@@ -552,8 +622,6 @@ impl Templates {
 /// size, ETag and sequencer, the times; a fresh message id and receipt handle, and the body's
 /// MD5 as SQS computes it.
 pub fn put_object_created(event: &mut Value, table: &str, upload: &Upload, sequencer: &str) -> Result<(), String> {
-    use md5::Digest;
-
     let now = time::OffsetDateTime::now_utc();
     let region = testkit::endpoint::REGION;
     let message = event.pointer_mut("/Records/0").filter(|m| m.is_object()).ok_or("the SQS sample has no message")?;
@@ -577,8 +645,18 @@ pub fn put_object_created(event: &mut Value, table: &str, upload: &Upload, seque
     s3["bucket"]["arn"] = json!(format!("arn:aws:s3:::{}", upload.bucket));
     s3["object"] = json!({ "key": event_key(&upload.key), "size": upload.size, "eTag": upload.etag, "sequencer": sequencer });
     let body = serde_json::to_string(&body).map_err(|e| e.to_string())?;
+    put_message(message, body, &format!("{table}-files-uploads"));
+    Ok(())
+}
+
+/// Makes an SQS sample message a fresh delivery of `body` from `queue`: a new message id and
+/// receipt handle, the body's MD5 as SQS computes it, the times, the queue's ARN.
+pub fn put_message(message: &mut Value, body: String, queue: &str) {
+    use md5::Digest;
+
+    let region = testkit::endpoint::REGION;
     let md5: String = md5::Md5::digest(body.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
-    let sent = (now.unix_timestamp_nanos() / 1_000_000).to_string();
+    let sent = (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).to_string();
     message["messageId"] = json!(request_id());
     message["receiptHandle"] = json!(format!("AQEB{:032x}", ulid::Ulid::new().0));
     message["md5OfBody"] = json!(md5);
@@ -586,9 +664,8 @@ pub fn put_object_created(event: &mut Value, table: &str, upload: &Upload, seque
     message["attributes"]["SentTimestamp"] = json!(sent);
     message["attributes"]["ApproximateFirstReceiveTimestamp"] = json!(sent);
     message["attributes"]["ApproximateReceiveCount"] = json!("1");
-    message["eventSourceARN"] = json!(format!("arn:aws:sqs:{region}:123456789012:{table}-files-uploads"));
+    message["eventSourceARN"] = json!(format!("arn:aws:sqs:{region}:123456789012:{queue}"));
     message["awsRegion"] = json!(region);
-    Ok(())
 }
 
 /// An object key as S3 notifications carry it: form-encoded (a space as `+`, other bytes
@@ -808,6 +885,27 @@ mod tests {
             comment_events: Vec::new(),
             sample: None,
             upload: Some(upload(Sample::Jpeg)),
+            conversation_id: Some("01JDQ3D0000000000000000000".into()),
+            corpus: None,
+            document: None,
+        }
+    }
+
+    /// A ready document as `crate::seed::ready_document` answers it.
+    fn ready_document() -> ReadyDocument {
+        let (org, file) = ("01JBENCHORG0000000000000000", "01JDQ3A9K7M2N4P6Q8R0S2T4V6");
+        let event = json!({
+            "id": "01JDQ3C4M8V2X6Z0B4D8F2H6K0", "kind": "file.processed", "orgId": org, "actor": "system", "at": "2026-11-27T13:05:43Z",
+            "title": "Quarterly report 1.pdf", "fileId": file, "fileStatus": "ready", "ttl": 1_772_024_743,
+        });
+        ReadyDocument {
+            org_id: org.into(),
+            file_id: file.into(),
+            bucket: "tenantry-bench-uploads".into(),
+            text_key: format!("derived/{org}/{file}/text.txt"),
+            text_etag: "\"9e107d9d372bb6826bd81d3542a419d6\"".into(),
+            chunks: 44,
+            event: event.to_string(),
         }
     }
 
@@ -949,6 +1047,7 @@ mod tests {
                 }),
                 ..Prepared::default()
             },
+            PerInvocation::ReadyDocument => Prepared { document: Some(ready_document()), ..Prepared::default() },
             PerInvocation::Nothing => Prepared::default(),
         }
     }
@@ -975,8 +1074,9 @@ mod tests {
                 }
                 EventSpec::Schedule { schedule } => assert_eq!(e["detail"]["schedule"], schedule),
                 EventSpec::MailFeedback { .. } => assert_eq!(e["source"], "aws.ses"),
-                EventSpec::UploadEvent { .. } => assert_eq!(e["Records"][0]["eventSource"], "aws:sqs"),
+                EventSpec::UploadEvent { .. } | EventSpec::DomainEventMessage { .. } => assert_eq!(e["Records"][0]["eventSource"], "aws:sqs"),
                 EventSpec::ScanResult { .. } => assert_eq!(e["source"], "aws.guardduty"),
+                EventSpec::ChatTurn { .. } => assert_eq!(e["resource"], CHAT_MESSAGES),
             }
             let kind = match api::event_kind(&e) {
                 api::EventKind::Http => Kind::Http,
@@ -1293,6 +1393,11 @@ mod tests {
                     let served = routes.iter().any(|(f, r)| *f == s.function && r.method.as_str() == method && r.path == resource);
                     assert!(served, "{}: {} serves no {method} {resource}", s.name, s.function);
                 }
+                EventSpec::ChatTurn { .. } => {
+                    let served = routes.iter().any(|(f, r)| *f == s.function && r.method.as_str() == "POST" && r.path == CHAT_MESSAGES);
+                    assert!(served, "{}: {} serves no POST {CHAT_MESSAGES}", s.name, s.function);
+                }
+                EventSpec::DomainEventMessage { .. } => assert!(def.domain_event_queue.is_some(), "{}: {} subscribes to no domain events", s.name, s.function),
                 _ => {}
             }
         }
@@ -1420,5 +1525,67 @@ mod tests {
         let sweep = t.build(scenario("upload-sweep (schedule)"), &f, 0, &prepared(scenario("upload-sweep (schedule)"))).unwrap();
         let parsed: api::ScheduledEvent = serde_json::from_value(sweep).unwrap();
         assert_eq!((parsed.detail.schedule.as_str(), parsed.detail.function.as_str()), ("upload-sweep", "files"));
+    }
+
+    #[test]
+    fn the_chat_scenarios_cover_each_way_chat_is_invoked() {
+        let chat = function("chat").unwrap();
+        assert_eq!(chat.kinds, [Kind::Http, Kind::Queue], "its routes, and its queue of domain events");
+        assert_eq!(chat.domain_event_queue, Some(::chat::INGEST_QUEUE));
+        assert!(chat.environment.upload_bucket && chat.environment.vector_buckets);
+        let ours: Vec<(&str, Kind)> = SCENARIOS.iter().filter(|s| s.function == "chat").map(|s| (s.name, s.kind())).collect();
+        assert_eq!(ours, [("chat turn", Kind::Http), ("ingest 20-page document (SQS)", Kind::Queue), ("retrieval on 10,000 chunks", Kind::Http)]);
+        assert!(SCENARIOS.iter().filter(|s| s.function == "chat").all(Scenario::calls_the_model));
+        assert!(!scenario("presign upload").calls_the_model());
+        assert!(matches!(scenario("retrieval on 10,000 chunks").event, EventSpec::ChatTurn { indexed_chunks: 10_000, .. }));
+        assert!(matches!(scenario("chat turn").event, EventSpec::ChatTurn { indexed_chunks: 0, .. }));
+    }
+
+    #[test]
+    fn a_chat_turn_is_the_members_question_in_their_conversation() {
+        let t = Templates::load(&events_dir()).unwrap();
+        let f = fixture();
+        let e = t.build(scenario("chat turn"), &f, 2, &Prepared::default()).unwrap();
+        let conversation = f.conversation_id.as_deref().unwrap();
+        assert_eq!((e["httpMethod"].as_str(), e["resource"].as_str()), (Some("POST"), Some(CHAT_MESSAGES)));
+        assert_eq!(e["path"], format!("/orgs/{}/conversations/{conversation}/messages", f.org_id));
+        assert_eq!(e["pathParameters"], json!({"orgId": f.org_id, "conversationId": conversation}));
+        assert_eq!(e["requestContext"]["authorizer"]["claims"]["sub"], f.member.as_ref().unwrap().sub.as_str());
+        let body: Value = serde_json::from_str(e["body"].as_str().unwrap()).unwrap();
+        let input: ::chat::PostMessage = serde_json::from_value(body.clone()).unwrap();
+        assert!(!input.content.to_lowercase().contains("task"), "the question does not call the task tool");
+        assert_eq!(e["headers"]["Content-Type"], "application/json");
+        assert!(e["headers"].get("Accept").is_none_or(|a| !a.as_str().unwrap_or("").contains("event-stream")), "answered as JSON");
+        assert!(t.build(scenario("chat turn"), &Fixture { conversation_id: None, ..fixture() }, 0, &Prepared::default()).is_err(), "needs its conversation");
+    }
+
+    #[test]
+    fn the_ingestion_message_carries_the_domain_event_as_the_fan_out_sends_it() {
+        use aws_lambda_events::sqs::SqsEvent;
+        use md5::Digest;
+
+        let t = Templates::load(&events_dir()).unwrap();
+        let f = fixture();
+        let s = scenario("ingest 20-page document (SQS)");
+        let p = prepared(s);
+        let e = t.build(s, &f, 1, &p).unwrap();
+        assert_eq!(api::event_kind(&e), api::EventKind::Queue);
+        let m = &e["Records"][0];
+        assert_eq!(e["Records"].as_array().unwrap().len(), 1);
+        assert_eq!(m["eventSourceARN"], "arn:aws:sqs:us-east-1:123456789012:tenantry-bench-01-chat-ingest");
+        let body = m["body"].as_str().unwrap();
+        assert_eq!(body, p.document.as_ref().unwrap().event);
+        let md5: String = md5::Md5::digest(body.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(m["md5OfBody"], md5.as_str());
+        let sqs: SqsEvent = serde_json::from_value(e.clone()).unwrap();
+        let event: store::DomainEvent = serde_json::from_str(sqs.records[0].body.as_deref().unwrap()).unwrap();
+        assert_eq!(event.kind, store::EventKind::FileProcessed);
+        assert_eq!(event.file_id.map(|f| f.to_string()).as_deref(), Some(p.document.as_ref().unwrap().file_id.as_str()));
+        assert_ne!(t.build(s, &f, 1, &p).unwrap()["Records"][0]["messageId"], m["messageId"], "each delivery is its own message");
+        assert!(t.build(s, &f, 1, &Prepared::default()).is_err(), "needs its document");
+        // The sample itself is such a message.
+        let sample: SqsEvent = serde_json::from_value(t.sqs["domain-event"].clone()).unwrap();
+        let event: store::DomainEvent = serde_json::from_str(sample.records[0].body.as_deref().unwrap()).unwrap();
+        assert_eq!((event.kind, event.file_status), (store::EventKind::FileProcessed, Some(domain::work::FileStatus::Ready)));
     }
 }

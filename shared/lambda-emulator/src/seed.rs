@@ -11,7 +11,10 @@
 //! the files function: before each processing invocation, a file reserved through the store
 //! with a real sample (a 2 MB JPEG, a 20-page PDF) put into the upload bucket at its key; a
 //! processed file for the malware scan results; and, for each sweep, an upload whose
-//! reservation just expired.
+//! reservation just expired. For the chat function: a member's conversation with earlier
+//! turns; for retrieval, ready documents whose chunks are put straight into the org's vector
+//! index; and before each ingestion, a document processed to `ready` with 20 pages of
+//! extracted text, and the `file.processed` event its processing wrote.
 //!
 //! Each scenario gets its own table, made from `table.json` without the stream: the local
 //! endpoint (moto) deep-copies a table with its whole stream history for every item of every
@@ -148,6 +151,12 @@ pub struct Fixture {
     pub sample: Option<SampleFile>,
     /// The processed file the malware scan results are about, when seeded ([`upload`]).
     pub upload: Option<Upload>,
+    /// The member's conversation chat turns are asked in, when seeded ([`conversation`]).
+    pub conversation_id: Option<String>,
+    /// The documents in the org's vector index, when seeded ([`corpus`]).
+    pub corpus: Option<Corpus>,
+    /// The extracted text each ingestion invocation's document has ([`document_text`]).
+    pub document: Option<DocumentText>,
 }
 
 /// The domain event of a comment the owner wrote on a board task, mentioning one member: the
@@ -294,6 +303,9 @@ pub async fn seed(store: &Store, members: usize, invitations: usize, workload: b
         comment_events: Vec::new(),
         sample: None,
         upload: None,
+        conversation_id: None,
+        corpus: None,
+        document: None,
     })
 }
 
@@ -864,4 +876,435 @@ pub async fn expired_upload(store: &Store, fixture: &Fixture, k: usize) -> Resul
 /// Whether the sweep deleted `expired` (and so freed its reservation, in the same transaction).
 pub async fn swept(store: &Store, expired: &ExpiredUpload) -> Result<bool, Error> {
     Ok(store.file_of_object(&expired.key).await?.is_none())
+}
+
+/// Earlier turns of the conversation a chat turn is asked in: 20 questions with their answers,
+/// the 40 messages of history a turn reads at most (`chat::turn::HISTORY_MESSAGES`), which fit
+/// its 4,000 tokens of history.
+pub const CONVERSATION_TURNS: usize = 20;
+/// Pages of a seeded document's extracted text.
+pub const DOCUMENT_PAGES: usize = 20;
+
+/// The conversation chat turns are asked in: the seeded member's, with `turns` earlier
+/// questions and answers (each answer as a model writes one: a few sentences, its usage and
+/// latency), recorded as the function records a turn. Answers its id.
+pub async fn conversation(store: &Store, fixture: &Fixture, turns: usize) -> Result<String, Error> {
+    use store::chat::{ChatMessage, ChatRole, MessageStatus, TokenUsage, Turn};
+    let member = fixture.member.as_ref().ok_or("a chat turn needs a seeded member with the member role")?.identity()?;
+    let org: OrgId = fixture.org_id.parse().map_err(invalid)?;
+    let scope = store.authorize(&member, org, Action::WriteWorkload).await?;
+    let mut conv = store.create_conversation(&scope, Some("Quarterly planning".into())).await?;
+    // Message ids sort as the messages were written: an hour ago, a second apart, before any
+    // turn the function records.
+    let start_ms = u64::try_from(store.clock().epoch() - 3600).unwrap_or(0) * 1000;
+    let id = |n: usize| -> Result<domain::chat::MessageId, Error> {
+        let ms = start_ms + u64::try_from(n).unwrap_or(0) * 1000;
+        ulid::Ulid::from_parts(ms, ulid::Ulid::new().random()).to_string().parse().map_err(invalid)
+    };
+    let at = |n: usize| domain::epoch_rfc3339(i64::try_from(start_ms / 1000).unwrap_or(0) + i64::try_from(n).unwrap_or(0)).unwrap_or_default();
+    for t in 0..turns {
+        let topic = TOPICS[t % TOPICS.len()];
+        let message = |n: usize, role: ChatRole, content: String| -> Result<ChatMessage, Error> {
+            Ok(ChatMessage {
+                id: id(n)?,
+                conversation_id: conv.id,
+                role,
+                content,
+                status: MessageStatus::Complete,
+                model: Some(domain::chat::DEFAULT_MODEL.into()),
+                usage: None,
+                latency_ms: None,
+                citations: Vec::new(),
+                error: None,
+                created_at: at(n),
+            })
+        };
+        let question =
+            message(2 * t, ChatRole::User, format!("What did the planning review conclude about {topic}, and what should we prepare before the next one?"))?;
+        let text = format!(
+            "The review concluded that {topic} stays on track for the quarter, with two open points: the owners agreed to report \
+             progress every other week, and the budget line is confirmed until the next review. Before then, prepare the figures \
+             of the last three months and a short note on what changed since the previous plan, so that the discussion can \
+             start from the numbers rather than from the slides."
+        );
+        let mut answer = message(2 * t + 1, ChatRole::Assistant, text)?;
+        answer.usage = Some(TokenUsage { input_tokens: 900 + 60 * u64::try_from(t).unwrap_or(0), output_tokens: 110 });
+        answer.latency_ms = Some(1_800);
+        conv = store.record_turn(&scope, &conv, Turn { question, answer: Some(answer), title: None }).await?;
+    }
+    Ok(conv.id.to_string())
+}
+
+/// What seeded documents and chunks are about, in turn.
+const TOPICS: [&str; 12] = [
+    "storage growth",
+    "seat expansion",
+    "customer onboarding",
+    "pricing by plan",
+    "support load",
+    "the security review",
+    "data retention",
+    "service uptime",
+    "the hiring plan",
+    "the partner program",
+    "the product roadmap",
+    "customer churn",
+];
+
+/// A deterministic stream of numbers (SplitMix64).
+struct Mix(u64);
+
+impl Mix {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn pick<'a>(&mut self, words: &[&'a str]) -> &'a str {
+        words[usize::try_from(self.next() % words.len() as u64).unwrap_or(0)]
+    }
+
+    /// Uniform in [-1, 1).
+    fn unit(&mut self) -> f32 {
+        (self.next() >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+    }
+}
+
+/// The extracted text of a report of `pages` pages, as the files function stores a PDF's
+/// text (`derived/{org}/{file}/text.txt`): each page a heading and four paragraphs of prose
+/// (about 3,000 characters, 500 words), pages after the first beginning with a form feed
+/// ([`media::PAGE_BREAK`]). Deterministic for a `seed`; different seeds read differently.
+pub fn document_text(seed: usize, pages: usize) -> String {
+    const SUBJECTS: [&str; 8] =
+        ["The finance team", "The platform group", "Customer success", "The sales team", "Engineering", "The board", "Operations", "Product management"];
+    const VERBS: [&str; 8] = ["reported", "expects", "reviewed", "measured", "questioned", "confirmed", "revised", "proposed"];
+    const OBJECTS: [&str; 8] = [
+        "a steady increase in monthly active seats",
+        "the cost of storage per organization",
+        "the share of invitations accepted within a week",
+        "the time to first value for new customers",
+        "the number of tickets per thousand members",
+        "the renewal rate of annual contracts",
+        "the latency of the busiest routes",
+        "the spend on model tokens per member",
+    ];
+    const PERIODS: [&str; 6] = [
+        "over the last quarter",
+        "since the spring release",
+        "for the coming half year",
+        "in the enterprise segment",
+        "across every plan",
+        "in the first month of use",
+    ];
+    const CLAUSES: [&str; 8] = [
+        "which matches the forecast made in January",
+        "although the figures for the smallest plans are still noisy",
+        "and the team will publish a detailed breakdown next month",
+        "so the targets for next year were adjusted accordingly",
+        "while the largest customers grew faster than the rest",
+        "and no change to the pricing is planned before the review",
+        "which the steering committee asked to monitor weekly",
+        "but the sample is too small to draw firm conclusions",
+    ];
+    let mut rng = Mix(0x7465_6e61_6e74_7279 ^ u64::try_from(seed).unwrap_or(0).wrapping_mul(0x1000_0000_01b3));
+    let mut text = String::with_capacity(pages * 3_200);
+    for page in 1..=pages {
+        if page > 1 {
+            text.push(media::PAGE_BREAK);
+        }
+        let topic = TOPICS[(seed + page) % TOPICS.len()];
+        text.push_str(&format!("Section {page}: {}{}\n\n", topic[..1].to_uppercase(), &topic[1..]));
+        for _ in 0..4 {
+            for s in 0..6 {
+                if s > 0 {
+                    text.push(' ');
+                }
+                text.push_str(&format!(
+                    "{} {} {} {} regarding {topic}, {}.",
+                    rng.pick(&SUBJECTS),
+                    rng.pick(&VERBS),
+                    rng.pick(&OBJECTS),
+                    rng.pick(&PERIODS),
+                    rng.pick(&CLAUSES)
+                ));
+            }
+            text.push_str("\n\n");
+        }
+    }
+    text
+}
+
+/// A document's extracted text, made once per scenario.
+#[derive(Clone)]
+pub struct DocumentText(pub std::sync::Arc<str>);
+
+impl std::fmt::Debug for DocumentText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} characters of text", self.0.chars().count())
+    }
+}
+
+/// A document of the seeded org, processed to `ready` with text, seeded just before an
+/// ingestion invocation: its file item, its extracted text in the upload bucket, and the
+/// `file.processed` event the store wrote with it, as the fan-out sends it to the function's
+/// queue.
+#[derive(Debug, Clone)]
+pub struct ReadyDocument {
+    pub org_id: String,
+    pub file_id: String,
+    pub bucket: String,
+    pub text_key: String,
+    /// The ETag S3 answered the text's put with (quotes included, as S3 answers it).
+    pub text_etag: String,
+    /// The chunks its text makes (`chat::chunks`).
+    pub chunks: usize,
+    /// The event as [`store::DomainEvent`] serializes it (the message body).
+    pub event: String,
+}
+
+/// Seeds, for invocation `k` of the ingestion scenario, a PDF uploaded by the fixture's owner
+/// and processed to `ready` with `text` as its extracted text (put where the files function
+/// puts it), and reads back the `file.processed` event processing wrote.
+pub async fn ready_document(store: &Store, s3: &aws_sdk_s3::Client, bucket: &str, fixture: &Fixture, text: &str, k: usize) -> Result<ReadyDocument, Error> {
+    let owner = fixture.owner.identity()?;
+    let org: OrgId = fixture.org_id.parse().map_err(invalid)?;
+    let scope = store.authorize(&owner, org, Action::WriteWorkload).await?;
+    // About what a PDF of this text weighs.
+    let size = u64::try_from(text.len()).unwrap_or(0) * 3;
+    let new = NewFile { name: format!("Quarterly report {k}.pdf"), content_type: "application/pdf", size, attach_to: None };
+    let expires = store.clock().epoch() + domain::files::UPLOAD_VALID_SECS + domain::files::RESERVATION_GRACE_SECS;
+    let file = store.reserve_upload(&scope, new, expires).await?;
+    let text_key = file.text_key();
+    let put = s3
+        .put_object()
+        .bucket(bucket)
+        .key(&text_key)
+        .content_type("text/plain; charset=utf-8")
+        .body(text.as_bytes().to_vec().into())
+        .send()
+        .await
+        .map_err(|e| format!("putting {text_key} into {bucket}: {}", aws_sdk_s3::error::DisplayErrorContext(e)))?;
+    let text_etag = put.e_tag().ok_or_else(|| format!("putting {text_key} answered no ETag"))?.to_owned();
+    let upload_etag = format!("{:032x}", ulid::Ulid::new().0);
+    let Arrival::Process(begun) = store.begin_processing(&file, &sequencer(k), &upload_etag, size).await? else {
+        return Err(format!("the seeded document {} did not begin processing", file.id).into());
+    };
+    let outcome = Outcome {
+        status: Some(FileStatus::Ready),
+        detected_type: Some("application/pdf".into()),
+        pages: Some(u32::try_from(DOCUMENT_PAGES).unwrap_or(u32::MAX)),
+        characters: Some(u64::try_from(text.chars().count()).unwrap_or(0)),
+        has_text: true,
+        ..Outcome::default()
+    };
+    let file = store.finish_processing(&begun, outcome, false).await?.ok_or("the seeded document changed while it was processed")?;
+    if file.status != FileStatus::Ready || !file.has_text {
+        return Err(format!("the seeded document {} is {} (text: {})", file.id, file.status, file.has_text).into());
+    }
+    let item = file_event(store, EventKind::FileProcessed, &file.id.to_string())
+        .await?
+        .ok_or_else(|| format!("processing {} wrote no file.processed event", file.id))?;
+    let event = store::DomainEvent::from_image(&serde_dynamo::Item::from(item))?.ok_or("the file.processed item is not an event")?;
+    Ok(ReadyDocument {
+        org_id: org.to_string(),
+        file_id: file.id.to_string(),
+        bucket: bucket.to_owned(),
+        text_key,
+        text_etag,
+        chunks: chat::chunks(text).len(),
+        event: serde_json::to_string(&event)?,
+    })
+}
+
+/// The event item of `kind` about file `file_id` (one scan: event items have no index).
+async fn file_event(store: &Store, kind: EventKind, file_id: &str) -> Result<Option<Item>, Error> {
+    let mut start = None;
+    loop {
+        let page = store
+            .client()
+            .scan()
+            .table_name(store.table_name())
+            .filter_expression("#type = :event AND #kind = :kind AND #file = :file")
+            .expression_attribute_names("#type", "_type")
+            .expression_attribute_names("#kind", "kind")
+            .expression_attribute_names("#file", "fileId")
+            .expression_attribute_values(":event", AttributeValue::S("event".into()))
+            .expression_attribute_values(":kind", AttributeValue::S(kind.as_str().into()))
+            .expression_attribute_values(":file", AttributeValue::S(file_id.into()))
+            .set_exclusive_start_key(start)
+            .send()
+            .await?;
+        if let Some(item) = page.items.unwrap_or_default().into_iter().next() {
+            return Ok(Some(item));
+        }
+        start = page.last_evaluated_key;
+        if start.is_none() {
+            return Ok(None);
+        }
+    }
+}
+
+/// What is wrong after the ingestion of `doc`: the index does not hold its chunks (no record
+/// of them, another count, or a record of another text).
+pub async fn ingestion_problem(store: &Store, doc: &ReadyDocument) -> Result<Option<String>, Error> {
+    let org: OrgId = doc.org_id.parse().map_err(invalid)?;
+    let file = doc.file_id.parse().map_err(invalid)?;
+    Ok(match store.indexed_file(org, file).await? {
+        None => Some(format!("document {} has no chunks indexed", doc.file_id)),
+        Some(r) if usize::try_from(r.chunks).ok() != Some(doc.chunks) => {
+            Some(format!("document {} has {} chunks indexed, not {}", doc.file_id, r.chunks, doc.chunks))
+        }
+        Some(r) if r.etag != doc.text_etag => Some(format!("document {} was indexed from text {}, not {}", doc.file_id, r.etag, doc.text_etag)),
+        Some(_) => None,
+    })
+}
+
+/// Deletes a document's extracted text once checked (the local endpoint keeps objects in
+/// memory). Best effort.
+pub async fn remove_text(s3: &aws_sdk_s3::Client, doc: &ReadyDocument) {
+    let _ = s3.delete_object().bucket(&doc.bucket).key(&doc.text_key).send().await;
+}
+
+/// The org's documents as its vector index holds them, seeded straight into the index.
+#[derive(Debug, Clone)]
+pub struct Corpus {
+    pub files: usize,
+    pub chunks: usize,
+    pub index: store::VectorIndex,
+}
+
+/// Vectors per PutVectors call (S3 Vectors takes up to 500).
+pub const VECTOR_BATCH: usize = 500;
+/// The metadata the function stores but does not filter on (as its ingestion creates the index).
+const NON_FILTERABLE: [&str; 2] = ["text", "name"];
+
+/// Seeds `chunks` chunks of the fixture's org's documents into its vector index, as ingestion
+/// would leave them: ready PDFs of [`DOCUMENT_PAGES`] pages with text (each file's item and its
+/// `IndexedFile` record), the index created as the function creates it, and each document's
+/// chunks (`chat::chunks` of its text, with their metadata) put with PutVectors, 500 at a time.
+/// The vectors are random unit vectors of the embedding's 512 dimensions rather than
+/// embeddings: a query reads the whole index either way.
+pub async fn corpus(
+    store: &Store,
+    client: &aws_sdk_s3vectors::Client,
+    buckets: &store::VectorBuckets,
+    fixture: &Fixture,
+    chunks: usize,
+) -> Result<Corpus, Error> {
+    use aws_sdk_s3vectors::types::{DataType, DistanceMetric, MetadataConfiguration, PutInputVector, VectorData};
+    let owner = fixture.owner.identity()?;
+    let org: OrgId = fixture.org_id.parse().map_err(invalid)?;
+    let scope = store.authorize(&owner, org, Action::WriteWorkload).await?;
+    let index = buckets.index_of(org);
+    let dimension = usize::try_from(domain::chat::EMBEDDING_DIMENSIONS)?;
+    let metadata = MetadataConfiguration::builder().set_non_filterable_metadata_keys(Some(NON_FILTERABLE.iter().map(|k| (*k).to_owned()).collect())).build()?;
+    client
+        .create_index()
+        .vector_bucket_name(&index.bucket)
+        .index_name(&index.index)
+        .data_type(DataType::Float32)
+        .dimension(i32::try_from(dimension)?)
+        .distance_metric(DistanceMetric::Cosine)
+        .metadata_configuration(metadata)
+        .send()
+        .await
+        .map_err(|e| format!("creating the index {} in {}: {}", index.index, index.bucket, aws_sdk_s3vectors::error::DisplayErrorContext(e)))?;
+    let mut rng = Mix(0x5345_4544_4544);
+    let mut batch = Vec::with_capacity(VECTOR_BATCH);
+    let (mut seeded, mut files) = (0, 0);
+    let put = |batch: Vec<PutInputVector>| async {
+        client
+            .put_vectors()
+            .vector_bucket_name(&index.bucket)
+            .index_name(&index.index)
+            .set_vectors(Some(batch))
+            .send()
+            .await
+            .map_err(|e| format!("PutVectors into {}: {}", index.index, aws_sdk_s3vectors::error::DisplayErrorContext(e)))
+    };
+    while seeded < chunks {
+        let text = document_text(files, DOCUMENT_PAGES);
+        let pieces = chat::chunks(&text);
+        let name = format!("Report {files:03}.pdf");
+        let size = u64::try_from(text.len()).unwrap_or(0) * 3;
+        let new = NewFile { name: name.clone(), content_type: "application/pdf", size, attach_to: None };
+        let expires = store.clock().epoch() + domain::files::UPLOAD_VALID_SECS + domain::files::RESERVATION_GRACE_SECS;
+        let file = store.reserve_upload(&scope, new, expires).await?;
+        let Arrival::Process(begun) = store.begin_processing(&file, &sequencer(files), &format!("{:032x}", files + 1), size).await? else {
+            return Err(format!("the seeded document {} did not begin processing", file.id).into());
+        };
+        let outcome = Outcome {
+            status: Some(FileStatus::Ready),
+            detected_type: Some("application/pdf".into()),
+            pages: Some(u32::try_from(DOCUMENT_PAGES).unwrap_or(u32::MAX)),
+            characters: Some(u64::try_from(text.chars().count()).unwrap_or(0)),
+            has_text: true,
+            ..Outcome::default()
+        };
+        let file = store.finish_processing(&begun, outcome, false).await?.ok_or("the seeded document changed while it was processed")?;
+        let take = pieces.len().min(chunks - seeded);
+        let record = store::chat::IndexedFile { file_id: file.id, chunks: u64::try_from(take)?, etag: format!("\"{:032x}\"", files + 1) };
+        store.set_indexed_file(org, &record).await?;
+        for (n, c) in pieces.into_iter().take(take).enumerate() {
+            let mut vector: Vec<f32> = (0..dimension).map(|_| rng.unit()).collect();
+            let norm = vector.iter().map(|v| v * v).sum::<f32>().sqrt().max(f32::MIN_POSITIVE);
+            vector.iter_mut().for_each(|v| *v /= norm);
+            let meta = json!({"fileId": file.id.to_string(), "name": name, "page": c.page, "start": c.start, "end": c.end, "text": c.text});
+            batch.push(PutInputVector::builder().key(format!("{}#{n:05}", file.id)).data(VectorData::Float32(vector)).metadata(document(&meta)).build()?);
+            if batch.len() == VECTOR_BATCH {
+                put(std::mem::take(&mut batch)).await?;
+            }
+        }
+        seeded += take;
+        files += 1;
+    }
+    if !batch.is_empty() {
+        put(batch).await?;
+    }
+    Ok(Corpus { files, chunks: seeded, index })
+}
+
+/// A JSON value as a Smithy document (S3 Vectors metadata).
+fn document(value: &Value) -> aws_smithy_types::Document {
+    use aws_smithy_types::{Document, Number};
+    match value {
+        Value::Null => Document::Null,
+        Value::Bool(b) => Document::Bool(*b),
+        Value::Number(n) => match (n.as_u64(), n.as_i64()) {
+            (Some(u), _) => Document::Number(Number::PosInt(u)),
+            (None, Some(i)) => Document::Number(Number::NegInt(i)),
+            _ => Document::Number(Number::Float(n.as_f64().unwrap_or_default())),
+        },
+        Value::String(s) => Document::String(s.clone()),
+        Value::Array(a) => Document::Array(a.iter().map(document).collect()),
+        Value::Object(o) => Document::Object(o.iter().map(|(k, v)| (k.clone(), document(v))).collect()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn documents_are_twenty_pages_of_prose_in_chunks() {
+        let text = document_text(3, DOCUMENT_PAGES);
+        assert_eq!(text.matches(media::PAGE_BREAK).count(), DOCUMENT_PAGES - 1);
+        assert!((50_000..80_000).contains(&text.len()), "{} characters", text.len());
+        assert_eq!(text, document_text(3, DOCUMENT_PAGES), "deterministic");
+        assert_ne!(text, document_text(4, DOCUMENT_PAGES));
+        let chunks = chat::chunks(&text);
+        assert!((30..80).contains(&chunks.len()), "{} chunks", chunks.len());
+        assert_eq!(chunks.last().map(|c| c.page), Some(u32::try_from(DOCUMENT_PAGES).unwrap()));
+    }
+
+    #[test]
+    fn random_unit_values_stay_in_range() {
+        let mut rng = Mix(1);
+        let v: Vec<f32> = (0..10_000).map(|_| rng.unit()).collect();
+        assert!(v.iter().all(|x| (-1.0..1.0).contains(x)));
+        assert!(v.iter().sum::<f32>().abs() < 200.0, "centred");
+    }
 }
