@@ -190,6 +190,10 @@ pub async fn ingest_event(app: &AppState, event: &DomainEvent) -> Result<(), Str
     let index = vectors.buckets.index_of(event.org_id);
     match event.kind {
         EventKind::FileProcessed => {
+            // An org being deleted gets no index: its purge may have deleted it already.
+            if app.store.plan_of(event.org_id).await.map_err(|e| e.to_string())?.is_none() {
+                return Ok(());
+            }
             let key = format!("{}{}/{file_id}", store::UPLOAD_PREFIX, event.org_id);
             match app.store.file_of_object(&key).await.map_err(|e| e.to_string())? {
                 Some(file) if file.status == FileStatus::Ready && file.has_text => ingest_file(app, vectors, &index, &file).await,

@@ -893,7 +893,7 @@ mod tests {
 
     /// A ready document as `crate::seed::ready_document` answers it.
     fn ready_document() -> ReadyDocument {
-        let (org, file) = ("01JBENCHORG0000000000000000", "01JDQ3A9K7M2N4P6Q8R0S2T4V6");
+        let (org, file) = ("01JDQ2V3X4Y5Z6A7B8C9D0E1F2", "01JDQ3A9K7M2N4P6Q8R0S2T4V6");
         let event = json!({
             "id": "01JDQ3C4M8V2X6Z0B4D8F2H6K0", "kind": "file.processed", "orgId": org, "actor": "system", "at": "2026-11-27T13:05:43Z",
             "title": "Quarterly report 1.pdf", "fileId": file, "fileStatus": "ready", "ttl": 1_772_024_743,

@@ -197,3 +197,110 @@ async fn a_function_whose_init_fails() {
     assert!(output.tail.iter().any(|l| l.contains("init failed on purpose")), "{:?}", output.tail);
     assert_eq!(output.status.and_then(|s| s.code()), Some(3));
 }
+
+/// A request with a chunked body (each of `chunks` one chunk) and `trailers` after the last,
+/// as a runtime posts a streamed response.
+async fn chunked(emulator: &Emulator, path: &str, headers: &[(&str, &str)], chunks: &[&[u8]], trailers: &[(&str, &str)]) -> Reply {
+    let mut stream = tokio::net::TcpStream::connect(emulator.addr()).await.unwrap();
+    let mut request = format!("POST {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n", emulator.runtime_api()).into_bytes();
+    for (k, v) in headers {
+        request.extend_from_slice(format!("{k}: {v}\r\n").as_bytes());
+    }
+    request.extend_from_slice(b"\r\n");
+    for chunk in chunks {
+        request.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+        request.extend_from_slice(chunk);
+        request.extend_from_slice(b"\r\n");
+    }
+    request.extend_from_slice(b"0\r\n");
+    for (k, v) in trailers {
+        request.extend_from_slice(format!("{k}: {v}\r\n").as_bytes());
+    }
+    request.extend_from_slice(b"\r\n");
+    stream.write_all(&request).await.unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await.unwrap();
+    let text = String::from_utf8(raw).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    let status = head.lines().next().unwrap().split_whitespace().nth(1).unwrap().parse().unwrap();
+    Reply { status, headers: HashMap::new(), body: body.to_owned() }
+}
+
+const STREAMING: [(&str, &str); 3] = [
+    ("Lambda-Runtime-Function-Response-Mode", "streaming"),
+    ("Content-Type", "application/vnd.awslambda.http-integration-response"),
+    ("Trailer", "Lambda-Runtime-Function-Error-Type, Lambda-Runtime-Function-Error-Body"),
+];
+
+#[tokio::test]
+async fn a_streamed_http_answer_is_read_to_its_end_with_the_status_of_its_prelude() {
+    let emu = emulator("fake").await;
+    let pending = emu.submit(Invocation::json(&json!({})));
+    let next = http(&emu, "GET", &format!("{PREFIX}/invocation/next"), &[], "").await;
+    let id = &next.headers["lambda-runtime-aws-request-id"];
+    let prelude = br#"{"statusCode":201,"headers":{"content-type":"application/json","etag":"\"3\""},"cookies":[]}"#;
+    let chunks: [&[u8]; 4] = [prelude, &[0; 8], br#"{"answer":"#, br#""[local model] You asked"}"#];
+    let posted = chunked(&emu, &format!("{PREFIX}/invocation/{id}/response"), &STREAMING, &chunks, &[]).await;
+    assert_eq!(posted.status, 202, "{}", posted.body);
+    let done = tokio::time::timeout(WAIT, pending.wait()).await.unwrap().unwrap();
+    let Outcome::Streamed(s) = &done.outcome else { panic!("{:?}", done.outcome) };
+    assert_eq!(s.status(), Some(201));
+    assert_eq!(s.prelude.as_ref().unwrap()["headers"]["etag"], "\"3\"");
+    assert_eq!(s.body, br#"{"answer":"[local model] You asked"}"#);
+    assert_eq!(s.error, None);
+    assert_eq!(done.outcome.body(), s.body.as_slice());
+}
+
+#[tokio::test]
+async fn a_stream_that_fails_reports_its_error_in_trailers() {
+    let emu = emulator("fake").await;
+    let pending = emu.submit(Invocation::json(&json!({})));
+    let next = http(&emu, "GET", &format!("{PREFIX}/invocation/next"), &[], "").await;
+    let id = &next.headers["lambda-runtime-aws-request-id"];
+    let chunks: [&[u8]; 3] = [br#"{"statusCode":200,"headers":{"content-type":"text/event-stream"},"cookies":[]}"#, &[0; 8], b"event: delta\ndata: {}\n\n"];
+    // "the model went away", base64.
+    let trailers = [("Lambda-Runtime-Function-Error-Type", "Runtime.StreamError"), ("Lambda-Runtime-Function-Error-Body", "dGhlIG1vZGVsIHdlbnQgYXdheQ==")];
+    let posted = chunked(&emu, &format!("{PREFIX}/invocation/{id}/response"), &STREAMING, &chunks, &trailers).await;
+    assert_eq!(posted.status, 202, "{}", posted.body);
+    let done = tokio::time::timeout(WAIT, pending.wait()).await.unwrap().unwrap();
+    let Outcome::Streamed(s) = &done.outcome else { panic!("{:?}", done.outcome) };
+    assert_eq!((s.status(), s.body.as_slice()), (Some(200), b"event: delta\ndata: {}\n\n".as_slice()));
+    let e = s.error.as_ref().expect("the trailers' error");
+    assert_eq!((e.error_type.as_str(), e.body.as_slice()), ("Runtime.StreamError", b"the model went away".as_slice()));
+}
+
+#[tokio::test]
+async fn a_buffered_answer_over_six_megabytes_is_refused() {
+    let emu = emulator("fake").await;
+    let _pending = emu.submit(Invocation::json(&json!({})));
+    let next = http(&emu, "GET", &format!("{PREFIX}/invocation/next"), &[], "").await;
+    let id = &next.headers["lambda-runtime-aws-request-id"];
+    let big = "x".repeat(lambda_emulator::runtime_api::MAX_PAYLOAD + 1);
+    let posted = http(&emu, "POST", &format!("{PREFIX}/invocation/{id}/response"), &[], &big).await;
+    assert_eq!(posted.status, 413);
+    assert!(posted.body.contains("RequestEntityTooLarge"), "{}", posted.body);
+}
+
+#[tokio::test]
+async fn a_lambda_runtime_function_streams_its_answer() {
+    let emu = emulator("echo").await;
+    let first = emu.submit(Invocation::json(&json!({"stream": ["event: delta\n", "data: {}\n\n"], "status": 201})));
+    let mut process = FunctionProcess::spawn(echo(), &lambda_env(&emu, 128)).unwrap();
+    let done = process.wait(first, WAIT).await.unwrap();
+    let Outcome::Streamed(s) = &done.outcome else { panic!("{:?}", done.outcome) };
+    assert_eq!(s.status(), Some(201));
+    assert_eq!(s.prelude.as_ref().unwrap()["headers"]["content-type"], "text/event-stream");
+    assert_eq!(s.body, b"event: delta\ndata: {}\n\n");
+    assert_eq!(s.error, None);
+    // lambda_runtime sends a failure once the stream has begun as the stream's last chunk.
+    let failed = process.wait(emu.submit(Invocation::json(&json!({"stream": ["partial"], "streamError": true}))), WAIT).await.unwrap();
+    let Outcome::Streamed(s) = &failed.outcome else { panic!("{:?}", failed.outcome) };
+    assert_eq!((s.status(), s.body.as_slice()), (Some(200), b"partial".as_slice()));
+    let e = s.error.as_ref().expect("the stream's error");
+    assert_eq!(e.error_type, "Runtime.StreamError");
+    assert!(!e.body.is_empty() && !String::from_utf8_lossy(&e.body).contains("Lambda-Runtime"), "{:?}", String::from_utf8_lossy(&e.body));
+    // Buffered answers still work in the same process.
+    let after = process.wait(emu.submit(Invocation::json(&json!({"n": 1}))), WAIT).await.unwrap();
+    assert!(matches!(after.outcome, Outcome::Response(_)), "{:?}", after.outcome);
+    process.stop().await;
+}
