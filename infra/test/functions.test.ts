@@ -135,7 +135,7 @@ describe('infra/functions.json', () => {
     assert.deepEqual([chat.sources.http, chat.sources.streaming, chat.environment.vectorBuckets], [true, true, true]);
     assert.deepEqual(chat.sources.domainEvents, {
       kinds: ['file.processed', 'file.deleted'],
-      queue: { id: 'ingest', batchSize: 5, maxReceiveCount: 5, visibilityTimeoutSeconds: 6 * chat.timeoutSeconds },
+      queue: { id: 'ingest', batchSize: 1, maxReceiveCount: 5, visibilityTimeoutSeconds: 6 * chat.timeoutSeconds },
     });
     assert.deepEqual(chat.permissions.bedrock, ['bedrock:InvokeModel', 'bedrock:InvokeModelWithResponseStream']);
     assert.ok(chat.permissions.bedrockModels.includes('amazon.titan-embed-text-v2:0'), 'the embedding model');

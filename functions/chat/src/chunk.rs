@@ -2,13 +2,12 @@
 //! most natural boundary that fits (paragraph, then line, sentence, word), each with the page
 //! it begins on and its character offsets in the text.
 //!
-//! Token-aware with the same estimate the budgets use ([`domain::chat::estimate_tokens`]): a
+//! Token-aware with the same estimate the budgets use ([`domain::chat::estimate_tokens`], kept
+//! as running sums): a
 //! chunk stays under [`CHUNK_TOKENS`] by that estimate, which never counts fewer tokens than
 //! Titan's tokenizer does for English text, so no chunk is cut by the embedding model (its
 //! limit is 8,192 tokens). Consecutive chunks share about [`OVERLAP_TOKENS`] of text, so a
 //! sentence cut by a boundary is whole in one of them.
-
-use domain::chat::estimate_tokens;
 
 /// The most tokens of one chunk (by the estimate).
 pub const CHUNK_TOKENS: u64 = 400;
@@ -30,46 +29,79 @@ pub struct Chunk {
     pub page: u32,
 }
 
-/// The pieces text is cut into before packing: each ends at a boundary of the strongest kind
-/// found, the pieces of one text covering it exactly.
-fn pieces(text: &str) -> Vec<(usize, usize)> {
-    // Byte ranges of "units": the text split after paragraph breaks, line breaks, sentence
-    // ends and spaces, keeping the separators with the text before them.
+/// A piece of text that chunks are packed from, with what the token estimate counts in it.
+#[derive(Debug, Clone, Copy)]
+struct Unit {
+    start: usize,
+    end: usize,
+    bytes: u64,
+    words: u64,
+    marks: u64,
+}
+
+/// Running sums over units, so that the estimate of any run of units costs O(1): the sums of
+/// bytes, words and marks (a word cut between two units counts in both, so the sum never
+/// counts fewer tokens than the text holds).
+struct Sums(Vec<(u64, u64, u64)>);
+
+impl Sums {
+    fn new(units: &[Unit]) -> Sums {
+        let mut sums = Vec::with_capacity(units.len() + 1);
+        let mut acc = (0, 0, 0);
+        sums.push(acc);
+        for u in units {
+            acc = (acc.0 + u.bytes, acc.1 + u.words, acc.2 + u.marks);
+            sums.push(acc);
+        }
+        Sums(sums)
+    }
+
+    /// The estimate of units `i..j`, as [`estimate_tokens`] counts.
+    fn tokens(&self, i: usize, j: usize) -> u64 {
+        let (a, b) = (self.0[i], self.0[j]);
+        (b.0 - a.0).div_ceil(4).max((b.1 - a.1) + (b.2 - a.2))
+    }
+}
+
+/// The pieces text is cut into before packing, in one pass: each ends at the strongest
+/// boundary (a line or page break, a sentence end, a space once the piece is long), and a piece
+/// that reaches half a chunk without one is cut where it is (on a character boundary).
+fn pieces(text: &str) -> Vec<Unit> {
     let mut out = Vec::new();
-    let mut start = 0;
     let bytes = text.as_bytes();
+    let mut unit = Unit { start: 0, end: 0, bytes: 0, words: 0, marks: 0 };
+    let mut in_word = false;
     for (i, c) in text.char_indices() {
         let end = i + c.len_utf8();
+        let space = c.is_whitespace();
+        if !space && !in_word {
+            unit.words += 1;
+        }
+        in_word = !space;
+        if c.is_ascii_punctuation() {
+            unit.marks += 1;
+        }
+        unit.bytes += u64::try_from(c.len_utf8()).unwrap_or(4);
         let boundary = match c {
             '\n' | PAGE_BREAK => true,
-            '.' | '!' | '?' => bytes.get(end).is_none_or(|b| b.is_ascii_whitespace()),
-            ' ' | '\t' => end - start > 200,
+            '.' | '!' | '?' => bytes.get(end).is_none_or(u8::is_ascii_whitespace),
+            ' ' | '\t' => end - unit.start > 200,
             _ => false,
         };
-        if boundary {
-            out.push((start, end));
-            start = end;
+        let full = unit.bytes.div_ceil(4).max(unit.words + unit.marks) >= CHUNK_TOKENS / 2;
+        if boundary || full {
+            unit.end = end;
+            out.push(unit);
+            unit = Unit { start: end, end, bytes: 0, words: 0, marks: 0 };
+            // a word cut here counts again in the next piece
+            in_word = false;
         }
     }
-    if start < text.len() {
-        out.push((start, text.len()));
+    if unit.start < text.len() {
+        unit.end = text.len();
+        out.push(unit);
     }
-    // A unit longer than a chunk (a long line without spaces) is cut by characters.
-    let max_bytes = usize::try_from(CHUNK_TOKENS * 3).unwrap_or(1_200);
-    let mut cut = Vec::with_capacity(out.len());
-    for (s, e) in out {
-        let mut s = s;
-        while estimate_tokens(&text[s..e]) > CHUNK_TOKENS / 2 && e - s > max_bytes {
-            let mut m = s + max_bytes;
-            while !text.is_char_boundary(m) {
-                m -= 1;
-            }
-            cut.push((s, m));
-            s = m;
-        }
-        cut.push((s, e));
-    }
-    cut
+    out
 }
 
 /// Counts characters and page breaks up to a byte offset that only grows.
@@ -100,6 +132,7 @@ fn lead_chars(lead: &str) -> usize {
 /// The chunks of `text`.
 pub fn chunks(text: &str) -> Vec<Chunk> {
     let units = pieces(text);
+    let sums = Sums::new(&units);
     let mut result = Vec::new();
     let mut i = 0;
     // Chunk starts and ends only move forward: two cursors count characters and pages.
@@ -108,11 +141,11 @@ pub fn chunks(text: &str) -> Vec<Chunk> {
     // text, not of the overlap it repeats.
     let mut covered = 0;
     while i < units.len() {
-        let start = units[i].0;
-        let mut end = units[i].1;
+        let start = units[i].start;
+        let mut end = units[i].end;
         let mut j = i + 1;
-        while j < units.len() && estimate_tokens(&text[start..units[j].1]) <= CHUNK_TOKENS {
-            end = units[j].1;
+        while j < units.len() && sums.tokens(i, j + 1) <= CHUNK_TOKENS {
+            end = units[j].end;
             j += 1;
         }
         let body = text[start..end].trim_matches(|c: char| c.is_whitespace() || c == PAGE_BREAK);
@@ -132,7 +165,7 @@ pub fn chunks(text: &str) -> Vec<Chunk> {
         }
         // Step back over the last units while they fit the overlap, but always move forward.
         let mut next = j;
-        while next > i + 1 && estimate_tokens(&text[units[next - 1].0..end]) <= OVERLAP_TOKENS {
+        while next > i + 1 && sums.tokens(next - 1, j) <= OVERLAP_TOKENS {
             next -= 1;
         }
         i = next;
@@ -143,6 +176,7 @@ pub fn chunks(text: &str) -> Vec<Chunk> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use domain::chat::estimate_tokens;
 
     #[test]
     fn short_text_is_one_chunk_on_page_one() {
@@ -179,6 +213,25 @@ mod tests {
         assert_eq!(c.last().unwrap().page, 3);
         assert!(c.last().unwrap().text.ends_with("Last page text."));
         assert!(c.iter().all(|k| !k.text.contains(PAGE_BREAK)));
+    }
+
+    #[test]
+    fn long_lines_and_tiny_lines_are_chunked_within_the_budget() {
+        // 2 MB without a line break, and 400,000 one-character lines (the packing keeps running
+        // sums, so this is linear; `make bench` measures ingestion).
+        let long = "abcdefghij".repeat(200_000);
+        let tiny = "1\n".repeat(400_000);
+        for text in [long, tiny] {
+            let c = chunks(&text);
+            assert!(c.len() > 100);
+            assert!(c.iter().all(|k| estimate_tokens(&k.text) <= CHUNK_TOKENS));
+        }
+    }
+
+    #[test]
+    fn punctuation_runs_stay_within_the_budget() {
+        let text = "!".repeat(10_000);
+        assert!(chunks(&text).iter().all(|k| estimate_tokens(&k.text) <= CHUNK_TOKENS));
     }
 
     #[test]

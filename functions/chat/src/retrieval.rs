@@ -130,7 +130,11 @@ pub async fn retrieve(app: &AppState, scope: &OrgScope, question: &str, filter: 
         let text = meta.get("text").and_then(Value::as_str).unwrap_or("").to_owned();
         let Some(file_id) = meta.get("fileId").and_then(Value::as_str).and_then(|f| f.parse::<FileId>().ok()) else { continue };
         let name = meta.get("name").and_then(Value::as_str).unwrap_or("document").to_owned();
-        let page = meta.get("page").and_then(Value::as_u64).and_then(|p| u32::try_from(p).ok());
+        // S3 Vectors may give a number back as a float.
+        let page = meta
+            .get("page")
+            .and_then(|p| p.as_u64().or_else(|| p.as_f64().filter(|f| f.fract() == 0.0 && *f >= 0.0).map(|f| format!("{f:.0}").parse().unwrap_or(0))))
+            .and_then(|p| u32::try_from(p).ok());
         found.push((file_id, name, page, text));
     }
     // Only files that are still there and ready.
@@ -254,6 +258,11 @@ async fn ingest_file(app: &AppState, vectors: &Vectors, index: &VectorIndex, fil
     .buffered(EMBED_CONCURRENCY)
     .try_collect()
     .await?;
+    // The record covers every key written before any is: a crash between the writes leaves a
+    // record that still names every chunk, so a deletion finds them all.
+    let previous = before.as_ref().map_or(0, |b| b.chunks);
+    let covering = IndexedFile { file_id: file.id, chunks: previous.max(u64::try_from(chunks.len()).unwrap_or(0)), etag: String::new() };
+    app.store.set_indexed_file(file.org_id, &covering).await.map_err(|e| e.to_string())?;
     let attached = file.attached_to.as_ref();
     let mut batch = Vec::with_capacity(VECTOR_BATCH);
     for (n, vector) in embedded {

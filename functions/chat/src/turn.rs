@@ -175,7 +175,12 @@ fn text_message(role: ConversationRole, text: impl Into<String>) -> Result<Messa
 fn history_messages(messages: &[ChatMessage]) -> Result<Vec<Message>, ApiError> {
     let mut pairs: Vec<(&ChatMessage, &ChatMessage)> = Vec::new();
     for w in messages.windows(2) {
-        if w[0].role == ChatRole::User && w[1].role == ChatRole::Assistant && w[1].status != MessageStatus::Failed && !w[1].content.is_empty() {
+        if w[0].role == ChatRole::User
+            && w[1].role == ChatRole::Assistant
+            && w[1].status != MessageStatus::Failed
+            && !w[1].content.trim().is_empty()
+            && !w[0].content.trim().is_empty()
+        {
             pairs.push((&w[0], &w[1]));
         }
     }
@@ -216,6 +221,9 @@ pub async fn prepare(
     if !settings.allowed_models.contains(&model) || !ChatBounds::of(plan).models.contains(&model.as_str()) {
         return Err(not_allowed(&model, &settings.allowed_models));
     }
+    // A plan lowered since the settings were saved bounds the answer again.
+    let mut settings = settings;
+    settings.max_output_tokens = settings.max_output_tokens.min(ChatBounds::of(plan).max_output_tokens);
     let history = history_messages(recent)?;
     let sources = if settings.retrieval { crate::retrieval::retrieve(app, &scope, &question, filter).await } else { Vec::new() };
     let system = if settings.system_prompt.trim().is_empty() { RULES.to_owned() } else { format!("{}\n\n{RULES}", settings.system_prompt) };
@@ -293,7 +301,7 @@ impl Prepared {
         let mut citations: Vec<Citation> = self.sources.iter().filter(|s| cited.contains(&s.citation.number)).map(|s| s.citation.clone()).collect();
         citations.extend(calls.citations.iter().cloned());
         let answer = ChatMessage {
-            id: MessageId::new(),
+            id: self.question_id.answer(),
             conversation_id: self.conv.id,
             role: ChatRole::Assistant,
             content: text,
@@ -313,7 +321,17 @@ impl Prepared {
 
     /// Records the question with the failure on it.
     async fn record_failure(&self, app: &AppState, failure: &ModelFailure) {
-        let error = MessageError { code: failure.code.into(), detail: failure.detail.clone() };
+        self.record_error(app, failure.code, &failure.detail).await;
+    }
+
+    /// Records the question with a problem on it (a refusal after the turn's first call).
+    async fn record_problem(&self, app: &AppState, problem: &ApiError) {
+        let code = problem.kind.rsplit('/').next().unwrap_or("internal").to_owned();
+        self.record_error(app, &code, problem.detail.as_deref().unwrap_or(problem.title)).await;
+    }
+
+    async fn record_error(&self, app: &AppState, code: &str, detail: &str) {
+        let error = MessageError { code: code.into(), detail: detail.into() };
         let turn = Turn { question: self.question_message(MessageStatus::Failed, Some(error)), answer: None, title: self.title() };
         if let Err(e) = app.store.record_turn(&self.scope, &self.conv, turn).await {
             tracing::error!(error = %e, "recording a failed turn failed");
@@ -344,6 +362,12 @@ impl Prepared {
         calls.messages.push(Message::builder().role(ConversationRole::User).set_content(Some(results)).build().map_err(|_| ApiError::internal())?);
         Ok(names)
     }
+}
+
+/// A call's usage when Bedrock did not report it: the reservation's estimate of the prompt,
+/// and the output by the same estimate.
+fn estimated(reservation: &Reservation, settings: &ChatSettings, output_tokens: u64) -> TokenUsage {
+    TokenUsage { input_tokens: reservation.tokens.saturating_sub(u64::from(settings.max_output_tokens)), output_tokens }
 }
 
 fn block_tokens(block: &ContentBlock) -> u64 {
@@ -385,7 +409,17 @@ pub async fn answer(app: &AppState, prepared: Prepared) -> ApiResult<Response> {
     let mut calls = Calls { messages: p.first_messages()?, usage: TokenUsage::default(), citations: Vec::new(), calls: 0 };
     loop {
         calls.calls += 1;
-        let reservation = p.reserve(app, &calls.messages).await?;
+        let reservation = match p.reserve(app, &calls.messages).await {
+            Ok(r) => r,
+            // The first call's refusal leaves nothing to record; a later one (after a tool
+            // round) is recorded on the question.
+            Err(problem) => {
+                if calls.calls > 1 {
+                    p.record_problem(app, &problem).await;
+                }
+                return Err(problem);
+            }
+        };
         let sent = app
             .bedrock
             .converse()
@@ -406,15 +440,19 @@ pub async fn answer(app: &AppState, prepared: Prepared) -> ApiResult<Response> {
                 return Err(failure.problem());
             }
         };
-        let used = usage_of(out.usage()).unwrap_or_default();
-        p.settle(app, &reservation, used).await;
-        calls.usage.add(used);
         let content = match out.output() {
             Some(ConverseOutput::Message(m)) => m.content().to_vec(),
             _ => Vec::new(),
         };
+        // Without Bedrock's count (a backend that leaves it out), the estimate stands in for it.
+        let used = usage_of(out.usage()).unwrap_or_else(|| estimated(&reservation, &p.settings, content.iter().map(block_tokens).sum()));
+        p.settle(app, &reservation, used).await;
+        calls.usage.add(used);
         if *out.stop_reason() == StopReason::ToolUse && calls.calls < MAX_CALLS {
-            p.use_tools(app, &mut calls, content).await?;
+            if let Err(problem) = p.use_tools(app, &mut calls, content).await {
+                p.record_problem(app, &problem).await;
+                return Err(problem);
+            }
             continue;
         }
         let text: String = content.iter().filter_map(|b| if let ContentBlock::Text(t) = b { Some(t.as_str()) } else { None }).collect::<Vec<_>>().join("");
@@ -490,10 +528,7 @@ pub async fn stream(app: AppState, prepared: Prepared) -> ApiResult<Response> {
             };
             drop(receiver);
             // Without Bedrock's count (a stream cut short), the estimate stands in for it.
-            let used = used.unwrap_or_else(|| TokenUsage {
-                input_tokens: reservation.tokens.saturating_sub(u64::from(p.settings.max_output_tokens)),
-                output_tokens: u64::try_from(streamed_chars.div_ceil(4)).unwrap_or(u64::MAX),
-            });
+            let used = used.unwrap_or_else(|| estimated(&reservation, &p.settings, u64::try_from(streamed_chars.div_ceil(4)).unwrap_or(u64::MAX)));
             p.settle(&app, &reservation, used).await;
             calls.usage.add(used);
             match outcome {
@@ -514,13 +549,18 @@ pub async fn stream(app: AppState, prepared: Prepared) -> ApiResult<Response> {
             if stop == StopReason::ToolUse && calls.calls < MAX_CALLS && !blocks.is_empty() {
                 let names = match p.use_tools(&app, &mut calls, blocks).await {
                     Ok(names) => names,
-                    Err(e) => {
-                        let _ = tx.send(event("error", &json!(e))).await;
+                    Err(problem) => {
+                        p.record_problem(&app, &problem).await;
+                        let _ = tx.send(event("error", &json!(problem))).await;
                         return;
                     }
                 };
                 for name in names {
                     if tx.send(event("tool", &json!({"name": name}))).await.is_err() {
+                        tracing::info!("the client went away: the answer is recorded as cancelled");
+                        if let Err(e) = p.record(&app, &calls, text.clone(), MessageStatus::Cancelled).await {
+                            tracing::error!(error = ?e, "recording a cancelled turn failed");
+                        }
                         return;
                     }
                 }
@@ -528,6 +568,10 @@ pub async fn stream(app: AppState, prepared: Prepared) -> ApiResult<Response> {
                 match open_stream(&app, &p, &calls.messages).await {
                     Ok(next) => current = Some(next),
                     Err(problem) => {
+                        // A model failure is recorded by open_stream; a refusal of the budget here.
+                        if problem.kind.ends_with("/budget-exhausted") {
+                            p.record_problem(&app, &problem).await;
+                        }
                         let _ = tx.send(event("error", &json!(problem))).await;
                         return;
                     }

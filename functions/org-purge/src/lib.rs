@@ -280,10 +280,9 @@ pub async fn on_stream(app: &AppState, event: StreamEvent) -> RecordFailures {
         match DomainEvent::from_image(&record.change.new_image) {
             Ok(Some(e)) => events.push((record.event_id.clone(), e)),
             Ok(None) => others.push(record),
-            Err(e) => {
-                tracing::error!(event_id = %record.event_id, error = e, "domain event not forwarded");
-                failed.push(record.event_id.clone());
-            }
+            // Retrying cannot make it parse, and a failed record holds up the shard with the
+            // purges and unassignments behind it: dropped, with the log line.
+            Err(e) => tracing::error!(event_id = %record.event_id, error = e, "a domain event that does not parse: not forwarded, dropped"),
         }
     }
     failed.extend(app.forward(&events).await);

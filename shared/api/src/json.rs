@@ -37,7 +37,6 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     }
 }
 
-/// Parses a body, classifying failures as described in the module documentation.
 /// [`JsonBody`] for a route whose body may be left out: an empty body is `None`.
 #[derive(Debug, Clone)]
 pub struct OptionalJsonBody<T>(pub Option<T>);
@@ -60,6 +59,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for OptionalJsonBody<T>
     }
 }
 
+/// Parses a body, classifying failures as described in the module documentation.
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::malformed("a JSON body is required"));

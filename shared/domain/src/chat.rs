@@ -16,6 +16,14 @@ crate::work::ulid_id! {
     MessageId;
 }
 
+impl MessageId {
+    /// The id of the answer to this question: the next ULID, so that a question and its answer
+    /// sort next to each other whatever other turns of the conversation run at the same time.
+    pub fn answer(self) -> MessageId {
+        MessageId(self.0.increment().unwrap_or(self.0))
+    }
+}
+
 /// One Bedrock model (a foundation model id or a cross-region inference profile id) and its
 /// on-demand price.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, schemars::JsonSchema)]
@@ -234,6 +242,16 @@ mod tests {
         assert_eq!(fields, ["systemPrompt", "allowedModels", "defaultModel", "temperature", "maxOutputTokens"]);
         s.temperature = f32::NAN;
         assert!(s.validate(Plan::Enterprise).unwrap_err().iter().any(|e| e.field == "temperature"));
+    }
+
+    #[test]
+    fn an_answer_sorts_right_after_its_question() {
+        let (q1, q2) = (MessageId::new(), MessageId::new());
+        let mut ids = [q1, q2, q1.answer(), q2.answer()];
+        ids.sort();
+        let pos = |m: MessageId| ids.iter().position(|x| *x == m).unwrap();
+        assert_eq!(pos(q1.answer()), pos(q1) + 1);
+        assert_eq!(pos(q2.answer()), pos(q2) + 1);
     }
 
     #[test]

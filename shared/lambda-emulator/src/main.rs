@@ -504,6 +504,19 @@ async fn check(store: &store::Store, fixture: &Fixture, prepared: &Prepared) -> 
     }
 }
 
+/// What is wrong with a successful answer itself: a chat turn in an org whose index holds
+/// documents that cites none of them (retrieval found nothing, and the turn measured no
+/// retrieval).
+fn answer_problem(s: &Scenario, outcome: &Outcome) -> Option<String> {
+    let EventSpec::ChatTurn { indexed_chunks, .. } = s.event else { return None };
+    if indexed_chunks == 0 {
+        return None;
+    }
+    let answer: serde_json::Value = serde_json::from_slice(outcome.body()).ok()?;
+    let cited = answer.pointer("/answer/citations").and_then(serde_json::Value::as_array).is_some_and(|c| c.iter().any(|c| c["kind"] == "file"));
+    (!cited).then(|| format!("answered, but the answer cites none of the {indexed_chunks} chunks of the org's documents (nothing was retrieved)"))
+}
+
 /// After an invocation's check: removes the objects of its upload, if it had one (answered),
 /// or its document's text.
 async fn tidy(ctx: &Ctx<'_>, prepared: Prepared) -> Option<Upload> {
@@ -553,9 +566,10 @@ async fn run_scenario(ctx: &Ctx<'_>, s: &Scenario, def: &FunctionDef, binary: &P
         Ok(done) => {
             result.init_ms = emulator.first_next().map(|t| ms(t.saturating_duration_since(spawned)));
             result.first_response_ms = Some(ms(done.completed_at.saturating_duration_since(spawned)));
-            let problem = check(store, fixture, &first_prepared).await;
+            let problem = check(store, fixture, &first_prepared).await.or_else(|| answer_problem(s, &done.outcome));
             record(&mut result, s.kind(), &done, problem);
             last_upload = tidy(ctx, first_prepared).await;
+            let cpu_before = process.cpu_ms();
             for i in 1..=ctx.iterations {
                 // The fake model's transcript of the last invocation alone (see `model`).
                 if s.calls_the_model()
@@ -575,7 +589,7 @@ async fn run_scenario(ctx: &Ctx<'_>, s: &Scenario, def: &FunctionDef, binary: &P
                     Ok(done) => {
                         durations.push(ms(done.duration()));
                         round_trips.push(ms(done.round_trip()));
-                        let problem = check(store, fixture, &prepared).await;
+                        let problem = check(store, fixture, &prepared).await.or_else(|| answer_problem(s, &done.outcome));
                         record(&mut result, s.kind(), &done, problem);
                         last_upload = tidy(ctx, prepared).await.or(last_upload);
                     }
@@ -584,6 +598,11 @@ async fn run_scenario(ctx: &Ctx<'_>, s: &Scenario, def: &FunctionDef, binary: &P
                         break;
                     }
                 }
+            }
+            if let (Some(before), Some(after)) = (cpu_before, process.cpu_ms())
+                && !durations.is_empty()
+            {
+                result.warm_cpu_ms = Some((after - before) / durations.len() as f64);
             }
         }
         Err(e) => {
@@ -636,7 +655,7 @@ async fn run_scenario(ctx: &Ctx<'_>, s: &Scenario, def: &FunctionDef, binary: &P
 fn progress(r: &ScenarioResult) -> String {
     let f = |v: Option<f64>| v.map(|v| format!("{v:.1}")).unwrap_or_else(|| "n/a".into());
     let mut line = format!(
-        "  {:<17} {:<34} init {:>6} ms  first {:>7} ms  p50 {:>6} ms  p95 {:>6} ms  p99 {:>6} ms  rss {:>5} MB  ok {}/{}",
+        "  {:<17} {:<34} init {:>6} ms  first {:>7} ms  p50 {:>6} ms  p95 {:>6} ms  p99 {:>6} ms  cpu {:>5} ms  rss {:>5} MB  ok {}/{}",
         r.function,
         r.scenario,
         f(r.init_ms),
@@ -644,6 +663,7 @@ fn progress(r: &ScenarioResult) -> String {
         f(r.warm_ms.as_ref().map(|s| s.p50)),
         f(r.warm_ms.as_ref().map(|s| s.p95)),
         f(r.warm_ms.as_ref().map(|s| s.p99)),
+        f(r.warm_cpu_ms),
         f(r.peak_rss_mb()),
         r.responses.ok,
         r.responses.total,
@@ -727,6 +747,17 @@ mod tests {
         let mut s = Streamed::parse(Some(lambda_emulator::runtime_api::HTTP_INTEGRATION_RESPONSE), data, None);
         s.error = error.map(|(t, b)| lambda_emulator::StreamError { error_type: t.into(), body: b.as_bytes().to_vec() });
         answered(Outcome::Streamed(s))
+    }
+
+    #[test]
+    fn a_retrieval_turn_must_cite_the_orgs_documents() {
+        let retrieval = SCENARIOS.iter().find(|s| s.name == "retrieval on 10,000 chunks").unwrap();
+        let turn = SCENARIOS.iter().find(|s| s.name == "chat turn").unwrap();
+        let cited = streamed(r#"{"statusCode":201,"headers":{},"cookies":[]}"#, r#"{"answer":{"citations":[{"number":1,"kind":"file"}]}}"#, None);
+        let uncited = streamed(r#"{"statusCode":201,"headers":{},"cookies":[]}"#, r#"{"answer":{"citations":[]}}"#, None);
+        assert_eq!(answer_problem(retrieval, &cited.outcome), None);
+        assert!(answer_problem(retrieval, &uncited.outcome).unwrap().contains("nothing was retrieved"));
+        assert_eq!(answer_problem(turn, &uncited.outcome), None, "no documents to cite");
     }
 
     #[test]

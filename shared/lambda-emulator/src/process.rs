@@ -137,6 +137,15 @@ impl FunctionProcess {
         crate::stats::peak_rss_bytes(self.pid)
     }
 
+    /// CPU time used so far (every thread's), in milliseconds; `None` once the process has
+    /// ended.
+    pub fn cpu_ms(&self) -> Option<f64> {
+        if self.exited.is_some() {
+            return None;
+        }
+        crate::stats::cpu_ms(self.pid)
+    }
+
     /// The last lines of output so far.
     pub fn tail(&self) -> Vec<String> {
         self.tail.lock().unwrap().iter().cloned().collect()

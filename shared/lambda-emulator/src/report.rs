@@ -153,6 +153,10 @@ pub struct ScenarioResult {
     pub warm_round_trip_ms: Option<Summary>,
     /// `VmHWM` just before the process was stopped.
     pub peak_rss_bytes: Option<u64>,
+    /// The function's CPU time (user + system) per warm invocation, on average: what its
+    /// process used over the warm invocations (`/proc/<pid>/stat`, 10 ms ticks) divided by
+    /// their number. The local endpoint's time is not in it, the function's waiting neither.
+    pub warm_cpu_ms: Option<f64>,
     /// AWS calls per invocation, from the function's log lines (cold invocation included).
     pub calls: CallSummary,
     pub responses: Responses,
@@ -182,6 +186,7 @@ impl ScenarioResult {
             warm_ms: None,
             warm_round_trip_ms: None,
             peak_rss_bytes: None,
+            warm_cpu_ms: None,
             calls: CallSummary::default(),
             responses: Responses::default(),
             zip_bytes: None,
@@ -301,8 +306,9 @@ impl Report {
                 "\n## The fake model's share\n\nThese scenarios call Bedrock, which the local endpoint answers with a deterministic fake \
                  (`shared/testkit/fake_bedrock.py`: no sleep of its own, `latencyMs` 10 as it reports). Their durations include its \
                  answers: below, the calls of the last invocation, each replayed over loopback HTTP to time it, and the p50 less \
-                 those calls one after the other (an ingestion runs 8 embeddings at once, so its calls overlap and less of their \
-                 time is in its duration).\n\n",
+                 those calls one after the other: everything but the model, which is the function's own work and its DynamoDB, S3 \
+                 and S3 Vectors calls to the local endpoint (moto, much slower than AWS). An ingestion runs 8 embeddings at once: \
+                 its calls overlap, and less than their sum is in its duration. The CPU time is the function's own work alone.\n\n",
             );
             for r in with_model {
                 match (&r.model, &r.model_error) {
@@ -311,10 +317,11 @@ impl Report {
                             if m.overlapping {
                                 format!("; p50 {:.1} ms (the calls overlap: less than their sum is in it)", s.p50)
                             } else {
-                                format!("; p50 {:.1} ms, of which Tenantry's own about {:.1} ms", s.p50, (s.p50 - m.serial_p50_ms).max(0.0))
+                                format!("; p50 {:.1} ms, of which everything but the model about {:.1} ms", s.p50, (s.p50 - m.serial_p50_ms).max(0.0))
                             }
                         });
-                        out.push_str(&format!("- {} / {}: {}{}\n", r.function, r.scenario, m.describe(), own.unwrap_or_default()));
+                        let cpu = r.warm_cpu_ms.map(|c| format!("; its CPU time {c:.1} ms per invocation")).unwrap_or_default();
+                        out.push_str(&format!("- {} / {}: {}{}{cpu}\n", r.function, r.scenario, m.describe(), own.unwrap_or_default()));
                     }
                     (None, Some(e)) => out.push_str(&format!("- {} / {}: not measured ({})\n", r.function, r.scenario, one_line(e))),
                     (None, None) => {}
@@ -398,6 +405,38 @@ mod tests {
         assert_eq!(json["machine"]["cores"], 2);
         assert_eq!(json["budgets"]["init_ms"], 20.0);
         assert_eq!(json["results"][1]["over_budget"][0], "init");
+    }
+
+    #[test]
+    fn the_model_share_is_reported_for_the_scenarios_that_call_it() {
+        use crate::model::CallTime;
+        let mut turn = row(5.0, 13, None);
+        turn.warm_ms = Summary::of(&[200.0, 220.0, 240.0]);
+        turn.warm_cpu_ms = Some(4.5);
+        let call = |operation: &str, calls, p50_ms| CallTime { operation: operation.into(), model_id: "m".into(), calls, p50_ms, p95_ms: p50_ms + 1.0 };
+        turn.model = Some(ModelTime { calls: vec![call("Converse", 1, 12.0), call("InvokeModel", 1, 13.0)], serial_p50_ms: 25.0, overlapping: false });
+        let mut ingest = row(5.0, 13, None);
+        ingest.model = Some(ModelTime { calls: vec![call("InvokeModel", 46, 14.0)], serial_p50_ms: 644.0, overlapping: true });
+        let mut failed = row(5.0, 13, None);
+        failed.model_error = Some("the last invocation made no model call".into());
+        let report = Report {
+            machine: Machine { cores: 2, cpu_model: None, os: "Linux".into(), git_commit: None, date: rfc3339_utc(0) },
+            iterations: 3,
+            endpoint: "moto".into(),
+            budgets: BUDGETS,
+            results: vec![turn, ingest, failed, row(1.0, 1, None)],
+        };
+        let md = report.markdown();
+        assert!(md.contains("## The fake model's share"), "{md}");
+        assert!(
+            md.contains("= 25.0 ms one after the other; p50 220.0 ms, of which everything but the model about 195.0 ms; its CPU time 4.5 ms per invocation"),
+            "{md}"
+        );
+        assert!(md.contains("InvokeModel ×46 (14.0 ms p50) = 644.0 ms one after the other; p50 2.0 ms (the calls overlap"), "{md}");
+        assert!(md.contains("not measured (the last invocation made no model call)"), "{md}");
+        assert_eq!(md.matches("- organizations / get org:").count(), 3, "one line per scenario that calls the model");
+        let plain = Report { results: vec![row(1.0, 1, None)], ..report };
+        assert!(!plain.markdown().contains("fake model"));
     }
 
     #[test]

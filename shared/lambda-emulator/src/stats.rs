@@ -66,9 +66,36 @@ pub fn peak_rss_bytes(pid: u32) -> Option<u64> {
     status_field_bytes(&status, "VmHWM")
 }
 
+/// Clock ticks per second of `/proc/<pid>/stat`'s times (`USER_HZ`, 100 on Linux).
+pub const USER_HZ: f64 = 100.0;
+
+/// The CPU time (user + system, every thread's, those that ended included) a process has
+/// used so far, in milliseconds, from `/proc/<pid>/stat` (10 ms resolution).
+pub fn cpu_ms(pid: u32) -> Option<f64> {
+    parse_cpu_ms(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+}
+
+/// `utime` + `stime` (fields 14 and 15) of a `/proc/<pid>/stat` line, in milliseconds. The
+/// command name (field 2) may hold spaces and parentheses: fields are counted after its last `)`.
+pub fn parse_cpu_ms(stat: &str) -> Option<f64> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |n: usize| fields.get(n - 3)?.parse::<u64>().ok();
+    Some((ticks(14)? + ticks(15)?) as f64 * 1000.0 / USER_HZ)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cpu_time_from_proc_stat() {
+        let stat = "4242 (tokio (rt) x) S 1 4242 4242 0 -1 4194560 1290 0 0 0 37 5 0 0 20 0 9 0 1234 56789 3400 18446744073709551615";
+        assert_eq!(parse_cpu_ms(stat), Some(420.0));
+        assert_eq!(parse_cpu_ms("garbage"), None);
+        #[cfg(target_os = "linux")]
+        assert!(cpu_ms(std::process::id()).is_some());
+    }
 
     #[test]
     fn nearest_rank_percentiles() {

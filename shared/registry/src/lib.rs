@@ -468,7 +468,9 @@ timeout, as Lambda advises.",
                 streaming: true,
                 domain_events: Some(EventSubscription {
                     kinds: chat::EVENT_KINDS.to_vec(),
-                    queue: Queue { id: chat::INGEST_QUEUE, batch_size: 5, max_receive_count: 5, visibility_timeout_seconds: 720 },
+                    // One document per invocation: a large one (hundreds of embeddings) never takes
+                    // others past the timeout with it.
+                    queue: Queue { id: chat::INGEST_QUEUE, batch_size: 1, max_receive_count: 5, visibility_timeout_seconds: 720 },
                 }),
                 ..Default::default()
             },

@@ -176,9 +176,9 @@ pub struct UserChatUsage {
     pub output_tokens: u64,
     #[serde(default)]
     pub calls: u64,
-    /// Tokens reserved by calls under way.
+    /// Tokens reserved by calls under way (signed, as the org's).
     #[serde(default)]
-    pub reserved: u64,
+    pub reserved: i64,
 }
 
 impl Entity for UserChatUsage {

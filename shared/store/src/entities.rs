@@ -138,9 +138,10 @@ pub struct UsageMonth {
     pub chat_input_tokens: u64,
     #[serde(default)]
     pub chat_output_tokens: u64,
-    /// Tokens reserved by chat calls under way.
+    /// Tokens reserved by chat calls under way (signed: an update applied twice by a retry
+    /// must not make the item unreadable).
     #[serde(default)]
-    pub chat_reserved: u64,
+    pub chat_reserved: i64,
     /// Model calls.
     #[serde(default)]
     pub chat_calls: u64,

@@ -95,7 +95,7 @@ impl ChatUsage {
             month: usage.org.month.clone(),
             tokens_per_month: org.plan.limits().chat_tokens_per_month,
             tokens_used: usage.org.chat_tokens,
-            tokens_reserved: usage.org.chat_reserved,
+            tokens_reserved: u64::try_from(usage.org.chat_reserved).unwrap_or(0),
             resets_at,
             cost_usd: by_model.iter().map(|m| m.cost_usd).sum(),
             by_model,
