@@ -6,7 +6,7 @@ VENV := .venv
 VENV_STAMP := $(VENV)/.installed
 CARGO ?= cargo
 
-.PHONY: help dev demo test test-local-aws test-rust test-demo contract chromium lint venv clean manifest
+.PHONY: help dev demo test test-local-aws test-rust test-demo contract chromium lint venv clean manifest fuzz
 
 help:
 	@echo "make dev    run Tenantry locally (local AWS endpoint + API on a loopback port)"
@@ -76,6 +76,23 @@ manifest:
 lint:
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+
+# Parser fuzzing (fuzz/, cargo-fuzz on nightly): each target for FUZZ_SECONDS (default 60), from
+# its corpus in fuzz/corpus/<target>/ plus fuzz/regressions/<target>/ (new inputs go to
+# fuzz/artifacts/corpus/, crashes to fuzz/artifacts/<target>/). `make test` needs neither:
+# it replays both on stable (shared/fuzzing/tests/corpus.rs). FUZZ_TARGETS to run fewer.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= $(basename $(notdir $(wildcard fuzz/fuzz_targets/*.rs)))
+
+fuzz:
+	@$(CARGO) +nightly --version >/dev/null 2>&1 || { \
+		echo "make fuzz needs a nightly toolchain: rustup toolchain install nightly" >&2; exit 1; }
+	@$(CARGO) fuzz --version >/dev/null 2>&1 || { \
+		echo "make fuzz needs cargo-fuzz: cargo install cargo-fuzz --locked" >&2; exit 1; }
+	@set -e; cd fuzz; for t in $(FUZZ_TARGETS); do \
+		echo "== $$t ($(FUZZ_SECONDS) s)"; mkdir -p artifacts/corpus/$$t corpus/$$t regressions/$$t; \
+		$(CARGO) +nightly fuzz run $$t artifacts/corpus/$$t corpus/$$t regressions/$$t -- -max_total_time=$(FUZZ_SECONDS); \
+	done
 
 clean:
 	rm -rf $(VENV) target

@@ -21,7 +21,7 @@ pub use function::{
     BoxFuture, EventKind, Handler, Handlers, InvokeError, Platform, RecordFailures, ScheduleDetail, ScheduledEvent, event_kind, handler, serve, serve_streaming,
 };
 pub use identity::{Caller, identity_from_claims};
-pub use json::{JsonBody, MAX_BODY_BYTES, OptionalJsonBody};
+pub use json::{JsonBody, MAX_BODY_BYTES, OptionalJsonBody, parse as parse_json};
 pub use lambda::{init_tracing, run};
 pub use pagination::PageQuery;
 pub use params::Params;
