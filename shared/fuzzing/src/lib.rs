@@ -3,6 +3,7 @@
 //! `fuzz/` (cargo-fuzz, nightly) drives them; `tests/corpus.rs` replays the corpus and the
 //! regressions on stable.
 
+use std::future::Future;
 use std::str::FromStr;
 
 use aws_lambda_events::event::{cognito, dynamodb, eventbridge, s3, sqs};
@@ -15,8 +16,9 @@ use serde_json::Value;
 pub type Target = fn(&[u8]);
 
 /// The targets by name, as `fuzz/fuzz_targets/<name>.rs` and `fuzz/corpus/<name>/` name them.
-pub const TARGETS: [(&str, Target); 7] = [
+pub const TARGETS: [(&str, Target); 8] = [
     ("json_bodies", json_bodies),
+    ("cursors", cursors),
     ("ids_and_slugs", ids_and_slugs),
     ("csv_import", csv_import),
     ("cognito_events", cognito_events),
@@ -50,6 +52,26 @@ pub fn json_bodies(data: &[u8]) {
     let _ = body::<files::CreateFile>(data);
     let _ = body::<files::RenameFile>(data);
     let _ = body::<store::DomainEvent>(data);
+}
+
+/// Pagination parameters from a query string, as every listing reads them. (The store's cursor
+/// decoding is not public; the listings' tests cover forged and foreign cursors.)
+pub fn cursors(data: &[u8]) {
+    use axum::extract::FromRequestParts;
+    let query = text(data);
+    let Ok(uri) = format!("/x?{query}").parse::<http::Uri>() else { return };
+    let Ok(request) = http::Request::builder().uri(uri).body(()) else { return };
+    let (mut parts, ()) = request.into_parts();
+    // The extractor never awaits anything: one poll finishes it.
+    let mut future = std::pin::pin!(api::PageQuery::from_request_parts(&mut parts, &()));
+    let std::task::Poll::Ready(result) = future.as_mut().poll(&mut std::task::Context::from_waker(std::task::Waker::noop())) else {
+        panic!("PageQuery's extractor did not finish in one poll");
+    };
+    if let Ok(page) = result {
+        assert!(page.page.limit.is_none_or(|n| n >= 1), "a limit of 0 accepted");
+        assert!(page.page.cursor.as_deref().is_none_or(|c| !c.is_empty()), "an empty cursor kept");
+        let _ = page.only(&["status"]);
+    }
 }
 
 /// Ids, slugs, emails, due dates and the text validators, on lossy UTF-8.
