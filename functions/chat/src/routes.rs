@@ -67,7 +67,7 @@ pub async fn get_settings(State(app): State<AppState>, Caller(who): Caller, p: P
     let (scope, stored) =
         store.authorize_with(&who, org, Action::ReadWorkload, |pending| async move { store.chat_settings(&pending, domain::Plan::Free).await }).await?;
     // Never saved: the defaults of the org's plan (known once authorized).
-    let mut stored: StoredChatSettings = if stored.version == 0 { store::chat::default_settings(scope.org().plan) } else { stored };
+    let mut stored: StoredChatSettings = stored.or_defaults_of(scope.org().plan);
     if !domain::permits(scope.role(), Action::UpdateOrg) {
         // The prompt is the admins' business.
         stored.settings.system_prompt = String::new();
@@ -238,7 +238,7 @@ pub async fn post_message(
         })
         .await?;
     let conv = conv.ok_or(DomainError::NotFound)?;
-    let settings = if settings.version == 0 { store::chat::default_settings(scope.org().plan) } else { settings }.settings;
+    let settings = settings.or_defaults_of(scope.org().plan).settings;
     let prepared = crate::turn::prepare(&app, scope, conv, settings, &recent, content, input.model, &filter).await?;
     if wants_events(&headers) { crate::turn::stream(app, prepared).await } else { crate::turn::answer(&app, prepared).await }
 }

@@ -473,7 +473,7 @@ fn event(name: &str, data: &Value) -> Bytes {
 /// connection to Bedrock), and the turn is recorded as cancelled with what had streamed.
 pub async fn stream(app: AppState, prepared: Prepared) -> ApiResult<Response> {
     let mut calls = Calls { messages: prepared.first_messages()?, usage: TokenUsage::default(), citations: Vec::new(), calls: 1 };
-    let (reservation, receiver) = open_stream(&app, &prepared, &calls.messages).await?;
+    let (reservation, receiver) = open_stream(&app, &prepared, &calls.messages, true).await?;
     let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(64);
     tokio::spawn(async move {
         let p = prepared;
@@ -565,13 +565,9 @@ pub async fn stream(app: AppState, prepared: Prepared) -> ApiResult<Response> {
                     }
                 }
                 calls.calls += 1;
-                match open_stream(&app, &p, &calls.messages).await {
+                match open_stream(&app, &p, &calls.messages, false).await {
                     Ok(next) => current = Some(next),
                     Err(problem) => {
-                        // A model failure is recorded by open_stream; a refusal of the budget here.
-                        if problem.kind.ends_with("/budget-exhausted") {
-                            p.record_problem(&app, &problem).await;
-                        }
                         let _ = tx.send(event("error", &json!(problem))).await;
                         return;
                     }
@@ -598,9 +594,18 @@ pub async fn stream(app: AppState, prepared: Prepared) -> ApiResult<Response> {
 type EventStream =
     aws_sdk_bedrockruntime::primitives::event_stream::EventReceiver<ConverseStreamOutput, aws_sdk_bedrockruntime::types::error::ConverseStreamOutputError>;
 
-/// Reserves and opens one ConverseStream call.
-async fn open_stream(app: &AppState, p: &Prepared, messages: &[Message]) -> ApiResult<(Reservation, EventStream)> {
-    let reservation = p.reserve(app, messages).await?;
+/// Reserves and opens one ConverseStream call. Every failure is recorded on the question but
+/// the first call's refusal by the budget, which leaves nothing to record (as in [`answer`]).
+async fn open_stream(app: &AppState, p: &Prepared, messages: &[Message], first: bool) -> ApiResult<(Reservation, EventStream)> {
+    let reservation = match p.reserve(app, messages).await {
+        Ok(r) => r,
+        Err(problem) => {
+            if !first {
+                p.record_problem(app, &problem).await;
+            }
+            return Err(problem);
+        }
+    };
     let sent = app
         .bedrock
         .converse_stream()

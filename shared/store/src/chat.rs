@@ -260,6 +260,14 @@ pub fn default_settings(plan: domain::Plan) -> StoredChatSettings {
     StoredChatSettings { settings: ChatSettings::default_for(plan), version: 0, updated_at: None }
 }
 
+impl StoredChatSettings {
+    /// These settings, or the defaults of `plan` when they were never saved (read before the
+    /// org's plan was known, as a read beside the authorization is).
+    pub fn or_defaults_of(self, plan: domain::Plan) -> StoredChatSettings {
+        if self.version == 0 { default_settings(plan) } else { self }
+    }
+}
+
 impl Store {
     /// The org's chat settings (the plan's defaults, version 0, when none were saved).
     pub async fn chat_settings(&self, scope: &impl ReadScope, plan: domain::Plan) -> Result<StoredChatSettings, DomainError> {
