@@ -61,6 +61,8 @@ pub fn notifications_for(event: &DomainEvent) -> Vec<Planned> {
         | EventKind::OrgReactivated
         | EventKind::FileProcessed
         | EventKind::FileDeleted => {}
+        // Recorded by the audit log, nobody's notification.
+        _ => {}
     }
     planned
 }

@@ -57,10 +57,52 @@ pub enum EventKind {
     FileProcessed,
     #[serde(rename = "file.deleted")]
     FileDeleted,
+    #[serde(rename = "org.created")]
+    OrgCreated,
+    /// Its name or settings changed; `changes` says which.
+    #[serde(rename = "org.updated")]
+    OrgUpdated,
+    #[serde(rename = "org.plan_changed")]
+    OrgPlanChanged,
+    /// Deletion scheduled: the purge follows.
+    #[serde(rename = "org.deletion_requested")]
+    OrgDeletionRequested,
+    /// A platform operator changed the org's rate limits.
+    #[serde(rename = "org.limits_changed")]
+    OrgLimitsChanged,
+    #[serde(rename = "ownership.transferred")]
+    OwnershipTransferred,
+    #[serde(rename = "invitation.created")]
+    InvitationCreated,
+    #[serde(rename = "invitation.resent")]
+    InvitationResent,
+    #[serde(rename = "invitation.revoked")]
+    InvitationRevoked,
+    #[serde(rename = "invitation.declined")]
+    InvitationDeclined,
+    #[serde(rename = "project.deleted")]
+    ProjectDeleted,
+    /// An upload was granted (presigned); `file.processed` follows when it arrives.
+    #[serde(rename = "file.upload_started")]
+    FileUploadStarted,
+    /// A download link was handed out.
+    #[serde(rename = "file.downloaded")]
+    FileDownloaded,
+    #[serde(rename = "chat.settings_changed")]
+    ChatSettingsChanged,
+    /// An export of an org's data, or of a user's own data, was started.
+    #[serde(rename = "export.requested")]
+    ExportRequested,
+    /// A member signed in (one event per org they belong to).
+    #[serde(rename = "user.signed_in")]
+    UserSignedIn,
+    /// A user erased their account.
+    #[serde(rename = "user.erased")]
+    UserErased,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 14] = [
+    pub const ALL: [EventKind; 31] = [
         EventKind::TaskCreated,
         EventKind::TaskUpdated,
         EventKind::TaskMoved,
@@ -75,6 +117,23 @@ impl EventKind {
         EventKind::OrgReactivated,
         EventKind::FileProcessed,
         EventKind::FileDeleted,
+        EventKind::OrgCreated,
+        EventKind::OrgUpdated,
+        EventKind::OrgPlanChanged,
+        EventKind::OrgDeletionRequested,
+        EventKind::OrgLimitsChanged,
+        EventKind::OwnershipTransferred,
+        EventKind::InvitationCreated,
+        EventKind::InvitationResent,
+        EventKind::InvitationRevoked,
+        EventKind::InvitationDeclined,
+        EventKind::ProjectDeleted,
+        EventKind::FileUploadStarted,
+        EventKind::FileDownloaded,
+        EventKind::ChatSettingsChanged,
+        EventKind::ExportRequested,
+        EventKind::UserSignedIn,
+        EventKind::UserErased,
     ];
 
     /// Its name, as stored and filtered on.
@@ -94,6 +153,23 @@ impl EventKind {
             EventKind::OrgReactivated => "org.reactivated",
             EventKind::FileProcessed => "file.processed",
             EventKind::FileDeleted => "file.deleted",
+            EventKind::OrgCreated => "org.created",
+            EventKind::OrgUpdated => "org.updated",
+            EventKind::OrgPlanChanged => "org.plan_changed",
+            EventKind::OrgDeletionRequested => "org.deletion_requested",
+            EventKind::OrgLimitsChanged => "org.limits_changed",
+            EventKind::OwnershipTransferred => "ownership.transferred",
+            EventKind::InvitationCreated => "invitation.created",
+            EventKind::InvitationResent => "invitation.resent",
+            EventKind::InvitationRevoked => "invitation.revoked",
+            EventKind::InvitationDeclined => "invitation.declined",
+            EventKind::ProjectDeleted => "project.deleted",
+            EventKind::FileUploadStarted => "file.upload_started",
+            EventKind::FileDownloaded => "file.downloaded",
+            EventKind::ChatSettingsChanged => "chat.settings_changed",
+            EventKind::ExportRequested => "export.requested",
+            EventKind::UserSignedIn => "user.signed_in",
+            EventKind::UserErased => "user.erased",
         }
     }
 }
