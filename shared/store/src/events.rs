@@ -225,8 +225,24 @@ pub struct DomainEvent {
     pub file_id: Option<FileId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file_status: Option<FileStatus>,
+    /// Where the change came from, when an API request made it (the API Gateway request
+    /// context): for the audit log.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<RequestMeta>,
     /// Epoch seconds when the item expires (DynamoDB TTL).
     pub ttl: i64,
+}
+
+/// The API request behind a change, from API Gateway's request context.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RequestMeta {
+    /// API Gateway's request id.
+    pub request_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_ip: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<String>,
 }
 
 impl Entity for DomainEvent {
@@ -263,6 +279,7 @@ impl DomainEvent {
             inviter: None,
             file_id: None,
             file_status: None,
+            request: None,
             ttl: store.clock.epoch() + EVENT_RETENTION_SECS,
         }
     }
