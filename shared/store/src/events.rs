@@ -383,7 +383,7 @@ impl DomainEvent {
 }
 
 /// The top-level fields whose values differ between `before` and `after` (both serialised
-/// to JSON objects), in the order of `after`'s fields then those only `before` has. A field
+/// to JSON objects), by name. A field
 /// named in `by_length` (long free text: a system prompt) records its length in characters,
 /// `{"length": n}`, never its text.
 pub(crate) fn field_changes<T: Serialize>(before: &T, after: &T, by_length: &[&str]) -> Vec<FieldChange> {
