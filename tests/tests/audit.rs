@@ -350,7 +350,8 @@ async fn a_redelivered_event_is_recorded_once() {
     assert_eq!(entries[0]["eventId"], e.id.as_str());
     // A message that is not an event is reported failed (its queue's dead-letter queue keeps it).
     let poison: aws_lambda_events::sqs::SqsEvent =
-        serde_json::from_value(json!({"Records": [{"messageId": "poison", "body": "{\"not\": \"an event\"}", "attributes": {}, "messageAttributes": {}}]})).unwrap();
+        serde_json::from_value(json!({"Records": [{"messageId": "poison", "body": "{\"not\": \"an event\"}", "attributes": {}, "messageAttributes": {}}]}))
+            .unwrap();
     assert_eq!(audit::on_queue(&w.store, poison).await, ["poison"]);
 }
 

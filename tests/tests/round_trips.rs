@@ -32,12 +32,7 @@ settlement and the turn's record (each tool round adds a reservation and a settl
         "assignees are looked up by email, then rows are written in transactions of 24, 4 at a time",
     ),
     ("GET", "/orgs/{orgId}/audit/verify", 2, "the chain's head is read with the authorization, then its entries page by page (1 MB, or 1,000, a page)"),
-    (
-        "GET",
-        "/admin/audit",
-        8,
-        "every org's entries: one index partition per day, newest first, until the page is full (the default 7 days back reach 8 days)",
-    ),
+    ("GET", "/admin/audit", 8, "every org's entries: one index partition per day, newest first, until the page is full (the default 7 days back reach 8 days)"),
 ];
 
 /// Actions a function is granted that no route calls, each with the handler that does.

@@ -263,16 +263,7 @@ pub fn targets_and_change(event: &DomainEvent) -> (Value, Value) {
 /// `t` as the audit log writes times: RFC 3339 UTC with milliseconds, so that they sort as text.
 fn time_ms(t: time::OffsetDateTime) -> String {
     let t = t.to_offset(time::UtcOffset::UTC);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second(),
-        t.millisecond()
-    )
+    format!("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", t.year(), u8::from(t.month()), t.day(), t.hour(), t.minute(), t.second(), t.millisecond())
 }
 
 /// A time bound of a query (RFC 3339, any offset or precision) in the entries' format.
@@ -503,9 +494,8 @@ impl Store {
     /// (one query of the actor index), one action's (a filter on the org's entries), in a time
     /// range (the key condition).
     pub async fn list_audit(&self, who: &Identity, org: OrgId, filter: &AuditFilter, page: &PageRequest) -> Result<Page<AuditEntry>, DomainError> {
-        let (_, page) = self
-            .authorize_with(who, org, domain::Action::ReadAudit, |pending| async move { self.audit_page(&pending.partition, filter, page).await })
-            .await?;
+        let (_, page) =
+            self.authorize_with(who, org, domain::Action::ReadAudit, |pending| async move { self.audit_page(&pending.partition, filter, page).await }).await?;
         Ok(page)
     }
 
@@ -537,7 +527,13 @@ impl Store {
     /// The audit log for platform operators: one org's (optionally one actor's), one actor's
     /// across orgs, or every org's by time (newest first, one index partition per day, from
     /// `to` back to `from`, at most [`FEED_MAX_DAYS`] days).
-    pub async fn list_platform_audit(&self, who: &Identity, org: Option<OrgId>, filter: &AuditFilter, page: &PageRequest) -> Result<Page<AuditEntry>, DomainError> {
+    pub async fn list_platform_audit(
+        &self,
+        who: &Identity,
+        org: Option<OrgId>,
+        filter: &AuditFilter,
+        page: &PageRequest,
+    ) -> Result<Page<AuditEntry>, DomainError> {
         if !who.platform_admin {
             return Err(DomainError::Forbidden("platform operators only"));
         }
@@ -661,8 +657,9 @@ impl Store {
     /// hash, its email against its digest, the seqs contiguous, the last entry the head's.
     /// Reads at most `limit` entries; a longer chain answers `nextCursor` to resume from.
     pub async fn verify_audit(&self, who: &Identity, org: OrgId, limit: u32, cursor: Option<&str>) -> Result<AuditVerification, DomainError> {
-        let (scope, head) =
-            self.authorize_with(who, org, domain::Action::VerifyAudit, |pending| async move { self.get::<Head>(&keys::audit_head(&pending.partition)).await }).await?;
+        let (scope, head) = self
+            .authorize_with(who, org, domain::Action::VerifyAudit, |pending| async move { self.get::<Head>(&keys::audit_head(&pending.partition)).await })
+            .await?;
         let p = &scope.partition;
         let pk = keys::org_audit_pk(p);
         let binding = QueryBinding { query: "audit-verify", partition: &pk, partition_attribute: PK };

@@ -165,7 +165,16 @@ pub(crate) struct Filter {
 impl<'a> PagedQuery<'a> {
     /// A query of the table's partition `partition`, oldest (lowest sort key) first.
     pub fn on_table(name: &'static str, partition: &'a str, sort: Sort<'a>) -> Self {
-        PagedQuery { name, index: None, partition_attribute: crate::keys::PK, partition, sort_attribute: crate::keys::SK, sort, descending: false, filter: None }
+        PagedQuery {
+            name,
+            index: None,
+            partition_attribute: crate::keys::PK,
+            partition,
+            sort_attribute: crate::keys::SK,
+            sort,
+            descending: false,
+            filter: None,
+        }
     }
 
     /// A query of partition `partition` of the index `gsi`, lowest sort key first.
