@@ -30,6 +30,8 @@ pub struct Limits {
     pub import_bytes: u64,
     /// Days an in-app notification is kept (then it expires).
     pub notification_retention_days: u32,
+    /// Days an audit log entry is kept (then it expires).
+    pub audit_retention_days: u32,
     /// The file types (MIME types, told from the bytes) that may be uploaded; any other type
     /// is quarantined.
     pub file_types: &'static [&'static str],
@@ -77,6 +79,7 @@ impl Plan {
                 import_rows: 1_000,
                 import_bytes: MIB,
                 notification_retention_days: 30,
+                audit_retention_days: 30,
                 file_types: BASIC_FILE_TYPES,
             },
             Plan::Starter => Limits {
@@ -89,6 +92,7 @@ impl Plan {
                 import_rows: 5_000,
                 import_bytes: 2 * MIB,
                 notification_retention_days: 90,
+                audit_retention_days: 90,
                 file_types: ALL_FILE_TYPES,
             },
             Plan::Professional => Limits {
@@ -101,6 +105,7 @@ impl Plan {
                 import_rows: 10_000,
                 import_bytes: 4 * MIB,
                 notification_retention_days: 180,
+                audit_retention_days: 365,
                 file_types: ALL_FILE_TYPES,
             },
             Plan::Enterprise => Limits {
@@ -113,6 +118,7 @@ impl Plan {
                 import_rows: 20_000,
                 import_bytes: 8 * MIB,
                 notification_retention_days: 365,
+                audit_retention_days: 730,
                 file_types: ALL_FILE_TYPES,
             },
         }

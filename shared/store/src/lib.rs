@@ -5,6 +5,7 @@
 //! produced (see `scope.rs`). Conditional writes and transactions map their failures to
 //! [`domain::DomainError`]s; listings paginate with signed cursors.
 
+pub mod audit;
 mod authz;
 pub mod chat;
 mod comments;
@@ -39,6 +40,7 @@ use aws_config::retry::RetryConfig;
 use aws_sdk_dynamodb::Client;
 use domain::{Clock, DomainError};
 
+pub use audit::{AuditEntry, AuditFilter, AuditVerification, ChainBreak, Recorded};
 pub use comments::Comment;
 pub use entities::{Invite, InviteStatus, Member, Org, OrgStatus, SlugClaim, UsageCounter, UsageMonth, UserProfile};
 pub use events::{DomainEvent, EVENT_RETENTION_SECS, EventKind, PLATFORM_ACTOR, RequestMeta, USER_AGENT_CHARS, current_request, with_request};
