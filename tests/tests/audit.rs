@@ -74,18 +74,6 @@ async fn deliver(store: &Store, events: &[DomainEvent]) -> Vec<String> {
     failed
 }
 
-/// The event items the store wrote (the fan-out forwards these), oldest first.
-async fn written_events(store: &Store) -> Vec<DomainEvent> {
-    let mut events: Vec<DomainEvent> = testkit::scan_all(store)
-        .await
-        .into_iter()
-        .filter(|i| i.get("_type").and_then(|v| v.as_s().ok()).map(String::as_str) == Some("event"))
-        .map(|i| serde_dynamo::from_item(i).unwrap())
-        .collect();
-    events.sort_by(|a, b| a.id.cmp(&b.id));
-    events
-}
-
 /// The org's entry items, oldest first.
 async fn entry_items(store: &Store, org: &str) -> Vec<HashMap<String, AttributeValue>> {
     let mut items = Vec::new();
@@ -203,7 +191,7 @@ async fn thousand_actions(w: &World) -> usize {
         let task = task["id"].as_str().unwrap();
         ApiCall::delete(&format!("/orgs/{org}/projects/{project}/tasks/{task}")).by(&w.admin).send(&w.router).await.expect(204);
     }
-    let mut events = written_events(&w.store).await;
+    let mut events = testkit::domain_events(&w.store).await;
     let from_api = events.iter().filter(|e| audit::is_audited(e.kind)).count();
     assert!(from_api >= 60, "the API's actions emitted their events: {from_api}");
     let actors = [w.owner.sub.as_str(), w.admin.sub.as_str(), "system", "platform", "ghost-user-without-profile"];
