@@ -58,14 +58,7 @@ impl World {
 
     /// Every event item in the table, oldest first.
     async fn events(&self) -> Vec<DomainEvent> {
-        let mut events: Vec<DomainEvent> = testkit::scan_all(&self.store)
-            .await
-            .into_iter()
-            .filter(|i| i.get("_type").and_then(|v| v.as_s().ok()).map(String::as_str) == Some("event"))
-            .map(|i| serde_dynamo::from_item(i).unwrap())
-            .collect();
-        events.sort_by(|a, b| a.id.cmp(&b.id));
-        events
+        testkit::domain_events(&self.store).await
     }
 
     async fn inbox(&self, who: &Caller, unread: bool) -> Value {
