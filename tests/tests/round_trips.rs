@@ -31,8 +31,18 @@ settlement and the turn's record (each tool round adds a reservation and a settl
         usize::MAX,
         "assignees are looked up by email, then rows are written in transactions of 24, 4 at a time",
     ),
-    ("GET", "/orgs/{orgId}/files/{fileId}/download", 2, "the file with the authorization, then the put of its file.downloaded event (the link handed out is recorded)"),
-    ("GET", "/orgs/{orgId}/files/{fileId}/text", 2, "the file with the authorization, then the put of its file.downloaded event (the link handed out is recorded)"),
+    (
+        "GET",
+        "/orgs/{orgId}/files/{fileId}/download",
+        2,
+        "the file with the authorization, then the put of its file.downloaded event (the link handed out is recorded)",
+    ),
+    (
+        "GET",
+        "/orgs/{orgId}/files/{fileId}/text",
+        2,
+        "the file with the authorization, then the put of its file.downloaded event (the link handed out is recorded)",
+    ),
 ];
 
 /// Actions a function is granted that no route calls, each with the handler that does.
