@@ -9,8 +9,8 @@ use api::{Cors, Platform, RouteInfo};
 use aws_lambda_events::apigw::ApiGatewayProxyRequestContext;
 use axum::extract::connect_info::IntoMakeServiceWithConnectInfo;
 use axum::extract::{ConnectInfo, Request, State};
-use axum::middleware::AddExtension;
 use axum::http::{Method, StatusCode, header};
+use axum::middleware::AddExtension;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -188,7 +188,10 @@ fn request_context(req: &Request) -> ApiGatewayProxyRequestContext {
 
 /// Serves `app` on `listener` with each connection's peer address known to the requests
 /// (API Gateway's `identity.sourceIp`).
-pub fn serve(listener: tokio::net::TcpListener, app: Router) -> axum::serve::Serve<tokio::net::TcpListener, IntoMakeServiceWithConnectInfo<Router, SocketAddr>, AddExtension<Router, ConnectInfo<SocketAddr>>> {
+pub fn serve(
+    listener: tokio::net::TcpListener,
+    app: Router,
+) -> axum::serve::Serve<tokio::net::TcpListener, IntoMakeServiceWithConnectInfo<Router, SocketAddr>, AddExtension<Router, ConnectInfo<SocketAddr>>> {
     axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
 }
 

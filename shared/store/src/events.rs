@@ -229,8 +229,8 @@ pub struct DomainEvent {
     /// extracted text).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rendition: Option<String>,
-    /// The invitation an invitation event is about (never the invitee's address: events
-    /// outlive nothing they name, and an account's erasure could not find an address here).
+    /// The invitation an invitation event is about (never the invitee's address: events stay
+    /// for days, and an account's erasure could not find an address here).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub invitation_id: Option<String>,
     /// Where the change came from, when an API request made it (the API Gateway request

@@ -256,7 +256,8 @@ impl Store {
             DomainError::NotFound,
         )
         .delete(&self.table, &keys::slug(&scope.org.slug), None, DomainError::NotFound);
-        let requested = DomainEvent { title: Some(scope.org.name.clone()), ..DomainEvent::new(self, EventKind::OrgDeletionRequested, scope.org.id, scope.user.as_str()) };
+        let requested =
+            DomainEvent { title: Some(scope.org.name.clone()), ..DomainEvent::new(self, EventKind::OrgDeletionRequested, scope.org.id, scope.user.as_str()) };
         self.push_event(&mut tx, &requested)?;
         // The purge itself runs asynchronously: the stream carries this change to the purge
         // consumer (see `purge.rs`).
@@ -344,8 +345,11 @@ impl Store {
         );
         if plan != scope.org.plan {
             let change = crate::tasks::FieldChange { field: "plan".into(), from: serde_json::json!(scope.org.plan), to: serde_json::json!(plan) };
-            let event =
-                DomainEvent { title: Some(scope.org.name.clone()), changes: vec![change], ..DomainEvent::new(self, EventKind::OrgPlanChanged, scope.org.id, PLATFORM_ACTOR) };
+            let event = DomainEvent {
+                title: Some(scope.org.name.clone()),
+                changes: vec![change],
+                ..DomainEvent::new(self, EventKind::OrgPlanChanged, scope.org.id, PLATFORM_ACTOR)
+            };
             self.push_event(&mut tx, &event)?;
         }
         tx.run(self).await?;

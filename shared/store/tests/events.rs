@@ -21,11 +21,8 @@ fn new_org(name: &str) -> NewOrg {
 
 /// Every event item in the table, oldest first.
 async fn events(store: &Store) -> Vec<DomainEvent> {
-    let mut events: Vec<DomainEvent> = testkit::scan_all(store)
-        .await
-        .into_iter()
-        .filter_map(|item| DomainEvent::from_image(&serde_dynamo::Item::from(item)).unwrap())
-        .collect();
+    let mut events: Vec<DomainEvent> =
+        testkit::scan_all(store).await.into_iter().filter_map(|item| DomainEvent::from_image(&serde_dynamo::Item::from(item)).unwrap()).collect();
     events.sort_by(|a, b| a.id.cmp(&b.id));
     events
 }
@@ -44,7 +41,8 @@ async fn only(store: &Store, kind: EventKind) -> DomainEvent {
 
 /// Every event item as the table holds it, as text (what an item must not contain).
 async fn raw_event_items(store: &Store) -> String {
-    let items: Vec<_> = testkit::scan_all(store).await.into_iter().filter(|i| i.get("_type").and_then(|v| v.as_s().ok()).is_some_and(|t| t == "event")).collect();
+    let items: Vec<_> =
+        testkit::scan_all(store).await.into_iter().filter(|i| i.get("_type").and_then(|v| v.as_s().ok()).is_some_and(|t| t == "event")).collect();
     format!("{items:?}")
 }
 
@@ -125,7 +123,10 @@ async fn ownership_transfers_and_membership_changes_name_their_members() {
     store.add_member(&scope, &heir.user_id, Role::Admin, heir.email.clone(), None).await.unwrap();
     store.add_member(&scope, &leaver.user_id, Role::Member, leaver.email.clone(), None).await.unwrap();
     let joined = of_kind(&store, EventKind::MemberJoined).await;
-    assert_eq!(joined.iter().map(|e| (e.member.clone(), e.role)).collect::<Vec<_>>(), [(Some(heir.user_id.clone()), Some(Role::Admin)), (Some(leaver.user_id.clone()), Some(Role::Member))]);
+    assert_eq!(
+        joined.iter().map(|e| (e.member.clone(), e.role)).collect::<Vec<_>>(),
+        [(Some(heir.user_id.clone()), Some(Role::Admin)), (Some(leaver.user_id.clone()), Some(Role::Member))]
+    );
 
     let target = store.get_member(&scope, &leaver.user_id).await.unwrap().unwrap();
     store.change_role(&scope, &target, Role::Viewer).await.unwrap();
@@ -214,7 +215,10 @@ async fn project_task_and_file_events_name_their_targets() {
     let owner = person("owner");
     let scope = org(&store, &owner, Action::ManageWorkload).await;
     let project = store.create_project(&scope, ProjectName::parse("name", "Apollo").unwrap(), String::new()).await.unwrap();
-    let task = store.create_task(&scope, &project, store::TaskDraft::new(TaskTitle::parse("title", "Launch").unwrap()), None, &store::OrgLabels::default()).await.unwrap();
+    let task = store
+        .create_task(&scope, &project, store::TaskDraft::new(TaskTitle::parse("title", "Launch").unwrap()), None, &store::OrgLabels::default())
+        .await
+        .unwrap();
 
     // Uploads: granted (with what the file is attached to); one over the plan's size is
     // refused and says nothing.
@@ -268,7 +272,10 @@ async fn chat_settings_changes_name_their_fields_and_measure_the_prompt() {
     let fields: Vec<&str> = event.changes.iter().map(|c| c.field.as_str()).collect();
     assert_eq!(fields, ["retrieval", "systemPrompt"]);
     let measured = event.change("systemPrompt").unwrap();
-    assert_eq!((measured.from.clone(), measured.to.clone()), (json!({"length": current.settings.system_prompt.chars().count()}), json!({"length": prompt.chars().count()})));
+    assert_eq!(
+        (measured.from.clone(), measured.to.clone()),
+        (json!({"length": current.settings.system_prompt.chars().count()}), json!({"length": prompt.chars().count()}))
+    );
     assert!(!raw_event_items(&store).await.contains("Captain Nemo"), "the prompt's text is not on the event");
 
     // A stale save is refused; saving the same settings changes nothing worth an event.
@@ -286,7 +293,8 @@ async fn a_sign_in_writes_one_event_per_org_of_the_user_in_transactions_of_at_mo
     // More orgs than one transaction holds beside the login.
     let count = store::SIGN_IN_EVENTS_WITH_LOGIN + 3;
     let (store_ref, user_ref) = (&store, &user);
-    let created = futures::stream::iter(0..count).map(|i| async move { store_ref.create_org(user_ref, None, new_org(&format!("Org {i}"))).await.unwrap().org_id() });
+    let created =
+        futures::stream::iter(0..count).map(|i| async move { store_ref.create_org(user_ref, None, new_org(&format!("Org {i}"))).await.unwrap().org_id() });
     let mut orgs: Vec<_> = futures::StreamExt::buffer_unordered(created, 8).collect().await;
     let (result, calls) = telemetry::record(store.record_login(&user.user_id)).await;
     result.unwrap();
