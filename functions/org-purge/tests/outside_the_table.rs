@@ -42,6 +42,7 @@ fn event(kind: EventKind, org: OrgId) -> DomainEvent {
         inviter: None,
         file_id: None,
         file_status: None,
+        export_id: None,
         request: None,
         ttl: 1_800_000_000,
     }

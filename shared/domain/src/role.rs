@@ -59,6 +59,8 @@ pub enum Action {
     WriteWorkload,
     /// Change or delete anyone's projects and comments, delete projects.
     ManageWorkload,
+    /// Export all of the org's data (members, workload, files, conversations, audit).
+    ExportOrg,
 }
 
 /// The permission table: the lowest role allowed to perform each action.
@@ -76,6 +78,7 @@ const fn minimum_role(action: Action) -> Role {
         Action::ManageInvites => Role::Admin,
         Action::DeleteOrg => Role::Owner,
         Action::TransferOwnership => Role::Owner,
+        Action::ExportOrg => Role::Owner,
     }
 }
 

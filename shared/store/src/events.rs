@@ -225,6 +225,9 @@ pub struct DomainEvent {
     pub file_id: Option<FileId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file_status: Option<FileStatus>,
+    /// The export an `export.requested` event is about.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub export_id: Option<String>,
     /// Where the change came from, when an API request made it (the API Gateway request
     /// context): for the audit log.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -279,6 +282,7 @@ impl DomainEvent {
             inviter: None,
             file_id: None,
             file_status: None,
+            export_id: None,
             request: None,
             ttl: store.clock.epoch() + EVENT_RETENTION_SECS,
         }

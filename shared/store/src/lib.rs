@@ -11,6 +11,7 @@ mod comments;
 mod counters;
 mod entities;
 mod events;
+mod exports;
 mod files;
 mod import;
 mod invites;
@@ -42,6 +43,9 @@ use domain::{Clock, DomainError};
 pub use comments::Comment;
 pub use entities::{Invite, InviteStatus, Member, Org, OrgStatus, SlugClaim, UsageCounter, UsageMonth, UserProfile};
 pub use events::{DomainEvent, EVENT_RETENTION_SECS, EventKind, PLATFORM_ACTOR, RequestMeta};
+pub use exports::{
+    ExportJob, ExportKind, ExportObject, ExportPage, ExportRecord, ExportScope, ExportStatus, ExportTarget, LOCK_SECS, MAX_USER_EXPORT_ORGS, Section, SectionCursor,
+};
 pub use files::{
     Arrival, Attachment, DERIVED_PREFIX, FileFilter, NewFile, Outcome, PROCESSING_DEADLINE_SECS, SCAN_CLEAN, SCAN_THREATS, StoredFile, UPLOAD_PREFIX,
     org_object_prefixes, parse_upload_key, sequencer_order,

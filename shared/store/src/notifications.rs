@@ -255,7 +255,7 @@ const MAIL_CLAIM_SECS: i64 = 60;
 /// Deferred mail and mail records outlive their use by this much.
 const MAIL_RECORD_SECS: i64 = 30 * 86_400;
 
-fn inbox_pk(org: OrgId, user: &UserId) -> String {
+pub(crate) fn inbox_pk(org: OrgId, user: &UserId) -> String {
     format!("NOTIF#{org}#{user}")
 }
 fn unread_pk(org: OrgId, user: &UserId) -> String {
