@@ -104,6 +104,10 @@ pub struct ExportJob {
     /// Passes (invocations) that worked on it.
     #[serde(default)]
     pub passes: u32,
+    /// Until when (epoch seconds) the pass working on it holds it: another delivery of its
+    /// message meanwhile leaves it alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_until: Option<i64>,
     pub version: u64,
     /// Epoch seconds when the item expires once finished (DynamoDB TTL).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -356,6 +360,7 @@ impl Store {
             orgs,
             checkpoint: None,
             passes: 0,
+            lease_until: None,
             version: 1,
             ttl: None,
         }
@@ -440,29 +445,47 @@ impl Store {
         Ok(Some(ExportScope { units, job_key, lock_key, job }))
     }
 
-    /// Records the worker's progress on the job's version: the checkpoint, counts and bytes.
-    /// `Conflict` when another worker moved the job on (this one must stop).
-    pub async fn export_progress(&self, scope: &mut ExportScope, checkpoint: String, counts: BTreeMap<String, u64>, bytes: u64) -> Result<(), DomainError> {
+    /// Records the worker's progress on the job's version: the checkpoint, counts and bytes;
+    /// `release` ends the pass's lease (it hands over to the next). `Conflict` when another
+    /// worker moved the job on (this one must stop).
+    pub async fn export_progress(
+        &self,
+        scope: &mut ExportScope,
+        checkpoint: String,
+        counts: BTreeMap<String, u64>,
+        bytes: u64,
+        release: bool,
+    ) -> Result<(), DomainError> {
         let mut job = scope.job.clone();
-        if job.started_at.is_none() {
-            job.started_at = Some(self.clock.rfc3339());
-        }
         job.status = ExportStatus::Running;
         job.checkpoint = Some(checkpoint);
         job.counts = counts;
         job.bytes = bytes;
+        if release {
+            job.lease_until = None;
+        }
         self.replace_job(scope, job).await
     }
 
-    /// Counts a pass (an invocation) on the job.
-    pub async fn export_pass(&self, scope: &mut ExportScope) -> Result<(), DomainError> {
+    /// Begins a pass on the job: counts it and leases the job to it for `lease_secs`. `false`
+    /// when another pass holds the lease (this delivery has nothing to do).
+    pub async fn export_pass(&self, scope: &mut ExportScope, lease_secs: i64) -> Result<bool, DomainError> {
+        let now = self.clock.epoch();
+        if scope.job.lease_until.is_some_and(|until| until > now) {
+            return Ok(false);
+        }
         let mut job = scope.job.clone();
         job.passes += 1;
+        job.lease_until = Some(now + lease_secs);
         if job.started_at.is_none() {
             job.started_at = Some(self.clock.rfc3339());
-            job.status = ExportStatus::Running;
         }
-        self.replace_job(scope, job).await
+        job.status = ExportStatus::Running;
+        match self.replace_job(scope, job).await {
+            Ok(()) => Ok(true),
+            Err(DomainError::Conflict(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     async fn replace_job(&self, scope: &mut ExportScope, mut job: ExportJob) -> Result<(), DomainError> {
@@ -497,6 +520,7 @@ impl Store {
             }
         }
         job.checkpoint = None;
+        job.lease_until = None;
         job.finished_at = Some(self.clock.rfc3339());
         job.ttl = Some(self.clock.epoch() + JOB_RETENTION_SECS);
         let expected = job.version;

@@ -10,6 +10,7 @@ pub mod chat;
 mod comments;
 mod counters;
 mod entities;
+mod erase;
 mod events;
 mod exports;
 mod files;
@@ -42,6 +43,7 @@ use domain::{Clock, DomainError};
 
 pub use comments::Comment;
 pub use entities::{Invite, InviteStatus, Member, Org, OrgStatus, SlugClaim, UsageCounter, UsageMonth, UserProfile};
+pub use erase::{ERASED_TEXT, ERASED_USER, Erasure};
 pub use events::{DomainEvent, EVENT_RETENTION_SECS, EventKind, PLATFORM_ACTOR, RequestMeta};
 pub use exports::{
     ExportJob, ExportKind, ExportObject, ExportPage, ExportRecord, ExportScope, ExportStatus, ExportTarget, LOCK_SECS, MAX_USER_EXPORT_ORGS, Section, SectionCursor,
