@@ -59,7 +59,9 @@ pub struct AppState {
     pub cognito: aws_sdk_cognitoidentityprovider::Client,
     pub export_bucket: Arc<str>,
     pub upload_bucket: Option<Arc<str>>,
-    pub queue_url: Arc<str>,
+    /// The work queue (unset: exports cannot start; the local runner's tests of other
+    /// functions build every function without queues).
+    pub queue_url: Option<Arc<str>>,
     pub user_pool_id: Option<Arc<str>>,
     /// How long one pass works.
     pub slice: Duration,
@@ -69,7 +71,10 @@ impl AppState {
     pub fn from_platform(platform: &Platform) -> Result<AppState, ConfigError> {
         let aws = &platform.aws;
         let export_bucket = platform.var(EXPORT_BUCKET_ENV).ok_or(ConfigError::Missing(EXPORT_BUCKET_ENV))?;
-        let queue_url = platform.var(WORK_QUEUE_ENV).ok_or(ConfigError::Missing(WORK_QUEUE_ENV))?;
+        let queue_url = platform.var(WORK_QUEUE_ENV).map(Arc::from);
+        if queue_url.is_none() {
+            tracing::warn!("{WORK_QUEUE_ENV} is not set: exports cannot start");
+        }
         let s3 = aws_sdk_s3::Client::from_conf(
             aws_sdk_s3::config::Builder::from(aws).force_path_style(aws.endpoint_url().is_some()).interceptor(telemetry::CallCounter).build(),
         );
@@ -90,7 +95,7 @@ impl AppState {
             cognito,
             export_bucket: export_bucket.into(),
             upload_bucket,
-            queue_url: queue_url.into(),
+            queue_url,
             user_pool_id,
             slice,
         })
@@ -99,7 +104,11 @@ impl AppState {
     /// Sends the job's message to the work queue.
     pub async fn enqueue(&self, target: &store::ExportTarget) -> Result<(), domain::DomainError> {
         let body = serde_json::to_string(target).map_err(|_| domain::DomainError::Unavailable)?;
-        self.sqs.send_message().queue_url(&*self.queue_url).message_body(body).send().await.map_err(|e| {
+        let Some(queue_url) = &self.queue_url else {
+            tracing::error!("{WORK_QUEUE_ENV} is not set: cannot enqueue an export");
+            return Err(domain::DomainError::Unavailable);
+        };
+        self.sqs.send_message().queue_url(&**queue_url).message_body(body).send().await.map_err(|e| {
             tracing::error!(error = %aws_sdk_sqs::error::DisplayErrorContext(&e), "could not enqueue an export");
             domain::DomainError::Unavailable
         })?;
