@@ -117,16 +117,16 @@ async fn start_mine(State(app): State<AppState>, Caller(who): Caller) -> ApiResu
 async fn list_org(State(app): State<AppState>, Caller(who): Caller, p: Params, page: PageQuery) -> ApiResult<Json<Page<ExportView>>> {
     let org: OrgId = p.get("orgId")?;
     let page = page.only(&[])?;
-    let scope = app.store.authorize(&who, org, Action::ExportOrg).await?;
-    let found = app.store.list_org_exports(&scope, &page.page).await?;
+    let store = &app.store;
+    let (_, found) = store.authorize_with(&who, org, Action::ExportOrg, |pending| async move { store.list_org_exports(&pending, &page.page).await }).await?;
     Ok(Json(Page { items: found.items.into_iter().map(ExportView::of).collect(), next_cursor: found.next_cursor }))
 }
 
 async fn get_org(State(app): State<AppState>, Caller(who): Caller, p: Params) -> ApiResult<Json<ExportView>> {
     let org: OrgId = p.get("orgId")?;
     let id: String = p.get("exportId")?;
-    let scope = app.store.authorize(&who, org, Action::ExportOrg).await?;
-    let job = app.store.org_export(&scope, &id).await?;
+    let store = &app.store;
+    let (_, job) = store.authorize_with(&who, org, Action::ExportOrg, |pending| async move { store.org_export(&pending, &id).await }).await?;
     Ok(Json(with_download(&app, job).await?))
 }
 

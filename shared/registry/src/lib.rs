@@ -498,8 +498,9 @@ so any export finishes over several invocations. The queue's visibility timeout 
 well under a second; DELETE /me erases in one request (an account with a few orgs takes seconds).",
             environment: Environment { user_pool_id: true, upload_bucket: true, export_bucket: true, ..Default::default() },
             permissions: Permissions {
-                // Erasure deletes conversations, inboxes and exports in batches.
-                dynamodb: [HTTP_TABLE_ACTIONS.as_slice(), &["BatchWriteItem"]].concat(),
+                // Erasure deletes conversations, inboxes and exports in batches; a user's
+                // export and erasure read the caller's orgs with one BatchGetItem.
+                dynamodb: [HTTP_TABLE_ACTIONS.as_slice(), &["BatchGetItem", "BatchWriteItem"]].concat(),
                 read_cursor_secret: true,
                 // Org exports copy ready files' checked copies.
                 s3: vec!["s3:GetObject"],

@@ -31,7 +31,7 @@ use crate::item::{Entity, av, from_item, n, s, to_item};
 use crate::keys::{self, Key, PK, SK};
 use crate::orgs::{require, require_member};
 use crate::page::{Page, PageRequest, PagedQuery, Sort};
-use crate::scope::{OrgPartition, OrgScope};
+use crate::scope::{OrgPartition, OrgScope, ReadScope};
 use crate::tx::{self, Expr, Tx};
 
 /// A lock older than this is stale (its worker died and its job failed to end): a new export
@@ -383,17 +383,15 @@ impl Store {
         tx.run(self).await
     }
 
-    /// An export of the org (its owners read them).
-    pub async fn org_export(&self, scope: &OrgScope, id: &str) -> Result<ExportJob, DomainError> {
-        require(scope, Action::ExportOrg)?;
+    /// An export of the org (its owners read them: authorize for [`Action::ExportOrg`]).
+    pub async fn org_export(&self, scope: &impl ReadScope, id: &str) -> Result<ExportJob, DomainError> {
         valid_id(id)?;
-        self.get(&keys::org_export(&scope.partition, id)).await?.ok_or(DomainError::NotFound)
+        self.get(&keys::org_export(scope.partition(), id)).await?.ok_or(DomainError::NotFound)
     }
 
-    /// The org's exports, newest first.
-    pub async fn list_org_exports(&self, scope: &OrgScope, page: &PageRequest) -> Result<Page<ExportJob>, DomainError> {
-        require(scope, Action::ExportOrg)?;
-        let pk = keys::org_pk(&scope.partition);
+    /// The org's exports, newest first (authorize for [`Action::ExportOrg`]).
+    pub async fn list_org_exports(&self, scope: &impl ReadScope, page: &PageRequest) -> Result<Page<ExportJob>, DomainError> {
+        let pk = keys::org_pk(scope.partition());
         self.query_page(&PagedQuery::on_table("org-exports", &pk, Sort::Prefix(keys::EXPORT_PREFIX)).newest_first(), page).await
     }
 
