@@ -127,7 +127,8 @@ async fn an_org_of_10000_tasks_and_50_files_exports_across_timeouts_with_every_r
     let project = w.store.create_project(&scope, domain::work::ProjectName::parse("name", "Big").unwrap(), String::new()).await.unwrap();
     let draft = store::TaskDraft::new(domain::work::TaskTitle::parse("title", "the first").unwrap());
     let first = w.store.create_task(&scope, &project, draft, None, &store::OrgLabels::default()).await.unwrap();
-    let drafts: Vec<store::TaskDraft> = (1..10_000).map(|i| store::TaskDraft::new(domain::work::TaskTitle::parse("title", &format!("task {i}")).unwrap())).collect();
+    let drafts: Vec<store::TaskDraft> =
+        (1..10_000).map(|i| store::TaskDraft::new(domain::work::TaskTitle::parse("title", &format!("task {i}")).unwrap())).collect();
     let outcome = w.store.import_tasks(&scope, &project, drafts, &BTreeMap::new(), &store::OrgLabels::default(), None).await.unwrap();
     assert_eq!(outcome.imported, 9_999);
     w.store.create_comment(&scope, &first, "a comment".into(), Vec::new()).await.unwrap();

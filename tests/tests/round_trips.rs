@@ -97,6 +97,8 @@ async fn every_route_keeps_its_round_trip_budget() {
             let config = testkit::sdk_config().await;
             local_runner::provision::mail_identity(&config).await;
             let queues = local_runner::events::queue_env(&config, store.table_name(), &[registry::function("exports").unwrap()]).await.unwrap();
+            let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&config).force_path_style(true).build());
+            local_runner::provision::private_bucket(&s3, &local_runner::provision::export_bucket(store.table_name())).await.unwrap();
             let platform = local_runner::provision::platform(&config, store.clone(), "https://app.example.com", queues);
             let (router, _) = local_runner::server::functions(&platform).unwrap();
             let fixture = Fixture::new(&store).await;

@@ -18,7 +18,10 @@ use crate::AppState;
 /// What an erasure did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Erasure {
-    Done { orgs: usize, objects: usize },
+    Done {
+        orgs: usize,
+        objects: usize,
+    },
     /// The caller is the last owner of these orgs (id, name).
     Blocked(Vec<(String, String)>),
 }
@@ -28,10 +31,8 @@ pub async fn erase_route(State(app): State<AppState>, Caller(who): Caller) -> Ap
         Erasure::Done { .. } => Ok(StatusCode::NO_CONTENT),
         Erasure::Blocked(orgs) => {
             let names: Vec<String> = orgs.iter().map(|(id, name)| format!("{name} ({id})")).collect();
-            let mut e = ApiError::new(StatusCode::CONFLICT, "last-owner", "Last owner").detail(format!(
-                "you are the last owner of {}: transfer the ownership or delete the organization first",
-                names.join(", ")
-            ));
+            let mut e = ApiError::new(StatusCode::CONFLICT, "last-owner", "Last owner")
+                .detail(format!("you are the last owner of {}: transfer the ownership or delete the organization first", names.join(", ")));
             e.orgs = orgs.into_iter().map(|(id, name)| ProblemOrg { id, name }).collect();
             Err(e)
         }

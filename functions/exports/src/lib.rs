@@ -88,17 +88,7 @@ impl AppState {
             tracing::warn!("{UPLOAD_BUCKET_ENV} is not set: exports hold no file contents, erasure leaves uploads alone");
         }
         let user_pool_id = platform.var(USER_POOL_ENV).map(Arc::from);
-        Ok(AppState {
-            store: platform.store.clone(),
-            s3,
-            sqs,
-            cognito,
-            export_bucket: export_bucket.into(),
-            upload_bucket,
-            queue_url,
-            user_pool_id,
-            slice,
-        })
+        Ok(AppState { store: platform.store.clone(), s3, sqs, cognito, export_bucket: export_bucket.into(), upload_bucket, queue_url, user_pool_id, slice })
     }
 
     /// Sends the job's message to the work queue.

@@ -226,7 +226,13 @@ impl Store {
 
     /// The org ids a user is a member of (for tests and the erasure's report).
     pub async fn member_orgs(&self, user: &UserId) -> Result<Vec<OrgId>, DomainError> {
-        Ok(self.erasure(&Identity { user_id: user.clone(), email: None, email_verified: false, platform_admin: false }).await?.memberships.iter().map(OrgScope::org_id).collect())
+        Ok(self
+            .erasure(&Identity { user_id: user.clone(), email: None, email_verified: false, platform_admin: false })
+            .await?
+            .memberships
+            .iter()
+            .map(OrgScope::org_id)
+            .collect())
     }
 }
 

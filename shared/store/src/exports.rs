@@ -144,12 +144,7 @@ pub struct ExportTarget {
 
 impl ExportTarget {
     pub fn of(job: &ExportJob) -> ExportTarget {
-        ExportTarget {
-            kind: job.kind,
-            org_id: job.org_id,
-            user_id: (job.kind == ExportKind::User).then(|| job.user_id.clone()),
-            export_id: job.id.clone(),
-        }
+        ExportTarget { kind: job.kind, org_id: job.org_id, user_id: (job.kind == ExportKind::User).then(|| job.user_id.clone()), export_id: job.id.clone() }
     }
 }
 
@@ -338,8 +333,14 @@ impl Store {
             .iter()
             .map(|org| DomainEvent { export_id: Some(id.clone()), ..DomainEvent::new(self, EventKind::ExportRequested, *org, who.user_id.as_str()) })
             .collect();
-        self.start_job(&job, &keys::user_export(&who.user_id, &id), &keys::user_export_lock(&who.user_id), &events, "an export of your data is running already")
-            .await?;
+        self.start_job(
+            &job,
+            &keys::user_export(&who.user_id, &id),
+            &keys::user_export_lock(&who.user_id),
+            &events,
+            "an export of your data is running already",
+        )
+        .await?;
         Ok(job)
     }
 
@@ -398,7 +399,8 @@ impl Store {
     /// The caller's latest export of their own data.
     pub async fn latest_user_export(&self, user: &UserId) -> Result<Option<ExportJob>, DomainError> {
         let pk = keys::user_pk(user);
-        let page = self.query_page(&PagedQuery::on_table("user-exports", &pk, Sort::Prefix(keys::EXPORT_PREFIX)).newest_first(), &PageRequest::first(1)).await?;
+        let page =
+            self.query_page(&PagedQuery::on_table("user-exports", &pk, Sort::Prefix(keys::EXPORT_PREFIX)).newest_first(), &PageRequest::first(1)).await?;
         Ok(page.items.into_iter().next())
     }
 
@@ -648,7 +650,9 @@ impl Store {
         q = if prefix.is_empty() {
             q.key_condition_expression("#pk = :pk")
         } else {
-            q.key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)").expression_attribute_names("#sk", SK).expression_attribute_values(":prefix", s(prefix))
+            q.key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+                .expression_attribute_names("#sk", SK)
+                .expression_attribute_values(":prefix", s(prefix))
         };
         if let Some(after) = after {
             q = q.exclusive_start_key(PK, s(pk)).exclusive_start_key(SK, s(after));

@@ -46,7 +46,8 @@ pub use entities::{Invite, InviteStatus, Member, Org, OrgStatus, SlugClaim, Usag
 pub use erase::{ERASED_TEXT, ERASED_USER, Erasure};
 pub use events::{DomainEvent, EVENT_RETENTION_SECS, EventKind, PLATFORM_ACTOR, RequestMeta};
 pub use exports::{
-    ExportJob, ExportKind, ExportObject, ExportPage, ExportRecord, ExportScope, ExportStatus, ExportTarget, LOCK_SECS, MAX_USER_EXPORT_ORGS, Section, SectionCursor,
+    ExportJob, ExportKind, ExportObject, ExportPage, ExportRecord, ExportScope, ExportStatus, ExportTarget, LOCK_SECS, MAX_USER_EXPORT_ORGS, Section,
+    SectionCursor,
 };
 pub use files::{
     Arrival, Attachment, DERIVED_PREFIX, FileFilter, NewFile, Outcome, PROCESSING_DEADLINE_SECS, SCAN_CLEAN, SCAN_THREATS, StoredFile, UPLOAD_PREFIX,
