@@ -171,11 +171,18 @@ impl Fixture {
     }
 }
 
-/// A complete export of the org (the job as the exports function leaves it).
+/// A complete export of the org, and one of the owner's own data (the jobs as the exports
+/// function leaves them).
 async fn complete_export(store: &Store, scope: &store::OrgScope) -> String {
     let job = store.start_org_export(scope).await.unwrap();
-    let mut export = store.export_scope(&store::ExportTarget::of(&job)).await.unwrap().unwrap();
-    store.finish_export(&mut export, Ok((Default::default(), 22))).await.unwrap();
+    let own = store
+        .start_user_export(&domain::Identity { user_id: scope.user_id().clone(), email: None, email_verified: true, platform_admin: false })
+        .await
+        .unwrap();
+    for j in [&job, &own] {
+        let mut export = store.export_scope(&store::ExportTarget::of(j)).await.unwrap().unwrap();
+        store.finish_export(&mut export, Ok((Default::default(), 22))).await.unwrap();
+    }
     job.id
 }
 
