@@ -33,7 +33,7 @@ pub async fn erase_route(State(app): State<AppState>, Caller(who): Caller) -> Ap
             let names: Vec<String> = orgs.iter().map(|(id, name)| format!("{name} ({id})")).collect();
             let mut e = ApiError::new(StatusCode::CONFLICT, "last-owner", "Last owner")
                 .detail(format!("you are the last owner of {}: transfer the ownership or delete the organization first", names.join(", ")));
-            e.orgs = orgs.into_iter().map(|(id, name)| ProblemOrg { id, name }).collect();
+            e.orgs = Some(Box::new(orgs.into_iter().map(|(id, name)| ProblemOrg { id, name }).collect()));
             Err(e)
         }
     }

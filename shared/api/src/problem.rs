@@ -22,8 +22,8 @@ pub struct ApiError {
     pub errors: Vec<FieldError>,
     /// The organizations a refusal is about (the erasure of an account that is the last owner
     /// of some), each with its `id` and `name`.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub orgs: Vec<ProblemOrg>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub orgs: Option<Box<Vec<ProblemOrg>>>,
     #[serde(skip)]
     pub retry_after: Option<u64>,
 }
@@ -39,7 +39,7 @@ pub type ApiResult<T> = Result<T, ApiError>;
 
 impl ApiError {
     pub fn new(status: StatusCode, slug: &str, title: &'static str) -> Self {
-        ApiError { kind: format!("{TYPE_BASE}{slug}"), title, status: status.as_u16(), detail: None, errors: Vec::new(), orgs: Vec::new(), retry_after: None }
+        ApiError { kind: format!("{TYPE_BASE}{slug}"), title, status: status.as_u16(), detail: None, errors: Vec::new(), orgs: None, retry_after: None }
     }
 
     pub fn detail(mut self, detail: impl Into<String>) -> Self {
