@@ -85,19 +85,7 @@ pub async fn provision(config: &SdkConfig, endpoint: &str, table: &str) -> Resul
     mail_identity(config).await;
     let upload_bucket = upload_bucket(table);
     let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(config).force_path_style(true).build());
-    s3.create_bucket().bucket(&upload_bucket).send().await?;
-    s3.put_public_access_block()
-        .bucket(&upload_bucket)
-        .public_access_block_configuration(
-            aws_sdk_s3::types::PublicAccessBlockConfiguration::builder()
-                .block_public_acls(true)
-                .block_public_policy(true)
-                .ignore_public_acls(true)
-                .restrict_public_buckets(true)
-                .build(),
-        )
-        .send()
-        .await?;
+    private_bucket(&s3, &upload_bucket).await?;
     let export_bucket = export_bucket(table);
     private_bucket(&s3, &export_bucket).await?;
     let vector_buckets = vector_buckets(table);

@@ -13,10 +13,10 @@ use domain::{DomainError, Email, Identity, OrgId, Role, UserId};
 
 use crate::Store;
 use crate::counters::Deltas;
-use crate::entities::{Invite, InviteStatus, Member, Org};
+use crate::entities::{InviteStatus, Member, Org};
 use crate::events::{DomainEvent, EventKind};
-use crate::item::{from_item, s};
-use crate::keys::{self, GSI1, GSI1PK, PK, SK};
+use crate::item::s;
+use crate::keys::{self, PK, SK};
 use crate::scope::{Access, OrgPartition, OrgScope};
 use crate::tx::{self, Expr, Tx};
 
@@ -134,44 +134,23 @@ impl Store {
     /// Deletes every invitation addressed to `email`, in any org, with its token; a pending
     /// one's seat is freed in the same transaction.
     async fn erase_invitations(&self, email: &Email) -> Result<(), DomainError> {
-        let pk = keys::email_pk(email);
-        let mut start: Option<HashMap<String, AttributeValue>> = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&*self.table)
-                .index_name(GSI1)
-                .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
-                .expression_attribute_names("#pk", GSI1PK)
-                .expression_attribute_names("#sk", keys::GSI1SK)
-                .expression_attribute_values(":pk", s(&pk))
-                .expression_attribute_values(":prefix", s(keys::INVITE_PREFIX))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(tx::unexpected)?;
-            for item in out.items.unwrap_or_default() {
-                let invite: Invite = from_item(item)?;
-                let partition = OrgPartition::new(invite.org_id);
-                let mut tx = Tx::default();
-                tx.delete(&self.table, &keys::invite(&partition, &invite.id), Some(Expr::condition("attribute_exists(PK)")), DomainError::NotFound);
-                if !invite.token_hash.is_empty() {
-                    tx.delete(&self.table, &keys::invite_token(&invite.token_hash), None, DomainError::NotFound);
-                }
-                if invite.status == InviteStatus::Pending {
-                    self.org_counters(&mut tx, &partition, Deltas { seats: -1, ..Deltas::default() });
-                }
-                match tx.run(self).await {
-                    Ok(()) | Err(DomainError::NotFound) => {}
-                    Err(e) => return Err(e),
-                }
+        // Every invitation to the address, pending or closed.
+        for invite in self.pending_to(email, keys::INVITE_PREFIX, |_| false).await? {
+            let partition = OrgPartition::new(invite.org_id);
+            let mut tx = Tx::default();
+            tx.delete(&self.table, &keys::invite(&partition, &invite.id), Some(Expr::condition("attribute_exists(PK)")), DomainError::NotFound);
+            if !invite.token_hash.is_empty() {
+                tx.delete(&self.table, &keys::invite_token(&invite.token_hash), None, DomainError::NotFound);
             }
-            start = out.last_evaluated_key;
-            if start.is_none() {
-                return Ok(());
+            if invite.status == InviteStatus::Pending {
+                self.org_counters(&mut tx, &partition, Deltas { seats: -1, ..Deltas::default() });
+            }
+            match tx.run(self).await {
+                Ok(()) | Err(DomainError::NotFound) => {}
+                Err(e) => return Err(e),
             }
         }
+        Ok(())
     }
 
     /// Keys of `pk`'s items under `prefix` (whose `attribute` is the user, when given).
