@@ -25,5 +25,5 @@ pub use json::{JsonBody, MAX_BODY_BYTES, OptionalJsonBody, parse as parse_json};
 pub use lambda::{init_tracing, run};
 pub use pagination::PageQuery;
 pub use params::Params;
-pub use problem::{ApiError, ApiResult, PROBLEM_JSON};
+pub use problem::{ApiError, ApiResult, PROBLEM_JSON, ProblemOrg};
 pub use routes::{RouteInfo, RouteTable, SchemaFn, Tag, finish, finish_with};

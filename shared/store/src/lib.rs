@@ -11,7 +11,9 @@ pub mod chat;
 mod comments;
 mod counters;
 mod entities;
+mod erase;
 mod events;
+mod exports;
 mod files;
 mod import;
 mod invites;
@@ -43,7 +45,12 @@ use domain::{Clock, DomainError};
 pub use audit::{AuditEntry, AuditFilter, AuditVerification, ChainBreak, Recorded};
 pub use comments::Comment;
 pub use entities::{Invite, InviteStatus, Member, Org, OrgStatus, SlugClaim, UsageCounter, UsageMonth, UserProfile};
+pub use erase::{ERASED_TEXT, ERASED_USER, Erasure};
 pub use events::{DomainEvent, EVENT_RETENTION_SECS, EventKind, PLATFORM_ACTOR, RequestMeta, USER_AGENT_CHARS, current_request, with_request};
+pub use exports::{
+    ExportJob, ExportKind, ExportObject, ExportPage, ExportRecord, ExportScope, ExportStatus, ExportTarget, LOCK_SECS, MAX_USER_EXPORT_ORGS, Section,
+    SectionCursor,
+};
 pub use files::{
     Arrival, Attachment, DERIVED_PREFIX, FileFilter, NewFile, Outcome, PROCESSING_DEADLINE_SECS, SCAN_CLEAN, SCAN_THREATS, StoredFile, UPLOAD_PREFIX,
     org_object_prefixes, parse_upload_key, sequencer_order,
