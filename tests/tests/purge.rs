@@ -88,9 +88,10 @@ async fn deleting_an_org_reaches_the_purge_consumer_through_the_stream() {
 
     assert_eq!(left_of(&store, org).await, 0, "the consumer purged the org");
     let deliveries = events.log().all().split_off(earlier);
-    // First the org becoming `deleting`; then the memberships the purge removed, which the
-    // same consumer reads as ended memberships and leaves alone (their org is being deleted).
-    assert_eq!((deliveries[0].source.as_str(), deliveries[0].records, deliveries[0].failed), ("stream", 1, 0), "{deliveries:?}");
+    // First the org becoming `deleting` with its org.deletion_requested event; then the
+    // memberships the purge removed, which the same consumer reads as ended memberships and
+    // leaves alone (their org is being deleted).
+    assert_eq!((deliveries[0].source.as_str(), deliveries[0].records, deliveries[0].failed), ("stream", 2, 0), "{deliveries:?}");
     assert_eq!(deliveries[1..].iter().map(|d| d.records).sum::<usize>(), 6, "the owner and five members: {deliveries:?}");
     assert!(deliveries.iter().all(|d| d.failed == 0 && d.dead_lettered == 0), "{deliveries:?}");
     assert!(store.authorize(&owner, org, Action::ReadOrg).await.is_err());
