@@ -23,10 +23,12 @@ import { PROD_CONTEXT, Synth, allSourcesRegistry, methodsByRoute, resourceCount,
  * exports bucket and its policy, 13 for the function (its log group, role, policy, two alarms,
  * invoke permission, and its work queue with the dead-letter queue, their policies, the mapping
  * and the alarm) and its 6 routes: 352 with malware protection. Still 125 below CloudFormation's
- * limit. */
+ * limit. The synthetic API of 80 routes keeps the repository's event-driven functions beside
+ * its own, so the audit log's queue and the exports bucket and work queue raise it too: 350 ->
+ * 375 (358 in prod). */
 const CLOUDFORMATION_LIMIT = 500;
 const REPOSITORY_CEILING = 375;
-const LARGE_API_CEILING = 350;
+const LARGE_API_CEILING = 375;
 
 /** A route costs at most: its method, its path's OPTIONS preflight, its path's resource. Routes
  * sharing a path share the last two; a new path deeper than one segment below an existing one

@@ -416,7 +416,7 @@ describe('functions.json is read strictly: a clear error naming the function and
       (r) => {
         for (const f of r.functions) f.sources.malwareScanResults = true;
       },
-      /sources\.malwareScanResults is claimed by 9 functions .*at most 5 targets/,
+      /sources\.malwareScanResults is claimed by 10 functions .*at most 5 targets/,
     ],
     ['a secret from context', (r) => (r.functions[0].environment.fromContext = { API_KEY: 'apiKey' }), /"organizations": environment\.fromContext\.API_KEY: must not carry a secret/],
     ['a variable the stack sets', (r) => (r.functions[0].environment.fromContext = { TABLE_NAME: 'x' }), /"organizations".*the stack sets TABLE_NAME itself/],
