@@ -2,8 +2,10 @@
 //! and the AWS calls and round trips of each piece of work ([`record`], [`CallCounter`]).
 
 mod calls;
+mod usage;
 
 pub use calls::*;
+pub use usage::*;
 
 /// JSON logs as CloudWatch expects, level from `RUST_LOG` (default info).
 pub fn init_tracing() {
