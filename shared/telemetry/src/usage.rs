@@ -90,19 +90,22 @@ fn call_units(call: &Call, units: &mut Units) {
 }
 
 impl Calls {
-    /// The work's usage by payer. A call goes to the payer current when it ended, or, made
-    /// before any attribution, to the first payer attributed (the membership read that
-    /// authorizes a request precedes its org's attribution). The invocation's own units go to
-    /// the payers attributed, split evenly (an event batch carrying several orgs' records),
-    /// or to the default payer. Units that came to zero are left out.
+    /// The work's usage by payer. With one payer attributed (a request's org), everything is
+    /// that payer's; with none, the default payer's; with several (an event batch carrying
+    /// several orgs' records), every unit is split evenly among them. Units that came to
+    /// zero are left out.
     pub fn usage(&self, invocation: &Invocation) -> BTreeMap<String, Units> {
         let payers = self.payers();
         let first = payers.first().cloned().unwrap_or_else(|| invocation.default_payer.to_owned());
         let mut out: BTreeMap<String, Units> = BTreeMap::new();
+        let shared = payers.len() > 1;
         for call in self.all() {
-            let payer = call.payer.clone().unwrap_or_else(|| first.clone());
+            let payer = if shared { PLATFORM.to_owned() } else { call.payer.clone().unwrap_or_else(|| first.clone()) };
             call_units(&call, out.entry(payer).or_default());
         }
+        // Several payers (an event batch carrying several orgs' records): every unit is split
+        // evenly among them, the calls' too (which record a call served is not known).
+        let pooled = if shared { out.remove(PLATFORM).unwrap_or_default() } else { Units::new() };
         let mut own = Units::new();
         own.insert(unit::LAMBDA_REQUESTS, 1.0);
         own.insert(unit::LAMBDA_MB_MS, (invocation.billed_ms * invocation.memory_mb) as f64);
@@ -114,7 +117,7 @@ impl Calls {
         let share = 1.0 / shares.len() as f64;
         for payer in shares {
             let units = out.entry(payer).or_default();
-            for (unit, n) in &own {
+            for (unit, n) in own.iter().chain(pooled.iter()) {
                 *units.entry(unit).or_default() += n * share;
             }
         }
@@ -177,6 +180,15 @@ mod tests {
         .await;
         let usage = calls.usage(&inv);
         assert_eq!((usage["A"][unit::LAMBDA_MB_MS], usage["B"][unit::LAMBDA_MB_MS]), (640.0, 640.0));
+        let (_, calls) = crate::record(async {
+            crate::attribute("A");
+            crate::calls::push_for_test("DynamoDB", "PutItem", Consumed { read: 0.0, write: 2.0 });
+            crate::attribute("B");
+        })
+        .await;
+        let usage = calls.usage(&inv);
+        assert_eq!((usage["A"][unit::DYNAMODB_WRITE], usage["B"][unit::DYNAMODB_WRITE]), (1.0, 1.0));
+        assert!(!usage.contains_key(PLATFORM));
         let (_, calls) = crate::record(async {}).await;
         assert_eq!(calls.usage(&Invocation { default_payer: PLATFORM, ..inv }).keys().collect::<Vec<_>>(), vec![PLATFORM]);
     }
