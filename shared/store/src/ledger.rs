@@ -11,7 +11,7 @@ use telemetry::{Consumed, Units};
 
 use crate::item::{Item, s};
 use crate::keys;
-use crate::scope::ReadScope;
+use crate::scope::{OrgPartition, ReadScope};
 use crate::{Store, tx};
 
 /// The `_type` of ledger items.
@@ -154,14 +154,31 @@ impl Store {
         Ok(out)
     }
 
-    /// Every payer's month (`yyyy-mm`), for platform operators: one index partition. Anyone
-    /// else: `Forbidden`.
-    pub async fn ledger_month_all(&self, who: &domain::Identity, month: &str) -> Result<Vec<(String, BTreeMap<String, f64>)>, DomainError> {
-        if !who.platform_admin || !self.is_platform_operator(who).await? {
+    /// Every payer's month (`yyyy-mm`) with the org it is (the buckets have none), for
+    /// platform operators: the operator check and the month's index partition in one round
+    /// trip, then the orgs by key. Anyone else: `Forbidden`.
+    pub async fn ledger_month_all(&self, who: &domain::Identity, month: &str) -> Result<Vec<PayerMonth>, DomainError> {
+        if !who.platform_admin {
             return Err(DomainError::Forbidden("platform operators only"));
         }
-        telemetry::attribute(telemetry::PLATFORM);
-        let (index_pk, _) = keys::Gsi::One.attributes();
+        let (operator, months) = futures::join!(self.is_platform_operator(who), self.ledger_months(month));
+        if !operator? {
+            return Err(DomainError::Forbidden("platform operators only"));
+        }
+        let months = months?;
+        let partitions: Vec<OrgPartition> = months.iter().filter_map(|(payer, _)| payer.parse::<OrgId>().ok()).map(OrgPartition::new).collect();
+        let mut orgs = self.batch_get_orgs(&partitions).await?;
+        Ok(months
+            .into_iter()
+            .map(|(payer, units)| {
+                let org = payer.parse::<OrgId>().ok().and_then(|id| orgs.remove(&id));
+                PayerMonth { payer, units, org }
+            })
+            .collect())
+    }
+
+    async fn ledger_months(&self, month: &str) -> Result<Vec<(String, BTreeMap<String, f64>)>, DomainError> {
+        let (index_pk, index_sk) = keys::Gsi::One.attributes();
         let mut out = Vec::new();
         let mut start = None;
         loop {
@@ -178,8 +195,7 @@ impl Store {
                 .await
                 .map_err(tx::unexpected)?;
             for item in page.items.unwrap_or_default() {
-                let (_, sk) = keys::Gsi::One.attributes();
-                if let Some(AttributeValue::S(payer)) = item.get(sk) {
+                if let Some(AttributeValue::S(payer)) = item.get(index_sk) {
                     out.push((payer.clone(), units_of(&item)));
                 }
             }
@@ -190,6 +206,14 @@ impl Store {
         }
         Ok(out)
     }
+}
+
+/// One payer's month in the ledger, with its org when the payer is one (and still exists).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PayerMonth {
+    pub payer: String,
+    pub units: BTreeMap<String, f64>,
+    pub org: Option<crate::entities::Org>,
 }
 
 #[cfg(test)]

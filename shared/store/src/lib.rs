@@ -52,7 +52,7 @@ pub use files::{
 };
 pub use import::{Idempotency, ImportOutcome, ImportRecord};
 pub use invites::{Branding, InviteContext, InviteToken, NewInvite, RESENDS_PER_HOUR};
-pub use ledger::{LedgerMonth, LedgerPeriod};
+pub use ledger::{LedgerMonth, LedgerPeriod, PayerMonth};
 pub use members::MemberChange;
 pub use notifications::{DeferredMail, DueDigest, MailClaim, NewNotification, Notification, NotificationState, NotifyingOrg, Recipient};
 pub use orgs::{MyOrg, NewOrg};

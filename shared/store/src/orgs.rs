@@ -159,7 +159,7 @@ impl Store {
         Ok(Page { items, next_cursor: memberships.next_cursor })
     }
 
-    async fn batch_get_orgs(&self, partitions: &[OrgPartition]) -> Result<HashMap<OrgId, Org>, DomainError> {
+    pub(crate) async fn batch_get_orgs(&self, partitions: &[OrgPartition]) -> Result<HashMap<OrgId, Org>, DomainError> {
         let mut found = HashMap::new();
         for chunk in partitions.chunks(MAX_BATCH_GET) {
             let mut pending = Some(
