@@ -47,7 +47,11 @@ async fn world() -> World {
 /// Sends `call`, answering its status and the capacity DynamoDB reported for its calls.
 async fn metered(w: &World, call: ApiCall) -> (u16, Value, Consumed) {
     let (res, calls) = telemetry::record(call.send(&w.router)).await;
-    let consumed = calls.all().iter().filter(|c| c.service == "DynamoDB").fold(Consumed::default(), |a, c| Consumed { read: a.read + c.consumed.read, write: a.write + c.consumed.write });
+    let consumed = calls
+        .all()
+        .iter()
+        .filter(|c| c.service == "DynamoDB")
+        .fold(Consumed::default(), |a, c| Consumed { read: a.read + c.consumed.read, write: a.write + c.consumed.write });
     (res.status, res.body, consumed)
 }
 

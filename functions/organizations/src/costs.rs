@@ -172,28 +172,20 @@ pub async fn org(State(app): State<AppState>, Caller(who): Caller, p: Params, q:
         let mut units = BTreeMap::new();
         let mut usd = 0.0;
         for m in tokens {
-            units.insert(format!("{}:inputTokens", m.model_id), m.input_tokens as f64);
-            units.insert(format!("{}:outputTokens", m.model_id), m.output_tokens as f64);
+            units.insert(format!("{}:inputTokens", m.model_id), telemetry::as_f64(m.input_tokens));
+            units.insert(format!("{}:outputTokens", m.model_id), telemetry::as_f64(m.output_tokens));
             usd += domain::chat::cost_usd(&m.model_id, m.input_tokens, m.output_tokens);
         }
         services.push(ServiceCost { service: "bedrock".into(), usd: round(usd), units, estimated: false });
     }
     let bytes = scope.org().storage_bytes;
     if bytes > 0 {
-        let units = BTreeMap::from([("storageBytes".to_owned(), bytes as f64)]);
+        let units = BTreeMap::from([("storageBytes".to_owned(), telemetry::as_f64(bytes))]);
         services.push(ServiceCost { service: "s3Storage".into(), usd: round(prices.storage_month_usd(bytes)), units, estimated: true });
     }
     sort(&mut services);
     let days = ledger.days.iter().map(|d| day_cost(d, prices)).collect();
-    Ok(Json(OrgCosts {
-        org_id,
-        month,
-        currency: "USD".into(),
-        prices: prices.version.clone(),
-        total_usd: total(&services),
-        services,
-        days,
-    }))
+    Ok(Json(OrgCosts { org_id, month, currency: "USD".into(), prices: prices.version.clone(), total_usd: total(&services), services, days }))
 }
 
 /// `GET /admin/costs?month=`: every payer ranked by cost, revenue and margin per plan.

@@ -84,7 +84,13 @@ pub fn routes() -> RouteTable<AppState> {
         .route(Method::PUT, "/admin/orgs/{orgId}/plan", "adminSetPlan", "Change an organization's plan (platform operators)", admin::set_plan)
         .takes::<SetPlan>()
         .returns::<Org>(200)
-        .route(Method::GET, "/admin/costs", "adminCosts", "Every organization's cost in a month, ranked, with revenue and margin per plan (platform operators)", costs::platform)
+        .route(
+            Method::GET,
+            "/admin/costs",
+            "adminCosts",
+            "Every organization's cost in a month, ranked, with revenue and margin per plan (platform operators)",
+            costs::platform,
+        )
         .returns::<costs::PlatformCosts>(200)
         .query(&["month"])
 }

@@ -167,9 +167,8 @@ pub fn payers_of(kind: EventKind, event: &Value) -> Vec<String> {
         EventKind::Queue => {
             for r in records {
                 let Some(body) = r.get("body").and_then(Value::as_str).and_then(|b| serde_json::from_str::<Value>(b).ok()) else { continue };
-                let upload = |b: &Value| {
-                    b.pointer("/Records/0/s3/object/key").and_then(Value::as_str).and_then(|k| store::parse_upload_key(k)).map(|(org, _)| org.to_string())
-                };
+                let upload =
+                    |b: &Value| b.pointer("/Records/0/s3/object/key").and_then(Value::as_str).and_then(store::parse_upload_key).map(|(org, _)| org.to_string());
                 let org = ["/orgId", "/detail/orgId"].iter().find_map(|p| body.pointer(p).and_then(Value::as_str).map(str::to_owned)).or_else(|| upload(&body));
                 out.extend(org);
             }

@@ -75,7 +75,8 @@ pub async fn settle(store: &Store, calls: &Calls, invocation: &Invocation) {
     match result {
         Ok(consumed) => {
             // The write's own cost, billed now, added with the next write.
-            let share = (telemetry::billed_ms(elapsed) * invocation.memory_mb) as f64 / consumed.len().max(1) as f64;
+            let payers = telemetry::as_f64(u64::try_from(consumed.len().max(1)).unwrap_or(1));
+            let share = telemetry::as_f64(telemetry::billed_ms(elapsed).saturating_mul(invocation.memory_mb)) / payers;
             for (payer, c) in consumed {
                 carry.insert(payer, Units::from([(unit::METERING_WRITE, c.write), (unit::METERING_MB_MS, share)]));
             }
@@ -109,8 +110,13 @@ pub async fn metered(axum::extract::State(store): axum::extract::State<Store>, r
     let started = Instant::now();
     let init = telemetry::take_init_duration(started).map_or(0, telemetry::billed_ms);
     let (response, calls) = telemetry::record(next.run(req)).await;
-    let invocation =
-        Invocation { http: true, billed_ms: telemetry::billed_ms(started.elapsed()), memory_mb: memory_mb(), init_ms: init, default_payer: telemetry::UNATTRIBUTED };
+    let invocation = Invocation {
+        http: true,
+        billed_ms: telemetry::billed_ms(started.elapsed()),
+        memory_mb: memory_mb(),
+        init_ms: init,
+        default_payer: telemetry::UNATTRIBUTED,
+    };
     settle_apart(store, calls, invocation).await;
     response
 }

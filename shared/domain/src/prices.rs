@@ -115,7 +115,8 @@ impl Prices {
 
     /// USD of keeping `bytes` in S3 Standard for a month.
     pub fn storage_month_usd(&self, bytes: u64) -> f64 {
-        bytes as f64 / 1_073_741_824.0 * self.s3_storage_gb_month.usd
+        let (high, low) = (u32::try_from(bytes >> 32).unwrap_or(u32::MAX), u32::try_from(bytes & 0xFFFF_FFFF).unwrap_or(0));
+        (f64::from(high) * 4_294_967_296.0 + f64::from(low)) / 1_073_741_824.0 * self.s3_storage_gb_month.usd
     }
 
     /// A plan's monthly price, if it has one.

@@ -94,7 +94,12 @@ impl Intercept for CapacityMeter {
         "CapacityMeter"
     }
 
-    fn modify_before_serialization(&self, context: &mut BeforeSerializationInterceptorContextMut<'_>, _: &RuntimeComponents, _: &mut ConfigBag) -> Result<(), BoxError> {
+    fn modify_before_serialization(
+        &self,
+        context: &mut BeforeSerializationInterceptorContextMut<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
         ask_capacity!(
             context.input_mut(),
             GetItemInput,
@@ -111,14 +116,19 @@ impl Intercept for CapacityMeter {
         Ok(())
     }
 
-    fn read_after_deserialization(&self, context: &AfterDeserializationInterceptorContextRef<'_>, _: &RuntimeComponents, cfg: &mut ConfigBag) -> Result<(), BoxError> {
+    fn read_after_deserialization(
+        &self,
+        context: &AfterDeserializationInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
         // A retried call reports the capacity of its last attempt; the attempts before it
         // (throttled, or failed) reported none.
-        if let Ok(output) = context.output_or_error() {
-            if let Some(consumed) = reported(output) {
-                let before = cfg.load::<Consumed>().copied().unwrap_or_default();
-                cfg.interceptor_state().store_put(Consumed { read: before.read + consumed.read, write: before.write + consumed.write });
-            }
+        if let Ok(output) = context.output_or_error()
+            && let Some(consumed) = reported(output)
+        {
+            let before = cfg.load::<Consumed>().copied().unwrap_or_default();
+            cfg.interceptor_state().store_put(Consumed { read: before.read + consumed.read, write: before.write + consumed.write });
         }
         Ok(())
     }

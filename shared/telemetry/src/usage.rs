@@ -32,8 +32,19 @@ pub mod unit {
     pub const METERING_MB_MS: &str = "meteringMbMs";
 
     /// Every unit, in the order reports list them.
-    pub const ALL: &[&str] =
-        &[DYNAMODB_READ, DYNAMODB_WRITE, LAMBDA_REQUESTS, LAMBDA_MB_MS, LAMBDA_INIT_MB_MS, API_REQUESTS, SES_MESSAGES, S3_CLASS_A, S3_CLASS_B, METERING_WRITE, METERING_MB_MS];
+    pub const ALL: &[&str] = &[
+        DYNAMODB_READ,
+        DYNAMODB_WRITE,
+        LAMBDA_REQUESTS,
+        LAMBDA_MB_MS,
+        LAMBDA_INIT_MB_MS,
+        API_REQUESTS,
+        SES_MESSAGES,
+        S3_CLASS_A,
+        S3_CLASS_B,
+        METERING_WRITE,
+        METERING_MB_MS,
+    ];
 }
 
 /// Amounts by unit.
@@ -54,6 +65,12 @@ pub struct Invocation {
     /// The payer when the work attributed none ([`PLATFORM`] for operators and schedules,
     /// else [`UNATTRIBUTED`]).
     pub default_payer: &'static str,
+}
+
+/// `n` as a float, exactly below 2^53 (every count here), without a lossy cast.
+pub fn as_f64(n: u64) -> f64 {
+    let (high, low) = (u32::try_from(n >> 32).unwrap_or(u32::MAX), u32::try_from(n & 0xFFFF_FFFF).unwrap_or(0));
+    f64::from(high) * 4_294_967_296.0 + f64::from(low)
 }
 
 /// Lambda's rounding of a measured duration: up to the next millisecond.
@@ -108,13 +125,13 @@ impl Calls {
         let pooled = if shared { out.remove(PLATFORM).unwrap_or_default() } else { Units::new() };
         let mut own = Units::new();
         own.insert(unit::LAMBDA_REQUESTS, 1.0);
-        own.insert(unit::LAMBDA_MB_MS, (invocation.billed_ms * invocation.memory_mb) as f64);
-        own.insert(unit::LAMBDA_INIT_MB_MS, (invocation.init_ms * invocation.memory_mb) as f64);
+        own.insert(unit::LAMBDA_MB_MS, as_f64(invocation.billed_ms.saturating_mul(invocation.memory_mb)));
+        own.insert(unit::LAMBDA_INIT_MB_MS, as_f64(invocation.init_ms.saturating_mul(invocation.memory_mb)));
         if invocation.http {
             own.insert(unit::API_REQUESTS, 1.0);
         }
         let shares: Vec<String> = if payers.is_empty() { vec![first] } else { payers };
-        let share = 1.0 / shares.len() as f64;
+        let share = 1.0 / as_f64(u64::try_from(shares.len()).unwrap_or(u64::MAX));
         for payer in shares {
             let units = out.entry(payer).or_default();
             for (unit, n) in own.iter().chain(pooled.iter()) {
