@@ -121,33 +121,13 @@ impl Store {
     async fn ledger_of(&self, pk: &str, month: &str) -> Result<LedgerMonth, DomainError> {
         let prefix = keys::ledger(pk, month).sk;
         let mut out = LedgerMonth { month: LedgerPeriod { period: month.to_owned(), ..Default::default() }, days: Vec::new() };
-        let mut start = None;
-        loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&*self.table)
-                .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
-                .expression_attribute_names("#pk", keys::PK)
-                .expression_attribute_names("#sk", keys::SK)
-                .expression_attribute_values(":pk", s(pk))
-                .expression_attribute_values(":prefix", s(&prefix))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(tx::unexpected)?;
-            for item in page.items.unwrap_or_default() {
-                let Some(period) = period_of(&item) else { continue };
-                let units = units_of(&item);
-                if period == month {
-                    out.month.units = units;
-                } else {
-                    out.days.push(LedgerPeriod { period, units });
-                }
-            }
-            start = page.last_evaluated_key;
-            if start.is_none() {
-                break;
+        for item in self.query_all(None, pk, Some(&prefix)).await? {
+            let Some(period) = period_of(&item) else { continue };
+            let units = units_of(&item);
+            if period == month {
+                out.month.units = units;
+            } else {
+                out.days.push(LedgerPeriod { period, units });
             }
         }
         out.days.sort_by(|a, b| a.period.cmp(&b.period));
@@ -178,33 +158,44 @@ impl Store {
     }
 
     async fn ledger_months(&self, month: &str) -> Result<Vec<(String, BTreeMap<String, f64>)>, DomainError> {
-        let (index_pk, index_sk) = keys::Gsi::One.attributes();
+        let (_, index_sk) = keys::Gsi::One.attributes();
+        let items = self.query_all(Some(keys::Gsi::One), &keys::ledger_month_index_pk(month), None).await?;
+        Ok(items
+            .into_iter()
+            .filter_map(|item| match item.get(index_sk) {
+                Some(AttributeValue::S(payer)) => Some((payer.clone(), units_of(&item))),
+                _ => None,
+            })
+            .collect())
+    }
+
+    /// Every item of a partition of the table or of an index (its sort keys beginning with
+    /// `prefix`, when given), page after page.
+    async fn query_all(&self, index: Option<keys::Gsi>, pk: &str, prefix: Option<&str>) -> Result<Vec<Item>, DomainError> {
+        let (pk_attr, sk_attr) = index.map_or((keys::PK, keys::SK), keys::Gsi::attributes);
+        let condition = if prefix.is_some() { "#pk = :pk AND begins_with(#sk, :prefix)" } else { "#pk = :pk" };
         let mut out = Vec::new();
         let mut start = None;
         loop {
-            let page = self
+            let mut query = self
                 .client
                 .query()
                 .table_name(&*self.table)
-                .index_name(keys::Gsi::One.name())
-                .key_condition_expression("#pk = :pk")
-                .expression_attribute_names("#pk", index_pk)
-                .expression_attribute_values(":pk", s(keys::ledger_month_index_pk(month)))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(tx::unexpected)?;
-            for item in page.items.unwrap_or_default() {
-                if let Some(AttributeValue::S(payer)) = item.get(index_sk) {
-                    out.push((payer.clone(), units_of(&item)));
-                }
+                .set_index_name(index.map(|i| i.name().to_owned()))
+                .key_condition_expression(condition)
+                .expression_attribute_names("#pk", pk_attr)
+                .expression_attribute_values(":pk", s(pk))
+                .set_exclusive_start_key(start);
+            if let Some(prefix) = prefix {
+                query = query.expression_attribute_names("#sk", sk_attr).expression_attribute_values(":prefix", s(prefix));
             }
+            let page = query.send().await.map_err(tx::unexpected)?;
+            out.extend(page.items.unwrap_or_default());
             start = page.last_evaluated_key;
             if start.is_none() {
-                break;
+                return Ok(out);
             }
         }
-        Ok(out)
     }
 }
 
