@@ -420,11 +420,12 @@ def _read_units(size: int, consistent: bool) -> float:
 
 
 def install_consumed_capacity() -> None:
-    """Reports `ConsumedCapacity` as DynamoDB computes it for the item operations (moto reports
-    none for UpdateItem and TransactWriteItems, and a constant for the others): writes by the
-    item's size before and after (1 unit per KB), transactional writes twice that, reads by
-    size (1 unit per 4 KB, half when eventually consistent). Units of global secondary index
-    writes are not added (see the README's notes on metering)."""
+    """Reports `ConsumedCapacity` as DynamoDB computes it for item operations, queries and scans
+    (moto reports none for UpdateItem and TransactWriteItems, and a constant for the others):
+    writes by the item's size before and after (1 unit per KB), transactional writes twice that,
+    reads by size (1 unit per 4 KB, half when eventually consistent; a query's or scan's items
+    summed). Units of global secondary index writes, and batches, are left as moto reports them
+    (see the README's notes on metering)."""
     from moto.dynamodb.responses import DynamoHandler
 
     def size_of(handler: Any, table_name: str, key: dict[str, Any]) -> int:
@@ -495,6 +496,28 @@ def install_consumed_capacity() -> None:
             result.result["ConsumedCapacity"] = reported
         return result
 
+    def item_size(attrs: dict[str, Any]) -> int:
+        return sum(len(name.encode()) + DynamoType(value).size() for name, value in attrs.items())
+
+    def paged_read(original: Callable[..., Any]) -> Callable[..., Any]:
+        """Query and Scan: the sizes of the items returned, summed, 1 unit per 4 KB (rounded
+        up), half when eventually consistent. (DynamoDB counts the items read before a filter;
+        the store filters little.)"""
+
+        @functools.wraps(original)
+        def handler(self: Any) -> Any:
+            result = original(self)
+            body = result.result
+            size = sum(item_size(i) for i in body.get("Items", []))
+            name = self.body.get("TableName", "")
+            units = _read_units(size, bool(self.body.get("ConsistentRead")))
+            report(body, self.body.get("ReturnConsumedCapacity", "NONE"), name, units, "ReadCapacityUnits")
+            return result
+
+        return handler
+
+    DynamoHandler.query = paged_read(DynamoHandler.query)
+    DynamoHandler.scan = paged_read(DynamoHandler.scan)
     DynamoHandler.put_item = single_write(DynamoHandler.put_item, key_from_item=True)
     DynamoHandler.update_item = single_write(DynamoHandler.update_item, key_from_item=False)
     DynamoHandler.delete_item = single_write(DynamoHandler.delete_item, key_from_item=False)

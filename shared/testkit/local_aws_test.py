@@ -377,6 +377,17 @@ class ConsumedCapacityTest(WrapperTestCase):
         missing = ddb.get_item(TableName=t, Key=key("none"), ConsistentRead=True, ReturnConsumedCapacity="INDEXES")
         self.assertEqual(missing["ConsumedCapacity"]["ReadCapacityUnits"], 1.0)
 
+    def test_queries_cost_the_sizes_of_their_items_summed(self) -> None:
+        t, ddb = self.table, self.wrapper.ddb
+        for sk in ("1", "2", "3"):
+            ddb.put_item(TableName=t, Item=item("p", 1, sk=sk) | {"payload": {"S": "x" * 3000}})
+        query = {"TableName": t, "KeyConditionExpression": "PK = :p", "ExpressionAttributeValues": {":p": {"S": "p"}}}
+        # About 9 KB: 3 units consistent, 1.5 eventually consistent.
+        self.assertEqual(self.capacity(ddb.query(**query, ConsistentRead=True, ReturnConsumedCapacity="TOTAL")), 3.0)
+        self.assertEqual(self.capacity(ddb.query(**query, ReturnConsumedCapacity="INDEXES")), 1.5)
+        empty = {**query, "ExpressionAttributeValues": {":p": {"S": "none"}}}
+        self.assertEqual(self.capacity(ddb.query(**empty, ReturnConsumedCapacity="TOTAL")), 0.5)
+
     def test_transactional_writes_cost_twice(self) -> None:
         t, ddb = self.table, self.wrapper.ddb
         ddb.put_item(TableName=t, Item=item("old", 1))
