@@ -24,7 +24,7 @@ test: test-local-aws test-rust test-infra test-demo
 
 # The local AWS endpoint's wrapper (shared/testkit/local_aws.py) has tests of its own: the
 # ways it makes the endpoint behave like AWS (atomic transactions at a cost independent of the
-# table's size, complete S3 event records, presigned requests verified as S3 verifies them,
+# table's size, DynamoDB's consumed capacity by item size, complete S3 event records, presigned requests verified as S3 verifies them,
 # S3 Vectors' QueryVectors), and the fake Bedrock runtime it mounts (fake_bedrock.py).
 test-local-aws: venv
 	$(VENV)/bin/python -B -m unittest shared/testkit/local_aws_test.py shared/testkit/fake_bedrock_test.py

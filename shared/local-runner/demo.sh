@@ -193,4 +193,8 @@ curl -sS -f "$API/local/events" | json '"\n".join(e["function"] + " <- " + e["so
 step "An hour passes on the local clock: the hourly purge sweep fires"
 post /local/clock '{"advanceSeconds":3600}' "" | json '"now " + d["now"] + "; fired: " + ", ".join(x["function"] + " <- " + x["source"] for x in d["deliveries"])'
 
+step "What serving Ada's org cost this month: the cost ledger, priced at read time"
+# Locally the runner meters the API's requests (the event handlers' work is metered on Lambda).
+get "/orgs/$ORG/costs" "$ADA_TOKEN" | json '"total %.6f USD, prices %s\n" % (d["totalUsd"], d["prices"]) + "\n".join("  %-10s %.6f USD%s" % (s["service"], s["usd"], "  (estimated)" if s["estimated"] else "") for s in d["services"])'
+
 step "Done"

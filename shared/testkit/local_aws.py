@@ -406,6 +406,125 @@ def install_transaction_journal(journaling: bool = True) -> None:
     Table.delete_item = delete_item
 
 
+def _write_units(size: int) -> float:
+    """Write request units of one item write: 1 per KB (rounded up) of the larger of the
+    item's sizes before and after, at least 1."""
+    return float(max(1, math.ceil(size / 1024)))
+
+
+def _read_units(size: int, consistent: bool) -> float:
+    """Read request units of one item read: 1 per 4 KB (rounded up), half for an eventually
+    consistent read, at least one unit's worth."""
+    units = max(1, math.ceil(size / 4096))
+    return float(units) if consistent else units / 2
+
+
+def install_consumed_capacity() -> None:
+    """Reports `ConsumedCapacity` as DynamoDB computes it for item operations, queries and scans
+    (moto reports none for UpdateItem and TransactWriteItems, and a constant for the others):
+    writes by the item's size before and after (1 unit per KB), transactional writes twice that,
+    reads by size (1 unit per 4 KB, half when eventually consistent; a query's or scan's items
+    summed). Units of global secondary index writes, and batches, are left as moto reports them
+    (see the README's notes on metering)."""
+    from moto.dynamodb.responses import DynamoHandler
+
+    def size_of(handler: Any, table_name: str, key: dict[str, Any]) -> int:
+        try:
+            item = handler.dynamodb_backend.get_item(table_name, key)
+        except Exception:
+            return 0
+        return item.size() if item is not None else 0
+
+    def key_of(handler: Any, table_name: str, item: dict[str, Any]) -> dict[str, Any]:
+        table = handler.dynamodb_backend.get_table(table_name)
+        names = [table.hash_key_attr] + ([table.range_key_attr] if table.range_key_attr else [])
+        return {n: item[n] for n in names if n in item}
+
+    def report(body: dict[str, Any], wanted: str, table_name: str, units: float, field: str) -> None:
+        if wanted == "NONE":
+            body.pop("ConsumedCapacity", None)
+            return
+        capacity: dict[str, Any] = {"TableName": table_name, "CapacityUnits": units, field: units}
+        if wanted == "INDEXES":
+            capacity["Table"] = {"CapacityUnits": units, field: units}
+        body["ConsumedCapacity"] = capacity
+
+    def single_write(original: Callable[..., Any], key_from_item: bool) -> Callable[..., Any]:
+        @functools.wraps(original)
+        def handler(self: Any) -> Any:
+            name = self.body.get("TableName", "")
+            key = key_of(self, name, self.body["Item"]) if key_from_item else self.body["Key"]
+            before = size_of(self, name, key)
+            result = original(self)
+            after = size_of(self, name, key)
+            report(result.result, self.body.get("ReturnConsumedCapacity", "NONE"), name, _write_units(max(before, after)), "WriteCapacityUnits")
+            return result
+
+        return handler
+
+    original_get = DynamoHandler.get_item
+
+    @functools.wraps(original_get)
+    def get_item(self: Any) -> Any:
+        result = original_get(self)
+        name = self.body.get("TableName", "")
+        units = _read_units(size_of(self, name, self.body["Key"]), bool(self.body.get("ConsistentRead")))
+        report(result.result, self.body.get("ReturnConsumedCapacity", "NONE"), name, units, "ReadCapacityUnits")
+        return result
+
+    original_transact = DynamoHandler.transact_write_items
+
+    @functools.wraps(original_transact)
+    def transact_write_items(self: Any) -> Any:
+        targets = []
+        for entry in self.body.get("TransactItems", []):
+            for kind, action in entry.items():
+                name = action.get("TableName", "")
+                key = key_of(self, name, action["Item"]) if kind == "Put" else action.get("Key", {})
+                targets.append((name, key, size_of(self, name, key)))
+        result = original_transact(self)
+        per_table: dict[str, float] = {}
+        for name, key, before in targets:
+            per_table[name] = per_table.get(name, 0.0) + 2 * _write_units(max(before, size_of(self, name, key)))
+        wanted = self.body.get("ReturnConsumedCapacity", "NONE")
+        if wanted != "NONE":
+            reported = []
+            for name, units in per_table.items():
+                capacity: dict[str, Any] = {}
+                report(capacity, wanted, name, units, "WriteCapacityUnits")
+                reported.append(capacity["ConsumedCapacity"])
+            result.result["ConsumedCapacity"] = reported
+        return result
+
+    def item_size(attrs: dict[str, Any]) -> int:
+        return sum(len(name.encode()) + DynamoType(value).size() for name, value in attrs.items())
+
+    def paged_read(original: Callable[..., Any]) -> Callable[..., Any]:
+        """Query and Scan: the sizes of the items returned, summed, 1 unit per 4 KB (rounded
+        up), half when eventually consistent. (DynamoDB counts the items read before a filter;
+        the store filters little.)"""
+
+        @functools.wraps(original)
+        def handler(self: Any) -> Any:
+            result = original(self)
+            body = result.result
+            size = sum(item_size(i) for i in body.get("Items", []))
+            name = self.body.get("TableName", "")
+            units = _read_units(size, bool(self.body.get("ConsistentRead")))
+            report(body, self.body.get("ReturnConsumedCapacity", "NONE"), name, units, "ReadCapacityUnits")
+            return result
+
+        return handler
+
+    DynamoHandler.query = paged_read(DynamoHandler.query)
+    DynamoHandler.scan = paged_read(DynamoHandler.scan)
+    DynamoHandler.put_item = single_write(DynamoHandler.put_item, key_from_item=True)
+    DynamoHandler.update_item = single_write(DynamoHandler.update_item, key_from_item=False)
+    DynamoHandler.delete_item = single_write(DynamoHandler.delete_item, key_from_item=False)
+    DynamoHandler.get_item = get_item
+    DynamoHandler.transact_write_items = transact_write_items
+
+
 def install_complete_s3_events() -> None:
     """Adds the fields AWS puts in every S3 event record and moto leaves out
     (https://docs.aws.amazon.com/AmazonS3/latest/userguide/notification-content-structure.html)."""
@@ -1459,6 +1578,7 @@ def main() -> None:
 
     install_transaction_journal(journaling="--stock-transactions" not in sys.argv)
     install_complete_s3_events()
+    install_consumed_capacity()
     install_complete_ses_v2_mail()
     install_s3_vectors()
 

@@ -343,6 +343,66 @@ class TransactionTest(WrapperTestCase):
         self.assertEqual(self.wrapper.state(t), before)
 
 
+class ConsumedCapacityTest(WrapperTestCase):
+    """ConsumedCapacity as DynamoDB reports it: by item size, for every item operation."""
+
+    def setUp(self) -> None:
+        self.table = self.id().rsplit(".", 1)[-1]
+        self.wrapper.create_table(self.table)
+
+    def capacity(self, out: dict[str, Any]) -> float:
+        return out["ConsumedCapacity"]["CapacityUnits"]
+
+    def test_writes_cost_a_unit_per_kilobyte_of_the_larger_image(self) -> None:
+        t, ddb = self.table, self.wrapper.ddb
+        small = ddb.put_item(TableName=t, Item=item("a", 1), ReturnConsumedCapacity="INDEXES")
+        self.assertEqual(small["ConsumedCapacity"]["WriteCapacityUnits"], 1.0)
+        self.assertEqual(small["ConsumedCapacity"]["Table"]["CapacityUnits"], 1.0)
+        big = item("a", 1) | {"payload": {"S": "x" * 2500}}
+        self.assertEqual(self.capacity(ddb.put_item(TableName=t, Item=big, ReturnConsumedCapacity="TOTAL")), 3.0)
+        # An update is billed by the larger of the item before and after it.
+        out = ddb.update_item(TableName=t, Key=key("a"), UpdateExpression="REMOVE payload", ReturnConsumedCapacity="TOTAL")
+        self.assertEqual(self.capacity(out), 3.0)
+        out = ddb.update_item(TableName=t, Key=key("a"), UpdateExpression="SET n = :n", ExpressionAttributeValues={":n": {"N": "2"}}, ReturnConsumedCapacity="TOTAL")
+        self.assertEqual(self.capacity(out), 1.0)
+        self.assertEqual(self.capacity(ddb.delete_item(TableName=t, Key=key("a"), ReturnConsumedCapacity="TOTAL")), 1.0)
+        self.assertNotIn("ConsumedCapacity", ddb.put_item(TableName=t, Item=item("b", 1)))
+
+    def test_reads_cost_a_unit_per_4_kilobytes_half_when_eventually_consistent(self) -> None:
+        t, ddb = self.table, self.wrapper.ddb
+        ddb.put_item(TableName=t, Item=item("a", 1) | {"blob": {"S": "x" * 5000}})
+        consistent = ddb.get_item(TableName=t, Key=key("a"), ConsistentRead=True, ReturnConsumedCapacity="TOTAL")
+        self.assertEqual(self.capacity(consistent), 2.0)
+        self.assertEqual(self.capacity(ddb.get_item(TableName=t, Key=key("a"), ReturnConsumedCapacity="TOTAL")), 1.0)
+        missing = ddb.get_item(TableName=t, Key=key("none"), ConsistentRead=True, ReturnConsumedCapacity="INDEXES")
+        self.assertEqual(missing["ConsumedCapacity"]["ReadCapacityUnits"], 1.0)
+
+    def test_queries_cost_the_sizes_of_their_items_summed(self) -> None:
+        t, ddb = self.table, self.wrapper.ddb
+        for sk in ("1", "2", "3"):
+            ddb.put_item(TableName=t, Item=item("p", 1, sk=sk) | {"payload": {"S": "x" * 3000}})
+        query = {"TableName": t, "KeyConditionExpression": "PK = :p", "ExpressionAttributeValues": {":p": {"S": "p"}}}
+        # About 9 KB: 3 units consistent, 1.5 eventually consistent.
+        self.assertEqual(self.capacity(ddb.query(**query, ConsistentRead=True, ReturnConsumedCapacity="TOTAL")), 3.0)
+        self.assertEqual(self.capacity(ddb.query(**query, ReturnConsumedCapacity="INDEXES")), 1.5)
+        empty = {**query, "ExpressionAttributeValues": {":p": {"S": "none"}}}
+        self.assertEqual(self.capacity(ddb.query(**empty, ReturnConsumedCapacity="TOTAL")), 0.5)
+
+    def test_transactional_writes_cost_twice(self) -> None:
+        t, ddb = self.table, self.wrapper.ddb
+        ddb.put_item(TableName=t, Item=item("old", 1))
+        ddb.put_item(TableName=t, Item=item("check", 1))
+        out = ddb.transact_write_items(
+            TransactItems=[
+                {"Put": {"TableName": t, "Item": item("new", 0) | {"blob": {"S": "x" * 1500}}}},
+                increment(t, key("old")),
+                {"ConditionCheck": {"TableName": t, "Key": key("check"), **n_is(1)}},
+            ],
+            ReturnConsumedCapacity="TOTAL",
+        )
+        self.assertEqual(out["ConsumedCapacity"], [{"TableName": t, "CapacityUnits": 8.0, "WriteCapacityUnits": 8.0}])
+
+
 class StreamTest(WrapperTestCase):
     """A table with a stream (NEW_AND_OLD_IMAGES): one record per item written, none if cancelled."""
 

@@ -46,6 +46,7 @@ settlement and the turn's record (each tool round adds a reservation and a settl
         "the file with the authorization, then the put of its file.downloaded event (the link handed out is recorded)",
     ),
     ("GET", "/orgs/{orgId}/audit/verify", 2, "the chain's head is read with the authorization, then its entries page by page (1 MB, or 1,000, a page)"),
+    ("GET", "/admin/costs", 2, "the month's ledger index with the operator check, then the ranked orgs by key (batch get)"),
     ("GET", "/admin/audit", 8, "every org's entries: one index partition per day, newest first, until the page is full (the default 7 days back reach 8 days)"),
 ];
 

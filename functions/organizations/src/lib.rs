@@ -3,6 +3,7 @@
 //! same router runs under a plain local server and in tests.
 
 mod admin;
+mod costs;
 mod me;
 mod members;
 mod orgs;
@@ -16,6 +17,9 @@ use store::Store;
 #[derive(Clone)]
 pub struct AppState {
     pub store: Store,
+    /// The price table the cost ledger is priced with (the repository's, with the
+    /// deployment's `COST_PRICES`).
+    pub prices: std::sync::Arc<domain::prices::Prices>,
 }
 
 /// The function's route table.
@@ -47,6 +51,9 @@ pub fn routes() -> RouteTable<AppState> {
         .no_content()
         .route(Method::GET, "/orgs/{orgId}/usage", "getUsage", "Usage against the plan's limits", orgs::usage)
         .returns::<Usage>(200)
+        .route(Method::GET, "/orgs/{orgId}/costs", "getOrgCosts", "What serving the organization cost in a month, per service and per day (owner)", costs::org)
+        .returns::<costs::OrgCosts>(200)
+        .query(&["month"])
         .tag("members", "Members of an organization, their roles, and ownership")
         .route(Method::GET, "/orgs/{orgId}/members", "listMembers", "List members", members::list)
         .returns::<Page<Member>>(200)
@@ -77,19 +84,33 @@ pub fn routes() -> RouteTable<AppState> {
         .route(Method::PUT, "/admin/orgs/{orgId}/plan", "adminSetPlan", "Change an organization's plan (platform operators)", admin::set_plan)
         .takes::<SetPlan>()
         .returns::<Org>(200)
+        .route(
+            Method::GET,
+            "/admin/costs",
+            "adminCosts",
+            "Every organization's cost in a month, ranked, with revenue and margin per plan (platform operators)",
+            costs::platform,
+        )
+        .returns::<costs::PlatformCosts>(200)
+        .query(&["month"])
 }
 
 /// The finished router with its state, and the list of its routes.
 pub fn router(store: Store) -> (Router, Vec<RouteInfo>) {
-    routes().into_router(AppState { store })
+    routes().into_router(AppState { store, prices: prices_from(std::env::var(domain::prices::PRICES_ENV).ok()) })
+}
+
+fn prices_from(overrides: Option<String>) -> std::sync::Arc<domain::prices::Prices> {
+    std::sync::Arc::new(costs::prices(overrides.filter(|v| !v.trim().is_empty())))
 }
 
 /// Every way this function is invoked: its routes.
 pub fn handlers(platform: &api::Platform) -> api::Handlers {
-    api::Handlers { http: Some(unfinished_router(platform.store.clone()).0), ..Default::default() }
+    let state = AppState { store: platform.store.clone(), prices: prices_from(platform.var(domain::prices::PRICES_ENV)) };
+    api::Handlers { http: Some(routes().with_state(state).0), ..Default::default() }
 }
 
 /// The routes with their state, for a runner that merges several functions.
 pub fn unfinished_router(store: Store) -> (Router, Vec<RouteInfo>) {
-    routes().with_state(AppState { store })
+    routes().with_state(AppState { store, prices: prices_from(std::env::var(domain::prices::PRICES_ENV).ok()) })
 }

@@ -98,6 +98,7 @@ impl Platform {
     pub async fn from_env() -> Result<Platform, store::ConfigError> {
         let aws = store::aws_config_from_env().await;
         let store = Store::from_config(&aws).await?;
+        crate::metering::install(store.clone());
         Ok(Platform::new(aws, store, |name| std::env::var(name).ok()))
     }
 
@@ -145,6 +146,41 @@ pub fn event_kind(event: &Value) -> EventKind {
     }
 }
 
+/// Who an event's usage is charged to: the orgs its records belong to (a stream record's
+/// `orgId` or `ORG#` key, a queued domain event's `orgId`, an upload's key), the platform for
+/// schedules; HTTP requests are attributed by their authorization instead.
+pub fn payers_of(kind: EventKind, event: &Value) -> Vec<String> {
+    let org_of_key = |pk: &str| pk.strip_prefix("ORG#").map(|r| r.split('#').next().unwrap_or(r).to_owned());
+    let mut out: Vec<String> = Vec::new();
+    let records = event.get("Records").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+    match kind {
+        EventKind::Schedule | EventKind::Bus => out.push(telemetry::PLATFORM.to_owned()),
+        EventKind::Stream => {
+            for r in records {
+                let org = ["/dynamodb/NewImage/orgId/S", "/dynamodb/OldImage/orgId/S"]
+                    .iter()
+                    .find_map(|p| r.pointer(p).and_then(Value::as_str).map(str::to_owned))
+                    .or_else(|| r.pointer("/dynamodb/Keys/PK/S").and_then(Value::as_str).and_then(org_of_key));
+                out.extend(org);
+            }
+        }
+        EventKind::Queue => {
+            for r in records {
+                let Some(body) = r.get("body").and_then(Value::as_str).and_then(|b| serde_json::from_str::<Value>(b).ok()) else { continue };
+                let upload =
+                    |b: &Value| b.pointer("/Records/0/s3/object/key").and_then(Value::as_str).and_then(store::parse_upload_key).map(|(org, _)| org.to_string());
+                let org = ["/orgId", "/detail/orgId"].iter().find_map(|p| body.pointer(p).and_then(Value::as_str).map(str::to_owned)).or_else(|| upload(&body));
+                out.extend(org);
+            }
+        }
+        _ => {}
+    }
+    out.retain(|p| p == telemetry::PLATFORM || p.parse::<domain::OrgId>().is_ok());
+    out.sort();
+    out.dedup();
+    out
+}
+
 /// Why an invocation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum InvokeError {
@@ -161,6 +197,9 @@ impl Handlers {
     /// expects back.
     pub async fn invoke(&self, event: Value, context: lambda_runtime::Context) -> Result<Value, InvokeError> {
         let kind = event_kind(&event);
+        for payer in payers_of(kind, &event) {
+            telemetry::attribute(&payer);
+        }
         let malformed = |e: serde_json::Error| InvokeError::Malformed(kind, e.to_string());
         match kind {
             EventKind::Http => {
@@ -229,7 +268,7 @@ impl Handlers {
 /// line with its kind, records, failures and the AWS calls it made.
 pub async fn serve(handlers: Handlers) -> Result<(), lambda_runtime::Error> {
     let handlers = &Handlers { http: handlers.http.clone().map(crate::finish), ..handlers };
-    lambda_runtime::run(lambda_runtime::service_fn(move |event: LambdaEvent<Value>| async move {
+    metered_runtime(lambda_runtime::service_fn(move |event: LambdaEvent<Value>| async move {
         let kind = event_kind(&event.payload);
         let result = if kind == EventKind::Http { handlers.invoke(event.payload, event.context).await } else { invoke_logged(handlers, kind, event).await };
         result.map_err(|e| {
@@ -238,6 +277,24 @@ pub async fn serve(handlers: Handlers) -> Result<(), lambda_runtime::Error> {
         })
     }))
     .await
+}
+
+/// The Lambda runtime as `lambda_runtime::run` builds it (its tracing layer), with the
+/// metering layer around everything: each invocation's usage goes to the cost ledger after
+/// its answer was posted (see [`crate::metering`]).
+async fn metered_runtime<F, A, R, B, St, D, E>(handler: F) -> Result<(), lambda_runtime::Error>
+where
+    F: lambda_runtime::tower::Service<LambdaEvent<A>, Response = R>,
+    F::Future: Future<Output = Result<R, F::Error>>,
+    F::Error: Into<lambda_runtime::Diagnostic> + std::fmt::Debug,
+    A: for<'de> Deserialize<'de>,
+    R: lambda_runtime::IntoFunctionResponse<B, St>,
+    B: Serialize,
+    St: futures::Stream<Item = Result<D, E>> + Unpin + Send + 'static,
+    D: Into<axum::body::Bytes> + Send,
+    E: Into<lambda_runtime::Error> + Send + std::fmt::Debug,
+{
+    lambda_runtime::Runtime::new(handler).layer(lambda_runtime::layers::TracingLayer::new()).layer(crate::metering::MeterLayer::default()).run().await
 }
 
 /// The streamed body of an answer.
@@ -252,7 +309,7 @@ pub async fn serve_streaming(handlers: Handlers) -> Result<(), lambda_runtime::E
     use futures::StreamExt;
     use lambda_http::lambda_runtime::{FunctionResponse, StreamResponse};
     let handlers = &Handlers { http: handlers.http.clone().map(crate::finish), ..handlers };
-    lambda_runtime::run(lambda_runtime::service_fn(move |event: LambdaEvent<Value>| async move {
+    metered_runtime(lambda_runtime::service_fn(move |event: LambdaEvent<Value>| async move {
         let kind = event_kind(&event.payload);
         let failed = |e: String| {
             tracing::error!(error = %e, "invocation failed");
@@ -314,6 +371,26 @@ mod tests {
         assert_eq!(event_kind(&json!({"detail-type": "Email Bounced", "source": "aws.ses", "detail": {"eventType": "Bounce"}})), EventKind::Bus);
         assert_eq!(event_kind(&json!({"Records": []})), EventKind::Unknown);
         assert_eq!(event_kind(&json!({"triggerSource": "PreSignUp_SignUp"})), EventKind::Unknown);
+    }
+
+    #[test]
+    fn events_are_charged_to_the_orgs_of_their_records() {
+        let org = domain::OrgId::new().to_string();
+        let other = domain::OrgId::new().to_string();
+        let stream = json!({"Records": [
+            {"eventSource": "aws:dynamodb", "dynamodb": {"Keys": {"PK": {"S": format!("ORG#{org}")}, "SK": {"S": "MEMBER#u"}}}},
+            {"eventSource": "aws:dynamodb", "dynamodb": {"Keys": {"PK": {"S": "EVENT#1"}}, "NewImage": {"orgId": {"S": other}}}},
+            {"eventSource": "aws:dynamodb", "dynamodb": {"Keys": {"PK": {"S": "USER#u"}}}}
+        ]});
+        let mut both = vec![org.clone(), other.clone()];
+        both.sort();
+        assert_eq!(payers_of(EventKind::Stream, &stream), both);
+        let queue = json!({"Records": [{"eventSource": "aws:sqs", "body": json!({"orgId": org}).to_string()}]});
+        assert_eq!(payers_of(EventKind::Queue, &queue), vec![org.clone()]);
+        let schedule = json!({"detail-type": "Scheduled Event", "detail": {"schedule": "digest"}});
+        assert_eq!(payers_of(EventKind::Schedule, &schedule), vec![telemetry::PLATFORM.to_owned()]);
+        let forged = json!({"Records": [{"eventSource": "aws:sqs", "body": json!({"orgId": "ORG#x"}).to_string()}]});
+        assert!(payers_of(EventKind::Queue, &forged).is_empty());
     }
 
     #[tokio::test]

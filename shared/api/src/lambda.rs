@@ -52,9 +52,18 @@ pub(crate) async fn request_layer(mut req: Request, next: Next) -> Response {
     let path = req.uri().path().to_owned();
     let org_id = path.strip_prefix("/orgs/").or_else(|| path.strip_prefix("/admin/orgs/")).and_then(|r| r.split('/').next()).unwrap_or("").to_owned();
     let span = tracing::info_span!("request", %request_id, %user_id, %org_id, method = %req.method(), %path);
+    // Operators' routes are the platform's cost (an org's own routes are charged to the org
+    // once its authorization check passes).
+    let operators = path.starts_with("/admin/");
     async move {
         let started = Instant::now();
-        let (outcome, calls) = telemetry::record(store::with_request(meta, AssertUnwindSafe(next.run(req)).catch_unwind())).await;
+        let handled = async move {
+            if operators {
+                telemetry::attribute(telemetry::PLATFORM);
+            }
+            AssertUnwindSafe(next.run(req)).catch_unwind().await
+        };
+        let (outcome, calls) = telemetry::record(store::with_request(meta, handled)).await;
         let response = match outcome {
             Ok(response) => response,
             Err(_) => {

@@ -9,6 +9,7 @@ mod function;
 mod identity;
 mod json;
 mod lambda;
+pub mod metering;
 pub mod openapi;
 mod pagination;
 mod params;

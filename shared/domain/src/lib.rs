@@ -7,6 +7,7 @@ pub mod files;
 mod ids;
 pub mod notify;
 mod plan;
+pub mod prices;
 mod role;
 mod settings;
 pub mod task_csv;

@@ -65,6 +65,8 @@ pub enum Action {
     VerifyAudit,
     /// Export all of the org's data (members, workload, files, conversations, audit).
     ExportOrg,
+    /// Read what the org cost to serve (the cost ledger).
+    ReadCosts,
 }
 
 /// The permission table: the lowest role allowed to perform each action.
@@ -85,6 +87,7 @@ const fn minimum_role(action: Action) -> Role {
         Action::ReadAudit => Role::Admin,
         Action::VerifyAudit => Role::Owner,
         Action::ExportOrg => Role::Owner,
+        Action::ReadCosts => Role::Owner,
     }
 }
 

@@ -656,6 +656,7 @@ async fn run_scenario(ctx: &Ctx<'_>, s: &Scenario, def: &FunctionDef, binary: &P
     result.warm_invocations = durations.len();
     result.warm_ms = Summary::of(&durations);
     result.warm_round_trip_ms = Summary::of(&round_trips);
+    result.after_answer_ms = Summary::of(&emulator.after_answer().into_iter().map(ms).collect::<Vec<_>>());
     result.peak_rss_bytes = process.peak_rss_bytes();
     let output = process.stop().await;
     result.calls = CallSummary::of(&output.invocations);
@@ -684,6 +685,9 @@ fn progress(r: &ScenarioResult) -> String {
         r.responses.ok,
         r.responses.total,
     );
+    if let Some(a) = &r.after_answer_ms {
+        line.push_str(&format!("\n    after the answer (the cost ledger's write): p50 {:.1} ms  p99 {:.1} ms", a.p50, a.p99));
+    }
     if let Some(m) = &r.model {
         line.push_str(&format!("\n    the fake model, per invocation: {}", m.describe()));
     }

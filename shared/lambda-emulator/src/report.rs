@@ -151,6 +151,9 @@ pub struct ScenarioResult {
     pub warm_ms: Option<Summary>,
     /// Warm invocations: event queued to answer received (adds the emulator's hand-over).
     pub warm_round_trip_ms: Option<Summary>,
+    /// Answer to the next poll: the work after the answer (the cost ledger's write), billed
+    /// by Lambda, not waited for by the client.
+    pub after_answer_ms: Option<Summary>,
     /// `VmHWM` just before the process was stopped.
     pub peak_rss_bytes: Option<u64>,
     /// The function's CPU time (user + system) per warm invocation, on average: what its
@@ -185,6 +188,7 @@ impl ScenarioResult {
             first_response_ms: None,
             warm_ms: None,
             warm_round_trip_ms: None,
+            after_answer_ms: None,
             peak_rss_bytes: None,
             warm_cpu_ms: None,
             calls: CallSummary::default(),
@@ -326,6 +330,18 @@ impl Report {
                     (None, Some(e)) => out.push_str(&format!("- {} / {}: not measured ({})\n", r.function, r.scenario, one_line(e))),
                     (None, None) => {}
                 }
+            }
+        }
+        let after: Vec<&ScenarioResult> = self.results.iter().filter(|r| r.after_answer_ms.is_some()).collect();
+        if !after.is_empty() {
+            out.push_str(
+                "\n## After the answer: the cost of metering\n\nFrom each answer to the function's next poll: the cost ledger's \
+                 write (`api::metering`), which the client does not wait for and Lambda bills. Against the local endpoint, whose \
+                 DynamoDB round trip is slower than AWS's.\n\n| function | scenario | p50 ms | p99 ms |\n|---|---|---|---|\n",
+            );
+            for r in after {
+                let a = r.after_answer_ms.as_ref();
+                out.push_str(&format!("| {} | {} | {} | {} |\n", r.function, r.scenario, ms(a.map(|s| s.p50)), ms(a.map(|s| s.p99))));
             }
         }
         let problems: Vec<&ScenarioResult> = self.results.iter().filter(|r| r.error.is_some() || r.responses.first_failure.is_some()).collect();

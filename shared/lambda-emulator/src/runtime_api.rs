@@ -265,6 +265,11 @@ struct Shared {
     next_calls: Mutex<usize>,
     init_error: Mutex<Option<InitError>>,
     stopped: watch::Sender<bool>,
+    /// When the last answer arrived, until the next poll.
+    last_answer: Mutex<Option<Instant>>,
+    /// Answer to the next poll, per invocation: the work a function does after answering
+    /// (the cost ledger's write), which Lambda bills and the client does not wait for.
+    after_answer: Mutex<Vec<Duration>>,
 }
 
 /// A Runtime API on a loopback port. Dropping it stops the server and releases waiters.
@@ -288,6 +293,8 @@ impl Emulator {
             next_calls: Mutex::new(0),
             init_error: Mutex::new(None),
             stopped: watch::Sender::new(false),
+            last_answer: Mutex::new(None),
+            after_answer: Mutex::new(Vec::new()),
         });
         let router = router(shared.clone());
         let server = tokio::spawn(async move {
@@ -331,6 +338,12 @@ impl Emulator {
         let mut rx = self.shared.first_next.subscribe();
         let seen = rx.wait_for(Option::is_some).await.map(|v| *v);
         seen.ok().flatten().unwrap_or_else(Instant::now)
+    }
+
+    /// For each answer followed by a poll: the time between them (what the function did after
+    /// answering; Lambda bills it).
+    pub fn after_answer(&self) -> Vec<Duration> {
+        self.shared.after_answer.lock().unwrap().clone()
     }
 
     /// How many times the function polled `next`.
@@ -390,6 +403,9 @@ fn accepted() -> Response {
 async fn next(State(shared): State<Arc<Shared>>) -> Response {
     let arrived = Instant::now();
     *shared.next_calls.lock().unwrap() += 1;
+    if let Some(answered) = shared.last_answer.lock().unwrap().take() {
+        shared.after_answer.lock().unwrap().push(arrived.saturating_duration_since(answered));
+    }
     shared.first_next.send_if_modified(|v| {
         if v.is_none() {
             *v = Some(arrived);
@@ -435,6 +451,7 @@ async fn next(State(shared): State<Arc<Shared>>) -> Response {
 
 fn complete(shared: &Shared, id: &str, outcome: Outcome) -> Response {
     let completed_at = Instant::now();
+    *shared.last_answer.lock().unwrap() = Some(completed_at);
     let Some(f) = shared.in_flight.lock().unwrap().remove(id) else {
         return problem(StatusCode::BAD_REQUEST, "InvalidRequestID", "no invocation in flight has this request id");
     };

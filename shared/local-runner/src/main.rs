@@ -73,6 +73,9 @@ async fn run(listener: tokio::net::TcpListener, endpoint: &str) -> Result<(), pr
     vars.insert("API_URL".into(), format!("http://{}", listener.local_addr()?));
     let platform = provision::platform(&config, store.clone(), &app_url, vars);
     let (routed, routes) = server::functions(&platform)?;
+    // Every request's usage goes to the cost ledger, as on Lambda (settled before the answer
+    // here: nothing is frozen between requests, but the demo reads its cost right after).
+    let routed = server::metered(routed, &platform);
     let events = Arc::new(LocalEvents::setup(&config, &platform, functions, &resources.upload_bucket).await?);
     events.spawn(Duration::from_millis(250));
     let triggers = cognito_triggers::Triggers { store: store.clone(), config: cognito_triggers::TriggerConfig::from_env() };

@@ -51,6 +51,12 @@ pub fn functions(platform: &Platform) -> Result<(Router, Vec<RouteInfo>), String
     Ok((api::finish_with(merged, None), routes))
 }
 
+/// `functions` with every request metered into the cost ledger (see `api::metering`), as
+/// the Lambda runtime layer meters each invocation on AWS.
+pub fn metered(functions: Router, platform: &Platform) -> Router {
+    functions.layer(axum::middleware::from_fn_with_state(platform.store.clone(), api::metering::metered))
+}
+
 /// The interactive API reference: one page, no external assets (the machine may be offline).
 const DOCS_PAGE: &str = include_str!("../assets/docs.html");
 

@@ -278,7 +278,8 @@ fn declared() -> Vec<Function> {
             // The platform's limit on orgs one user creates per day (domain::PlatformLimits).
             environment: Environment {
                 user_pool_id: true,
-                from_context: context_vars(&[("ORGS_PER_USER_PER_DAY", "orgsPerUserPerDay")]),
+                // The deployment's price overrides of the cost ledger (domain::prices).
+                from_context: context_vars(&[("ORGS_PER_USER_PER_DAY", "orgsPerUserPerDay"), ("COST_PRICES", "costPrices")]),
                 ..Default::default()
             },
             routes: Some(|| organizations::routes().routes().to_vec()),

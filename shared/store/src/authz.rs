@@ -44,6 +44,12 @@ impl Store {
             return Err(DomainError::Suspended);
         }
         let scope = OrgScope { partition, user: who.user_id.clone(), access, org: org_item };
+        // The request's usage is the org's from here on (a member's), or the platform's (an
+        // operator's support access): never an org whose check failed.
+        telemetry::attribute(&match access {
+            Access::Member(_) => org.to_string(),
+            Access::Platform => telemetry::PLATFORM.to_owned(),
+        });
         if !permits(scope.role(), action) {
             return Err(DomainError::Forbidden("your role does not allow this"));
         }

@@ -427,6 +427,29 @@ pub(crate) const CONVERSATION_PREFIX: &str = "CONV#";
 pub(crate) const NOTIFICATION_PREFIX: &str = "N#";
 pub(crate) const PREFERENCES_SK: &str = "PREFS";
 
+// cost ledger: one item per payer per day and per month, summed with ADD
+/// The partition a payer's ledger items live in: one per org, outside the org's own (an org's
+/// purge leaves what it cost), or one per bucket (`platform`, `unattributed`).
+pub(crate) fn ledger_pk(org: Option<OrgId>, bucket: &str) -> String {
+    match org {
+        Some(org) => format!("COSTS#{}", org_pk_of(org)),
+        None => format!("COSTS#{bucket}"),
+    }
+}
+/// The sort key of a ledger item: `COST#yyyy-mm` (month) or `COST#yyyy-mm-dd` (day), so that a
+/// month's item and its days share one prefix.
+pub(crate) fn ledger(pk: &str, period: &str) -> Key {
+    Key { pk: pk.to_owned(), sk: format!("{LEDGER_PREFIX}{period}") }
+}
+pub(crate) const LEDGER_PREFIX: &str = "COST#";
+/// The month items of every payer, in one index partition per month.
+pub(crate) fn ledger_month_index(month: &str, payer: &str) -> IndexKey {
+    IndexKey { index: Gsi::One, pk: ledger_month_index_pk(month), sk: payer.to_owned() }
+}
+pub(crate) fn ledger_month_index_pk(month: &str) -> String {
+    format!("COSTS-OF#{month}")
+}
+
 /// A key no item has: read once at init to open the connection to DynamoDB.
 pub(crate) fn warm_up() -> Key {
     Key { pk: "WARMUP".into(), sk: "WARMUP".into() }

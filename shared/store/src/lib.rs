@@ -19,7 +19,9 @@ mod import;
 mod invites;
 mod item;
 mod keys;
+mod ledger;
 mod members;
+mod metering;
 mod notifications;
 mod orgs;
 mod page;
@@ -57,6 +59,7 @@ pub use files::{
 };
 pub use import::{Idempotency, ImportOutcome, ImportRecord};
 pub use invites::{Branding, InviteContext, InviteToken, NewInvite, RESENDS_PER_HOUR};
+pub use ledger::{LedgerMonth, LedgerPeriod, PayerMonth};
 pub use members::MemberChange;
 pub use notifications::{DeferredMail, DueDigest, MailClaim, NewNotification, Notification, NotificationState, NotifyingOrg, Recipient};
 pub use orgs::{MyOrg, NewOrg};
@@ -230,9 +233,10 @@ pub async fn aws_config_from_env() -> aws_config::SdkConfig {
     aws_config::defaults(BehaviorVersion::latest()).retry_config(retry_config()).load().await
 }
 
-/// A DynamoDB client whose calls are counted (see the `telemetry` crate).
+/// A DynamoDB client whose calls are counted and metered (see the `telemetry` crate): every
+/// call asks for its consumed capacity, which the counter sums per request and payer.
 pub fn dynamodb_client(config: &aws_config::SdkConfig) -> Client {
-    Client::from_conf(aws_sdk_dynamodb::config::Builder::from(config).interceptor(::telemetry::CallCounter).build())
+    Client::from_conf(aws_sdk_dynamodb::config::Builder::from(config).interceptor(metering::CapacityMeter).interceptor(::telemetry::CallCounter).build())
 }
 
 /// Standard retry mode (exponential backoff with jitter, throttling errors included).

@@ -65,6 +65,7 @@ impl Store {
         let on_limit = DomainError::RateLimited { what: "organizations created today", retry_after_secs: crate::invites::seconds_to_utc_midnight(now) };
         self.count_daily(&mut tx, &keys::orgs_created(&who.user_id, &crate::invites::day_key(now)), self.limits.orgs_per_user_per_day, now, on_limit);
         tx.run(self).await?;
+        telemetry::attribute(&id.to_string());
         Ok(OrgScope { partition: OrgPartition::new(id), user: who.user_id.clone(), access: Access::Member(Role::Owner), org })
     }
 
@@ -158,7 +159,7 @@ impl Store {
         Ok(Page { items, next_cursor: memberships.next_cursor })
     }
 
-    async fn batch_get_orgs(&self, partitions: &[OrgPartition]) -> Result<HashMap<OrgId, Org>, DomainError> {
+    pub(crate) async fn batch_get_orgs(&self, partitions: &[OrgPartition]) -> Result<HashMap<OrgId, Org>, DomainError> {
         let mut found = HashMap::new();
         for chunk in partitions.chunks(MAX_BATCH_GET) {
             let mut pending = Some(

@@ -20,6 +20,22 @@ pub struct Call {
     pub operation: String,
     pub start: Instant,
     pub end: Instant,
+    /// The capacity the service reported for the call (DynamoDB's `ConsumedCapacity`, noted
+    /// by the store's interceptor), zero when it reported none.
+    pub consumed: Consumed,
+    /// The payer attributed when the call ended ([`attribute`]); `None` before any was.
+    pub payer: Option<String>,
+}
+
+/// Read and write request units one call consumed, as the service reported them.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Consumed {
+    pub read: f64,
+    pub write: f64,
+}
+
+impl Storable for Consumed {
+    type Storer = StoreReplace<Self>;
 }
 
 /// The calls of one piece of work (a request, say). Recordings nest: a call made inside
@@ -27,12 +43,32 @@ pub struct Call {
 #[derive(Debug, Clone, Default)]
 pub struct Calls {
     own: Arc<Mutex<Vec<Call>>>,
+    payers: Arc<Mutex<Vec<String>>>,
     outer: Option<Box<Calls>>,
 }
 
 impl Calls {
     pub fn all(&self) -> Vec<Call> {
         self.own.lock().map(|c| c.clone()).unwrap_or_default()
+    }
+
+    /// The payers attributed during the work, in order, each once.
+    pub fn payers(&self) -> Vec<String> {
+        self.payers.lock().map(|p| p.clone()).unwrap_or_default()
+    }
+
+    fn current_payer(&self) -> Option<String> {
+        self.payers.lock().ok().and_then(|p| p.last().cloned())
+    }
+
+    fn attribute(&self, payer: &str) {
+        if let Ok(mut p) = self.payers.lock() {
+            p.retain(|x| x != payer);
+            p.push(payer.to_owned());
+        }
+        if let Some(outer) = &self.outer {
+            outer.attribute(payer);
+        }
     }
 
     fn push(&self, call: Call) {
@@ -75,10 +111,22 @@ tokio::task_local! {
 /// Runs `work`, recording the SDK calls it makes.
 pub async fn record<F: Future>(work: F) -> (F::Output, Calls) {
     let outer = CURRENT.try_with(|c| c.clone()).ok().map(Box::new);
-    let calls = Calls { own: Arc::default(), outer };
+    let calls = Calls { own: Arc::default(), payers: Arc::default(), outer };
     let out = CURRENT.scope(calls.clone(), work).await;
     (out, calls)
 }
+
+/// Attributes the rest of the current work (and, at the end, the calls made before any
+/// attribution) to `payer`: an org id once its authorization check passed, or a bucket such
+/// as [`PLATFORM`]. Outside [`record`] it does nothing.
+pub fn attribute(payer: &str) {
+    let _ = CURRENT.try_with(|calls| calls.attribute(payer));
+}
+
+/// The payer of work done for the platform itself (operators, scheduled jobs).
+pub const PLATFORM: &str = "platform";
+/// The payer of work no org or operator can be charged for (sign-in, a stranger's 404).
+pub const UNATTRIBUTED: &str = "unattributed";
 
 #[derive(Debug, Clone, Copy)]
 struct Started(Instant);
@@ -105,7 +153,21 @@ impl Intercept for CallCounter {
         let end = Instant::now();
         let start = cfg.load::<Started>().map(|s| s.0).unwrap_or(end);
         let (service, operation) = cfg.load::<Metadata>().map(|m| (m.service().to_owned(), m.name().to_owned())).unwrap_or_default();
-        let _ = CURRENT.try_with(|calls| calls.push(Call { service, operation, start, end }));
+        let consumed = cfg.load::<Consumed>().copied().unwrap_or_default();
+        let _ = CURRENT.try_with(|calls| {
+            let payer = calls.current_payer();
+            calls.push(Call { service, operation, start, end, consumed, payer });
+        });
         Ok(())
     }
+}
+
+/// Notes a call as the interceptor would (tests of the usage sums).
+#[cfg(test)]
+pub(crate) fn push_for_test(service: &str, operation: &str, consumed: Consumed) {
+    let now = Instant::now();
+    let _ = CURRENT.try_with(|calls| {
+        let payer = calls.current_payer();
+        calls.push(Call { service: service.into(), operation: operation.into(), start: now, end: now, consumed, payer });
+    });
 }
