@@ -69,12 +69,14 @@ test-demo: venv chromium
 
 # Soak (not part of `make test`): the local stack as `make dev` starts it, under a mixed load
 # from SOAK_CLIENTS concurrent clients (default 50) for SOAK_MINUTES (default 5), on loopback;
-# then the whole table is checked (counters, orphans, owners, storage quota). Fails on any 5xx
-# or invariant violation; the stack's output is kept in .soak-stack.log.
+# then the whole table is checked (counters, orphans, owners, storage quota) by a checker whose
+# own tests run first. Fails on any 5xx or invariant violation; the stack's output is kept in
+# .soak-stack.log.
 SOAK_MINUTES ?= 5
 SOAK_CLIENTS ?= 50
 
 soak: venv
+	$(VENV)/bin/python -B -m unittest shared/local-runner/soak_test.py
 	$(CARGO) build --locked --quiet -p local-runner --bin tenantry-local
 	@port=$$($(PYTHON) -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'); \
 	bin="$${CARGO_TARGET_DIR:-target}/debug/tenantry-local"; \

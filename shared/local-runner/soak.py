@@ -190,7 +190,7 @@ class Client:
         if not self.me:
             return
         actions = [
-            (self.create_org, 4), (self.invite, 12), (self.accept, 10), (self.claim_fresh, 4), (self.decline, 2),
+            (self.create_org, 2), (self.invite, 12), (self.accept, 10), (self.claim_fresh, 4), (self.decline, 2),
             (self.revoke, 2), (self.resend, 1), (self.change_role, 3), (self.transfer, 1), (self.remove_member, 2),
             (self.leave, 1), (self.create_project, 4), (self.archive_or_restore, 2), (self.create_task, 10),
             (self.update_task, 10), (self.move_task, 4), (self.comment, 4), (self.delete_task, 1), (self.upload, 6),
@@ -212,7 +212,8 @@ class Client:
     def invite(self):
         org = self.my_org(("owner", "admin"))
         if not org:
-            return self.create_org()
+            # mostly join others' orgs instead: fewer, fuller orgs contend for their seats
+            return self.create_org() if self.rng.random() < 0.3 else self.accept()
         with self.world.lock:
             others = [u for u in self.world.users.values() if org not in u.orgs]
         if others and self.rng.random() < 0.6:
@@ -317,7 +318,7 @@ class Client:
     def create_project(self):
         org = self.my_org(("owner", "admin", "member"))
         if not org:
-            return self.create_org()
+            return self.create_org() if self.rng.random() < 0.3 else self.accept()
         s, p = self.call("createProject", "POST", f"/orgs/{org}/projects", {"name": f"Project {self.world.next()}"}, self.me.token)
         self.forget(org, s)
         if s == 201 and p:
