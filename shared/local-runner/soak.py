@@ -457,8 +457,8 @@ class Client:
 
 # --- settling and the invariants ---------------------------------------------------------------
 
-def settle(api: str, quiet_secs: float = 3.0, limit_secs: float = 120.0) -> float:
-    """Waits until the stack's event deliveries stop growing; answers how long it took."""
+def quiet(api: str, quiet_secs: float = 5.0, limit_secs: float = 120.0) -> None:
+    """Waits until the stack's event deliveries stop growing for `quiet_secs`."""
     started = time.monotonic()
     last, since = None, time.monotonic()
     while time.monotonic() - started < limit_secs:
@@ -469,8 +469,55 @@ def settle(api: str, quiet_secs: float = 3.0, limit_secs: float = 120.0) -> floa
         if n != last:
             last, since = n, time.monotonic()
         elif time.monotonic() - since >= quiet_secs:
-            break
+            return
         time.sleep(0.5)
+
+
+def settle(client: "Client", limit_secs: float = 900.0) -> float:
+    """Waits until the stack has caught up with the load; answers how long it took.
+
+    Under load the local stack's event deliveries fall behind (one batch per consumer per pass
+    of its pump), so a quiet moment proves nothing. A marker instead: a member with an open
+    task is removed after the load, and the stream's records are delivered in order, so once
+    the consumer has unassigned that task it has taken in every removal before it; an upload
+    after the load, once processed, shows the upload queue drained likewise. Then the
+    deliveries must stay quiet a few seconds. The marker's requests are counted as `settle:*`.
+    """
+    started = time.monotonic()
+    c = client
+    owner = c.sign_up(f"soak-{c.world.run}-marker-owner@example.com")
+    member_email = f"soak-{c.world.run}-marker-member@example.com"
+    member = c.sign_up(member_email)
+    if not owner or not member:
+        raise SystemExit("soak: the settle marker's users could not sign up")
+    c.me = owner
+    name = f"Soak {c.world.run} marker"
+    s, org = c.call("settle:createOrg", "POST", "/orgs", {"name": name}, owner.token)
+    org_id = org["id"]
+    with c.world.lock:
+        c.world.org_names[org_id] = name
+    c.call("settle:createInvite", "POST", f"/orgs/{org_id}/invites", {"email": member_email, "role": "member"}, owner.token)
+    tokens = c.mailed_tokens(member)
+    s, _ = c.call("settle:acceptInvite", "POST", "/invites/accept", {"token": tokens[0][1]}, member.token)
+    s, project = c.call("settle:createProject", "POST", f"/orgs/{org_id}/projects", {"name": "Marker"}, owner.token)
+    tasks = f"/orgs/{org_id}/projects/{project['id']}/tasks"
+    s, task = c.call("settle:createTask", "POST", tasks, {"title": "Marker", "assignee": member.user_id}, owner.token)
+    data = b"marker\n"
+    s, ticket = c.call("settle:createFile", "POST", f"/orgs/{org_id}/files", {"name": "marker.txt", "size": len(data), "contentType": "text/plain"}, owner.token)
+    c.http.post(ticket["upload"]["url"], data=ticket["upload"]["fields"], files={"file": ("marker.txt", data, "text/plain")}, timeout=120).raise_for_status()
+    c.call("settle:removeMember", "DELETE", f"/orgs/{org_id}/members/{member.user_id}", token=owner.token)
+    unassigned = ready = False
+    while time.monotonic() - started < limit_secs and not (unassigned and ready):
+        time.sleep(2)
+        if not unassigned:
+            s, t = c.call("settle:getTask", "GET", f"{tasks}/{task['id']}", token=owner.token)
+            unassigned = s == 200 and not (t or {}).get("assignee")
+        if not ready:
+            s, f = c.call("settle:getFile", "GET", f"/orgs/{org_id}/files/{ticket['file']['id']}", token=owner.token)
+            ready = s == 200 and (f or {}).get("status") not in ("uploading", "processing")
+    if not (unassigned and ready):
+        raise SystemExit(f"soak: the stack did not catch up within {limit_secs:.0f} s (marker task unassigned: {unassigned}, marker file processed: {ready})")
+    quiet(c.api)
     return time.monotonic() - started
 
 
@@ -576,6 +623,17 @@ def loopback(url: str) -> bool:
         return False
 
 
+def log_problems(path: str | None) -> collections.Counter:
+    """The warnings and errors in the stack's output, by level and message (not failures by
+    themselves: a handler's refusal logged as a warning can be right)."""
+    found = collections.Counter()
+    for line in open(path, errors="replace") if path else []:
+        m = re.search(r'"level":"(WARN|ERROR)".*?"message":"([^"]{0,120})', line)
+        if m:
+            found[(m.group(1), m.group(2))] += 1
+    return found
+
+
 def report(stats: Stats, violations: list[str], totals: dict, args, took: float, settled: float) -> int:
     statuses = sorted(stats.by_status, key=str)
     total = sum(stats.by_status.values())
@@ -599,6 +657,10 @@ def report(stats: Stats, violations: list[str], totals: dict, args, took: float,
     for (s, what), c in stats.problems.most_common(25):
         print(f"| {s} {what.replace('|', '/')} | {c} |")
     print(f"\nTable at the end: {', '.join(f'{v} {k}' for k, v in sorted(totals.items()))}.")
+    problems = log_problems(args.stack_log)
+    print(f"\nWarnings and errors in the stack's log: {sum(problems.values())}")
+    for (level, message), c in problems.most_common(20):
+        print(f"  - {level} {message} ({c})")
     print(f"\n5xx and transport errors: {fivexx}")
     for f in stats.failures[:30]:
         print("  - " + f)
@@ -642,7 +704,8 @@ def main() -> int:
             done = sum(stats.by_status.values())
             print(f"soak: {time.monotonic() - started:4.0f} s, {done} requests, {sum(c for s, c in stats.by_status.items() if not isinstance(s, int) or s >= 500)} 5xx", flush=True)
     took = time.monotonic() - started
-    settled = settle(api)
+    print("soak: load stopped; waiting for the stack's event deliveries to catch up", flush=True)
+    settled = settle(Client(args.clients, api, world, stats, 0))
     violations, totals = check(scan(endpoint, table))
     return report(stats, violations, totals, args, took, settled)
 
