@@ -638,15 +638,22 @@ def report(stats: Stats, violations: list[str], totals: dict, args, took: float,
     statuses = sorted(stats.by_status, key=str)
     total = sum(stats.by_status.values())
     fivexx = sum(c for s, c in stats.by_status.items() if not isinstance(s, int) or s >= 500)
-    print(f"\n## Soak: {args.clients} clients, {took / 60:.1f} min of load, {total} requests ({total / max(took, 1):.1f}/s), settled in {settled:.0f} s\n")
+    load = total - sum(sum(c.values()) for op, c in stats.by_op.items() if op.startswith("settle:"))
+    print(f"\n## Soak: {args.clients} clients, {took / 60:.1f} min of load, {load} requests ({load / max(took, 1):.1f}/s), caught up {settled:.0f} s later\n")
     print("| operation | requests | 2xx | 4xx | 5xx | p50 ms | p95 ms |")
     print("|---|---:|---:|---:|---:|---:|---:|")
-    for op in sorted(stats.by_op):
-        c = stats.by_op[op]
+    # the settle marker's requests (after the load) in one row
+    by_op, latency = collections.defaultdict(collections.Counter), collections.defaultdict(list)
+    for op, c in stats.by_op.items():
+        name = "(settle marker)" if op.startswith("settle:") else op
+        by_op[name].update(c)
+        latency[name] += stats.latency[op]
+    for op in sorted(by_op):
+        c = by_op[op]
         ok = sum(n for s, n in c.items() if isinstance(s, int) and s < 400)
         four = sum(n for s, n in c.items() if isinstance(s, int) and 400 <= s < 500)
         five = sum(n for s, n in c.items() if not isinstance(s, int) or s >= 500)
-        lat = stats.latency[op]
+        lat = latency[op]
         print(f"| {op} | {sum(c.values())} | {ok} | {four} | {five} | {pct(lat, 0.5):.0f} | {pct(lat, 0.95):.0f} |")
     every = [x for lat in stats.latency.values() for x in lat]
     print(f"| **all** | {total} | | | {fivexx} | {pct(every, 0.5):.0f} | {pct(every, 0.95):.0f} |")
