@@ -283,7 +283,7 @@ async fn an_address_is_one_address_whatever_its_case() {
 /// with 429 and `Retry-After` (the seconds to midnight UTC).
 #[tokio::test]
 async fn org_creation_per_user_and_invitations_per_recipient_are_limited_per_day() {
-    let limits = domain::PlatformLimits { orgs_per_user_per_day: 2, invites_per_recipient_per_day: 3 };
+    let limits = domain::PlatformLimits { orgs_per_user_per_day: 2, invites_per_recipient_per_day: 3, ..Default::default() };
     let s = stack_limited(None, limits).await;
     let run = ulid::Ulid::new().to_string().to_ascii_lowercase();
     let ada = sign_up_and_log_in(&s.app, &format!("ada-{run}@example.com")).await;
