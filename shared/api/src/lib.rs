@@ -13,6 +13,7 @@ pub mod openapi;
 mod pagination;
 mod params;
 mod problem;
+mod rate;
 mod routes;
 
 pub use cors::{ALLOWED_ORIGINS_ENV, BadOrigin, Cors};
@@ -26,4 +27,5 @@ pub use lambda::{init_tracing, run};
 pub use pagination::PageQuery;
 pub use params::Params;
 pub use problem::{ApiError, ApiResult, PROBLEM_JSON};
-pub use routes::{RouteInfo, RouteTable, SchemaFn, Tag, finish, finish_with};
+pub use rate::{RATELIMIT, RATELIMIT_POLICY};
+pub use routes::{RouteInfo, RouteState, RouteTable, SchemaFn, Tag, finish, finish_with};

@@ -47,6 +47,9 @@ impl Store {
         if !permits(scope.role(), action) {
             return Err(DomainError::Forbidden("your role does not allow this"));
         }
+        // Only now, with the caller authorized, are the org's rate limits charged: a
+        // non-member cannot spend an org's budget.
+        self.charge_in_org(&scope).await?;
         Ok((scope, data?))
     }
 

@@ -355,6 +355,18 @@ pub(crate) fn file_indexes(p: &OrgPartition, f: &crate::files::StoredFile) -> Ve
     indexes
 }
 
+// rate limits: one item per bucket and one-minute window (`{windowStart}` in epoch seconds
+// is appended), expiring after it
+/// An org's bucket of a rate class, all its members together.
+pub(crate) fn org_rate_prefix(class: &str) -> String {
+    format!("RATE#{class}#")
+}
+/// A user's own bucket of a rate class in one org (`scope` is the org id, or `-` outside any
+/// org), in the user's partition.
+pub(crate) fn user_rate_prefix(scope: &str, class: &str) -> String {
+    format!("RATE#{scope}#{class}#")
+}
+
 /// A key no item has: read once at init to open the connection to DynamoDB.
 pub(crate) fn warm_up() -> Key {
     Key { pk: "WARMUP".into(), sk: "WARMUP".into() }

@@ -22,6 +22,7 @@ mod orgs;
 mod page;
 mod projects;
 mod purge;
+mod rate;
 mod scope;
 mod table;
 mod tasks;
@@ -53,6 +54,7 @@ pub use notifications::{DeferredMail, DueDigest, MailClaim, NewNotification, Not
 pub use orgs::{MyOrg, NewOrg};
 pub use page::{CursorKey, DEFAULT_LIMIT, MAX_LIMIT, Page, PageRequest};
 pub use projects::{PROJECT_PURGE_TYPE, Project, ProjectPatch};
+pub use rate::{Quota, RateGate};
 pub use purge::{ProjectPurgeScope, PurgeProgress, PurgeScope, PurgeTarget};
 pub use scope::{Access, AdminScope, OrgScope, PendingScope, ReadScope};
 pub use table::{TABLE_JSON, TableDefinition};
