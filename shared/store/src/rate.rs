@@ -199,18 +199,53 @@ impl Store {
         }
         let limits = self.rate_limits_of(&scope.org);
         let mut buckets = self.user_buckets(&gate, Some(scope.org_id()), &limits.user);
-        if matches!(scope.access, Access::Member(_)) {
-            buckets.extend(classes(gate.class).into_iter().map(|class| Bucket {
-                class,
-                key_pk: keys::org_pk(&scope.partition),
-                key_sk_prefix: keys::org_rate_prefix(class.as_str()),
-                policy: policy_name("org", class),
-                limit: limits.org.of(class),
-            }));
+        let org_buckets: Vec<Bucket> = if matches!(scope.access, Access::Member(_)) {
+            classes(gate.class)
+                .into_iter()
+                .map(|class| Bucket {
+                    class,
+                    key_pk: keys::org_pk(&scope.partition),
+                    key_sk_prefix: keys::org_rate_prefix(class.as_str()),
+                    policy: policy_name("org", class),
+                    limit: limits.org.of(class),
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        if gate.class == RateClass::General || org_buckets.is_empty() {
+            buckets.extend(org_buckets);
+            let (outcome, result) = self.charge(buckets).await;
+            *charge = outcome;
+            return result;
         }
+        // An expensive route's limits are small: requests refused by the member's own buckets
+        // must not hold the org's tokens even for a moment (others would be refused for it),
+        // so the org's are charged after the member's passed (one more round trip).
         let (outcome, result) = self.charge(buckets).await;
-        *charge = outcome;
-        result
+        let Charge::Allowed(mut quotas) = outcome else {
+            *charge = outcome;
+            return result;
+        };
+        let taken = self.taken_keys(&gate, scope.org_id(), &limits.user);
+        let (org_outcome, org_result) = self.charge(org_buckets).await;
+        match org_outcome {
+            Charge::Allowed(org_quotas) => {
+                quotas.extend(org_quotas);
+                *charge = Charge::Allowed(quotas);
+            }
+            other => {
+                self.give_back(&taken).await;
+                *charge = other;
+            }
+        }
+        org_result
+    }
+
+    /// The keys of the member's buckets in this window (to give back what they took).
+    fn taken_keys(&self, gate: &RateGate, org: OrgId, limits: &ClassLimits) -> Vec<Key> {
+        let now = self.clock.epoch();
+        self.user_buckets(gate, Some(org), limits).iter().map(|b| bucket_key(b, now).0).collect()
     }
 
     /// Charges every bucket at once; when one refuses, gives back what the others took.
@@ -254,9 +289,8 @@ impl Store {
     /// One bucket: its key this window and its state after the charge (`remaining` is
     /// `u64::MAX` when it refused).
     async fn charge_one(&self, bucket: &Bucket, now: i64) -> Result<(Key, Quota), DomainError> {
-        let start = window_start(now, offset_of(&format!("{}{}", bucket.key_pk, bucket.key_sk_prefix)));
+        let (key, start) = bucket_key(bucket, now);
         let reset_secs = u64::try_from(start + RATE_WINDOW_SECS - now).unwrap_or(1).max(1);
-        let key = Key { pk: bucket.key_pk.clone(), sk: format!("{}{start}", bucket.key_sk_prefix) };
         let quota = Quota {
             policy: bucket.policy.clone(),
             limit: bucket.limit,
@@ -312,6 +346,12 @@ impl Store {
             }
         }
     }
+}
+
+/// A bucket's key in the window holding `now`, and the window's start.
+fn bucket_key(bucket: &Bucket, now: i64) -> (Key, i64) {
+    let start = window_start(now, offset_of(&format!("{}{}", bucket.key_pk, bucket.key_sk_prefix)));
+    (Key { pk: bucket.key_pk.clone(), sk: format!("{}{start}", bucket.key_sk_prefix) }, start)
 }
 
 /// The classes a request of `class` counts against.
