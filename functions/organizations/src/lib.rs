@@ -83,7 +83,13 @@ pub fn routes() -> RouteTable<AppState> {
         .route(Method::PUT, "/admin/orgs/{orgId}/plan", "adminSetPlan", "Change an organization's plan (platform operators)", admin::set_plan)
         .takes::<SetPlan>()
         .returns::<Org>(200)
-        .route(Method::GET, "/admin/orgs/{orgId}/limits", "adminGetLimits", "An organization's rate limits: its plan's, the override, those in force (platform operators)", admin::get_limits)
+        .route(
+            Method::GET,
+            "/admin/orgs/{orgId}/limits",
+            "adminGetLimits",
+            "An organization's rate limits: its plan's, the override, those in force (platform operators)",
+            admin::get_limits,
+        )
         .returns::<OrgRateLimits>(200)
         .route(
             Method::PUT,

@@ -223,7 +223,10 @@ pub fn document(title: &str, version: &str, routes: &[RouteInfo]) -> Value {
         let mut response = json!({"description": description, "content": content});
         if *status == 429 {
             let mut headers = Map::new();
-            headers.insert("Retry-After".into(), json!({"description": "seconds to wait (the API's own limits)", "required": false, "schema": {"type": "integer", "minimum": 0}}));
+            headers.insert(
+                "Retry-After".into(),
+                json!({"description": "seconds to wait (the API's own limits)", "required": false, "schema": {"type": "integer", "minimum": 0}}),
+            );
             headers.extend(rate_limit_headers());
             response["headers"] = Value::Object(headers);
         }

@@ -245,7 +245,9 @@ impl<S: Clone + Send + Sync + 'static> RouteTable<S> {
         S: RouteState,
     {
         let router = match state.rate_store() {
-            Some(store) => self.router.layer(axum::middleware::from_fn_with_state(crate::rate::RateLayer::new(store.clone(), &self.routes), crate::rate::layer)),
+            Some(store) => {
+                self.router.layer(axum::middleware::from_fn_with_state(crate::rate::RateLayer::new(store.clone(), &self.routes), crate::rate::layer))
+            }
             None => self.router,
         };
         (router.with_state(state), self.routes)

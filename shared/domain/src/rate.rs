@@ -29,7 +29,8 @@ pub enum RateClass {
 }
 
 impl RateClass {
-    pub const ALL: [RateClass; 6] = [RateClass::General, RateClass::ChatMessages, RateClass::Uploads, RateClass::Invitations, RateClass::Exports, RateClass::Imports];
+    pub const ALL: [RateClass; 6] =
+        [RateClass::General, RateClass::ChatMessages, RateClass::Uploads, RateClass::Invitations, RateClass::Exports, RateClass::Imports];
 
     /// Its name in keys and in the `RateLimit` headers' policy names.
     pub fn as_str(self) -> &'static str {

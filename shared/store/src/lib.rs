@@ -54,8 +54,8 @@ pub use notifications::{DeferredMail, DueDigest, MailClaim, NewNotification, Not
 pub use orgs::{MyOrg, NewOrg};
 pub use page::{CursorKey, DEFAULT_LIMIT, MAX_LIMIT, Page, PageRequest};
 pub use projects::{PROJECT_PURGE_TYPE, Project, ProjectPatch};
-pub use rate::{Quota, RateGate};
 pub use purge::{ProjectPurgeScope, PurgeProgress, PurgeScope, PurgeTarget};
+pub use rate::{Quota, RateGate};
 pub use scope::{Access, AdminScope, OrgScope, PendingScope, ReadScope};
 pub use table::{TABLE_JSON, TableDefinition};
 pub use tasks::{FieldChange, OrgLabels, Placement, REBALANCE_AT, SYSTEM_ACTOR, Task, TaskAction, TaskDraft, TaskHistoryEntry, TaskPatch};

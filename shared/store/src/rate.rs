@@ -291,13 +291,8 @@ impl Store {
     async fn charge_one(&self, bucket: &Bucket, now: i64) -> Result<(Key, Quota), DomainError> {
         let (key, start) = bucket_key(bucket, now);
         let reset_secs = u64::try_from(start + RATE_WINDOW_SECS - now).unwrap_or(1).max(1);
-        let quota = Quota {
-            policy: bucket.policy.clone(),
-            limit: bucket.limit,
-            remaining: 0,
-            reset_secs,
-            window_secs: u64::try_from(RATE_WINDOW_SECS).unwrap_or(60),
-        };
+        let quota =
+            Quota { policy: bucket.policy.clone(), limit: bucket.limit, remaining: 0, reset_secs, window_secs: u64::try_from(RATE_WINDOW_SECS).unwrap_or(60) };
         let out = self
             .client
             .update_item()
@@ -317,7 +312,8 @@ impl Store {
             .await;
         match out {
             Ok(out) => {
-                let used = out.attributes.as_ref().and_then(|a| a.get("n")).and_then(|v| v.as_n().ok()).and_then(|v| v.parse::<u64>().ok()).unwrap_or(bucket.limit);
+                let used =
+                    out.attributes.as_ref().and_then(|a| a.get("n")).and_then(|v| v.as_n().ok()).and_then(|v| v.parse::<u64>().ok()).unwrap_or(bucket.limit);
                 Ok((key, Quota { remaining: bucket.limit.saturating_sub(used), ..quota }))
             }
             Err(e) if tx::is_condition_failure(&e) => Ok((key, Quota { remaining: u64::MAX, ..quota })),
