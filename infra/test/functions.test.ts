@@ -57,6 +57,36 @@ function parseChanged(change: (r: any) => void): unknown {
   return parseFunctionRegistry(r, 'infra/functions.json');
 }
 
+/** The kinds the fan-out's filter lets through: chat's and the audit log's, sorted, each once. */
+const AUDIT_AND_CHAT_KINDS = [
+  'chat.settings_changed',
+  'export.requested',
+  'file.deleted',
+  'file.downloaded',
+  'file.processed',
+  'file.upload_started',
+  'invitation.accepted',
+  'invitation.created',
+  'invitation.declined',
+  'invitation.resent',
+  'invitation.revoked',
+  'member.joined',
+  'member.removed',
+  'member.role_changed',
+  'org.created',
+  'org.deletion_requested',
+  'org.limits_changed',
+  'org.plan_changed',
+  'org.reactivated',
+  'org.suspended',
+  'org.updated',
+  'ownership.transferred',
+  'project.deleted',
+  'task.deleted',
+  'user.erased',
+  'user.signed_in',
+];
+
 const logicalId = (s: Synth, construct: { node: { defaultChild?: unknown } } | undefined): string => {
   assert.ok(construct, 'construct missing');
   return s.stack.getLogicalId(construct.node.defaultChild as any);
@@ -67,11 +97,11 @@ const envOf = (s: Synth, name: string): Record<string, any> =>
 
 // ---- the file -----------------------------------------------------------------------------------
 describe('infra/functions.json', () => {
-  test('the repository file parses: organizations, invites, projects, notifications, files, chat, cognito-triggers, org-purge', () => {
+  test('the repository file parses: organizations, invites, projects, notifications, files, chat, audit, cognito-triggers, org-purge', () => {
     const registry = loadFunctionRegistry();
     assert.deepEqual(
       registry.functions.map((f) => f.name),
-      ['organizations', 'invites', 'projects', 'notifications', 'files', 'chat', 'cognito-triggers', 'org-purge'],
+      ['organizations', 'invites', 'projects', 'notifications', 'files', 'chat', 'audit', 'cognito-triggers', 'org-purge'],
     );
     // files: presigned uploads and downloads (its own credentials sign them), processing of new
     // uploads through a queue, malware scan results, a sweep of uploads that never arrived.
@@ -112,7 +142,8 @@ describe('infra/functions.json', () => {
         { eventName: ['INSERT', 'MODIFY'], dynamodb: { NewImage: { _type: { S: ['org'] }, status: { S: ['deleting'] } } } },
         { eventName: ['INSERT', 'MODIFY'], dynamodb: { NewImage: { _type: { S: ['project-purge'] } } } },
         { eventName: ['REMOVE'], dynamodb: { OldImage: { _type: { S: ['member'] } } } },
-        { eventName: ['INSERT'], dynamodb: { NewImage: { _type: { S: ['event'] }, kind: { S: ['file.deleted', 'file.processed'] } } } },
+        // chat's kinds and the audit log's (sorted, each once)
+        { eventName: ['INSERT'], dynamodb: { NewImage: { _type: { S: ['event'] }, kind: { S: AUDIT_AND_CHAT_KINDS } } } },
       ],
       batchSize: 10,
       maximumRetryAttempts: 5,
@@ -140,12 +171,22 @@ describe('infra/functions.json', () => {
     assert.deepEqual(chat.permissions.bedrock, ['bedrock:InvokeModel', 'bedrock:InvokeModelWithResponseStream']);
     assert.ok(chat.permissions.bedrockModels.includes('amazon.titan-embed-text-v2:0'), 'the embedding model');
     assert.ok(chat.permissions.bedrockModels.some((m) => m.startsWith('us.')), 'models through US inference profiles');
+    // audit: the audited kinds through its queue (visibility 6 times its timeout); it may not
+    // delete items (no route edits or deletes an entry)
+    const audit = registry.functions.find((f) => f.name === 'audit')!;
+    assert.deepEqual(audit.sources.domainEvents, {
+      kinds: audit.sources.domainEvents!.kinds,
+      queue: { id: 'audit', batchSize: 10, maxReceiveCount: 5, visibilityTimeoutSeconds: 6 * audit.timeoutSeconds },
+    });
+    assert.deepEqual([...audit.sources.domainEvents!.kinds].sort(), AUDIT_AND_CHAT_KINDS);
+    assert.deepEqual(audit.permissions.dynamodb, ['GetItem', 'PutItem', 'UpdateItem', 'Query', 'TransactWriteItems']);
     // nobody else fans out, subscribes, streams, or uses Bedrock or the vector buckets
     for (const f of registry.functions) {
       const fans = f.name === 'org-purge';
       assert.deepEqual([f.sources.fanOut, f.environment.eventQueues, f.permissions.sendToEventQueues], [fans, fans, fans], f.name);
       if (f.name === 'chat') continue;
-      assert.deepEqual([f.sources.domainEvents, f.sources.streaming, f.permissions.bedrock, f.permissions.bedrockModels], [null, false, [], []], f.name);
+      const subscribes: unknown = f.name === 'audit' ? audit.sources.domainEvents : null;
+      assert.deepEqual([f.sources.domainEvents, f.sources.streaming, f.permissions.bedrock, f.permissions.bedrockModels], [subscribes, false, [], []], f.name);
       if (!fans) assert.deepEqual([f.environment.vectorBuckets, f.permissions.s3vectors], [false, []], f.name);
     }
     // notifications: domain-event INSERTs from the stream, a 15-minute sweep, SES bounces and
@@ -361,7 +402,7 @@ describe('functions.json is read strictly: a clear error naming the function and
       (r) => {
         for (const f of r.functions) f.sources.malwareScanResults = true;
       },
-      /sources\.malwareScanResults is claimed by 8 functions .*at most 5 targets/,
+      /sources\.malwareScanResults is claimed by 9 functions .*at most 5 targets/,
     ],
     ['a secret from context', (r) => (r.functions[0].environment.fromContext = { API_KEY: 'apiKey' }), /"organizations": environment\.fromContext\.API_KEY: must not carry a secret/],
     ['a variable the stack sets', (r) => (r.functions[0].environment.fromContext = { TABLE_NAME: 'x' }), /"organizations".*the stack sets TABLE_NAME itself/],
@@ -460,7 +501,7 @@ describe('functions.json is read strictly: a clear error naming the function and
         purge.environment.eventQueues = false;
         purge.permissions.sendToEventQueues = false;
       },
-      /"chat" subscribes to domain events, but no function has sources\.fanOut/,
+      /"chat", "audit" subscribe to domain events, but no function has sources\.fanOut/,
     ],
     [
       'two fan-outs (each event would reach its subscribers twice)',
@@ -695,7 +736,7 @@ describe('sources.dynamodbStream (the table stream: notifications, org-purge)', 
       { eventName: ['INSERT', 'MODIFY'], dynamodb: { NewImage: { _type: { S: ['org'] }, status: { S: ['deleting'] } } } },
       { eventName: ['INSERT', 'MODIFY'], dynamodb: { NewImage: { _type: { S: ['project-purge'] } } } },
       { eventName: ['REMOVE'], dynamodb: { OldImage: { _type: { S: ['member'] } } } },
-      { eventName: ['INSERT'], dynamodb: { NewImage: { _type: { S: ['event'] }, kind: { S: ['file.deleted', 'file.processed'] } } } },
+      { eventName: ['INSERT'], dynamodb: { NewImage: { _type: { S: ['event'] }, kind: { S: AUDIT_AND_CHAT_KINDS } } } },
     ]);
     const notifications = patterns('notifications');
     assert.equal(notifications.length, 2);
@@ -1228,8 +1269,8 @@ const asText = (v: any): string => {
 
 describe('sources.domainEvents and sources.fanOut (the domain events, from the table stream through the fan-out)', () => {
   const scenarios: [string, () => Synth, string[]][] = [
-    ['repository', () => stage('dev'), ['chat']],
-    ['with the test fixture', () => synth({ context: PROD_CONTEXT, functions: allSourcesRegistry() }), ['chat', 'test-audit']],
+    ['repository', () => stage('dev'), ['audit', 'chat']],
+    ['with the test fixture', () => synth({ context: PROD_CONTEXT, functions: allSourcesRegistry() }), ['audit', 'chat', 'test-audit']],
   ];
   for (const [label, make, expected] of scenarios) {
     const s = make();
@@ -1309,8 +1350,10 @@ describe('sources.domainEvents and sources.fanOut (the domain events, from the t
   }
 
   test('a fan-out without subscribers: EVENT_QUEUES is an empty list, and it may send to no subscriber queue', () => {
-    const chat = loadFunctionRegistry().functions.find((f) => f.name === 'chat')!;
-    const s = synth({ functions: registryWith({ ...chat, sources: { ...chat.sources, domainEvents: null } }) });
+    const [chat, audit] = ['chat', 'audit'].map((n) => loadFunctionRegistry().functions.find((f) => f.name === n)!);
+    const s = synth({
+      functions: registryWith({ ...chat, sources: { ...chat.sources, domainEvents: null } }, { ...audit, sources: { ...audit.sources, domainEvents: null } }),
+    });
     assert.equal(envOf(s, 'org-purge').EVENT_QUEUES, '[]');
     assert.equal(roleStatements(s.template, roleLogicalId(s, 'org-purge')).find((x) => x.Sid === 'EventQueues'), undefined);
     assert.equal(s.stack.functions.get('chat')!.eventQueue, undefined);

@@ -310,6 +310,51 @@ async fn with_the_malware_gate_a_file_is_ready_only_after_a_clean_scan_in_either
     ApiCall::get(&w.path(&format!("/{id}/download"))).by(&w.owner).send(&w.router).await.expect_problem(409, "file-not-ready");
 }
 
+/// The domain events of `kind` in the table, oldest first.
+async fn events_of(store: &Store, kind: store::EventKind) -> Vec<store::DomainEvent> {
+    let mut found: Vec<store::DomainEvent> = testkit::scan_all(store)
+        .await
+        .into_iter()
+        .filter_map(|item| store::DomainEvent::from_image(&serde_dynamo::Item::from(item)).unwrap())
+        .filter(|e| e.kind == kind)
+        .collect();
+    found.sort_by(|a, b| a.id.cmp(&b.id));
+    found
+}
+
+#[tokio::test]
+async fn granted_uploads_and_handed_out_download_links_are_recorded_with_their_request_and_refusals_are_not() {
+    use store::EventKind::{FileDownloaded, FileUploadStarted};
+    let w = World::new(Clock::offset()).await;
+    let viewer = w.join(Role::Viewer).await;
+    let pdf = w.put_file(&w.owner, "report.pdf", "application/pdf", &media::samples::pdf(&["Quarterly numbers"])).await;
+    let id: domain::files::FileId = pdf["id"].as_str().unwrap().parse().unwrap();
+    let started = events_of(&w.store, FileUploadStarted).await;
+    assert_eq!(started.len(), 1);
+    assert_eq!((started[0].file_id, started[0].title.as_deref(), started[0].actor.as_str()), (Some(id), Some("report.pdf"), w.owner.sub.as_str()));
+    let request = started[0].request.clone().expect("made through the API");
+    assert_eq!((request.source_ip.as_deref(), request.user_agent.as_deref()), (Some("203.0.113.10"), Some("testkit")));
+    assert!(!request.request_id.is_empty());
+
+    // Refused: a viewer's upload, an upload over the plan's size: no event.
+    ApiCall::post(&w.path("")).by(&viewer).json(json!({"name": "v.txt", "size": 1, "contentType": "text/plain"})).send(&w.router).await.expect(403);
+    let huge = Plan::Free.limits().max_upload_bytes + 1;
+    ApiCall::post(&w.path("")).by(&w.owner).json(json!({"name": "big.pdf", "size": huge, "contentType": "application/pdf"})).send(&w.router).await.expect(409);
+    assert_eq!(events_of(&w.store, FileUploadStarted).await.len(), 1);
+
+    // The original and the extracted text are recorded, by whoever got the link; a
+    // thumbnail, or a link refused, is not.
+    assert_eq!(w.fetch(&viewer, &id.to_string(), "download").await.status, 200);
+    assert_eq!(w.fetch(&w.owner, &id.to_string(), "text").await.status, 200);
+    ApiCall::get(&w.path(&format!("/{id}/thumbnail"))).by(&w.owner).send(&w.router).await.expect(404);
+    ApiCall::get(&w.path(&format!("/{id}/download"))).by(&Caller::new("stranger")).send(&w.router).await.expect(404);
+    let downloads = events_of(&w.store, FileDownloaded).await;
+    let seen: Vec<(&str, Option<&str>)> = downloads.iter().map(|d| (d.actor.as_str(), d.rendition.as_deref())).collect();
+    assert_eq!(seen, [(viewer.sub.as_str(), None), (w.owner.sub.as_str(), Some("text"))]);
+    assert!(downloads.iter().all(|d| d.file_id == Some(id) && d.org_id == w.scope.org_id() && d.request.is_some()));
+    assert_ne!(downloads[0].request.as_ref().unwrap().request_id, downloads[1].request.as_ref().unwrap().request_id, "each its own request");
+}
+
 #[tokio::test]
 async fn a_stranger_can_neither_reserve_list_read_download_nor_delete_another_orgs_files() {
     let w = World::new(Clock::offset()).await;

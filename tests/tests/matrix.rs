@@ -95,6 +95,10 @@ const MATRIX: &[Row] = &[
     ("PATCH",  "/orgs/{orgId}/conversations/{conversationId}", Some(|_| json!({"title": "Renamed"})),  [200, 404, 404, 403, 404, 403, 401]),
     ("DELETE", "/orgs/{orgId}/conversations/{conversationId}", None,                                   [204, 404, 404, 403, 404, 403, 401]),
     ("POST",   "/orgs/{orgId}/conversations/{conversationId}/messages", Some(|_| json!({"content": "Hello there"})), [201, 404, 404, 403, 404, 403, 401]),
+    // audit: admins read the org's log, owners verify it, operators read every org's
+    ("GET",    "/orgs/{orgId}/audit",                    None,                                         [200, 200, 403, 403, 404, 403, 401]),
+    ("GET",    "/orgs/{orgId}/audit/verify",             None,                                         [200, 403, 403, 403, 404, 403, 401]),
+    ("GET",    "/admin/audit",                           None,                                         [403, 403, 403, 403, 403, 200, 401]),
     // Public: the signed token is the credential, whoever sends it (a mail client, say).
     ("GET",    "/unsubscribe",                           None,                                         [200, 200, 200, 200, 200, 200, 200]),
     ("POST",   "/unsubscribe",                           Some(|_| json!("List-Unsubscribe=One-Click")), [200, 200, 200, 200, 200, 200, 200]),

@@ -58,14 +58,7 @@ impl World {
 
     /// Every event item in the table, oldest first.
     async fn events(&self) -> Vec<DomainEvent> {
-        let mut events: Vec<DomainEvent> = testkit::scan_all(&self.store)
-            .await
-            .into_iter()
-            .filter(|i| i.get("_type").and_then(|v| v.as_s().ok()).map(String::as_str) == Some("event"))
-            .map(|i| serde_dynamo::from_item(i).unwrap())
-            .collect();
-        events.sort_by(|a, b| a.id.cmp(&b.id));
-        events
+        testkit::domain_events(&self.store).await
     }
 
     async fn inbox(&self, who: &Caller, unread: bool) -> Value {
@@ -111,13 +104,13 @@ async fn every_change_writes_its_event_in_its_own_transaction_and_a_refused_chan
 
     let events = w.events().await;
     let kinds: Vec<EventKind> = events.iter().map(|e| e.kind).collect();
-    assert_eq!(kinds, [EventKind::MemberJoined, EventKind::TaskCreated, EventKind::CommentCreated, EventKind::MemberRoleChanged]);
-    let created = &events[1];
+    assert_eq!(kinds, [EventKind::OrgCreated, EventKind::MemberJoined, EventKind::TaskCreated, EventKind::CommentCreated, EventKind::MemberRoleChanged]);
+    let created = &events[2];
     assert_eq!((created.org_id, created.actor.as_str(), created.task_id), (w.scope.org_id(), w.owner.identity().user_id.as_str(), Some(task.id)));
     assert_eq!(created.assignee, Some(bob.identity().user_id.clone()));
     assert!(created.change("title").is_some(), "what changed: {:?}", created.changes);
-    assert_eq!(events[2].mentions, [bob.identity().user_id.clone()]);
-    assert_eq!((events[3].role, events[3].previous_role), (Some(Role::Admin), Some(Role::Member)));
+    assert_eq!(events[3].mentions, [bob.identity().user_id.clone()]);
+    assert_eq!((events[4].role, events[4].previous_role), (Some(Role::Admin), Some(Role::Member)));
     assert!(events.iter().all(|e| e.ttl > w.store.clock().epoch()), "events expire");
 }
 

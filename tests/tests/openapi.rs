@@ -140,10 +140,12 @@ fn parameters_say_what_the_api_accepts() {
     assert!(params("/unsubscribe", "get").iter().any(|p| p["name"] == "token" && p["in"] == "query"));
     let status = params("/orgs/{orgId}/invites", "get").into_iter().find(|p| p["name"] == "status").unwrap();
     assert_eq!(status["schema"]["enum"], json!(["pending", "accepted", "declined", "revoked", "expired"]));
+    let action = params("/orgs/{orgId}/audit", "get").into_iter().find(|p| p["name"] == "action").unwrap();
+    assert_eq!(action["schema"]["enum"], json!(audit::EVENT_KINDS));
     // tags come from the route tables, in their order
     let tags: Vec<&str> = doc["tags"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
-    assert_eq!(tags.len(), 11, "{tags:?}");
-    for t in ["organizations", "members", "profile", "platform", "invitations", "projects", "tasks", "comments", "notifications", "files", "chat"] {
+    assert_eq!(tags.len(), 12, "{tags:?}");
+    for t in ["organizations", "members", "profile", "platform", "invitations", "projects", "tasks", "comments", "notifications", "files", "chat", "audit"] {
         assert!(tags.contains(&t), "{t} in {tags:?}");
     }
 }

@@ -31,6 +31,20 @@ settlement and the turn's record (each tool round adds a reservation and a settl
         usize::MAX,
         "assignees are looked up by email, then rows are written in transactions of 24, 4 at a time",
     ),
+    (
+        "GET",
+        "/orgs/{orgId}/files/{fileId}/download",
+        2,
+        "the file with the authorization, then the put of its file.downloaded event (the link handed out is recorded)",
+    ),
+    (
+        "GET",
+        "/orgs/{orgId}/files/{fileId}/text",
+        2,
+        "the file with the authorization, then the put of its file.downloaded event (the link handed out is recorded)",
+    ),
+    ("GET", "/orgs/{orgId}/audit/verify", 2, "the chain's head is read with the authorization, then its entries page by page (1 MB, or 1,000, a page)"),
+    ("GET", "/admin/audit", 8, "every org's entries: one index partition per day, newest first, until the page is full (the default 7 days back reach 8 days)"),
 ];
 
 /// The round trips the rate-limit check adds to a route (the budgets above are without it).

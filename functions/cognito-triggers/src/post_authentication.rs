@@ -1,5 +1,7 @@
-//! PostAuthentication: record the last login. A storage failure is logged and the login
-//! still succeeds.
+//! PostAuthentication: record the last login, with a `user.signed_in` event in each org of
+//! the user (no request: a trigger has none; a source IP Cognito may pass in
+//! `userContextData` or `clientMetadata` is not taken). A storage failure is logged and the
+//! login still succeeds.
 
 use aws_lambda_events::cognito::CognitoEventUserPoolsPostAuthentication;
 use domain::UserId;

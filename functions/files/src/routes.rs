@@ -170,15 +170,20 @@ enum Part {
 }
 
 async fn redirect(app: &AppState, who: &Identity, p: &Params, part: Part) -> ApiResult<Response> {
-    let (_, file) = file_of(app, who, p, Action::ReadWorkload).await?;
+    let (scope, file) = file_of(app, who, p, Action::ReadWorkload).await?;
     if file.status != files::FileStatus::Ready {
         return Err(ApiError::new(StatusCode::CONFLICT, "file-not-ready", "The file is not ready").detail(format!("the file is {}", file.status)));
     }
-    let (key, content_type, disposition) = match part {
-        Part::Original => (file.checked_key(), file.content_type.clone(), files::content_disposition(&file.name)),
+    // What is served, and how its handing out is recorded (`file.downloaded`, with the
+    // rendition when not the original): the content and its extracted text are; a thumbnail,
+    // which pages show beside every listed image, is not.
+    let (key, content_type, disposition, recorded) = match part {
+        Part::Original => (file.checked_key(), file.content_type.clone(), files::content_disposition(&file.name), Some(None)),
         // A JPEG the function made, shown in the page.
-        Part::Thumbnail if file.has_thumbnail => (file.thumbnail_key(), "image/jpeg".to_owned(), "inline".to_owned()),
-        Part::Text if file.has_text => (file.text_key(), "text/plain; charset=utf-8".to_owned(), files::content_disposition(&format!("{}.txt", file.name))),
+        Part::Thumbnail if file.has_thumbnail => (file.thumbnail_key(), "image/jpeg".to_owned(), "inline".to_owned(), None),
+        Part::Text if file.has_text => {
+            (file.text_key(), "text/plain; charset=utf-8".to_owned(), files::content_disposition(&format!("{}.txt", file.name)), Some(Some("text")))
+        }
         _ => return Err(ApiError::not_found().detail("this file has no such rendition")),
     };
     let config = PresigningConfig::expires_in(Duration::from_secs(files::DOWNLOAD_VALID_SECS)).map_err(|_| ApiError::internal())?;
@@ -196,6 +201,10 @@ async fn redirect(app: &AppState, who: &Identity, p: &Params, part: Part) -> Api
             ApiError::internal()
         })?;
     let location = HeaderValue::from_str(presigned.uri()).map_err(|_| ApiError::internal())?;
+    // No link leaves unrecorded: a failed record fails the request.
+    if let Some(rendition) = recorded {
+        app.store.record_download(&scope, &file, rendition).await?;
+    }
     let mut res = StatusCode::FOUND.into_response();
     res.headers_mut().insert(header::LOCATION, location);
     res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

@@ -42,6 +42,8 @@ fn event(kind: EventKind, org: OrgId) -> DomainEvent {
         inviter: None,
         file_id: None,
         file_status: None,
+        rendition: None,
+        invitation_id: None,
         request: None,
         ttl: 1_800_000_000,
     }

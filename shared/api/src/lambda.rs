@@ -23,7 +23,9 @@ pub async fn run(router: Router) -> Result<(), lambda_http::Error> {
 }
 
 /// Maps the staged path back to the resource path, puts request id, user id and org id on a
-/// span, logs the outcome, and turns a panic into a 500 problem.
+/// span, scopes the request's metadata (request id, source IP, user agent) around the
+/// handler so that the domain events of its changes carry it, logs the outcome, and turns a
+/// panic into a 500 problem.
 pub(crate) async fn request_layer(mut req: Request, next: Next) -> Response {
     let raw = req.raw_http_path().to_owned();
     if !raw.is_empty() && raw != req.uri().path() {
@@ -35,10 +37,15 @@ pub(crate) async fn request_layer(mut req: Request, next: Next) -> Response {
             *req.uri_mut() = uri;
         }
     }
-    let request_id = match req.request_context_ref() {
-        Some(RequestContext::ApiGatewayV1(ctx)) => ctx.request_id.clone().unwrap_or_default(),
-        _ => String::new(),
+    // Who asked and from where (API Gateway's request context): for the events of the
+    // changes this request makes.
+    let meta = match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV1(ctx)) => {
+            store::RequestMeta::new(ctx.request_id.as_deref(), ctx.identity.source_ip.as_deref(), ctx.identity.user_agent.as_deref())
+        }
+        _ => None,
     };
+    let request_id = meta.as_ref().map(|m| m.request_id.clone()).unwrap_or_default();
     let (parts, body) = req.into_parts();
     let user_id = crate::identity::identity_of(&parts).map(|i| i.user_id.to_string()).unwrap_or_default();
     let req = Request::from_parts(parts, body);
@@ -47,7 +54,7 @@ pub(crate) async fn request_layer(mut req: Request, next: Next) -> Response {
     let span = tracing::info_span!("request", %request_id, %user_id, %org_id, method = %req.method(), %path);
     async move {
         let started = Instant::now();
-        let (outcome, calls) = telemetry::record(AssertUnwindSafe(next.run(req)).catch_unwind()).await;
+        let (outcome, calls) = telemetry::record(store::with_request(meta, AssertUnwindSafe(next.run(req)).catch_unwind())).await;
         let response = match outcome {
             Ok(response) => response,
             Err(_) => {

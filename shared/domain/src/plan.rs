@@ -32,6 +32,8 @@ pub struct Limits {
     pub import_bytes: u64,
     /// Days an in-app notification is kept (then it expires).
     pub notification_retention_days: u32,
+    /// Days an audit log entry is kept (then it expires).
+    pub audit_retention_days: u32,
     /// The file types (MIME types, told from the bytes) that may be uploaded; any other type
     /// is quarantined.
     pub file_types: &'static [&'static str],
@@ -82,6 +84,7 @@ impl Plan {
                 import_rows: 1_000,
                 import_bytes: MIB,
                 notification_retention_days: 30,
+                audit_retention_days: 30,
                 file_types: BASIC_FILE_TYPES,
                 rate_limits: RateLimits {
                     org: ClassLimits { requests: 600, chat_messages: 20, uploads: 30, invitations: 10, exports: 2, imports: 5 },
@@ -98,6 +101,7 @@ impl Plan {
                 import_rows: 5_000,
                 import_bytes: 2 * MIB,
                 notification_retention_days: 90,
+                audit_retention_days: 90,
                 file_types: ALL_FILE_TYPES,
                 rate_limits: RateLimits {
                     org: ClassLimits { requests: 1_200, chat_messages: 60, uploads: 120, invitations: 30, exports: 5, imports: 10 },
@@ -114,6 +118,7 @@ impl Plan {
                 import_rows: 10_000,
                 import_bytes: 4 * MIB,
                 notification_retention_days: 180,
+                audit_retention_days: 365,
                 file_types: ALL_FILE_TYPES,
                 rate_limits: RateLimits {
                     org: ClassLimits { requests: 3_000, chat_messages: 200, uploads: 300, invitations: 60, exports: 10, imports: 20 },
@@ -130,6 +135,7 @@ impl Plan {
                 import_rows: 20_000,
                 import_bytes: 8 * MIB,
                 notification_retention_days: 365,
+                audit_retention_days: 730,
                 file_types: ALL_FILE_TYPES,
                 rate_limits: RateLimits {
                     org: ClassLimits { requests: 10_000, chat_messages: 1_000, uploads: 1_000, invitations: 200, exports: 20, imports: 60 },

@@ -59,6 +59,10 @@ pub enum Action {
     WriteWorkload,
     /// Change or delete anyone's projects and comments, delete projects.
     ManageWorkload,
+    /// Read the org's audit log.
+    ReadAudit,
+    /// Recompute the org's audit hash chain.
+    VerifyAudit,
 }
 
 /// The permission table: the lowest role allowed to perform each action.
@@ -76,6 +80,8 @@ const fn minimum_role(action: Action) -> Role {
         Action::ManageInvites => Role::Admin,
         Action::DeleteOrg => Role::Owner,
         Action::TransferOwnership => Role::Owner,
+        Action::ReadAudit => Role::Admin,
+        Action::VerifyAudit => Role::Owner,
     }
 }
 

@@ -232,6 +232,12 @@ pub enum EventSpec {
     DomainEventMessage {
         source: &'static str,
     },
+    /// An SQS message of the audit log's queue: a fresh `member.role_changed` event of the
+    /// seeded org by its owner (with the request behind it), so every invocation appends an
+    /// entry to the org's chain.
+    AuditedEvent {
+        source: &'static str,
+    },
 }
 
 /// The route a chat turn is asked on.
@@ -356,6 +362,13 @@ pub const SCENARIOS: &[Scenario] = &[
         event: EventSpec::DomainEventMessage { source: "domain-event" },
         per_invocation: PerInvocation::ReadyDocument,
     },
+    get("audit", "list audit log", "/orgs/{orgId}/audit", &[], Who::Owner),
+    Scenario {
+        function: "audit",
+        name: "append an entry (SQS)",
+        event: EventSpec::AuditedEvent { source: "domain-event" },
+        per_invocation: PerInvocation::Nothing,
+    },
     Scenario {
         function: "chat",
         name: "retrieval on 10,000 chunks",
@@ -371,6 +384,7 @@ impl Scenario {
             EventSpec::Http { who, .. } | EventSpec::Trigger { who, .. } => Some(who),
             EventSpec::ChatTurn { .. } => Some(Who::Member),
             EventSpec::DomainEventMessage { .. }
+            | EventSpec::AuditedEvent { .. }
             | EventSpec::OrgDeletionRecord
             | EventSpec::MemberRemovalRecord
             | EventSpec::ProjectDeletionRecord
@@ -390,7 +404,7 @@ impl Scenario {
             EventSpec::OrgDeletionRecord | EventSpec::MemberRemovalRecord | EventSpec::ProjectDeletionRecord | EventSpec::DomainEventRecords => Kind::Stream,
             EventSpec::Schedule { .. } => Kind::Schedule,
             EventSpec::MailFeedback { .. } | EventSpec::ScanResult { .. } => Kind::Bus,
-            EventSpec::UploadEvent { .. } | EventSpec::DomainEventMessage { .. } => Kind::Queue,
+            EventSpec::UploadEvent { .. } | EventSpec::DomainEventMessage { .. } | EventSpec::AuditedEvent { .. } => Kind::Queue,
         }
     }
 
@@ -564,6 +578,21 @@ impl Templates {
                 let message = event.pointer_mut("/Records/0").filter(|m| m.is_object()).ok_or_else(|| format!("events/sqs/{source}.json has no message"))?;
                 let queue = format!("{}-{}-{}", fixture.table, scenario.function, scenario.def().domain_event_queue.unwrap_or("events"));
                 put_message(message, document.event.clone(), &queue);
+                Ok(event)
+            }
+            EventSpec::AuditedEvent { source } => {
+                let owner = user(Who::Owner, fixture, i)?;
+                let mut event = self.sqs.get(source).cloned().ok_or_else(|| format!("no events/sqs/{source}.json"))?;
+                let message = event.pointer_mut("/Records/0").filter(|m| m.is_object()).ok_or_else(|| format!("events/sqs/{source}.json has no message"))?;
+                let queue = format!("{}-{}-{}", fixture.table, scenario.function, scenario.def().domain_event_queue.unwrap_or("events"));
+                let now = time::OffsetDateTime::now_utc();
+                let body = json!({
+                    "id": ulid::Ulid::new().to_string(), "kind": "member.role_changed", "orgId": org_id, "actor": owner.sub,
+                    "at": domain::rfc3339(now), "member": format!("bench-member-{i}"), "role": "admin", "previousRole": "member",
+                    "request": {"requestId": request_id(), "sourceIp": "203.0.113.10", "userAgent": "tenantry-bench"},
+                    "ttl": now.unix_timestamp() + store::EVENT_RETENTION_SECS,
+                });
+                put_message(message, body.to_string(), &queue);
                 Ok(event)
             }
             EventSpec::ScanResult { source, .. } => {
@@ -1074,7 +1103,9 @@ mod tests {
                 }
                 EventSpec::Schedule { schedule } => assert_eq!(e["detail"]["schedule"], schedule),
                 EventSpec::MailFeedback { .. } => assert_eq!(e["source"], "aws.ses"),
-                EventSpec::UploadEvent { .. } | EventSpec::DomainEventMessage { .. } => assert_eq!(e["Records"][0]["eventSource"], "aws:sqs"),
+                EventSpec::UploadEvent { .. } | EventSpec::DomainEventMessage { .. } | EventSpec::AuditedEvent { .. } => {
+                    assert_eq!(e["Records"][0]["eventSource"], "aws:sqs")
+                }
                 EventSpec::ScanResult { .. } => assert_eq!(e["source"], "aws.guardduty"),
                 EventSpec::ChatTurn { .. } => assert_eq!(e["resource"], CHAT_MESSAGES),
             }
@@ -1397,7 +1428,9 @@ mod tests {
                     let served = routes.iter().any(|(f, r)| *f == s.function && r.method.as_str() == "POST" && r.path == CHAT_MESSAGES);
                     assert!(served, "{}: {} serves no POST {CHAT_MESSAGES}", s.name, s.function);
                 }
-                EventSpec::DomainEventMessage { .. } => assert!(def.domain_event_queue.is_some(), "{}: {} subscribes to no domain events", s.name, s.function),
+                EventSpec::DomainEventMessage { .. } | EventSpec::AuditedEvent { .. } => {
+                    assert!(def.domain_event_queue.is_some(), "{}: {} subscribes to no domain events", s.name, s.function)
+                }
                 _ => {}
             }
         }

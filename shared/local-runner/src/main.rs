@@ -91,7 +91,7 @@ async fn run(listener: tokio::net::TcpListener, endpoint: &str) -> Result<(), pr
     println!("  AWS:     {endpoint} (in memory; everything is gone when you stop)");
     println!("  Stop:    Ctrl-C");
     println!();
-    axum::serve(listener, app)
+    server::serve(listener, app)
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
         })

@@ -2,12 +2,15 @@
 //! same Cognito verification the REST authorizer performs (but for the routes declared
 //! public, which API Gateway serves without an authorizer), plus local auth and health.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use api::{Cors, Platform, RouteInfo};
 use aws_lambda_events::apigw::ApiGatewayProxyRequestContext;
-use axum::extract::{Request, State};
+use axum::extract::connect_info::IntoMakeServiceWithConnectInfo;
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{Method, StatusCode, header};
+use axum::middleware::AddExtension;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -169,14 +172,27 @@ fn unauthorized() -> Response {
     (StatusCode::UNAUTHORIZED, Json(json!({"message": "Unauthorized"}))).into_response()
 }
 
-/// The request context API Gateway sends, without the authorizer's part.
+/// The request context API Gateway sends, without the authorizer's part: the caller's
+/// `identity` as API Gateway sees it, the source IP from the TCP peer (when the server was
+/// started with [`serve`]) and the user agent from the `User-Agent` header.
 fn request_context(req: &Request) -> ApiGatewayProxyRequestContext {
     let mut ctx = ApiGatewayProxyRequestContext::default();
     ctx.stage = Some("local".into());
     ctx.request_id = Some(ulid::Ulid::new().to_string());
     ctx.http_method = req.method().clone();
     ctx.path = Some(req.uri().path().to_owned());
+    ctx.identity.source_ip = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(peer)| peer.ip().to_string());
+    ctx.identity.user_agent = req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned);
     ctx
+}
+
+/// Serves `app` on `listener` with each connection's peer address known to the requests
+/// (API Gateway's `identity.sourceIp`).
+pub fn serve(
+    listener: tokio::net::TcpListener,
+    app: Router,
+) -> axum::serve::Serve<tokio::net::TcpListener, IntoMakeServiceWithConnectInfo<Router, SocketAddr>, AddExtension<Router, ConnectInfo<SocketAddr>>> {
+    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
 }
 
 /// Verifies the bearer ID token and fills the request context as the REST Cognito

@@ -479,6 +479,35 @@ up to the function's timeout. One document per ingestion; the queue's visibility
             handlers: Some(|p| chat::handlers(p).map_err(|e| e.to_string())),
         },
         Function {
+            name: "audit",
+            description: "Tenantry audit log: records every security-relevant domain event of an org in a tamper-evident hash chain; lists and verifies it",
+            sizing_reason: concat!(
+                http_sizing!(),
+                " A batch of 10 events appends each with one read round and one transaction (a contended chain retries a few \
+times with jitter); an erasure removes the user's email from their entries page by page. The queue's visibility timeout is 6 \
+times the timeout."
+            ),
+            // No DeleteItem, and no route edits an entry: the function that keeps the log cannot
+            // delete it. Appends are transactions (the head's update, the entry's and the marker's
+            // puts); an erasure updates entries; listings and verification query.
+            permissions: Permissions {
+                dynamodb: vec!["GetItem", "PutItem", "UpdateItem", "Query", "TransactWriteItems"],
+                read_cursor_secret: true,
+                ..Default::default()
+            },
+            sources: Sources {
+                http: true,
+                domain_events: Some(EventSubscription {
+                    kinds: audit::EVENT_KINDS.to_vec(),
+                    queue: Queue { id: audit::AUDIT_QUEUE, batch_size: 10, max_receive_count: 5, visibility_timeout_seconds: 60 },
+                }),
+                ..Default::default()
+            },
+            routes: Some(|| audit::routes().routes().to_vec()),
+            handlers: Some(|p| Ok(audit::handlers(p))),
+            ..http_function("audit", "")
+        },
+        Function {
             name: "cognito-triggers",
             description: "Tenantry Cognito triggers: PreSignUp, PostConfirmation, PreTokenGeneration (V2), PostAuthentication, CustomMessage",
             memory_mb: 128,

@@ -288,6 +288,8 @@ impl Store {
         if expected.is_some_and(|v| v != current.version) {
             return Err(DomainError::StaleVersion);
         }
+        // What changed (the system prompt by its length only), for the audit log.
+        let changes = crate::events::field_changes(&current.settings, &settings, &["systemPrompt"]);
         let next = StoredChatSettings { settings, version: current.version + 1, updated_at: Some(self.clock.rfc3339()) };
         let item = to_item(&next, &keys::chat_settings(&scope.partition), &[])?;
         let cond = if current.version == 0 {
@@ -297,6 +299,13 @@ impl Store {
         };
         let mut tx = Tx::default();
         tx.put(&self.table, item, Some(cond), DomainError::StaleVersion);
+        if !changes.is_empty() {
+            let event = crate::events::DomainEvent {
+                changes,
+                ..crate::events::DomainEvent::new(self, crate::events::EventKind::ChatSettingsChanged, scope.org_id(), scope.user.as_str())
+            };
+            self.push_event(&mut tx, &event)?;
+        }
         tx.run(self).await?;
         Ok(next)
     }

@@ -225,6 +225,14 @@ pub struct DomainEvent {
     pub file_id: Option<FileId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file_status: Option<FileStatus>,
+    /// Which rendition of the file a download handed out, when not the original (`text`: its
+    /// extracted text).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rendition: Option<String>,
+    /// The invitation an invitation event is about (never the invitee's address: events stay
+    /// for days, and an account's erasure could not find an address here).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invitation_id: Option<String>,
     /// Where the change came from, when an API request made it (the API Gateway request
     /// context): for the audit log.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -243,6 +251,44 @@ pub struct RequestMeta {
     pub source_ip: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_agent: Option<String>,
+}
+
+/// The most characters of a user agent an event keeps (the header is the client's to fill).
+pub const USER_AGENT_CHARS: usize = 512;
+
+impl RequestMeta {
+    /// The request's metadata, the user agent cut to [`USER_AGENT_CHARS`]; blank values count
+    /// as absent. `None` without a request id (no API Gateway request context).
+    pub fn new(request_id: Option<&str>, source_ip: Option<&str>, user_agent: Option<&str>) -> Option<RequestMeta> {
+        fn present(v: Option<&str>) -> Option<&str> {
+            v.map(str::trim).filter(|v| !v.is_empty())
+        }
+        Some(RequestMeta {
+            request_id: present(request_id)?.to_owned(),
+            source_ip: present(source_ip).map(str::to_owned),
+            user_agent: present(user_agent).map(|ua| ua.chars().take(USER_AGENT_CHARS).collect()),
+        })
+    }
+}
+
+tokio::task_local! {
+    /// The API request being served, for the events its changes write.
+    static REQUEST: RequestMeta;
+}
+
+/// Runs `fut` as the work of the API request `meta`: every event written meanwhile (in this
+/// task) carries it. Changes made outside such a scope (stream and queue consumers,
+/// schedules, Cognito triggers) write events without a request.
+pub async fn with_request<F: std::future::Future>(meta: Option<RequestMeta>, fut: F) -> F::Output {
+    match meta {
+        Some(meta) => REQUEST.scope(meta, fut).await,
+        None => fut.await,
+    }
+}
+
+/// The API request being served, if any.
+pub fn current_request() -> Option<RequestMeta> {
+    REQUEST.try_with(Clone::clone).ok()
 }
 
 impl Entity for DomainEvent {
@@ -279,7 +325,9 @@ impl DomainEvent {
             inviter: None,
             file_id: None,
             file_status: None,
-            request: None,
+            rendition: None,
+            invitation_id: None,
+            request: current_request(),
             ttl: store.clock.epoch() + EVENT_RETENTION_SECS,
         }
     }
@@ -301,6 +349,22 @@ impl DomainEvent {
         DomainEvent { member: Some(member.clone()), role: Some(role), ..DomainEvent::new(store, kind, org, actor) }
     }
 
+    /// An event about `invite` (its id and role; never its address).
+    pub(crate) fn of_invitation(store: &Store, kind: EventKind, invite: &crate::entities::Invite, actor: &str) -> DomainEvent {
+        DomainEvent { invitation_id: Some(invite.id.clone()), role: Some(invite.role), ..DomainEvent::new(store, kind, invite.org_id, actor) }
+    }
+
+    /// An event about `file` (its id, name, and what it is attached to).
+    pub(crate) fn of_file(store: &Store, kind: EventKind, file: &crate::files::StoredFile, actor: &str) -> DomainEvent {
+        DomainEvent {
+            file_id: Some(file.id),
+            title: Some(file.name.clone()),
+            project_id: file.attached_to.map(|a| a.project_id),
+            task_id: file.attached_to.and_then(|a| a.task_id),
+            ..DomainEvent::new(store, kind, file.org_id, actor)
+        }
+    }
+
     /// The event's change of `field`, if it changed.
     pub fn change(&self, field: &str) -> Option<&FieldChange> {
         self.changes.iter().find(|c| c.field == field)
@@ -316,6 +380,30 @@ impl DomainEvent {
             _ => Ok(None),
         }
     }
+}
+
+/// The top-level fields whose values differ between `before` and `after` (both serialised
+/// to JSON objects), by name. A field
+/// named in `by_length` (long free text: a system prompt) records its length in characters,
+/// `{"length": n}`, never its text.
+pub(crate) fn field_changes<T: Serialize>(before: &T, after: &T, by_length: &[&str]) -> Vec<FieldChange> {
+    use serde_json::{Map, Value, json};
+    let object = |v: &T| match serde_json::to_value(v) {
+        Ok(Value::Object(map)) => map,
+        _ => Map::new(),
+    };
+    let (before, after) = (object(before), object(after));
+    let shown = |field: &str, v: Option<&Value>| match (v, by_length.contains(&field)) {
+        (None | Some(Value::Null), _) => Value::Null,
+        (Some(Value::String(text)), true) => json!({ "length": text.chars().count() }),
+        (Some(other), true) => json!({ "length": other.to_string().chars().count() }),
+        (Some(v), false) => v.clone(),
+    };
+    let fields = after.keys().chain(before.keys().filter(|k| !after.contains_key(*k)));
+    fields
+        .filter(|f| before.get(*f).unwrap_or(&Value::Null) != after.get(*f).unwrap_or(&Value::Null))
+        .map(|f| FieldChange { field: f.clone(), from: shown(f, before.get(f)), to: shown(f, after.get(f)) })
+        .collect()
 }
 
 /// The start of `text`, at most [`EXCERPT_CHARS`] characters.

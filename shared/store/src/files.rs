@@ -298,8 +298,19 @@ impl Store {
                 tx.check(&self.table, &keys::task(p, a.project_id, task), exists, DomainError::invalid("attachTo.taskId", "no such task in this project"));
             }
         }
+        self.push_event(&mut tx, &DomainEvent::of_file(self, EventKind::FileUploadStarted, &file, scope.user.as_str()))?;
         tx.run(self).await?;
         Ok(file)
+    }
+
+    /// Records that a download link of `file` (its original, or the rendition named) was
+    /// handed out to the caller: one put of the event item, nothing else changes.
+    /// A platform operator's download (read-only access, no membership) is the platform's.
+    pub async fn record_download(&self, scope: &OrgScope, file: &StoredFile, rendition: Option<&str>) -> Result<(), DomainError> {
+        let actor = if scope.is_member() { scope.user.as_str() } else { crate::PLATFORM_ACTOR };
+        let event = DomainEvent { rendition: rendition.map(str::to_owned), ..DomainEvent::of_file(self, EventKind::FileDownloaded, file, actor) };
+        let item = to_item(&event, &keys::event(&event.id), &[])?;
+        self.put_new(item, DomainError::Conflict("event id collision")).await
     }
 
     pub async fn get_file(&self, scope: &impl ReadScope, id: FileId) -> Result<Option<StoredFile>, DomainError> {
@@ -360,12 +371,7 @@ impl Store {
         }
         let mut tx = Tx::default();
         self.remove_file(&mut tx, &scope.partition, current);
-        let event = DomainEvent {
-            file_id: Some(current.id),
-            title: Some(current.name.clone()),
-            ..DomainEvent::new(self, EventKind::FileDeleted, current.org_id, scope.user.as_str())
-        };
-        self.push_event(&mut tx, &event)?;
+        self.push_event(&mut tx, &DomainEvent::of_file(self, EventKind::FileDeleted, current, scope.user.as_str()))?;
         tx.run(self).await
     }
 
@@ -550,14 +556,7 @@ impl Store {
         tx.put(&self.table, self.file_item(&p, &next)?, Some(at_version), DomainError::StaleVersion);
         let finished = matches!(next.status, FileStatus::Ready | FileStatus::Quarantined | FileStatus::Failed);
         if finished && next.status != file.status {
-            let event = DomainEvent {
-                file_id: Some(next.id),
-                file_status: Some(next.status),
-                title: Some(next.name.clone()),
-                project_id: next.attached_to.map(|a| a.project_id),
-                task_id: next.attached_to.and_then(|a| a.task_id),
-                ..DomainEvent::new(self, EventKind::FileProcessed, next.org_id, crate::SYSTEM_ACTOR)
-            };
+            let event = DomainEvent { file_status: Some(next.status), ..DomainEvent::of_file(self, EventKind::FileProcessed, &next, crate::SYSTEM_ACTOR) };
             self.push_event(&mut tx, &event)?;
         }
         tx.run(self).await?;

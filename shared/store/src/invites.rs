@@ -244,6 +244,8 @@ impl Store {
                 }
                 .about_to_send(now);
                 self.replace_invite(&mut tx, scope, old, &invite)?;
+                // Sent again, with a new token (and the role asked for now).
+                self.push_event(&mut tx, &DomainEvent::of_invitation(self, EventKind::InvitationResent, &invite, scope.user.as_str()))?;
                 invite
             }
             None => {
@@ -275,6 +277,7 @@ impl Store {
                 );
                 self.put_token(&mut tx, scope, &invite)?;
                 self.org_counters(&mut tx, &scope.partition, Deltas { seats: 1, ..Deltas::default() });
+                self.push_event(&mut tx, &DomainEvent::of_invitation(self, EventKind::InvitationCreated, &invite, scope.user.as_str()))?;
                 invite
             }
         };
@@ -506,6 +509,7 @@ impl Store {
         let mut tx = Tx::default();
         self.replace_invite(&mut tx, scope, invite, &new)?;
         self.count_received_invite(&mut tx, &new.email, now);
+        self.push_event(&mut tx, &DomainEvent::of_invitation(self, EventKind::InvitationResent, &new, scope.user.as_str()))?;
         tx.run(self).await?;
         Ok(new)
     }
@@ -517,11 +521,12 @@ impl Store {
         if invite.status != InviteStatus::Pending {
             return Err(DomainError::Conflict("the invitation is no longer pending"));
         }
-        self.close_invite(&scope.partition, &invite.id, &invite.token_hash, InviteStatus::Revoked, None).await
+        let revoked = DomainEvent::of_invitation(self, EventKind::InvitationRevoked, invite, scope.user.as_str());
+        self.close_invite(&scope.partition, &invite.id, &invite.token_hash, InviteStatus::Revoked, None, &revoked).await
     }
 
-    /// Moves a pending invitation to a terminal status, kills its token and frees its seat;
-    /// with `email`, only when addressed to it (decline).
+    /// Moves a pending invitation to a terminal status, kills its token and frees its seat,
+    /// with `event`; with `email`, only when addressed to it (decline).
     async fn close_invite(
         &self,
         partition: &crate::scope::OrgPartition,
@@ -529,6 +534,7 @@ impl Store {
         token_hash: &str,
         status: InviteStatus,
         email: Option<&Email>,
+        event: &DomainEvent,
     ) -> Result<(), DomainError> {
         let mut expr = Expr::update("SET #status = :status, #ttl = :ttl, #updated = :now, #byEmail = :closed REMOVE #expiryPk, #expirySk")
             .when("#status = :pending AND #hash = :hash")
@@ -556,6 +562,7 @@ impl Store {
             DomainError::NotFound,
         );
         self.org_counters(&mut tx, partition, Deltas { seats: -1, ..Deltas::default() });
+        self.push_event(&mut tx, event)?;
         tx.run(self).await
     }
 
@@ -663,6 +670,7 @@ impl Store {
         self.push_event(&mut tx, &DomainEvent::of_member(self, EventKind::MemberJoined, item.org_id, &who.user_id, item.role, actor))?;
         let accepted = DomainEvent {
             inviter: item.invited_by.clone(),
+            invitation_id: Some(item.invite_id.clone()),
             ..DomainEvent::of_member(self, EventKind::InvitationAccepted, item.org_id, &who.user_id, item.role, actor)
         };
         self.push_event(&mut tx, &accepted)?;
@@ -689,7 +697,13 @@ impl Store {
             return Err(DomainError::NotFound);
         }
         let partition = crate::scope::OrgPartition::new(item.org_id);
+        let declined = DomainEvent {
+            invitation_id: Some(item.invite_id.clone()),
+            role: Some(item.role),
+            inviter: item.invited_by.clone(),
+            ..DomainEvent::new(self, EventKind::InvitationDeclined, item.org_id, who.user_id.as_str())
+        };
         // Conditioned on the invitation's own spelling (the caller's matched it case-folded).
-        self.close_invite(&partition, &item.invite_id, &InviteToken::hash_of(token), InviteStatus::Declined, Some(&item.email)).await
+        self.close_invite(&partition, &item.invite_id, &InviteToken::hash_of(token), InviteStatus::Declined, Some(&item.email), &declined).await
     }
 }

@@ -367,6 +367,46 @@ pub(crate) fn user_rate_prefix(scope: &str, class: &str) -> String {
     format!("RATE#{scope}#{class}#")
 }
 
+// audit log: an org's entries, its chain's head and the events it recorded, in a partition of
+// their own (`ORG#{org}#AUDIT`), which outlives the org's purge until the entries expire
+pub(crate) const AUDIT_ENTRY_PREFIX: &str = "ENTRY#";
+/// One entry: by its recording time (RFC 3339 with milliseconds, monotonic within the org)
+/// and sequence number, so the sort key orders the entries as the chain does.
+pub(crate) fn audit_entry_sk(time: &str, seq: u64) -> String {
+    format!("{AUDIT_ENTRY_PREFIX}{time}#{seq:010}")
+}
+pub(crate) fn audit_entry(p: &OrgPartition, time: &str, seq: u64) -> Key {
+    Key { pk: org_audit_pk(p), sk: audit_entry_sk(time, seq) }
+}
+/// The chain's head: the sequence number, hash, time and expiry of the last entry.
+pub(crate) fn audit_head(p: &OrgPartition) -> Key {
+    Key { pk: org_audit_pk(p), sk: "HEAD".into() }
+}
+/// Marks a domain event as recorded (the consumer's idempotency), with a ttl.
+pub(crate) fn audit_seen(p: &OrgPartition, event_id: &str) -> Key {
+    Key { pk: org_audit_pk(p), sk: format!("SEEN#{event_id}") }
+}
+/// Entries by actor, across orgs: an org's entries of one actor in a time range, or an
+/// operator's view of one actor everywhere.
+pub(crate) fn audit_by_actor_pk(actor: &str) -> String {
+    format!("AUDIT#ACTOR#{actor}")
+}
+/// The sort key of [`audit_by_actor_pk`] (or a bound of it: `time` may be a bound).
+pub(crate) fn audit_by_actor_sk(org: OrgId, time: &str) -> String {
+    format!("{org}#{time}")
+}
+/// Every org's entries of one UTC day (`yyyy-mm-dd`), by time: the platform-wide feed.
+pub(crate) fn audit_day_pk(day: &str) -> String {
+    format!("AUDIT#DAY#{day}")
+}
+pub(crate) fn audit_indexes(p: &OrgPartition, actor: &str, time: &str, seq: u64) -> Vec<IndexKey> {
+    let org = p.org_id();
+    vec![
+        IndexKey { index: Gsi::One, pk: audit_by_actor_pk(actor), sk: format!("{}#{seq:010}", audit_by_actor_sk(org, time)) },
+        IndexKey { index: Gsi::Two, pk: audit_day_pk(time.get(..10).unwrap_or(time)), sk: format!("{time}#{org}#{seq:010}") },
+    ]
+}
+
 /// A key no item has: read once at init to open the connection to DynamoDB.
 pub(crate) fn warm_up() -> Key {
     Key { pk: "WARMUP".into(), sk: "WARMUP".into() }

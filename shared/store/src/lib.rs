@@ -5,6 +5,7 @@
 //! produced (see `scope.rs`). Conditional writes and transactions map their failures to
 //! [`domain::DomainError`]s; listings paginate with signed cursors.
 
+pub mod audit;
 mod authz;
 pub mod chat;
 mod comments;
@@ -40,9 +41,10 @@ use aws_config::retry::RetryConfig;
 use aws_sdk_dynamodb::Client;
 use domain::{Clock, DomainError};
 
+pub use audit::{AuditEntry, AuditFilter, AuditVerification, ChainBreak, Recorded};
 pub use comments::Comment;
 pub use entities::{Invite, InviteStatus, Member, Org, OrgStatus, SlugClaim, UsageCounter, UsageMonth, UserProfile};
-pub use events::{DomainEvent, EVENT_RETENTION_SECS, EventKind, PLATFORM_ACTOR, RequestMeta};
+pub use events::{DomainEvent, EVENT_RETENTION_SECS, EventKind, PLATFORM_ACTOR, RequestMeta, USER_AGENT_CHARS, current_request, with_request};
 pub use files::{
     Arrival, Attachment, DERIVED_PREFIX, FileFilter, NewFile, Outcome, PROCESSING_DEADLINE_SECS, SCAN_CLEAN, SCAN_THREATS, StoredFile, UPLOAD_PREFIX,
     org_object_prefixes, parse_upload_key, sequencer_order,
@@ -61,7 +63,7 @@ pub use table::{TABLE_JSON, TableDefinition};
 pub use tasks::{FieldChange, OrgLabels, Placement, REBALANCE_AT, SYSTEM_ACTOR, Task, TaskAction, TaskDraft, TaskHistoryEntry, TaskPatch};
 pub use unassign::RemovedMember;
 pub use usage::{ChatUsage, ModelCost, Usage, UserCost};
-pub use users::{ClaimsView, ProfileOutcome};
+pub use users::{ClaimsView, ProfileOutcome, SIGN_IN_EVENT_ORGS, SIGN_IN_EVENTS_PER_TX, SIGN_IN_EVENTS_WITH_LOGIN};
 pub use vectors::{VectorBuckets, VectorIndex};
 
 use item::{Entity, Item};

@@ -124,8 +124,14 @@ impl Store {
             previous_role: Some(Role::Owner),
             ..DomainEvent::of_member(self, EventKind::MemberRoleChanged, scope.org_id(), &scope.user, Role::Admin, actor)
         };
+        // The transfer itself, for the audit log: the new owner, and the previous one.
+        let transferred = DomainEvent {
+            changes: vec![crate::tasks::FieldChange { field: "owner".into(), from: serde_json::json!(scope.user), to: serde_json::json!(target.user_id) }],
+            ..DomainEvent::of_member(self, EventKind::OwnershipTransferred, scope.org_id(), &target.user_id, Role::Owner, actor)
+        };
         self.push_event(&mut tx, &promoted)?;
         self.push_event(&mut tx, &demoted)?;
+        self.push_event(&mut tx, &transferred)?;
         tx.run(self).await
     }
 

@@ -116,6 +116,8 @@ impl Store {
             not_exists(),
             DomainError::Conflict("membership exists"),
         );
+        let created = DomainEvent { title: Some(org.name.clone()), ..DomainEvent::new(self, EventKind::OrgCreated, id, who.user_id.as_str()) };
+        self.push_event(tx, &created)?;
         Ok(org)
     }
 
@@ -220,7 +222,14 @@ impl Store {
             .value(":next", n(org.version))
             .value(":version", n(version))
             .value(":active", crate::item::av(&OrgStatus::Active));
-        self.update_one(&keys::org(&scope.partition), expr, DomainError::StaleVersion).await?;
+        let mut tx = Tx::default();
+        tx.update(&self.table, &keys::org(&scope.partition), expr, DomainError::StaleVersion);
+        let changes = org_changes(current, &org);
+        if !changes.is_empty() {
+            let event = DomainEvent { title: Some(org.name.clone()), changes, ..DomainEvent::new(self, EventKind::OrgUpdated, org.id, scope.user.as_str()) };
+            self.push_event(&mut tx, &event)?;
+        }
+        tx.run(self).await?;
         Ok(org)
     }
 
@@ -248,6 +257,9 @@ impl Store {
             DomainError::NotFound,
         )
         .delete(&self.table, &keys::slug(&scope.org.slug), None, DomainError::NotFound);
+        let requested =
+            DomainEvent { title: Some(scope.org.name.clone()), ..DomainEvent::new(self, EventKind::OrgDeletionRequested, scope.org.id, scope.user.as_str()) };
+        self.push_event(&mut tx, &requested)?;
         // The purge itself runs asynchronously: the stream carries this change to the purge
         // consumer (see `purge.rs`).
         tx.run(self).await
@@ -306,15 +318,43 @@ impl Store {
         Ok(Org { status, updated_at: self.clock.rfc3339(), version: scope.org.version + 1, ..scope.org.clone() })
     }
 
-    /// Changes an org's plan. Nothing is deleted when the new plan is below current usage;
-    /// additions are refused until usage is back under the new limits.
+    /// Changes an org's plan, conditioned on the plan read (a concurrent change: `Conflict`).
+    /// Nothing is deleted when the new plan is below current usage; additions are refused
+    /// until usage is back under the new limits.
     pub async fn set_org_plan(&self, scope: &AdminScope, plan: Plan) -> Result<Org, DomainError> {
-        let expr = Expr::update("SET #plan = :plan, #limit = :limit, #updated = :now")
-            .name("#plan", "plan")
-            .name("#limit", "seatLimit")
-            .value(":plan", crate::item::av(&plan))
-            .value(":limit", n(plan.limits().max_members));
-        self.admin_update(scope, expr).await
+        if scope.org.status == OrgStatus::Deleting {
+            return Err(DomainError::NotFound);
+        }
+        let now = self.clock.rfc3339();
+        let seat_limit = plan.limits().max_members;
+        let mut tx = Tx::default();
+        tx.update(
+            &self.table,
+            &keys::org(&scope.partition),
+            Expr::update("SET #plan = :plan, #limit = :limit, #updated = :now")
+                .when("attribute_exists(PK) AND #st <> :deleting AND #plan = :read")
+                .name("#plan", "plan")
+                .name("#limit", "seatLimit")
+                .name("#st", "status")
+                .name("#updated", "updatedAt")
+                .value(":plan", crate::item::av(&plan))
+                .value(":read", crate::item::av(&scope.org.plan))
+                .value(":limit", n(seat_limit))
+                .value(":deleting", crate::item::av(&OrgStatus::Deleting))
+                .value(":now", s(&now)),
+            DomainError::Conflict("the organization changed meanwhile; read it again"),
+        );
+        if plan != scope.org.plan {
+            let change = crate::tasks::FieldChange { field: "plan".into(), from: serde_json::json!(scope.org.plan), to: serde_json::json!(plan) };
+            let event = DomainEvent {
+                title: Some(scope.org.name.clone()),
+                changes: vec![change],
+                ..DomainEvent::new(self, EventKind::OrgPlanChanged, scope.org.id, PLATFORM_ACTOR)
+            };
+            self.push_event(&mut tx, &event)?;
+        }
+        tx.run(self).await?;
+        Ok(Org { plan, seat_limit, updated_at: now, ..scope.org.clone() })
     }
 
     /// Sets (or, with `None`, removes) a platform operator's override of the org's rate
@@ -356,29 +396,6 @@ impl Store {
         Ok(Org { rate_override: rate, updated_at: now, version: scope.org.version + 1, ..scope.org.clone() })
     }
 
-    async fn admin_update(&self, scope: &AdminScope, expr: Expr) -> Result<Org, DomainError> {
-        let expr = expr
-            .when("attribute_exists(PK) AND #st <> :deleting")
-            .name("#st", "status")
-            .name("#updated", "updatedAt")
-            .value(":deleting", crate::item::av(&OrgStatus::Deleting))
-            .value(":now", s(self.clock.rfc3339()));
-        let out = self
-            .client
-            .update_item()
-            .table_name(&*self.table)
-            .set_key(Some(keys::org(&scope.partition).to_map()))
-            .set_update_expression(expr.update.clone())
-            .set_condition_expression(expr.condition.clone())
-            .set_expression_attribute_names(Some(expr.names.clone()))
-            .set_expression_attribute_values(Some(expr.values.clone()))
-            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
-            .send()
-            .await
-            .map_err(|e| tx::conditional(e, DomainError::NotFound))?;
-        from_item(out.attributes.unwrap_or_default())
-    }
-
     pub(crate) async fn update_one(&self, key: &keys::Key, expr: Expr, on_fail: DomainError) -> Result<(), DomainError> {
         self.client
             .update_item()
@@ -396,6 +413,20 @@ impl Store {
 }
 
 pub(crate) const SLUG_TAKEN: &str = "slug already taken";
+
+/// What an org update changed: its name, and each setting (`settings.…`; the chat system
+/// prompt by its length only).
+fn org_changes(before: &Org, after: &Org) -> Vec<crate::tasks::FieldChange> {
+    let mut changes = Vec::new();
+    if before.name != after.name {
+        changes.push(crate::tasks::FieldChange { field: "name".into(), from: serde_json::json!(before.name), to: serde_json::json!(after.name) });
+    }
+    for mut change in crate::events::field_changes(&before.settings, &after.settings, &["chatSystemPrompt"]) {
+        change.field = format!("settings.{}", change.field);
+        changes.push(change);
+    }
+    changes
+}
 
 /// Writes need a membership: a platform operator's access to an org is read-only.
 pub(crate) fn require_member(scope: &OrgScope) -> Result<(), DomainError> {

@@ -149,23 +149,61 @@ pub(crate) struct PagedQuery<'a> {
     pub sort: Sort<'a>,
     /// Newest first.
     pub descending: bool,
+    /// A filter on the items the key condition reads (a page may then hold fewer items than
+    /// its limit, and still have a next one).
+    pub filter: Option<Filter>,
+}
+
+/// A `FilterExpression` with its placeholders (`#f…` names, `:f…` values).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Filter {
+    pub expression: String,
+    pub names: Vec<(String, String)>,
+    pub values: Vec<(String, AttributeValue)>,
 }
 
 impl<'a> PagedQuery<'a> {
     /// A query of the table's partition `partition`, oldest (lowest sort key) first.
     pub fn on_table(name: &'static str, partition: &'a str, sort: Sort<'a>) -> Self {
-        PagedQuery { name, index: None, partition_attribute: crate::keys::PK, partition, sort_attribute: crate::keys::SK, sort, descending: false }
+        PagedQuery {
+            name,
+            index: None,
+            partition_attribute: crate::keys::PK,
+            partition,
+            sort_attribute: crate::keys::SK,
+            sort,
+            descending: false,
+            filter: None,
+        }
     }
 
     /// A query of partition `partition` of the index `gsi`, lowest sort key first.
     pub fn on_index(name: &'static str, gsi: crate::keys::Gsi, partition: &'a str, sort: Sort<'a>) -> Self {
         let (partition_attribute, sort_attribute) = gsi.attributes();
-        PagedQuery { name, index: Some(gsi.name()), partition_attribute, partition, sort_attribute, sort, descending: false }
+        PagedQuery { name, index: Some(gsi.name()), partition_attribute, partition, sort_attribute, sort, descending: false, filter: None }
     }
 
     /// The same query, highest sort key first.
     pub fn newest_first(self) -> Self {
         PagedQuery { descending: true, ..self }
+    }
+
+    /// The same query, keeping only the items that pass `filter`.
+    pub fn filtered(self, filter: Option<Filter>) -> Self {
+        PagedQuery { filter, ..self }
+    }
+}
+
+impl Sort<'_> {
+    /// Whether a sort key satisfies the condition: a cursor's start key must, or it was issued
+    /// for another range of the partition (another org's entries in a shared index partition).
+    fn admits(&self, key: &str) -> bool {
+        match *self {
+            Sort::Prefix(prefix) => key.starts_with(prefix),
+            Sort::Between(from, below) => from <= key && key <= below,
+            Sort::From(from) => from <= key,
+            Sort::Below(below) => key < below,
+        }
     }
 }
 
@@ -187,6 +225,11 @@ impl crate::Store {
     pub(crate) async fn query_page<E: crate::item::Entity>(&self, q: &PagedQuery<'_>, page: &PageRequest) -> Result<Page<E>, DomainError> {
         let binding = QueryBinding { query: q.name, partition: q.partition, partition_attribute: q.partition_attribute };
         let start = page.cursor.as_deref().map(|c| self.cursor_key.decode(&binding, c)).transpose()?;
+        if let Some(start) = &start
+            && !start.get(q.sort_attribute).and_then(|v| v.as_s().ok()).is_some_and(|k| q.sort.admits(k))
+        {
+            return Err(DomainError::InvalidCursor);
+        }
         let mut request = self
             .client
             .query()
@@ -208,6 +251,15 @@ impl crate::Store {
             Sort::From(from) => bound(request, "#sk >= :s0", &[from]),
             Sort::Below(below) => bound(request, "#sk < :s0", &[below]),
         };
+        if let Some(filter) = &q.filter {
+            request = request.filter_expression(&filter.expression);
+            for (placeholder, name) in &filter.names {
+                request = request.expression_attribute_names(placeholder, name);
+            }
+            for (placeholder, value) in &filter.values {
+                request = request.expression_attribute_values(placeholder, value.clone());
+            }
+        }
         let out = request
             .set_consistent_read(q.index.is_none().then_some(true))
             .scan_index_forward(!q.descending)

@@ -214,6 +214,12 @@ impl Store {
         if current.status == ProjectStatus::Active {
             self.project_count(&mut tx, scope, -1);
         }
+        let deleted = crate::events::DomainEvent {
+            project_id: Some(current.id),
+            title: Some(current.name.clone()),
+            ..crate::events::DomainEvent::new(self, crate::events::EventKind::ProjectDeleted, scope.org_id(), scope.user.as_str())
+        };
+        self.push_event(&mut tx, &deleted)?;
         tx.run(self).await
     }
 }

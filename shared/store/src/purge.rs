@@ -163,10 +163,9 @@ impl Store {
                 }
             }
         }
-        for pk in [keys::org_pk(partition), keys::org_audit_pk(partition)] {
-            if !self.purge_partition(&pk, Some(&org_key.sk), deadline).await? {
-                return self.continue_org(partition).await;
-            }
+        // The audit partition (`keys::org_audit_pk`) stays: its entries expire by their TTL.
+        if !self.purge_partition(&keys::org_pk(partition), Some(&org_key.sk), deadline).await? {
+            return self.continue_org(partition).await;
         }
         let last = Expr::condition("attribute_not_exists(PK) OR #status = :deleting")
             .name("#status", "status")

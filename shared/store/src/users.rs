@@ -45,6 +45,15 @@ pub struct ClaimsView {
     pub platform_operator: bool,
 }
 
+/// A transaction holds at most 100 items: a login's own holds the profile's update and the
+/// sign-in events of this many orgs.
+pub const SIGN_IN_EVENTS_WITH_LOGIN: usize = 99;
+/// Sign-in events per further transaction, for a member of more orgs.
+pub const SIGN_IN_EVENTS_PER_TX: usize = 100;
+/// The most orgs a login writes sign-in events in (10 transactions; the trigger answers
+/// within Cognito's 5 seconds).
+pub const SIGN_IN_EVENT_ORGS: usize = 1_000;
+
 const PROFILE_EXISTS: DomainError = DomainError::Conflict("profile exists");
 const EMAIL_TAKEN: DomainError = DomainError::Conflict("email belongs to another user");
 
@@ -155,10 +164,71 @@ impl Store {
         self.update_one(&keys::user_profile(scope.user_id()), expr, DomainError::NotFound).await
     }
 
-    /// Records a login. Fails with `NotFound` when the profile does not exist.
+    /// Records a login, with a `user.signed_in` event in each org the user is a member of
+    /// (actor: the user; no request: Cognito's trigger has none). The login and the events of
+    /// its first [`SIGN_IN_EVENTS_WITH_LOGIN`] orgs are one transaction; the events of further
+    /// orgs follow in transactions of [`SIGN_IN_EVENTS_PER_TX`], concurrently, for at most
+    /// [`SIGN_IN_EVENT_ORGS`] orgs in all (the rest are logged). Fails with `NotFound` when
+    /// the profile does not exist (and then writes no event).
     pub async fn record_login(&self, user: &UserId) -> Result<(), DomainError> {
+        let mut orgs = self.member_org_ids(user, SIGN_IN_EVENT_ORGS + 1).await?;
+        if orgs.len() > SIGN_IN_EVENT_ORGS {
+            orgs.truncate(SIGN_IN_EVENT_ORGS);
+            tracing::warn!(user_id = %user, cap = SIGN_IN_EVENT_ORGS, "member of more orgs than sign-in events are written for");
+        }
+        let signed_in = |org: &OrgId| crate::events::DomainEvent::new(self, crate::events::EventKind::UserSignedIn, *org, user.as_str());
+        let (first, rest) = orgs.split_at(orgs.len().min(SIGN_IN_EVENTS_WITH_LOGIN));
+        let mut tx = Tx::default();
         let expr = Expr::update("SET #login = :now").when("attribute_exists(PK)").name("#login", "lastLoginAt").value(":now", s(self.clock.rfc3339()));
-        self.update_one(&keys::user_profile(user), expr, DomainError::NotFound).await
+        tx.update(&self.table, &keys::user_profile(user), expr, DomainError::NotFound);
+        for org in first {
+            self.push_event(&mut tx, &signed_in(org))?;
+        }
+        tx.run(self).await?;
+        let more = rest.chunks(SIGN_IN_EVENTS_PER_TX).map(|chunk| {
+            let mut tx = Tx::default();
+            let pushed: Result<(), DomainError> = chunk.iter().try_for_each(|org| self.push_event(&mut tx, &signed_in(org)));
+            async move {
+                pushed?;
+                tx.run(self).await
+            }
+        });
+        futures::future::try_join_all(more).await?;
+        Ok(())
+    }
+
+    /// The ids of the orgs `user` is a member of (at most `max`), from their memberships' index
+    /// entries.
+    async fn member_org_ids(&self, user: &UserId, max: usize) -> Result<Vec<OrgId>, DomainError> {
+        let mut found = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&*self.table)
+                .index_name(GSI1)
+                .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+                .expression_attribute_names("#pk", GSI1PK)
+                .expression_attribute_names("#sk", keys::GSI1SK)
+                .expression_attribute_names("#org", "orgId")
+                .expression_attribute_values(":pk", AttributeValue::S(keys::user_pk(user)))
+                .expression_attribute_values(":prefix", AttributeValue::S(keys::MEMBERSHIP_PREFIX.to_owned()))
+                .projection_expression("#org")
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(tx::unexpected)?;
+            for item in out.items.unwrap_or_default() {
+                if let Some(org) = item.get("orgId").and_then(|v| v.as_s().ok()).and_then(|v| v.parse::<OrgId>().ok()) {
+                    found.push(org);
+                }
+            }
+            start = out.last_evaluated_key;
+            if start.is_none() || found.len() >= max {
+                return Ok(found);
+            }
+        }
     }
 
     /// The user's memberships (at most `cap`) and profile flags, in one query: the profile's

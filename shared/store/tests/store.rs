@@ -163,6 +163,9 @@ async fn seat_limit_holds_and_a_lowered_plan_refuses_additions() {
     let scope = store.authorize(&owner, scope.org_id(), Action::ManageMembers).await.unwrap();
     let extra = person("extra");
     store.add_member(&scope, &extra.user_id, Role::Member, None, None).await.unwrap();
+    // A plan change is conditioned on the plan read: the operator's stale read is refused.
+    assert!(matches!(store.set_org_plan(&admin, Plan::Free).await.unwrap_err(), DomainError::Conflict(_)));
+    let admin = store.admin_scope(&operator(&store).await, scope.org_id()).await.unwrap();
     store.set_org_plan(&admin, Plan::Free).await.unwrap();
     let scope = store.authorize(&owner, scope.org_id(), Action::ManageMembers).await.unwrap();
     let members = store.list_members(&scope, &PageRequest::first(100)).await.unwrap();

@@ -1,6 +1,6 @@
 //! What a browser does with the URLs the files routes hand out, on loopback (plain HTTP/1.1,
 //! no TLS): a presigned POST upload (`multipart/form-data`, the fields then the file) and a GET
-//! of a presigned download.
+//! of a presigned download; and any request of a client to a server on loopback.
 
 use std::collections::BTreeMap;
 
@@ -82,6 +82,12 @@ pub async fn post_form(url: &str, fields: &BTreeMap<String, String>, file_name: 
     body.extend_from_slice(file);
     body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
     exchange(url, "POST", &[("Content-Type", format!("multipart/form-data; boundary={boundary}"))], &body).await
+}
+
+/// One request to `url` with these headers and body, on its own connection (a client calling
+/// the local runner over TCP, say).
+pub async fn request(url: &str, method: &str, headers: &[(&str, String)], body: &[u8]) -> Result<HttpAnswer, String> {
+    exchange(url, method, headers, body).await
 }
 
 /// A GET of `url` (a presigned download, say).

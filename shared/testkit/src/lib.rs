@@ -63,6 +63,17 @@ pub async fn scan_all(store: &Store) -> Vec<std::collections::HashMap<String, aw
     }
 }
 
+/// The domain events the store wrote to the table (what the stream carries), oldest first.
+pub async fn domain_events(store: &Store) -> Vec<store::DomainEvent> {
+    let mut events: Vec<store::DomainEvent> = scan_all(store)
+        .await
+        .into_iter()
+        .filter_map(|item| store::DomainEvent::from_image(&serde_dynamo::Item::from(item)).expect("event items parse"))
+        .collect();
+    events.sort_by(|a, b| a.id.cmp(&b.id));
+    events
+}
+
 /// Logs of the code under test, shown for failing tests (`RUST_LOG` filters; default warn).
 pub fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
