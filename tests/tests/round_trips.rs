@@ -47,22 +47,6 @@ settlement and the turn's record (each tool round adds a reservation and a settl
     ("GET", "/admin/audit", 8, "every org's entries: one index partition per day, newest first, until the page is full (the default 7 days back reach 8 days)"),
 ];
 
-/// The round trips the rate-limit check adds to a route (the budgets above are without it).
-/// One: the caller's buckets (outside orgs, before the handler) or, under an org, the
-/// member's and the org's buckets together once the authorization passed (they wait for it,
-/// so that a non-member cannot spend an org's budget). Two for an expensive route under an
-/// org: the org's buckets are charged after the member's passed, so that requests refused by
-/// the member's own small limit never hold the org's tokens.
-fn rate_limit_rounds(route: &api::RouteInfo) -> usize {
-    if route.public {
-        0
-    } else if route.rate_class != domain::RateClass::General && route.path.starts_with("/orgs/{orgId}") {
-        2
-    } else {
-        1
-    }
-}
-
 /// Actions a function is granted that no route calls, each with the handler that does.
 const NON_ROUTE_ACTIONS: &[(&str, &str, &str)] = &[("notifications", "BatchWriteItem", "the stream consumer deletes a former member's inbox")];
 
@@ -135,7 +119,6 @@ async fn every_route_keeps_its_round_trip_budget() {
             let rounds = calls.rounds("DynamoDB");
             let budget =
                 EXCEPTIONS.iter().find(|(m, p, _, _)| *m == method && *p == route.path).map(|(_, _, b, _)| *b).unwrap_or(if method == "GET" { 1 } else { 2 });
-            let budget = budget.saturating_add(rate_limit_rounds(&route));
             assert!(rounds >= 1, "{method} {}: no DynamoDB call was counted", route.path);
             report.push(format!("{method} {} rounds={rounds} calls={} budget={budget}", route.path, calls.count("DynamoDB")));
             assert!(

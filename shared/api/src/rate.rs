@@ -38,6 +38,8 @@ struct RouteRate {
     class: RateClass,
     public: bool,
     in_org: bool,
+    /// A `GET`: it changes nothing.
+    read: bool,
 }
 
 /// The layer's state: the store the buckets are in, and the function's routes.
@@ -50,7 +52,7 @@ impl RateLayer {
     pub(crate) fn new(store: Store, routes: &[RouteInfo]) -> Arc<RateLayer> {
         let routes = routes
             .iter()
-            .map(|r| ((r.method.clone(), r.path), RouteRate { class: r.rate_class, public: r.public, in_org: r.path.starts_with("/orgs/{orgId}") }))
+            .map(|r| ((r.method.clone(), r.path), RouteRate { class: r.rate_class, public: r.public, in_org: r.path.starts_with("/orgs/{orgId}"), read: r.method == Method::GET }))
             .collect();
         Arc::new(RateLayer { store, routes })
     }
@@ -63,11 +65,12 @@ pub(crate) async fn layer(State(layer): State<Arc<RateLayer>>, req: Request, nex
     };
     let (parts, body) = req.into_parts();
     let who = crate::identity::identity_of(&parts);
+    let claimed = crate::identity::claimed_orgs(&parts);
     let req = Request::from_parts(parts, body);
     let Some(who) = who else {
         return next.run(req).await; // the handler answers 401
     };
-    let gate = RateGate::new(&who, route.class);
+    let gate = RateGate::new(&who, route.class, claimed);
     let mut response = if route.in_org {
         let response = gate.scope(next.run(req)).await;
         if gate.charged().await {
@@ -77,6 +80,13 @@ pub(crate) async fn layer(State(layer): State<Arc<RateLayer>>, req: Request, nex
                 Err(e @ DomainError::RateLimited { .. }) => ApiError::from(e).into_response(),
                 _ => response,
             }
+        }
+    } else if route.read {
+        // a read changes nothing: its answer is dropped when the charge refuses it
+        let (charged, response) = futures::join!(layer.store.charge_unscoped(&gate), next.run(req));
+        match charged {
+            Ok(()) => response,
+            Err(e) => ApiError::from(e).into_response(),
         }
     } else {
         match layer.store.charge_unscoped(&gate).await {

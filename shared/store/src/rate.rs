@@ -34,7 +34,7 @@ use domain::{ClassLimits, DomainError, Identity, OrgId, RATE_WINDOW_SECS, RateCl
 use crate::Store;
 use crate::item::{n, s};
 use crate::keys::{self, Key};
-use crate::scope::{Access, OrgScope};
+use crate::scope::{Access, OrgPartition, OrgScope};
 use crate::tx;
 
 tokio::task_local! {
@@ -81,12 +81,15 @@ enum Charge {
 pub struct RateGate {
     user: UserId,
     class: RateClass,
+    /// The orgs the caller's verified token names in its org claims (`tenantry_orgs`).
+    claimed: Vec<OrgId>,
     charge: tokio::sync::Mutex<Charge>,
 }
 
 impl RateGate {
-    pub fn new(who: &Identity, class: RateClass) -> Arc<RateGate> {
-        Arc::new(RateGate { user: who.user_id.clone(), class, charge: tokio::sync::Mutex::new(Charge::Pending) })
+    /// The gate of a request by `who`, whose verified token's org claims name `claimed`.
+    pub fn new(who: &Identity, class: RateClass, claimed: Vec<OrgId>) -> Arc<RateGate> {
+        Arc::new(RateGate { user: who.user_id.clone(), class, claimed, charge: tokio::sync::Mutex::new(Charge::Pending) })
     }
 
     /// Runs `work` (a request's handler) with this gate as the request's.
@@ -113,6 +116,30 @@ impl RateGate {
 /// The request's gate, when an API request is being served.
 fn current() -> Option<Arc<RateGate>> {
     GATE.try_with(Arc::clone).ok()
+}
+
+/// The gate of the request being served, when `user` makes it and its token's org claims name
+/// `org` (a stranger's token cannot): the org's buckets may then be counted concurrently with
+/// the authorization.
+pub(crate) fn claimed_gate(user: &UserId, org: OrgId) -> Option<Arc<RateGate>> {
+    current().filter(|g| &g.user == user && g.claimed.contains(&org))
+}
+
+/// One class's counts in an org's bucket after one request of a member was added.
+#[derive(Debug)]
+pub(crate) struct Counted {
+    key: Key,
+    class: RateClass,
+    start: i64,
+    /// The member's requests in this window, this one included.
+    member: u64,
+    /// The whole org's.
+    org: u64,
+}
+
+/// The attribute of an org's bucket that counts one member's requests.
+fn member_attribute(user: &UserId) -> String {
+    format!("u#{user}")
 }
 
 /// One bucket to charge.
@@ -185,67 +212,150 @@ impl Store {
         result
     }
 
-    /// Charges the request being served (if any, and if not yet) in the org of `scope`: the
-    /// caller's buckets in this org, and the org's when the caller is a member. Called by
-    /// the authorization once it passed.
+    /// Charges the request being served (if any, and if not yet) in the org of `scope`, once
+    /// its authorization passed and nothing was counted with it (the token did not name the
+    /// org): a member's request counts in the org's buckets (its own count and the org's), a
+    /// platform operator's in the operator's own bucket in this org.
     pub(crate) async fn charge_in_org(&self, scope: &OrgScope) -> Result<(), DomainError> {
         let Some(gate) = current() else { return Ok(()) };
-        if gate.user != scope.user {
-            return Ok(()); // an authorization on someone else's behalf
+        if gate.user != scope.user || gate.charged().await {
+            return Ok(()); // an authorization on someone else's behalf, or charged already
+        }
+        if matches!(scope.access, Access::Member(_)) {
+            let counted = self.count_in_org(&gate, &scope.partition).await?;
+            return self.settle_in_org(&gate, scope, counted).await;
         }
         let mut charge = gate.charge.lock().await;
         if !matches!(*charge, Charge::Pending) {
             return Ok(());
         }
         let limits = self.rate_limits_of(&scope.org);
-        let mut buckets = self.user_buckets(&gate, Some(scope.org_id()), &limits.user);
-        let org_buckets: Vec<Bucket> = if matches!(scope.access, Access::Member(_)) {
-            classes(gate.class)
-                .into_iter()
-                .map(|class| Bucket {
-                    class,
-                    key_pk: keys::org_pk(&scope.partition),
-                    key_sk_prefix: keys::org_rate_prefix(class.as_str()),
-                    policy: policy_name("org", class),
-                    limit: limits.org.of(class),
-                })
-                .collect()
-        } else {
-            Vec::new()
-        };
-        if gate.class == RateClass::General || org_buckets.is_empty() {
-            buckets.extend(org_buckets);
-            let (outcome, result) = self.charge(buckets).await;
-            *charge = outcome;
-            return result;
-        }
-        // An expensive route's limits are small: requests refused by the member's own buckets
-        // must not hold the org's tokens even for a moment (others would be refused for it),
-        // so the org's are charged after the member's passed (one more round trip).
+        let buckets = self.user_buckets(&gate, Some(scope.org_id()), &limits.user);
         let (outcome, result) = self.charge(buckets).await;
-        let Charge::Allowed(mut quotas) = outcome else {
-            *charge = outcome;
-            return result;
-        };
-        let taken = self.taken_keys(&gate, scope.org_id(), &limits.user);
-        let (org_outcome, org_result) = self.charge(org_buckets).await;
-        match org_outcome {
-            Charge::Allowed(org_quotas) => {
-                quotas.extend(org_quotas);
-                *charge = Charge::Allowed(quotas);
-            }
-            other => {
-                self.give_back(&taken).await;
-                *charge = other;
-            }
-        }
-        org_result
+        *charge = outcome;
+        result
     }
 
-    /// The keys of the member's buckets in this window (to give back what they took).
-    fn taken_keys(&self, gate: &RateGate, org: OrgId, limits: &ClassLimits) -> Vec<Key> {
+    /// Adds one request of the gate's caller to the org's bucket of every class the request
+    /// counts against: the org's count `n` and the member's own `u#{user}` in the same item,
+    /// in one `UpdateItem` each (all at once), unconditionally (the limits are the org's,
+    /// which may not be read yet), returning both counts. [`Store::settle_in_org`] then judges
+    /// them; a refused request gives its counts back.
+    pub(crate) async fn count_in_org(&self, gate: &RateGate, partition: &OrgPartition) -> Result<Vec<Counted>, DomainError> {
         let now = self.clock.epoch();
-        self.user_buckets(gate, Some(org), limits).iter().map(|b| bucket_key(b, now).0).collect()
+        let member = member_attribute(&gate.user);
+        let counts = classes(gate.class).into_iter().map(|class| {
+            let bucket =
+                Bucket { class, key_pk: keys::org_pk(partition), key_sk_prefix: keys::org_rate_prefix(class.as_str()), policy: String::new(), limit: 0 };
+            let (key, start) = bucket_key(&bucket, now);
+            let member = member.clone();
+            async move {
+                let out = self
+                    .client
+                    .update_item()
+                    .table_name(&*self.table)
+                    .set_key(Some(key.to_map()))
+                    .update_expression("ADD #n :one, #u :one SET #ttl = :ttl, #type = :type")
+                    .expression_attribute_names("#n", "n")
+                    .expression_attribute_names("#u", &member)
+                    .expression_attribute_names("#ttl", "ttl")
+                    .expression_attribute_names("#type", keys::TYPE)
+                    .expression_attribute_values(":one", n(1))
+                    .expression_attribute_values(":ttl", AttributeValue::N((start + 2 * RATE_WINDOW_SECS).to_string()))
+                    .expression_attribute_values(":type", s("rate"))
+                    .return_values(ReturnValue::UpdatedNew)
+                    .send()
+                    .await
+                    .map_err(tx::unexpected)?;
+                let count = |name: &str| {
+                    out.attributes.as_ref().and_then(|a| a.get(name)).and_then(|v| v.as_n().ok()).and_then(|v| v.parse::<u64>().ok()).unwrap_or(u64::MAX)
+                };
+                Ok::<Counted, DomainError>(Counted { class, start, member: count(&member), org: count("n"), key })
+            }
+        });
+        let mut counted = Vec::new();
+        let mut failed = None;
+        for result in futures::future::join_all(counts).await {
+            match result {
+                Ok(c) => counted.push(c),
+                Err(e) => failed = Some(e),
+            }
+        }
+        if let Some(e) = failed {
+            tracing::warn!(error = %e, "rate-limit count failed");
+            self.give_back_counted(gate, &counted).await;
+            return Err(e);
+        }
+        Ok(counted)
+    }
+
+    /// Judges a member's counts (from [`Store::count_in_org`]) against the org's limits: over
+    /// any, the request is refused (`RateLimited`) and gives its counts back. No DynamoDB call
+    /// unless refused.
+    pub(crate) async fn settle_in_org(&self, gate: &RateGate, scope: &OrgScope, counted: Vec<Counted>) -> Result<(), DomainError> {
+        let mut charge = gate.charge.lock().await;
+        if !matches!(*charge, Charge::Pending) {
+            drop(charge);
+            self.give_back_counted(gate, &counted).await; // charged meanwhile: counted twice
+            return Ok(());
+        }
+        let limits = self.rate_limits_of(&scope.org);
+        let now = self.clock.epoch();
+        let window_secs = u64::try_from(RATE_WINDOW_SECS).unwrap_or(60);
+        let mut verdicts = Vec::new();
+        for (side, pick) in [("user", true), ("org", false)] {
+            for c in &counted {
+                let limit = if pick { limits.user.of(c.class) } else { limits.org.of(c.class) };
+                let used = if pick { c.member } else { c.org };
+                let reset_secs = u64::try_from(c.start + RATE_WINDOW_SECS - now).unwrap_or(1).max(1);
+                let quota = Quota { policy: policy_name(side, c.class), limit, remaining: limit.saturating_sub(used), reset_secs, window_secs };
+                verdicts.push((quota, c.class, used > limit));
+            }
+        }
+        // the first refusal of the most specific class names the refusal
+        let mut refused: Option<(Quota, RateClass)> = None;
+        for (quota, class, over) in &verdicts {
+            if *over && refused.as_ref().is_none_or(|(_, c)| *c == RateClass::General && *class != RateClass::General) {
+                refused = Some((quota.clone(), *class));
+            }
+        }
+        match refused {
+            None => {
+                *charge = Charge::Allowed(verdicts.into_iter().map(|(q, _, _)| q).collect());
+                Ok(())
+            }
+            Some((quota, class)) => {
+                *charge = Charge::Refused(Quota { remaining: 0, ..quota.clone() });
+                drop(charge);
+                self.give_back_counted(gate, &counted).await;
+                Err(DomainError::RateLimited { what: class.what(), retry_after_secs: quota.reset_secs })
+            }
+        }
+    }
+
+    /// Gives back what [`Store::count_in_org`] added: of a refused request, or of one whose
+    /// authorization then failed.
+    pub(crate) async fn give_back_counted(&self, gate: &RateGate, counted: &[Counted]) {
+        let member = member_attribute(&gate.user);
+        let undo = counted.iter().map(|c| {
+            self.client
+                .update_item()
+                .table_name(&*self.table)
+                .set_key(Some(c.key.to_map()))
+                .update_expression("ADD #n :minus, #u :minus")
+                .condition_expression("attribute_exists(#n)")
+                .expression_attribute_names("#n", "n")
+                .expression_attribute_names("#u", &member)
+                .expression_attribute_values(":minus", AttributeValue::N("-1".into()))
+                .send()
+        });
+        for result in futures::future::join_all(undo).await {
+            if let Err(e) = result
+                && !tx::is_condition_failure(&e)
+            {
+                tracing::warn!(error = %aws_sdk_dynamodb::error::DisplayErrorContext(&e), "rate-limit give-back failed");
+            }
+        }
     }
 
     /// Charges every bucket at once; when one refuses, gives back what the others took.
