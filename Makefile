@@ -6,7 +6,7 @@ VENV := .venv
 VENV_STAMP := $(VENV)/.installed
 CARGO ?= cargo
 
-.PHONY: help dev demo test test-local-aws test-rust test-demo contract chromium lint venv clean manifest fuzz
+.PHONY: help dev demo test test-local-aws test-rust test-demo contract chromium lint venv clean manifest fuzz soak
 
 help:
 	@echo "make dev    run Tenantry locally (local AWS endpoint + API on a loopback port)"
@@ -66,6 +66,25 @@ test-demo: venv chromium
 	TENANTRY_URL=http://127.0.0.1:$$port shared/local-runner/docs_check.sh || { cat .demo-stack.log; exit 1; }; \
 	TENANTRY_URL=http://127.0.0.1:$$port shared/local-runner/cors_check.sh || { cat .demo-stack.log; exit 1; }; \
 	TENANTRY_URL=http://127.0.0.1:$$port $(VENV)/bin/python shared/local-runner/contract_check.py || { tail -n 200 .demo-stack.log; exit 1; }
+
+# Soak (not part of `make test`): the local stack as `make dev` starts it, under a mixed load
+# from SOAK_CLIENTS concurrent clients (default 50) for SOAK_MINUTES (default 5), on loopback;
+# then the whole table is checked (counters, orphans, owners, storage quota) by a checker whose
+# own tests run first. Fails on any 5xx or invariant violation; the stack's output is kept in
+# .soak-stack.log.
+SOAK_MINUTES ?= 5
+SOAK_CLIENTS ?= 50
+
+soak: venv
+	$(VENV)/bin/python -B -m unittest shared/local-runner/soak_test.py
+	$(CARGO) build --locked --quiet -p local-runner --bin tenantry-local
+	@port=$$($(PYTHON) -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'); \
+	bin="$${CARGO_TARGET_DIR:-target}/debug/tenantry-local"; \
+	env -u TENANTRY_ALLOWED_ORIGINS TENANTRY_PORT=$$port $$bin > .soak-stack.log 2>&1 & pid=$$!; \
+	trap 'kill $$pid 2>/dev/null; wait $$pid 2>/dev/null' EXIT; \
+	for i in $$(seq 1 120); do curl -sf http://127.0.0.1:$$port/health >/dev/null && break; sleep 0.5; done; \
+	$(VENV)/bin/python -B shared/local-runner/soak.py --url http://127.0.0.1:$$port --stack-log .soak-stack.log \
+		--minutes $(SOAK_MINUTES) --clients $(SOAK_CLIENTS)
 
 # The manifests the infrastructure and this Makefile read, rendered from the function registry
 # (shared/registry): infra/functions.json and infra/routes.json. A test fails when they are stale.

@@ -193,4 +193,13 @@ export function applyCheckovSkips(stack: TenantryStack): void {
         'sequencer; and deleting a file must delete its bytes, or they stay billed while the org quota counts them freed.',
     );
   }
+  if (stack.exportBucket !== undefined) {
+    acknowledgeCheckov(
+      stack.exportBucket,
+      'CKV_AWS_21',
+      'The exports bucket is unversioned: an export is a copy of data kept in the table and the upload bucket, made ' +
+        'again on request; one that is withdrawn, expired (7 days) or erased with its account must be gone, not kept ' +
+        'as a noncurrent version.',
+    );
+  }
 }

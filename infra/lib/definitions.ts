@@ -213,6 +213,36 @@ export const S3_ACTIONS: readonly S3Action[] = [
   's3:AbortMultipartUpload',
 ];
 
+/** The S3 actions a function may hold on the exports bucket (permissions.exportBucketS3). Object
+ * actions apply to every object of the bucket (it holds nothing but exports, keyed per org and
+ * user by the store), s3:ListBucketMultipartUploads to the bucket itself (finding a withdrawn
+ * export's unfinished upload to abort it). No wildcard, no bucket configuration, no ACLs. */
+export type ExportBucketS3Action =
+  | 's3:GetObject'
+  | 's3:PutObject'
+  | 's3:DeleteObject'
+  | 's3:AbortMultipartUpload'
+  | 's3:ListMultipartUploadParts'
+  | 's3:ListBucketMultipartUploads';
+export const EXPORT_BUCKET_S3_ACTIONS: readonly ExportBucketS3Action[] = [
+  's3:GetObject',
+  's3:PutObject',
+  's3:DeleteObject',
+  's3:AbortMultipartUpload',
+  's3:ListMultipartUploadParts',
+  's3:ListBucketMultipartUploads',
+];
+
+/** The Cognito user pool actions a function may hold (permissions.cognito), on the stack's user
+ * pool only. Deleting a user is what account erasure needs; nothing that reads or changes the
+ * pool's configuration, and no wildcard. */
+export type CognitoAction = 'cognito-idp:AdminDeleteUser' | 'cognito-idp:AdminGetUser' | 'cognito-idp:AdminUserGlobalSignOut';
+export const COGNITO_ACTIONS: readonly CognitoAction[] = [
+  'cognito-idp:AdminDeleteUser',
+  'cognito-idp:AdminGetUser',
+  'cognito-idp:AdminUserGlobalSignOut',
+];
+
 /** The S3 Vectors actions a function may hold (permissions.s3vectors): on the deployment's vector
  * buckets (the stack's, context vectorBuckets) and their indexes, nothing else. Index and vector
  * actions only: no wildcard, and nothing that creates, deletes or opens up a bucket (the stack
@@ -278,6 +308,9 @@ export interface FunctionEnvironment {
    * array of {"kinds": [...], "queueUrl": "..."}, for the function that fans the events out
    * (sources.fanOut, and only that one). */
   readonly eventQueues: boolean;
+  /** EXPORT_BUCKET: the private exports bucket's name. Needed by a function with
+   * permissions.exportBucketS3 (it names the bucket it acts on). */
+  readonly exportBucket: boolean;
   /** optional variables taken from CDK context when given: ENV_NAME -> context key. A context key
    * the stack reads as a setting itself (malwareProtection) always gives the value the stack acts
    * on, default included ("true" or "false"). */
@@ -304,6 +337,13 @@ export interface FunctionPermissions {
   /** sqs:SendMessage on the domain events' subscribers' queues (the fan-out; SendMessageBatch is
    * authorized as SendMessage). */
   readonly sendToEventQueues: boolean;
+  /** S3 actions on the exports bucket's objects (s3:ListBucketMultipartUploads: on the bucket). */
+  readonly exportBucketS3: readonly ExportBucketS3Action[];
+  /** sqs:SendMessage on the function's own queues (sources.queues): a job that hands over to its
+   * next pass. Needs at least one such queue. */
+  readonly sendToOwnQueues: boolean;
+  /** Cognito actions on the stack's user pool only (needs environment.userPoolId). */
+  readonly cognito: readonly CognitoAction[];
 }
 
 /** The table's stream (NEW_AND_OLD_IMAGES), through a Lambda event source mapping. */
@@ -431,6 +471,7 @@ export const STACK_ENVIRONMENT_NAMES: readonly string[] = [
   'VECTOR_BUCKET_PREFIX',
   'VECTOR_BUCKETS',
   'EVENT_QUEUES',
+  'EXPORT_BUCKET',
 ];
 
 /** EventBridge allows 5 targets per rule: the scan-result rule's targets (sources.malwareScanResults). */
@@ -652,6 +693,7 @@ function parseFunction(raw: unknown, index: number, source: string): FunctionDef
     'uploadBucket',
     'vectorBuckets',
     'eventQueues',
+    'exportBucket',
     'fromContext',
   ]);
   const fromContextRaw = e.fromContext;
@@ -679,6 +721,7 @@ function parseFunction(raw: unknown, index: number, source: string): FunctionDef
     uploadBucket: requireBoolean(e.uploadBucket, `${at}: environment.uploadBucket`),
     vectorBuckets: requireBoolean(e.vectorBuckets, `${at}: environment.vectorBuckets`),
     eventQueues: requireBoolean(e.eventQueues, `${at}: environment.eventQueues`),
+    exportBucket: requireBoolean(e.exportBucket, `${at}: environment.exportBucket`),
     fromContext,
   };
 
@@ -692,6 +735,9 @@ function parseFunction(raw: unknown, index: number, source: string): FunctionDef
     'bedrock',
     'bedrockModels',
     'sendToEventQueues',
+    'exportBucketS3',
+    'sendToOwnQueues',
+    'cognito',
   ]);
   const dynamodb = requireArray(p.dynamodb, `${at}: permissions.dynamodb`).map((a, i) => {
     const action = requireString(a, `${at}: permissions.dynamodb[${i}]`);
@@ -754,6 +800,25 @@ function parseFunction(raw: unknown, index: number, source: string): FunctionDef
   if ((bedrockActions.length > 0) !== (bedrockModels.length > 0)) {
     throw new Error(`${at}: permissions.bedrock and permissions.bedrockModels go together (the actions apply to those models only)`);
   }
+  const exportBucketS3 = requireArray(p.exportBucketS3, `${at}: permissions.exportBucketS3`).map((a, i) => {
+    const action = requireString(a, `${at}: permissions.exportBucketS3[${i}]`);
+    if (!EXPORT_BUCKET_S3_ACTIONS.includes(action as ExportBucketS3Action)) {
+      throw new Error(
+        `${at}: permissions.exportBucketS3: unknown action "${action}" (known: ${EXPORT_BUCKET_S3_ACTIONS.join(', ')}; no wildcards, ` +
+          'no bucket configuration)',
+      );
+    }
+    return action as ExportBucketS3Action;
+  });
+  noDuplicates(exportBucketS3, `${at}: permissions.exportBucketS3`);
+  const cognitoActions = requireArray(p.cognito, `${at}: permissions.cognito`).map((a, i) => {
+    const action = requireString(a, `${at}: permissions.cognito[${i}]`);
+    if (!COGNITO_ACTIONS.includes(action as CognitoAction)) {
+      throw new Error(`${at}: permissions.cognito: unknown action "${action}" (known: ${COGNITO_ACTIONS.join(', ')}; no wildcards)`);
+    }
+    return action as CognitoAction;
+  });
+  noDuplicates(cognitoActions, `${at}: permissions.cognito`);
   const permissions: FunctionPermissions = {
     dynamodb,
     readCursorSecret: requireBoolean(p.readCursorSecret, `${at}: permissions.readCursorSecret`),
@@ -763,6 +828,9 @@ function parseFunction(raw: unknown, index: number, source: string): FunctionDef
     bedrock: bedrockActions,
     bedrockModels,
     sendToEventQueues: requireBoolean(p.sendToEventQueues, `${at}: permissions.sendToEventQueues`),
+    exportBucketS3,
+    sendToOwnQueues: requireBoolean(p.sendToOwnQueues, `${at}: permissions.sendToOwnQueues`),
+    cognito: cognitoActions,
   };
 
   // sources
@@ -933,6 +1001,19 @@ function parseFunction(raw: unknown, index: number, source: string): FunctionDef
   // Likewise the vector buckets.
   if (permissions.s3vectors.length > 0 && !environment.vectorBuckets) {
     throw new Error(`${at}: permissions.s3vectors needs environment.vectorBuckets (the function acts on the vector buckets and must know their names)`);
+  }
+  // Likewise the exports bucket.
+  if (permissions.exportBucketS3.length > 0 && !environment.exportBucket) {
+    throw new Error(`${at}: permissions.exportBucketS3 needs environment.exportBucket (the function acts on the exports bucket and must know its name)`);
+  }
+  // A function sends to its own queues only: it must have some.
+  if (permissions.sendToOwnQueues && queues.length === 0) {
+    throw new Error(`${at}: permissions.sendToOwnQueues needs sources.queues (it may send to its own queues only, and has none)`);
+  }
+  // Cognito actions act on the stack's user pool, which the function must know by id (and a
+  // trigger function cannot: the pool references it).
+  if (permissions.cognito.length > 0 && !environment.userPoolId) {
+    throw new Error(`${at}: permissions.cognito needs environment.userPoolId (the actions apply to the stack's user pool, which the function must name)`);
   }
   return { name, description, memoryMb, timeoutSeconds, sizingReason, environment, permissions, sources };
 }

@@ -4,14 +4,16 @@
 // here is how the stack deploys any function: log level, CORS headers, retry and dead-letter
 // settings, and the rules that turn the registry into IAM and API Gateway settings.
 import { Duration } from 'aws-cdk-lib';
-import type { DynamoDbAction, RouteDefinition, S3Action } from './definitions';
+import type { DynamoDbAction, ExportBucketS3Action, RouteDefinition, S3Action } from './definitions';
 
 export type {
   BedrockAction,
   CognitoTrigger,
   DynamoDbAction,
+  CognitoAction,
   DynamoDbStreamSource,
   EventSubscription,
+  ExportBucketS3Action,
   FunctionDefinition,
   FunctionEnvironment,
   FunctionPermissions,
@@ -185,6 +187,28 @@ export function s3ActionsByResource(actions: readonly S3Action[]): { objectActio
   return {
     objectActions: unique.filter((a) => a !== 's3:ListBucket'),
     bucketActions: unique.filter((a) => a === 's3:ListBucket'),
+  };
+}
+
+// ---- the exports bucket ------------------------------------------------------------------------
+
+/** Days after which an export's zip expires: a download link is valid minutes, and an export that
+ * nobody fetched within a week is made again on request (the export's item expires with it). */
+export const EXPORT_BUCKET_EXPIRATION = Duration.days(7);
+/** Days after which S3 aborts an incomplete multipart upload of an export (one given up half-way,
+ * whose parts no export counts). */
+export const EXPORT_BUCKET_CLEANUP = Duration.days(1);
+
+/** permissions.exportBucketS3 split by resource: object actions (on the bucket's objects) and bucket
+ * actions (s3:ListBucketMultipartUploads, on the bucket). */
+export function exportBucketActionsByResource(actions: readonly ExportBucketS3Action[]): {
+  objectActions: ExportBucketS3Action[];
+  bucketActions: ExportBucketS3Action[];
+} {
+  const unique = [...new Set(actions)];
+  return {
+    objectActions: unique.filter((a) => a !== 's3:ListBucketMultipartUploads'),
+    bucketActions: unique.filter((a) => a === 's3:ListBucketMultipartUploads'),
   };
 }
 

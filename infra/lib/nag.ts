@@ -3,7 +3,7 @@
 // acknowledged here fails `cdk synth` (bin/tenantry.ts) and the nag test (test/nag.test.ts).
 import { CfnElement, Stack, Validations, aws_apigateway as apigw } from 'aws-cdk-lib';
 import type { IConstruct } from 'constructs';
-import { UPLOAD_BUCKET_PREFIXES, bedrockResources, s3ActionsByResource } from './functions';
+import { UPLOAD_BUCKET_PREFIXES, bedrockResources, exportBucketActionsByResource, s3ActionsByResource } from './functions';
 import type { TenantryStack } from './tenantry-stack';
 
 function acknowledge(scope: IConstruct, id: string, reason: string): void {
@@ -162,6 +162,16 @@ export function applyNagSuppressions(stack: TenantryStack): void {
             `${prefix} only: their keys are chosen per org and file, so the statement names the prefix.`,
         );
       }
+    }
+    // permissions.exportBucketS3: object actions on the exports bucket's objects, whose keys are
+    // chosen per org or user and export.
+    if (stack.exportBucket !== undefined && exportBucketActionsByResource(config.permissions.exportBucketS3).objectActions.length > 0) {
+      acknowledge(
+        policy,
+        `IAM5[Resource::${arnToken(stack.exportBucket.node.defaultChild as IConstruct)}/*]`,
+        `${name}: the S3 actions functions.json lists for it (permissions.exportBucketS3), on the exports bucket's objects ` +
+          'only: the bucket holds nothing but exports, whose keys are chosen per org or user and export.',
+      );
     }
     // permissions.s3vectors: the indexes of the deployment's vector buckets, one per org, which the
     // store names when the org first needs one (org-{id}).

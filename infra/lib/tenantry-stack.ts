@@ -76,6 +76,9 @@ import {
   SCHEDULE_MAX_EVENT_AGE,
   SCHEDULE_RETRY_ATTEMPTS,
   UPLOAD_BUCKET_CLEANUP,
+  EXPORT_BUCKET_CLEANUP,
+  EXPORT_BUCKET_EXPIRATION,
+  exportBucketActionsByResource,
   UPLOAD_BUCKET_PREFIXES,
   bedrockResources,
   executeApiScope,
@@ -115,6 +118,8 @@ const S3_ACCESS_LOGS_USE_BUCKET_POLICY = '@aws-cdk/aws-s3:serverAccessLogsUseBuc
 
 /** Where the upload bucket's server access logs go in the log bucket. */
 export const UPLOAD_ACCESS_LOG_PREFIX = 'upload-bucket/';
+/** Where the exports bucket's server access logs go in the log bucket. */
+export const EXPORT_ACCESS_LOG_PREFIX = 'export-bucket/';
 
 export interface QueueResources {
   readonly queue: sqs.Queue;
@@ -303,7 +308,10 @@ export class TenantryStack extends Stack {
   readonly publicMethods: readonly apigw.Method[];
   readonly apiAccessLogs: logs.LogGroup;
   readonly uploadBucket: s3.Bucket;
-  /** the upload bucket's server access logs */
+  /** the private exports bucket (zips of an org's or a user's data, downloaded through presigned
+   * links), when a function uses it (environment.exportBucket, permissions.exportBucketS3) */
+  readonly exportBucket?: s3.Bucket;
+  /** the upload bucket's (and the exports bucket's) server access logs */
   readonly accessLogBucket: s3.Bucket;
   /** GuardDuty Malware Protection for S3 on the upload bucket (context malwareProtection) */
   readonly malwareProtectionPlan?: guardduty.CfnMalwareProtectionPlan;
@@ -445,6 +453,31 @@ export class TenantryStack extends Stack {
           : []),
       ],
     });
+
+    // The exports bucket, when a function uses it: each export is one zip, written by the exports
+    // function in parts (multipart upload) and downloaded with presigned GETs that the function
+    // signs (no CORS: the browser follows the link, it does not fetch it). Private, SSE-S3, TLS
+    // only, access-logged like the upload bucket. Unversioned: an export that is withdrawn or
+    // erased must be gone. A zip expires after 7 days (a new export is made on request), and a
+    // multipart upload given up half-way is aborted after a day.
+    if (registry.functions.some((f) => f.environment.exportBucket || f.permissions.exportBucketS3.length > 0)) {
+      this.exportBucket = new s3.Bucket(this, 'ExportBucket', {
+        serverAccessLogsBucket: this.accessLogBucket,
+        serverAccessLogsPrefix: EXPORT_ACCESS_LOG_PREFIX,
+        blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+        encryption: s3.BucketEncryption.S3_MANAGED,
+        enforceSSL: true,
+        minimumTLSVersion: 1.2,
+        objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+        versioned: false,
+        removalPolicy: dataRemoval,
+        autoDeleteObjects: !prod,
+        lifecycleRules: [
+          { id: 'abort-incomplete-multipart-uploads', abortIncompleteMultipartUploadAfter: EXPORT_BUCKET_CLEANUP },
+          { id: 'expire-exports', expiration: EXPORT_BUCKET_EXPIRATION },
+        ],
+      });
+    }
 
     // GuardDuty Malware Protection for S3 (context malwareProtection): scans every new object
     // under uploads/ and tags it with the verdict (GuardDutyMalwareScanStatus); each result is
@@ -864,6 +897,7 @@ export class TenantryStack extends Stack {
     new CfnOutput(this, 'UserPoolClientId', { value: this.userPoolClient.userPoolClientId });
     new CfnOutput(this, 'TableName', { value: this.table.tableName });
     new CfnOutput(this, 'UploadBucketName', { value: this.uploadBucket.bucketName });
+    if (this.exportBucket !== undefined) new CfnOutput(this, 'ExportBucketName', { value: this.exportBucket.bucketName });
     new CfnOutput(this, 'DomainEventsQueueUrl', { value: this.domainEvents.queueUrl });
     if (this.vectorBucketPrefix !== undefined) new CfnOutput(this, 'VectorBucketPrefix', { value: this.vectorBucketPrefix });
     new CfnOutput(this, 'CursorSecretArn', { value: this.cursorSecret.secretArn });
@@ -1075,6 +1109,39 @@ export class TenantryStack extends Stack {
       );
     }
 
+    // The exports bucket: exactly the actions of permissions.exportBucketS3. Object actions on its
+    // objects (it holds exports only, keyed per org and user by the store);
+    // s3:ListBucketMultipartUploads on the bucket itself.
+    const exportActions = exportBucketActionsByResource(p.exportBucketS3);
+    if (exportActions.objectActions.length > 0) {
+      role.addToPolicy(
+        new iam.PolicyStatement({
+          sid: 'ExportBucketObjects',
+          actions: exportActions.objectActions,
+          resources: [this.exportBucket!.arnForObjects('*')],
+        }),
+      );
+    }
+    if (exportActions.bucketActions.length > 0) {
+      role.addToPolicy(
+        new iam.PolicyStatement({
+          sid: 'ExportBucketUploads',
+          actions: exportActions.bucketActions,
+          resources: [this.exportBucket!.bucketArn],
+        }),
+      );
+    }
+    // Cognito: exactly the actions of permissions.cognito, on the stack's user pool only.
+    if (p.cognito.length > 0) {
+      role.addToPolicy(
+        new iam.PolicyStatement({
+          sid: 'UserPool',
+          actions: [...p.cognito],
+          resources: [this.userPool.userPoolArn],
+        }),
+      );
+    }
+
     // The vector buckets: exactly the actions of permissions.s3vectors, on the deployment's buckets
     // and the indexes in them (one per org, named by the store when the org first needs it: so
     // index/* under each bucket, and no other bucket).
@@ -1119,6 +1186,7 @@ export class TenantryStack extends Stack {
     if (config.environment.sesFromAddress) environment.SES_FROM_ADDRESS = settings.sesFromAddress;
     if (config.environment.sesConfigurationSet) environment.SES_CONFIGURATION_SET = this.mailConfigurationSet!.configurationSetName;
     if (config.environment.uploadBucket) environment.UPLOAD_BUCKET = this.uploadBucket.bucketName;
+    if (config.environment.exportBucket) environment.EXPORT_BUCKET = this.exportBucket!.bucketName;
     if (config.environment.vectorBuckets) {
       environment.VECTOR_BUCKET_PREFIX = this.vectorBucketPrefix!;
       environment.VECTOR_BUCKETS = String(this.vectorBuckets.length);
@@ -1322,6 +1390,17 @@ export class TenantryStack extends Stack {
       const resources = consumedQueue(q, `messages of queue ${q.id}`);
       fn.addEnvironment(queueUrlEnvName(q.id), resources.queue.queueUrl);
       f.queues.set(q.id, resources);
+    }
+    // A job that hands over to its next pass sends to its own queues (permissions.sendToOwnQueues),
+    // to no other (sqs:SendMessage also authorizes SendMessageBatch).
+    if (config.permissions.sendToOwnQueues && f.queues.size > 0) {
+      role.addToPolicy(
+        new iam.PolicyStatement({
+          sid: 'OwnQueues',
+          actions: ['sqs:SendMessage'],
+          resources: [...f.queues.values()].map((q) => q.queue.queueArn),
+        }),
+      );
     }
 
     // ---- the table's stream ----

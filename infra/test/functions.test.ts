@@ -97,11 +97,11 @@ const envOf = (s: Synth, name: string): Record<string, any> =>
 
 // ---- the file -----------------------------------------------------------------------------------
 describe('infra/functions.json', () => {
-  test('the repository file parses: organizations, invites, projects, notifications, files, chat, audit, cognito-triggers, org-purge', () => {
+  test('the repository file parses: organizations, invites, projects, notifications, files, chat, audit, exports, cognito-triggers, org-purge', () => {
     const registry = loadFunctionRegistry();
     assert.deepEqual(
       registry.functions.map((f) => f.name),
-      ['organizations', 'invites', 'projects', 'notifications', 'files', 'chat', 'audit', 'cognito-triggers', 'org-purge'],
+      ['organizations', 'invites', 'projects', 'notifications', 'files', 'chat', 'audit', 'exports', 'cognito-triggers', 'org-purge'],
     );
     // files: presigned uploads and downloads (its own credentials sign them), processing of new
     // uploads through a queue, malware scan results, a sweep of uploads that never arrived.
@@ -126,9 +126,23 @@ describe('infra/functions.json', () => {
     // chat reads the extracted text of processed files to ingest them
     const chat = registry.functions.find((f) => f.name === 'chat')!;
     assert.deepEqual([chat.permissions.s3, chat.environment.uploadBucket, chat.sources.s3, chat.sources.malwareScanResults], [['s3:GetObject'], true, null, false]);
+    // exports copies ready files' checked copies into an org's export
+    const exports = registry.functions.find((f) => f.name === 'exports')!;
+    assert.deepEqual([exports.permissions.s3, exports.environment.uploadBucket, exports.sources.s3, exports.sources.malwareScanResults], [['s3:GetObject'], true, null, false]);
+    // exports: zips in the exports bucket (multipart), its own work queue that it hands over to,
+    // and account erasure (AdminDeleteUser on the user pool)
+    assert.deepEqual(
+      [exports.environment.exportBucket, exports.permissions.exportBucketS3, exports.permissions.sendToOwnQueues, exports.permissions.cognito, exports.environment.userPoolId],
+      [true, ['s3:PutObject', 's3:GetObject', 's3:DeleteObject', 's3:AbortMultipartUpload', 's3:ListBucketMultipartUploads'], true, ['cognito-idp:AdminDeleteUser'], true],
+    );
+    assert.deepEqual(exports.sources.queues, [{ id: 'work', batchSize: 1, maxReceiveCount: 5, visibilityTimeoutSeconds: 6 * exports.timeoutSeconds }]);
+    for (const f of registry.functions) {
+      if (f.name === 'exports') continue;
+      assert.deepEqual([f.environment.exportBucket, f.permissions.exportBucketS3, f.permissions.sendToOwnQueues, f.permissions.cognito], [false, [], false, []], f.name);
+    }
     // nobody else acts on the bucket or takes scan results
     for (const f of registry.functions) {
-      if (f.name === 'files' || f.name === 'org-purge' || f.name === 'chat') continue;
+      if (f.name === 'files' || f.name === 'org-purge' || f.name === 'chat' || f.name === 'exports') continue;
       assert.deepEqual([f.permissions.s3, f.environment.uploadBucket, f.sources.s3, f.sources.malwareScanResults], [[], false, null, false], f.name);
     }
     const purge = registry.functions.find((f) => f.name === 'org-purge')!;
@@ -402,7 +416,7 @@ describe('functions.json is read strictly: a clear error naming the function and
       (r) => {
         for (const f of r.functions) f.sources.malwareScanResults = true;
       },
-      /sources\.malwareScanResults is claimed by 9 functions .*at most 5 targets/,
+      /sources\.malwareScanResults is claimed by 10 functions .*at most 5 targets/,
     ],
     ['a secret from context', (r) => (r.functions[0].environment.fromContext = { API_KEY: 'apiKey' }), /"organizations": environment\.fromContext\.API_KEY: must not carry a secret/],
     ['a variable the stack sets', (r) => (r.functions[0].environment.fromContext = { TABLE_NAME: 'x' }), /"organizations".*the stack sets TABLE_NAME itself/],

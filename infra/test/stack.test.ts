@@ -14,7 +14,7 @@ import {
   vectorBucketNames,
   vectorBucketPrefix,
 } from '../lib/functions';
-import { UPLOAD_ACCESS_LOG_PREFIX } from '../lib/tenantry-stack';
+import { EXPORT_ACCESS_LOG_PREFIX, UPLOAD_ACCESS_LOG_PREFIX } from '../lib/tenantry-stack';
 import {
   PROD_CONTEXT,
   allSourcesRegistry,
@@ -501,8 +501,17 @@ describe('functions', () => {
     assert.deepEqual(withVar('SES_CONFIGURATION_SET').sort(), ['invites', 'notifications']);
     assert.deepEqual(withVar('API_URL'), ['notifications']);
     // the files function (presigned uploads and downloads, processing), chat (reads the extracted
-    // text it ingests) and org-purge (deletes an org's objects) name the upload bucket
-    assert.deepEqual(withVar('UPLOAD_BUCKET'), ['chat', 'files', 'org-purge']);
+    // text it ingests), exports (copies files into an org's export) and org-purge (deletes an
+    // org's objects) name the upload bucket
+    assert.deepEqual(withVar('UPLOAD_BUCKET'), ['chat', 'exports', 'files', 'org-purge']);
+    // exports alone names the exports bucket, and its own work queue
+    const exportBucketId = s.stack.getLogicalId(s.stack.exportBucket!.node.defaultChild as any);
+    assert.deepEqual(withVar('EXPORT_BUCKET'), ['exports']);
+    assert.deepEqual(
+      resources(s.template, 'AWS::Lambda::Function')[functionLogicalId(s, 'exports')].Properties!.Environment.Variables.EXPORT_BUCKET,
+      { Ref: exportBucketId },
+    );
+    assert.deepEqual(withVar('QUEUE_URL_WORK'), ['exports']);
     // chat (its orgs' indexes) and org-purge (deletes a purged org's index) the vector buckets
     assert.deepEqual(withVar('VECTOR_BUCKET_PREFIX'), ['chat', 'org-purge']);
     assert.deepEqual(withVar('VECTOR_BUCKETS'), ['chat', 'org-purge']);
@@ -800,7 +809,10 @@ describe('IAM: one role per function, only the actions it uses', () => {
       const bucketArn = { 'Fn::GetAtt': [bucketId, 'Arn'] };
       const objects = (prefix: string) => JSON.stringify({ 'Fn::Join': ['', [bucketArn, `/${prefix}*`]] });
       for (const [name, { config }] of s.stack.functions) {
-        const stmts = roleStatements(s.template, roleLogicalId(s, name)).filter((x) => JSON.stringify(x.Action).includes('s3:'));
+        // (the exports bucket's statements are checked on their own, below)
+        const stmts = roleStatements(s.template, roleLogicalId(s, name)).filter(
+          (x) => JSON.stringify(x.Action).includes('s3:') && !String(x.Sid).startsWith('ExportBucket'),
+        );
         const declared = [...config.permissions.s3];
         const objectActions = declared.filter((a) => a !== 's3:ListBucket').sort();
         const granted = stmts.flatMap((x) => ([] as string[]).concat(x.Action)).sort();
@@ -832,14 +844,16 @@ describe('IAM: one role per function, only the actions it uses', () => {
       const s = stage(st);
       const actions = (name: string) =>
         roleStatements(s.template, roleLogicalId(s, name))
-          .filter((x) => JSON.stringify(x.Action).includes('s3:'))
+          .filter((x) => JSON.stringify(x.Action).includes('s3:') && !String(x.Sid).startsWith('ExportBucket'))
           .flatMap((x) => ([] as string[]).concat(x.Action))
           .sort();
       assert.deepEqual(actions('files'), ['s3:DeleteObject', 's3:GetObject', 's3:PutObject'], st);
       assert.deepEqual(actions('org-purge'), ['s3:DeleteObject', 's3:ListBucket'], st);
       assert.deepEqual(actions('chat'), ['s3:GetObject'], st);
+      // exports copies ready files' checked copies into an org's export
+      assert.deepEqual(actions('exports'), ['s3:GetObject'], st);
       for (const name of s.stack.functions.keys()) {
-        if (!['files', 'org-purge', 'chat'].includes(name)) assert.deepEqual(actions(name), [], `${st} ${name}`);
+        if (!['files', 'org-purge', 'chat', 'exports'].includes(name)) assert.deepEqual(actions(name), [], `${st} ${name}`);
         assert.ok(!roleStatements(s.template, roleLogicalId(s, name)).some((x) => x.Sid === 'ReadUploads'), name);
       }
       const files = roleStatements(s.template, roleLogicalId(s, 'files')).find((x) => x.Sid === 'UploadBucketObjects');
@@ -848,6 +862,126 @@ describe('IAM: one role per function, only the actions it uses', () => {
     // an S3 source without permissions.s3 (fixture test-cleanup): no S3 action at all
     const cleanup = roleStatements(everything.template, roleLogicalId(everything, 'test-cleanup'));
     assert.ok(!JSON.stringify(cleanup).includes('"s3:'), JSON.stringify(cleanup));
+  });
+
+  test('the exports bucket: exactly permissions.exportBucketS3, objects on its objects, ListBucketMultipartUploads on the bucket; exports alone', () => {
+    for (const s of [stage('dev'), stage('prod'), everything]) {
+      const bucketId = s.stack.getLogicalId(s.stack.exportBucket!.node.defaultChild as any);
+      const bucketArn = { 'Fn::GetAtt': [bucketId, 'Arn'] };
+      for (const [name, { config }] of s.stack.functions) {
+        const stmts = roleStatements(s.template, roleLogicalId(s, name)).filter((x) => JSON.stringify(x.Resource).includes(bucketId));
+        const declared = [...config.permissions.exportBucketS3].sort();
+        assert.deepEqual(stmts.flatMap((x) => ([] as string[]).concat(x.Action)).sort(), declared, `${name}: exactly the declared actions`);
+        for (const st of stmts) {
+          assert.equal(st.Effect, 'Allow', name);
+          assert.equal(st.Condition, undefined, name);
+          if (st.Sid === 'ExportBucketObjects') {
+            assert.ok(!([] as string[]).concat(st.Action).includes('s3:ListBucketMultipartUploads'), name);
+            assert.deepEqual(st.Resource, { 'Fn::Join': ['', [bucketArn, '/*']] }, `${name}: the bucket's objects`);
+          } else {
+            assert.equal(st.Sid, 'ExportBucketUploads', name);
+            assert.equal(st.Action, 's3:ListBucketMultipartUploads', name);
+            assert.deepEqual(st.Resource, bucketArn, `${name}: the bucket itself`);
+          }
+        }
+      }
+    }
+    const s = stage('prod');
+    const holders = [...s.stack.functions.keys()].filter((name) => roleStatements(s.template, roleLogicalId(s, name)).some((x) => String(x.Sid).startsWith('ExportBucket')));
+    assert.deepEqual(holders, ['exports']);
+    const exportsActions = roleStatements(s.template, roleLogicalId(s, 'exports'))
+      .filter((x) => String(x.Sid).startsWith('ExportBucket'))
+      .flatMap((x) => ([] as string[]).concat(x.Action))
+      .sort();
+    assert.deepEqual(exportsActions, ['s3:AbortMultipartUpload', 's3:DeleteObject', 's3:GetObject', 's3:ListBucketMultipartUploads', 's3:PutObject']);
+  });
+
+  test('the exports bucket: private, SSE-S3, TLS only, access-logged, unversioned; exports expire after 7 days, incomplete multipart uploads after 1', () => {
+    for (const st of STAGES) {
+      const s = stage(st);
+      const bucketId = s.stack.getLogicalId(s.stack.exportBucket!.node.defaultChild as any);
+      const bucket = resources(s.template, 'AWS::S3::Bucket')[bucketId].Properties!;
+      assert.deepEqual(bucket.PublicAccessBlockConfiguration, {
+        BlockPublicAcls: true,
+        BlockPublicPolicy: true,
+        IgnorePublicAcls: true,
+        RestrictPublicBuckets: true,
+      }, st);
+      assert.deepEqual(bucket.BucketEncryption, { ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }] }, st);
+      assert.deepEqual(bucket.OwnershipControls, { Rules: [{ ObjectOwnership: 'BucketOwnerEnforced' }] }, st);
+      assert.equal(bucket.VersioningConfiguration, undefined, `${st}: unversioned`);
+      assert.equal(bucket.CorsConfiguration, undefined, `${st}: no CORS (downloads follow a presigned link)`);
+      assert.deepEqual(bucket.LoggingConfiguration, {
+        DestinationBucketName: { Ref: s.stack.getLogicalId(s.stack.accessLogBucket.node.defaultChild as any) },
+        LogFilePrefix: 'export-bucket/',
+      }, st);
+      const rules = bucket.LifecycleConfiguration.Rules;
+      assert.deepEqual(
+        rules.find((r: any) => r.Id === 'expire-exports'),
+        { Id: 'expire-exports', ExpirationInDays: 7, Status: 'Enabled' },
+        st,
+      );
+      assert.deepEqual(
+        rules.find((r: any) => r.Id === 'abort-incomplete-multipart-uploads'),
+        { Id: 'abort-incomplete-multipart-uploads', AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 }, Status: 'Enabled' },
+        st,
+      );
+      assert.equal(rules.length, 2, st);
+      // TLS only (and TLS 1.2 at least), in the bucket policy
+      const policies = Object.values(resources(s.template, 'AWS::S3::BucketPolicy')).filter((p) => p.Properties!.Bucket.Ref === bucketId);
+      assert.equal(policies.length, 1, st);
+      const denies = policies[0].Properties!.PolicyDocument.Statement.filter((x: any) => x.Effect === 'Deny');
+      assert.ok(denies.some((x: any) => JSON.stringify(x.Condition) === JSON.stringify({ Bool: { 'aws:SecureTransport': 'false' } })), st);
+      assert.ok(denies.some((x: any) => JSON.stringify(x.Condition).includes('s3:TlsVersion')), st);
+    }
+    // a registry without a function that uses it: no exports bucket
+    const registry = { functions: loadFunctionRegistry().functions.filter((f) => f.name !== 'exports') };
+    const without = synth({ functions: registry, routes: { routes: loadRouteManifest().routes.filter((r) => r.function !== 'exports') } });
+    assert.equal(without.stack.exportBucket, undefined);
+    assert.equal(Object.keys(resources(without.template, 'AWS::S3::Bucket')).length, 2);
+  });
+
+  test('Cognito: exactly permissions.cognito (exports: AdminDeleteUser) on the stack\'s user pool only', () => {
+    for (const s of [stage('dev'), stage('prod'), everything]) {
+      const poolArn = { 'Fn::GetAtt': [s.stack.getLogicalId(s.stack.userPool.node.defaultChild as any), 'Arn'] };
+      for (const [name, { config }] of s.stack.functions) {
+        const stmts = roleStatements(s.template, roleLogicalId(s, name)).filter((x) => JSON.stringify(x.Action).includes('cognito-idp:'));
+        if (config.permissions.cognito.length === 0) {
+          assert.deepEqual(stmts, [], `${name} may not act on the user pool`);
+          continue;
+        }
+        assert.equal(stmts.length, 1, name);
+        assert.equal(stmts[0].Sid, 'UserPool', name);
+        assert.deepEqual(([] as string[]).concat(stmts[0].Action).sort(), [...config.permissions.cognito].sort(), name);
+        assert.deepEqual(stmts[0].Resource, poolArn, `${name}: the stack's user pool only`);
+      }
+    }
+    const s = stage('prod');
+    const holders = [...s.stack.functions.keys()].filter((name) => roleActions(s.template, roleLogicalId(s, name)).some((a) => a.startsWith('cognito-idp:')));
+    assert.deepEqual(holders, ['exports']);
+    const stmt = roleStatements(s.template, roleLogicalId(s, 'exports')).find((x) => x.Sid === 'UserPool');
+    assert.equal(stmt.Action, 'cognito-idp:AdminDeleteUser');
+  });
+
+  test('SQS: a function with permissions.sendToOwnQueues sends to its own queues only (exports: its work queue)', () => {
+    for (const s of [stage('dev'), stage('prod'), everything]) {
+      for (const [name, f] of s.stack.functions) {
+        const stmt = roleStatements(s.template, roleLogicalId(s, name)).find((x) => x.Sid === 'OwnQueues');
+        if (!f.config.permissions.sendToOwnQueues) {
+          assert.equal(stmt, undefined, name);
+          continue;
+        }
+        assert.equal(stmt.Action, 'sqs:SendMessage', name);
+        const own = [...f.queues.values()].map((q) => ({ 'Fn::GetAtt': [s.stack.getLogicalId(q.queue.node.defaultChild as any), 'Arn'] }));
+        assert.deepEqual(([] as unknown[]).concat(stmt.Resource), own, name);
+      }
+    }
+    const s = stage('prod');
+    const work = s.stack.functions.get('exports')!.queues.get('work')!;
+    const queue = resources(s.template, 'AWS::SQS::Queue')[s.stack.getLogicalId(work.queue.node.defaultChild as any)].Properties!;
+    assert.equal(queue.VisibilityTimeout, 5400);
+    assert.equal(queue.RedrivePolicy.maxReceiveCount, 5);
+    assert.deepEqual(queue.RedrivePolicy.deadLetterTargetArn, { 'Fn::GetAtt': [s.stack.getLogicalId(work.deadLetterQueue.node.defaultChild as any), 'Arn'] });
   });
 
   test('Bedrock: exactly the actions of permissions.bedrock, on exactly the models of bedrockModels, for the functions that list them', () => {
@@ -1001,8 +1135,8 @@ describe('upload bucket', () => {
     stage('prod').template.hasResource('AWS::S3::Bucket', { DeletionPolicy: 'Retain' });
     stage('prod').template.resourceCountIs('Custom::S3AutoDeleteObjects', 0);
     stage('dev').template.hasResource('AWS::S3::Bucket', { DeletionPolicy: 'Delete' });
-    // Changed on purpose: 2 in dev, the upload bucket and its access-log bucket.
-    stage('dev').template.resourceCountIs('Custom::S3AutoDeleteObjects', 2);
+    // Changed on purpose: 3 in dev, the upload bucket, its access-log bucket and the exports bucket.
+    stage('dev').template.resourceCountIs('Custom::S3AutoDeleteObjects', 3);
   });
 
   test('with context bucketVersioning=true: versioned, and noncurrent versions (and lone delete markers) expire after 1 day', () => {
@@ -1243,9 +1377,11 @@ describe('access-log bucket (the upload bucket\'s server access logs)', () => {
       assert.equal(expire.Status, 'Enabled');
     });
 
-    test(`${st}: TLS only, and only S3's log delivery for the upload bucket may write, under its prefix`, () => {
+    // Changed on purpose: the exports bucket's access logs go here too, under their own prefix.
+    test(`${st}: TLS only, and only S3's log delivery for the upload and exports buckets may write, each under its prefix`, () => {
       const { s, id } = logBucket(st);
       const uploadId = s.stack.getLogicalId(s.stack.uploadBucket.node.defaultChild as any);
+      const exportId = s.stack.getLogicalId(s.stack.exportBucket!.node.defaultChild as any);
       const policy = Object.values(resources(s.template, 'AWS::S3::BucketPolicy')).find(
         (p) => JSON.stringify(p.Properties!.Bucket) === JSON.stringify({ Ref: id }),
       );
@@ -1256,11 +1392,16 @@ describe('access-log bucket (the upload bucket\'s server access logs)', () => {
       const allows = statements.filter(
         (x) => x.Effect === 'Allow' && !(st === 'dev' && JSON.stringify(x.Principal).includes('CustomS3AutoDeleteObjectsCustomResourceProviderRole')),
       );
-      assert.equal(allows.length, 1, JSON.stringify(allows));
-      assert.deepEqual(allows[0].Principal, { Service: 'logging.s3.amazonaws.com' });
-      assert.equal(allows[0].Action, 's3:PutObject');
-      assert.deepEqual(allows[0].Condition.ArnLike['aws:SourceArn'], { 'Fn::GetAtt': [uploadId, 'Arn'] });
-      assert.ok(JSON.stringify(allows[0].Resource).includes(`/${UPLOAD_ACCESS_LOG_PREFIX}*`));
+      assert.equal(allows.length, 2, JSON.stringify(allows));
+      for (const [allow, source, prefix] of [
+        [allows[0], uploadId, UPLOAD_ACCESS_LOG_PREFIX],
+        [allows[1], exportId, EXPORT_ACCESS_LOG_PREFIX],
+      ] as const) {
+        assert.deepEqual(allow.Principal, { Service: 'logging.s3.amazonaws.com' });
+        assert.equal(allow.Action, 's3:PutObject');
+        assert.deepEqual(allow.Condition.ArnLike['aws:SourceArn'], { 'Fn::GetAtt': [source, 'Arn'] });
+        assert.ok(JSON.stringify(allow.Resource).includes(`/${prefix}*`));
+      }
     });
   }
 

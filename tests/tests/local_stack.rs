@@ -104,7 +104,8 @@ async fn sign_up_log_in_and_use_the_api() {
 
     // the runner answers as the function's own handler does for the same caller and route
     let direct = organizations::router(s.store.clone()).0;
-    let caller = testkit::Caller { sub: me["userId"].as_str().unwrap().into(), email: "ada@example.com".into(), email_verified: true, groups: vec![], orgs: vec![] };
+    let caller =
+        testkit::Caller { sub: me["userId"].as_str().unwrap().into(), email: "ada@example.com".into(), email_verified: true, groups: vec![], orgs: vec![] };
     let handler = testkit::ApiCall::get(&org_path).by(&caller).send(&direct).await;
     let (status, via_runner) = call(&s.app, "GET", &org_path, Some(&ada), None).await;
     assert_eq!((status, &via_runner), (handler.status, &handler.body));

@@ -44,6 +44,7 @@ fn event(kind: EventKind, org: OrgId) -> DomainEvent {
         file_status: None,
         rendition: None,
         invitation_id: None,
+        export_id: None,
         request: None,
         ttl: 1_800_000_000,
     }

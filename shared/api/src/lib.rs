@@ -26,6 +26,6 @@ pub use json::{JsonBody, MAX_BODY_BYTES, OptionalJsonBody, parse as parse_json};
 pub use lambda::{init_tracing, run};
 pub use pagination::PageQuery;
 pub use params::Params;
-pub use problem::{ApiError, ApiResult, PROBLEM_JSON};
+pub use problem::{ApiError, ApiResult, PROBLEM_JSON, ProblemOrg};
 pub use rate::{RATELIMIT, RATELIMIT_POLICY};
 pub use routes::{RouteInfo, RouteState, RouteTable, SchemaFn, Tag, finish, finish_with};

@@ -20,15 +20,26 @@ pub struct ApiError {
     pub detail: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
+    /// The organizations a refusal is about (the erasure of an account that is the last owner
+    /// of some), each with its `id` and `name`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub orgs: Option<Box<Vec<ProblemOrg>>>,
     #[serde(skip)]
     pub retry_after: Option<u64>,
+}
+
+/// An organization named by a problem.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+pub struct ProblemOrg {
+    pub id: String,
+    pub name: String,
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
 
 impl ApiError {
     pub fn new(status: StatusCode, slug: &str, title: &'static str) -> Self {
-        ApiError { kind: format!("{TYPE_BASE}{slug}"), title, status: status.as_u16(), detail: None, errors: Vec::new(), retry_after: None }
+        ApiError { kind: format!("{TYPE_BASE}{slug}"), title, status: status.as_u16(), detail: None, errors: Vec::new(), orgs: None, retry_after: None }
     }
 
     pub fn detail(mut self, detail: impl Into<String>) -> Self {

@@ -52,7 +52,12 @@ impl RateLayer {
     pub(crate) fn new(store: Store, routes: &[RouteInfo]) -> Arc<RateLayer> {
         let routes = routes
             .iter()
-            .map(|r| ((r.method.clone(), r.path), RouteRate { class: r.rate_class, public: r.public, in_org: r.path.starts_with("/orgs/{orgId}"), read: r.method == Method::GET }))
+            .map(|r| {
+                (
+                    (r.method.clone(), r.path),
+                    RouteRate { class: r.rate_class, public: r.public, in_org: r.path.starts_with("/orgs/{orgId}"), read: r.method == Method::GET },
+                )
+            })
             .collect();
         Arc::new(RateLayer { store, routes })
     }
@@ -70,7 +75,7 @@ pub(crate) async fn layer(State(layer): State<Arc<RateLayer>>, req: Request, nex
     let Some(who) = who else {
         return next.run(req).await; // the handler answers 401
     };
-    let gate = RateGate::new(&who, route.class, claimed);
+    let gate = if route.in_org || route.read { RateGate::new(&who, route.class, claimed) } else { RateGate::holding_writes(&who, route.class) };
     let mut response = if route.in_org {
         let response = gate.scope(next.run(req)).await;
         if gate.charged().await {
@@ -81,17 +86,20 @@ pub(crate) async fn layer(State(layer): State<Arc<RateLayer>>, req: Request, nex
                 _ => response,
             }
         }
-    } else if route.read {
-        // a read changes nothing: its answer is dropped when the charge refuses it
-        let (charged, response) = futures::join!(layer.store.charge_unscoped(&gate), next.run(req));
-        match charged {
-            Ok(()) => response,
-            Err(e) => ApiError::from(e).into_response(),
-        }
     } else {
-        match layer.store.charge_unscoped(&gate).await {
-            Ok(()) => next.run(req).await,
-            Err(e) => ApiError::from(e).into_response(),
+        // Outside orgs the caller's own buckets are charged concurrently with the handler: a
+        // read's answer is dropped when the charge refuses it; a write's writes wait for the
+        // charge (the store holds them), so a refused write does nothing.
+        let (charged, response) = futures::join!(layer.store.charge_unscoped(&gate), gate.scope(next.run(req)));
+        match charged {
+            Err(e @ DomainError::RateLimited { .. }) => ApiError::from(e).into_response(),
+            Err(e) if route.read => ApiError::from(e).into_response(),
+            // a failed charge was made again by the handler's first write (or it wrote nothing)
+            _ if gate.refused().await => {
+                let retry_after_secs = gate.headline().await.map_or(60, |q| q.reset_secs);
+                ApiError::from(DomainError::RateLimited { what: route.class.what(), retry_after_secs }).into_response()
+            }
+            _ => response,
         }
     };
     if let Some(quota) = gate.headline().await {

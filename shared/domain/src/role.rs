@@ -63,6 +63,8 @@ pub enum Action {
     ReadAudit,
     /// Recompute the org's audit hash chain.
     VerifyAudit,
+    /// Export all of the org's data (members, workload, files, conversations, audit).
+    ExportOrg,
 }
 
 /// The permission table: the lowest role allowed to perform each action.
@@ -82,6 +84,7 @@ const fn minimum_role(action: Action) -> Role {
         Action::TransferOwnership => Role::Owner,
         Action::ReadAudit => Role::Admin,
         Action::VerifyAudit => Role::Owner,
+        Action::ExportOrg => Role::Owner,
     }
 }
 

@@ -190,6 +190,7 @@ async fn run(args: Args) -> Result<ExitCode, Error> {
         endpoint: &endpoint,
         user_pool_id: &resources.user_pool_id,
         upload_bucket: &resources.upload_bucket,
+        export_bucket: &resources.export_bucket,
         vector_buckets: &resources.vector_buckets,
         s3: &s3,
         templates: &templates,
@@ -276,6 +277,8 @@ struct Ctx<'a> {
     user_pool_id: &'a str,
     /// The bench stack's upload bucket (`provision` made it).
     upload_bucket: &'a str,
+    /// The bench stack's exports bucket (`provision` made it).
+    export_bucket: &'a str,
     /// The bench stack's vector buckets (`provision` made them).
     vector_buckets: &'a store::VectorBuckets,
     /// On the local endpoint, buckets addressed by path.
@@ -316,6 +319,9 @@ fn function_env(ctx: &Ctx, def: &FunctionDef, table: &str) -> Vec<(String, Strin
     }
     if def.environment.upload_bucket {
         env.push(("UPLOAD_BUCKET".to_owned(), ctx.upload_bucket.to_owned()));
+    }
+    if def.environment.export_bucket {
+        env.push(("EXPORT_BUCKET".to_owned(), ctx.export_bucket.to_owned()));
     }
     if def.environment.vector_buckets {
         env.push((store::vectors::VECTOR_BUCKET_PREFIX_ENV.to_owned(), ctx.vector_buckets.prefix.clone()));
@@ -427,17 +433,27 @@ async fn prepare(ctx: &Ctx<'_>, s: &Scenario, store: &store::Store, fixture: &Fi
                 seed::ready_document(store, ctx.s3, ctx.upload_bucket, fixture, &text.0, i).await.map_err(|e| format!("seeding invocation {i}: {e}"))?;
             Prepared { document: Some(document), ..Prepared::default() }
         }
+        PerInvocation::StartedExport => {
+            let export = seed::started_export(store, fixture).await.map_err(|e| format!("seeding invocation {i}: {e}"))?;
+            Prepared { export: Some(export), ..Prepared::default() }
+        }
     };
     let event = ctx.templates.build(s, fixture, i, &prepared)?;
     Ok((Invocation::json(&event), prepared))
 }
 
-/// What is wrong after a successful answer: the invocation's org or project is still there,
-/// its removed member still has tasks, a mentioned member has no notification, a digest or
+/// What is wrong after a successful answer: the invocation's export is not complete, its org
+/// or project is still there, its removed member still has tasks, a mentioned member has no notification, a digest or
 /// held-back mail is still due, a bounced address is not suppressed, the upload was not
 /// processed to `ready` (with its sample's dimensions or pages), its scan result not recorded,
 /// an expired upload not swept, or a document's chunks not indexed.
 async fn check(store: &store::Store, fixture: &Fixture, prepared: &Prepared) -> Option<String> {
+    if let Some(export) = &prepared.export {
+        return match seed::export_problem(store, fixture, export).await {
+            Ok(problem) => problem.map(|p| format!("answered, but {p}")),
+            Err(e) => Some(format!("could not check export {}: {e}", export.export_id)),
+        };
+    }
     if let Some(document) = &prepared.document {
         return match seed::ingestion_problem(store, document).await {
             Ok(problem) => problem.map(|p| format!("answered, but {p}")),
@@ -720,6 +736,7 @@ mod tests {
             endpoint: "http://127.0.0.1:1",
             user_pool_id: "us-east-1_bench",
             upload_bucket: "tenantry-bench-uploads",
+            export_bucket: "tenantry-bench-exports",
             vector_buckets: &store::VectorBuckets { prefix: "tenantry-bench-vectors".into(), count: 1 },
             s3: &aws_sdk_s3::Client::from_conf(aws_sdk_s3::Config::builder().behavior_version(aws_sdk_s3::config::BehaviorVersion::latest()).build()),
             templates: &templates,
@@ -733,6 +750,9 @@ mod tests {
         assert_eq!(bucket("files").as_deref(), Some("tenantry-bench-uploads"));
         assert_eq!(bucket("org-purge").as_deref(), Some("tenantry-bench-uploads"));
         assert_eq!(bucket("organizations"), None);
+        let exports = function_env(&ctx, &scenarios::function("exports").unwrap(), "tenantry-bench-01");
+        assert!(exports.iter().any(|(k, v)| k == "EXPORT_BUCKET" && v == "tenantry-bench-exports"), "{exports:?}");
+        assert!(!function_env(&ctx, &scenarios::function("files").unwrap(), "tenantry-bench-01").iter().any(|(k, _)| k == "EXPORT_BUCKET"));
         // Chat's configuration, as `chat::AppState::from_platform` reads it.
         let chat = function_env(&ctx, &scenarios::function("chat").unwrap(), "tenantry-bench-01");
         let var = |name: &str| chat.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());

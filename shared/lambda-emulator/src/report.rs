@@ -297,7 +297,7 @@ impl Report {
              or `null` (schedules, EventBridge events), and the invocation's work done where it is checked (its org or \
              project purged, its removed member's tasks unassigned, each mentioned member notified, its digests and \
              held-back mail sent and rescheduled, its bounced address suppressed, its upload processed to `ready` with what \
-             the sample holds, its scan result recorded, its expired upload swept) / invocations. Peak RSS: the process's \
+             the sample holds, its scan result recorded, its expired upload swept, its export complete) / invocations. Peak RSS: the process's \
              high-water mark over all its invocations (`VmHWM`).\n",
         );
         let with_model: Vec<&ScenarioResult> = self.results.iter().filter(|r| r.model.is_some() || r.model_error.is_some()).collect();

@@ -12,7 +12,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde_json::{Value, json};
 
 use crate::runtime_api::request_id;
-use crate::seed::{CommentEvent, DeletedOrg, DeletedProject, DueDigests, ExpiredUpload, Fixture, Item, ReadyDocument, RemovedMember, Sample, Upload, User};
+use crate::seed::{
+    CommentEvent, DeletedOrg, DeletedProject, DueDigests, ExpiredUpload, Fixture, Item, ReadyDocument, RemovedMember, Sample, StartedExport, Upload, User,
+};
 
 /// An event kind Lambda delivers to a function, one per kind of source the registry declares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -143,6 +145,10 @@ pub enum PerInvocation {
     /// the invocation ([`crate::seed::ready_document`]): the invocation gets its
     /// `file.processed` event and must put its chunks into the org's vector index.
     ReadyDocument,
+    /// An export of the seeded org that its owner started just before the invocation
+    /// ([`crate::seed::started_export`]): the invocation gets its work queue's message and must
+    /// complete it in one pass.
+    StartedExport,
 }
 
 /// What was seeded for one invocation.
@@ -162,6 +168,8 @@ pub struct Prepared {
     pub expired_upload: Option<ExpiredUpload>,
     /// The invocation's ready document (ingestion).
     pub document: Option<ReadyDocument>,
+    /// The invocation's export (its work queue's message).
+    pub export: Option<StartedExport>,
 }
 
 /// An event to send. In paths, `{orgId}` and `{projectId}` (the workload's board) are
@@ -236,6 +244,11 @@ pub enum EventSpec {
     /// seeded org by its owner (with the request behind it), so every invocation appends an
     /// entry to the org's chain.
     AuditedEvent {
+        source: &'static str,
+    },
+    /// `events/sqs/<source>.json`: a batch of one SQS message of the exports function's work
+    /// queue, whose body is the invocation's export (as its start enqueues it).
+    ExportMessage {
         source: &'static str,
     },
 }
@@ -369,6 +382,13 @@ pub const SCENARIOS: &[Scenario] = &[
         event: EventSpec::AuditedEvent { source: "domain-event" },
         per_invocation: PerInvocation::Nothing,
     },
+    get("exports", "list exports", "/orgs/{orgId}/exports", &[], Who::Owner),
+    Scenario {
+        function: "exports",
+        name: "export an org (SQS)",
+        event: EventSpec::ExportMessage { source: "domain-event" },
+        per_invocation: PerInvocation::StartedExport,
+    },
     Scenario {
         function: "chat",
         name: "retrieval on 10,000 chunks",
@@ -385,6 +405,7 @@ impl Scenario {
             EventSpec::ChatTurn { .. } => Some(Who::Member),
             EventSpec::DomainEventMessage { .. }
             | EventSpec::AuditedEvent { .. }
+            | EventSpec::ExportMessage { .. }
             | EventSpec::OrgDeletionRecord
             | EventSpec::MemberRemovalRecord
             | EventSpec::ProjectDeletionRecord
@@ -404,7 +425,9 @@ impl Scenario {
             EventSpec::OrgDeletionRecord | EventSpec::MemberRemovalRecord | EventSpec::ProjectDeletionRecord | EventSpec::DomainEventRecords => Kind::Stream,
             EventSpec::Schedule { .. } => Kind::Schedule,
             EventSpec::MailFeedback { .. } | EventSpec::ScanResult { .. } => Kind::Bus,
-            EventSpec::UploadEvent { .. } | EventSpec::DomainEventMessage { .. } | EventSpec::AuditedEvent { .. } => Kind::Queue,
+            EventSpec::UploadEvent { .. } | EventSpec::DomainEventMessage { .. } | EventSpec::AuditedEvent { .. } | EventSpec::ExportMessage { .. } => {
+                Kind::Queue
+            }
         }
     }
 
@@ -506,7 +529,8 @@ impl Templates {
             | PerInvocation::NewUpload
             | PerInvocation::ScanResult
             | PerInvocation::ExpiredUpload
-            | PerInvocation::ReadyDocument => fixture.org_id.as_str(),
+            | PerInvocation::ReadyDocument
+            | PerInvocation::StartedExport => fixture.org_id.as_str(),
         };
         let workload = fixture.workload.as_ref();
         match scenario.event {
@@ -574,17 +598,10 @@ impl Templates {
             }
             EventSpec::DomainEventMessage { source } => {
                 let document = prepared.document.as_ref().ok_or_else(|| format!("invocation {i} has no document seeded"))?;
-                let mut event = self.sqs.get(source).cloned().ok_or_else(|| format!("no events/sqs/{source}.json"))?;
-                let message = event.pointer_mut("/Records/0").filter(|m| m.is_object()).ok_or_else(|| format!("events/sqs/{source}.json has no message"))?;
-                let queue = format!("{}-{}-{}", fixture.table, scenario.function, scenario.def().domain_event_queue.unwrap_or("events"));
-                put_message(message, document.event.clone(), &queue);
-                Ok(event)
+                self.sqs_message(source, document.event.clone(), &domain_event_queue(scenario, fixture))
             }
             EventSpec::AuditedEvent { source } => {
                 let owner = user(Who::Owner, fixture, i)?;
-                let mut event = self.sqs.get(source).cloned().ok_or_else(|| format!("no events/sqs/{source}.json"))?;
-                let message = event.pointer_mut("/Records/0").filter(|m| m.is_object()).ok_or_else(|| format!("events/sqs/{source}.json has no message"))?;
-                let queue = format!("{}-{}-{}", fixture.table, scenario.function, scenario.def().domain_event_queue.unwrap_or("events"));
                 let now = time::OffsetDateTime::now_utc();
                 let body = json!({
                     "id": ulid::Ulid::new().to_string(), "kind": "member.role_changed", "orgId": org_id, "actor": owner.sub,
@@ -592,8 +609,11 @@ impl Templates {
                     "request": {"requestId": request_id(), "sourceIp": "203.0.113.10", "userAgent": "tenantry-bench"},
                     "ttl": now.unix_timestamp() + store::EVENT_RETENTION_SECS,
                 });
-                put_message(message, body.to_string(), &queue);
-                Ok(event)
+                self.sqs_message(source, body.to_string(), &domain_event_queue(scenario, fixture))
+            }
+            EventSpec::ExportMessage { source } => {
+                let export = prepared.export.as_ref().ok_or_else(|| format!("invocation {i} has no export started"))?;
+                self.sqs_message(source, export.message.clone(), &format!("{}-{}-work", fixture.table, scenario.function))
             }
             EventSpec::ScanResult { source, .. } => {
                 let upload = fixture.upload.as_ref().ok_or_else(|| format!("{}: no processed upload seeded", scenario.name))?;
@@ -610,6 +630,14 @@ impl Templates {
                 Ok(event)
             }
         }
+    }
+
+    /// `events/sqs/<source>.json` as a fresh delivery of one message with `body` from `queue`.
+    fn sqs_message(&self, source: &str, body: String, queue: &str) -> Result<Value, String> {
+        let mut event = self.sqs.get(source).cloned().ok_or_else(|| format!("no events/sqs/{source}.json"))?;
+        let message = event.pointer_mut("/Records/0").filter(|m| m.is_object()).ok_or_else(|| format!("events/sqs/{source}.json has no message"))?;
+        put_message(message, body, queue);
+        Ok(event)
     }
 
     /// A REST proxy event; `params` has a value for every `{name}` of `resource`.
@@ -643,6 +671,12 @@ impl Templates {
         ctx["authorizer"] = json!({ "claims": user.claims() });
         e
     }
+}
+
+/// The queue of the domain events `scenario`'s function subscribes to, in the bench stack of
+/// `fixture`.
+fn domain_event_queue(scenario: &Scenario, fixture: &Fixture) -> String {
+    format!("{}-{}-{}", fixture.table, scenario.function, scenario.def().domain_event_queue.unwrap_or("events"))
 }
 
 /// Puts the `ObjectCreated` event of `upload` with `sequencer` into an SQS sample event (one
@@ -1077,8 +1111,30 @@ mod tests {
                 ..Prepared::default()
             },
             PerInvocation::ReadyDocument => Prepared { document: Some(ready_document()), ..Prepared::default() },
+            PerInvocation::StartedExport => Prepared { export: Some(started_export()), ..Prepared::default() },
             PerInvocation::Nothing => Prepared::default(),
         }
+    }
+
+    fn started_export() -> StartedExport {
+        let org = "01JDQ2V3X4Y5Z6A7B8C9D0E1F2";
+        StartedExport {
+            org_id: org.into(),
+            export_id: "01JDQ4E0000000000000000000".into(),
+            message: json!({"kind": "org", "orgId": org, "exportId": "01JDQ4E0000000000000000000"}).to_string(),
+        }
+    }
+
+    #[test]
+    fn an_export_pass_gets_its_started_export_from_the_work_queue() {
+        let t = Templates::load(&events_dir()).unwrap();
+        let f = fixture();
+        let e = t.build(scenario("export an org (SQS)"), &f, 0, &prepared(scenario("export an org (SQS)"))).unwrap();
+        let message = &e["Records"][0];
+        let target: store::ExportTarget = serde_json::from_str(message["body"].as_str().unwrap()).unwrap();
+        assert_eq!((target.export_id.as_str(), target.kind), ("01JDQ4E0000000000000000000", store::ExportKind::Org));
+        assert!(message["eventSourceARN"].as_str().unwrap().ends_with(&format!("{}-exports-work", f.table)), "{}", message["eventSourceARN"]);
+        assert!(t.build(scenario("export an org (SQS)"), &f, 0, &Prepared::default()).is_err(), "needs its started export");
     }
 
     #[test]
@@ -1103,7 +1159,7 @@ mod tests {
                 }
                 EventSpec::Schedule { schedule } => assert_eq!(e["detail"]["schedule"], schedule),
                 EventSpec::MailFeedback { .. } => assert_eq!(e["source"], "aws.ses"),
-                EventSpec::UploadEvent { .. } | EventSpec::DomainEventMessage { .. } | EventSpec::AuditedEvent { .. } => {
+                EventSpec::UploadEvent { .. } | EventSpec::DomainEventMessage { .. } | EventSpec::AuditedEvent { .. } | EventSpec::ExportMessage { .. } => {
                     assert_eq!(e["Records"][0]["eventSource"], "aws:sqs")
                 }
                 EventSpec::ScanResult { .. } => assert_eq!(e["source"], "aws.guardduty"),
@@ -1428,6 +1484,7 @@ mod tests {
                     let served = routes.iter().any(|(f, r)| *f == s.function && r.method.as_str() == "POST" && r.path == CHAT_MESSAGES);
                     assert!(served, "{}: {} serves no POST {CHAT_MESSAGES}", s.name, s.function);
                 }
+                EventSpec::ExportMessage { .. } => assert!(def.environment.export_bucket, "{}: {} has no exports bucket", s.name, s.function),
                 EventSpec::DomainEventMessage { .. } | EventSpec::AuditedEvent { .. } => {
                     assert!(def.domain_event_queue.is_some(), "{}: {} subscribes to no domain events", s.name, s.function)
                 }

@@ -14,7 +14,9 @@
 //! reservation just expired. For the chat function: a member's conversation with earlier
 //! turns; for retrieval, ready documents whose chunks are put straight into the org's vector
 //! index; and before each ingestion, a document processed to `ready` with 20 pages of
-//! extracted text, and the `file.processed` event its processing wrote.
+//! extracted text, and the `file.processed` event its processing wrote. For the exports
+//! function: before each pass, an export of the org that its owner starts (one at a time per
+//! org, so each pass must finish the one before).
 //!
 //! Each scenario gets its own table, made from `table.json` without the stream: the local
 //! endpoint (moto) deep-copies a table with its whole stream history for every item of every
@@ -1307,4 +1309,37 @@ mod tests {
         assert!(v.iter().all(|x| (-1.0..1.0).contains(x)));
         assert!(v.iter().sum::<f32>().abs() < 500.0, "centred");
     }
+}
+
+/// An export of the fixture's org that its owner started for one invocation of the exports
+/// function's work queue, and the message its start sends.
+#[derive(Debug, Clone)]
+pub struct StartedExport {
+    pub org_id: String,
+    pub export_id: String,
+    /// The work queue's message body (the job's target, as the function enqueues it).
+    pub message: String,
+}
+
+/// Has the fixture's owner start an export of the org, as `POST /orgs/{orgId}/exports` does.
+pub async fn started_export(store: &Store, fixture: &Fixture) -> Result<StartedExport, Error> {
+    let owner = fixture.owner.identity()?;
+    let org: OrgId = fixture.org_id.parse().map_err(invalid)?;
+    let scope = store.authorize(&owner, org, Action::ExportOrg).await?;
+    let job = store.start_org_export(&scope).await?;
+    let message = serde_json::to_string(&store::ExportTarget::of(&job))?;
+    Ok(StartedExport { org_id: fixture.org_id.clone(), export_id: job.id, message })
+}
+
+/// What is wrong with `export` after its pass: not complete (a pass of the seeded org fits in
+/// one invocation), or complete with no members written.
+pub async fn export_problem(store: &Store, fixture: &Fixture, export: &StartedExport) -> Result<Option<String>, Error> {
+    let org: OrgId = export.org_id.parse().map_err(invalid)?;
+    let scope = store.authorize(&fixture.owner.identity()?, org, Action::ExportOrg).await?;
+    let job = store.org_export(&scope, &export.export_id).await?;
+    Ok(match job.status {
+        store::ExportStatus::Complete if job.counts.get("members").copied().unwrap_or(0) > 0 => None,
+        store::ExportStatus::Complete => Some(format!("export {} is complete without its members ({:?})", job.id, job.counts)),
+        status => Some(format!("export {} is {status:?} after its pass{}", job.id, job.error.map(|e| format!(": {e}")).unwrap_or_default())),
+    })
 }

@@ -89,6 +89,7 @@ async fn run(listener: tokio::net::TcpListener, endpoint: &str) -> Result<(), pr
     println!("  Clock:   POST http://{addr}/local/clock  {{\"advanceSeconds\":3600}} fires what becomes due");
     println!("  CORS:    {} ({})", if cors.trim().is_empty() { "off" } else { cors.as_str() }, server::ALLOWED_ORIGINS_ENV);
     println!("  AWS:     {endpoint} (in memory; everything is gone when you stop)");
+    println!("  Table:   {} (DynamoDB on the AWS endpoint above)", resources.table);
     println!("  Stop:    Ctrl-C");
     println!();
     server::serve(listener, app)

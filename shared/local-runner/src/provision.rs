@@ -26,6 +26,8 @@ pub struct LocalResources {
     pub upload_bucket: String,
     /// The S3 Vectors buckets of the orgs' vector indexes.
     pub vector_buckets: VectorBuckets,
+    /// The private exports bucket.
+    pub export_bucket: String,
 }
 
 impl LocalResources {
@@ -83,25 +85,15 @@ pub async fn provision(config: &SdkConfig, endpoint: &str, table: &str) -> Resul
     mail_identity(config).await;
     let upload_bucket = upload_bucket(table);
     let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(config).force_path_style(true).build());
-    s3.create_bucket().bucket(&upload_bucket).send().await?;
-    s3.put_public_access_block()
-        .bucket(&upload_bucket)
-        .public_access_block_configuration(
-            aws_sdk_s3::types::PublicAccessBlockConfiguration::builder()
-                .block_public_acls(true)
-                .block_public_policy(true)
-                .ignore_public_acls(true)
-                .restrict_public_buckets(true)
-                .build(),
-        )
-        .send()
-        .await?;
+    private_bucket(&s3, &upload_bucket).await?;
+    let export_bucket = export_bucket(table);
+    private_bucket(&s3, &export_bucket).await?;
     let vector_buckets = vector_buckets(table);
     let s3vectors = aws_sdk_s3vectors::Client::new(config);
     for name in vector_buckets.bucket_names() {
         s3vectors.create_vector_bucket().vector_bucket_name(name).send().await?;
     }
-    Ok(LocalResources { endpoint: endpoint.to_owned(), table: table.to_owned(), user_pool_id, client_id, upload_bucket, vector_buckets })
+    Ok(LocalResources { endpoint: endpoint.to_owned(), table: table.to_owned(), user_pool_id, client_id, upload_bucket, vector_buckets, export_bucket })
 }
 
 /// Marks an email verified, as Cognito does when a sign-up is confirmed with an emailed code.
@@ -118,6 +110,29 @@ pub fn function_vars(app_url: &str, sends_mail: bool) -> HashMap<String, String>
         vars.insert("SES_FROM_ADDRESS".to_owned(), MAIL_FROM.to_owned());
     }
     vars
+}
+
+/// Creates a private bucket (public access blocked), as the stack's buckets are.
+pub async fn private_bucket(s3: &aws_sdk_s3::Client, bucket: &str) -> Result<(), Error> {
+    s3.create_bucket().bucket(bucket).send().await?;
+    s3.put_public_access_block()
+        .bucket(bucket)
+        .public_access_block_configuration(
+            aws_sdk_s3::types::PublicAccessBlockConfiguration::builder()
+                .block_public_acls(true)
+                .block_public_policy(true)
+                .ignore_public_acls(true)
+                .restrict_public_buckets(true)
+                .build(),
+        )
+        .send()
+        .await?;
+    Ok(())
+}
+
+/// The local exports bucket of the stack on `table`.
+pub fn export_bucket(table: &str) -> String {
+    format!("{table}-exports")
 }
 
 /// The local upload bucket of the stack on `table`.
@@ -141,6 +156,7 @@ pub fn platform(config: &SdkConfig, store: store::Store, app_url: &str, extra: H
     // One platform serves every function here, so it has what any of them is given.
     let mut vars = function_vars(app_url, true);
     vars.insert("UPLOAD_BUCKET".to_owned(), upload_bucket(store.table_name()));
+    vars.insert("EXPORT_BUCKET".to_owned(), export_bucket(store.table_name()));
     let vectors = vector_buckets(store.table_name());
     vars.insert(store::vectors::VECTOR_BUCKET_PREFIX_ENV.to_owned(), vectors.prefix);
     vars.insert(store::vectors::VECTOR_BUCKETS_ENV.to_owned(), vectors.count.to_string());

@@ -19,6 +19,7 @@ mod process;
 pub mod samples;
 mod sniff;
 mod text;
+pub mod zipwrite;
 
 pub use digest::sha256_hex;
 pub use limits::Limits;

@@ -66,6 +66,8 @@ pub struct Environment {
     /// `EVENT_QUEUES`: the queues of the domain events' subscribers (a JSON array of
     /// `{"kinds": [...], "queueUrl": "..."}`), for the function that fans the events out.
     pub event_queues: bool,
+    /// `EXPORT_BUCKET`: the private exports bucket's name.
+    pub export_bucket: bool,
     /// Optional variables taken from CDK context when given: variable → context key.
     pub from_context: serde_json::Map<String, Value>,
 }
@@ -92,6 +94,13 @@ pub struct Permissions {
     pub bedrock_models: Vec<&'static str>,
     /// Sends messages to the queues of the domain events' subscribers (the fan-out).
     pub send_to_event_queues: bool,
+    /// S3 actions on the objects of the exports bucket (`s3:ListBucketMultipartUploads` on the
+    /// bucket itself).
+    pub export_bucket_s3: Vec<&'static str>,
+    /// Sends messages to its own declared queues (a job that hands over to its next pass).
+    pub send_to_own_queues: bool,
+    /// Cognito user pool actions, on the stack's user pool only.
+    pub cognito: Vec<&'static str>,
 }
 
 /// What invokes the function.
@@ -506,6 +515,39 @@ times the timeout."
             routes: Some(|| audit::routes().routes().to_vec()),
             handlers: Some(|p| Ok(audit::handlers(p))),
             ..http_function("audit", "")
+        },
+        Function {
+            name: "exports",
+            description: "Tenantry exports and erasure: an org's data or a user's own data as one zip in S3 (resumable), presigned downloads, account erasure",
+            memory_mb: 256,
+            timeout_seconds: 900,
+            sizing_reason: "256 MB / 900 s: a pass holds one 5 MiB part, one 1 MiB range of a file and a page of 500 records \
+(well under 64 MB), and checkpoints after every part; it hands over to the next pass after 600 s (EXPORT_SLICE_SECONDS), \
+so any export finishes over several invocations. The queue's visibility timeout is 6 times the timeout. Its routes answer in \
+well under a second; DELETE /me erases in one request (an account with a few orgs takes seconds).",
+            environment: Environment { user_pool_id: true, upload_bucket: true, export_bucket: true, ..Default::default() },
+            permissions: Permissions {
+                // Erasure deletes conversations, inboxes and exports in batches; a user's
+                // export and erasure read the caller's orgs with one BatchGetItem.
+                dynamodb: [HTTP_TABLE_ACTIONS.as_slice(), &["BatchGetItem", "BatchWriteItem"]].concat(),
+                read_cursor_secret: true,
+                // Org exports copy ready files' checked copies.
+                s3: vec!["s3:GetObject"],
+                // Multipart upload of the zip, presigned downloads, deletion when withdrawn or
+                // erased, listing a withdrawn export's unfinished uploads to abort them.
+                export_bucket_s3: vec!["s3:PutObject", "s3:GetObject", "s3:DeleteObject", "s3:AbortMultipartUpload", "s3:ListBucketMultipartUploads"],
+                send_to_own_queues: true,
+                cognito: vec!["cognito-idp:AdminDeleteUser"],
+                ..Default::default()
+            },
+            sources: Sources {
+                http: true,
+                // One job per invocation; a pass re-sends its message when it hands over.
+                queues: vec![Queue { id: exports::WORK_QUEUE, batch_size: 1, max_receive_count: 5, visibility_timeout_seconds: 5400 }],
+                ..Default::default()
+            },
+            routes: Some(|| exports::routes().routes().to_vec()),
+            handlers: Some(|p| exports::handlers(p).map_err(|e| e.to_string())),
         },
         Function {
             name: "cognito-triggers",

@@ -233,6 +233,9 @@ pub struct DomainEvent {
     /// for days, and an account's erasure could not find an address here).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub invitation_id: Option<String>,
+    /// The export an `export.requested` event is about.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub export_id: Option<String>,
     /// Where the change came from, when an API request made it (the API Gateway request
     /// context): for the audit log.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -327,6 +330,7 @@ impl DomainEvent {
             file_status: None,
             rendition: None,
             invitation_id: None,
+            export_id: None,
             request: current_request(),
             ttl: store.clock.epoch() + EVENT_RETENTION_SECS,
         }

@@ -21,7 +21,7 @@ pub struct Branding {
 impl Store {
     /// Pending invitations addressed to `email` whose sort key starts with `prefix` (all of
     /// them, page by page, until `enough` says so).
-    async fn pending_to(&self, email: &Email, prefix: &str, enough: impl Fn(&[Invite]) -> bool) -> Result<Vec<Invite>, DomainError> {
+    pub(crate) async fn pending_to(&self, email: &Email, prefix: &str, enough: impl Fn(&[Invite]) -> bool) -> Result<Vec<Invite>, DomainError> {
         let mut found = Vec::new();
         let mut start = None;
         loop {

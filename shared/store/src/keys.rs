@@ -309,6 +309,8 @@ pub(crate) fn task_indexes(p: &OrgPartition, t: &crate::tasks::Task) -> Vec<Inde
     }
     indexes
 }
+pub(crate) const COMMENT_PREFIX: &str = "COMMENT#";
+pub(crate) const HISTORY_PREFIX: &str = "HISTORY#";
 pub(crate) fn comments_prefix(task: TaskId) -> String {
     format!("COMMENT#{task}#")
 }
@@ -406,6 +408,36 @@ pub(crate) fn audit_indexes(p: &OrgPartition, actor: &str, time: &str, seq: u64)
         IndexKey { index: Gsi::Two, pk: audit_day_pk(time.get(..10).unwrap_or(time)), sk: format!("{time}#{org}#{seq:010}") },
     ]
 }
+// exports
+pub(crate) const EXPORT_PREFIX: &str = "EXPORT#";
+/// An export of an org's data.
+pub(crate) fn org_export(p: &OrgPartition, id: &str) -> Key {
+    Key { pk: org_pk(p), sk: format!("{EXPORT_PREFIX}{id}") }
+}
+/// An export of a user's own data.
+pub(crate) fn user_export(user: &UserId, id: &str) -> Key {
+    Key { pk: user_pk(user), sk: format!("{EXPORT_PREFIX}{id}") }
+}
+/// One export at a time per org: the lock names the running one.
+pub(crate) fn org_export_lock(p: &OrgPartition) -> Key {
+    Key { pk: org_pk(p), sk: "EXPORT-LOCK".into() }
+}
+/// One export at a time per user.
+pub(crate) fn user_export_lock(user: &UserId) -> Key {
+    Key { pk: user_pk(user), sk: "EXPORT-LOCK".into() }
+}
+/// Where an export's zip lives in the exports bucket.
+pub(crate) fn org_export_object(org: OrgId, id: &str) -> String {
+    format!("orgs/{org}/{id}.zip")
+}
+pub(crate) fn user_export_object(user: &UserId, id: &str) -> String {
+    format!("users/{user}/{id}.zip")
+}
+/// The org's export sections read these sort-key prefixes of its partition.
+pub(crate) const ORG_SK: &str = "ORG";
+pub(crate) const CONVERSATION_PREFIX: &str = "CONV#";
+pub(crate) const NOTIFICATION_PREFIX: &str = "N#";
+pub(crate) const PREFERENCES_SK: &str = "PREFS";
 
 /// A key no item has: read once at init to open the connection to DynamoDB.
 pub(crate) fn warm_up() -> Key {

@@ -11,7 +11,9 @@ pub mod chat;
 mod comments;
 mod counters;
 mod entities;
+mod erase;
 mod events;
+mod exports;
 mod files;
 mod import;
 mod invites;
@@ -44,7 +46,12 @@ use domain::{Clock, DomainError};
 pub use audit::{AuditEntry, AuditFilter, AuditVerification, ChainBreak, Recorded};
 pub use comments::Comment;
 pub use entities::{Invite, InviteStatus, Member, Org, OrgStatus, SlugClaim, UsageCounter, UsageMonth, UserProfile};
+pub use erase::{ERASED_TEXT, ERASED_USER, Erasure};
 pub use events::{DomainEvent, EVENT_RETENTION_SECS, EventKind, PLATFORM_ACTOR, RequestMeta, USER_AGENT_CHARS, current_request, with_request};
+pub use exports::{
+    ExportJob, ExportKind, ExportObject, ExportPage, ExportRecord, ExportScope, ExportStatus, ExportTarget, LOCK_SECS, MAX_USER_EXPORT_ORGS, Section,
+    SectionCursor,
+};
 pub use files::{
     Arrival, Attachment, DERIVED_PREFIX, FileFilter, NewFile, Outcome, PROCESSING_DEADLINE_SECS, SCAN_CLEAN, SCAN_THREATS, StoredFile, UPLOAD_PREFIX,
     org_object_prefixes, parse_upload_key, sequencer_order,
@@ -206,6 +213,7 @@ impl Store {
     }
 
     async fn put_new(&self, item: Item, on_exists: DomainError) -> Result<(), DomainError> {
+        self.hold_for_charge().await?;
         self.client
             .put_item()
             .table_name(&*self.table)

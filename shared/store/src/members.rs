@@ -71,6 +71,11 @@ impl Store {
 
     /// Removes `target` (as read by the caller), or lets the caller leave when it is them.
     pub async fn remove_member(&self, scope: &OrgScope, target: &Member) -> Result<(), DomainError> {
+        self.remove_member_with(scope, target, &[]).await
+    }
+
+    /// [`Store::remove_member`] with more events in its transaction (`user.erased`).
+    pub(crate) async fn remove_member_with(&self, scope: &OrgScope, target: &Member, extra: &[DomainEvent]) -> Result<(), DomainError> {
         require_member(scope)?;
         let is_self = target.user_id == scope.user;
         check_removal(scope.role(), target.role, is_self)?;
@@ -87,6 +92,9 @@ impl Store {
         let owner_delta = -i64::from(target.role == Role::Owner);
         self.org_counters(&mut tx, &scope.partition, Deltas { owners: owner_delta, members: -1, seats: -1 });
         self.push_event(&mut tx, &DomainEvent::of_member(self, EventKind::MemberRemoved, scope.org_id(), &target.user_id, target.role, scope.user.as_str()))?;
+        for event in extra {
+            self.push_event(&mut tx, event)?;
+        }
         tx.run(self).await
     }
 

@@ -255,10 +255,10 @@ const MAIL_CLAIM_SECS: i64 = 60;
 /// Deferred mail and mail records outlive their use by this much.
 const MAIL_RECORD_SECS: i64 = 30 * 86_400;
 
-fn inbox_pk(org: OrgId, user: &UserId) -> String {
+pub(crate) fn inbox_pk(org: OrgId, user: &UserId) -> String {
     format!("NOTIF#{org}#{user}")
 }
-fn unread_pk(org: OrgId, user: &UserId) -> String {
+pub(crate) fn unread_pk(org: OrgId, user: &UserId) -> String {
     format!("NOTIF#{org}#{user}#UNREAD")
 }
 fn notification_key(org: OrgId, user: &UserId, id: &str) -> Key {
@@ -273,13 +273,19 @@ fn preferences_key(org: OrgId, user: &UserId) -> Key {
 /// Outside the inbox's partition: the record of a mail outlives the inbox (the mail telling
 /// a member they were removed is sent after their inbox is deleted).
 fn mail_key(org: OrgId, user: &UserId, id: &str) -> Key {
-    Key { pk: format!("MAIL#{org}#{user}"), sk: id.to_owned() }
+    Key { pk: mail_pk(org, user), sk: id.to_owned() }
+}
+pub(crate) fn mail_pk(org: OrgId, user: &UserId) -> String {
+    format!("MAIL#{org}#{user}")
 }
 fn deferred_key(org: OrgId, user: &UserId, id: &str) -> Key {
     Key { pk: inbox_pk(org, user), sk: format!("DEFER#{id}") }
 }
 fn suppression_key(email: &Email) -> Key {
-    Key { pk: format!("SUPPRESS#{}", email.folded()), sk: "SUPPRESS".into() }
+    Key { pk: suppression_pk(email), sk: "SUPPRESS".into() }
+}
+pub(crate) fn suppression_pk(email: &Email) -> String {
+    format!("SUPPRESS#{}", email.folded())
 }
 fn sweep_key(name: &str) -> Key {
     Key { pk: format!("SWEEP#{name}"), sk: "SWEEP".into() }

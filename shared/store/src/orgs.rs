@@ -397,6 +397,7 @@ impl Store {
     }
 
     pub(crate) async fn update_one(&self, key: &keys::Key, expr: Expr, on_fail: DomainError) -> Result<(), DomainError> {
+        self.hold_for_charge().await?;
         self.client
             .update_item()
             .table_name(&*self.table)

@@ -83,13 +83,28 @@ pub struct RateGate {
     class: RateClass,
     /// The orgs the caller's verified token names in its org claims (`tenantry_orgs`).
     claimed: Vec<OrgId>,
+    /// A write outside any org whose charge runs concurrently with the handler's reads: its
+    /// writes wait for the charge ([`Store::hold_for_charge`]), so a refused request writes
+    /// nothing.
+    holds_writes: bool,
     charge: tokio::sync::Mutex<Charge>,
 }
 
 impl RateGate {
     /// The gate of a request by `who`, whose verified token's org claims name `claimed`.
     pub fn new(who: &Identity, class: RateClass, claimed: Vec<OrgId>) -> Arc<RateGate> {
-        Arc::new(RateGate { user: who.user_id.clone(), class, claimed, charge: tokio::sync::Mutex::new(Charge::Pending) })
+        Arc::new(RateGate { user: who.user_id.clone(), class, claimed, holds_writes: false, charge: tokio::sync::Mutex::new(Charge::Pending) })
+    }
+
+    /// The gate of a write outside any org by `who`: charged concurrently with the handler,
+    /// whose writes wait for the charge.
+    pub fn holding_writes(who: &Identity, class: RateClass) -> Arc<RateGate> {
+        Arc::new(RateGate { user: who.user_id.clone(), class, claimed: Vec::new(), holds_writes: true, charge: tokio::sync::Mutex::new(Charge::Pending) })
+    }
+
+    /// Whether the request was refused.
+    pub async fn refused(&self) -> bool {
+        matches!(*self.charge.lock().await, Charge::Refused(_))
     }
 
     /// Runs `work` (a request's handler) with this gate as the request's.
@@ -122,7 +137,7 @@ fn current() -> Option<Arc<RateGate>> {
 /// `org` (a stranger's token cannot): the org's buckets may then be counted concurrently with
 /// the authorization.
 pub(crate) fn claimed_gate(user: &UserId, org: OrgId) -> Option<Arc<RateGate>> {
-    current().filter(|g| &g.user == user && g.claimed.contains(&org))
+    current().filter(|g| &g.user == user && !g.holds_writes && g.claimed.contains(&org))
 }
 
 /// One class's counts in an org's bucket after one request of a member was added.
@@ -212,14 +227,27 @@ impl Store {
         result
     }
 
+    /// Waits, before a write of the request being served, for its charge when the charge runs
+    /// concurrently with the handler (a write outside any org): the reads before it overlap
+    /// the charge, the writes follow it, and a refused request writes nothing
+    /// (`RateLimited`). Makes the charge itself if none is in flight (or it failed).
+    pub(crate) async fn hold_for_charge(&self) -> Result<(), DomainError> {
+        let Some(gate) = current().filter(|g| g.holds_writes) else { return Ok(()) };
+        self.charge_unscoped(&gate).await?; // the charge in flight holds the lock until it is settled
+        match &*gate.charge.lock().await {
+            Charge::Refused(quota) => Err(DomainError::RateLimited { what: gate.class.what(), retry_after_secs: quota.reset_secs }),
+            _ => Ok(()),
+        }
+    }
+
     /// Charges the request being served (if any, and if not yet) in the org of `scope`, once
     /// its authorization passed and nothing was counted with it (the token did not name the
     /// org): a member's request counts in the org's buckets (its own count and the org's), a
     /// platform operator's in the operator's own bucket in this org.
     pub(crate) async fn charge_in_org(&self, scope: &OrgScope) -> Result<(), DomainError> {
         let Some(gate) = current() else { return Ok(()) };
-        if gate.user != scope.user || gate.charged().await {
-            return Ok(()); // an authorization on someone else's behalf, or charged already
+        if gate.user != scope.user || gate.holds_writes || gate.charged().await {
+            return Ok(()); // an authorization on someone else's behalf, or charged (outside orgs)
         }
         if matches!(scope.access, Access::Member(_)) {
             let counted = self.count_in_org(&gate, &scope.partition).await?;

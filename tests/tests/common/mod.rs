@@ -37,6 +37,8 @@ pub struct Fixture {
     pub file: String,
     /// A conversation of the owner's, with one question and its answer.
     pub conversation: String,
+    /// A complete export of the org, made by its owner.
+    pub export: String,
     pub invite: String,
     pub token: String,
     pub newcomer: String,
@@ -104,7 +106,9 @@ impl Fixture {
                 .sign(&store.derived_key("unsubscribe"));
         let file = ready_file(store, &scope).await;
         let conversation = owned_conversation(store, &scope).await;
+        let export = complete_export(store, &scope).await;
         Fixture {
+            export,
             file,
             conversation,
             notification,
@@ -138,6 +142,7 @@ impl Fixture {
             .replace("{notificationId}", &self.notification)
             .replace("{fileId}", &self.file)
             .replace("{conversationId}", &self.conversation)
+            .replace("{exportId}", &self.export)
     }
 
     /// A call of `method` on `path` with `body`: JSON, or (a string) a CSV import or the
@@ -173,6 +178,21 @@ impl Fixture {
             Who::Anonymous => None,
         }
     }
+}
+
+/// A complete export of the org, and one of the owner's own data (the jobs as the exports
+/// function leaves them).
+async fn complete_export(store: &Store, scope: &store::OrgScope) -> String {
+    let job = store.start_org_export(scope).await.unwrap();
+    let own = store
+        .start_user_export(&domain::Identity { user_id: scope.user_id().clone(), email: None, email_verified: true, platform_admin: false })
+        .await
+        .unwrap();
+    for j in [&job, &own] {
+        let mut export = store.export_scope(&store::ExportTarget::of(j)).await.unwrap().unwrap();
+        store.finish_export(&mut export, Ok((Default::default(), 22))).await.unwrap();
+    }
+    job.id
 }
 
 /// A conversation of the owner's with a recorded turn (as the chat function records one).

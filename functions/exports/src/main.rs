@@ -1,0 +1,8 @@
+//! Lambda entry point: clients and configuration are built once, during init.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    api::init_tracing();
+    let platform = api::Platform::from_env().await?;
+    api::serve(exports::handlers(&platform)?).await
+}
