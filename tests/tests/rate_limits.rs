@@ -144,6 +144,29 @@ async fn a_stranger_hammering_an_org_spends_only_their_own_budget() {
 }
 
 #[tokio::test]
+async fn org_claims_decide_when_the_org_is_counted_and_a_refusal_gives_the_count_back() {
+    let w = world().await;
+    let removed = w.f.target.identity().user_id.to_string();
+    w.f.call("DELETE", &format!("/orgs/{{orgId}}/members/{removed}"), None).by(&w.f.owner).send(&w.router).await.expect(204);
+    // from now on (a new window): the org's limit is 5 a minute
+    let mut limits = PLAN.limits().rate_limits;
+    limits.org.requests = 5;
+    w.override_limits(json!({"limits": limits})).await.expect(200);
+    w.clock.advance(Duration::from_secs(60));
+    // a removed member's token still names the org: counted with the check, given back after it
+    let former = w.send_all((0..20).map(|_| w.list_projects(&w.f.target)).collect()).await;
+    assert_eq!(count(&former, 404), 20, "a former member sees nothing");
+    // a token issued before its holder joined does not name the org: counted after the check
+    let stale = Caller { orgs: Vec::new(), ..w.f.member.clone() };
+    for _ in 0..2 {
+        w.list_projects(&stale).send(&w.router).await.expect(200);
+    }
+    // the org's 5: 2 spent by the stale token, none by the former member
+    let members = w.send_all((0..6).map(|_| w.list_projects(&w.f.owner)).collect()).await;
+    assert_eq!(count(&members, 200), 3, "{:?}", members.iter().map(|r| r.status).collect::<Vec<_>>());
+}
+
+#[tokio::test]
 async fn an_operators_override_raises_the_limits_until_it_expires_and_is_recorded() {
     let w = world().await;
     let free = PLAN.limits().rate_limits;

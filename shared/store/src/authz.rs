@@ -70,7 +70,7 @@ impl Store {
                 if matches!(scope.access, Access::Member(_)) {
                     self.settle_in_org(&gate, &scope, counted).await?;
                 } else {
-                    self.give_back_counted(&gate, &counted).await;
+                    self.give_back_counted(&counted).await;
                     self.charge_in_org(&scope).await?;
                 }
                 scope
@@ -79,8 +79,8 @@ impl Store {
                 self.charge_in_org(&scope).await?;
                 scope
             }
-            (Err(e), Some(gate), Some(Ok(counted))) => {
-                self.give_back_counted(&gate, &counted).await;
+            (Err(e), Some(_), Some(Ok(counted))) => {
+                self.give_back_counted(&counted).await;
                 return Err(e);
             }
             (Err(e), _, _) => return Err(e),

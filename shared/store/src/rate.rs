@@ -140,21 +140,26 @@ pub(crate) fn claimed_gate(user: &UserId, org: OrgId) -> Option<Arc<RateGate>> {
     current().filter(|g| &g.user == user && !g.holds_writes && g.claimed.contains(&org))
 }
 
-/// One class's counts in an org's bucket after one request of a member was added.
+/// One bucket's count after one request was added to it unconditionally.
 #[derive(Debug)]
-pub(crate) struct Counted {
+pub(crate) struct Count {
     key: Key,
-    class: RateClass,
+    /// Its window's start.
     start: i64,
-    /// The member's requests in this window, this one included.
-    member: u64,
-    /// The whole org's.
-    org: u64,
+    /// The requests in this window, this one included.
+    n: u64,
 }
 
-/// The attribute of an org's bucket that counts one member's requests.
-fn member_attribute(user: &UserId) -> String {
-    format!("u#{user}")
+/// One class's counts after one request of a member was added: the member's own bucket in
+/// the org and the org's.
+#[derive(Debug)]
+pub(crate) struct Counted {
+    class: RateClass,
+    member: Count,
+    org: Count,
+    /// For an expensive class, the member's count is the attribute `u#{user}` of the org's
+    /// bucket item (one item: see [`Store::count_in_org`]).
+    member_attribute: Option<String>,
 }
 
 /// One bucket to charge.
@@ -264,57 +269,84 @@ impl Store {
         result
     }
 
-    /// Adds one request of the gate's caller to the org's bucket of every class the request
-    /// counts against: the org's count `n` and the member's own `u#{user}` in the same item,
-    /// in one `UpdateItem` each (all at once), unconditionally (the limits are the org's,
-    /// which may not be read yet), returning both counts. [`Store::settle_in_org`] then judges
-    /// them; a refused request gives its counts back.
+    /// Adds one request of the gate's caller to every bucket of the classes it counts against
+    /// in the org, unconditionally (the limits are the org's, which may not be read yet), all
+    /// at once, returning the counts; [`Store::settle_in_org`] then judges them and a refused
+    /// request gives its counts back.
+    ///
+    /// `requests`: the member's own bucket (`USER#{user}` / `RATE#{org}#requests#…`) and the
+    /// org's (`ORG#{org}` / `RATE#requests#…`), one `UpdateItem` each; items of constant size.
+    /// An expensive class: one `UpdateItem` of the org's bucket adding to its `n` and to the
+    /// member's `u#{user}` in the same item. One item orders both counts alike, so a member
+    /// bursting past their own small limit never makes their own requests within it look over
+    /// the org's (two items would count them in different orders); the item grows by one
+    /// attribute per member who used the class in that minute.
     pub(crate) async fn count_in_org(&self, gate: &RateGate, partition: &OrgPartition) -> Result<Vec<Counted>, DomainError> {
         let now = self.clock.epoch();
-        let member = member_attribute(&gate.user);
+        let org = partition.org_id().to_string();
         let counts = classes(gate.class).into_iter().map(|class| {
-            let bucket =
-                Bucket { class, key_pk: keys::org_pk(partition), key_sk_prefix: keys::org_rate_prefix(class.as_str()), policy: String::new(), limit: 0 };
-            let (key, start) = bucket_key(&bucket, now);
-            let member = member.clone();
+            let member = (keys::user_pk(&gate.user), keys::user_rate_prefix(&org, class.as_str()));
+            let whole = (keys::org_pk(partition), keys::org_rate_prefix(class.as_str()));
+            let attribute = format!("u#{}", gate.user);
             async move {
-                let out = self
-                    .client
-                    .update_item()
-                    .table_name(&*self.table)
-                    .set_key(Some(key.to_map()))
-                    .update_expression("ADD #n :one, #u :one SET #ttl = :ttl, #type = :type")
-                    .expression_attribute_names("#n", "n")
-                    .expression_attribute_names("#u", &member)
-                    .expression_attribute_names("#ttl", "ttl")
-                    .expression_attribute_names("#type", keys::TYPE)
-                    .expression_attribute_values(":one", n(1))
-                    .expression_attribute_values(":ttl", AttributeValue::N((start + 2 * RATE_WINDOW_SECS).to_string()))
-                    .expression_attribute_values(":type", s("rate"))
-                    .return_values(ReturnValue::UpdatedNew)
-                    .send()
-                    .await
-                    .map_err(tx::unexpected)?;
-                let count = |name: &str| {
-                    out.attributes.as_ref().and_then(|a| a.get(name)).and_then(|v| v.as_n().ok()).and_then(|v| v.parse::<u64>().ok()).unwrap_or(u64::MAX)
-                };
-                Ok::<Counted, DomainError>(Counted { class, start, member: count(&member), org: count("n"), key })
+                if class == RateClass::General {
+                    match futures::join!(self.count_one(member, None, now), self.count_one(whole, None, now)) {
+                        (Ok((member, _)), Ok((org, _))) => Ok(Counted { class, member, org, member_attribute: None }),
+                        (Ok((taken, _)), Err(e)) | (Err(e), Ok((taken, _))) => Err((Some(taken.key), e)),
+                        (Err(e), Err(_)) => Err((None, e)),
+                    }
+                } else {
+                    let (org, member) = self.count_one(whole, Some(&attribute), now).await.map_err(|e| (None, e))?;
+                    let member = Count { key: org.key.clone(), start: org.start, n: member };
+                    Ok(Counted { class, member, org, member_attribute: Some(attribute) })
+                }
             }
         });
         let mut counted = Vec::new();
+        let mut taken = Vec::new();
         let mut failed = None;
         for result in futures::future::join_all(counts).await {
             match result {
                 Ok(c) => counted.push(c),
-                Err(e) => failed = Some(e),
+                Err((key, e)) => {
+                    taken.extend(key);
+                    failed = Some(e);
+                }
             }
         }
         if let Some(e) = failed {
             tracing::warn!(error = %e, "rate-limit count failed");
-            self.give_back_counted(gate, &counted).await;
+            futures::join!(self.give_back(&taken), self.give_back_counted(&counted));
             return Err(e);
         }
         Ok(counted)
+    }
+
+    /// Adds 1 to the bucket `(pk, sk prefix)` of the window holding `now`, whatever its count,
+    /// and to its attribute `member` if given; answers the bucket's count and the member's.
+    async fn count_one(&self, (key_pk, key_sk_prefix): (String, String), member: Option<&str>, now: i64) -> Result<(Count, u64), DomainError> {
+        let (key, start) = bucket_key(&Bucket { class: RateClass::General, key_pk, key_sk_prefix, policy: String::new(), limit: 0 }, now);
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&*self.table)
+            .set_key(Some(key.to_map()))
+            .expression_attribute_names("#n", "n")
+            .expression_attribute_names("#ttl", "ttl")
+            .expression_attribute_names("#type", keys::TYPE)
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":ttl", AttributeValue::N((start + 2 * RATE_WINDOW_SECS).to_string()))
+            .expression_attribute_values(":type", s("rate"))
+            .return_values(ReturnValue::UpdatedNew);
+        update = match member {
+            Some(attribute) => update.update_expression("ADD #n :one, #u :one SET #ttl = :ttl, #type = :type").expression_attribute_names("#u", attribute),
+            None => update.update_expression("ADD #n :one SET #ttl = :ttl, #type = :type"),
+        };
+        let out = update.send().await.map_err(tx::unexpected)?;
+        let count =
+            |name: &str| out.attributes.as_ref().and_then(|a| a.get(name)).and_then(|v| v.as_n().ok()).and_then(|v| v.parse::<u64>().ok()).unwrap_or(u64::MAX);
+        let member_count = member.map_or(0, count);
+        Ok((Count { key, start, n: count("n") }, member_count))
     }
 
     /// Judges a member's counts (from [`Store::count_in_org`]) against the org's limits: over
@@ -324,20 +356,18 @@ impl Store {
         let mut charge = gate.charge.lock().await;
         if !matches!(*charge, Charge::Pending) {
             drop(charge);
-            self.give_back_counted(gate, &counted).await; // charged meanwhile: counted twice
+            self.give_back_counted(&counted).await; // charged meanwhile: counted twice
             return Ok(());
         }
         let limits = self.rate_limits_of(&scope.org);
         let now = self.clock.epoch();
         let window_secs = u64::try_from(RATE_WINDOW_SECS).unwrap_or(60);
         let mut verdicts = Vec::new();
-        for (side, pick) in [("user", true), ("org", false)] {
-            for c in &counted {
-                let limit = if pick { limits.user.of(c.class) } else { limits.org.of(c.class) };
-                let used = if pick { c.member } else { c.org };
-                let reset_secs = u64::try_from(c.start + RATE_WINDOW_SECS - now).unwrap_or(1).max(1);
-                let quota = Quota { policy: policy_name(side, c.class), limit, remaining: limit.saturating_sub(used), reset_secs, window_secs };
-                verdicts.push((quota, c.class, used > limit));
+        for c in &counted {
+            for (side, count, limit) in [("user", &c.member, limits.user.of(c.class)), ("org", &c.org, limits.org.of(c.class))] {
+                let reset_secs = u64::try_from(count.start + RATE_WINDOW_SECS - now).unwrap_or(1).max(1);
+                let quota = Quota { policy: policy_name(side, c.class), limit, remaining: limit.saturating_sub(count.n), reset_secs, window_secs };
+                verdicts.push((quota, c.class, count.n > limit));
             }
         }
         // the first refusal of the most specific class names the refusal
@@ -355,7 +385,7 @@ impl Store {
             Some((quota, class)) => {
                 *charge = Charge::Refused(Quota { remaining: 0, ..quota.clone() });
                 drop(charge);
-                self.give_back_counted(gate, &counted).await;
+                self.give_back_counted(&counted).await;
                 Err(DomainError::RateLimited { what: class.what(), retry_after_secs: quota.reset_secs })
             }
         }
@@ -363,21 +393,22 @@ impl Store {
 
     /// Gives back what [`Store::count_in_org`] added: of a refused request, or of one whose
     /// authorization then failed.
-    pub(crate) async fn give_back_counted(&self, gate: &RateGate, counted: &[Counted]) {
-        let member = member_attribute(&gate.user);
-        let undo = counted.iter().map(|c| {
+    pub(crate) async fn give_back_counted(&self, counted: &[Counted]) {
+        let shared = counted.iter().filter_map(|c| c.member_attribute.as_ref().map(|a| (&c.org.key, a))).map(|(key, attribute)| {
             self.client
                 .update_item()
                 .table_name(&*self.table)
-                .set_key(Some(c.key.to_map()))
+                .set_key(Some(key.to_map()))
                 .update_expression("ADD #n :minus, #u :minus")
                 .condition_expression("attribute_exists(#n)")
                 .expression_attribute_names("#n", "n")
-                .expression_attribute_names("#u", &member)
+                .expression_attribute_names("#u", attribute)
                 .expression_attribute_values(":minus", AttributeValue::N("-1".into()))
                 .send()
         });
-        for result in futures::future::join_all(undo).await {
+        let separate: Vec<Key> = counted.iter().filter(|c| c.member_attribute.is_none()).flat_map(|c| [c.member.key.clone(), c.org.key.clone()]).collect();
+        let (results, ()) = futures::join!(futures::future::join_all(shared), self.give_back(&separate));
+        for result in results {
             if let Err(e) = result
                 && !tx::is_condition_failure(&e)
             {
