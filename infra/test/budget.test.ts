@@ -25,9 +25,12 @@ import { PROD_CONTEXT, Synth, allSourcesRegistry, methodsByRoute, resourceCount,
  * and the alarm) and its 6 routes: 352 with malware protection. Still 125 below CloudFormation's
  * limit. The synthetic API of 80 routes keeps the repository's event-driven functions beside
  * its own, so the audit log's queue and the exports bucket and work queue raise it too: 350 ->
- * 375 (358 in prod). */
+ * 375 (358 in prod). And 375 -> 400 for the repository when the operators' rate-limit routes
+ * came (`GET`/`PUT /admin/orgs/{orgId}/limits`: their methods, path resource and preflight): 378
+ * with malware protection; the buckets themselves cost no resource. 100 below CloudFormation's
+ * limit: the next large addition should move the API's methods into a nested stack. */
 const CLOUDFORMATION_LIMIT = 500;
-const REPOSITORY_CEILING = 375;
+const REPOSITORY_CEILING = 400;
 const LARGE_API_CEILING = 375;
 
 /** A route costs at most: its method, its path's OPTIONS preflight, its path's resource. Routes
