@@ -309,7 +309,7 @@ impl Store {
             match result {
                 Ok(c) => counted.push(c),
                 Err((key, e)) => {
-                    taken.extend(key);
+                    taken.extend(key.map(|k| (k, None)));
                     failed = Some(e);
                 }
             }
@@ -394,27 +394,14 @@ impl Store {
     /// Gives back what [`Store::count_in_org`] added: of a refused request, or of one whose
     /// authorization then failed.
     pub(crate) async fn give_back_counted(&self, counted: &[Counted]) {
-        let shared = counted.iter().filter_map(|c| c.member_attribute.as_ref().map(|a| (&c.org.key, a))).map(|(key, attribute)| {
-            self.client
-                .update_item()
-                .table_name(&*self.table)
-                .set_key(Some(key.to_map()))
-                .update_expression("ADD #n :minus, #u :minus")
-                .condition_expression("attribute_exists(#n)")
-                .expression_attribute_names("#n", "n")
-                .expression_attribute_names("#u", attribute)
-                .expression_attribute_values(":minus", AttributeValue::N("-1".into()))
-                .send()
-        });
-        let separate: Vec<Key> = counted.iter().filter(|c| c.member_attribute.is_none()).flat_map(|c| [c.member.key.clone(), c.org.key.clone()]).collect();
-        let (results, ()) = futures::join!(futures::future::join_all(shared), self.give_back(&separate));
-        for result in results {
-            if let Err(e) = result
-                && !tx::is_condition_failure(&e)
-            {
-                tracing::warn!(error = %aws_sdk_dynamodb::error::DisplayErrorContext(&e), "rate-limit give-back failed");
-            }
-        }
+        let taken: Vec<(Key, Option<String>)> = counted
+            .iter()
+            .flat_map(|c| match &c.member_attribute {
+                Some(attribute) => vec![(c.org.key.clone(), Some(attribute.clone()))],
+                None => vec![(c.member.key.clone(), None), (c.org.key.clone(), None)],
+            })
+            .collect();
+        self.give_back(&taken).await;
     }
 
     /// Charges every bucket at once; when one refuses, gives back what the others took.
@@ -428,7 +415,7 @@ impl Store {
             let bucket_class = bucket.class;
             match attempt {
                 Ok((key, quota)) if quota.remaining != u64::MAX => {
-                    taken.push(key);
+                    taken.push((key, None));
                     quotas.push(quota);
                 }
                 Ok((_, quota)) => {
@@ -490,18 +477,23 @@ impl Store {
         }
     }
 
-    /// Gives back one request to each of these buckets (of a request another bucket refused).
-    async fn give_back(&self, keys: &[Key]) {
-        let undo = keys.iter().map(|key| {
-            self.client
+    /// Gives back one request to each of these buckets (of a request another bucket refused),
+    /// and to the member's attribute of it when named.
+    async fn give_back(&self, taken: &[(Key, Option<String>)]) {
+        let undo = taken.iter().map(|(key, member)| {
+            let update = self
+                .client
                 .update_item()
                 .table_name(&*self.table)
                 .set_key(Some(key.to_map()))
-                .update_expression("ADD #n :minus")
                 .condition_expression("attribute_exists(#n)")
                 .expression_attribute_names("#n", "n")
-                .expression_attribute_values(":minus", AttributeValue::N("-1".into()))
-                .send()
+                .expression_attribute_values(":minus", AttributeValue::N("-1".into()));
+            match member {
+                Some(attribute) => update.update_expression("ADD #n :minus, #u :minus").expression_attribute_names("#u", attribute),
+                None => update.update_expression("ADD #n :minus"),
+            }
+            .send()
         });
         for result in futures::future::join_all(undo).await {
             if let Err(e) = result
