@@ -25,9 +25,10 @@ import { PROD_CONTEXT, Synth, allSourcesRegistry, methodsByRoute, resourceCount,
  * and the alarm) and its 6 routes: 352 with malware protection. Still 125 below CloudFormation's
  * limit. The synthetic API of 80 routes keeps the repository's event-driven functions beside
  * its own, so the audit log's queue and the exports bucket and work queue raise it too: 350 ->
- * 375 (358 in prod). And 375 -> 400 for the repository when the cost routes came (`GET
- * /orgs/{orgId}/costs`, `GET /admin/costs`: their methods, path resources and preflights): 380
- * with malware protection; the ledger itself costs no resource. 100 below CloudFormation's
+ * 375 (358 in prod). And 375 -> 400 for the repository when the operators' rate-limit routes
+ * (`GET`/`PUT /admin/orgs/{orgId}/limits`) and the cost routes (`GET /orgs/{orgId}/costs`, `GET
+ * /admin/costs`) came: their methods, path resources and preflights; the buckets and the ledger
+ * themselves cost no resource. 100 below CloudFormation's
  * limit: the next large addition should move the API's methods into a nested stack. */
 const CLOUDFORMATION_LIMIT = 500;
 const REPOSITORY_CEILING = 400;

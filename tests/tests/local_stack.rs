@@ -104,7 +104,8 @@ async fn sign_up_log_in_and_use_the_api() {
 
     // the runner answers as the function's own handler does for the same caller and route
     let direct = organizations::router(s.store.clone()).0;
-    let caller = testkit::Caller { sub: me["userId"].as_str().unwrap().into(), email: "ada@example.com".into(), email_verified: true, groups: vec![] };
+    let caller =
+        testkit::Caller { sub: me["userId"].as_str().unwrap().into(), email: "ada@example.com".into(), email_verified: true, groups: vec![], orgs: vec![] };
     let handler = testkit::ApiCall::get(&org_path).by(&caller).send(&direct).await;
     let (status, via_runner) = call(&s.app, "GET", &org_path, Some(&ada), None).await;
     assert_eq!((status, &via_runner), (handler.status, &handler.body));
@@ -283,7 +284,7 @@ async fn an_address_is_one_address_whatever_its_case() {
 /// with 429 and `Retry-After` (the seconds to midnight UTC).
 #[tokio::test]
 async fn org_creation_per_user_and_invitations_per_recipient_are_limited_per_day() {
-    let limits = domain::PlatformLimits { orgs_per_user_per_day: 2, invites_per_recipient_per_day: 3 };
+    let limits = domain::PlatformLimits { orgs_per_user_per_day: 2, invites_per_recipient_per_day: 3, ..Default::default() };
     let s = stack_limited(None, limits).await;
     let run = ulid::Ulid::new().to_string().to_ascii_lowercase();
     let ada = sign_up_and_log_in(&s.app, &format!("ada-{run}@example.com")).await;

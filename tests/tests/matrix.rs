@@ -37,6 +37,8 @@ const MATRIX: &[Row] = &[
     ("POST",   "/admin/orgs/{orgId}/suspend",            None,                                         [403, 403, 403, 403, 403, 200, 401]),
     ("POST",   "/admin/orgs/{orgId}/reactivate",         None,                                         [403, 403, 403, 403, 403, 200, 401]),
     ("PUT",    "/admin/orgs/{orgId}/plan",               Some(|_| json!({"plan": "STARTER"})),         [403, 403, 403, 403, 403, 200, 401]),
+    ("GET",    "/admin/orgs/{orgId}/limits",             None,                                         [403, 403, 403, 403, 403, 200, 401]),
+    ("PUT",    "/admin/orgs/{orgId}/limits",             Some(|_| json!({"multiplier": 2})),           [403, 403, 403, 403, 403, 200, 401]),
     // Purging an org that is not being deleted is a conflict even for an operator.
     ("POST",   "/admin/orgs/{orgId}/purge",              None,                                         [403, 403, 403, 403, 403, 409, 401]),
     // invites

@@ -69,6 +69,12 @@ pub struct AppState {
     pub store: Store,
 }
 
+impl api::RouteState for AppState {
+    fn rate_store(&self) -> Option<&Store> {
+        Some(&self.store)
+    }
+}
+
 /// The function's route table.
 pub fn routes() -> RouteTable<AppState> {
     RouteTable::default()

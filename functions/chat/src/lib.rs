@@ -65,6 +65,12 @@ pub struct AppState {
     pub bucket: Arc<str>,
 }
 
+impl api::RouteState for AppState {
+    fn rate_store(&self) -> Option<&Store> {
+        Some(&self.store)
+    }
+}
+
 impl AppState {
     pub fn from_platform(platform: &api::Platform) -> Result<AppState, ConfigError> {
         let aws = &platform.aws;
@@ -151,6 +157,7 @@ pub fn routes() -> RouteTable<AppState> {
 then `done` (the turn: both messages, usage, citations) or `error` (a problem, recorded on the message)",
         )
         .errors(&[409, 429, 503])
+        .rate_class(domain::RateClass::ChatMessages)
 }
 
 /// Every way this function is invoked: its routes and its queue of domain events.

@@ -67,6 +67,12 @@ pub struct AppState {
     pub slice: Duration,
 }
 
+impl api::RouteState for AppState {
+    fn rate_store(&self) -> Option<&Store> {
+        Some(&self.store)
+    }
+}
+
 impl AppState {
     pub fn from_platform(platform: &Platform) -> Result<AppState, ConfigError> {
         let aws = &platform.aws;

@@ -72,6 +72,7 @@ pub fn routes() -> RouteTable<AppState> {
         .tag("exports", "Exports of an organization's data (owners) and of a user's own data, and account erasure")
         .route(Method::POST, "/orgs/{orgId}/exports", "startOrgExport", "Start an export of the organization's data as one zip (owner; one at a time)", start_org)
         .returns::<ExportView>(202)
+        .rate_class(domain::RateClass::Exports)
         .route(Method::GET, "/orgs/{orgId}/exports", "listOrgExports", "The organization's exports, newest first (owner)", list_org)
         .returns::<Page<ExportView>>(200)
         .paginated(&[])
@@ -79,6 +80,7 @@ pub fn routes() -> RouteTable<AppState> {
         .returns::<ExportView>(200)
         .route(Method::POST, "/me/export", "startMyExport", "Start an export of the caller's own data across their organizations (one at a time)", start_mine)
         .returns::<ExportView>(202)
+        .rate_class(domain::RateClass::Exports)
         .route(Method::GET, "/me/export", "getMyExport", "The caller's latest export; when complete, a download link valid 5 minutes", get_mine)
         .returns::<ExportView>(200)
         .route(

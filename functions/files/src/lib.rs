@@ -58,6 +58,12 @@ pub struct AppState {
     pub limits: media::Limits,
 }
 
+impl api::RouteState for AppState {
+    fn rate_store(&self) -> Option<&Store> {
+        Some(&self.store)
+    }
+}
+
 impl AppState {
     /// From the platform's AWS configuration and variables.
     pub fn from_platform(platform: &api::Platform) -> Result<AppState, ConfigError> {
@@ -90,6 +96,7 @@ pub fn routes() -> RouteTable<AppState> {
         )
         .takes::<CreateFile>()
         .returns::<UploadTicket>(201)
+        .rate_class(domain::RateClass::Uploads)
         .header("Location", "the new file")
         .route(Method::GET, "/orgs/{orgId}/files", "listFiles", "The org's files, newest first; or those of a project or a task", routes::list)
         .returns::<Page<StoredFile>>(200)

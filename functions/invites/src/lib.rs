@@ -20,6 +20,12 @@ pub struct AppState {
     pub mailer: Mailer,
 }
 
+impl api::RouteState for AppState {
+    fn rate_store(&self) -> Option<&Store> {
+        Some(&self.store)
+    }
+}
+
 pub fn routes() -> RouteTable<AppState> {
     use handlers::{Accepted, CreateInvite, InviteView, TokenBody};
     use store::Page;
@@ -28,12 +34,14 @@ pub fn routes() -> RouteTable<AppState> {
         .route(Method::POST, "/orgs/{orgId}/invites", "createInvite", "Invite someone by email (admin+)", handlers::create)
         .takes::<CreateInvite>()
         .returns::<InviteView>(201)
+        .rate_class(domain::RateClass::Invitations)
         .route(Method::GET, "/orgs/{orgId}/invites", "listInvites", "List invitations, optionally by status (admin+)", handlers::list)
         .returns::<Page<InviteView>>(200)
         .paginated(&["status"])
         .query_values("status", &["pending", "accepted", "declined", "revoked", "expired"])
         .route(Method::POST, "/orgs/{orgId}/invites/{inviteId}/resend", "resendInvite", "Send an invitation again with a new token (admin+)", handlers::resend)
         .returns::<InviteView>(200)
+        .rate_class(domain::RateClass::Invitations)
         .route(Method::DELETE, "/orgs/{orgId}/invites/{inviteId}", "revokeInvite", "Revoke an invitation (admin+)", handlers::revoke)
         .no_content()
         .route(Method::GET, "/invites/pending", "listMyInvites", "Invitations addressed to the caller's verified email", handlers::pending)

@@ -39,6 +39,12 @@ pub struct AppState {
     pub unsubscribe_key: std::sync::Arc<Vec<u8>>,
 }
 
+impl api::RouteState for AppState {
+    fn rate_store(&self) -> Option<&Store> {
+        Some(&self.store)
+    }
+}
+
 impl AppState {
     pub fn new(store: Store, mailer: Mailer) -> AppState {
         let unsubscribe_key = std::sync::Arc::new(store.derived_key("unsubscribe"));

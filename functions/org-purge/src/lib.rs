@@ -71,6 +71,12 @@ pub struct AppState {
     pub fan_out: Option<FanOut>,
 }
 
+impl api::RouteState for AppState {
+    fn rate_store(&self) -> Option<&Store> {
+        Some(&self.store)
+    }
+}
+
 impl AppState {
     /// From the platform's configuration; a malformed `EVENT_QUEUES` stops the function at init
     /// (better than forwarding to some subscribers and silently not to others).

@@ -22,9 +22,15 @@ pub struct AppState {
     pub prices: std::sync::Arc<domain::prices::Prices>,
 }
 
+impl api::RouteState for AppState {
+    fn rate_store(&self) -> Option<&Store> {
+        Some(&self.store)
+    }
+}
+
 /// The function's route table.
 pub fn routes() -> RouteTable<AppState> {
-    use admin::SetPlan;
+    use admin::{OrgRateLimits, SetLimits, SetPlan};
     use me::UpdateMe;
     use members::{ChangeRole, TransferOwnership};
     use orgs::{CreateOrg, OrgView, UpdateOrg};
@@ -93,6 +99,23 @@ pub fn routes() -> RouteTable<AppState> {
         )
         .returns::<costs::PlatformCosts>(200)
         .query(&["month"])
+        .route(
+            Method::GET,
+            "/admin/orgs/{orgId}/limits",
+            "adminGetLimits",
+            "An organization's rate limits: its plan's, the override, those in force (platform operators)",
+            admin::get_limits,
+        )
+        .returns::<OrgRateLimits>(200)
+        .route(
+            Method::PUT,
+            "/admin/orgs/{orgId}/limits",
+            "adminSetLimits",
+            "Override an organization's rate limits: a multiplier of the plan's or explicit numbers, until an optional expiry (platform operators)",
+            admin::set_limits,
+        )
+        .takes::<SetLimits>()
+        .returns::<OrgRateLimits>(200)
 }
 
 /// The finished router with its state, and the list of its routes.

@@ -131,5 +131,5 @@ pub async fn usage(State(app): State<AppState>, Caller(who): Caller, p: Params) 
     let (scope, month) = store.authorize_with(&who, org_id, Action::ReadUsage, |pending| async move { store.usage_with_chat(&pending).await }).await?;
     let resets = domain::epoch_rfc3339(store.clock().next_month_epoch()).unwrap_or_default();
     let chat = store::ChatUsage::of(scope.org(), month.clone(), resets, &scope);
-    Ok(Json(Usage::of(scope.org(), month.org, chat)))
+    Ok(Json(Usage::of(scope.org(), month.org, chat, store.rate_limits_of(scope.org()))))
 }

@@ -21,6 +21,12 @@ pub struct AppState {
     pub store: Store,
 }
 
+impl api::RouteState for AppState {
+    fn rate_store(&self) -> Option<&Store> {
+        Some(&self.store)
+    }
+}
+
 /// The function's route table.
 pub fn routes() -> RouteTable<AppState> {
     use input::{CommentBody, CreateProject, CreateTask, MoveTask, UpdateProject, UpdateTask};
@@ -142,6 +148,7 @@ pub fn routes() -> RouteTable<AppState> {
         )
         .takes_media::<String>("text/csv")
         .returns::<ImportOutcome>(201)
+        .rate_class(domain::RateClass::Imports)
         .route(
             Method::GET,
             "/orgs/{orgId}/tasks",

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use axum::extract::FromRequestParts;
-use domain::{Identity, UserId};
+use domain::{Identity, OrgId, UserId};
 use http::request::Parts;
 use lambda_http::RequestExt;
 use lambda_http::request::RequestContext;
@@ -33,6 +33,32 @@ pub(crate) fn identity_of(parts: &Parts) -> Option<Identity> {
         #[allow(unreachable_patterns)]
         _ => None,
     }
+}
+
+/// The orgs the verified token's `tenantry_orgs` claim names (`orgId:role` items, written by
+/// PreTokenGeneration when the token was issued): who was a member of them then. Never an
+/// authorization (that reads DynamoDB); the rate limits use it to charge an org's budget
+/// concurrently with the authorization, which a stranger's token cannot make them do.
+pub(crate) fn claimed_orgs(parts: &Parts) -> Vec<OrgId> {
+    match parts.extensions.request_context_ref() {
+        Some(RequestContext::ApiGatewayV1(ctx)) => match ctx.authorizer.fields.get("claims") {
+            Some(Value::Object(claims)) => orgs_of(claims.get("tenantry_orgs")),
+            _ => Vec::new(),
+        },
+        #[allow(unreachable_patterns)]
+        _ => Vec::new(),
+    }
+}
+
+/// The org ids of a `tenantry_orgs` claim: a JSON array, or API Gateway REST's string of it
+/// (`"[a:owner b:admin]"` or `"a:owner,b:admin"`).
+fn orgs_of(claim: Option<&Value>) -> Vec<OrgId> {
+    let items: Vec<String> = match claim {
+        Some(Value::Array(items)) => items.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect(),
+        Some(Value::String(s)) => s.trim_matches(|c| c == '[' || c == ']').split([',', ' ']).filter(|g| !g.is_empty()).map(str::to_owned).collect(),
+        _ => Vec::new(),
+    };
+    items.iter().filter_map(|item| item.split(':').next()?.parse().ok()).collect()
 }
 
 /// Builds an identity from authorizer claims. API Gateway REST passes every claim as a
@@ -76,6 +102,16 @@ mod tests {
         assert!(id.platform_admin && !id.email_verified);
         let id = identity_from_claims(&claims(json!({"sub": "u1", "cognito:groups": "platform-administrators"}))).unwrap();
         assert!(!id.platform_admin);
+    }
+
+    #[test]
+    fn org_claims_as_api_gateway_hands_them_over() {
+        let a = OrgId::new();
+        let b = OrgId::new();
+        assert_eq!(orgs_of(Some(&json!(format!("[{a}:owner {b}:viewer]")))), vec![a, b]);
+        assert_eq!(orgs_of(Some(&json!(format!("{a}:owner,{b}:viewer")))), vec![a, b]);
+        assert_eq!(orgs_of(Some(&json!([format!("{a}:admin"), "junk:owner"]))), vec![a]);
+        assert!(orgs_of(None).is_empty() && orgs_of(Some(&json!("[]"))).is_empty());
     }
 
     #[test]

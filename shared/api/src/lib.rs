@@ -14,6 +14,7 @@ pub mod openapi;
 mod pagination;
 mod params;
 mod problem;
+mod rate;
 mod routes;
 
 pub use cors::{ALLOWED_ORIGINS_ENV, BadOrigin, Cors};
@@ -27,4 +28,5 @@ pub use lambda::{init_tracing, run};
 pub use pagination::PageQuery;
 pub use params::Params;
 pub use problem::{ApiError, ApiResult, PROBLEM_JSON, ProblemOrg};
-pub use routes::{RouteInfo, RouteTable, SchemaFn, Tag, finish, finish_with};
+pub use rate::{RATELIMIT, RATELIMIT_POLICY};
+pub use routes::{RouteInfo, RouteState, RouteTable, SchemaFn, Tag, finish, finish_with};

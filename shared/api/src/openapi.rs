@@ -152,6 +152,12 @@ pub fn document(title: &str, version: &str, routes: &[RouteInfo]) -> Value {
                 .collect();
             success["headers"] = Value::Object(headers);
         }
+        if !route.public {
+            let headers = success.as_object_mut().map(|o| o.entry("headers").or_insert_with(|| json!({})));
+            if let Some(Value::Object(headers)) = headers {
+                headers.extend(rate_limit_headers());
+            }
+        }
         let mut responses = Map::new();
         responses.insert(status.to_string(), success);
         for code in error_statuses(route) {
@@ -216,7 +222,13 @@ pub fn document(title: &str, version: &str, routes: &[RouteInfo]) -> Value {
         }
         let mut response = json!({"description": description, "content": content});
         if *status == 429 {
-            response["headers"] = json!({"Retry-After": {"description": "seconds to wait (the API's own limits)", "required": false, "schema": {"type": "integer", "minimum": 0}}});
+            let mut headers = Map::new();
+            headers.insert(
+                "Retry-After".into(),
+                json!({"description": "seconds to wait (the API's own limits)", "required": false, "schema": {"type": "integer", "minimum": 0}}),
+            );
+            headers.extend(rate_limit_headers());
+            response["headers"] = Value::Object(headers);
         }
         responses.insert((*name).to_owned(), response);
     }
@@ -232,6 +244,21 @@ pub fn document(title: &str, version: &str, routes: &[RouteInfo]) -> Value {
             "securitySchemes": {"cognito": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT", "description": "A Cognito ID token"}}
         }
     })
+}
+
+/// The rate-limit headers (draft-ietf-httpapi-ratelimit-headers) a signed-in caller's answers
+/// carry: the policy and the state of the bucket with the fewest requests left.
+fn rate_limit_headers() -> Map<String, Value> {
+    let mut headers = Map::new();
+    headers.insert(
+        "RateLimit-Policy".into(),
+        json!({"description": "the limit reported: `\"<policy>\";q=<requests>;w=<seconds>` (policies `org`, `user`, `org-<class>`, `user-<class>`)", "required": false, "schema": {"type": "string"}}),
+    );
+    headers.insert(
+        "RateLimit".into(),
+        json!({"description": "its state: `\"<policy>\";r=<requests left>;t=<seconds to the window's end>`", "required": false, "schema": {"type": "string"}}),
+    );
+    headers
 }
 
 fn rename_refs(value: &mut Value, renames: &BTreeMap<String, String>) {
@@ -324,7 +351,7 @@ mod tests {
     }
 
     #[test]
-    fn a_protected_operation_is_as_before() {
+    fn a_protected_operation_is_as_before_with_the_rate_limit_headers() {
         let doc = document("t", "1", &routes());
         let op = operation(&doc, "get", "/orgs/{orgId}/things/{thingId}");
         assert_eq!(
@@ -338,7 +365,7 @@ mod tests {
                     {"name": "thingId", "in": "path", "required": true, "schema": path_parameter("thingId")},
                 ],
                 "responses": {
-                    "200": {"description": "Success", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Thing"}}}},
+                    "200": {"description": "Success", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Thing"}}}, "headers": rate_limit_headers()},
                     "401": {"$ref": "#/components/responses/Unauthorized"},
                     "403": {"$ref": "#/components/responses/Forbidden"},
                     "404": {"$ref": "#/components/responses/NotFound"},

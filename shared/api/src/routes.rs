@@ -8,7 +8,21 @@ use axum::response::IntoResponse;
 use axum::routing::{MethodFilter, on};
 use http::Method;
 
+use domain::RateClass;
+
 use crate::{ApiError, Cors};
+
+/// A function's router state: the store its rate limits are kept in (`None`: no limits, for
+/// routers of tests that exercise routing alone).
+pub trait RouteState: Clone + Send + Sync + 'static {
+    fn rate_store(&self) -> Option<&store::Store>;
+}
+
+impl RouteState for () {
+    fn rate_store(&self) -> Option<&store::Store> {
+        None
+    }
+}
 
 /// Produces the JSON schema of a request or response type.
 pub type SchemaFn = fn(&mut schemars::SchemaGenerator) -> schemars::Schema;
@@ -53,6 +67,10 @@ pub struct RouteInfo {
     /// Also answers as server-sent events (`text/event-stream`) to a request that accepts
     /// them: what the events are.
     pub event_stream: Option<&'static str>,
+    /// What the route costs against the rate limits besides an ordinary request (every
+    /// request counts as one `General`): chat messages, uploads, invitations, exports,
+    /// imports.
+    pub rate_class: RateClass,
 }
 
 fn schema_of<T: schemars::JsonSchema>(g: &mut schemars::SchemaGenerator) -> schemars::Schema {
@@ -106,6 +124,7 @@ impl<S: Clone + Send + Sync + 'static> RouteTable<S> {
             errors: Vec::new(),
             public: false,
             event_stream: None,
+            rate_class: RateClass::General,
         });
         self
     }
@@ -208,18 +227,37 @@ impl<S: Clone + Send + Sync + 'static> RouteTable<S> {
         self
     }
 
+    /// Counts the last route against the rate limits of `class` too (an expensive route).
+    pub fn rate_class(mut self, class: RateClass) -> Self {
+        self.last().rate_class = class;
+        self
+    }
+
     pub fn routes(&self) -> &[RouteInfo] {
         &self.routes
     }
 
     /// The routes with their state, not yet finished: routers of several functions can be
     /// merged (the local runner serves them all) and then finished once with [`finish`].
-    pub fn with_state(self, state: S) -> (Router, Vec<RouteInfo>) {
-        (self.router.with_state(state), self.routes)
+    /// Every route passes through the rate-limit layer (`crate::rate`) of the state's store.
+    pub fn with_state(self, state: S) -> (Router, Vec<RouteInfo>)
+    where
+        S: RouteState,
+    {
+        let router = match state.rate_store() {
+            Some(store) => {
+                self.router.layer(axum::middleware::from_fn_with_state(crate::rate::RateLayer::new(store.clone(), &self.routes), crate::rate::layer))
+            }
+            None => self.router,
+        };
+        (router.with_state(state), self.routes)
     }
 
     /// The finished router of one function, with the CORS policy of `ALLOWED_ORIGINS`.
-    pub fn into_router(self, state: S) -> (Router, Vec<RouteInfo>) {
+    pub fn into_router(self, state: S) -> (Router, Vec<RouteInfo>)
+    where
+        S: RouteState,
+    {
         let (router, routes) = self.with_state(state);
         let cors = Cors::from_env().map(|c| c.for_routes(&routes));
         (finish_with(router, cors), routes)

@@ -5,6 +5,8 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::rate::{ClassLimits, RateLimits};
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Plan {
@@ -35,6 +37,9 @@ pub struct Limits {
     /// The file types (MIME types, told from the bytes) that may be uploaded; any other type
     /// is quarantined.
     pub file_types: &'static [&'static str],
+    /// Requests per minute, per org and per member, on the whole API and on the expensive
+    /// routes.
+    pub rate_limits: RateLimits,
 }
 
 /// Images, PDF and text: what every plan may upload.
@@ -81,6 +86,10 @@ impl Plan {
                 notification_retention_days: 30,
                 audit_retention_days: 30,
                 file_types: BASIC_FILE_TYPES,
+                rate_limits: RateLimits {
+                    org: ClassLimits { requests: 600, chat_messages: 20, uploads: 30, invitations: 10, exports: 2, imports: 5 },
+                    user: ClassLimits { requests: 300, chat_messages: 10, uploads: 15, invitations: 5, exports: 1, imports: 2 },
+                },
             },
             Plan::Starter => Limits {
                 max_members: 25,
@@ -94,6 +103,10 @@ impl Plan {
                 notification_retention_days: 90,
                 audit_retention_days: 90,
                 file_types: ALL_FILE_TYPES,
+                rate_limits: RateLimits {
+                    org: ClassLimits { requests: 1_200, chat_messages: 60, uploads: 120, invitations: 30, exports: 5, imports: 10 },
+                    user: ClassLimits { requests: 300, chat_messages: 20, uploads: 30, invitations: 10, exports: 2, imports: 5 },
+                },
             },
             Plan::Professional => Limits {
                 max_members: 200,
@@ -107,6 +120,10 @@ impl Plan {
                 notification_retention_days: 180,
                 audit_retention_days: 365,
                 file_types: ALL_FILE_TYPES,
+                rate_limits: RateLimits {
+                    org: ClassLimits { requests: 3_000, chat_messages: 200, uploads: 300, invitations: 60, exports: 10, imports: 20 },
+                    user: ClassLimits { requests: 600, chat_messages: 40, uploads: 60, invitations: 20, exports: 3, imports: 5 },
+                },
             },
             Plan::Enterprise => Limits {
                 max_members: 10_000,
@@ -120,6 +137,10 @@ impl Plan {
                 notification_retention_days: 365,
                 audit_retention_days: 730,
                 file_types: ALL_FILE_TYPES,
+                rate_limits: RateLimits {
+                    org: ClassLimits { requests: 10_000, chat_messages: 1_000, uploads: 1_000, invitations: 200, exports: 20, imports: 60 },
+                    user: ClassLimits { requests: 1_200, chat_messages: 60, uploads: 120, invitations: 40, exports: 5, imports: 10 },
+                },
             },
         }
     }
@@ -149,17 +170,21 @@ pub struct PlatformLimits {
     /// Invitation mails one address may receive per UTC day, from all orgs together
     /// (`INVITES_PER_RECIPIENT_PER_DAY`).
     pub invites_per_recipient_per_day: u64,
+    /// Multiplies every rate limit (`RATE_LIMIT_MULTIPLIER`, default 1): a local stack or a
+    /// load test may be generous; production keeps the plans' numbers.
+    pub rate_limit_multiplier: u64,
 }
 
 impl Default for PlatformLimits {
     fn default() -> Self {
-        PlatformLimits { orgs_per_user_per_day: 5, invites_per_recipient_per_day: 10 }
+        PlatformLimits { orgs_per_user_per_day: 5, invites_per_recipient_per_day: 10, rate_limit_multiplier: 1 }
     }
 }
 
 impl PlatformLimits {
     pub const ORGS_PER_USER_PER_DAY_ENV: &'static str = "ORGS_PER_USER_PER_DAY";
     pub const INVITES_PER_RECIPIENT_PER_DAY_ENV: &'static str = "INVITES_PER_RECIPIENT_PER_DAY";
+    pub const RATE_LIMIT_MULTIPLIER_ENV: &'static str = "RATE_LIMIT_MULTIPLIER";
 
     /// The defaults, with each variable that `var` finds and that is a positive number.
     pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> PlatformLimits {
@@ -168,6 +193,7 @@ impl PlatformLimits {
         PlatformLimits {
             orgs_per_user_per_day: num(Self::ORGS_PER_USER_PER_DAY_ENV, d.orgs_per_user_per_day),
             invites_per_recipient_per_day: num(Self::INVITES_PER_RECIPIENT_PER_DAY_ENV, d.invites_per_recipient_per_day),
+            rate_limit_multiplier: num(Self::RATE_LIMIT_MULTIPLIER_ENV, d.rate_limit_multiplier),
         }
     }
 }
@@ -195,6 +221,10 @@ mod tests {
             assert!(hi.max_upload_bytes > lo.max_upload_bytes);
             assert!(hi.invites_per_day > lo.invites_per_day);
             assert!(hi.import_rows > lo.import_rows && hi.import_bytes > lo.import_bytes);
+            for class in crate::RateClass::ALL {
+                assert!(hi.rate_limits.org.of(class) > lo.rate_limits.org.of(class), "{class:?}");
+                assert!(hi.rate_limits.user.of(class) >= lo.rate_limits.user.of(class), "{class:?}");
+            }
         }
     }
 }

@@ -301,6 +301,9 @@ fn function_env(ctx: &Ctx, def: &FunctionDef, table: &str) -> Vec<(String, Strin
         ("AWS_ACCESS_KEY_ID", "bench"),
         ("AWS_SECRET_ACCESS_KEY", "bench"),
         ("AWS_SESSION_TOKEN", "bench"),
+        // 200 warm requests of one caller a minute would pass the plans' rate limits: every
+        // request still pays the limit check (its round trip is in the figures), none is refused
+        ("RATE_LIMIT_MULTIPLIER", "1000"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))

@@ -598,17 +598,10 @@ impl Templates {
             }
             EventSpec::DomainEventMessage { source } => {
                 let document = prepared.document.as_ref().ok_or_else(|| format!("invocation {i} has no document seeded"))?;
-                let mut event = self.sqs.get(source).cloned().ok_or_else(|| format!("no events/sqs/{source}.json"))?;
-                let message = event.pointer_mut("/Records/0").filter(|m| m.is_object()).ok_or_else(|| format!("events/sqs/{source}.json has no message"))?;
-                let queue = format!("{}-{}-{}", fixture.table, scenario.function, scenario.def().domain_event_queue.unwrap_or("events"));
-                put_message(message, document.event.clone(), &queue);
-                Ok(event)
+                self.sqs_message(source, document.event.clone(), &domain_event_queue(scenario, fixture))
             }
             EventSpec::AuditedEvent { source } => {
                 let owner = user(Who::Owner, fixture, i)?;
-                let mut event = self.sqs.get(source).cloned().ok_or_else(|| format!("no events/sqs/{source}.json"))?;
-                let message = event.pointer_mut("/Records/0").filter(|m| m.is_object()).ok_or_else(|| format!("events/sqs/{source}.json has no message"))?;
-                let queue = format!("{}-{}-{}", fixture.table, scenario.function, scenario.def().domain_event_queue.unwrap_or("events"));
                 let now = time::OffsetDateTime::now_utc();
                 let body = json!({
                     "id": ulid::Ulid::new().to_string(), "kind": "member.role_changed", "orgId": org_id, "actor": owner.sub,
@@ -616,15 +609,11 @@ impl Templates {
                     "request": {"requestId": request_id(), "sourceIp": "203.0.113.10", "userAgent": "tenantry-bench"},
                     "ttl": now.unix_timestamp() + store::EVENT_RETENTION_SECS,
                 });
-                put_message(message, body.to_string(), &queue);
-                Ok(event)
+                self.sqs_message(source, body.to_string(), &domain_event_queue(scenario, fixture))
             }
             EventSpec::ExportMessage { source } => {
                 let export = prepared.export.as_ref().ok_or_else(|| format!("invocation {i} has no export started"))?;
-                let mut event = self.sqs.get(source).cloned().ok_or_else(|| format!("no events/sqs/{source}.json"))?;
-                let message = event.pointer_mut("/Records/0").filter(|m| m.is_object()).ok_or_else(|| format!("events/sqs/{source}.json has no message"))?;
-                put_message(message, export.message.clone(), &format!("{}-{}-work", fixture.table, scenario.function));
-                Ok(event)
+                self.sqs_message(source, export.message.clone(), &format!("{}-{}-work", fixture.table, scenario.function))
             }
             EventSpec::ScanResult { source, .. } => {
                 let upload = fixture.upload.as_ref().ok_or_else(|| format!("{}: no processed upload seeded", scenario.name))?;
@@ -641,6 +630,14 @@ impl Templates {
                 Ok(event)
             }
         }
+    }
+
+    /// `events/sqs/<source>.json` as a fresh delivery of one message with `body` from `queue`.
+    fn sqs_message(&self, source: &str, body: String, queue: &str) -> Result<Value, String> {
+        let mut event = self.sqs.get(source).cloned().ok_or_else(|| format!("no events/sqs/{source}.json"))?;
+        let message = event.pointer_mut("/Records/0").filter(|m| m.is_object()).ok_or_else(|| format!("events/sqs/{source}.json has no message"))?;
+        put_message(message, body, queue);
+        Ok(event)
     }
 
     /// A REST proxy event; `params` has a value for every `{name}` of `resource`.
@@ -674,6 +671,12 @@ impl Templates {
         ctx["authorizer"] = json!({ "claims": user.claims() });
         e
     }
+}
+
+/// The queue of the domain events `scenario`'s function subscribes to, in the bench stack of
+/// `fixture`.
+fn domain_event_queue(scenario: &Scenario, fixture: &Fixture) -> String {
+    format!("{}-{}-{}", fixture.table, scenario.function, scenario.def().domain_event_queue.unwrap_or("events"))
 }
 
 /// Puts the `ObjectCreated` event of `upload` with `sequencer` into an SQS sample event (one

@@ -65,7 +65,7 @@ async fn run(listener: tokio::net::TcpListener, endpoint: &str) -> Result<(), pr
     let secret = ulid::Ulid::new().to_string();
     // The clock runs with the system's, and `/local/clock` moves it ahead to fire schedules.
     let clock = domain::Clock::offset();
-    let store = Store::new(store::dynamodb_client(&config), resources.table.clone(), CursorKey::new(secret)).with_clock(clock);
+    let store = Store::new(store::dynamodb_client(&config), resources.table.clone(), CursorKey::new(secret)).with_clock(clock).with_limits(local_limits());
     let app_url = std::env::var("TENANTRY_APP_URL").unwrap_or_else(|_| "http://localhost:3000".into());
     let functions = registry::all();
     let mut vars = events::queue_env(&config, &resources.table, &functions).await?;
@@ -101,4 +101,13 @@ async fn run(listener: tokio::net::TcpListener, endpoint: &str) -> Result<(), pr
         })
         .await?;
     Ok(())
+}
+
+/// The platform limits of the local stack: the environment's (`RATE_LIMIT_MULTIPLIER` and the
+/// others), the rate limits 100 times the plans' unless it says otherwise, so that the demo,
+/// the contract check and a front end under development do not trip them.
+fn local_limits() -> domain::PlatformLimits {
+    domain::PlatformLimits::from_vars(|name| {
+        std::env::var(name).ok().or_else(|| (name == domain::PlatformLimits::RATE_LIMIT_MULTIPLIER_ENV).then(|| "100".to_owned()))
+    })
 }

@@ -289,23 +289,13 @@ impl ZipWriter {
 
 /// MS-DOS (date, time) of epoch seconds, UTC; 1980-01-01 for anything earlier.
 pub fn dos_date_time(unix_secs: i64) -> (u16, u16) {
-    let days = unix_secs.div_euclid(86_400);
-    let secs = unix_secs.rem_euclid(86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
+    let Ok(t) = time::OffsetDateTime::from_unix_timestamp(unix_secs) else { return (0x21, 0) };
+    let year = t.year();
     if !(1980..=2107).contains(&year) {
         return (0x21, 0);
     }
-    let date = ((year - 1980) << 9) | (month << 5) | day;
-    let time = ((secs / 3600) << 11) | (((secs / 60) % 60) << 5) | ((secs % 60) / 2);
+    let date = ((year - 1980) << 9) | (i32::from(u8::from(t.month())) << 5) | i32::from(t.day());
+    let time = (u32::from(t.hour()) << 11) | (u32::from(t.minute()) << 5) | (u32::from(t.second()) / 2);
     (u16::try_from(date).unwrap_or(0x21), u16::try_from(time).unwrap_or(0))
 }
 

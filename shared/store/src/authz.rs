@@ -31,28 +31,66 @@ impl Store {
         let pending = PendingScope { partition: partition.clone() };
         let member_key = keys::member(&partition, &who.user_id);
         let org_key = keys::org(&partition);
-        let (member, org_item, operator, data) =
-            futures::join!(self.get::<Member>(&member_key), self.get::<Org>(&org_key), self.is_platform_operator(who), read(pending));
-        let org_item = org_item?.filter(|o| o.status != OrgStatus::Deleting).ok_or(DomainError::NotFound)?;
-        let operator = operator?;
-        let access = match member? {
-            Some(m) => Access::Member(m.role),
-            None if operator => Access::Platform,
-            None => return Err(DomainError::NotFound),
+        // When the caller's verified token names this org in its org claims, the request is
+        // counted in the org's rate-limit buckets in the same round trip as the check (and
+        // given back if the check fails). A token that does not name the org (a stranger's,
+        // or one issued before the caller joined) is charged after the check.
+        let gate = crate::rate::claimed_gate(&who.user_id, org);
+        let count = async {
+            match &gate {
+                Some(g) if !g.charged().await => Some(self.count_in_org(g, &partition).await),
+                _ => None,
+            }
         };
-        if org_item.status == OrgStatus::Suspended && !operator {
-            return Err(DomainError::Suspended);
+        let (member, org_item, operator, data, counted) =
+            futures::join!(self.get::<Member>(&member_key), self.get::<Org>(&org_key), self.is_platform_operator(who), read(pending), count);
+        let checked = async {
+            let org_item = org_item?.filter(|o| o.status != OrgStatus::Deleting).ok_or(DomainError::NotFound)?;
+            let operator = operator?;
+            let access = match member? {
+                Some(m) => Access::Member(m.role),
+                None if operator => Access::Platform,
+                None => return Err(DomainError::NotFound),
+            };
+            if org_item.status == OrgStatus::Suspended && !operator {
+                return Err(DomainError::Suspended);
+            }
+            let scope = OrgScope { partition, user: who.user_id.clone(), access, org: org_item };
+            // The request's usage is the org's from here on (a member's), or the platform's (an
+            // operator's support access): never an org whose check failed.
+            telemetry::attribute(&match access {
+                Access::Member(_) => org.to_string(),
+                Access::Platform => telemetry::PLATFORM.to_owned(),
+            });
+            if !permits(scope.role(), action) {
+                return Err(DomainError::Forbidden("your role does not allow this"));
+            }
+            Ok(scope)
         }
-        let scope = OrgScope { partition, user: who.user_id.clone(), access, org: org_item };
-        // The request's usage is the org's from here on (a member's), or the platform's (an
-        // operator's support access): never an org whose check failed.
-        telemetry::attribute(&match access {
-            Access::Member(_) => org.to_string(),
-            Access::Platform => telemetry::PLATFORM.to_owned(),
-        });
-        if !permits(scope.role(), action) {
-            return Err(DomainError::Forbidden("your role does not allow this"));
-        }
+        .await;
+        // Only with the caller authorized as a member are the org's rate limits charged: a
+        // non-member cannot spend an org's budget.
+        let scope = match (checked, gate, counted) {
+            (Ok(scope), Some(gate), Some(counted)) => {
+                let counted = counted?;
+                if matches!(scope.access, Access::Member(_)) {
+                    self.settle_in_org(&gate, &scope, counted).await?;
+                } else {
+                    self.give_back_counted(&counted).await;
+                    self.charge_in_org(&scope).await?;
+                }
+                scope
+            }
+            (Ok(scope), _, _) => {
+                self.charge_in_org(&scope).await?;
+                scope
+            }
+            (Err(e), Some(_), Some(Ok(counted))) => {
+                self.give_back_counted(&counted).await;
+                return Err(e);
+            }
+            (Err(e), _, _) => return Err(e),
+        };
         Ok((scope, data?))
     }
 

@@ -42,6 +42,9 @@ pub struct Org {
     /// Bytes reserved for uploads that have not arrived yet.
     #[serde(default)]
     pub storage_reserved: u64,
+    /// A platform operator's override of the plan's rate limits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_override: Option<domain::RateOverride>,
 }
 
 impl Entity for Org {

@@ -60,6 +60,7 @@ impl Store {
     /// membership is removed with a `user.erased` event. Answers the withdrawn exports'
     /// object keys, for the caller to delete.
     pub async fn erase_in_org(&self, scope: &OrgScope) -> Result<Vec<String>, DomainError> {
+        self.hold_for_charge().await?; // DELETE /me: its rate-limit charge first
         let p = &scope.partition;
         let user = &scope.user;
         let org_pk = keys::org_pk(p);
@@ -118,6 +119,7 @@ impl Store {
     /// their address's partition (its claim, invitation counters), suppression of it, their own
     /// exports, and their profile's partition. Answers the export objects to delete.
     pub async fn erase_account(&self, user: &UserId, email: Option<&Email>) -> Result<Vec<String>, DomainError> {
+        self.hold_for_charge().await?; // DELETE /me: its rate-limit charge first
         let profile_email = self.get_user(user).await?.and_then(|p| p.email);
         let mut emails: Vec<Email> = email.into_iter().cloned().chain(profile_email).collect();
         emails.dedup_by(|a, b| a.folded() == b.folded());

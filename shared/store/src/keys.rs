@@ -357,6 +357,18 @@ pub(crate) fn file_indexes(p: &OrgPartition, f: &crate::files::StoredFile) -> Ve
     indexes
 }
 
+// rate limits: one item per bucket and one-minute window (`{windowStart}` in epoch seconds
+// is appended), expiring after it
+/// An org's bucket of a rate class, all its members together.
+pub(crate) fn org_rate_prefix(class: &str) -> String {
+    format!("RATE#{class}#")
+}
+/// A user's own bucket of a rate class in one org (`scope` is the org id, or `-` outside any
+/// org), in the user's partition.
+pub(crate) fn user_rate_prefix(scope: &str, class: &str) -> String {
+    format!("RATE#{scope}#{class}#")
+}
+
 // audit log: an org's entries, its chain's head and the events it recorded, in a partition of
 // their own (`ORG#{org}#AUDIT`), which outlives the org's purge until the entries expire
 pub(crate) const AUDIT_ENTRY_PREFIX: &str = "ENTRY#";

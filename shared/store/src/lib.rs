@@ -27,6 +27,7 @@ mod orgs;
 mod page;
 mod projects;
 mod purge;
+mod rate;
 mod scope;
 mod table;
 mod tasks;
@@ -66,6 +67,7 @@ pub use orgs::{MyOrg, NewOrg};
 pub use page::{CursorKey, DEFAULT_LIMIT, MAX_LIMIT, Page, PageRequest};
 pub use projects::{PROJECT_PURGE_TYPE, Project, ProjectPatch};
 pub use purge::{ProjectPurgeScope, PurgeProgress, PurgeScope, PurgeTarget};
+pub use rate::{Quota, RateGate};
 pub use scope::{Access, AdminScope, OrgScope, PendingScope, ReadScope};
 pub use table::{TABLE_JSON, TableDefinition};
 pub use tasks::{FieldChange, OrgLabels, Placement, REBALANCE_AT, SYSTEM_ACTOR, Task, TaskAction, TaskDraft, TaskHistoryEntry, TaskPatch};
@@ -214,6 +216,7 @@ impl Store {
     }
 
     async fn put_new(&self, item: Item, on_exists: DomainError) -> Result<(), DomainError> {
+        self.hold_for_charge().await?;
         self.client
             .put_item()
             .table_name(&*self.table)

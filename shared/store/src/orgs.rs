@@ -100,6 +100,7 @@ impl Store {
             project_count: 0,
             storage_bytes: 0,
             storage_reserved: 0,
+            rate_override: None,
         };
         let member = Member::new(id, who.user_id.clone(), Role::Owner, who.email.clone(), display_name, now.clone());
         let not_exists = || Some(Expr::condition("attribute_not_exists(PK)"));
@@ -357,7 +358,47 @@ impl Store {
         Ok(Org { plan, seat_limit, updated_at: now, ..scope.org.clone() })
     }
 
+    /// Sets (or, with `None`, removes) a platform operator's override of the org's rate
+    /// limits, with its `org.limits_changed` event in the same transaction, conditioned on the
+    /// org's version read by the operator's scope.
+    pub async fn set_org_rate_override(&self, scope: &AdminScope, rate: Option<domain::RateOverride>) -> Result<Org, DomainError> {
+        if scope.org.status == OrgStatus::Deleting {
+            return Err(DomainError::NotFound);
+        }
+        let now = self.clock.rfc3339();
+        let expr = match &rate {
+            Some(o) => Expr::update("SET #rate = :rate, #updated = :now, #version = #version + :one").value(":rate", crate::item::av(o)),
+            None => Expr::update("REMOVE #rate SET #updated = :now, #version = #version + :one"),
+        };
+        let mut tx = Tx::default();
+        tx.update(
+            &self.table,
+            &keys::org(&scope.partition),
+            expr.when("#version = :read AND #st <> :deleting")
+                .name("#rate", "rateOverride")
+                .name("#updated", "updatedAt")
+                .name("#version", "version")
+                .name("#st", "status")
+                .value(":now", s(now.clone()))
+                .value(":one", n(1))
+                .value(":read", n(scope.org.version))
+                .value(":deleting", crate::item::av(&OrgStatus::Deleting)),
+            DomainError::Conflict("the organization changed meanwhile; read it again"),
+        );
+        let value = |o: &Option<domain::RateOverride>| serde_json::to_value(o).unwrap_or(serde_json::Value::Null);
+        let change = crate::tasks::FieldChange { field: "rateOverride".into(), from: value(&scope.org.rate_override), to: value(&rate) };
+        let event = DomainEvent {
+            title: Some(scope.org.name.clone()),
+            changes: vec![change],
+            ..DomainEvent::new(self, EventKind::OrgLimitsChanged, scope.org.id, PLATFORM_ACTOR)
+        };
+        self.push_event(&mut tx, &event)?;
+        tx.run(self).await?;
+        Ok(Org { rate_override: rate, updated_at: now, version: scope.org.version + 1, ..scope.org.clone() })
+    }
+
     pub(crate) async fn update_one(&self, key: &keys::Key, expr: Expr, on_fail: DomainError) -> Result<(), DomainError> {
+        self.hold_for_charge().await?;
         self.client
             .update_item()
             .table_name(&*self.table)

@@ -130,6 +130,7 @@ impl Tx {
     /// conflict with a concurrent transaction is retried (nothing was written), then reported
     /// as a conflict.
     pub async fn run(self, store: &Store) -> Result<(), DomainError> {
+        store.hold_for_charge().await?;
         let mut attempt = 0;
         loop {
             let result = store.client.transact_write_items().set_transact_items(Some(self.items.clone())).send().await;

@@ -28,6 +28,9 @@ pub struct Usage {
     pub month: UsageMonth,
     /// This month's chat: tokens against the plan's budget, and what they cost.
     pub chat: ChatUsage,
+    /// The rate limits in force (per minute): the plan's `limits.rateLimits`, or a platform
+    /// operator's override of them.
+    pub rate_limits: domain::RateLimits,
 }
 
 /// A month's chat tokens and their cost, priced with the price table
@@ -105,7 +108,7 @@ impl ChatUsage {
 }
 
 impl Usage {
-    pub fn of(org: &Org, month: UsageMonth, chat: ChatUsage) -> Usage {
+    pub fn of(org: &Org, month: UsageMonth, chat: ChatUsage, rate_limits: domain::RateLimits) -> Usage {
         Usage {
             plan: org.plan,
             limits: org.plan.limits(),
@@ -116,6 +119,7 @@ impl Usage {
             storage_reserved: org.storage_reserved,
             month,
             chat,
+            rate_limits,
         }
     }
 }

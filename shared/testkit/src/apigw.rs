@@ -13,17 +13,27 @@ pub struct Caller {
     pub email: String,
     pub email_verified: bool,
     pub groups: Vec<String>,
+    /// The token's `tenantry_orgs` claim (`orgId:role`, as PreTokenGeneration writes it): the
+    /// orgs the caller was a member of when the token was issued.
+    pub orgs: Vec<String>,
 }
 
 impl Caller {
     /// A new user with a fresh `sub` and a verified email.
     pub fn new(name: &str) -> Caller {
         let sub = format!("{}-{}", name, ulid::Ulid::new().to_string().to_ascii_lowercase());
-        Caller { email: format!("{sub}@example.com"), sub, email_verified: true, groups: Vec::new() }
+        Caller { email: format!("{sub}@example.com"), sub, email_verified: true, groups: Vec::new(), orgs: Vec::new() }
     }
 
     pub fn platform_admin(name: &str) -> Caller {
         Caller { groups: vec!["platform-admin".into()], ..Caller::new(name) }
+    }
+
+    /// The same caller with a token naming `org` (with `role`) in its org claims: a token
+    /// issued after they joined it.
+    pub fn claiming(mut self, org: &str, role: &str) -> Caller {
+        self.orgs.push(format!("{org}:{role}"));
+        self
     }
 
     /// The identity a handler derives from these claims.
@@ -51,6 +61,10 @@ impl Caller {
         });
         if !self.groups.is_empty() {
             claims["cognito:groups"] = Value::String(self.groups.join(","));
+        }
+        if !self.orgs.is_empty() {
+            // API Gateway REST hands a list claim over as one string
+            claims["tenantry_orgs"] = Value::String(format!("[{}]", self.orgs.join(" ")));
         }
         claims
     }

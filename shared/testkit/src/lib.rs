@@ -38,7 +38,15 @@ async fn new_store(stream: bool) -> Store {
     let definition = TableDefinition::load();
     let created = if stream { definition.create_with_stream(&client, &name).await } else { definition.create(&client, &name).await };
     created.expect("create test table on the local endpoint");
-    Store::new(client, name, CursorKey::new("test-cursor-secret"))
+    // Tests send bursts (concurrency tests, the matrix, round trips): the rate limits are a
+    // thousand times the plans' here; the rate-limit tests set the plans' own
+    // (`with_limits(PlatformLimits::default())`).
+    Store::new(client, name, CursorKey::new("test-cursor-secret")).with_limits(generous_limits())
+}
+
+/// The platform limits of tests: the defaults, with rate limits a thousand times the plans'.
+pub fn generous_limits() -> domain::PlatformLimits {
+    domain::PlatformLimits { rate_limit_multiplier: 1_000, ..domain::PlatformLimits::default() }
 }
 
 /// Every item of the store's table (for tests that check what is left behind).

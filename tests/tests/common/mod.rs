@@ -59,7 +59,7 @@ impl Fixture {
             (Caller::new("owner"), Caller::new("admin"), Caller::new("member"), Caller::new("viewer"), Caller::new("target"), Caller::new("other"));
         let name = |n: &str| NewOrg { name: domain::OrgName::parse("name", n).unwrap(), slug: None };
         let scope = store.create_org(&owner.identity(), None, name("Matrix Org")).await.unwrap();
-        store.create_org(&other.identity(), None, name("Other Org")).await.unwrap();
+        let other_org = store.create_org(&other.identity(), None, name("Other Org")).await.unwrap().org_id().to_string();
         let operator = store.admin_scope(&testkit::operator(store, "op").await.identity(), scope.org_id()).await.unwrap();
         store.set_org_plan(&operator, domain::Plan::Starter).await.unwrap();
         let scope = store.authorize(&owner.identity(), scope.org_id(), Action::ManageMembers).await.unwrap();
@@ -67,6 +67,15 @@ impl Fixture {
             store.add_member(&scope, &c.identity().user_id, role, c.identity().email, None).await.unwrap();
         }
         let org = scope.org_id().to_string();
+        // their tokens were issued after they joined: their org claims name the org
+        let (owner, admin, member, viewer, target, other) = (
+            owner.claiming(&org, "owner"),
+            admin.claiming(&org, "admin"),
+            member.claiming(&org, "member"),
+            viewer.claiming(&org, "viewer"),
+            target.claiming(&org, "member"),
+            other.claiming(&other_org, "owner"),
+        );
         let scope = store.authorize(&owner.identity(), scope.org_id(), Action::ManageInvites).await.unwrap();
         let invitee = Caller::new("invitee");
         for c in [&owner, &admin, &member, &viewer, &other, &invitee] {
