@@ -2,9 +2,13 @@
 //! ran) summed into the cost ledger, in one round trip of concurrent `UpdateItem … ADD`s
 //! (two per payer: the day and the month). On Lambda this runs as a runtime layer after the
 //! answer was posted to the runtime API and before the next poll, so the client never waits
-//! for it; it is still billed time, which the next write adds to the ledger as the cost of
-//! metering, with the write units the ledger writes consumed. A failed write never fails
-//! anything: it is logged, and its usage retried with the next invocation's.
+//! for it; it is still billed time. Each write carries its own cost, the cost of metering, to
+//! each payer it writes: the write units and the billed time per payer that the process's
+//! previous ledger write measured (DynamoDB's reported capacity, the write's duration), since a
+//! write cannot know its own before it is made (the first write of a process counts 2 write
+//! units and no time). Carrying the measured cost into the next write instead would make every
+//! write reach every payer the process ever served. A failed write never fails anything: it
+//! is logged, and its usage retried with the next invocation's.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -29,8 +33,12 @@ pub const DEFAULT_MEMORY_MB: u64 = 128;
 const MAX_CARRIED_PAYERS: usize = 1_000;
 
 static STORE: OnceLock<Store> = OnceLock::new();
-/// Usage not yet in the ledger: the cost of the previous write, or a failed write's usage.
+/// Usage not yet in the ledger: a failed write's.
 static CARRY: Mutex<BTreeMap<String, Units>> = Mutex::new(BTreeMap::new());
+/// What the previous ledger write cost each payer it wrote: write units and MB-ms.
+static LAST_WRITE: Mutex<(f64, f64)> = Mutex::new((FIRST_WRITE_UNITS, 0.0));
+/// The write units of one payer's first write: two `ADD`s to items under 1 KB.
+const FIRST_WRITE_UNITS: f64 = 2.0;
 
 /// The store the ledger is written to (set once, by [`crate::Platform::from_env`]).
 pub(crate) fn install(store: Store) {
@@ -67,6 +75,11 @@ pub async fn settle(store: &Store, calls: &Calls, invocation: &Invocation) {
     if usage.is_empty() {
         return;
     }
+    let (write_units, mb_ms) = LAST_WRITE.lock().map(|last| *last).unwrap_or((FIRST_WRITE_UNITS, 0.0));
+    for units in usage.values_mut() {
+        *units.entry(unit::METERING_WRITE).or_default() += write_units;
+        *units.entry(unit::METERING_MB_MS).or_default() += mb_ms;
+    }
     let started = Instant::now();
     let result = store.add_to_ledger(&day(store), &usage).await;
     let elapsed = started.elapsed();
@@ -74,11 +87,11 @@ pub async fn settle(store: &Store, calls: &Calls, invocation: &Invocation) {
     let mut carry = BTreeMap::new();
     match result {
         Ok(consumed) => {
-            // The write's own cost, billed now, added with the next write.
             let payers = telemetry::as_f64(u64::try_from(consumed.len().max(1)).unwrap_or(1));
+            let written: f64 = consumed.values().map(|c| c.write).sum();
             let share = telemetry::as_f64(telemetry::billed_ms(elapsed).saturating_mul(invocation.memory_mb)) / payers;
-            for (payer, c) in consumed {
-                carry.insert(payer, Units::from([(unit::METERING_WRITE, c.write), (unit::METERING_MB_MS, share)]));
+            if let Ok(mut last) = LAST_WRITE.lock() {
+                *last = (written / payers, share);
             }
             tracing::info!(ledger_ms, payers = usage.len(), "usage metered");
         }
