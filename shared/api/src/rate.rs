@@ -7,8 +7,9 @@
 //!   request ended before it was authorized (a 404 to a stranger, a 400), charges the
 //!   caller's own budget outside any org, so a refused request is not free either;
 //! - for any other route (the caller's profile, their orgs, invitations to them, platform
-//!   operators' routes), charges the caller's own budget outside any org before the handler
-//!   runs.
+//!   operators' routes), charges the caller's own budget outside any org concurrently with
+//!   the handler: a read's answer is dropped if refused, and a write's writes wait for the
+//!   charge (`store::RateGate::holding_writes`).
 //!
 //! Every answer of a signed-in caller carries `RateLimit-Policy` and `RateLimit` (of the
 //! bucket with the fewest requests left); over a limit the answer is 429 `rate-limited` with

@@ -68,8 +68,8 @@ impl Store {
             Ok(scope)
         }
         .await;
-        // Only with the caller authorized as a member are the org's rate limits charged: a
-        // non-member cannot spend an org's budget.
+        // The counts stand only for a caller authorized as a member: anyone else's are given
+        // back, so a non-member cannot spend an org's budget.
         let scope = match (checked, gate, counted) {
             (Ok(scope), Some(gate), Some(counted)) => {
                 let counted = counted?;

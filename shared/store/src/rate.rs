@@ -1,13 +1,15 @@
-//! Rate limits: one conditional counter per bucket and minute.
+//! Rate limits: one counter per bucket and minute.
 //!
 //! A bucket is a fixed one-minute window: the item `RATE#…#{windowStart}` in the org's or the
-//! user's partition, whose `n` one `UpdateItem` adds 1 to unless it already reached the limit
-//! (`ADD n :one`, condition `attribute_not_exists(n) OR n < :limit`). That is one write unit
-//! and one round trip whatever the concurrency: fifty callers at once on a limit of ten get
-//! exactly ten successes, because DynamoDB serialises the writes of one item. The item expires
-//! (`ttl`) a minute after its window, so idle buckets vanish. Each bucket's minute starts at an
-//! offset of its own (a hash of its key), so that the tenants' windows do not all reset at
-//! the same second.
+//! user's partition, whose `n` one `UpdateItem` adds 1 to. That is one write unit and one
+//! round trip whatever the concurrency: DynamoDB serialises the writes of one item, so each
+//! request sees its own count and fifty callers at once on a limit of ten get exactly ten
+//! successes. Outside orgs the add is conditional (`n < :limit`). In an org it is
+//! unconditional and returns the count, judged once the authorization has read the org's
+//! limits ([`crate::Store::settle_in_org`]); a request over a limit gives its counts back. The
+//! item expires (`ttl`) a minute after its window, so idle buckets vanish. Each bucket's minute
+//! starts at an offset of its own (a hash of its key), so that the tenants' windows do not all
+//! reset at the same second.
 //!
 //! *Why not a token bucket with lazy refill:* refilling needs `min(capacity, tokens + elapsed
 //! × rate)`, and DynamoDB's update expressions have no `min` or multiplication; one
@@ -17,14 +19,17 @@
 //! limit within a few seconds; within any one window the limit is exact.
 //!
 //! Who is charged: every request of a signed-in caller counts against the caller's own
-//! buckets (`USER#{user}`, keyed by the verified `sub`: nobody else can spend them), per org
-//! it acts in. An org's buckets are charged only once the caller is authorized as one of its
-//! members ([`crate::Store::authorize_with`] charges them after its check), so a non-member
-//! hammering `/orgs/{victim}/…` spends only their own budget. A request refused by one bucket
-//! gives back what it took from the others: nothing of it happens.
+//! buckets (keyed by the verified `sub`: nobody else can spend them), per org it acts in. An
+//! org's buckets are counted concurrently with the authorization
+//! ([`crate::Store::authorize_with`]) only when the caller's verified token names the org in
+//! its org claims, and given back if the check refuses; otherwise (a token from before the
+//! caller joined) they are charged after the check. A non-member hammering `/orgs/{victim}/…`
+//! spends only their own budget. A request refused by one bucket gives back what it took from
+//! the others: nothing of it happens.
 //!
 //! The API layer opens a [`RateGate`] for each request and runs the handler inside
-//! [`RateGate::scope`]; the authorization finds it there.
+//! [`RateGate::scope`]; the authorization, and the store's writes of a request outside orgs
+//! ([`crate::Store::hold_for_charge`]), find it there.
 
 use std::sync::Arc;
 
