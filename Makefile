@@ -6,7 +6,7 @@ VENV := .venv
 VENV_STAMP := $(VENV)/.installed
 CARGO ?= cargo
 
-.PHONY: help dev demo test test-local-aws test-rust test-demo contract chromium lint venv clean manifest fuzz soak
+.PHONY: help dev demo test test-local-aws test-rust test-demo contract chromium lint venv clean manifest fuzz soak cost-check
 
 help:
 	@echo "make dev    run Tenantry locally (local AWS endpoint + API on a loopback port)"
@@ -85,6 +85,22 @@ soak: venv
 	for i in $$(seq 1 120); do curl -sf http://127.0.0.1:$$port/health >/dev/null && break; sleep 0.5; done; \
 	$(VENV)/bin/python -B shared/local-runner/soak.py --url http://127.0.0.1:$$port --stack-log .soak-stack.log \
 		--minutes $(SOAK_MINUTES) --clients $(SOAK_CLIENTS)
+
+# Cost check (not part of `make test`): the local stack as `make dev` starts it, with its local
+# AWS endpoint writing a bill log (.cost-bill.jsonl: every item written and read, every S3
+# request and mail); a scripted workload per org (board, mail, files, chat), one org at a
+# time; then each org's cost ledger against a bill priced by hand from that log
+# (shared/local-runner/cost_bill.py, whose own tests run first), per service, within 10 %.
+cost-check: venv
+	$(VENV)/bin/python -B -m unittest shared/local-runner/cost_bill_test.py
+	$(CARGO) build --locked --quiet -p local-runner --bin tenantry-local
+	@port=$$($(PYTHON) -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'); \
+	bin="$${CARGO_TARGET_DIR:-target}/debug/tenantry-local"; rm -f .cost-bill.jsonl; \
+	env -u TENANTRY_ALLOWED_ORIGINS TENANTRY_PORT=$$port LOCAL_AWS_BILL_LOG=$(abspath .cost-bill.jsonl) $$bin > .cost-stack.log 2>&1 & pid=$$!; \
+	trap 'kill $$pid 2>/dev/null; wait $$pid 2>/dev/null' EXIT; \
+	for i in $$(seq 1 120); do curl -sf http://127.0.0.1:$$port/health >/dev/null && break; sleep 0.5; done; \
+	$(VENV)/bin/python -B shared/local-runner/cost_check.py --url http://127.0.0.1:$$port --stack-log .cost-stack.log \
+		--bill-log $(abspath .cost-bill.jsonl)
 
 # The manifests the infrastructure and this Makefile read, rendered from the function registry
 # (shared/registry): infra/functions.json and infra/routes.json. A test fails when they are stale.

@@ -419,48 +419,240 @@ def _read_units(size: int, consistent: bool) -> float:
     return float(units) if consistent else units / 2
 
 
-def install_consumed_capacity() -> None:
-    """Reports `ConsumedCapacity` as DynamoDB computes it for item operations, queries and scans
-    (moto reports none for UpdateItem and TransactWriteItems, and a constant for the others):
-    writes by the item's size before and after (1 unit per KB), transactional writes twice that,
-    reads by size (1 unit per 4 KB, half when eventually consistent; a query's or scan's items
-    summed). Units of global secondary index writes, and batches, are left as moto reports them
-    (see the README's notes on metering)."""
+def _number_size(text: str) -> int:
+    """A number's size: 1 byte per two significant digits (leading and trailing zeroes
+    trimmed), plus 1."""
+    mantissa = text.lstrip("+-").lower().split("e", 1)[0]
+    digits = mantissa.replace(".", "").strip("0")
+    return (max(1, len(digits)) + 1) // 2 + 1
+
+
+def _value_size(value: dict[str, Any]) -> int:
+    """The size of one attribute value (DynamoDB JSON) as DynamoDB counts it (Developer Guide,
+    "Item sizes and formats"): strings by their UTF-8 bytes, binaries by their raw bytes,
+    numbers by their significant digits, booleans and nulls 1 byte, sets by their elements,
+    lists and maps 3 bytes plus each element's size and 1 byte per element (a map's keys too)."""
+    (kind, v), = value.items()
+    if kind == "S":
+        return len(v.encode())
+    if kind == "N":
+        return _number_size(v)
+    if kind == "B":
+        return len(base64.b64decode(v)) if isinstance(v, str) else len(v)
+    if kind in ("BOOL", "NULL"):
+        return 1
+    if kind == "SS":
+        return sum(len(e.encode()) for e in v)
+    if kind == "NS":
+        return sum(_number_size(e) for e in v)
+    if kind == "BS":
+        return sum(len(base64.b64decode(e)) if isinstance(e, str) else len(e) for e in v)
+    if kind == "L":
+        return 3 + sum(_value_size(e) + 1 for e in v)
+    if kind == "M":
+        return 3 + sum(len(k.encode()) + _value_size(e) + 1 for k, e in v.items())
+    raise ValueError(f"unknown attribute type {kind}")
+
+
+def aws_item_size(attrs: dict[str, Any] | None) -> int:
+    """An item's size (DynamoDB JSON attributes): each attribute's name in UTF-8 bytes plus its
+    value's size."""
+    return sum(len(name.encode()) + _value_size(value) for name, value in (attrs or {}).items())
+
+
+class _Image:
+    """An item as it was at one moment (DynamoDB JSON, copied), or None where there was none."""
+
+    @staticmethod
+    def of(backend: Any, table_name: str, key: dict[str, Any]) -> dict[str, Any] | None:
+        try:
+            found = backend.get_item(table_name, key)
+        except Exception:
+            return None
+        return json.loads(json.dumps(found.to_json()["Attributes"])) if found is not None else None
+
+
+def _projected(index: Any, table: Any, image: dict[str, Any]) -> dict[str, Any]:
+    """What an index holds of an item: all of it (ALL), or the table's and the index's keys
+    (KEYS_ONLY) and the named attributes (INCLUDE)."""
+    projection = (index.projection or {}).get("ProjectionType", "ALL")
+    if projection == "ALL":
+        return image
+    names = [table.hash_key_attr, table.range_key_attr, *index.schema_key_attrs]
+    if projection == "INCLUDE":
+        names += index.projection.get("NonKeyAttributes", [])
+    return {n: image[n] for n in names if n and n in image}
+
+
+def index_write_units(table: Any, before: dict[str, Any] | None, after: dict[str, Any] | None) -> dict[str, float]:
+    """The write units an item write costs each global secondary index (Developer Guide, "Global
+    secondary indexes: provisioned throughput considerations"): an item that enters or leaves
+    the index is one index write of its projected size; one whose index key changes is two
+    (the old entry deleted, the new put); one that stays with other projected attributes
+    changed is one, of the larger projection; one whose projection does not change, none."""
+    out: dict[str, float] = {}
+    for index in getattr(table, "global_indexes", None) or []:
+        keys = index.schema_key_attrs
+
+        def entry(image: dict[str, Any] | None) -> tuple[list[Any], dict[str, Any]] | None:
+            if image is None or any(k not in image for k in keys):
+                return None
+            return [image[k] for k in keys], _projected(index, table, image)
+
+        old, new = entry(before), entry(after)
+        if old is None and new is None:
+            continue
+        if old is not None and new is not None and old[0] == new[0]:
+            if old[1] == new[1]:
+                continue
+            units = _write_units(max(aws_item_size(old[1]), aws_item_size(new[1])))
+        else:
+            units = sum(_write_units(aws_item_size(e[1])) for e in (old, new) if e is not None)
+        out[index.name] = units
+    return out
+
+
+class BillLog:
+    """With LOCAL_AWS_BILL_LOG set to a file: one JSON line per billable request the endpoint
+    received, with what AWS bills it by, for a bill priced independently of the clients'
+    own metering (shared/local-runner/cost_bill.py). DynamoDB: each item written with its
+    images before and after (and whether in a transaction), each item read (or returned by a
+    query or scan) with the read's consistency and index; S3: the method, path, query and
+    whether the request was presigned (sent by a browser, not an SDK client); SES v2:
+    SendEmail's recipients. Bedrock's calls are in the fake's transcript."""
+
+    def __init__(self, path: str | None):
+        self.path = path
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_environment(cls) -> "BillLog":
+        return cls(os.environ.get("LOCAL_AWS_BILL_LOG") or None)
+
+    def __bool__(self) -> bool:
+        return self.path is not None
+
+    def write(self, record: dict[str, Any]) -> None:
+        if self.path is None:
+            return
+        record = {"at": time.time(), **record}
+        line = json.dumps(record, separators=(",", ":")) + "\n"
+        with self._lock, open(self.path, "a", encoding="utf-8") as f:
+            f.write(line)
+
+
+_bill = BillLog(None)
+
+
+def install_consumed_capacity(bill: BillLog | None = None) -> None:
+    """Reports `ConsumedCapacity` as DynamoDB computes it (moto reports none for UpdateItem and
+    TransactWriteItems, a constant for the others, and never an index's units): item sizes as
+    DynamoDB counts them (aws_item_size); writes by the item's size before and after (1 unit
+    per KB), transactional writes twice that, and each global secondary index's writes
+    (index_write_units, doubled in a transaction); batches per item; reads by size (1 unit per
+    4 KB, half when eventually consistent; a query's or scan's items summed, a batch's each
+    rounded). With INDEXES the table's and each index's part are reported beside the total, as
+    DynamoDB does. A request that fails reports nothing (DynamoDB's error answers carry no
+    capacity). With a bill log, each request's items are written to it (BillLog)."""
     from moto.dynamodb.responses import DynamoHandler
 
-    def size_of(handler: Any, table_name: str, key: dict[str, Any]) -> int:
+    global _bill
+    if bill is not None:
+        _bill = bill
+
+    def table_of(handler: Any, table_name: str) -> Any:
         try:
-            item = handler.dynamodb_backend.get_item(table_name, key)
+            return handler.dynamodb_backend.get_table(table_name)
         except Exception:
-            return 0
-        return item.size() if item is not None else 0
+            return None
 
     def key_of(handler: Any, table_name: str, item: dict[str, Any]) -> dict[str, Any]:
         table = handler.dynamodb_backend.get_table(table_name)
         names = [table.hash_key_attr] + ([table.range_key_attr] if table.range_key_attr else [])
         return {n: item[n] for n in names if n in item}
 
-    def report(body: dict[str, Any], wanted: str, table_name: str, units: float, field: str) -> None:
+    def capacity(wanted: str, table_name: str, table_units: float, indexes: dict[str, float], field: str) -> dict[str, Any] | None:
         if wanted == "NONE":
-            body.pop("ConsumedCapacity", None)
-            return
-        capacity: dict[str, Any] = {"TableName": table_name, "CapacityUnits": units, field: units}
+            return None
+        total = table_units + sum(indexes.values())
+        out: dict[str, Any] = {"TableName": table_name, "CapacityUnits": total, field: total}
         if wanted == "INDEXES":
-            capacity["Table"] = {"CapacityUnits": units, field: units}
-        body["ConsumedCapacity"] = capacity
+            out["Table"] = {"CapacityUnits": table_units, field: table_units}
+            if indexes:
+                out["GlobalSecondaryIndexes"] = {name: {"CapacityUnits": u, field: u} for name, u in indexes.items()}
+        return out
 
-    def single_write(original: Callable[..., Any], key_from_item: bool) -> Callable[..., Any]:
+    def report(body: dict[str, Any], wanted: str, table_name: str, table_units: float, indexes: dict[str, float], field: str) -> None:
+        reported = capacity(wanted, table_name, table_units, indexes, field)
+        if reported is None:
+            body.pop("ConsumedCapacity", None)
+        else:
+            body["ConsumedCapacity"] = reported
+
+    class Writes:
+        """The items one request writes, each with its image before; their units once done."""
+
+        def __init__(self, handler: Any, transactional: bool):
+            self.handler = handler
+            self.factor = 2.0 if transactional else 1.0
+            self.transactional = transactional
+            self.targets: list[tuple[str, dict[str, Any], dict[str, Any] | None, str]] = []
+            self.done: list[tuple[str, dict[str, Any] | None, dict[str, Any] | None, str]] = []
+
+        def add(self, table_name: str, key: dict[str, Any], kind: str = "write") -> None:
+            self.targets.append((table_name, key, _Image.of(self.handler.dynamodb_backend, table_name, key), kind))
+
+        def finish(self) -> None:
+            for name, key, before, kind in self.targets:
+                after = _Image.of(self.handler.dynamodb_backend, name, key)
+                self.done.append((name, before, after, kind))
+
+        def units(self) -> dict[str, tuple[float, dict[str, float]]]:
+            """Per table: its units and each index's."""
+            out: dict[str, tuple[float, dict[str, float]]] = {}
+            for name, before, after, _ in self.done:
+                table_units, indexes = out.get(name, (0.0, {}))
+                table_units += self.factor * _write_units(max(aws_item_size(before), aws_item_size(after)))
+                for index, u in index_write_units(table_of(self.handler, name), before, after).items():
+                    indexes[index] = indexes.get(index, 0.0) + self.factor * u
+                out[name] = (table_units, indexes)
+            return out
+
+        def log(self, operation: str, error: str | None = None) -> None:
+            if not _bill:
+                return
+            items = self.done or [(name, before, before, kind) for name, _, before, kind in self.targets]
+            _bill.write({
+                "service": "dynamodb", "operation": operation, "transaction": self.transactional, "error": error,
+                "writes": [{"table": n, "kind": k, "before": b, "after": a} for n, b, a, k in items],
+            })
+
+    def run(writes: Writes, operation: str, original: Callable[..., Any], handler: Any) -> Any:
+        try:
+            result = original(handler)
+        except Exception as e:
+            writes.log(operation, str(getattr(e, "error_type", type(e).__name__)).rsplit("#", 1)[-1])
+            raise
+        writes.finish()
+        writes.log(operation)
+        return result
+
+    def single_write(operation: str, original: Callable[..., Any], key_from_item: bool) -> Callable[..., Any]:
         @functools.wraps(original)
         def handler(self: Any) -> Any:
             name = self.body.get("TableName", "")
-            key = key_of(self, name, self.body["Item"]) if key_from_item else self.body["Key"]
-            before = size_of(self, name, key)
-            result = original(self)
-            after = size_of(self, name, key)
-            report(result.result, self.body.get("ReturnConsumedCapacity", "NONE"), name, _write_units(max(before, after)), "WriteCapacityUnits")
+            writes = Writes(self, transactional=False)
+            writes.add(name, key_of(self, name, self.body["Item"]) if key_from_item else self.body["Key"])
+            result = run(writes, operation, original, self)
+            table_units, indexes = writes.units().get(name, (0.0, {}))
+            report(result.result, self.body.get("ReturnConsumedCapacity", "NONE"), name, table_units, indexes, "WriteCapacityUnits")
             return result
 
         return handler
+
+    def log_reads(operation: str, table_name: str, consistent: bool, index: str | None, items: list[dict[str, Any] | None]) -> None:
+        if _bill:
+            _bill.write({"service": "dynamodb", "operation": operation, "table": table_name, "consistent": consistent, "index": index, "items": items})
 
     original_get = DynamoHandler.get_item
 
@@ -468,61 +660,102 @@ def install_consumed_capacity() -> None:
     def get_item(self: Any) -> Any:
         result = original_get(self)
         name = self.body.get("TableName", "")
-        units = _read_units(size_of(self, name, self.body["Key"]), bool(self.body.get("ConsistentRead")))
-        report(result.result, self.body.get("ReturnConsumedCapacity", "NONE"), name, units, "ReadCapacityUnits")
+        consistent = bool(self.body.get("ConsistentRead"))
+        found = _Image.of(self.dynamodb_backend, name, self.body["Key"])
+        log_reads("GetItem", name, consistent, None, [found])
+        units = _read_units(aws_item_size(found), consistent)
+        report(result.result, self.body.get("ReturnConsumedCapacity", "NONE"), name, units, {}, "ReadCapacityUnits")
         return result
 
     original_transact = DynamoHandler.transact_write_items
 
     @functools.wraps(original_transact)
     def transact_write_items(self: Any) -> Any:
-        targets = []
+        writes = Writes(self, transactional=True)
         for entry in self.body.get("TransactItems", []):
             for kind, action in entry.items():
                 name = action.get("TableName", "")
                 key = key_of(self, name, action["Item"]) if kind == "Put" else action.get("Key", {})
-                targets.append((name, key, size_of(self, name, key)))
-        result = original_transact(self)
-        per_table: dict[str, float] = {}
-        for name, key, before in targets:
-            per_table[name] = per_table.get(name, 0.0) + 2 * _write_units(max(before, size_of(self, name, key)))
+                writes.add(name, key, "check" if kind == "ConditionCheck" else "write")
+        result = run(writes, "TransactWriteItems", original_transact, self)
         wanted = self.body.get("ReturnConsumedCapacity", "NONE")
         if wanted != "NONE":
-            reported = []
-            for name, units in per_table.items():
-                capacity: dict[str, Any] = {}
-                report(capacity, wanted, name, units, "WriteCapacityUnits")
-                reported.append(capacity["ConsumedCapacity"])
-            result.result["ConsumedCapacity"] = reported
+            per_table = writes.units()
+            result.result["ConsumedCapacity"] = [capacity(wanted, n, u, i, "WriteCapacityUnits") for n, (u, i) in per_table.items()]
         return result
 
-    def item_size(attrs: dict[str, Any]) -> int:
-        return sum(len(name.encode()) + DynamoType(value).size() for name, value in attrs.items())
+    original_batch_write = DynamoHandler.batch_write_item
 
-    def paged_read(original: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(original_batch_write)
+    def batch_write_item(self: Any) -> Any:
+        writes = Writes(self, transactional=False)
+        for name, requests in self.body.get("RequestItems", {}).items():
+            for request in requests:
+                if "PutRequest" in request:
+                    writes.add(name, key_of(self, name, request["PutRequest"]["Item"]))
+                elif "DeleteRequest" in request:
+                    writes.add(name, request["DeleteRequest"]["Key"])
+        result = run(writes, "BatchWriteItem", original_batch_write, self)
+        wanted = self.body.get("ReturnConsumedCapacity", "NONE")
+        if wanted != "NONE":
+            result.result["ConsumedCapacity"] = [capacity(wanted, n, u, i, "WriteCapacityUnits") for n, (u, i) in writes.units().items()]
+        return result
+
+    original_batch_get = DynamoHandler.batch_get_item
+
+    @functools.wraps(original_batch_get)
+    def batch_get_item(self: Any) -> Any:
+        result = original_batch_get(self)
+        body = result.result if hasattr(result, "result") else None
+        if body is None:
+            return result
+        wanted = self.body.get("ReturnConsumedCapacity", "NONE")
+        reported = []
+        for name, items in body.get("Responses", {}).items():
+            consistent = bool(self.body.get("RequestItems", {}).get(name, {}).get("ConsistentRead"))
+            log_reads("BatchGetItem", name, consistent, None, items)
+            units = sum(_read_units(aws_item_size(i), consistent) for i in items)
+            if (c := capacity(wanted, name, units, {}, "ReadCapacityUnits")) is not None:
+                reported.append(c)
+        if wanted == "NONE":
+            body.pop("ConsumedCapacity", None)
+        else:
+            body["ConsumedCapacity"] = reported
+        return result
+
+    def paged_read(operation: str, original: Callable[..., Any]) -> Callable[..., Any]:
         """Query and Scan: the sizes of the items returned, summed, 1 unit per 4 KB (rounded
-        up), half when eventually consistent. (DynamoDB counts the items read before a filter;
-        the store filters little.)"""
+        up), half when eventually consistent; reported as the index's when it reads one.
+        (DynamoDB counts the items read before a filter; the store filters little.)"""
 
         @functools.wraps(original)
         def handler(self: Any) -> Any:
             result = original(self)
             body = result.result
-            size = sum(item_size(i) for i in body.get("Items", []))
+            items = body.get("Items", [])
             name = self.body.get("TableName", "")
-            units = _read_units(size, bool(self.body.get("ConsistentRead")))
-            report(body, self.body.get("ReturnConsumedCapacity", "NONE"), name, units, "ReadCapacityUnits")
+            index = self.body.get("IndexName")
+            consistent = bool(self.body.get("ConsistentRead"))
+            log_reads(operation, name, consistent, index, items)
+            units = _read_units(sum(aws_item_size(i) for i in items), consistent)
+            wanted = self.body.get("ReturnConsumedCapacity", "NONE")
+            if index:
+                report(body, wanted, name, 0.0, {index: units}, "ReadCapacityUnits")
+            else:
+                report(body, wanted, name, units, {}, "ReadCapacityUnits")
             return result
 
         return handler
 
-    DynamoHandler.query = paged_read(DynamoHandler.query)
-    DynamoHandler.scan = paged_read(DynamoHandler.scan)
-    DynamoHandler.put_item = single_write(DynamoHandler.put_item, key_from_item=True)
-    DynamoHandler.update_item = single_write(DynamoHandler.update_item, key_from_item=False)
-    DynamoHandler.delete_item = single_write(DynamoHandler.delete_item, key_from_item=False)
+    DynamoHandler.query = paged_read("Query", DynamoHandler.query)
+    DynamoHandler.scan = paged_read("Scan", DynamoHandler.scan)
+    DynamoHandler.put_item = single_write("PutItem", DynamoHandler.put_item, key_from_item=True)
+    DynamoHandler.update_item = single_write("UpdateItem", DynamoHandler.update_item, key_from_item=False)
+    DynamoHandler.delete_item = single_write("DeleteItem", DynamoHandler.delete_item, key_from_item=False)
     DynamoHandler.get_item = get_item
     DynamoHandler.transact_write_items = transact_write_items
+    DynamoHandler.batch_write_item = batch_write_item
+    DynamoHandler.batch_get_item = batch_get_item
 
 
 def install_complete_s3_events() -> None:
@@ -1563,6 +1796,60 @@ def verify_presigned_s3(app: Any) -> Any:
     return verified
 
 
+def _request_service(environ: dict[str, Any]) -> tuple[str | None, bool]:
+    """The service a request is signed for (its SigV4 credential scope, in the Authorization
+    header or the query), and whether it was presigned (signed in the query, or a browser's
+    form upload): (None, False) when it names none."""
+    match = re.search(r"Credential=[^/,\s]+/\d{8}/[^/,\s]+/([^/,\s]+)/aws4_request", environ.get("HTTP_AUTHORIZATION", ""))
+    if match:
+        return match.group(1), False
+    params = _query_params(_query_pairs(environ))
+    scope = params.get("X-Amz-Credential", "").split("/")
+    if len(scope) == 5:
+        return scope[3], True
+    if _is_post_upload(environ):
+        return "s3", True
+    return None, False
+
+
+def bill_requests(app: Any, bill: BillLog) -> Any:
+    """A WSGI layer writing S3's requests and SES v2's SendEmail to the bill log (DynamoDB's are
+    written where their items are known, install_consumed_capacity)."""
+
+    def logged(environ: dict[str, Any], start_response: Any) -> Any:
+        if not bill:
+            return app(environ, start_response)
+        service, presigned = _request_service(environ)
+        method, path = environ.get("REQUEST_METHOD", ""), environ.get("PATH_INFO", "")
+        recipients = None
+        if service == "ses" and method == "POST" and path.endswith("/v2/email/outbound-emails"):
+            try:
+                destination = json.loads(_read_body(environ) or b"{}").get("Destination") or {}
+                recipients = sum(len(destination.get(k) or []) for k in ("ToAddresses", "CcAddresses", "BccAddresses"))
+            except ValueError:
+                recipients = 0
+        if service not in ("s3", "ses"):
+            return app(environ, start_response)
+        status: list[str] = []
+
+        def start(code: str, headers: Any, *rest: Any) -> Any:
+            status.append(code)
+            return start_response(code, headers, *rest)
+
+        answer = app(environ, start)
+        code = int(status[0].split(" ", 1)[0]) if status else 0
+        if service == "s3" and method != "OPTIONS":
+            bill.write({
+                "service": "s3", "method": method, "path": path, "query": environ.get("QUERY_STRING", ""),
+                "copy": "HTTP_X_AMZ_COPY_SOURCE" in environ, "presigned": presigned, "status": code,
+            })
+        elif recipients is not None:
+            bill.write({"service": "ses", "operation": "SendEmail", "recipients": recipients, "status": code})
+        return answer
+
+    return logged
+
+
 def main() -> None:
     port = int(sys.argv[1])
     os.environ.setdefault("MOTO_PORT", str(port))
@@ -1578,7 +1865,8 @@ def main() -> None:
 
     install_transaction_journal(journaling="--stock-transactions" not in sys.argv)
     install_complete_s3_events()
-    install_consumed_capacity()
+    bill = BillLog.from_environment()
+    install_consumed_capacity(bill)
     install_complete_ses_v2_mail()
     install_s3_vectors()
 
@@ -1595,7 +1883,7 @@ def main() -> None:
                 return [body]
             return list(app(environ, start_response))
 
-    verified = verify_presigned_s3(serialised)
+    verified = bill_requests(verify_presigned_s3(serialised), bill)
 
     def routed(environ, start_response):
         # Bedrock Runtime calls touch no moto backend: they run outside the lock, at once.

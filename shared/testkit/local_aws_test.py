@@ -38,6 +38,8 @@ from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
 WRAPPER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "local_aws.py")
+sys.path.insert(0, os.path.dirname(WRAPPER))
+import local_aws  # noqa: E402  (beside this file)
 REGION = "us-east-1"
 # No retries: every call must be answered by the wrapper exactly once.
 CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 1}, max_pool_connections=32)
@@ -402,6 +404,122 @@ class ConsumedCapacityTest(WrapperTestCase):
         )
         self.assertEqual(out["ConsumedCapacity"], [{"TableName": t, "CapacityUnits": 8.0, "WriteCapacityUnits": 8.0}])
 
+
+    def test_index_writes_are_reported_per_index_and_in_the_total(self) -> None:
+        t, ddb = self.table, self.wrapper.ddb
+        # Into the index: 1 unit for the table, 1 for GSI1.
+        out = ddb.put_item(TableName=t, Item=item("a", 1, GSI1PK="g", GSI1SK="1"), ReturnConsumedCapacity="INDEXES")["ConsumedCapacity"]
+        self.assertEqual(out["CapacityUnits"], 2.0)
+        self.assertEqual(out["WriteCapacityUnits"], 2.0)
+        self.assertEqual(out["Table"]["CapacityUnits"], 1.0)
+        self.assertEqual(out["GlobalSecondaryIndexes"], {"GSI1": {"CapacityUnits": 1.0, "WriteCapacityUnits": 1.0}})
+        # A projected attribute changes: one index write.
+        set_n = {"UpdateExpression": "SET n = :n", "ExpressionAttributeValues": {":n": {"N": "2"}}}
+        self.assertEqual(self.capacity(ddb.update_item(TableName=t, Key=key("a"), **set_n, ReturnConsumedCapacity="TOTAL")), 2.0)
+        # Nothing changes: the table's unit only.
+        self.assertEqual(self.capacity(ddb.update_item(TableName=t, Key=key("a"), **set_n, ReturnConsumedCapacity="TOTAL")), 1.0)
+        # The index key changes: the old entry deleted and the new one put.
+        move = {"UpdateExpression": "SET GSI1SK = :s", "ExpressionAttributeValues": {":s": {"S": "2"}}}
+        self.assertEqual(self.capacity(ddb.update_item(TableName=t, Key=key("a"), **move, ReturnConsumedCapacity="TOTAL")), 3.0)
+        # Out of the index, then deleted from the table: one index write, then none.
+        out_of = ddb.update_item(TableName=t, Key=key("a"), UpdateExpression="REMOVE GSI1SK", ReturnConsumedCapacity="INDEXES")
+        self.assertEqual(out_of["ConsumedCapacity"]["GlobalSecondaryIndexes"]["GSI1"]["CapacityUnits"], 1.0)
+        self.assertEqual(self.capacity(ddb.delete_item(TableName=t, Key=key("a"), ReturnConsumedCapacity="TOTAL")), 1.0)
+        # A large item's index entry is billed by its size too; in a transaction, twice.
+        big = item("b", 1, GSI1PK="g", GSI1SK="b") | {"blob": {"S": "x" * 1500}}
+        out = ddb.transact_write_items(TransactItems=[{"Put": {"TableName": t, "Item": big}}], ReturnConsumedCapacity="INDEXES")
+        [reported] = out["ConsumedCapacity"]
+        self.assertEqual(reported["Table"]["CapacityUnits"], 4.0)
+        self.assertEqual(reported["GlobalSecondaryIndexes"]["GSI1"]["CapacityUnits"], 4.0)
+        self.assertEqual(reported["CapacityUnits"], 8.0)
+
+    def test_item_sizes_are_counted_as_dynamodb_counts_them(self) -> None:
+        size = local_aws.aws_item_size
+        self.assertEqual(size({"name": {"S": "héllo"}}), 4 + 6)
+        # Numbers: a byte per two significant digits, plus one; zeroes at either end trimmed.
+        self.assertEqual(size({"n": {"N": "12345"}}), 1 + 3 + 1)
+        self.assertEqual(size({"n": {"N": "-1200.00"}}), 1 + 1 + 1)
+        self.assertEqual(size({"n": {"N": "0"}}), 1 + 2)
+        self.assertEqual(size({"b": {"B": "AAEC"}, "t": {"BOOL": True}, "z": {"NULL": True}}), 1 + 3 + 1 + 1 + 1 + 1)
+        # Lists and maps: 3 bytes, and each element with a byte of its own (a map's keys too).
+        self.assertEqual(size({"l": {"L": [{"S": "ab"}, {"N": "7"}]}}), 1 + 3 + (2 + 1) + (2 + 1))
+        self.assertEqual(size({"m": {"M": {"k": {"S": "v"}}}}), 1 + 3 + (1 + 1 + 1))
+        self.assertEqual(size({"m": {"M": {}}}), 1 + 3)
+        self.assertEqual(size({"ss": {"SS": ["a", "bc"]}}), 2 + 3)
+        # An item of 1,024 bytes is one write unit, of 1,025 two.
+        t, ddb = self.table, self.wrapper.ddb
+        base = item("s", 1)
+        pad = 1024 - size(base) - len("p")
+        exact = ddb.put_item(TableName=t, Item=base | {"p": {"S": "x" * pad}}, ReturnConsumedCapacity="TOTAL")
+        self.assertEqual(self.capacity(exact), 1.0)
+        ddb.delete_item(TableName=t, Key=key("s"))
+        over = ddb.put_item(TableName=t, Item=base | {"p": {"S": "x" * (pad + 1)}}, ReturnConsumedCapacity="TOTAL")
+        self.assertEqual(self.capacity(over), 2.0)
+
+    def test_batches_cost_each_item(self) -> None:
+        t, ddb = self.table, self.wrapper.ddb
+        puts = [{"PutRequest": {"Item": item(f"b{i}", i, GSI1PK="g", GSI1SK=str(i))}} for i in range(3)]
+        out = ddb.batch_write_item(RequestItems={t: puts}, ReturnConsumedCapacity="INDEXES")
+        [reported] = out["ConsumedCapacity"]
+        self.assertEqual((reported["Table"]["CapacityUnits"], reported["CapacityUnits"]), (3.0, 6.0))
+        keys = [key(f"b{i}") for i in range(3)] + [key("none")]
+        got = ddb.batch_get_item(RequestItems={t: {"Keys": keys, "ConsistentRead": True}}, ReturnConsumedCapacity="TOTAL")
+        self.assertEqual(got["ConsumedCapacity"], [{"TableName": t, "CapacityUnits": 3.0, "ReadCapacityUnits": 3.0}])
+        index = {"TableName": t, "IndexName": "GSI1", "KeyConditionExpression": "GSI1PK = :g", "ExpressionAttributeValues": {":g": {"S": "g"}}}
+        queried = ddb.query(**index, ReturnConsumedCapacity="INDEXES")["ConsumedCapacity"]
+        self.assertEqual(queried["GlobalSecondaryIndexes"]["GSI1"]["CapacityUnits"], 0.5)
+
+
+class BillLogTest(unittest.TestCase):
+    """With LOCAL_AWS_BILL_LOG: every billable request, with what AWS bills it by."""
+
+    def setUp(self) -> None:
+        self.path = tempfile.mktemp(suffix=".jsonl")
+        with mock.patch.dict(os.environ, {"LOCAL_AWS_BILL_LOG": self.path}):
+            self.wrapper = Wrapper()
+        self.addCleanup(self.wrapper.stop)
+        self.addCleanup(lambda: os.path.exists(self.path) and os.remove(self.path))
+
+    def records(self) -> list[dict[str, Any]]:
+        with open(self.path, encoding="utf-8") as f:
+            return [json.loads(line) for line in f]
+
+    def test_items_written_and_read_s3_requests_and_mail(self) -> None:
+        w, t = self.wrapper, "billed"
+        w.create_table(t)
+        w.ddb.put_item(TableName=t, Item=item("a", 1))
+        w.ddb.update_item(TableName=t, Key=key("a"), UpdateExpression="SET n = :n", ExpressionAttributeValues={":n": {"N": "2"}})
+        with self.assertRaises(ClientError):
+            w.ddb.put_item(TableName=t, Item=item("a", 3), ConditionExpression="attribute_not_exists(PK)")
+        w.ddb.transact_write_items(TransactItems=[{"ConditionCheck": {"TableName": t, "Key": key("a"), **n_is(2)}}, {"Put": {"TableName": t, "Item": item("b", 1)}}])
+        w.ddb.get_item(TableName=t, Key=key("a"), ConsistentRead=True)
+        w.ddb.query(TableName=t, KeyConditionExpression="PK = :p", ExpressionAttributeValues={":p": {"S": "b"}})
+        s3 = s3_client(w.session, w.endpoint)
+        s3.create_bucket(Bucket="billed")
+        s3.put_object(Bucket="billed", Key="k/1", Body=b"x")
+        s3.copy_object(Bucket="billed", Key="k/2", CopySource={"Bucket": "billed", "Key": "k/1"})
+        s3.get_object(Bucket="billed", Key="k/1")
+        url = s3.generate_presigned_url("get_object", Params={"Bucket": "billed", "Key": "k/1"})
+        self.assertEqual(requests.get(url, timeout=10).status_code, 200)
+        ses = w.session.client("sesv2", endpoint_url=w.endpoint, config=CLIENT_CONFIG)
+        ses.create_email_identity(EmailIdentity="mail.example.test")
+        ses.send_email(FromEmailAddress="a@mail.example.test", Destination={"ToAddresses": ["x@example.test"], "CcAddresses": ["y@example.test"]},
+                       Content={"Simple": {"Subject": {"Data": "s"}, "Body": {"Text": {"Data": "b"}}}})
+        records = self.records()
+        dynamodb = [r for r in records if r["service"] == "dynamodb"]
+        self.assertEqual([r["operation"] for r in dynamodb], ["PutItem", "UpdateItem", "PutItem", "TransactWriteItems", "GetItem", "Query"])
+        put, update, refused, transaction, got, queried = dynamodb
+        self.assertEqual((put["writes"][0]["before"], put["writes"][0]["after"]), (None, item("a", 1)))
+        self.assertEqual((update["writes"][0]["before"]["n"], update["writes"][0]["after"]["n"]), ({"N": "1"}, {"N": "2"}))
+        self.assertEqual(refused["error"], "ConditionalCheckFailedException")
+        self.assertEqual(refused["writes"][0]["after"], refused["writes"][0]["before"])
+        self.assertTrue(transaction["transaction"])
+        self.assertEqual([w["kind"] for w in transaction["writes"]], ["check", "write"])
+        self.assertEqual((got["consistent"], got["items"]), (True, [item("a", 2)]))
+        self.assertEqual((queried["consistent"], queried["items"]), (False, [item("b", 1)]))
+        s3_records = [(r["method"], r["copy"], r["presigned"]) for r in records if r["service"] == "s3"]
+        self.assertEqual(s3_records, [("PUT", False, False), ("PUT", False, False), ("PUT", True, False), ("GET", False, False), ("GET", False, True)])
+        self.assertEqual([(r["recipients"], r["status"]) for r in records if r["service"] == "ses"], [(2, 200)])
 
 class StreamTest(WrapperTestCase):
     """A table with a stream (NEW_AND_OLD_IMAGES): one record per item written, none if cancelled."""

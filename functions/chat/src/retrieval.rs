@@ -80,8 +80,13 @@ pub async fn embed(app: &AppState, text: &str) -> Result<Vec<f32>, String> {
     #[derive(serde::Deserialize)]
     struct Embedding {
         embedding: Vec<f32>,
+        #[serde(rename = "inputTextTokenCount", default)]
+        tokens: f64,
     }
-    let vector = serde_json::from_slice::<Embedding>(out.body().as_ref()).map_err(|e| format!("the embedding answer is not one: {e}"))?.embedding;
+    let answer = serde_json::from_slice::<Embedding>(out.body().as_ref()).map_err(|e| format!("the embedding answer is not one: {e}"))?;
+    // Billed per input token: metered as the model counted them.
+    telemetry::note(telemetry::unit::BEDROCK_EMBEDDING_TOKENS, answer.tokens);
+    let vector = answer.embedding;
     if vector.len() != usize::try_from(EMBEDDING_DIMENSIONS).unwrap_or(0) {
         return Err(format!("the embedding has {} dimensions, not {EMBEDDING_DIMENSIONS}", vector.len()));
     }

@@ -475,7 +475,8 @@ pub async fn stream(app: AppState, prepared: Prepared) -> ApiResult<Response> {
     let mut calls = Calls { messages: prepared.first_messages()?, usage: TokenUsage::default(), citations: Vec::new(), calls: 1 };
     let (reservation, receiver) = open_stream(&app, &prepared, &calls.messages, true).await?;
     let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(64);
-    tokio::spawn(async move {
+    // Inside the request's recording: the turn's calls are metered with the request's.
+    telemetry::spawn(async move {
         let p = prepared;
         let mut current = Some((reservation, receiver));
         let mut text = String::new();

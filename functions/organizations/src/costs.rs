@@ -176,7 +176,14 @@ pub async fn org(State(app): State<AppState>, Caller(who): Caller, p: Params, q:
             units.insert(format!("{}:outputTokens", m.model_id), telemetry::as_f64(m.output_tokens));
             usd += domain::chat::cost_usd(&m.model_id, m.input_tokens, m.output_tokens);
         }
-        services.push(ServiceCost { service: "bedrock".into(), usd: round(usd), units, estimated: false });
+        // Beside the embeddings' tokens, which the ledger holds under the same service.
+        match services.iter_mut().find(|s| s.service == "bedrock") {
+            Some(bedrock) => {
+                bedrock.usd = round(bedrock.usd + usd);
+                bedrock.units.extend(units);
+            }
+            None => services.push(ServiceCost { service: "bedrock".into(), usd: round(usd), units, estimated: false }),
+        }
     }
     let bytes = scope.org().storage_bytes;
     if bytes > 0 {

@@ -123,15 +123,60 @@ pub async fn metered(axum::extract::State(store): axum::extract::State<Store>, r
     let started = Instant::now();
     let init = telemetry::take_init_duration(started).map_or(0, telemetry::billed_ms);
     let (response, calls) = telemetry::record(next.run(req)).await;
-    let invocation = Invocation {
+    let invocation = move || Invocation {
         http: true,
         billed_ms: telemetry::billed_ms(started.elapsed()),
         memory_mb: memory_mb(),
         init_ms: init,
         default_payer: telemetry::UNATTRIBUTED,
     };
-    settle_apart(store, calls, invocation).await;
-    response
+    let streamed = response.headers().get(axum::http::header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
+    if !streamed {
+        settle_apart(store, calls, invocation()).await;
+        return response;
+    }
+    // A streamed answer (server-sent events) is produced after the handler returned: the
+    // invocation lasts until its last byte, and is settled then, as Lambda bills a streamed
+    // response until its end. (A client that goes away first leaves it unsettled.)
+    let (parts, body) = response.into_parts();
+    let settle_at_end = Some((store, calls, invocation));
+    let frames = futures::stream::unfold((body.into_data_stream(), settle_at_end), |(mut inner, mut at_end)| async move {
+        use futures::StreamExt;
+        if let Some(frame) = inner.next().await {
+            return Some((frame, (inner, at_end)));
+        }
+        if let Some((store, calls, invocation)) = at_end.take() {
+            settle_apart(store, calls, invocation()).await;
+        }
+        None
+    });
+    Response::from_parts(parts, axum::body::Body::from_stream(frames))
+}
+
+/// Meters one event delivery of a server that is not Lambda (the local runner's event
+/// sources) as [`MeterLayer`] meters an asynchronous invocation on Lambda: the work's calls and
+/// time, charged to the payers of the event's records ([`crate::function::payers_of`]), settled
+/// before it returns. Answers the work's output and the billed milliseconds, the ledger's write
+/// included (what Lambda's `platform.report` would bill).
+pub async fn metered_event<F: Future>(store: &Store, kind: crate::function::EventKind, event: &serde_json::Value, work: F) -> (F::Output, u64) {
+    let started = Instant::now();
+    let payers = crate::function::payers_of(kind, event);
+    let (output, calls) = telemetry::record(async move {
+        for payer in &payers {
+            telemetry::attribute(payer);
+        }
+        work.await
+    })
+    .await;
+    let invocation = Invocation {
+        http: false,
+        billed_ms: telemetry::billed_ms(started.elapsed()),
+        memory_mb: memory_mb(),
+        init_ms: 0,
+        default_payer: telemetry::UNATTRIBUTED,
+    };
+    settle_apart(store.clone(), calls, invocation).await;
+    (output, telemetry::billed_ms(started.elapsed()))
 }
 
 /// The Lambda runtime layer: around the whole invocation, the answer's post to the runtime

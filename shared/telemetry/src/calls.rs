@@ -116,6 +116,36 @@ pub async fn record<F: Future>(work: F) -> (F::Output, Calls) {
     (out, calls)
 }
 
+/// The service of a [`note`]: units a call's answer reported that no interceptor reads.
+pub(crate) const NOTED: &str = "noted";
+
+/// Notes `n` of a ledger unit (one of [`crate::unit::ALL`]) that the current work used, as
+/// the service's answer reported it (Bedrock's embedding tokens, in the answer's body): it is
+/// counted like a call's units, for the payer of the moment. Outside [`record`] it does
+/// nothing.
+pub fn note(unit: &'static str, n: f64) {
+    let _ = CURRENT.try_with(|calls| {
+        let now = Instant::now();
+        let payer = calls.current_payer();
+        calls.push(Call { service: NOTED.into(), operation: unit.into(), start: now, end: now, consumed: Consumed { read: n, write: 0.0 }, payer });
+    });
+}
+
+/// Spawns `work` inside the current recording, if any: the calls it makes (and the payers it
+/// attributes) are the current work's, as if it ran inline. For work that outlives its
+/// handler's return, such as the producer of a streamed answer (whose meter waits for the
+/// answer's end).
+pub fn spawn<F>(work: F) -> tokio::task::JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    match CURRENT.try_with(Calls::clone) {
+        Ok(calls) => tokio::spawn(CURRENT.scope(calls, work)),
+        Err(_) => tokio::spawn(work),
+    }
+}
+
 /// Attributes the rest of the current work (and, at the end, the calls made before any
 /// attribution) to `payer`: an org id once its authorization check passed, or a bucket such
 /// as [`PLATFORM`]. Outside [`record`] it does nothing.

@@ -30,6 +30,9 @@ pub mod unit {
     pub const METERING_WRITE: &str = "meteringWriteUnits";
     /// Lambda ms × MB spent writing the ledger (the cost of metering).
     pub const METERING_MB_MS: &str = "meteringMbMs";
+    /// Input tokens of Bedrock's text embeddings (documents indexed, questions searched), as
+    /// the model reported them ([`crate::note`]).
+    pub const BEDROCK_EMBEDDING_TOKENS: &str = "bedrockEmbeddingTokens";
 
     /// Every unit, in the order reports list them.
     pub const ALL: &[&str] = &[
@@ -44,6 +47,7 @@ pub mod unit {
         S3_CLASS_B,
         METERING_WRITE,
         METERING_MB_MS,
+        BEDROCK_EMBEDDING_TOKENS,
     ];
 }
 
@@ -97,6 +101,11 @@ fn call_units(call: &Call, units: &mut Units) {
             add(unit::DYNAMODB_WRITE, call.consumed.write);
         }
         "sesv2" | "ses" if call.operation.eq_ignore_ascii_case("SendEmail") => add(unit::SES_MESSAGES, 1.0),
+        crate::calls::NOTED => {
+            if let Some(u) = unit::ALL.iter().find(|u| **u == call.operation) {
+                add(u, call.consumed.read);
+            }
+        }
         "s3" => match s3_class_a(&call.operation) {
             Some(true) => add(unit::S3_CLASS_A, 1.0),
             Some(false) => add(unit::S3_CLASS_B, 1.0),

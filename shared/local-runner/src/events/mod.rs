@@ -48,6 +48,9 @@ pub struct Delivery {
     pub failed: usize,
     /// Records given up on (retries exhausted).
     pub dead_lettered: usize,
+    /// The delivery's billed duration (the handler's run and its cost ledger write, rounded up
+    /// to the millisecond), as Lambda's `platform.report` would bill the invocation.
+    pub duration_ms: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
@@ -72,9 +75,19 @@ impl EventLog {
     }
 }
 
-/// A function that events are delivered to: its handlers.
+/// A function that events are delivered to: its handlers, and the store its deliveries are
+/// metered into (as Lambda's runtime layer meters them, `api::metering`).
 struct Target {
     handlers: Handlers,
+    store: store::Store,
+}
+
+impl Target {
+    /// Runs one delivery of `event` (its records' JSON, for the payers) metered: its output
+    /// and billed milliseconds.
+    async fn metered<F: std::future::Future>(&self, kind: api::EventKind, event: &serde_json::Value, work: F) -> (F::Output, u64) {
+        api::metering::metered_event(&self.store, kind, event, work).await
+    }
 }
 
 /// Every event source of the given functions, wired to their handlers.
@@ -137,7 +150,7 @@ impl LocalEvents {
             if let Some(src) = &s.s3 {
                 queues.push(queue::QueueDelivery::for_uploads(config, f.name, src, upload_bucket, platform).await?);
             }
-            targets.insert(f.name, Target { handlers });
+            targets.insert(f.name, Target { handlers, store: platform.store.clone() });
         }
         let stream = if consumers.is_empty() { None } else { stream::StreamDelivery::open(config, platform.store.table_name(), consumers).await? };
         Ok(LocalEvents { stream, queues, schedules: Mutex::new(schedules), targets, platform: platform.clone(), log: EventLog::default() })
@@ -215,9 +228,12 @@ impl LocalEvents {
             let Some(target) = self.targets.get(function) else { continue };
             let Some(handler) = target.handlers.schedule.clone() else { continue };
             let event = scheduled_event(function, id, at);
-            let error = match serde_json::from_value::<api::ScheduledEvent>(event) {
-                Ok(event) => handler(event).await.err(),
-                Err(e) => Some(format!("malformed scheduled event: {e}")),
+            let (error, duration_ms) = match serde_json::from_value::<api::ScheduledEvent>(event.clone()) {
+                Ok(typed) => {
+                    let (result, ms) = target.metered(api::EventKind::Schedule, &event, handler(typed)).await;
+                    (result.err(), ms)
+                }
+                Err(e) => (Some(format!("malformed scheduled event: {e}")), 0),
             };
             let delivery = Delivery {
                 at: domain::rfc3339(now),
@@ -226,6 +242,7 @@ impl LocalEvents {
                 records: 1,
                 failed: usize::from(error.is_some()),
                 dead_lettered: 0,
+                duration_ms,
                 error,
             };
             self.log.push(delivery.clone());

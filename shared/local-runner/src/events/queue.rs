@@ -168,11 +168,15 @@ impl QueueDelivery {
     async fn deliver_queue(&self, target: &Target, messages: &[aws_sdk_sqs::types::Message], log: &EventLog) -> Vec<(String, String)> {
         let Some(handler) = target.handlers.queue.clone() else { return Vec::new() };
         let records: Vec<Value> = messages.iter().map(|m| self.lambda_message(m)).collect();
-        let (failed, error) = match serde_json::from_value::<aws_lambda_events::sqs::SqsEvent>(json!({ "Records": records })) {
-            Ok(event) => (handler(event).await, None),
-            Err(e) => (messages.iter().filter_map(|m| m.message_id.clone()).collect(), Some(format!("malformed SQS event: {e}"))),
+        let raw = json!({ "Records": records });
+        let (failed, ms, error) = match serde_json::from_value::<aws_lambda_events::sqs::SqsEvent>(raw.clone()) {
+            Ok(event) => {
+                let (failed, ms) = target.metered(api::EventKind::Queue, &raw, handler(event)).await;
+                (failed, ms, None)
+            }
+            Err(e) => (messages.iter().filter_map(|m| m.message_id.clone()).collect(), 0, Some(format!("malformed SQS event: {e}"))),
         };
-        self.log(log, messages.len(), failed.len(), error);
+        self.log(log, messages.len(), failed.len(), ms, error);
         messages
             .iter()
             .filter(|m| m.message_id.as_ref().is_some_and(|id| !failed.contains(id)))
@@ -180,7 +184,7 @@ impl QueueDelivery {
             .collect()
     }
 
-    fn log(&self, log: &EventLog, records: usize, failed: usize, error: Option<String>) {
+    fn log(&self, log: &EventLog, records: usize, failed: usize, duration_ms: u64, error: Option<String>) {
         log.push(Delivery {
             at: domain::rfc3339(time::OffsetDateTime::now_utc()),
             function: self.function.into(),
@@ -188,6 +192,7 @@ impl QueueDelivery {
             records,
             failed,
             dead_lettered: 0,
+            duration_ms,
             error,
         });
     }

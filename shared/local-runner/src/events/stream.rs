@@ -125,22 +125,23 @@ async fn deliver(consumer: &Consumer, target: &Target, log: &EventLog) -> bool {
     }
     let n = pending.records.len().min(consumer.batch_size);
     let batch: Vec<Value> = pending.records.iter().take(n).cloned().collect();
-    let event: aws_lambda_events::dynamodb::Event = match serde_json::from_value(json!({ "Records": batch })) {
+    let raw = json!({ "Records": batch });
+    let event: aws_lambda_events::dynamodb::Event = match serde_json::from_value(raw.clone()) {
         Ok(e) => e,
         Err(e) => {
             pending.records.drain(..n);
-            log.push(delivery(consumer, n, n, n, Some(format!("malformed stream records: {e}"))));
+            log.push(delivery(consumer, n, n, n, 0, Some(format!("malformed stream records: {e}"))));
             return true;
         }
     };
     let ids: Vec<String> = event.records.iter().map(|r| r.event_id.clone()).collect();
-    let failed = handler(event).await;
+    let (failed, ms) = target.metered(api::EventKind::Stream, &raw, handler(event)).await;
     let first_failed = ids.iter().position(|id| failed.contains(id));
     match first_failed {
         None => {
             pending.records.drain(..n);
             pending.attempts = 0;
-            log.push(delivery(consumer, n, 0, 0, None));
+            log.push(delivery(consumer, n, 0, 0, ms, None));
         }
         Some(i) => {
             pending.records.drain(..i);
@@ -152,13 +153,13 @@ async fn deliver(consumer: &Consumer, target: &Target, log: &EventLog) -> bool {
                 pending.attempts = 0;
                 tracing::error!(function = consumer.function, records = given_up, "stream records given up after retries");
             }
-            log.push(delivery(consumer, n, failed.len(), given_up, None));
+            log.push(delivery(consumer, n, failed.len(), given_up, ms, None));
         }
     }
     true
 }
 
-fn delivery(consumer: &Consumer, records: usize, failed: usize, dead_lettered: usize, error: Option<String>) -> Delivery {
+fn delivery(consumer: &Consumer, records: usize, failed: usize, dead_lettered: usize, duration_ms: u64, error: Option<String>) -> Delivery {
     Delivery {
         at: domain::rfc3339(time::OffsetDateTime::now_utc()),
         function: consumer.function.into(),
@@ -166,6 +167,7 @@ fn delivery(consumer: &Consumer, records: usize, failed: usize, dead_lettered: u
         records,
         failed,
         dead_lettered,
+        duration_ms,
         error,
     }
 }
