@@ -25,9 +25,10 @@ test: test-local-aws test-rust test-infra test-demo
 # The local AWS endpoint's wrapper (shared/testkit/local_aws.py) has tests of its own: the
 # ways it makes the endpoint behave like AWS (atomic transactions at a cost independent of the
 # table's size, DynamoDB's consumed capacity by item size, complete S3 event records, presigned requests verified as S3 verifies them,
-# S3 Vectors' QueryVectors), and the fake Bedrock runtime it mounts (fake_bedrock.py).
+# S3 Vectors' QueryVectors), and the fake Bedrock runtime it mounts (fake_bedrock.py); and the
+# bill `make cost-check` prices by hand (cost_bill.py).
 test-local-aws: venv
-	$(VENV)/bin/python -B -m unittest shared/testkit/local_aws_test.py shared/testkit/fake_bedrock_test.py
+	$(VENV)/bin/python -B -m unittest shared/testkit/local_aws_test.py shared/testkit/fake_bedrock_test.py shared/local-runner/cost_bill_test.py
 
 test-rust: venv
 	$(CARGO) test --workspace --locked

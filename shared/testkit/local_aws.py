@@ -45,6 +45,15 @@ What it guarantees:
   against the limits of the SES v2 API reference (MessageHeader, MessageHeaderList), as AWS
   checks them, with a BadRequestException; nothing else about them is checked.
 
+* ConsumedCapacity is reported as DynamoDB reports it (install_consumed_capacity). moto reports
+  none for UpdateItem and TransactWriteItems, a constant for the rest, and never an index's
+  units. Here item sizes are counted as DynamoDB counts them (aws_item_size), writes by the
+  larger image, transactions doubled, and each global secondary index's writes added
+  (index_write_units); with INDEXES, the table's and each index's parts are reported beside
+  the total. With LOCAL_AWS_BILL_LOG set, every billable request (the items written and read,
+  S3 requests, SES v2 mails) is written to that file as a JSON line (BillLog), for `make
+  cost-check`'s bill priced by hand.
+
 * Presigned S3 requests are verified as S3 verifies them. moto accepts any presigned URL and
   any browser-based POST upload: a forged or tampered signature, an expired URL, a body longer
   than the Content-Length signed, a form its policy does not allow. The wrapper checks them
@@ -162,7 +171,7 @@ many failed, how many items were journaled and deep-copied), for the wrapper's t
 benchmark.
 
 Usage: python local_aws.py PORT [--exit-with-parent] [--stock-transactions]
-       (environment: LOCAL_LLM_URL, LOCAL_LLM_MODEL; see fake_bedrock.py)
+       (environment: LOCAL_AWS_BILL_LOG; LOCAL_LLM_URL, LOCAL_LLM_MODEL, see fake_bedrock.py)
 
 --exit-with-parent     stop when the process that started this one exits.
 --stock-transactions   keep moto's whole-table copies (to compare with, in tests and benchmarks).

@@ -218,4 +218,23 @@ mod tests {
         let (_, calls) = crate::record(async {}).await;
         assert_eq!(calls.usage(&Invocation { default_payer: PLATFORM, ..inv }).keys().collect::<Vec<_>>(), vec![PLATFORM]);
     }
+
+    #[tokio::test]
+    async fn spawned_work_and_noted_units_are_the_spawners() {
+        let (_, calls) = crate::record(async {
+            crate::attribute("A");
+            crate::spawn(async {
+                crate::calls::push_for_test("DynamoDB", "PutItem", Consumed { read: 0.0, write: 3.0 });
+                crate::note(unit::BEDROCK_EMBEDDING_TOKENS, 12.0);
+            })
+            .await
+            .ok();
+        })
+        .await;
+        let inv = Invocation { http: false, billed_ms: 1, memory_mb: 128, init_ms: 0, default_payer: UNATTRIBUTED };
+        let a = &calls.usage(&inv)["A"];
+        assert_eq!((a[unit::DYNAMODB_WRITE], a[unit::BEDROCK_EMBEDDING_TOKENS]), (3.0, 12.0));
+        // Outside a recording, spawning and noting change nothing.
+        crate::spawn(async { crate::note(unit::BEDROCK_EMBEDDING_TOKENS, 1.0) }).await.ok();
+    }
 }
