@@ -166,6 +166,11 @@ What it guarantees:
   OpenAI-compatible server such as Ollama or LM Studio), Converse and ConverseStream are
   answered by that server instead.
 
+Faults on demand (Faults): POST /_local_aws/faults makes chosen requests fail the way AWS
+fails them (DynamoDB's throttling, transaction conflicts and 5xx, S3's SlowDown, SES's
+throttling, a connection reset mid-response), for tests of retries and of what a client answers
+when they run out; DELETE /_local_aws/faults removes them.
+
 GET /_local_aws/transactions returns counters about the transactions so far (how many, how
 many failed, how many items were journaled and deep-copied), for the wrapper's tests and
 benchmark.
@@ -1859,6 +1864,157 @@ def bill_requests(app: Any, bill: BillLog) -> Any:
     return logged
 
 
+FAULTS_PATH = "/_local_aws/faults"
+
+# How AWS answers each fault: (status, body, headers) by service protocol.
+_DYNAMODB_FAULTS = {
+    "ThrottlingException": (400, "com.amazonaws.dynamodb.v20120810#ThrottlingException", "Rate of requests exceeds the allowed throughput."),
+    "ProvisionedThroughputExceededException": (
+        400,
+        "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",
+        "The level of configured provisioned throughput for the table was exceeded. Consider increasing your provisioning level with the UpdateTable API.",
+    ),
+    "RequestLimitExceeded": (400, "com.amazonaws.dynamodb.v20120810#RequestLimitExceeded", "Throughput exceeds the current throughput limit for your account."),
+    "InternalServerError": (500, "com.amazonaws.dynamodb.v20120810#InternalServerError", "Internal server error"),
+    "ServiceUnavailable": (503, "com.amazonaws.dynamodb.v20120810#ServiceUnavailable", "Service unavailable"),
+}
+
+
+class Faults:
+    """Chosen requests failing the way AWS fails them, for tests of what the clients do then.
+
+    POST /_local_aws/faults {"service", "operation"?, "code", "times"?, "skip"?, "contains"?}
+    adds a fault: the next `times` (default 1) requests to `service` (dynamodb, s3, ses,
+    sqs, any other signing name) whose operation is `operation` (DynamoDB's X-Amz-Target
+    operation such as PutItem or TransactWriteItems, SES v2's SendEmail, S3's HTTP method;
+    any when absent) and whose path, query or body contain `contains` (a table's name, a key,
+    an address; any when absent) fail, after `skip` (default 0) such requests went through.
+    `code` is how they fail:
+
+    - DynamoDB: ThrottlingException, ProvisionedThroughputExceededException,
+      RequestLimitExceeded (400), InternalServerError (500), ServiceUnavailable (503), in
+      DynamoDB's JSON error shape; TransactionConflict: TransactWriteItems cancelled (400
+      TransactionCanceledException, the first item's reason TransactionConflict, the others
+      None);
+    - S3: SlowDown (503), InternalError (500), in S3's XML error shape;
+    - SES v2: TooManyRequestsException (429), InternalFailure (500), restJson1's shape
+      (x-amzn-ErrorType);
+    - any service: Reset: the answer's headers promise a body that never comes, and the
+      connection is closed mid-response.
+
+    A faulted request never reaches moto: it changes nothing. GET lists the faults with how
+    many times each fired (`fired`); DELETE removes them all. Faults are kept until they have
+    fired `times` times."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._faults: list[dict[str, Any]] = []
+        self._next_id = 1
+
+    def control(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        method = environ.get("REQUEST_METHOD")
+        status = "200 OK"
+        with self._lock:
+            if method == "POST":
+                try:
+                    fault = json.loads(_read_body(environ) or b"{}")
+                    if not isinstance(fault, dict) or not isinstance(fault.get("service"), str) or not isinstance(fault.get("code"), str):
+                        raise ValueError("a fault needs a service and a code")
+                except ValueError as e:
+                    body = json.dumps({"message": str(e)}).encode()
+                    start_response("400 Bad Request", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+                    return [body]
+                fault = {"times": 1, "skip": 0, **fault, "id": self._next_id, "fired": 0, "seen": 0}
+                self._next_id += 1
+                self._faults.append(fault)
+                status = "201 Created"
+            elif method == "DELETE":
+                self._faults.clear()
+            body = json.dumps({"faults": self._faults}).encode()
+        start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+        return [body]
+
+    def match(self, environ: dict[str, Any]) -> dict[str, Any] | None:
+        """The fault this request is to fail with, if any (counted as fired)."""
+        with self._lock:
+            if not self._faults:
+                return None
+        service, _ = _request_service(environ)
+        if service is None:
+            return None
+        service = {"email": "ses"}.get(service, service)
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        path = environ.get("PATH_INFO", "")
+        if target:
+            operation = target.rsplit(".", 1)[-1]
+        elif service == "ses" and path.endswith("/outbound-emails"):
+            operation = "SendEmail"
+        else:
+            operation = environ.get("REQUEST_METHOD", "")
+        text: str | None = None
+        with self._lock:
+            for fault in self._faults:
+                if fault["fired"] >= fault["times"] or fault["service"] != service:
+                    continue
+                if fault.get("operation") not in (None, operation):
+                    continue
+                if fault.get("contains"):
+                    if text is None:
+                        text = path + "?" + environ.get("QUERY_STRING", "") + _read_body(environ).decode("utf-8", "replace")
+                    if fault["contains"] not in text:
+                        continue
+                fault["seen"] += 1
+                if fault["seen"] <= fault["skip"]:
+                    continue
+                fault["fired"] += 1
+                return {**fault, "operation": operation}
+        return None
+
+
+def fault_answer(fault: dict[str, Any], environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+    """The answer AWS gives when it fails as `fault` says."""
+    code, service = fault["code"], fault["service"]
+    request_id = f"{time.time_ns():x}"
+    if code == "Reset":
+        start_response("200 OK", [("Content-Type", "application/octet-stream"), ("Content-Length", "1048576")])
+
+        def cut() -> Iterable[bytes]:
+            yield b"{"
+            raise ConnectionResetError("the endpoint resets the connection mid-response (a fault)")
+
+        return cut()
+    headers = [("x-amzn-RequestId", request_id)]
+    if service == "dynamodb" and code == "TransactionConflict":
+        try:
+            items = json.loads(_read_body(environ) or b"{}").get("TransactItems", [])
+        except ValueError:
+            items = []
+        reasons = [{"Code": "TransactionConflict", "Message": "Transaction is ongoing for the item"}] + [{"Code": "None"} for _ in items[1:]]
+        reason_text = ", ".join(r["Code"] for r in reasons)
+        payload = {
+            "__type": "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
+            "message": f"Transaction cancelled, please refer cancellation reasons for specific reasons [{reason_text}]",
+            "CancellationReasons": reasons,
+        }
+        status, body, kind = 400, json.dumps(payload).encode(), "application/x-amz-json-1.0"
+    elif service == "dynamodb":
+        status, kind_name, message = _DYNAMODB_FAULTS.get(code, (500, f"com.amazonaws.dynamodb.v20120810#{code}", code))
+        status, body, kind = status, json.dumps({"__type": kind_name, "message": message}).encode(), "application/x-amz-json-1.0"
+    elif service == "s3":
+        status = {"SlowDown": 503, "InternalError": 500, "ServiceUnavailable": 503}.get(code, 500)
+        message = {"SlowDown": "Please reduce your request rate."}.get(code, "We encountered an internal error. Please try again.")
+        body = f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code><Message>{message}</Message><RequestId>{request_id}</RequestId></Error>'.encode()
+        kind = "application/xml"
+        headers.append(("x-amz-request-id", request_id))
+    else:
+        status = {"TooManyRequestsException": 429, "ThrottlingException": 400, "InternalFailure": 500, "ServiceUnavailable": 503}.get(code, 500)
+        body, kind = json.dumps({"message": f"{code} (a fault of the local endpoint)"}).encode(), "application/json"
+        headers.append(("x-amzn-ErrorType", f"{code}:http://internal.amazon.com/coral/com.amazonaws.services/"))
+    reason = {400: "Bad Request", 429: "Too Many Requests", 500: "Internal Server Error", 503: "Service Unavailable"}.get(status, "Error")
+    start_response(f"{status} {reason}", [("Content-Type", kind), ("Content-Length", str(len(body))), *headers])
+    return [body]
+
+
 def main() -> None:
     port = int(sys.argv[1])
     os.environ.setdefault("MOTO_PORT", str(port))
@@ -1894,7 +2050,13 @@ def main() -> None:
 
     verified = bill_requests(verify_presigned_s3(serialised), bill)
 
+    faults = Faults()
+
     def routed(environ, start_response):
+        if environ.get("PATH_INFO") == FAULTS_PATH:
+            return faults.control(environ, start_response)
+        if (fault := faults.match(environ)) is not None:
+            return fault_answer(fault, environ, start_response)
         # Bedrock Runtime calls touch no moto backend: they run outside the lock, at once.
         if fake_bedrock.handles(environ):
             return bedrock(environ, start_response)

@@ -521,6 +521,90 @@ class BillLogTest(unittest.TestCase):
         self.assertEqual(s3_records, [("PUT", False, False), ("PUT", False, False), ("PUT", True, False), ("GET", False, False), ("GET", False, True)])
         self.assertEqual([(r["recipients"], r["status"]) for r in records if r["service"] == "ses"], [(2, 200)])
 
+class FaultsTest(WrapperTestCase):
+    """Faults on demand: chosen requests fail as AWS fails them, and change nothing."""
+
+    # One attempt each: a fault must reach the test, not botocore's retries.
+    ONCE = Config(retries={"mode": "standard", "total_max_attempts": 1})
+
+    def setUp(self) -> None:
+        self.table = self.id().rsplit(".", 1)[-1]
+        self.wrapper.create_table(self.table)
+        self.addCleanup(lambda: requests.delete(self.url, timeout=10))
+        self.ddb = self.wrapper.session.client("dynamodb", endpoint_url=self.wrapper.endpoint, config=self.ONCE)
+
+    @property
+    def url(self) -> str:
+        return f"{self.wrapper.endpoint}/_local_aws/faults"
+
+    def fault(self, **fault: Any) -> None:
+        self.assertEqual(requests.post(self.url, json=fault, timeout=10).status_code, 201)
+
+    def fired(self) -> list[int]:
+        return [f["fired"] for f in requests.get(self.url, timeout=10).json()["faults"]]
+
+    def test_throttled_writes_fail_as_dynamodb_fails_them_and_write_nothing(self) -> None:
+        t, ddb = self.table, self.ddb
+        self.fault(service="dynamodb", operation="PutItem", code="ProvisionedThroughputExceededException", times=2, contains=t)
+        for _ in range(2):
+            with self.assertRaises(ClientError) as caught:
+                ddb.put_item(TableName=t, Item=item("a", 1))
+            self.assertEqual(caught.exception.response["Error"]["Code"], "ProvisionedThroughputExceededException")
+            self.assertEqual(caught.exception.response["ResponseMetadata"]["HTTPStatusCode"], 400)
+            self.assertNotIn("Item", ddb.get_item(TableName=t, Key=key("a")))
+        ddb.put_item(TableName=t, Item=item("a", 1))
+        self.assertIn("Item", ddb.get_item(TableName=t, Key=key("a")))
+        self.assertEqual(self.fired(), [2])
+        # Another table's requests are not the fault's.
+        self.fault(service="dynamodb", code="InternalServerError", contains="no-such-table-name")
+        ddb.get_item(TableName=t, Key=key("a"))
+        self.fault(service="dynamodb", operation="GetItem", code="InternalServerError", skip=1, contains=t)
+        ddb.get_item(TableName=t, Key=key("a"))
+        with self.assertRaises(ClientError) as caught:
+            ddb.get_item(TableName=t, Key=key("a"))
+        self.assertEqual(caught.exception.response["ResponseMetadata"]["HTTPStatusCode"], 500)
+
+    def test_a_transaction_conflict_cancels_the_transaction(self) -> None:
+        t, ddb = self.table, self.ddb
+        self.fault(service="dynamodb", operation="TransactWriteItems", code="TransactionConflict", contains=t)
+        with self.assertRaises(ClientError) as caught:
+            ddb.transact_write_items(TransactItems=[{"Put": {"TableName": t, "Item": item("a", 1)}}, {"Put": {"TableName": t, "Item": item("b", 1)}}])
+        error = caught.exception.response
+        self.assertEqual(error["Error"]["Code"], "TransactionCanceledException")
+        self.assertEqual([r["Code"] for r in error["CancellationReasons"]], ["TransactionConflict", "None"])
+        self.assertEqual(ddb.scan(TableName=t)["Count"], 0)
+
+    def test_s3_slow_down_ses_throttling_and_a_reset_connection(self) -> None:
+        s3 = self.wrapper.session.client("s3", endpoint_url=self.wrapper.endpoint, config=self.ONCE.merge(Config(s3={"addressing_style": "path"})))
+        bucket = self.table.lower().replace("_", "-")
+        s3.create_bucket(Bucket=bucket)
+        self.fault(service="s3", operation="PUT", code="SlowDown", contains=bucket)
+        with self.assertRaises(ClientError) as caught:
+            s3.put_object(Bucket=bucket, Key="k", Body=b"x")
+        self.assertEqual((caught.exception.response["Error"]["Code"], caught.exception.response["ResponseMetadata"]["HTTPStatusCode"]), ("SlowDown", 503))
+        self.assertEqual(s3.list_objects_v2(Bucket=bucket).get("KeyCount"), 0)
+
+        ses = self.wrapper.session.client("sesv2", endpoint_url=self.wrapper.endpoint, config=self.ONCE)
+        self.fault(service="ses", operation="SendEmail", code="TooManyRequestsException", contains="faulted@example.test")
+        with self.assertRaises(ClientError) as caught:
+            ses.send_email(FromEmailAddress="a@mail.example.test", Destination={"ToAddresses": ["faulted@example.test"]},
+                           Content={"Simple": {"Subject": {"Data": "s"}, "Body": {"Text": {"Data": "b"}}}})
+        self.assertEqual((caught.exception.response["Error"]["Code"], caught.exception.response["ResponseMetadata"]["HTTPStatusCode"]), ("TooManyRequestsException", 429))
+
+        # A reset: the headers promise a body that is cut short (botocore's own handling of a
+        # short body varies, so the request is sent as it sends it, and read as bytes).
+        self.fault(service="dynamodb", operation="GetItem", code="Reset", contains=self.table)
+        signed = {
+            "Authorization": "AWS4-HMAC-SHA256 Credential=local/20260101/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=0",
+            "X-Amz-Target": "DynamoDB_20120810.GetItem",
+            "Content-Type": "application/x-amz-json-1.0",
+        }
+        with self.assertRaises(requests.RequestException):
+            requests.post(self.wrapper.endpoint, data=json.dumps({"TableName": self.table, "Key": key("a")}), headers=signed, timeout=10)
+        self.assertEqual(self.fired()[-1], 1)
+        self.assertEqual(requests.post(self.url, json={"service": "s3"}, timeout=10).status_code, 400)
+
+
 class StreamTest(WrapperTestCase):
     """A table with a stream (NEW_AND_OLD_IMAGES): one record per item written, none if cancelled."""
 
