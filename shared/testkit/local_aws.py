@@ -1903,8 +1903,9 @@ class Faults:
       connection is closed mid-response.
 
     A faulted request never reaches moto: it changes nothing. GET lists the faults with how
-    many times each fired (`fired`); DELETE removes them all. Faults are kept until they have
-    fired `times` times."""
+    many times each fired (`fired`); DELETE removes them all, DELETE ?contains=X those with that
+    `contains`. Faults are kept until they have fired `times` times. `operation` may be a list
+    of operations."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -1929,7 +1930,8 @@ class Faults:
                 self._faults.append(fault)
                 status = "201 Created"
             elif method == "DELETE":
-                self._faults.clear()
+                only = _query_params(_query_pairs(environ)).get("contains")
+                self._faults[:] = [f for f in self._faults if only is not None and f.get("contains") != only]
             body = json.dumps({"faults": self._faults}).encode()
         start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
         return [body]
@@ -1956,7 +1958,8 @@ class Faults:
             for fault in self._faults:
                 if fault["fired"] >= fault["times"] or fault["service"] != service:
                     continue
-                if fault.get("operation") not in (None, operation):
+                wanted = fault.get("operation")
+                if wanted is not None and operation not in (wanted if isinstance(wanted, list) else [wanted]):
                     continue
                 if fault.get("contains"):
                     if text is None:

@@ -555,6 +555,13 @@ class FaultsTest(WrapperTestCase):
         ddb.put_item(TableName=t, Item=item("a", 1))
         self.assertIn("Item", ddb.get_item(TableName=t, Key=key("a")))
         self.assertEqual(self.fired(), [2])
+        # Several operations at once; removed by what they contain.
+        self.fault(service="dynamodb", operation=["UpdateItem", "DeleteItem"], code="ThrottlingException", times=9, contains=t)
+        with self.assertRaises(ClientError):
+            ddb.delete_item(TableName=t, Key=key("a"))
+        self.assertEqual(requests.delete(self.url, params={"contains": t}, timeout=10).json()["faults"], [])
+        ddb.delete_item(TableName=t, Key=key("a"))
+        ddb.put_item(TableName=t, Item=item("a", 1))
         # Another table's requests are not the fault's.
         self.fault(service="dynamodb", code="InternalServerError", contains="no-such-table-name")
         ddb.get_item(TableName=t, Key=key("a"))

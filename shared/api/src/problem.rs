@@ -9,6 +9,9 @@ use serde::Serialize;
 pub const PROBLEM_JSON: &str = "application/problem+json";
 const TYPE_BASE: &str = "https://tenantry.dev/problems/";
 
+/// The `Retry-After` of a 503 whose storage was unavailable (throttled past the SDK's retries).
+pub const UNAVAILABLE_RETRY_AFTER_SECS: u64 = 2;
+
 /// An error answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct ApiError {
@@ -108,7 +111,14 @@ impl From<DomainError> for ApiError {
             DomainError::InvalidCursor => {
                 ApiError::new(StatusCode::BAD_REQUEST, "invalid-cursor", "Invalid cursor").detail("the cursor is not one this query issued")
             }
-            DomainError::Unavailable => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "Service unavailable").detail("try again shortly"),
+            // Storage failed even after the SDK's retries (throttling, a 5xx, a reset): nothing
+            // was written, and the client may try again after a moment.
+            DomainError::Unavailable => {
+                let mut e = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "Service unavailable")
+                    .detail(format!("try again in {UNAVAILABLE_RETRY_AFTER_SECS} seconds"));
+                e.retry_after = Some(UNAVAILABLE_RETRY_AFTER_SECS);
+                e
+            }
             DomainError::BudgetExhausted { resets_at_epoch } => {
                 let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
                 let resets = u64::try_from(resets_at_epoch).unwrap_or(0);

@@ -6,6 +6,7 @@
 mod apigw;
 pub mod browser;
 pub mod endpoint;
+pub mod faults;
 mod local_aws;
 
 pub use apigw::{ApiCall, ApiResponse, Caller, send_event};
