@@ -3,6 +3,6 @@
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     api::init_tracing();
-    let platform = api::Platform::from_env().await?;
+    let platform = api::init_or_report(api::Platform::from_env().await);
     api::serve(organizations::handlers(&platform)).await
 }

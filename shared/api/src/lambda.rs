@@ -85,3 +85,50 @@ pub(crate) async fn request_layer(mut req: Request, next: Next) -> Response {
     .instrument(span)
     .await
 }
+
+/// The variable Lambda sets to the Runtime API's `host:port`.
+pub const RUNTIME_API_ENV: &str = "AWS_LAMBDA_RUNTIME_API";
+
+/// What a function's `main` built before its first invocation (the platform from the
+/// environment, its handlers), or, when that failed (a variable missing, a setting that does
+/// not parse, a service unreachable), the failure reported to the Runtime API's `init/error`
+/// as Lambda asks of a custom runtime (`Runtime.InitError`): Lambda then records the reason,
+/// answers the pending invocation with it and starts a fresh environment for the next one,
+/// instead of seeing a process that exits without a word. The process exits with status 1.
+pub fn init_or_report<T, E: std::fmt::Display>(built: Result<T, E>) -> T {
+    match built {
+        Ok(value) => value,
+        Err(e) => {
+            let message = e.to_string();
+            tracing::error!(error = %message, "init failed");
+            match std::env::var(RUNTIME_API_ENV) {
+                Ok(api) => {
+                    if let Err(why) = report_init_error_to(&api, &message) {
+                        tracing::error!(error = %why, "the init error could not be reported to the Runtime API");
+                    }
+                }
+                Err(_) => tracing::error!("{RUNTIME_API_ENV} is not set: not running on Lambda, nothing to report to"),
+            }
+            std::process::exit(1)
+        }
+    }
+}
+
+/// `POST /2018-06-01/runtime/init/error` to the Runtime API at `api` (`host:port`): the
+/// error as Lambda's error JSON, typed `Runtime.InitError`. A plain HTTP/1.1 exchange, before
+/// any runtime exists. Answers the Runtime API's refusal, if any.
+pub fn report_init_error_to(api: &str, message: &str) -> Result<(), String> {
+    use std::io::{Read, Write};
+    let body = serde_json::json!({"errorType": "Runtime.InitError", "errorMessage": message, "stackTrace": []}).to_string();
+    let request = format!(
+        "POST /2018-06-01/runtime/init/error HTTP/1.1\r\nHost: {api}\r\nLambda-Runtime-Function-Error-Type: Runtime.InitError\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let mut stream = std::net::TcpStream::connect(api).map_err(|e| format!("connecting to {api}: {e}"))?;
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(5))).map_err(|e| e.to_string())?;
+    stream.write_all(request.as_bytes()).map_err(|e| e.to_string())?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).map_err(|e| e.to_string())?;
+    let status = answer.split_whitespace().nth(1).unwrap_or("");
+    if status == "202" { Ok(()) } else { Err(format!("the Runtime API answered {}", answer.lines().next().unwrap_or("nothing"))) }
+}

@@ -24,7 +24,7 @@ pub use function::{
 };
 pub use identity::{Caller, identity_from_claims};
 pub use json::{JsonBody, MAX_BODY_BYTES, OptionalJsonBody, parse as parse_json};
-pub use lambda::{init_tracing, run};
+pub use lambda::{RUNTIME_API_ENV, init_or_report, init_tracing, report_init_error_to, run};
 pub use pagination::PageQuery;
 pub use params::Params;
 pub use problem::{ApiError, ApiResult, PROBLEM_JSON, ProblemOrg};

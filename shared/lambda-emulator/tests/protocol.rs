@@ -128,6 +128,21 @@ async fn init_errors_are_recorded() {
 }
 
 #[tokio::test]
+async fn a_functions_init_failure_is_reported_as_lambda_asks() {
+    // What every function's `main` does when it cannot build its platform or handlers
+    // (`api::init_or_report`), against the Runtime API.
+    let emu = emulator("fake").await;
+    let api = emu.runtime_api();
+    tokio::task::spawn_blocking(move || api::report_init_error_to(&api, "TABLE_NAME is not set")).await.unwrap().unwrap();
+    let e = emu.init_error().expect("the init error was reported");
+    assert_eq!(e.error_type.as_deref(), Some("Runtime.InitError"));
+    let body: serde_json::Value = serde_json::from_slice(&e.body).unwrap();
+    assert_eq!((body["errorType"].as_str(), body["errorMessage"].as_str()), (Some("Runtime.InitError"), Some("TABLE_NAME is not set")));
+    // Nothing listening: the failure to report is an error, not a hang or a panic.
+    assert!(api::report_init_error_to("127.0.0.1:9", "x").is_err());
+}
+
+#[tokio::test]
 async fn unknown_request_ids_are_refused() {
     let emu = emulator("fake").await;
     let reply = http(&emu, "POST", &format!("{PREFIX}/invocation/not-a-request/error"), &[], "{}").await;
