@@ -3,6 +3,7 @@
 //! - A write DynamoDB keeps throttling is retried by the SDK (with backoff, `store::retry_config`)
 //!   and then answered 503 `application/problem+json` with `Retry-After`, never 500, and leaves
 //!   the table as it was; one throttled twice succeeds.
+//! - Mail that SES keeps throttling leaves the invitation standing, answered `delivered: false`.
 //! - A stream consumer whose write fails reports the record in `batchItemFailures`, and the
 //!   redelivery succeeds.
 
@@ -77,6 +78,24 @@ async fn throttled_writes_are_retried_then_answered_503_with_retry_after_and_wri
         assert_eq!(table_without_ledger(&store).await, before, "{method} {path} wrote something");
         faults::clear(&table).await;
     }
+
+    // SES throttling past the SDK's retries: the invitation stands, undelivered (it can be
+    // resent or its link shared), and the answer says so.
+    faults::inject(
+        json!({"service": "ses", "operation": "SendEmail", "code": "TooManyRequestsException", "times": 1_000, "contains": "throttled@example.com"}),
+    )
+    .await;
+    let res = ApiCall::post(&format!("/orgs/{org}/invites"))
+        .by(&owner)
+        .json(json!({"email": "throttled@example.com", "role": "member"}))
+        .send(&router)
+        .await
+        .expect(201);
+    assert_eq!(res.body["delivered"], json!(false), "{}", res.body);
+    assert!(faults::fired("throttled@example.com").await >= 5, "SES was retried");
+    faults::clear("throttled@example.com").await;
+    let pending = ApiCall::get(&format!("/orgs/{org}/invites")).by(&owner).send(&router).await.expect(200);
+    assert!(pending.body["items"].as_array().unwrap().iter().any(|i| i["email"] == json!("throttled@example.com")), "{}", pending.body);
 
     // Throttled twice, then accepted: the SDK's retries absorb it and the client never knows.
     faults::throttle_writes(&table, 2).await;

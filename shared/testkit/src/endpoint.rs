@@ -150,6 +150,26 @@ pub async fn sent_mail(endpoint: &str) -> Result<Vec<SentMail>, String> {
     serde_json::from_value(data["ses"]["Message"].clone()).map_err(|e| e.to_string())
 }
 
+/// A plain HTTP/1.1 request with a JSON body to the local endpoint's own routes (loopback, no
+/// TLS): the status and the body.
+pub async fn http_json(endpoint: &str, method: &str, path: &str, body: &serde_json::Value) -> Result<(u16, serde_json::Value), String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let authority = endpoint.trim_start_matches("http://").trim_end_matches('/');
+    let mut stream = tokio::net::TcpStream::connect(authority).await.map_err(|e| e.to_string())?;
+    let body = body.to_string();
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.map_err(|e| e.to_string())?;
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.map_err(|e| e.to_string())?;
+    let text = String::from_utf8_lossy(&response);
+    let (head, body) = text.split_once("\r\n\r\n").ok_or("bad HTTP response")?;
+    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).ok_or("no status")?;
+    Ok((status, serde_json::from_str(body).unwrap_or(serde_json::Value::Null)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -194,24 +214,4 @@ mod tests {
             assert!(!mail.is_to("b@x.test"));
         }
     }
-}
-
-/// A plain HTTP/1.1 request with a JSON body to the local endpoint's own routes (loopback, no
-/// TLS): the status and the body.
-pub async fn http_json(endpoint: &str, method: &str, path: &str, body: &serde_json::Value) -> Result<(u16, serde_json::Value), String> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let authority = endpoint.trim_start_matches("http://").trim_end_matches('/');
-    let mut stream = tokio::net::TcpStream::connect(authority).await.map_err(|e| e.to_string())?;
-    let body = body.to_string();
-    let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(request.as_bytes()).await.map_err(|e| e.to_string())?;
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).await.map_err(|e| e.to_string())?;
-    let text = String::from_utf8_lossy(&response);
-    let (head, body) = text.split_once("\r\n\r\n").ok_or("bad HTTP response")?;
-    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).ok_or("no status")?;
-    Ok((status, serde_json::from_str(body).unwrap_or(serde_json::Value::Null)))
 }
