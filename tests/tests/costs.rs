@@ -28,9 +28,7 @@ async fn world() -> World {
     testkit::init_tracing();
     let store = testkit::fresh_store().await;
     let config = testkit::sdk_config().await;
-    let platform = local_runner::provision::platform(&config, store.clone(), "https://app.example.com", Default::default());
-    let (functions, _) = local_runner::server::functions(&platform).unwrap();
-    let router = local_runner::server::metered(functions, &platform);
+    let (_, router) = local_runner::server::metered_stack(&config, store.clone()).unwrap();
     let (owner, member, other) = (Caller::new("owner"), Caller::new("member"), Caller::new("other"));
     let name = |n: &str| NewOrg { name: OrgName::parse("name", n).unwrap(), slug: None };
     let scope = store.create_org(&owner.identity(), None, name("Metered Org")).await.unwrap();

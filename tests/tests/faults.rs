@@ -41,9 +41,7 @@ async fn throttled_writes_are_retried_then_answered_503_with_retry_after_and_wri
     testkit::init_tracing();
     let store = testkit::fresh_store().await;
     let config = testkit::sdk_config().await;
-    let platform = local_runner::provision::platform(&config, store.clone(), "https://app.example.com", Default::default());
-    let (functions, _) = local_runner::server::functions(&platform).unwrap();
-    let router = local_runner::server::metered(functions, &platform);
+    let (_, router) = local_runner::server::metered_stack(&config, store.clone()).unwrap();
     let owner = Caller::new("owner");
     let org = org_of(&store, &owner).await;
     let table = store.table_name().to_owned();

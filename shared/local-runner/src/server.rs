@@ -57,6 +57,16 @@ pub fn metered(functions: Router, platform: &Platform) -> Router {
     functions.layer(axum::middleware::from_fn_with_state(platform.store.clone(), api::metering::metered))
 }
 
+/// Every function's routes on `store`'s table, metered, as `make dev` serves them (without its
+/// authorizer: callers bring their claims), with the platform they run on: for tests that call
+/// the API and read what it cost.
+pub fn metered_stack(config: &aws_config::SdkConfig, store: store::Store) -> Result<(Platform, Router), String> {
+    let platform = crate::provision::platform(config, store, "https://app.example.com", Default::default());
+    let (functions, _) = functions(&platform)?;
+    let router = metered(functions, &platform);
+    Ok((platform, router))
+}
+
 /// The interactive API reference: one page, no external assets (the machine may be offline).
 const DOCS_PAGE: &str = include_str!("../assets/docs.html");
 
