@@ -6,7 +6,7 @@ VENV := .venv
 VENV_STAMP := $(VENV)/.installed
 CARGO ?= cargo
 
-.PHONY: help dev demo test test-local-aws test-rust test-demo contract chromium lint venv clean manifest fuzz soak cost-check
+.PHONY: help dev demo test test-local-aws test-rust test-demo contract chromium lint venv clean manifest fuzz soak cost-check fuzz-api
 
 help:
 	@echo "make dev    run Tenantry locally (local AWS endpoint + API on a loopback port)"
@@ -95,13 +95,25 @@ soak: venv
 cost-check: venv
 	$(VENV)/bin/python -B -m unittest shared/local-runner/cost_bill_test.py
 	$(CARGO) build --locked --quiet -p local-runner --bin tenantry-local
-	@port=$$($(PYTHON) -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'); \
-	bin="$${CARGO_TARGET_DIR:-target}/debug/tenantry-local"; rm -f .cost-bill.jsonl; \
-	env -u TENANTRY_ALLOWED_ORIGINS TENANTRY_PORT=$$port LOCAL_AWS_BILL_LOG=$(abspath .cost-bill.jsonl) $$bin > .cost-stack.log 2>&1 & pid=$$!; \
-	trap 'kill $$pid 2>/dev/null; wait $$pid 2>/dev/null' EXIT; \
-	for i in $$(seq 1 120); do curl -sf http://127.0.0.1:$$port/health >/dev/null && break; sleep 0.5; done; \
-	$(VENV)/bin/python -B shared/local-runner/cost_check.py --url http://127.0.0.1:$$port --stack-log .cost-stack.log \
-		--bill-log $(abspath .cost-bill.jsonl)
+	rm -f .cost-bill.jsonl
+	LOCAL_AWS_BILL_LOG=$(abspath .cost-bill.jsonl) shared/local-runner/with_stack.sh "$${CARGO_TARGET_DIR:-target}/debug/tenantry-local" .cost-stack.log \
+		$(VENV)/bin/python -B shared/local-runner/cost_check.py --stack-log .cost-stack.log --bill-log $(abspath .cost-bill.jsonl)
+
+# API fuzzing at length (not part of `make test`): the contract check against a fresh local
+# stack with FUZZ_API_EXAMPLES examples per operation and caller (default 200, against 20 in
+# `make test`), and Schemathesis' stateful phase as the owner and the member: sequences of
+# calls along the OpenAPI document's links (create an org, invite, resend or revoke; list the
+# members, change a role, remove), FUZZ_API_EXAMPLES of them. FUZZ_API_SEED to replay a run
+# (a new seed each run by default). The stack's output is kept in .fuzz-api-stack.log.
+FUZZ_API_EXAMPLES ?= 200
+FUZZ_API_SEED ?= $(shell date +%s)
+
+fuzz-api: venv
+	$(CARGO) build --locked --quiet -p local-runner --bin tenantry-local
+	@echo "fuzz-api: seed $(FUZZ_API_SEED) (FUZZ_API_SEED=$(FUZZ_API_SEED) to replay)"
+	shared/local-runner/with_stack.sh "$${CARGO_TARGET_DIR:-target}/debug/tenantry-local" .fuzz-api-stack.log \
+		$(VENV)/bin/python shared/local-runner/contract_check.py --max-examples $(FUZZ_API_EXAMPLES) \
+		--stateful-examples $(FUZZ_API_EXAMPLES) --seed $(FUZZ_API_SEED)
 
 # The manifests the infrastructure and this Makefile read, rendered from the function registry
 # (shared/registry): infra/functions.json and infra/routes.json. A test fails when they are stale.

@@ -13,6 +13,13 @@ generated requests reach the handlers instead of stopping at 404. Checks: no ser
 documented status codes, content types, headers and response schemas, and every 4xx a
 problem+json except API Gateway's own 401 (`contract_hooks.py`).
 
+Before those passes, Schemathesis' stateful phase runs as the member and as the owner
+(`--stateful-examples`, default 20; `CONTRACT_STATEFUL_EXAMPLES`): sequences of calls along the
+links of the OpenAPI document (an org created, then read, renamed, invited to; an invitation
+created, then resent or revoked; a listing's first item, then changed or removed), with ids
+taken from the answers instead of the fixture's, under the same checks. `make fuzz-api` runs
+the whole check with many more examples.
+
 Operations that destroy what later requests use (deleting the org, removing a member,
 revoking an invitation, transferring ownership, deleting or archiving the project, deleting
 the task, the comment or the file) run last, in a second pass per caller, and
@@ -194,14 +201,34 @@ def config(token: str, params: dict, query: dict, args) -> str:
     return "\n".join(lines) + "\n"
 
 
-def schemathesis(args, cfg: Path, include: list[str] | None, exclude: list[str] | None) -> int:
+def stateful_config(token: str, args) -> str:
+    """The stateful phase's: the caller's token and nothing else, so that the links between
+    operations (an org created, then invited to; a member listed, then their role changed,
+    then removed) supply the ids, not fixed parameters."""
+    return "\n".join([
+        f'headers = {{ Authorization = "Bearer {token}" }}',
+        f"seed = {args.seed}",
+        "workers = 1",
+        "request-timeout = 30",
+        "[cache]",
+        "enabled = false",
+        "[generation]",
+        f"max-examples = {args.stateful_examples}",
+        # Only the document's own links: Schemathesis' inferred ones (thousands, by name) would
+        # spread the scenarios too thin to follow ours.
+        "[phases.stateful.inference]",
+        "algorithms = []",
+    ]) + "\n"
+
+
+def schemathesis(args, cfg: Path, include: list[str] | None, exclude: list[str] | None, phases: str | None = None) -> int:
     exe = shutil.which("schemathesis", path=str(Path(sys.executable).parent)) or "schemathesis"
     cmd = [
         exe,
         "--config-file", str(cfg),
         "run", f"{args.url}/openapi.json",
         "--checks", ",".join(CHECKS + ["problem_json_errors"]),
-        "--phases", args.phases,
+        "--phases", phases or args.phases,
         "--no-color",
         "--suppress-health-check", "too_slow,filter_too_much",
     ]
@@ -221,6 +248,10 @@ def main() -> int:
     p.add_argument("--workers", default="1")
     p.add_argument("--phases", default="examples,coverage,fuzzing")
     p.add_argument("--only", choices=["stranger", "member", "owner"], action="append")
+    p.add_argument("--stateful-examples", type=int, default=int(os.environ.get("CONTRACT_STATEFUL_EXAMPLES", "20")),
+                   help="also run Schemathesis' stateful phase (sequences of calls along the OpenAPI links) as the owner "
+                   "and as the member, with this many examples (0: not at all)")
+    p.add_argument("--stateful-only", action="store_true", help="only the stateful phase")
     args = p.parse_args()
     args.url = args.url.rstrip("/")
 
@@ -238,10 +269,23 @@ def main() -> int:
     }
     query = {"token": s["unsubscribe"], "projectId": s["project"], "taskId": s["task"]}
     callers = [c for c in s["callers"] if not args.only or c[0] in args.only]
+    passes = [] if args.stateful_only else [("safe", None, DESTRUCTIVE), ("destructive", DESTRUCTIVE, None)]
     try:
+        # Sequences first, on what the sequences themselves create (their own orgs, invitations,
+        # projects), while the fixture's org and member still exist for the links from listings.
+        if args.stateful_examples or args.stateful_only:
+            args.stateful_examples = args.stateful_examples or 20
+            for name, token, _ in callers:
+                if name == "stranger":
+                    continue
+                cfg = work / f"{name}-stateful.toml"
+                cfg.write_text(stateful_config(token, args))
+                print(f"\n== contract: {name}, sequences along the links (stateful)", flush=True)
+                if schemathesis(args, cfg, None, None, phases="stateful") != 0:
+                    failed.append(f"{name}/stateful")
         # Every caller's safe pass before any destructive one: the member leaving or the org
         # going away would leave later passes nothing but 404s.
-        for kind, include, exclude in (("safe", None, DESTRUCTIVE), ("destructive", DESTRUCTIVE, None)):
+        for kind, include, exclude in passes:
             for name, token, _ in callers:
                 cfg = work / f"{name}.toml"
                 cfg.write_text(config(token, params, query, args))

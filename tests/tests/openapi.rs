@@ -165,3 +165,53 @@ fn parameters_say_what_the_api_accepts() {
         assert!(tags.contains(&t), "{t} in {tags:?}");
     }
 }
+
+/// Links let sequences be followed (Schemathesis' stateful phase fuzzes them): create an org →
+/// invite → resend or revoke; list the members → change a role → remove. Every link names an
+/// operation that exists and supplies exactly its path parameters, each from the request's
+/// path or from a property the response's schema has.
+#[test]
+fn links_chain_the_operations_on_what_an_answer_names() {
+    let doc = local_runner::server::openapi();
+    let links = |path: &str, method: &str, status: &str| -> Vec<String> {
+        doc["paths"][path][method]["responses"][status]["links"].as_object().map(|l| l.keys().cloned().collect()).unwrap_or_default()
+    };
+    for (path, method, status, wanted) in [
+        ("/orgs", "post", "201", vec!["getOrg", "updateOrg", "deleteOrg", "createInvite", "listMembers"]),
+        ("/orgs/{orgId}/invites", "post", "201", vec!["revokeInvite", "resendInvite"]),
+        ("/orgs/{orgId}/members", "get", "200", vec!["changeMemberRole", "removeMember"]),
+    ] {
+        let got = links(path, method, status);
+        for w in wanted {
+            assert!(got.iter().any(|g| g == w), "{method} {path}: no link to {w} in {got:?}");
+        }
+    }
+    let mut operations = std::collections::HashMap::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (_, op) in item.as_object().unwrap() {
+            operations.insert(op["operationId"].as_str().unwrap().to_owned(), path.clone());
+        }
+    }
+    let mut count = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (_, op) in item.as_object().unwrap() {
+            for (_, response) in op["responses"].as_object().unwrap() {
+                for (name, link) in response["links"].as_object().into_iter().flatten() {
+                    count += 1;
+                    let target = operations.get(link["operationId"].as_str().unwrap()).unwrap_or_else(|| panic!("{path}: link {name} to nothing"));
+                    let mut wanted: Vec<&str> = target.split('/').filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}'))).collect();
+                    let mut given: Vec<&str> = link["parameters"].as_object().unwrap().keys().map(String::as_str).collect();
+                    wanted.sort_unstable();
+                    given.sort_unstable();
+                    assert_eq!(given, wanted, "{path} → {target}");
+                    for (param, expression) in link["parameters"].as_object().unwrap() {
+                        let e = expression.as_str().unwrap();
+                        let from_path = e.strip_prefix("$request.path.").is_some_and(|p| path.contains(&format!("{{{p}}}")));
+                        assert!(from_path || e.starts_with("$response.body#/"), "{path} → {target}: {param} = {e}");
+                    }
+                }
+            }
+        }
+    }
+    assert!(count > 50, "{count} links");
+}

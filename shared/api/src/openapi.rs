@@ -230,10 +230,14 @@ pub fn document(title: &str, version: &str, routes: &[RouteInfo]) -> Value {
             headers.extend(rate_limit_headers());
             response["headers"] = Value::Object(headers);
         }
+        if *status == 503 {
+            response["headers"] =
+                json!({"Retry-After": {"description": "seconds to wait before trying again", "required": false, "schema": {"type": "integer", "minimum": 0}}});
+        }
         responses.insert((*name).to_owned(), response);
     }
 
-    json!({
+    let mut doc = json!({
         "openapi": "3.1.0",
         "info": {"title": title, "version": version},
         "tags": tags,
@@ -243,7 +247,83 @@ pub fn document(title: &str, version: &str, routes: &[RouteInfo]) -> Value {
             "responses": responses,
             "securitySchemes": {"cognito": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT", "description": "A Cognito ID token"}}
         }
-    })
+    });
+    add_links(&mut doc, routes);
+    doc
+}
+
+/// The property of a response body (`$response.body#/...`) that holds the value of the path
+/// parameter `param` of what the body describes: the member's `userId`, everything else's `id`.
+fn id_field(param: &str) -> &'static str {
+    if param == "userId" { "userId" } else { "id" }
+}
+
+/// The properties of a schema (through one `$ref`), if it is an object.
+fn properties<'a>(doc: &'a Value, schema: &'a Value) -> Option<&'a Map<String, Value>> {
+    let schema = match schema.get("$ref").and_then(Value::as_str).and_then(|r| r.strip_prefix("#/components/schemas/")) {
+        Some(name) => &doc["components"]["schemas"][name],
+        None => schema,
+    };
+    schema.get("properties").and_then(Value::as_object)
+}
+
+/// OpenAPI links, so that sequences of calls can be followed (and fuzzed: Schemathesis'
+/// stateful phase): from an operation that answers one thing with its id (creating it, say) to
+/// every operation on that thing and below it (`POST /orgs` → `GET /orgs/{orgId}`,
+/// `POST /orgs/{orgId}/invites`; `POST /orgs/{orgId}/invites` →
+/// `POST /orgs/{orgId}/invites/{inviteId}/resend`), and from a listing to the operations on its
+/// first item (`GET /orgs/{orgId}/members` → `PATCH /orgs/{orgId}/members/{userId}`). The
+/// other path parameters come from the request (`$request.path.orgId`).
+fn add_links(doc: &mut Value, routes: &[RouteInfo]) {
+    let mut links: Vec<(String, String, u16, String, Value)> = Vec::new();
+    for from in routes {
+        let (status, Some(_)) = from.response else { continue };
+        let method = from.method.as_str().to_ascii_lowercase();
+        let schema = &doc["paths"][from.path][&method]["responses"][status.to_string()]["content"][from.response_media]["schema"];
+        let Some(props) = properties(doc, schema) else { continue };
+        // The thing answered (a creation's, a read's), or a listing's first item.
+        let (base, pointer, item_props): (&str, &str, Option<&Map<String, Value>>) = if from.paginated {
+            let item = props.get("items").and_then(|i| i.get("items"));
+            (from.path, "/items/0", item.and_then(|i| properties(doc, i)))
+        } else if from.method == http::Method::POST {
+            (from.path, "", Some(props))
+        } else {
+            continue;
+        };
+        let Some(item_props) = item_props else { continue };
+        for to in routes {
+            let Some(rest) = to.path.strip_prefix(base).and_then(|r| r.strip_prefix("/{")) else { continue };
+            let Some((param, _)) = rest.split_once('}') else { continue };
+            let field = id_field(param);
+            if !item_props.contains_key(field) {
+                continue;
+            }
+            let mut parameters = Map::new();
+            for known in base.split('/').filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}'))) {
+                parameters.insert(known.to_owned(), json!(format!("$request.path.{known}")));
+            }
+            parameters.insert(param.to_owned(), json!(format!("$response.body#{pointer}/{field}")));
+            // Only the operations on that thing, not on things below another parameter.
+            let params_after = to.path[base.len()..].matches('{').count();
+            if params_after != 1 {
+                continue;
+            }
+            links.push((
+                from.path.to_owned(),
+                method.clone(),
+                status,
+                to.operation_id.to_owned(),
+                json!({"operationId": to.operation_id, "parameters": parameters}),
+            ));
+        }
+    }
+    for (path, method, status, name, link) in links {
+        let response = &mut doc["paths"][path.as_str()][method.as_str()]["responses"][status.to_string()];
+        if let Some(obj) = response.as_object_mut() {
+            let entry = obj.entry("links").or_insert_with(|| json!({}));
+            entry[name] = link;
+        }
+    }
 }
 
 /// The rate-limit headers (draft-ietf-httpapi-ratelimit-headers) a signed-in caller's answers
