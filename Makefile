@@ -79,13 +79,8 @@ SOAK_CLIENTS ?= 50
 soak: venv
 	$(VENV)/bin/python -B -m unittest shared/local-runner/soak_test.py
 	$(CARGO) build --locked --quiet -p local-runner --bin tenantry-local
-	@port=$$($(PYTHON) -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'); \
-	bin="$${CARGO_TARGET_DIR:-target}/debug/tenantry-local"; \
-	env -u TENANTRY_ALLOWED_ORIGINS TENANTRY_PORT=$$port $$bin > .soak-stack.log 2>&1 & pid=$$!; \
-	trap 'kill $$pid 2>/dev/null; wait $$pid 2>/dev/null' EXIT; \
-	for i in $$(seq 1 120); do curl -sf http://127.0.0.1:$$port/health >/dev/null && break; sleep 0.5; done; \
-	$(VENV)/bin/python -B shared/local-runner/soak.py --url http://127.0.0.1:$$port --stack-log .soak-stack.log \
-		--minutes $(SOAK_MINUTES) --clients $(SOAK_CLIENTS)
+	shared/local-runner/with_stack.sh "$${CARGO_TARGET_DIR:-target}/debug/tenantry-local" .soak-stack.log \
+		$(VENV)/bin/python -B shared/local-runner/soak.py --stack-log .soak-stack.log --minutes $(SOAK_MINUTES) --clients $(SOAK_CLIENTS)
 
 # Cost check (not part of `make test`): the local stack as `make dev` starts it, with its local
 # AWS endpoint writing a bill log (.cost-bill.jsonl: every item written and read, every S3

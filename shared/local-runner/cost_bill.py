@@ -35,7 +35,6 @@ what this script computes.
 from __future__ import annotations
 
 import base64
-import json
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -251,8 +250,3 @@ def compare(billed: dict[str, float], metered: dict[str, float], tolerance: floa
         diff = None if b == 0 else (m - b) / b
         rows.append((service, b, m, diff, diff is not None and abs(diff) <= tolerance))
     return rows
-
-
-def load_jsonl(path: str) -> list[dict[str, Any]]:
-    with open(path, encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]

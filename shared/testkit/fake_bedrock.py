@@ -987,7 +987,7 @@ class Transcript:
 # --- the WSGI application --------------------------------------------------------------------
 
 
-def _signing_service(authorization: str) -> str | None:
+def signing_service(authorization: str) -> str | None:
     """The service of a SigV4 Authorization header's credential scope."""
     match = re.search(r"Credential=[^/,\s]+/\d{8}/[^/,\s]+/([^/,\s]+)/aws4_request", authorization)
     return match.group(1) if match else None
@@ -1002,7 +1002,7 @@ def handles(environ: dict[str, Any]) -> bool:
     if not path.startswith("/model/"):
         return False
     authorization = environ.get("HTTP_AUTHORIZATION", "")
-    return authorization.startswith("Bearer ") or _signing_service(authorization) == "bedrock"
+    return authorization.startswith("Bearer ") or signing_service(authorization) == "bedrock"
 
 
 def _read_body(environ: dict[str, Any]) -> bytes:

@@ -474,16 +474,13 @@ def aws_item_size(attrs: dict[str, Any] | None) -> int:
     return sum(len(name.encode()) + _value_size(value) for name, value in (attrs or {}).items())
 
 
-class _Image:
-    """An item as it was at one moment (DynamoDB JSON, copied), or None where there was none."""
-
-    @staticmethod
-    def of(backend: Any, table_name: str, key: dict[str, Any]) -> dict[str, Any] | None:
-        try:
-            found = backend.get_item(table_name, key)
-        except Exception:
-            return None
-        return json.loads(json.dumps(found.to_json()["Attributes"])) if found is not None else None
+def _image(backend: Any, table_name: str, key: dict[str, Any]) -> dict[str, Any] | None:
+    """An item as it is now (DynamoDB JSON, copied), or None where there is none."""
+    try:
+        found = backend.get_item(table_name, key)
+    except Exception:
+        return None
+    return json.loads(json.dumps(found.to_json()["Attributes"])) if found is not None else None
 
 
 def _projected(index: Any, table: Any, image: dict[str, Any]) -> dict[str, Any]:
@@ -614,11 +611,11 @@ def install_consumed_capacity(bill: BillLog | None = None) -> None:
             self.done: list[tuple[str, dict[str, Any] | None, dict[str, Any] | None, str]] = []
 
         def add(self, table_name: str, key: dict[str, Any], kind: str = "write") -> None:
-            self.targets.append((table_name, key, _Image.of(self.handler.dynamodb_backend, table_name, key), kind))
+            self.targets.append((table_name, key, _image(self.handler.dynamodb_backend, table_name, key), kind))
 
         def finish(self) -> None:
             for name, key, before, kind in self.targets:
-                after = _Image.of(self.handler.dynamodb_backend, name, key)
+                after = _image(self.handler.dynamodb_backend, name, key)
                 self.done.append((name, before, after, kind))
 
         def units(self) -> dict[str, tuple[float, dict[str, float]]]:
@@ -675,7 +672,7 @@ def install_consumed_capacity(bill: BillLog | None = None) -> None:
         result = original_get(self)
         name = self.body.get("TableName", "")
         consistent = bool(self.body.get("ConsistentRead"))
-        found = _Image.of(self.dynamodb_backend, name, self.body["Key"])
+        found = _image(self.dynamodb_backend, name, self.body["Key"])
         log_reads("GetItem", name, consistent, None, [found])
         units = _read_units(aws_item_size(found), consistent)
         report(result.result, self.body.get("ReturnConsumedCapacity", "NONE"), name, units, {}, "ReadCapacityUnits")
@@ -1814,9 +1811,9 @@ def _request_service(environ: dict[str, Any]) -> tuple[str | None, bool]:
     """The service a request is signed for (its SigV4 credential scope, in the Authorization
     header or the query), and whether it was presigned (signed in the query, or a browser's
     form upload): (None, False) when it names none."""
-    match = re.search(r"Credential=[^/,\s]+/\d{8}/[^/,\s]+/([^/,\s]+)/aws4_request", environ.get("HTTP_AUTHORIZATION", ""))
-    if match:
-        return match.group(1), False
+    signed = fake_bedrock.signing_service(environ.get("HTTP_AUTHORIZATION", ""))
+    if signed:
+        return signed, False
     params = _query_params(_query_pairs(environ))
     scope = params.get("X-Amz-Credential", "").split("/")
     if len(scope) == 5:

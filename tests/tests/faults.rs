@@ -22,12 +22,7 @@ use testkit::{ApiCall, Caller, faults};
 /// carried to the next write by design), as comparable text.
 async fn table_without_ledger(store: &Store) -> BTreeMap<String, Value> {
     let key = |i: &HashMap<String, AttributeValue>| format!("{:?}/{:?}", i.get("PK"), i.get("SK"));
-    testkit::scan_all(store)
-        .await
-        .into_iter()
-        .filter(|i| !i.get("PK").and_then(|v| v.as_s().ok()).is_some_and(|pk| pk.starts_with("COSTS#")))
-        .map(|i| (key(&i), serde_dynamo::from_item(i).unwrap()))
-        .collect()
+    testkit::scan_all(store).await.into_iter().filter(|i| !testkit::is_ledger_item(i)).map(|i| (key(&i), serde_dynamo::from_item(i).unwrap())).collect()
 }
 
 async fn org_of(store: &Store, owner: &Caller) -> domain::OrgId {
@@ -131,7 +126,7 @@ async fn a_consumers_failed_record_is_reported_and_succeeds_when_redelivered() {
     let left = testkit::scan_all(&store)
         .await
         .iter()
-        .filter(|i| i.get("PK").and_then(|v| v.as_s().ok()).is_some_and(|pk| pk.contains(&org.to_string()) && !pk.starts_with("COSTS#")))
+        .filter(|i| !testkit::is_ledger_item(i) && i.get("PK").and_then(|v| v.as_s().ok()).is_some_and(|pk| pk.contains(&org.to_string())))
         .count();
     assert_eq!(left, 0, "the redelivery purged the org");
     faults::clear(&table).await;

@@ -66,6 +66,12 @@ fn day(store: &Store) -> String {
     format!("{:04}-{:02}-{:02}", now.year(), u8::from(now.month()), now.day())
 }
 
+/// The invocation that began at `started` and ends now, as Lambda bills it: its duration
+/// rounded up to the millisecond, at [`memory_mb`], with `init_ms` of a cold start.
+fn ended(http: bool, started: Instant, init_ms: u64) -> Invocation {
+    Invocation { http, billed_ms: telemetry::billed_ms(started.elapsed()), memory_mb: memory_mb(), init_ms, default_payer: telemetry::UNATTRIBUTED }
+}
+
 /// Adds one invocation's usage (and what earlier writes left to carry) to the ledger. Runs
 /// outside the invocation's telemetry (its own calls are metered by what they report).
 pub async fn settle(store: &Store, calls: &Calls, invocation: &Invocation) {
@@ -124,13 +130,7 @@ pub async fn metered(axum::extract::State(store): axum::extract::State<Store>, r
     let started = Instant::now();
     let init = telemetry::take_init_duration(started).map_or(0, telemetry::billed_ms);
     let (response, calls) = telemetry::record(next.run(req)).await;
-    let invocation = move || Invocation {
-        http: true,
-        billed_ms: telemetry::billed_ms(started.elapsed()),
-        memory_mb: memory_mb(),
-        init_ms: init,
-        default_payer: telemetry::UNATTRIBUTED,
-    };
+    let invocation = move || ended(true, started, init);
     let streamed = response.headers().get(axum::http::header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
     if !streamed {
         settle_apart(store, calls, invocation()).await;
@@ -169,14 +169,7 @@ pub async fn metered_event<F: Future>(store: &Store, kind: crate::function::Even
         work.await
     })
     .await;
-    let invocation = Invocation {
-        http: false,
-        billed_ms: telemetry::billed_ms(started.elapsed()),
-        memory_mb: memory_mb(),
-        init_ms: 0,
-        default_payer: telemetry::UNATTRIBUTED,
-    };
-    settle_apart(store.clone(), calls, invocation).await;
+    settle_apart(store.clone(), calls, ended(false, started, 0)).await;
     (output, telemetry::billed_ms(started.elapsed()))
 }
 
@@ -229,9 +222,7 @@ where
         Box::pin(async move {
             let (result, calls) = telemetry::record(work).await;
             if let Some(store) = STORE.get() {
-                let billed_ms = telemetry::billed_ms(started.elapsed());
-                let invocation = Invocation { http, billed_ms, memory_mb: memory_mb(), init_ms: init, default_payer: telemetry::UNATTRIBUTED };
-                settle_apart(store.clone(), calls, invocation).await;
+                settle_apart(store.clone(), calls, ended(http, started, init)).await;
             }
             result
         })

@@ -293,9 +293,10 @@ fn add_links(doc: &mut Value, routes: &[RouteInfo]) {
         let Some(item_props) = item_props else { continue };
         for to in routes {
             let Some(rest) = to.path.strip_prefix(base).and_then(|r| r.strip_prefix("/{")) else { continue };
-            let Some((param, _)) = rest.split_once('}') else { continue };
+            let Some((param, below)) = rest.split_once('}') else { continue };
             let field = id_field(param);
-            if !item_props.contains_key(field) {
+            // Only the operations on that thing, not on things below another parameter.
+            if below.contains('{') || !item_props.contains_key(field) {
                 continue;
             }
             let mut parameters = Map::new();
@@ -303,11 +304,6 @@ fn add_links(doc: &mut Value, routes: &[RouteInfo]) {
                 parameters.insert(known.to_owned(), json!(format!("$request.path.{known}")));
             }
             parameters.insert(param.to_owned(), json!(format!("$response.body#{pointer}/{field}")));
-            // Only the operations on that thing, not on things below another parameter.
-            let params_after = to.path[base.len()..].matches('{').count();
-            if params_after != 1 {
-                continue;
-            }
             links.push((
                 from.path.to_owned(),
                 method.clone(),

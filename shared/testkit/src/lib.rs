@@ -50,6 +50,12 @@ pub fn generous_limits() -> domain::PlatformLimits {
     domain::PlatformLimits { rate_limit_multiplier: 1_000, ..domain::PlatformLimits::default() }
 }
 
+/// Whether a table item is the cost ledger's (`COSTS#…`): written after each request and event
+/// delivery, outside the orgs' partitions, and kept when an org is purged.
+pub fn is_ledger_item(item: &std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>) -> bool {
+    item.get("PK").and_then(|v| v.as_s().ok()).is_some_and(|pk| pk.starts_with("COSTS#"))
+}
+
 /// Every item of the store's table (for tests that check what is left behind).
 pub async fn scan_all(store: &Store) -> Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
     let mut items = Vec::new();
