@@ -6,7 +6,7 @@ VENV := .venv
 VENV_STAMP := $(VENV)/.installed
 CARGO ?= cargo
 
-.PHONY: help dev demo test test-local-aws test-rust test-demo contract chromium lint venv clean manifest fuzz soak cost-check fuzz-api
+.PHONY: help dev demo test test-local-aws test-rust test-demo contract chromium lint venv clean manifest fuzz soak cost-check fuzz-api client test-client
 
 help:
 	@echo "make dev    run Tenantry locally (local AWS endpoint + API on a loopback port)"
@@ -20,7 +20,7 @@ $(VENV_STAMP): requirements-dev.txt
 
 venv: $(VENV_STAMP)
 
-test: test-local-aws test-rust test-infra test-demo
+test: test-local-aws test-rust test-infra test-client test-demo
 
 # The local AWS endpoint's wrapper (shared/testkit/local_aws.py) has tests of its own: the
 # ways it makes the endpoint behave like AWS (atomic transactions at a cost independent of the
@@ -109,6 +109,24 @@ fuzz-api: venv
 	shared/local-runner/with_stack.sh "$${CARGO_TARGET_DIR:-target}/debug/tenantry-local" .fuzz-api-stack.log \
 		$(VENV)/bin/python shared/local-runner/contract_check.py --max-examples $(FUZZ_API_EXAMPLES) \
 		--stateful-examples $(FUZZ_API_EXAMPLES) --seed $(FUZZ_API_SEED)
+
+# The typed TypeScript client (shared/client): `make client` writes the API's OpenAPI document
+# to shared/client/openapi.json (a Rust test fails when it is stale) and generates
+# src/schema.d.ts from it with openapi-typescript; `make test-client` checks that the generated
+# types are current, type-checks the client and runs its tests (node --test).
+CLIENT := shared/client
+CLIENT_STAMP := $(CLIENT)/node_modules/.installed
+
+$(CLIENT_STAMP): $(CLIENT)/package.json $(CLIENT)/package-lock.json
+	cd $(CLIENT) && npm ci --no-audit --no-fund
+	touch $@
+
+client: $(CLIENT_STAMP)
+	$(CARGO) run --locked --quiet -p local-runner --bin tenantry-openapi
+	cd $(CLIENT) && npm run --silent generate
+
+test-client: $(CLIENT_STAMP)
+	cd $(CLIENT) && npm run --silent check && npm test --silent
 
 # The manifests the infrastructure and this Makefile read, rendered from the function registry
 # (shared/registry): infra/functions.json and infra/routes.json. A test fails when they are stale.

@@ -215,3 +215,13 @@ fn links_chain_the_operations_on_what_an_answer_names() {
     }
     assert!(count > 50, "{count} links");
 }
+
+/// The typed client (`shared/client`) is generated from a copy of the document: `make client`
+/// writes it; a copy that differs from the document the routes make fails here.
+#[test]
+fn the_clients_copy_of_the_document_is_current() {
+    let root = testkit::endpoint::repo_root().unwrap();
+    let text = std::fs::read_to_string(root.join(local_runner::server::CLIENT_OPENAPI)).expect("shared/client/openapi.json (make client)");
+    let copy: Value = serde_json::from_str(&text).unwrap();
+    assert!(copy == local_runner::server::openapi(), "shared/client/openapi.json is stale: run `make client`");
+}

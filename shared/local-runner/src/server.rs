@@ -70,6 +70,9 @@ pub fn metered_stack(config: &aws_config::SdkConfig, store: store::Store) -> Res
 /// The interactive API reference: one page, no external assets (the machine may be offline).
 const DOCS_PAGE: &str = include_str!("../assets/docs.html");
 
+/// Where the typed client's copy of the document lives (from the repository's root).
+pub const CLIENT_OPENAPI: &str = "shared/client/openapi.json";
+
 /// The OpenAPI document of every function's routes.
 pub fn openapi() -> serde_json::Value {
     let routes: Vec<RouteInfo> = registry::routes().into_iter().map(|(_, r)| r).collect();
