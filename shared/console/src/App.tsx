@@ -1,0 +1,224 @@
+// The console: sign-in, an org switcher, members and roles, invitations. Thin on purpose: it
+// holds no rule the API does not enforce; what it shows is what the API answered, problems
+// included.
+import { useCallback, useEffect, useState, type FormEvent } from "react";
+import { isProblem, type components } from "@tenantry/client";
+import { apiFor, load, orgsOf, save, signIn, signUp, type Session } from "./session";
+
+type Member = components["schemas"]["Member"];
+type Invitation = components["schemas"]["InviteView"];
+
+function ProblemNote({ problem }: { problem: unknown }) {
+  if (!problem) return null;
+  const text = isProblem(problem) ? `${problem.title}${problem.detail ? `: ${problem.detail}` : ""}` : String(problem);
+  return (
+    <p role="alert" className="problem">
+      {text}
+    </p>
+  );
+}
+
+function SignIn({ onSession }: { onSession: (s: Session) => void }) {
+  const [email, setEmail] = useState("");
+  const [password, setPassword] = useState("");
+  const [problem, setProblem] = useState<unknown>(null);
+  const submit = async (e: FormEvent, create: boolean) => {
+    e.preventDefault();
+    setProblem(null);
+    try {
+      if (create) await signUp(email, password);
+      onSession(await signIn(email, password));
+    } catch (err) {
+      setProblem(err instanceof Error ? err.message : err);
+    }
+  };
+  return (
+    <form onSubmit={(e) => submit(e, false)} aria-labelledby="signin-title">
+      <h2 id="signin-title">Sign in</h2>
+      <label htmlFor="email">Email</label>
+      <input id="email" type="email" autoComplete="username" required value={email} onChange={(e) => setEmail(e.target.value)} />
+      <label htmlFor="password">Password</label>
+      <input id="password" type="password" autoComplete="current-password" required value={password} onChange={(e) => setPassword(e.target.value)} />
+      <p>
+        <button type="submit">Sign in</button> <button type="button" className="secondary" onClick={(e) => submit(e, true)}>Create an account</button>
+      </p>
+      <ProblemNote problem={problem} />
+    </form>
+  );
+}
+
+function Members({ session, orgId }: { session: Session; orgId: string }) {
+  const api = apiFor(session);
+  const [members, setMembers] = useState<Member[]>([]);
+  const [invites, setInvites] = useState<Invitation[]>([]);
+  const [problem, setProblem] = useState<unknown>(null);
+  const [email, setEmail] = useState("");
+  const [role, setRole] = useState("member");
+  const reload = useCallback(async () => {
+    const m = await api.GET("/orgs/{orgId}/members", { params: { path: { orgId } } });
+    if (m.error) return setProblem(m.error);
+    setMembers(m.data.items);
+    const i = await api.GET("/orgs/{orgId}/invites", { params: { path: { orgId } } });
+    setInvites(i.data?.items ?? []);
+  }, [orgId, session.idToken]);
+  useEffect(() => {
+    void reload();
+  }, [reload]);
+  const invite = async (e: FormEvent) => {
+    e.preventDefault();
+    const { error } = await api.POST("/orgs/{orgId}/invites", { params: { path: { orgId } }, body: { email, role } as never });
+    setProblem(error ?? null);
+    if (!error) {
+      setEmail("");
+      await reload();
+    }
+  };
+  const act = async (call: Promise<{ error?: unknown }>) => {
+    const { error } = await call;
+    setProblem(error ?? null);
+    await reload();
+  };
+  return (
+    <>
+      <section aria-labelledby="members-title">
+        <h2 id="members-title">Members</h2>
+        <table>
+          <thead>
+            <tr>
+              <th scope="col">Email</th>
+              <th scope="col">Role</th>
+              <th scope="col">Actions</th>
+            </tr>
+          </thead>
+          <tbody>
+            {members.map((m) => (
+              <tr key={m.userId}>
+                <td>{m.email}</td>
+                <td>
+                  <label className="visually-hidden" htmlFor={`role-${m.userId}`}>
+                    Role of {m.email}
+                  </label>
+                  <select
+                    id={`role-${m.userId}`}
+                    value={m.role}
+                    onChange={(e) =>
+                      act(api.PATCH("/orgs/{orgId}/members/{userId}", { params: { path: { orgId, userId: m.userId } }, body: { role: e.target.value } as never }))
+                    }
+                  >
+                    {["owner", "admin", "member", "viewer"].map((r) => (
+                      <option key={r}>{r}</option>
+                    ))}
+                  </select>
+                </td>
+                <td>
+                  <button className="secondary" onClick={() => act(api.DELETE("/orgs/{orgId}/members/{userId}", { params: { path: { orgId, userId: m.userId } } }))}>
+                    Remove
+                  </button>
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </section>
+      <section aria-labelledby="invites-title">
+        <h2 id="invites-title">Invitations</h2>
+        <form onSubmit={invite}>
+          <label htmlFor="invite-email">Email to invite</label>
+          <input id="invite-email" type="email" required value={email} onChange={(e) => setEmail(e.target.value)} />
+          <label htmlFor="invite-role">Role</label>
+          <select id="invite-role" value={role} onChange={(e) => setRole(e.target.value)}>
+            {["admin", "member", "viewer"].map((r) => (
+              <option key={r}>{r}</option>
+            ))}
+          </select>{" "}
+          <button type="submit">Invite</button>
+        </form>
+        <ul>
+          {invites.map((i) => (
+            <li key={i.id}>
+              {i.email} ({i.role}){" "}
+              <button className="secondary" onClick={() => act(api.POST("/orgs/{orgId}/invites/{inviteId}/resend", { params: { path: { orgId, inviteId: i.id } } }))}>
+                Resend
+              </button>{" "}
+              <button className="secondary" onClick={() => act(api.DELETE("/orgs/{orgId}/invites/{inviteId}", { params: { path: { orgId, inviteId: i.id } } }))}>
+                Revoke
+              </button>
+            </li>
+          ))}
+        </ul>
+      </section>
+      <ProblemNote problem={problem} />
+    </>
+  );
+}
+
+function CreateOrg({ session, onCreated }: { session: Session; onCreated: (orgId: string) => void }) {
+  const [name, setName] = useState("");
+  const [problem, setProblem] = useState<unknown>(null);
+  const submit = async (e: FormEvent) => {
+    e.preventDefault();
+    const { data, error } = await apiFor(session).POST("/orgs", { body: { name } as never });
+    setProblem(error ?? null);
+    if (data) onCreated((data as { id: string }).id);
+  };
+  return (
+    <form onSubmit={submit} aria-labelledby="create-org-title">
+      <h2 id="create-org-title">Create an organization</h2>
+      <label htmlFor="org-name">Name</label>
+      <input id="org-name" required value={name} onChange={(e) => setName(e.target.value)} /> <button type="submit">Create</button>
+      <ProblemNote problem={problem} />
+    </form>
+  );
+}
+
+export function App() {
+  const [session, setSession] = useState<Session | null>(load);
+  const [orgId, setOrgId] = useState<string>("");
+  // The token's claim names the orgs the user had when it was issued; the API's list adds those
+  // joined or created since (and their names).
+  const [listed, setListed] = useState<{ orgId: string; role: string; name?: string }[]>([]);
+  useEffect(() => save(session), [session]);
+  useEffect(() => {
+    if (!session) return;
+    void apiFor(session)
+      .GET("/orgs")
+      .then(({ data }) => setListed(((data as { items?: { id: string; name: string; role: string }[] })?.items ?? []).map((o) => ({ orgId: o.id, role: o.role, name: o.name }))));
+  }, [session, orgId]);
+  const claimed = session ? orgsOf(session) : [];
+  const orgs = [...listed, ...claimed.filter((c) => !listed.some((l) => l.orgId === c.orgId))];
+  const current = orgId || orgs[0]?.orgId || "";
+  return (
+    <>
+      <header>
+        <h1>Tenantry</h1>
+        {session && (
+          <>
+            <label htmlFor="org" style={{ margin: 0 }}>
+              Organization
+            </label>
+            <select id="org" value={current} onChange={(e) => setOrgId(e.target.value)}>
+              {orgs.map((o) => (
+                <option key={o.orgId} value={o.orgId}>
+                  {(o as { name?: string }).name ?? o.orgId} ({o.role})
+                </option>
+              ))}
+            </select>
+            <button className="secondary" onClick={() => setSession(null)}>
+              Sign out
+            </button>
+          </>
+        )}
+      </header>
+      <main>
+        {!session ? (
+          <SignIn onSession={setSession} />
+        ) : (
+          <>
+            {current ? <Members session={session} orgId={current} /> : <p>You belong to no organization yet.</p>}
+            <CreateOrg session={session} onCreated={setOrgId} />
+          </>
+        )}
+      </main>
+    </>
+  );
+}
