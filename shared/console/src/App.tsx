@@ -4,6 +4,7 @@
 import { useCallback, useEffect, useState, type FormEvent } from "react";
 import { isProblem, type components } from "@tenantry/client";
 import { apiFor, load, orgsOf, save, signIn, signUp, type Session } from "./session";
+import { Projects } from "./Board";
 
 type Member = components["schemas"]["Member"];
 type Invitation = components["schemas"]["InviteView"];
@@ -214,7 +215,14 @@ export function App() {
           <SignIn onSession={setSession} />
         ) : (
           <>
-            {current ? <Members session={session} orgId={current} /> : <p>You belong to no organization yet.</p>}
+            {current ? (
+              <>
+                <Members session={session} orgId={current} />
+                <Projects session={session} orgId={current} />
+              </>
+            ) : (
+              <p>You belong to no organization yet.</p>
+            )}
             <CreateOrg session={session} onCreated={setOrgId} />
           </>
         )}

@@ -35,6 +35,37 @@ test("an owner signs up, creates an org and invites from the console", async () 
     await alert.waitFor();
     assert.match(await alert.innerText(), /owner/i);
     await page.screenshot({ path: `${SHOTS}/3-refused.png`, fullPage: true });
+
+    // The board: a project, a task moved to another column.
+    await page.getByLabel("New project").fill("Difference Engine");
+    await page.getByRole("button", { name: "Add project" }).click();
+    await page.getByLabel("New task").fill("Cast the gears");
+    await page.getByRole("button", { name: "Add task" }).click();
+    await page.getByRole("region", { name: "To do" }).getByText("Cast the gears", { exact: true }).waitFor();
+    await page.getByLabel("Status of Cast the gears").selectOption("in_progress");
+    await page.getByRole("region", { name: "In progress" }).getByText("Cast the gears", { exact: true }).waitFor();
+    // Someone else changes the task meanwhile (here, through the API with the same user's
+    // token): the console's next move carries the version it showed in If-Match, is refused
+    // with 412, and the refusal is shown.
+    const token = await page.evaluate(() => JSON.parse(sessionStorage.getItem("tenantry.session")).idToken);
+    const call = async (method, path, body) => {
+      const res = await fetch(`${process.env.TENANTRY_URL}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+        body: body ? JSON.stringify(body) : undefined,
+      });
+      assert.ok(res.ok, `${method} ${path}: ${res.status}`);
+      return res.json();
+    };
+    const org = (await call("GET", "/orgs")).items.find((o) => o.name === "Analytical Engines");
+    const project = (await call("GET", `/orgs/${org.id}/projects`)).items[0];
+    const tasks = `/orgs/${org.id}/projects/${project.id}/tasks`;
+    const task = (await call("GET", `${tasks}?status=in_progress`)).items[0];
+    await call("PATCH", `${tasks}/${task.id}`, { title: "Cast the gears" , priority: "high" });
+    await page.getByLabel("Status of Cast the gears").selectOption("done");
+    const conflict = page.getByRole("alert");
+    await conflict.filter({ hasText: /changed/i }).waitFor();
+    await page.screenshot({ path: `${SHOTS}/4-board.png`, fullPage: true });
   } finally {
     await browser.close();
   }
