@@ -5,6 +5,7 @@ import { useCallback, useEffect, useState, type FormEvent } from "react";
 import { isProblem, type components } from "@tenantry/client";
 import { apiFor, load, orgsOf, save, signIn, signUp, type Session } from "./session";
 import { Projects } from "./Board";
+import { Inbox } from "./Inbox";
 
 type Member = components["schemas"]["Member"];
 type Invitation = components["schemas"]["InviteView"];
@@ -153,6 +154,31 @@ function Members({ session, orgId }: { session: Session; orgId: string }) {
   );
 }
 
+/** The invitation link's token (`…/invites/accept#token=…`: in the fragment, never sent to a server). */
+function invitationToken(): string | null {
+  if (!window.location.pathname.endsWith("/invites/accept")) return null;
+  return new URLSearchParams(window.location.hash.slice(1)).get("token");
+}
+
+function AcceptInvitation({ session, token, onJoined }: { session: Session; token: string; onJoined: (orgId: string) => void }) {
+  const [problem, setProblem] = useState<unknown>(null);
+  const accept = async () => {
+    const { data, error } = await apiFor(session).POST("/invites/accept", { body: { token } as never });
+    setProblem(error ?? null);
+    if (data) {
+      window.history.replaceState(null, "", window.location.pathname.replace(/invites\/accept$/, ""));
+      onJoined((data as { orgId: string }).orgId);
+    }
+  };
+  return (
+    <section aria-labelledby="accept-title">
+      <h2 id="accept-title">You are invited</h2>
+      <button onClick={() => void accept()}>Accept invitation</button>
+      <ProblemNote problem={problem} />
+    </section>
+  );
+}
+
 function CreateOrg({ session, onCreated }: { session: Session; onCreated: (orgId: string) => void }) {
   const [name, setName] = useState("");
   const [problem, setProblem] = useState<unknown>(null);
@@ -175,6 +201,7 @@ function CreateOrg({ session, onCreated }: { session: Session; onCreated: (orgId
 export function App() {
   const [session, setSession] = useState<Session | null>(load);
   const [orgId, setOrgId] = useState<string>("");
+  const [invitation, setInvitation] = useState<string | null>(invitationToken);
   // The token's claim names the orgs the user had when it was issued; the API's list adds those
   // joined or created since (and their names).
   const [listed, setListed] = useState<{ orgId: string; role: string; name?: string }[]>([]);
@@ -215,8 +242,19 @@ export function App() {
           <SignIn onSession={setSession} />
         ) : (
           <>
+            {invitation && (
+              <AcceptInvitation
+                session={session}
+                token={invitation}
+                onJoined={(id) => {
+                  setInvitation(null);
+                  setOrgId(id);
+                }}
+              />
+            )}
             {current ? (
               <>
+                <Inbox session={session} orgId={current} />
                 <Members session={session} orgId={current} />
                 <Projects session={session} orgId={current} />
               </>

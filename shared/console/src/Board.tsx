@@ -77,7 +77,11 @@ export function Board({ session, orgId, projectId }: { session: Session; orgId: 
   const [columns, setColumns] = useState<Record<string, Task[]>>({});
   const [title, setTitle] = useState("");
   const [problem, setProblem] = useState<unknown>(null);
+  const [members, setMembers] = useState<components["schemas"]["Member"][]>([]);
   const path = { orgId, projectId };
+  useEffect(() => {
+    void api.GET("/orgs/{orgId}/members", { params: { path: { orgId } } }).then(({ data }) => setMembers(data?.items ?? []));
+  }, [orgId, session.idToken]);
   const reload = useCallback(async () => {
     const out: Record<string, Task[]> = {};
     for (const status of STATUSES) {
@@ -96,15 +100,17 @@ export function Board({ session, orgId, projectId }: { session: Session; orgId: 
     if (!error) setTitle("");
     await reload();
   };
-  const move = async (task: Task, status: Status) => {
-    if (task.status === status) return;
+  const change = async (task: Task, body: Record<string, unknown>) => {
     const { error } = await api.PATCH("/orgs/{orgId}/projects/{projectId}/tasks/{taskId}", {
       params: { path: { ...path, taskId: task.id } },
       headers: { "If-Match": `"${task.version}"` },
-      body: { status } as never,
+      body: body as never,
     });
     setProblem(error ?? null);
     await reload();
+  };
+  const move = async (task: Task, status: Status) => {
+    if (task.status !== status) await change(task, { status });
   };
   const drop = (status: Status) => (e: DragEvent) => {
     e.preventDefault();
@@ -135,6 +141,17 @@ export function Board({ session, orgId, projectId }: { session: Session; orgId: 
                   {STATUSES.map((s) => (
                     <option key={s} value={s}>
                       {LABELS[s]}
+                    </option>
+                  ))}
+                </select>
+                <label className="visually-hidden" htmlFor={`assignee-${t.id}`}>
+                  Assignee of {t.title}
+                </label>
+                <select id={`assignee-${t.id}`} value={t.assignee ?? ""} onChange={(e) => void change(t, { assignee: e.target.value || null })}>
+                  <option value="">Unassigned</option>
+                  {members.map((m) => (
+                    <option key={m.userId} value={m.userId}>
+                      {m.email}
                     </option>
                   ))}
                 </select>

@@ -16,6 +16,7 @@ test("an owner signs up, creates an org and invites from the console", async () 
   try {
     const page = await (await browser.newContext({ viewport: { width: 390, height: 844 } })).newPage();
     const email = `ada-${Date.now()}@example.com`;
+    const bob = `bob-${Date.now()}@example.com`;
     await page.goto(CONSOLE);
     await page.getByLabel("Email").fill(email);
     await page.getByLabel("Password").fill("CorrectHorse42x");
@@ -25,9 +26,9 @@ test("an owner signs up, creates an org and invites from the console", async () 
     await page.getByRole("button", { name: "Create", exact: true }).click();
     await page.getByRole("cell", { name: email, exact: true }).waitFor();
     assert.equal(await page.getByLabel(`Role of ${email}`).inputValue(), "owner");
-    await page.getByLabel("Email to invite").fill("bob@example.com");
+    await page.getByLabel("Email to invite").fill(bob);
     await page.getByRole("button", { name: "Invite" }).click();
-    await page.getByText("bob@example.com (member)").waitFor();
+    await page.getByText(`${bob} (member)`).waitFor();
     await page.screenshot({ path: `${SHOTS}/2-invited.png`, fullPage: true });
     // The last owner cannot leave: the API's problem is shown, not swallowed.
     await page.getByRole("button", { name: "Remove" }).click();
@@ -66,6 +67,30 @@ test("an owner signs up, creates an org and invites from the console", async () 
     const conflict = page.getByRole("alert");
     await conflict.filter({ hasText: /changed/i }).waitFor();
     await page.screenshot({ path: `${SHOTS}/4-board.png`, fullPage: true });
+
+    // Bob follows the mail's link in a browser of his own, signs up and accepts.
+    const mail = await (await fetch(`${process.env.TENANTRY_URL}/local/mail?to=${encodeURIComponent(bob)}`)).json();
+    const link = /#token=([A-Za-z0-9_.~-]+)/.exec(JSON.stringify(mail.items));
+    assert.ok(link, "the invitation mail has its link");
+    const bobs = await (await browser.newContext({ viewport: { width: 390, height: 844 } })).newPage();
+    await bobs.goto(`${CONSOLE}invites/accept#token=${link[1]}`);
+    await bobs.getByLabel("Email").fill(bob);
+    await bobs.getByLabel("Password").fill("CorrectHorse42x");
+    await bobs.getByRole("button", { name: "Create an account" }).click();
+    await bobs.getByRole("button", { name: "Accept invitation" }).click();
+    await bobs.getByRole("option", { name: "Analytical Engines (member)" }).waitFor({ state: "attached" });
+
+    // Ada assigns the task to Bob; Bob's inbox shows it.
+    await page.reload();
+    await page.getByLabel("Assignee of Cast the gears").selectOption({ label: bob });
+    const inbox = bobs.getByRole("list", { name: "Inbox" });
+    for (let i = 0; i < 40 && (await inbox.getByRole("listitem").count()) === 0; i++) {
+      await bobs.waitForTimeout(500);
+      await bobs.getByRole("button", { name: "Refresh" }).click();
+    }
+    assert.match(await inbox.innerText(), /Cast the gears/);
+    assert.match(await bobs.getByRole("heading", { name: /Notifications/ }).innerText(), /\(1 unread\)/);
+    await bobs.screenshot({ path: `${SHOTS}/5-assignee-notified.png`, fullPage: true });
   } finally {
     await browser.close();
   }
