@@ -198,9 +198,32 @@ function CreateOrg({ session, onCreated }: { session: Session; onCreated: (orgId
   );
 }
 
+/** The org's own pages, once the API answered the org: otherwise only its problem (a stranger's
+ * deep link gets "Not found" and nothing else). */
+function OrgPages({ session, orgId }: { session: Session; orgId: string }) {
+  const [state, setState] = useState<"loading" | "ok" | { problem: unknown }>("loading");
+  useEffect(() => {
+    setState("loading");
+    void apiFor(session)
+      .GET("/orgs/{orgId}", { params: { path: { orgId } } })
+      .then(({ error }) => setState(error ? { problem: error } : "ok"));
+  }, [orgId, session.idToken]);
+  if (state === "loading") return <p aria-busy="true">Loading…</p>;
+  if (state !== "ok") return <ProblemNote problem={state.problem} />;
+  return (
+    <>
+      <Inbox session={session} orgId={orgId} />
+      <Members session={session} orgId={orgId} />
+      <Projects session={session} orgId={orgId} />
+    </>
+  );
+}
+
 export function App() {
   const [session, setSession] = useState<Session | null>(load);
-  const [orgId, setOrgId] = useState<string>("");
+  // A deep link (`/app/orgs/{orgId}`) opens that org; what the API answers for it (a stranger's
+  // 404 included) is what is shown.
+  const [orgId, setOrgId] = useState<string>(() => /\/orgs\/([0-9A-Za-z]{26})/.exec(window.location.pathname)?.[1] ?? "");
   const [invitation, setInvitation] = useState<string | null>(invitationToken);
   // The token's claim names the orgs the user had when it was issued; the API's list adds those
   // joined or created since (and their names).
@@ -253,11 +276,7 @@ export function App() {
               />
             )}
             {current ? (
-              <>
-                <Inbox session={session} orgId={current} />
-                <Members session={session} orgId={current} />
-                <Projects session={session} orgId={current} />
-              </>
+              <OrgPages session={session} orgId={current} />
             ) : (
               <p>You belong to no organization yet.</p>
             )}

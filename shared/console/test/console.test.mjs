@@ -91,6 +91,18 @@ test("an owner signs up, creates an org and invites from the console", async () 
     assert.match(await inbox.innerText(), /Cast the gears/);
     assert.match(await bobs.getByRole("heading", { name: /Notifications/ }).innerText(), /\(1 unread\)/);
     await bobs.screenshot({ path: `${SHOTS}/5-assignee-notified.png`, fullPage: true });
+
+    // A stranger's deep link to Ada's org shows the API's "not found", and nothing of the org.
+    const stranger = await (await browser.newContext({ viewport: { width: 390, height: 844 } })).newPage();
+    await stranger.goto(`${CONSOLE}orgs/${org.id}`);
+    await stranger.getByLabel("Email").fill(`eve-${Date.now()}@example.com`);
+    await stranger.getByLabel("Password").fill("CorrectHorse42x");
+    await stranger.getByRole("button", { name: "Create an account" }).click();
+    const refusal = stranger.getByRole("alert").first();
+    await refusal.waitFor();
+    assert.match(await refusal.innerText(), /not found/i);
+    assert.equal(await stranger.getByText(email).count(), 0, "nothing of the org is shown");
+    await stranger.screenshot({ path: `${SHOTS}/6-stranger-not-found.png`, fullPage: true });
   } finally {
     await browser.close();
   }
