@@ -6,6 +6,7 @@ import { isProblem, type components } from "@tenantry/client";
 import { apiFor, load, orgsOf, save, signIn, signUp, type Session } from "./session";
 import { Projects } from "./Board";
 import { Inbox } from "./Inbox";
+import { Files } from "./Files";
 
 type Member = components["schemas"]["Member"];
 type Invitation = components["schemas"]["InviteView"];
@@ -215,6 +216,7 @@ function OrgPages({ session, orgId }: { session: Session; orgId: string }) {
       <Inbox session={session} orgId={orgId} />
       <Members session={session} orgId={orgId} />
       <Projects session={session} orgId={orgId} />
+      <Files session={session} orgId={orgId} />
     </>
   );
 }

@@ -5,6 +5,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdirSync } from "node:fs";
+import { execFileSync } from "node:child_process";
 import { chromium } from "playwright-core";
 
 const CONSOLE = process.env.CONSOLE_URL ?? "http://127.0.0.1:4173/app/";
@@ -67,6 +68,17 @@ test("an owner signs up, creates an org and invites from the console", async () 
     const conflict = page.getByRole("alert");
     await conflict.filter({ hasText: /changed/i }).waitFor();
     await page.screenshot({ path: `${SHOTS}/4-board.png`, fullPage: true });
+
+    // A PNG uploaded straight to S3, processed, and its thumbnail shown.
+    const png = `${SHOTS}/gears.png`;
+    execFileSync("python3", [new URL("../../local-runner/demo_files.py", import.meta.url).pathname, "png", "320", "200", png]);
+    await page.getByLabel("Upload a file").setInputFiles(png);
+    const thumbnail = page.getByRole("img", { name: "Thumbnail of gears.png" });
+    await thumbnail.waitFor({ timeout: 60_000 });
+    await page.waitForFunction(() => document.querySelector('img[alt="Thumbnail of gears.png"]')?.naturalWidth > 0);
+    assert.match(await page.getByRole("list", { name: "Files" }).innerText(), /gears\.png — ready/);
+    await thumbnail.scrollIntoViewIfNeeded();
+    await page.screenshot({ path: `${SHOTS}/4b-thumbnail.png` });
 
     // Bob follows the mail's link in a browser of his own, signs up and accepts.
     const mail = await (await fetch(`${process.env.TENANTRY_URL}/local/mail?to=${encodeURIComponent(bob)}`)).json();
