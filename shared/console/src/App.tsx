@@ -7,6 +7,7 @@ import { apiFor, load, orgsOf, save, signIn, signUp, type Session } from "./sess
 import { Projects } from "./Board";
 import { Inbox } from "./Inbox";
 import { Files } from "./Files";
+import { Chat } from "./Chat";
 
 type Member = components["schemas"]["Member"];
 type Invitation = components["schemas"]["InviteView"];
@@ -217,6 +218,7 @@ function OrgPages({ session, orgId }: { session: Session; orgId: string }) {
       <Members session={session} orgId={orgId} />
       <Projects session={session} orgId={orgId} />
       <Files session={session} orgId={orgId} />
+      <Chat session={session} orgId={orgId} />
     </>
   );
 }

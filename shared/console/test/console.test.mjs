@@ -80,6 +80,25 @@ test("an owner signs up, creates an org and invites from the console", async () 
     await thumbnail.scrollIntoViewIfNeeded();
     await page.screenshot({ path: `${SHOTS}/4b-thumbnail.png` });
 
+    // A PDF uploaded and indexed; the chat's streamed answer cites it.
+    const pdf = `${SHOTS}/tables.pdf`;
+    execFileSync("python3", [new URL("../../local-runner/demo_files.py", import.meta.url).pathname, "pdf", pdf, "Table of squares: 1 4 9 16 25", "Table of cubes: 1 8 27 64 125"]);
+    await page.getByLabel("Upload a file").setInputFiles(pdf);
+    await page.getByRole("list", { name: "Files" }).getByText(/tables\.pdf — ready/).waitFor({ timeout: 60_000 });
+    // The file.processed event reaches the chat's ingest queue through the stream: ask until a
+    // citation of the document comes back.
+    const citations = page.getByRole("list", { name: "Citations" });
+    for (let i = 0; i < 20 && (await citations.getByRole("link", { name: /tables\.pdf/ }).count()) === 0; i++) {
+      await page.getByLabel("Ask about your organization's work and documents").fill("What is in the table of cubes?");
+      await page.getByRole("button", { name: "Ask", exact: true }).click();
+      await page.getByRole("button", { name: "Ask", exact: true }).and(page.locator(":enabled")).waitFor();
+      if ((await citations.count()) === 0) await page.waitForTimeout(1000);
+    }
+    assert.ok((await citations.getByRole("link", { name: /tables\.pdf/ }).count()) > 0, "the answer cites tables.pdf");
+    assert.ok((await page.getByLabel("Answer").innerText()).length > 0);
+    await citations.scrollIntoViewIfNeeded();
+    await page.screenshot({ path: `${SHOTS}/4c-chat-citation.png` });
+
     // Bob follows the mail's link in a browser of his own, signs up and accepts.
     const mail = await (await fetch(`${process.env.TENANTRY_URL}/local/mail?to=${encodeURIComponent(bob)}`)).json();
     const link = /#token=([A-Za-z0-9_.~-]+)/.exec(JSON.stringify(mail.items));
