@@ -8,6 +8,7 @@ import { Projects } from "./Board";
 import { Inbox } from "./Inbox";
 import { Files } from "./Files";
 import { Chat } from "./Chat";
+import { AuditLog, UsagePanel } from "./Admin";
 
 type Member = components["schemas"]["Member"];
 type Invitation = components["schemas"]["InviteView"];
@@ -219,6 +220,8 @@ function OrgPages({ session, orgId }: { session: Session; orgId: string }) {
       <Projects session={session} orgId={orgId} />
       <Files session={session} orgId={orgId} />
       <Chat session={session} orgId={orgId} />
+      <UsagePanel session={session} orgId={orgId} />
+      <AuditLog session={session} orgId={orgId} />
     </>
   );
 }
