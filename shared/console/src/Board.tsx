@@ -5,6 +5,7 @@
 import { useCallback, useEffect, useState, type DragEvent, type FormEvent } from "react";
 import { isProblem, type components } from "@tenantry/client";
 import { apiFor, type Session } from "./session";
+import { TaskDetail } from "./TaskDetail";
 
 type Task = components["schemas"]["Task"];
 type Project = components["schemas"]["Project"];
@@ -78,6 +79,7 @@ export function Board({ session, orgId, projectId }: { session: Session; orgId: 
   const [title, setTitle] = useState("");
   const [problem, setProblem] = useState<unknown>(null);
   const [members, setMembers] = useState<components["schemas"]["Member"][]>([]);
+  const [open, setOpen] = useState<string | null>(null);
   const path = { orgId, projectId };
   useEffect(() => {
     void api.GET("/orgs/{orgId}/members", { params: { path: { orgId } } }).then(({ data }) => setMembers(data?.items ?? []));
@@ -125,6 +127,10 @@ export function Board({ session, orgId, projectId }: { session: Session; orgId: 
         <input id="task-title" required value={title} onChange={(e) => setTitle(e.target.value)} /> <button type="submit">Add task</button>
       </form>
       <Problem problem={problem} />
+      {open && (() => {
+        const task = Object.values(columns).flat().find((t) => t.id === open);
+        return task ? <TaskDetail session={session} orgId={orgId} task={task} members={members} onClose={() => setOpen(null)} /> : null;
+      })()}
       <div className="board">
         {STATUSES.map((status) => (
           <section key={status} className="column" aria-label={LABELS[status]} onDragOver={(e) => e.preventDefault()} onDrop={drop(status)}>
@@ -133,7 +139,11 @@ export function Board({ session, orgId, projectId }: { session: Session; orgId: 
             </h3>
             {(columns[status] ?? []).map((t) => (
               <article key={t.id} className="card" draggable onDragStart={(e) => e.dataTransfer.setData("text/plain", t.id)} aria-label={t.title}>
-                <p>{t.title}</p>
+                <p>
+                  <button className="link" onClick={() => setOpen(t.id)}>
+                    {t.title}
+                  </button>
+                </p>
                 <label className="visually-hidden" htmlFor={`move-${t.id}`}>
                   Status of {t.title}
                 </label>

@@ -46,6 +46,13 @@ test("an owner signs up, creates an org and invites from the console", async () 
     await page.getByRole("region", { name: "To do" }).getByText("Cast the gears", { exact: true }).waitFor();
     await page.getByLabel("Status of Cast the gears").selectOption("in_progress");
     await page.getByRole("region", { name: "In progress" }).getByText("Cast the gears", { exact: true }).waitFor();
+    // The task's detail: a comment.
+    await page.getByRole("button", { name: "Cast the gears", exact: true }).click();
+    await page.getByLabel("Comment (mention with @handle)").fill("Brass, not iron.");
+    await page.getByRole("button", { name: "Comment", exact: true }).click();
+    await page.getByRole("list", { name: "Comments" }).getByText("Brass, not iron.").waitFor();
+    await page.getByRole("button", { name: "Close" }).click();
+
     // Someone else changes the task meanwhile (here, through the API with the same user's
     // token): the console's next move carries the version it showed in If-Match, is refused
     // with 412, and the refusal is shown.
