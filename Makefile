@@ -6,7 +6,7 @@ VENV := .venv
 VENV_STAMP := $(VENV)/.installed
 CARGO ?= cargo
 
-.PHONY: help dev demo test test-local-aws test-rust test-demo contract chromium lint venv clean manifest fuzz soak cost-check fuzz-api client test-client
+.PHONY: help dev demo test test-local-aws test-rust test-demo contract chromium lint venv clean manifest fuzz soak cost-check fuzz-api client test-client console
 
 help:
 	@echo "make dev    run Tenantry locally (local AWS endpoint + API on a loopback port)"
@@ -56,7 +56,7 @@ chromium:
 # and a front end on another origin (CORS) in headless Chromium, and the OpenAPI document
 # against the API with Schemathesis (owner, member and stranger; CONTRACT_MAX_EXAMPLES,
 # CONTRACT_SEED to change the run).
-test-demo: venv chromium
+test-demo: venv chromium $(CONSOLE_STAMP)
 	$(CARGO) build --locked --quiet -p local-runner --bin tenantry-local
 	@port=$$($(PYTHON) -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'); \
 	bin="$${CARGO_TARGET_DIR:-target}/debug/tenantry-local"; \
@@ -66,6 +66,7 @@ test-demo: venv chromium
 	TENANTRY_URL=http://127.0.0.1:$$port shared/local-runner/demo.sh || { cat .demo-stack.log; exit 1; }; \
 	TENANTRY_URL=http://127.0.0.1:$$port shared/local-runner/docs_check.sh || { cat .demo-stack.log; exit 1; }; \
 	TENANTRY_URL=http://127.0.0.1:$$port shared/local-runner/cors_check.sh || { cat .demo-stack.log; exit 1; }; \
+	TENANTRY_URL=http://127.0.0.1:$$port $(CONSOLE)/run_browser_test.sh || { tail -n 200 .demo-stack.log; exit 1; }; \
 	TENANTRY_URL=http://127.0.0.1:$$port $(VENV)/bin/python shared/local-runner/contract_check.py || { tail -n 200 .demo-stack.log; exit 1; }
 
 # Soak (not part of `make test`): the local stack as `make dev` starts it, under a mixed load
@@ -127,6 +128,20 @@ client: $(CLIENT_STAMP)
 
 test-client: $(CLIENT_STAMP)
 	cd $(CLIENT) && npm run --silent check && npm test --silent
+
+# The web console (shared/console: Vite + React over the typed client). `make console` builds it
+# into shared/console/dist (served by `make dev` at /app); `make test-demo` drives it in
+# headless Chromium (shared/console/test/console.test.mjs; screenshots in
+# shared/console/dist-screenshots/).
+CONSOLE := shared/console
+CONSOLE_STAMP := $(CONSOLE)/node_modules/.installed
+
+$(CONSOLE_STAMP): $(CONSOLE)/package.json $(CONSOLE)/package-lock.json $(CLIENT_STAMP)
+	cd $(CONSOLE) && npm ci --no-audit --no-fund
+	touch $@
+
+console: $(CONSOLE_STAMP)
+	cd $(CONSOLE) && npm run --silent build
 
 # The manifests the infrastructure and this Makefile read, rendered from the function registry
 # (shared/registry): infra/functions.json and infra/routes.json. A test fails when they are stale.
