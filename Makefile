@@ -5,6 +5,11 @@ PYTHON ?= python3
 VENV := .venv
 VENV_STAMP := $(VENV)/.installed
 CARGO ?= cargo
+# The typed client and the web console (npm packages; see `make client`, `make console`).
+CLIENT := shared/client
+CLIENT_STAMP := $(CLIENT)/node_modules/.installed
+CONSOLE := shared/console
+CONSOLE_STAMP := $(CONSOLE)/node_modules/.installed
 
 .PHONY: help dev demo test test-local-aws test-rust test-demo contract chromium lint venv clean manifest fuzz soak cost-check fuzz-api client test-client console
 
@@ -115,8 +120,6 @@ fuzz-api: venv
 # to shared/client/openapi.json (a Rust test fails when it is stale) and generates
 # src/schema.d.ts from it with openapi-typescript; `make test-client` checks that the generated
 # types are current, type-checks the client and runs its tests (node --test).
-CLIENT := shared/client
-CLIENT_STAMP := $(CLIENT)/node_modules/.installed
 
 $(CLIENT_STAMP): $(CLIENT)/package.json $(CLIENT)/package-lock.json
 	cd $(CLIENT) && npm ci --no-audit --no-fund
@@ -133,8 +136,6 @@ test-client: $(CLIENT_STAMP)
 # into shared/console/dist (served by `make dev` at /app); `make test-demo` drives it in
 # headless Chromium (shared/console/test/console.test.mjs; screenshots in
 # shared/console/dist-screenshots/).
-CONSOLE := shared/console
-CONSOLE_STAMP := $(CONSOLE)/node_modules/.installed
 
 $(CONSOLE_STAMP): $(CONSOLE)/package.json $(CONSOLE)/package-lock.json $(CLIENT_STAMP)
 	cd $(CONSOLE) && npm ci --no-audit --no-fund
