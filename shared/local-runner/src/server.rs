@@ -96,12 +96,48 @@ pub fn app_with_cors(functions: Router, verifier: TokenVerifier, auth: AuthState
         .route("/health", get(|| async { Json(json!({"status": "ok"})) }))
         .route("/openapi.json", get(move || async move { Json((*document).clone()) }))
         .route("/docs", get(|| async { axum::response::Html(DOCS_PAGE) }))
+        .route("/app", get(|| console_file(String::new())))
+        .route("/app/", get(|| console_file(String::new())))
+        .route("/app/{*path}", get(|axum::extract::Path(path): axum::extract::Path<String>| console_file(path)))
         .merge(auth_routes::router(auth))
         .merge(local)
         .fallback_service(protected);
     match cors {
         Some(cors) => cors.wrap(app),
         None => app,
+    }
+}
+
+/// Where `make console` builds the web console (from the repository's root).
+pub const CONSOLE_DIST: &str = "shared/console/dist";
+
+/// `/app/{path}`: a file of the console's build, or its `index.html` for any other path (a
+/// single-page app: `/app/orgs/{orgId}` and the invitation link `/app/invites/accept` are its
+/// own routes). Before `make console`, a page saying so.
+async fn console_file(path: String) -> Response {
+    let Some(dist) = testkit::endpoint::repo_root().map(|r| r.join(CONSOLE_DIST)) else {
+        return (StatusCode::NOT_FOUND, "no repository here").into_response();
+    };
+    let safe = !path.split('/').any(|seg| seg == ".." || seg.starts_with('.'));
+    let file = dist.join(&path);
+    let (file, path) = if safe && !path.is_empty() && file.is_file() { (file, path.as_str()) } else { (dist.join("index.html"), "index.html") };
+    let media = match path.rsplit('.').next() {
+        Some("html") => "text/html; charset=utf-8",
+        Some("js") => "text/javascript; charset=utf-8",
+        Some("css") => "text/css; charset=utf-8",
+        Some("svg") => "image/svg+xml",
+        Some("png") => "image/png",
+        Some("ico") => "image/x-icon",
+        Some("json") => "application/json",
+        _ => "application/octet-stream",
+    };
+    match std::fs::read(&file) {
+        Ok(bytes) => ([(header::CONTENT_TYPE, media)], bytes).into_response(),
+        Err(_) => (
+            StatusCode::NOT_FOUND,
+            axum::response::Html("<!doctype html><title>Console not built</title><p>The console is not built yet: run <code>make console</code>.</p>"),
+        )
+            .into_response(),
     }
 }
 
