@@ -1,5 +1,5 @@
 // The console in headless Chromium (Debian's, through playwright-core) against a local stack
-// (TENANTRY_URL) whose CORS policy allows the console's origin (CONSOLE_URL, `vite preview`):
+// (TENANTRY_URL) serving it at CONSOLE_URL (the runner's /app, or another origin its CORS allows):
 // sign up, create an org, see yourself as its owner, invite someone, see the invitation, and
 // a refusal shown as the API's problem. Screenshots go to SCREENSHOTS (a directory).
 import { test } from "node:test";
