@@ -233,7 +233,8 @@ build: venv
 
 # Deploy to the AWS account of your credentials (cdk bootstrap first, see infra/README.md).
 # No placeholder here: a function without build output fails the synth with its name.
-deploy: build $(INFRA_STAMP)
+# With -c console=true in CDK_CONTEXT the console is built too (the stack deploys shared/console/dist).
+deploy: build $(INFRA_STAMP) $(if $(findstring console=true,$(CDK_CONTEXT)),console)
 	$(CDK) deploy -c stage=$(STAGE) $(CDK_CONTEXT) \
 		--require-approval $(if $(filter prod,$(STAGE)),broadening,never)
 

@@ -193,6 +193,53 @@ export function applyCheckovSkips(stack: TenantryStack): void {
         'sequencer; and deleting a file must delete its bytes, or they stay billed while the org quota counts them freed.',
     );
   }
+  // ---- the hosted console (context console) ----------------------------------------------------
+  if (stack.console !== undefined) {
+    const hosted = stack.console;
+    acknowledgeCheckov(
+      hosted.logBucket,
+      'CKV_AWS_18',
+      'This bucket receives the console distribution\'s and the console bucket\'s access logs. Logging it too would ' +
+        'need another log bucket (and that one another); CloudTrail records the management calls on it.',
+    );
+    acknowledgeCheckov(hosted.logBucket, 'CKV_AWS_21', REASONS.logBucketVersioning);
+    acknowledgeCheckov(
+      hosted.bucket,
+      'CKV_AWS_21',
+      'The console bucket holds the built console only, replaced as a whole by every deploy from the repository: ' +
+        'a version would keep a copy of a build that the repository keeps anyway.',
+    );
+    if (s.console?.webAclArn === undefined) {
+      acknowledgeCheckov(
+        hosted.distribution,
+        'CKV_AWS_68',
+        'No WAF web ACL unless context consoleWebAclArn names one: a web ACL for CloudFront lives in us-east-1 (not ' +
+          'in this regional stack) and costs a monthly fee; the distribution serves static files only, from a bucket ' +
+          'only it can read, and every piece of data stays behind the API and its Cognito authorizer.',
+      );
+    }
+    if (s.console?.domain === undefined) {
+      acknowledgeCheckov(
+        hosted.distribution,
+        'CKV_AWS_174',
+        'CloudFront\'s default *.cloudfront.net certificate, whose minimum protocol CloudFront fixes (browsers ' +
+          'negotiate TLS 1.2 or 1.3 with it anyway). Context consoleDomain with consoleCertificateArn serves the ' +
+          'console on a domain of your own with TLSv1.2_2021 as the minimum.',
+      );
+    }
+    for (const child of stack.node.children) {
+      if (!child.node.id.startsWith('Custom::CDKBucketDeployment')) continue;
+      const policy = child.node.tryFindChild('ServiceRole')?.node.tryFindChild('DefaultPolicy');
+      if (policy === undefined) continue;
+      acknowledgeCheckov(
+        policy,
+        'CKV_AWS_111',
+        'aws-cdk-lib\'s deploy-time handler that copies the built console into its bucket: it writes that bucket\'s ' +
+          'objects only, and cloudfront:CreateInvalidation, which its policy from aws-cdk-lib grants without a resource.',
+      );
+    }
+  }
+
   if (stack.exportBucket !== undefined) {
     acknowledgeCheckov(
       stack.exportBucket,

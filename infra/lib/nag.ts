@@ -107,6 +107,65 @@ export function applyNagSuppressions(stack: TenantryStack): void {
     );
   }
 
+  // ---- the hosted console (context console) ----------------------------------------------------
+  if (stack.console !== undefined) {
+    const distribution = stack.console.distribution;
+    acknowledge(
+      distribution,
+      'CFR1',
+      'No geo restriction: the console is the SaaS\'s own front end for its users wherever they are; it serves static ' +
+        'files only, and every piece of data stays behind the API and its Cognito authorizer.',
+    );
+    if (s.console?.webAclArn === undefined) {
+      acknowledge(
+        distribution,
+        'CFR2',
+        'No WAF web ACL unless context consoleWebAclArn names one: a web ACL for CloudFront lives in us-east-1 (not in ' +
+          'this regional stack) and costs a monthly fee; the distribution serves static files only, cached, from a ' +
+          'bucket only it can read.',
+      );
+    }
+    if (s.console?.domain === undefined) {
+      acknowledge(
+        distribution,
+        'CFR4',
+        'CloudFront\'s default *.cloudfront.net certificate, whose minimum protocol CloudFront fixes; browsers negotiate ' +
+          'TLS 1.2 or 1.3 with it anyway. Context consoleDomain with consoleCertificateArn serves the console on a domain ' +
+          'of your own with TLSv1.2_2021 as the minimum.',
+      );
+    }
+    // CDK's own singleton that copies the built console into the bucket and invalidates the
+    // distribution's cache at deploy time.
+    for (const child of stack.node.children) {
+      if (!child.node.id.startsWith('Custom::CDKBucketDeployment')) continue;
+      const why = 'CDK-managed singleton (aws-s3-deployment) that copies the built console into its bucket at deploy time ' +
+        'and invalidates the distribution; its code, runtime and role come from aws-cdk-lib';
+      acknowledge(child, 'L1', `${why}, which chooses the runtime.`);
+      const role = child.node.tryFindChild('ServiceRole');
+      if (role === undefined) continue;
+      acknowledge(role, 'IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]', `${why}; it writes its own logs.`);
+      const policy = role.node.tryFindChild('DefaultPolicy');
+      if (policy === undefined) continue;
+      for (const finding of [
+        'IAM5[Action::s3:GetObject*]',
+        'IAM5[Action::s3:GetBucket*]',
+        'IAM5[Action::s3:List*]',
+        'IAM5[Action::s3:DeleteObject*]',
+        'IAM5[Action::s3:Abort*]',
+        `IAM5[Resource::${arnToken(stack.console.bucket.node.defaultChild as IConstruct)}/*]`,
+        'IAM5[Resource::arn:<AWS::Partition>:s3:::cdk-hnb659fds-assets-<AWS::AccountId>-<AWS::Region>/*]',
+        'IAM5[Resource::*]',
+      ]) {
+        acknowledge(
+          policy,
+          finding,
+          `${why}: it reads the CDK assets bucket\'s objects and writes (and prunes) the console bucket\'s; ` +
+            'cloudfront:CreateInvalidation and GetInvalidation support no narrower resource in the policy CDK writes.',
+        );
+      }
+    }
+  }
+
   // ---- GuardDuty Malware Protection for S3 (context malwareProtection) -------------------------
   const bucketObjects = arnToken(stack.uploadBucket.node.defaultChild as IConstruct);
   const malwareRolePolicy = stack.malwareProtectionRole?.node.tryFindChild('DefaultPolicy');

@@ -12,11 +12,15 @@ export type MailIdentity =
 
 export interface Settings {
   readonly stage: Stage;
-  /** the front end's URL (APP_URL: links in emails) */
-  readonly appUrl: string;
+  /** the front end's URL (APP_URL: links in emails); unset only when the stack hosts the console,
+   * whose URL it then is */
+  readonly appUrl?: string;
   /** CORS origins allowed by the API (preflights, API Gateway's own errors, ALLOWED_ORIGINS of the
-   * HTTP functions) and the upload bucket: ['*'] (dev default) or a list of exact origins */
+   * HTTP functions) and the upload bucket: ['*'] (dev default) or a list of exact origins. The
+   * hosted console's origin is added by the stack (it may be CloudFront's generated domain). */
   readonly allowedOrigins: readonly string[];
+  /** the web console in a private S3 bucket behind CloudFront (context console, off by default) */
+  readonly console?: ConsoleSettings;
   /** the SES identity mail is sent from */
   readonly mailIdentity: MailIdentity;
   /** SES_FROM_ADDRESS */
@@ -59,6 +63,17 @@ export interface Settings {
   readonly lambdaDir: string;
   /** use infra/test/placeholder-asset for functions that were not built (tests only) */
   readonly allowPlaceholderCode: boolean;
+}
+
+export interface ConsoleSettings {
+  /** the built console (make console: shared/console/dist; context consoleDir) */
+  readonly dir: string;
+  /** a domain of your own for it (context consoleDomain), with its ACM certificate in us-east-1
+   * (context consoleCertificateArn); unset: CloudFront's generated *.cloudfront.net domain */
+  readonly domain?: string;
+  readonly certificateArn?: string;
+  /** a WAF web ACL (scope CLOUDFRONT, in us-east-1) for the distribution (context consoleWebAclArn) */
+  readonly webAclArn?: string;
 }
 
 export interface ReservedConcurrencySettings {
@@ -135,10 +150,12 @@ function origin(value: string): string {
 }
 
 /** CORS origins. dev: `*` unless given. prod: an explicit list of https origins, nothing implied
- * (not even the app URL: the list is a security decision, made on purpose). */
-function readAllowedOrigins(ctx: ContextSource, prod: boolean): string[] {
+ * (not even the app URL: the list is a security decision, made on purpose), except the console the
+ * stack hosts, whose origin the stack adds: with it, prod may list none. */
+function readAllowedOrigins(ctx: ContextSource, prod: boolean, hostsConsole: boolean): string[] {
   const given = list(ctx, 'allowedOrigins');
   if (given === undefined || given.length === 0) {
+    if (prod && hostsConsole) return [];
     if (prod) {
       throw new Error(
         'context allowedOrigins is required for stage prod: the browser origins that may call the API, ' +
@@ -232,6 +249,36 @@ function oneOf<T extends string>(ctx: ContextSource, key: string, values: readon
   return v as T;
 }
 
+/** context console (default off): the console's directory and, optionally, its own domain (with
+ * its certificate, both or neither) and a web ACL. */
+function readConsole(ctx: ContextSource): ConsoleSettings | undefined {
+  if (!bool(ctx, 'console', false)) {
+    for (const key of ['consoleDomain', 'consoleCertificateArn', 'consoleWebAclArn']) {
+      if (str(ctx, key) !== undefined) throw new Error(`context ${key} needs context console=true`);
+    }
+    return undefined;
+  }
+  const domain = str(ctx, 'consoleDomain')?.toLowerCase();
+  const certificateArn = str(ctx, 'consoleCertificateArn');
+  if ((domain === undefined) !== (certificateArn === undefined)) {
+    throw new Error('context consoleDomain and consoleCertificateArn go together: the domain and its ACM certificate (in us-east-1)');
+  }
+  if (domain !== undefined && !DOMAIN.test(domain)) throw new Error(`context consoleDomain: ${domain} is not a domain name`);
+  if (certificateArn !== undefined && !/^arn:aws[a-z-]*:acm:us-east-1:\d{12}:certificate\/[0-9a-f-]+$/.test(certificateArn)) {
+    throw new Error(`context consoleCertificateArn: ${certificateArn} is not an ACM certificate ARN in us-east-1 (CloudFront takes only those)`);
+  }
+  const webAclArn = str(ctx, 'consoleWebAclArn');
+  if (webAclArn !== undefined && !/^arn:aws[a-z-]*:wafv2:us-east-1:\d{12}:global\/webacl\/[^/]+\/[0-9a-f-]+$/.test(webAclArn)) {
+    throw new Error(`context consoleWebAclArn: ${webAclArn} is not a WAF web ACL ARN of scope CLOUDFRONT (us-east-1, global/webacl/…)`);
+  }
+  return {
+    dir: path.resolve(REPO_ROOT, str(ctx, 'consoleDir') ?? path.join('shared', 'console', 'dist')),
+    domain,
+    certificateArn,
+    webAclArn,
+  };
+}
+
 const EMAIL = /^[^@\s]+@[^@\s]+\.[^@\s]+$/;
 const DOMAIN = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/i;
 
@@ -244,11 +291,18 @@ export function readSettings(ctx: ContextSource, env: NodeJS.ProcessEnv = proces
   const stage: Stage = stageValue;
   const prod = stage === 'prod';
 
-  const appUrlValue = str(ctx, 'appUrl') ?? (prod ? undefined : 'http://localhost:5173');
-  if (appUrlValue === undefined) throw new Error('context appUrl is required for stage prod (-c appUrl=https://app.example.com)');
-  const appUrl = url(appUrlValue, 'appUrl');
+  const hostedConsole = readConsole(ctx);
+  // With the console hosted, links in mail open it unless appUrl says otherwise.
+  const appUrlValue = str(ctx, 'appUrl') ?? (prod || hostedConsole !== undefined ? undefined : 'http://localhost:5173');
+  if (appUrlValue === undefined && hostedConsole === undefined) {
+    throw new Error('context appUrl is required for stage prod (-c appUrl=https://app.example.com), unless the stack hosts the console (-c console=true)');
+  }
+  const appUrl = appUrlValue === undefined ? undefined : url(appUrlValue, 'appUrl');
 
-  const allowedOrigins = readAllowedOrigins(ctx, prod);
+  const given = readAllowedOrigins(ctx, prod, hostedConsole !== undefined);
+  // A console domain of your own is a known origin: listed here, after the ones given.
+  const consoleOrigin = hostedConsole?.domain === undefined ? undefined : `https://${hostedConsole.domain}`;
+  const allowedOrigins = consoleOrigin === undefined || given.includes('*') || given.includes(consoleOrigin) ? given : [...given, consoleOrigin];
 
   const mailDomain = str(ctx, 'mailDomain');
   const mailFromAddress = str(ctx, 'mailFromAddress');
@@ -305,6 +359,7 @@ export function readSettings(ctx: ContextSource, env: NodeJS.ProcessEnv = proces
     stage,
     appUrl,
     allowedOrigins,
+    console: hostedConsole,
     mailIdentity,
     sesFromAddress,
     throttleRateLimit: positiveInt(ctx, 'throttleRateLimit', 100),

@@ -90,6 +90,7 @@ import {
   vectorBucketPrefix,
 } from './functions';
 import { applyCheckovSkips } from './checkov';
+import { ConsoleHosting } from './console';
 import { applyNagSuppressions } from './nag';
 import { Settings } from './settings';
 
@@ -338,6 +339,13 @@ export class TenantryStack extends Stack {
   readonly functions: ReadonlyMap<string, DeployedFunction>;
   /** reserved concurrency by function name (empty when context reservedConcurrency=off) */
   readonly reservedConcurrency: ReadonlyMap<string, number>;
+  /** the hosted console (context console=true) */
+  readonly console?: ConsoleHosting;
+  /** the browser origins the API and the upload bucket allow: context allowedOrigins, and the
+   * hosted console's origin */
+  readonly allowedOrigins: readonly string[];
+  /** APP_URL: context appUrl, else the hosted console's URL */
+  readonly appUrl: string;
 
   constructor(scope: Construct, id: string, props: TenantryStackProps) {
     super(scope, id, props);
@@ -356,6 +364,26 @@ export class TenantryStack extends Stack {
 
     Tags.of(this).add('project', 'tenantry');
     Tags.of(this).add('stage', settings.stage);
+
+    // ---- the console (an option) --------------------------------------------------------------
+    // First, because its origin is one of the API's and the upload bucket's allowed origins.
+    if (settings.console !== undefined) {
+      this.console = new ConsoleHosting(this, 'Console', {
+        settings: settings.console,
+        logRetentionDays: settings.logRetentionDays,
+        removalPolicy: dataRemoval,
+        autoDeleteObjects: !prod,
+        placeholderDir: settings.allowPlaceholderCode ? PLACEHOLDER_ASSET_DIR : undefined,
+      });
+    }
+    const consoleOrigin = this.console?.origin;
+    this.allowedOrigins =
+      consoleOrigin === undefined || settings.allowedOrigins.includes('*') || settings.allowedOrigins.includes(consoleOrigin)
+        ? settings.allowedOrigins
+        : [...settings.allowedOrigins, consoleOrigin];
+    const appUrl = settings.appUrl ?? this.console?.url;
+    if (appUrl === undefined) throw new Error('no appUrl: give context appUrl, or host the console (context console=true)');
+    this.appUrl = appUrl;
 
     // ---- data ------------------------------------------------------------------------------
     const S = dynamodb.AttributeType.STRING;
@@ -433,7 +461,7 @@ export class TenantryStack extends Stack {
       cors: [
         {
           allowedMethods: [s3.HttpMethods.POST, s3.HttpMethods.GET, s3.HttpMethods.HEAD],
-          allowedOrigins: [...settings.allowedOrigins],
+          allowedOrigins: [...this.allowedOrigins],
           allowedHeaders: ['*'],
           exposedHeaders: ['ETag'],
           maxAge: 3600,
@@ -744,7 +772,7 @@ export class TenantryStack extends Stack {
       this.api.addGatewayResponse(gwId, {
         type,
         responseHeaders: {
-          'Access-Control-Allow-Origin': `'${settings.allowedOrigins[0]}'`,
+          'Access-Control-Allow-Origin': `'${this.allowedOrigins[0]}'`,
           'Access-Control-Expose-Headers': `'${CORS_EXPOSE_HEADERS.join(', ')}'`,
         },
       });
@@ -856,7 +884,7 @@ export class TenantryStack extends Stack {
     // others (plus Vary: Origin); an unlisted origin gets the first one, which its browser refuses.
     for (const [routePath, methods] of methodsByPath) {
       this.api.root.resourceForPath(routePath).addCorsPreflight({
-        allowOrigins: [...settings.allowedOrigins],
+        allowOrigins: [...this.allowedOrigins],
         allowMethods: [...new Set(methods)].sort(),
         allowHeaders: [...CORS_ALLOW_HEADERS],
         allowCredentials: false,
@@ -891,11 +919,36 @@ export class TenantryStack extends Stack {
     const notifications = this.uploadBucket.node.tryFindChild('Notifications');
     if (this.malwareProtectionPlan !== undefined && notifications !== undefined) this.malwareProtectionPlan.node.addDependency(notifications);
 
+    // The console's files and config.json; it connects to the API, the user pool and the upload
+    // bucket (presigned POSTs and GETs), nothing else. On CloudFront's generated domain the upload
+    // bucket's CORS names the distribution, so the distribution's CSP cannot name the bucket (a
+    // dependency cycle): it allows the region's S3 buckets instead. A console domain of your own
+    // is known before either exists, and its CSP names the one bucket.
+    if (this.console !== undefined) {
+      const uploadOrigin =
+        settings.console?.domain !== undefined
+          ? `https://${this.uploadBucket.bucketRegionalDomainName}`
+          : `https://*.s3.${this.region}.${this.urlSuffix}`;
+      this.console.deploy(
+        { apiUrl, region: this.region, userPoolId: this.userPool.userPoolId, userPoolClientId: this.userPoolClient.userPoolClientId },
+        [
+          `https://${this.api.restApiId}.execute-api.${this.region}.${this.urlSuffix}`,
+          `https://cognito-idp.${this.region}.${this.urlSuffix}`,
+          uploadOrigin,
+        ],
+      );
+    }
+
     // ---- outputs ---------------------------------------------------------------------------
     new CfnOutput(this, 'ApiUrl', { value: this.api.url });
     new CfnOutput(this, 'UserPoolId', { value: this.userPool.userPoolId });
     new CfnOutput(this, 'UserPoolClientId', { value: this.userPoolClient.userPoolClientId });
     new CfnOutput(this, 'TableName', { value: this.table.tableName });
+    if (this.console !== undefined) {
+      new CfnOutput(this, 'ConsoleUrl', { value: this.console.url });
+      // With a domain of your own: the CNAME (or alias) record to point at the distribution.
+      new CfnOutput(this, 'ConsoleDistributionDomain', { value: this.console.distribution.distributionDomainName });
+    }
     new CfnOutput(this, 'UploadBucketName', { value: this.uploadBucket.bucketName });
     if (this.exportBucket !== undefined) new CfnOutput(this, 'ExportBucketName', { value: this.exportBucket.bucketName });
     new CfnOutput(this, 'DomainEventsQueueUrl', { value: this.domainEvents.queueUrl });
@@ -1180,7 +1233,7 @@ export class TenantryStack extends Stack {
     const environment: Record<string, string> = {
       TABLE_NAME: this.table.tableName,
       CURSOR_SECRET_ARN: this.cursorSecret.secretArn,
-      APP_URL: settings.appUrl,
+      APP_URL: this.appUrl,
       RUST_LOG: LOG_LEVEL,
     };
     if (config.environment.sesFromAddress) environment.SES_FROM_ADDRESS = settings.sesFromAddress;
@@ -1192,7 +1245,7 @@ export class TenantryStack extends Stack {
       environment.VECTOR_BUCKETS = String(this.vectorBuckets.length);
     }
     // The Lambda responses carry the CORS headers themselves, for these origins ('*' or a list).
-    if (config.sources.http) environment.ALLOWED_ORIGINS = settings.allowedOrigins.join(',');
+    if (config.sources.http) environment.ALLOWED_ORIGINS = this.allowedOrigins.join(',');
     // The registry refuses names that look like secrets or that the stack sets itself. A context
     // key that the stack reads as a setting gives the value the stack acts on, default included
     // (settingFromContext); any other is passed through when given.

@@ -10,6 +10,8 @@ import { DEV_CONTEXT, PROD_CONTEXT, Synth, PUBLIC_ROUTE, allSourcesRegistry, pub
 const SCENARIOS: Record<string, () => Synth> = {
   dev: () => synth({ context: DEV_CONTEXT }),
   prod: () => synth({ context: PROD_CONTEXT }),
+  // The hosted console on CloudFront's generated domain, origins and app URL from it alone.
+  'prod with the console': () => synth({ context: { stage: 'prod', mailDomain: 'example.com', console: 'true' } }),
   // Everything optional switched on: every event source kind (the test registry fixture: S3,
   // queues, schedules, the table stream, Cognito triggers, HTTP, malware scan results), a public
   // route (no authorizer), GuardDuty Malware Protection, bucket versioning, tracing, Plus feature
@@ -23,6 +25,10 @@ const SCENARIOS: Record<string, () => Synth> = {
         allowedOrigins: 'https://a.example.com,https://b.example.com',
         malwareProtection: 'true',
         bucketVersioning: 'true',
+        console: 'true',
+        consoleDomain: 'console.example.com',
+        consoleCertificateArn: 'arn:aws:acm:us-east-1:123456789012:certificate/0b8c3f0e-8f8e-4d2b-9c57-3e2d1a9f6b11',
+        consoleWebAclArn: 'arn:aws:wafv2:us-east-1:123456789012:global/webacl/tenantry/7a1e2f3c-4b5d-4e6f-8a9b-0c1d2e3f4a5b',
       },
       functions: allSourcesRegistry(),
       routes: publicRouteManifest(),

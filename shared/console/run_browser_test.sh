@@ -9,4 +9,4 @@ if [ -z "${CONSOLE_URL:-}" ]; then
   npx vite build --logLevel warn
   export CONSOLE_URL="$TENANTRY_URL/app/"
 fi
-node --test test/
+node --test test/console.test.mjs

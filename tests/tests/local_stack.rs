@@ -213,6 +213,26 @@ async fn the_runner_serves_its_openapi_document() {
 }
 
 #[tokio::test]
+async fn the_runner_serves_the_console_under_its_content_security_policy() {
+    let s = stack().await;
+    // A route of the single-page app answers its index.html (or, before `make console`, a page
+    // saying so), under the policy the deployed distribution sends.
+    let page = raw(&s.app, "GET", "/app/orgs/01HZZZZZZZZZZZZZZZZZZZZZZZ", &[]).await;
+    let csp = page.headers()[http::header::CONTENT_SECURITY_POLICY].to_str().unwrap().to_owned();
+    assert!(csp.contains("script-src 'self';"), "{csp}");
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert!(csp.contains(&format!("connect-src 'self' {};", s.resources.endpoint.trim_end_matches('/'))), "the local S3 for uploads: {csp}");
+    assert!(!csp.contains("unsafe"), "{csp}");
+    // A file that is not there is 404, not the app: config.json (the deployment writes it; the
+    // console signs in locally without it) and an asset of an older build.
+    for path in ["/app/config.json", "/app/assets/index-0ld.js"] {
+        assert_eq!(raw(&s.app, "GET", path, &[]).await.status(), 404, "{path}");
+    }
+    // Outside the build: refused, whatever the encoding.
+    assert_eq!(raw(&s.app, "GET", "/app/..%2F..%2FCargo.toml", &[]).await.status(), 404);
+}
+
+#[tokio::test]
 async fn provisioning_creates_what_the_infrastructure_does() {
     let s = stack().await;
     let config = testkit::sdk_config().await;

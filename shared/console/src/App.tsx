@@ -3,7 +3,20 @@
 // included.
 import { useCallback, useEffect, useState, type FormEvent } from "react";
 import { isProblem, type components } from "@tenantry/client";
-import { apiFor, load, orgsOf, save, signIn, signUp, type Session } from "./session";
+import {
+  answerChallenge,
+  apiFor,
+  confirm,
+  load,
+  orgsOf,
+  resendCode,
+  save,
+  signIn,
+  signUp,
+  signUpNeedsCode,
+  type Session,
+  type SignIn as SignInState,
+} from "./session";
 import { Projects } from "./Board";
 import { Inbox } from "./Inbox";
 import { Files } from "./Files";
@@ -23,20 +36,106 @@ function ProblemNote({ problem }: { problem: unknown }) {
   );
 }
 
+type Challenge = Exclude<SignInState, { kind: "session" }>;
+
+/** Sign-in and sign-up. With the user pool (on AWS): the mailed code after sign-up, then the
+ * authenticator's code at sign-in, or its enrolment when the pool requires MFA; locally the
+ * pool needs neither. */
 function SignIn({ onSession }: { onSession: (s: Session) => void }) {
   const [email, setEmail] = useState("");
   const [password, setPassword] = useState("");
+  const [code, setCode] = useState("");
+  const [confirming, setConfirming] = useState(false);
+  const [challenge, setChallenge] = useState<Challenge | null>(null);
   const [problem, setProblem] = useState<unknown>(null);
-  const submit = async (e: FormEvent, create: boolean) => {
-    e.preventDefault();
+  const attempt = async (work: () => Promise<SignInState | void>) => {
     setProblem(null);
     try {
-      if (create) await signUp(email, password);
-      onSession(await signIn(email, password));
+      const next = await work();
+      if (!next) return;
+      if (next.kind === "session") onSession(next.session);
+      else {
+        setCode("");
+        setChallenge(next);
+      }
     } catch (err) {
       setProblem(err instanceof Error ? err.message : err);
     }
   };
+  const submit = (e: FormEvent, create: boolean) => {
+    e.preventDefault();
+    void attempt(async () => {
+      if (create) {
+        await signUp(email, password);
+        if (signUpNeedsCode()) {
+          setConfirming(true);
+          return;
+        }
+      }
+      return signIn(email, password);
+    });
+  };
+  if (confirming) {
+    return (
+      <form
+        aria-labelledby="confirm-title"
+        onSubmit={(e) => {
+          e.preventDefault();
+          void attempt(async () => {
+            await confirm(email, code);
+            setConfirming(false);
+            return signIn(email, password);
+          });
+        }}
+      >
+        <h2 id="confirm-title">Confirm your email</h2>
+        <p>We sent a code to {email}.</p>
+        <label htmlFor="code">Code from the email</label>
+        <input id="code" inputMode="numeric" autoComplete="one-time-code" required value={code} onChange={(e) => setCode(e.target.value)} />
+        <p>
+          <button type="submit">Confirm</button>{" "}
+          <button type="button" className="secondary" onClick={() => void attempt(() => resendCode(email))}>
+            Send the code again
+          </button>
+        </p>
+        <ProblemNote problem={problem} />
+      </form>
+    );
+  }
+  if (challenge) {
+    const label = challenge.kind === "new-password" ? "New password" : "Code from your authenticator app";
+    return (
+      <form
+        aria-labelledby="challenge-title"
+        onSubmit={(e) => {
+          e.preventDefault();
+          void attempt(() => answerChallenge(email, challenge, code));
+        }}
+      >
+        <h2 id="challenge-title">{challenge.kind === "new-password" ? "Choose a new password" : "Two-step sign-in"}</h2>
+        {challenge.kind === "mfa-setup" && (
+          <p>
+            Add this account to an authenticator app with the key <code aria-label="Authenticator key">{challenge.secret}</code>{" "}
+            (or <a href={challenge.otpauthUri}>open it in the app</a>), then enter the code it shows.
+          </p>
+        )}
+        <label htmlFor="challenge">{label}</label>
+        <input
+          id="challenge"
+          type={challenge.kind === "new-password" ? "password" : "text"}
+          inputMode={challenge.kind === "new-password" ? undefined : "numeric"}
+          autoComplete={challenge.kind === "new-password" ? "new-password" : "one-time-code"}
+          required
+          value={code}
+          onChange={(e) => setCode(e.target.value)}
+        />
+        <p>
+          <button type="submit">Continue</button>
+        </p>
+        <ProblemNote problem={problem} />
+      </form>
+    );
+  }
   return (
     <form onSubmit={(e) => submit(e, false)} aria-labelledby="signin-title">
       <h2 id="signin-title">Sign in</h2>

@@ -1,10 +1,38 @@
 // The signed-in user: the ID token (session storage) and the orgs its `tenantry_orgs` claim
-// names. Local sign-in uses the local runner's auth routes (`make dev`); on AWS the user pool's
-// public API takes their place.
+// names. Where to sign in comes from `config.json` beside index.html, which the deployment
+// writes (the API's URL and the user pool's web client): with a user pool, through its public
+// API (SRP and TOTP, ./cognito.ts); without one, through the local runner's auth routes
+// (`make dev`).
 import { createClient, type TenantryClient } from "@tenantry/client";
+import { cognitoAuth, type SignInStep, type Tokens } from "./cognito";
 
-export const API_URL: string = (import.meta.env.VITE_API_URL as string | undefined) ?? window.location.origin;
+/** What `config.json` holds on AWS (infra/lib/console.ts writes it). */
+export interface ConsoleConfig {
+  apiUrl?: string;
+  region?: string;
+  userPoolId?: string;
+  userPoolClientId?: string;
+}
+
+export let API_URL: string = (import.meta.env.VITE_API_URL as string | undefined) ?? window.location.origin;
+let pool: ReturnType<typeof cognitoAuth> | null = null;
 const KEY = "tenantry.session";
+
+/** Reads `config.json` (absent locally: the local runner answers 404) before the first render. */
+export async function configure(): Promise<void> {
+  const res = await fetch(new URL("config.json", document.baseURI)).catch(() => null);
+  if (!res?.ok || !(res.headers.get("content-type") ?? "").includes("json")) return;
+  const config = (await res.json()) as ConsoleConfig;
+  if (config.apiUrl) API_URL = config.apiUrl.replace(/\/+$/, "");
+  if (config.region && config.userPoolId && config.userPoolClientId) {
+    pool = cognitoAuth({ region: config.region, userPoolId: config.userPoolId, clientId: config.userPoolClientId });
+  }
+}
+
+/** Whether sign-up sends a code by mail (the user pool) or confirms at once (locally). */
+export function signUpNeedsCode(): boolean {
+  return pool !== null;
+}
 
 export interface Session {
   idToken: string;
@@ -59,16 +87,57 @@ async function post(path: string, body: unknown): Promise<Record<string, unknown
   return data;
 }
 
-/** Local sign-up (the local user pool confirms with the code 000000). */
+/** Sign-up. The user pool mails a code (then `confirm`); locally the pool confirms with any
+ * code, so this confirms at once. */
 export async function signUp(email: string, password: string): Promise<void> {
+  if (pool) {
+    await pool.signUp(email, password);
+    return;
+  }
   await post("/local/auth/signup", { email, password });
   await post("/local/auth/confirm", { email, code: "000000" });
 }
 
-export async function signIn(email: string, password: string): Promise<Session> {
+export async function confirm(email: string, code: string): Promise<void> {
+  if (pool) await pool.confirmSignUp(email, code);
+}
+
+export async function resendCode(email: string): Promise<void> {
+  if (pool) await pool.resendCode(email);
+}
+
+/** Where sign-in stands: a session, or the next thing the user pool asks for. */
+export type SignIn =
+  | { kind: "session"; session: Session }
+  | Exclude<SignInStep, { kind: "done" }>;
+
+function fromStep(email: string, step: SignInStep): SignIn {
+  if (step.kind !== "done") return step;
+  return { kind: "session", session: fromTokens(email, step.tokens) };
+}
+
+function fromTokens(email: string, tokens: Tokens): Session {
+  return { idToken: tokens.idToken, refreshToken: tokens.refreshToken, email, claims: claims(tokens.idToken) };
+}
+
+export async function signIn(email: string, password: string): Promise<SignIn> {
+  if (pool) return fromStep(email, await pool.signIn(email, password));
   const tokens = await post("/local/auth/login", { email, password });
   const idToken = String(tokens.idToken);
   const extra = (tokens.claims as Record<string, unknown> | undefined) ?? {};
-  return { idToken, refreshToken: tokens.refreshToken as string | undefined, email, claims: { ...claims(idToken), ...extra } };
+  return { kind: "session", session: { idToken, refreshToken: tokens.refreshToken as string | undefined, email, claims: { ...claims(idToken), ...extra } } };
+}
+
+/** The authenticator's code: at sign-in (`totp`), or to finish enrolling one (`mfa-setup`). */
+export async function answerChallenge(email: string, step: Exclude<SignIn, { kind: "session" }>, answer: string): Promise<SignIn> {
+  if (!pool) throw new Error("no user pool");
+  switch (step.kind) {
+    case "totp":
+      return fromStep(email, await pool.answerTotp(step, answer));
+    case "mfa-setup":
+      return fromStep(email, await pool.completeMfaSetup(step, answer));
+    case "new-password":
+      return fromStep(email, await pool.setNewPassword(step, answer));
+  }
 }
 

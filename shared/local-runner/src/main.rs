@@ -66,7 +66,11 @@ async fn run(listener: tokio::net::TcpListener, endpoint: &str) -> Result<(), pr
     // The clock runs with the system's, and `/local/clock` moves it ahead to fire schedules.
     let clock = domain::Clock::offset();
     let store = Store::new(store::dynamodb_client(&config), resources.table.clone(), CursorKey::new(secret)).with_clock(clock).with_limits(local_limits());
-    let app_url = std::env::var("TENANTRY_APP_URL").unwrap_or_else(|_| "http://localhost:3000".into());
+    // Links in mail open the console this runner serves at /app unless told otherwise.
+    let app_url = match std::env::var("TENANTRY_APP_URL") {
+        Ok(url) => url,
+        Err(_) => format!("http://{}/app", listener.local_addr()?),
+    };
     let functions = registry::all();
     let mut vars = events::queue_env(&config, &resources.table, &functions).await?;
     // Links that call the API itself (unsubscribe) point at this runner.

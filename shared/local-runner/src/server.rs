@@ -92,13 +92,15 @@ pub fn app_with_cors(functions: Router, verifier: TokenVerifier, auth: AuthState
     let routes: Vec<RouteInfo> = registry::routes().into_iter().map(|(_, r)| r).collect();
     let protected = authorized(functions, verifier, &routes);
     let document = Arc::new(openapi());
+    let csp: Arc<str> = console_content_security_policy(&auth.resources.endpoint).into();
+    let (root, index) = (csp.clone(), csp.clone());
     let app = Router::new()
         .route("/health", get(|| async { Json(json!({"status": "ok"})) }))
         .route("/openapi.json", get(move || async move { Json((*document).clone()) }))
         .route("/docs", get(|| async { axum::response::Html(DOCS_PAGE) }))
-        .route("/app", get(|| console_file(String::new())))
-        .route("/app/", get(|| console_file(String::new())))
-        .route("/app/{*path}", get(|axum::extract::Path(path): axum::extract::Path<String>| console_file(path)))
+        .route("/app", get(move || console_file(String::new(), root)))
+        .route("/app/", get(move || console_file(String::new(), index)))
+        .route("/app/{*path}", get(move |axum::extract::Path(path): axum::extract::Path<String>| console_file(path, csp)))
         .merge(auth_routes::router(auth))
         .merge(local)
         .fallback_service(protected);
@@ -108,19 +110,37 @@ pub fn app_with_cors(functions: Router, verifier: TokenVerifier, auth: AuthState
     }
 }
 
+/// The console's Content-Security-Policy, as the deployed distribution sends it
+/// (infra/lib/console.ts): its own files only, nothing inline, no frames; it connects to this
+/// runner and to the local AWS endpoint (S3's presigned uploads and downloads), where the
+/// deployed one connects to the API, the user pool and S3.
+pub fn console_content_security_policy(endpoint: &str) -> String {
+    let endpoint = endpoint.trim_end_matches('/');
+    format!(
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; connect-src 'self' {endpoint}; \
+         font-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
+    )
+}
+
 /// Where `make console` builds the web console (from the repository's root).
 pub const CONSOLE_DIST: &str = "shared/console/dist";
 
 /// `/app/{path}`: a file of the console's build, or its `index.html` for any other path (a
 /// single-page app: `/app/orgs/{orgId}` and the invitation link `/app/invites/accept` are its
 /// own routes). Before `make console`, a page saying so.
-async fn console_file(path: String) -> Response {
+async fn console_file(path: String, csp: Arc<str>) -> Response {
     let Some(dist) = testkit::endpoint::repo_root().map(|r| r.join(CONSOLE_DIST)) else {
         return (StatusCode::NOT_FOUND, "no repository here").into_response();
     };
     let safe = !path.split('/').any(|seg| seg == ".." || seg.starts_with('.'));
     let file = dist.join(&path);
-    let (file, path) = if safe && !path.is_empty() && file.is_file() { (file, path.as_str()) } else { (dist.join("index.html"), "index.html") };
+    let is_file = safe && !path.is_empty() && file.is_file();
+    // A missing file (its name has a dot: `config.json`, an old asset) is 404, as on CloudFront
+    // for the deployment's files; any other path is one of the app's own routes.
+    if !is_file && path.rsplit('/').next().is_some_and(|name| name.contains('.')) {
+        return (StatusCode::NOT_FOUND, "no such file").into_response();
+    }
+    let (file, path) = if is_file { (file, path.as_str()) } else { (dist.join("index.html"), "index.html") };
     let media = match path.rsplit('.').next() {
         Some("html") => "text/html; charset=utf-8",
         Some("js") => "text/javascript; charset=utf-8",
@@ -132,9 +152,10 @@ async fn console_file(path: String) -> Response {
         _ => "application/octet-stream",
     };
     match std::fs::read(&file) {
-        Ok(bytes) => ([(header::CONTENT_TYPE, media)], bytes).into_response(),
+        Ok(bytes) => ([(header::CONTENT_TYPE, media), (header::CONTENT_SECURITY_POLICY, &*csp)], bytes).into_response(),
         Err(_) => (
             StatusCode::NOT_FOUND,
+            [(header::CONTENT_SECURITY_POLICY, &*csp)],
             axum::response::Html("<!doctype html><title>Console not built</title><p>The console is not built yet: run <code>make console</code>.</p>"),
         )
             .into_response(),
