@@ -119,7 +119,8 @@ fuzz-api: venv
 # The typed TypeScript client (shared/client): `make client` writes the API's OpenAPI document
 # to shared/client/openapi.json (a Rust test fails when it is stale) and generates
 # src/schema.d.ts from it with openapi-typescript; `make test-client` checks that the generated
-# types are current, type-checks the client and runs its tests (node --test).
+# types are current, type-checks the client and runs its tests (node --test), then type-checks
+# the console and runs its unit tests (its user-pool sign-in, test/cognito.test.mjs).
 
 $(CLIENT_STAMP): $(CLIENT)/package.json $(CLIENT)/package-lock.json
 	cd $(CLIENT) && npm ci --no-audit --no-fund
@@ -129,8 +130,9 @@ client: $(CLIENT_STAMP)
 	$(CARGO) run --locked --quiet -p local-runner --bin tenantry-openapi
 	cd $(CLIENT) && npm run --silent generate
 
-test-client: $(CLIENT_STAMP)
+test-client: $(CLIENT_STAMP) $(CONSOLE_STAMP)
 	cd $(CLIENT) && npm run --silent check && npm test --silent
+	cd $(CONSOLE) && npm test --silent
 
 # The web console (shared/console: Vite + React over the typed client). `make console` builds it
 # into shared/console/dist (served by `make dev` at /app); `make test-demo` drives it in
