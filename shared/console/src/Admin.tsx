@@ -1,6 +1,7 @@
 // Usage against the plan, and the audit log (admins and owners; others see the API's 403).
 import { useEffect, useState } from "react";
 import { isProblem, type components } from "@tenantry/client";
+import { ProblemNote } from "./ProblemNote";
 import { apiFor, type Session } from "./session";
 
 type Usage = components["schemas"]["Usage"];
@@ -51,11 +52,7 @@ export function AuditLog({ session, orgId }: { session: Session; orgId: string }
   return (
     <section aria-labelledby="audit-title">
       <h2 id="audit-title">Audit log</h2>
-      {isProblem(problem) && (
-        <p role="alert" className="problem">
-          {problem.title}
-        </p>
-      )}
+      <ProblemNote problem={problem} />
       <table>
         <thead>
           <tr>

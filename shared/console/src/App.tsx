@@ -2,7 +2,8 @@
 // holds no rule the API does not enforce; what it shows is what the API answered, problems
 // included.
 import { useCallback, useEffect, useState, type FormEvent } from "react";
-import { isProblem, type components } from "@tenantry/client";
+import { type components } from "@tenantry/client";
+import { ProblemNote } from "./ProblemNote";
 import {
   answerChallenge,
   apiFor,
@@ -25,16 +26,6 @@ import { AuditLog, UsagePanel } from "./Admin";
 
 type Member = components["schemas"]["Member"];
 type Invitation = components["schemas"]["InviteView"];
-
-function ProblemNote({ problem }: { problem: unknown }) {
-  if (!problem) return null;
-  const text = isProblem(problem) ? `${problem.title}${problem.detail ? `: ${problem.detail}` : ""}` : String(problem);
-  return (
-    <p role="alert" className="problem">
-      {text}
-    </p>
-  );
-}
 
 type Challenge = Exclude<SignInState, { kind: "session" }>;
 

@@ -3,7 +3,8 @@
 // when someone changed the task meanwhile, the API's 412 is shown and the board reloaded, never
 // swallowed.
 import { useCallback, useEffect, useState, type DragEvent, type FormEvent } from "react";
-import { isProblem, type components } from "@tenantry/client";
+import { type components } from "@tenantry/client";
+import { ProblemNote } from "./ProblemNote";
 import { apiFor, type Session } from "./session";
 import { TaskDetail } from "./TaskDetail";
 
@@ -12,16 +13,6 @@ type Project = components["schemas"]["Project"];
 type Status = components["schemas"]["TaskStatus"];
 const STATUSES: Status[] = ["todo", "in_progress", "blocked", "done", "canceled"];
 const LABELS: Record<Status, string> = { todo: "To do", in_progress: "In progress", blocked: "Blocked", done: "Done", canceled: "Canceled" };
-
-function Problem({ problem }: { problem: unknown }) {
-  if (!problem) return null;
-  const text = isProblem(problem) ? `${problem.title}${problem.detail ? `: ${problem.detail}` : ""}` : String(problem);
-  return (
-    <p role="alert" className="problem">
-      {text}
-    </p>
-  );
-}
 
 export function Projects({ session, orgId }: { session: Session; orgId: string }) {
   const api = apiFor(session);
@@ -67,7 +58,7 @@ export function Projects({ session, orgId }: { session: Session; orgId: string }
         <label htmlFor="project-name">New project</label>
         <input id="project-name" required value={name} onChange={(e) => setName(e.target.value)} /> <button type="submit">Add project</button>
       </form>
-      <Problem problem={problem} />
+      <ProblemNote problem={problem} />
       {current && <Board session={session} orgId={orgId} projectId={current} />}
     </section>
   );
@@ -126,7 +117,7 @@ export function Board({ session, orgId, projectId }: { session: Session; orgId: 
         <label htmlFor="task-title">New task</label>
         <input id="task-title" required value={title} onChange={(e) => setTitle(e.target.value)} /> <button type="submit">Add task</button>
       </form>
-      <Problem problem={problem} />
+      <ProblemNote problem={problem} />
       {open && (() => {
         const task = Object.values(columns).flat().find((t) => t.id === open);
         return task ? <TaskDetail session={session} orgId={orgId} task={task} members={members} onClose={() => setOpen(null)} /> : null;

@@ -1,7 +1,8 @@
 // Chat: the answer streams in as the model writes it; its citations link to the org's documents.
 import { useState, type FormEvent } from "react";
 import { ProblemError, streamChat, type TurnAnswer } from "@tenantry/client";
-import { API_URL, apiFor, type Session } from "./session";
+import { API_URL, apiFor, freshToken, type Session } from "./session";
+import { ProblemNote } from "./ProblemNote";
 
 type Citation = { number: number; title: string; page?: number | null; link: string };
 
@@ -26,7 +27,7 @@ export function Chat({ session, orgId }: { session: Session; orgId: string }) {
         id = (data as { id: string }).id;
         setConversation(id);
       }
-      for await (const event of streamChat({ baseUrl: API_URL, token: () => session.idToken }, orgId, id, question)) {
+      for await (const event of streamChat({ baseUrl: API_URL, token: () => freshToken(session) }, orgId, id, question)) {
         if (event.event === "delta") setAnswer((a) => a + event.data.text);
         if (event.event === "done") {
           const turn = event.data as TurnAnswer & { answer?: { content?: string; citations?: Citation[] } };
@@ -67,11 +68,7 @@ export function Chat({ session, orgId }: { session: Session; orgId: string }) {
           ))}
         </ol>
       )}
-      {problem && (
-        <p role="alert" className="problem">
-          {problem}
-        </p>
-      )}
+      <ProblemNote problem={problem} />
     </section>
   );
 }

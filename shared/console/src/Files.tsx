@@ -2,7 +2,8 @@
 // the processing's outcome (status, the thumbnail of an image) as the API reports it.
 import { useCallback, useEffect, useState } from "react";
 import type { components } from "@tenantry/client";
-import { API_URL, apiFor, type Session } from "./session";
+import { API_URL, apiFor, freshToken, type Session } from "./session";
+import { ProblemNote } from "./ProblemNote";
 
 type StoredFile = components["schemas"]["StoredFile"];
 
@@ -26,7 +27,8 @@ function Thumbnail({ session, orgId, file }: { session: Session; orgId: string; 
   useEffect(() => {
     let url: string | null = null;
     // The API answers 302 to a presigned GET; fetch follows it (without the token).
-    void fetch(`${API_URL}/orgs/${orgId}/files/${file.id}/thumbnail`, { headers: { authorization: `Bearer ${session.idToken}` } })
+    void freshToken(session)
+      .then((token) => fetch(`${API_URL}/orgs/${orgId}/files/${file.id}/thumbnail`, { headers: { authorization: `Bearer ${token}` } }))
       .then((r) => (r.ok ? r.blob() : null))
       .then((b) => {
         if (b) setSrc((url = URL.createObjectURL(b)));
@@ -80,11 +82,7 @@ export function Files({ session, orgId }: { session: Session; orgId: string }) {
       <label htmlFor="file">Upload a file</label>
       <input id="file" type="file" onChange={(e) => e.target.files?.[0] && void upload(e.target.files[0])} />
       {progress !== null && <progress aria-label="Upload progress" max={1} value={progress} />}
-      {problem && (
-        <p role="alert" className="problem">
-          {problem}
-        </p>
-      )}
+      <ProblemNote problem={problem} />
       <ul aria-label="Files">
         {files.map((f) => (
           <li key={f.id}>

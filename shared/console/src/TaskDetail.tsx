@@ -3,6 +3,7 @@
 import { useCallback, useEffect, useState, type FormEvent } from "react";
 import type { components } from "@tenantry/client";
 import { apiFor, type Session } from "./session";
+import { ProblemNote } from "./ProblemNote";
 
 type Task = components["schemas"]["Task"];
 type Comment = components["schemas"]["Comment"];
@@ -54,11 +55,7 @@ export function TaskDetail({ session, orgId, task, members, onClose }: { session
         </datalist>{" "}
         <button type="submit">Comment</button>
       </form>
-      {problem && (
-        <p role="alert" className="problem">
-          {problem}
-        </p>
-      )}
+      <ProblemNote problem={problem} />
     </section>
   );
 }

@@ -77,7 +77,33 @@ export function orgsOf(session: Session): OrgClaim[] {
 }
 
 export function apiFor(session: Session | null): TenantryClient {
-  return createClient({ baseUrl: API_URL, token: () => session?.idToken });
+  return createClient({ baseUrl: API_URL, token: () => freshToken(session) });
+}
+
+let refreshing: Promise<void> | null = null;
+
+/** The session's ID token, renewed with its refresh token when it expires within a minute (an
+ * hour's token on AWS). A refresh that fails leaves the old token: the API's 401 follows, and
+ * the user signs in again. */
+export async function freshToken(session: Session | null): Promise<string | undefined> {
+  if (!session) return undefined;
+  const expires = Number(claims(session.idToken).exp ?? 0) * 1000;
+  const refreshToken = session.refreshToken;
+  if (!refreshToken || expires - Date.now() > 60_000) return session.idToken;
+  refreshing ??= (async () => {
+    try {
+      const tokens = pool ? await pool.refresh(refreshToken) : await post("/local/auth/refresh", { refreshToken });
+      session.idToken = String(tokens.idToken);
+      session.claims = { ...session.claims, ...claims(session.idToken) };
+      save(session);
+    } catch {
+      // the old token stands; the API answers 401
+    } finally {
+      refreshing = null;
+    }
+  })();
+  await refreshing;
+  return session.idToken;
 }
 
 async function post(path: string, body: unknown): Promise<Record<string, unknown>> {
