@@ -19,6 +19,10 @@ import type { ConsoleSettings } from './settings';
 /** Where the console lives on its domain: the path it is built for (shared/console/vite.config.ts). */
 export const CONSOLE_BASE_PATH = '/app/';
 
+/** The console's files that keep their names from build to build (the rest carry a hash of
+ * their content): index.html and the deployment's config.json. */
+export const CONSOLE_ENTRY_POINTS = ['index.html', 'config.json'] as const;
+
 /** Where the distribution's access logs go in their bucket. */
 export const CONSOLE_ACCESS_LOG_PREFIX = 'console-distribution/';
 
@@ -161,18 +165,38 @@ export class ConsoleHosting extends Construct {
 
   private readonly sourceDir: string;
 
-  /** Deploys the files and their config.json, and lets the console connect to `connectTo`. */
-  deploy(config: ConsoleConfig, connectTo: readonly string[]): s3deploy.BucketDeployment {
+  /** Deploys the files and their config.json, and lets the console connect to `connectTo`.
+   * Two deployments: the build's files, whose names change with their content, cached for a
+   * year; then the two that keep their names (index.html, config.json), which browsers must
+   * check again each time, and the distribution's cache invalidated. Files of older builds are
+   * removed (a page loaded before the deploy loads no more of them: it has its whole bundle). */
+  deploy(config: ConsoleConfig, connectTo: readonly string[]): s3deploy.BucketDeployment[] {
     this.connectTo = [...connectTo];
-    return new s3deploy.BucketDeployment(this, 'Files', {
-      sources: [s3deploy.Source.asset(this.sourceDir), s3deploy.Source.jsonData('config.json', config)],
+    const destinationKeyPrefix = CONSOLE_BASE_PATH.slice(1);
+    const entryPoints = [...CONSOLE_ENTRY_POINTS];
+    const assets = new s3deploy.BucketDeployment(this, 'Files', {
+      sources: [s3deploy.Source.asset(this.sourceDir)],
       destinationBucket: this.bucket,
-      destinationKeyPrefix: CONSOLE_BASE_PATH.slice(1),
-      // index.html and config.json must not outlive a deploy; the hashed assets may be cached.
-      distribution: this.distribution,
-      distributionPaths: [`${CONSOLE_BASE_PATH}*`],
+      destinationKeyPrefix,
+      exclude: entryPoints,
+      cacheControl: [s3deploy.CacheControl.fromString('public, max-age=31536000, immutable')],
       prune: true,
       memoryLimit: 256,
     });
+    const entries = new s3deploy.BucketDeployment(this, 'EntryPoints', {
+      sources: [s3deploy.Source.asset(this.sourceDir), s3deploy.Source.jsonData('config.json', config)],
+      destinationBucket: this.bucket,
+      destinationKeyPrefix,
+      exclude: ['*'],
+      include: entryPoints,
+      cacheControl: [s3deploy.CacheControl.noCache()],
+      prune: false,
+      distribution: this.distribution,
+      distributionPaths: ['/*'],
+      memoryLimit: 256,
+    });
+    // The new index.html goes live after the files it names.
+    entries.node.addDependency(assets);
+    return [assets, entries];
   }
 }

@@ -376,11 +376,15 @@ export class TenantryStack extends Stack {
         placeholderDir: settings.allowPlaceholderCode ? PLACEHOLDER_ASSET_DIR : undefined,
       });
     }
+    // API Gateway's own errors carry the first origin only: the console's when it is the front
+    // end (no appUrl given), else after the ones given, whose first is the main app.
     const consoleOrigin = this.console?.origin;
     this.allowedOrigins =
       consoleOrigin === undefined || settings.allowedOrigins.includes('*') || settings.allowedOrigins.includes(consoleOrigin)
         ? settings.allowedOrigins
-        : [...settings.allowedOrigins, consoleOrigin];
+        : settings.appUrl === undefined
+          ? [consoleOrigin, ...settings.allowedOrigins]
+          : [...settings.allowedOrigins, consoleOrigin];
     const appUrl = settings.appUrl ?? this.console?.url;
     if (appUrl === undefined) throw new Error('no appUrl: give context appUrl, or host the console (context console=true)');
     this.appUrl = appUrl;
@@ -693,6 +697,8 @@ export class TenantryStack extends Stack {
       disableOAuth: true,
       preventUserExistenceErrors: true,
       enableTokenRevocation: true,
+      // A sign-in's session lasts long enough to enrol an authenticator app (MFA_SETUP).
+      authSessionValidity: Duration.minutes(10),
       accessTokenValidity: Duration.hours(1),
       idTokenValidity: Duration.hours(1),
       refreshTokenValidity: Duration.days(30),
@@ -920,15 +926,13 @@ export class TenantryStack extends Stack {
     if (this.malwareProtectionPlan !== undefined && notifications !== undefined) this.malwareProtectionPlan.node.addDependency(notifications);
 
     // The console's files and config.json; it connects to the API, the user pool and the upload
-    // bucket (presigned POSTs and GETs), nothing else. On CloudFront's generated domain the upload
-    // bucket's CORS names the distribution, so the distribution's CSP cannot name the bucket (a
-    // dependency cycle): it allows the region's S3 buckets instead. A console domain of your own
-    // is known before either exists, and its CSP names the one bucket.
+    // bucket (presigned POSTs and GETs, at the host the files function signs for:
+    // <bucket>.s3.<region>.amazonaws.com), nothing else. On CloudFront's generated domain the
+    // upload bucket's CORS names the distribution, so the distribution's CSP cannot name the
+    // bucket (a dependency cycle): it allows the region's S3 buckets instead. A console domain of
+    // your own is known before either exists, and its CSP names the one bucket.
     if (this.console !== undefined) {
-      const uploadOrigin =
-        settings.console?.domain !== undefined
-          ? `https://${this.uploadBucket.bucketRegionalDomainName}`
-          : `https://*.s3.${this.region}.${this.urlSuffix}`;
+      const uploadOrigin = `https://${settings.console?.domain !== undefined ? this.uploadBucket.bucketName : '*'}.s3.${this.region}.${this.urlSuffix}`;
       this.console.deploy(
         { apiUrl, region: this.region, userPoolId: this.userPool.userPoolId, userPoolClientId: this.userPoolClient.userPoolClientId },
         [

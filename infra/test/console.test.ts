@@ -113,12 +113,24 @@ describe('the hosted console', () => {
     assert.ok(!/unsafe-inline|unsafe-eval/.test(csp));
   });
 
-  test('the files go under /app with a config.json of the API URL and the user pool client, and each deploy invalidates them', () => {
-    const [, d] = only(s, 'Custom::CDKBucketDeployment');
-    assert.equal(d.Properties.DestinationBucketKeyPrefix, 'app/');
-    assert.equal(d.Properties.Prune, true);
+  test('the files go under /app: hashed ones cached for a year, index.html and config.json checked each time, the cache invalidated', () => {
+    const deployments = Object.entries(resources(s.template, 'Custom::CDKBucketDeployment'));
+    assert.equal(deployments.length, 2);
+    for (const [, d] of deployments) {
+      assert.equal(d.Properties.DestinationBucketKeyPrefix, 'app/');
+      assert.ok(refersTo(d.Properties.DestinationBucketName, bucketId));
+    }
+    const [filesId, files] = deployments.find(([, d]) => d.Properties.Prune === true)!;
+    assert.deepEqual(files.Properties.Exclude, ['index.html', 'config.json']);
+    assert.deepEqual(files.Properties.SystemMetadata, { 'cache-control': 'public, max-age=31536000, immutable' });
+    assert.equal(files.Properties.DistributionId, undefined);
+    const [, d] = deployments.find(([, d]) => d.Properties.Prune === false)!;
+    assert.deepEqual(d.Properties.Exclude, ['*']);
+    assert.deepEqual(d.Properties.Include, ['index.html', 'config.json']);
+    assert.deepEqual(d.Properties.SystemMetadata, { 'cache-control': 'no-cache' });
     assert.ok(refersTo(d.Properties.DistributionId, distributionId));
-    assert.deepEqual(d.Properties.DistributionPaths, ['/app/*']);
+    assert.deepEqual(d.Properties.DistributionPaths, ['/*']);
+    assert.ok(refersTo(d.DependsOn, filesId), 'index.html after the files it names');
     const markers = JSON.stringify(d.Properties.SourceMarkers);
     for (const id of [logicalId(s, s.stack.api), logicalId(s, s.stack.userPool), logicalId(s, s.stack.userPoolClient)]) {
       assert.ok(markers.includes(`"${id}"`), `config.json refers to ${id}`);
@@ -150,6 +162,12 @@ describe('the hosted console', () => {
     assert.equal(t.stack.allowedOrigins[0], 'https://app.example.com');
     assert.equal(t.stack.allowedOrigins[1], t.stack.console!.origin);
     assert.equal(t.stack.appUrl, 'https://app.example.com', 'appUrl given wins');
+    // Without appUrl the console is the front end: its origin first, for API Gateway's own errors.
+    const own = synth({ context: { ...PROD_CONSOLE, allowedOrigins: 'https://partner.example.com' } });
+    assert.deepEqual(own.stack.allowedOrigins, [own.stack.console!.origin, 'https://partner.example.com']);
+    for (const r of Object.values(resources(own.template, 'AWS::ApiGateway::GatewayResponse'))) {
+      assert.ok(refersTo((r as any).Properties.ResponseParameters, logicalId(own, own.stack.console!.distribution)));
+    }
     // dev allows every origin already
     assert.deepEqual(synth({ context: { stage: 'dev', console: 'true' } }).stack.allowedOrigins, ['*']);
   });

@@ -4,6 +4,7 @@
 import { useCallback, useEffect, useState, type FormEvent } from "react";
 import { type components } from "@tenantry/client";
 import { ProblemNote } from "./ProblemNote";
+import { CognitoError } from "./cognito";
 import {
   answerChallenge,
   apiFor,
@@ -15,6 +16,7 @@ import {
   signIn,
   signUp,
   signUpNeedsCode,
+  signOut,
   type Session,
   type SignIn as SignInState,
 } from "./session";
@@ -50,6 +52,17 @@ function SignIn({ onSession }: { onSession: (s: Session) => void }) {
         setChallenge(next);
       }
     } catch (err) {
+      const code = err instanceof CognitoError ? err.code : undefined;
+      if (code === "UserNotConfirmedException") {
+        // Signed up earlier without confirming: a new code, and the form to enter it.
+        await resendCode(email).catch(() => undefined);
+        setCode("");
+        setConfirming(true);
+        setProblem("Confirm your email first: we sent you a new code");
+        return;
+      }
+      // The sign-in session ran out (its few minutes): start again from the password.
+      if (code === "NotAuthorizedException") setChallenge(null);
       setProblem(err instanceof Error ? err.message : err);
     }
   };
@@ -121,7 +134,17 @@ function SignIn({ onSession }: { onSession: (s: Session) => void }) {
           onChange={(e) => setCode(e.target.value)}
         />
         <p>
-          <button type="submit">Continue</button>
+          <button type="submit">Continue</button>{" "}
+          <button
+            type="button"
+            className="secondary"
+            onClick={() => {
+              setChallenge(null);
+              setProblem(null);
+            }}
+          >
+            Start over
+          </button>
         </p>
         <ProblemNote problem={problem} />
       </form>
@@ -351,7 +374,13 @@ export function App() {
                 </option>
               ))}
             </select>
-            <button className="secondary" onClick={() => setSession(null)}>
+            <button
+              className="secondary"
+              onClick={() => {
+                void signOut(session);
+                setSession(null);
+              }}
+            >
               Sign out
             </button>
           </>

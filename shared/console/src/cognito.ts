@@ -490,5 +490,10 @@ export function cognitoAuth(config: CognitoConfig) {
       if (!answer.AuthenticationResult) throw new CognitoError("InvalidResponse", "Cognito answered the refresh without tokens");
       return tokensOf(answer.AuthenticationResult, refreshToken);
     },
+
+    /** RevokeToken: the refresh token, and the tokens it issued, stop working (sign-out). */
+    async revoke(refreshToken: string): Promise<void> {
+      await call<unknown>("RevokeToken", { Token: refreshToken, ClientId: clientId });
+    },
   };
 }

@@ -18,9 +18,10 @@ export let API_URL: string = (import.meta.env.VITE_API_URL as string | undefined
 let pool: ReturnType<typeof cognitoAuth> | null = null;
 const KEY = "tenantry.session";
 
-/** Reads `config.json` (absent locally: the local runner answers 404) before the first render. */
+/** Reads `config.json` beside index.html (absent locally: the local runner answers 404) before
+ * the first render, from the console's base path whatever the page's (`/app/orgs/…`). */
 export async function configure(): Promise<void> {
-  const res = await fetch(new URL("config.json", document.baseURI)).catch(() => null);
+  const res = await fetch(new URL(`${import.meta.env.BASE_URL}config.json`, window.location.origin)).catch(() => null);
   if (!res?.ok || !(res.headers.get("content-type") ?? "").includes("json")) return;
   const config = (await res.json()) as ConsoleConfig;
   if (config.apiUrl) API_URL = config.apiUrl.replace(/\/+$/, "");
@@ -126,6 +127,12 @@ export async function signUp(email: string, password: string): Promise<void> {
 
 export async function confirm(email: string, code: string): Promise<void> {
   if (pool) await pool.confirmSignUp(email, code);
+}
+
+/** Sign-out: the user pool revokes the refresh token (and what it issued); locally the session
+ * is just forgotten. A revocation that fails still signs out here. */
+export async function signOut(session: Session | null): Promise<void> {
+  if (pool && session?.refreshToken) await pool.revoke(session.refreshToken).catch(() => undefined);
 }
 
 export async function resendCode(email: string): Promise<void> {
