@@ -46,13 +46,14 @@ export interface ConsoleHostingProps {
 
 /** The Content-Security-Policy of the console: its own files only, no inline script or style
  * sheet, no frames; it may connect to itself and to `connectTo` (the API, the user pool, the
- * upload bucket). React sets styles through the DOM, which style-src does not restrict. */
-export function consoleContentSecurityPolicy(connectTo: readonly string[]): string {
+ * upload bucket) and show images from `imagesFrom` (thumbnails: presigned GETs of the upload
+ * bucket). React sets styles through the DOM, which style-src does not restrict. */
+export function consoleContentSecurityPolicy(connectTo: readonly string[], imagesFrom: readonly string[] = []): string {
   return [
     "default-src 'self'",
     "script-src 'self'",
     "style-src 'self'",
-    "img-src 'self' blob: data:",
+    ["img-src 'self' blob: data:", ...imagesFrom].join(' '),
     `connect-src 'self' ${connectTo.join(' ')}`,
     "font-src 'self'",
     "object-src 'none'",
@@ -72,6 +73,7 @@ export class ConsoleHosting extends Construct {
   /** the console's URL: origin + /app */
   readonly url: string;
   private connectTo: string[] = [];
+  private imagesFrom: string[] = [];
 
   constructor(scope: Construct, id: string, props: ConsoleHostingProps) {
     super(scope, id);
@@ -108,7 +110,7 @@ export class ConsoleHosting extends Construct {
       comment: 'Tenantry console: CSP, HSTS, no framing, no sniffing, no referrer paths across origins',
       securityHeadersBehavior: {
         contentSecurityPolicy: {
-          contentSecurityPolicy: Lazy.string({ produce: () => consoleContentSecurityPolicy(this.connectTo) }),
+          contentSecurityPolicy: Lazy.string({ produce: () => consoleContentSecurityPolicy(this.connectTo, this.imagesFrom) }),
           override: true,
         },
         strictTransportSecurity: { accessControlMaxAge: Duration.days(365), includeSubdomains: true, override: true },
@@ -165,13 +167,15 @@ export class ConsoleHosting extends Construct {
 
   private readonly sourceDir: string;
 
-  /** Deploys the files and their config.json, and lets the console connect to `connectTo`.
+  /** Deploys the files and their config.json, and lets the console connect to `connectTo` and
+   * show images from `imagesFrom`.
    * Two deployments: the build's files, whose names change with their content, cached for a
    * year; then the two that keep their names (index.html, config.json), which browsers must
    * check again each time, and the distribution's cache invalidated. Files of older builds are
    * removed (a page loaded before the deploy loads no more of them: it has its whole bundle). */
-  deploy(config: ConsoleConfig, connectTo: readonly string[]): s3deploy.BucketDeployment[] {
+  deploy(config: ConsoleConfig, connectTo: readonly string[], imagesFrom: readonly string[]): s3deploy.BucketDeployment[] {
     this.connectTo = [...connectTo];
+    this.imagesFrom = [...imagesFrom];
     const destinationKeyPrefix = CONSOLE_BASE_PATH.slice(1);
     const entryPoints = [...CONSOLE_ENTRY_POINTS];
     const assets = new s3deploy.BucketDeployment(this, 'Files', {

@@ -940,6 +940,7 @@ export class TenantryStack extends Stack {
           `https://cognito-idp.${this.region}.${this.urlSuffix}`,
           uploadOrigin,
         ],
+        [uploadOrigin],
       );
     }
 

@@ -111,10 +111,11 @@ describe('the hosted console', () => {
       assert.ok(csp.includes(part), `${part} in ${csp}`);
     }
     assert.ok(!/unsafe-inline|unsafe-eval/.test(csp));
+    assert.ok(/img-src 'self' blob: data: https:\/\/\*\.s3\./.test(csp), `thumbnails from S3: ${csp}`);
   });
 
   test('the files go under /app: hashed ones cached for a year, index.html and config.json checked each time, the cache invalidated', () => {
-    const deployments = Object.entries(resources(s.template, 'Custom::CDKBucketDeployment'));
+    const deployments = Object.entries<any>(resources(s.template, 'Custom::CDKBucketDeployment'));
     assert.equal(deployments.length, 2);
     for (const [, d] of deployments) {
       assert.equal(d.Properties.DestinationBucketKeyPrefix, 'app/');

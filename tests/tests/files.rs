@@ -129,6 +129,20 @@ async fn an_image_uploads_straight_to_s3_and_becomes_ready_with_a_thumbnail_and_
     let thumb = w.fetch(&w.owner, file["id"].as_str().unwrap(), "thumbnail").await;
     assert_eq!(thumb.status, 200);
     assert_eq!(&thumb.body[..3], &[0xFF, 0xD8, 0xFF], "a JPEG thumbnail");
+    // A script asks for the link itself (it cannot follow the redirect across origins) and puts
+    // it in an <img src>: the same presigned GET, as JSON, not cached.
+    let res = ApiCall::get(&w.path(&format!("/{}/thumbnail", file["id"].as_str().unwrap())))
+        .by(&w.owner)
+        .header("accept", "application/json")
+        .send(&w.router)
+        .await
+        .expect(200);
+    assert_eq!(res.header("cache-control"), Some("no-store"));
+    assert_eq!(res.header("location"), None);
+    let link = &res.body;
+    assert_eq!(link["expiresInSeconds"], domain::files::DOWNLOAD_VALID_SECS);
+    let linked = browser::get(link["url"].as_str().unwrap()).await.unwrap();
+    assert_eq!(linked.body, thumb.body, "the link serves the thumbnail");
     let original = w.fetch(&w.owner, file["id"].as_str().unwrap(), "download").await;
     assert_eq!(original.body, png);
     assert_eq!(original.header("content-type"), Some("image/png"));
@@ -346,11 +360,13 @@ async fn granted_uploads_and_handed_out_download_links_are_recorded_with_their_r
     // thumbnail, or a link refused, is not.
     assert_eq!(w.fetch(&viewer, &id.to_string(), "download").await.status, 200);
     assert_eq!(w.fetch(&w.owner, &id.to_string(), "text").await.status, 200);
+    // A link handed out as JSON is recorded as well.
+    ApiCall::get(&w.path(&format!("/{id}/download"))).by(&viewer).header("accept", "application/json").send(&w.router).await.expect(200);
     ApiCall::get(&w.path(&format!("/{id}/thumbnail"))).by(&w.owner).send(&w.router).await.expect(404);
     ApiCall::get(&w.path(&format!("/{id}/download"))).by(&Caller::new("stranger")).send(&w.router).await.expect(404);
     let downloads = events_of(&w.store, FileDownloaded).await;
     let seen: Vec<(&str, Option<&str>)> = downloads.iter().map(|d| (d.actor.as_str(), d.rendition.as_deref())).collect();
-    assert_eq!(seen, [(viewer.sub.as_str(), None), (w.owner.sub.as_str(), Some("text"))]);
+    assert_eq!(seen, [(viewer.sub.as_str(), None), (w.owner.sub.as_str(), Some("text")), (viewer.sub.as_str(), None)]);
     assert!(downloads.iter().all(|d| d.file_id == Some(id) && d.org_id == w.scope.org_id() && d.request.is_some()));
     assert_ne!(downloads[0].request.as_ref().unwrap().request_id, downloads[1].request.as_ref().unwrap().request_id, "each its own request");
 }

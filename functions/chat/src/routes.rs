@@ -204,11 +204,7 @@ pub async fn delete(State(app): State<AppState>, Caller(who): Caller, p: Params,
 
 /// Whether the request asks for server-sent events.
 fn wants_events(headers: &HeaderMap) -> bool {
-    headers
-        .get_all(header::ACCEPT)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .any(|v| v.split(',').any(|m| m.trim().split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("text/event-stream"))))
+    api::accepts(headers, "text/event-stream")
 }
 
 pub async fn post_message(

@@ -124,6 +124,7 @@ pub fn routes() -> RouteTable<AppState> {
             routes::download,
         )
         .redirects("a presigned GET of the file, valid for 5 minutes")
+        .or_link()
         .errors(&[409])
         .route(
             Method::GET,
@@ -133,6 +134,7 @@ pub fn routes() -> RouteTable<AppState> {
             routes::thumbnail,
         )
         .redirects("a presigned GET of the thumbnail, valid for 5 minutes")
+        .or_link()
         .errors(&[409])
         .route(
             Method::GET,
@@ -142,6 +144,7 @@ pub fn routes() -> RouteTable<AppState> {
             routes::text,
         )
         .redirects("a presigned GET of the text, valid for 5 minutes")
+        .or_link()
         .errors(&[409])
 }
 

@@ -7,7 +7,7 @@ use api::{ApiError, ApiResult, Caller, JsonBody, PageQuery, Params, if_match, la
 use aws_sdk_s3::presigning::PresigningConfig;
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use domain::files::{self, FileId};
 use domain::work::{ProjectId, TaskId};
@@ -169,7 +169,7 @@ enum Part {
     Text,
 }
 
-async fn redirect(app: &AppState, who: &Identity, p: &Params, part: Part) -> ApiResult<Response> {
+async fn redirect(app: &AppState, who: &Identity, p: &Params, headers: &HeaderMap, part: Part) -> ApiResult<Response> {
     let (scope, file) = file_of(app, who, p, Action::ReadWorkload).await?;
     if file.status != files::FileStatus::Ready {
         return Err(ApiError::new(StatusCode::CONFLICT, "file-not-ready", "The file is not ready").detail(format!("the file is {}", file.status)));
@@ -200,25 +200,23 @@ async fn redirect(app: &AppState, who: &Identity, p: &Params, part: Part) -> Api
             tracing::error!(error = %aws_sdk_s3::error::DisplayErrorContext(&e), "presigning a download failed");
             ApiError::internal()
         })?;
-    let location = HeaderValue::from_str(presigned.uri()).map_err(|_| ApiError::internal())?;
+    // Built before the record, so a link that cannot be answered is not recorded.
+    let answer = api::redirect_or_link(headers, presigned.uri(), files::DOWNLOAD_VALID_SECS)?;
     // No link leaves unrecorded: a failed record fails the request.
     if let Some(rendition) = recorded {
         app.store.record_download(&scope, &file, rendition).await?;
     }
-    let mut res = StatusCode::FOUND.into_response();
-    res.headers_mut().insert(header::LOCATION, location);
-    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok(res)
+    Ok(answer)
 }
 
-pub async fn download(State(app): State<AppState>, Caller(who): Caller, p: Params) -> ApiResult<Response> {
-    redirect(&app, &who, &p, Part::Original).await
+pub async fn download(State(app): State<AppState>, Caller(who): Caller, p: Params, headers: HeaderMap) -> ApiResult<Response> {
+    redirect(&app, &who, &p, &headers, Part::Original).await
 }
 
-pub async fn thumbnail(State(app): State<AppState>, Caller(who): Caller, p: Params) -> ApiResult<Response> {
-    redirect(&app, &who, &p, Part::Thumbnail).await
+pub async fn thumbnail(State(app): State<AppState>, Caller(who): Caller, p: Params, headers: HeaderMap) -> ApiResult<Response> {
+    redirect(&app, &who, &p, &headers, Part::Thumbnail).await
 }
 
-pub async fn text(State(app): State<AppState>, Caller(who): Caller, p: Params) -> ApiResult<Response> {
-    redirect(&app, &who, &p, Part::Text).await
+pub async fn text(State(app): State<AppState>, Caller(who): Caller, p: Params, headers: HeaderMap) -> ApiResult<Response> {
+    redirect(&app, &who, &p, &headers, Part::Text).await
 }

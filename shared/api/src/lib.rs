@@ -9,6 +9,7 @@ mod function;
 mod identity;
 mod json;
 mod lambda;
+mod link;
 pub mod metering;
 pub mod openapi;
 mod pagination;
@@ -25,6 +26,7 @@ pub use function::{
 pub use identity::{Caller, identity_from_claims};
 pub use json::{JsonBody, MAX_BODY_BYTES, OptionalJsonBody, parse as parse_json};
 pub use lambda::{RUNTIME_API_ENV, init_or_report, init_tracing, report_init_error_to, run};
+pub use link::{Link, accepts, redirect_or_link};
 pub use pagination::PageQuery;
 pub use params::Params;
 pub use problem::{ApiError, ApiResult, PROBLEM_JSON, ProblemOrg};

@@ -160,6 +160,16 @@ pub fn document(title: &str, version: &str, routes: &[RouteInfo]) -> Value {
         }
         let mut responses = Map::new();
         responses.insert(status.to_string(), success);
+        if route.or_link {
+            let mut link = json!({
+                "description": "The link itself, to a request whose Accept names application/json (a script's fetch cannot follow the redirect across origins)",
+                "content": {"application/json": {"schema": answers.subschema_for::<crate::Link>()}},
+            });
+            if !route.public {
+                link["headers"] = Value::Object(rate_limit_headers().into_iter().collect());
+            }
+            responses.insert("200".into(), link);
+        }
         for code in error_statuses(route) {
             let name = ERRORS
                 .iter()

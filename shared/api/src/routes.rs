@@ -67,6 +67,9 @@ pub struct RouteInfo {
     /// Also answers as server-sent events (`text/event-stream`) to a request that accepts
     /// them: what the events are.
     pub event_stream: Option<&'static str>,
+    /// A redirect that also answers 200 with the [`crate::Link`] itself to a request that
+    /// accepts `application/json` ([`crate::redirect_or_link`]).
+    pub or_link: bool,
     /// What the route costs against the rate limits besides an ordinary request (every
     /// request counts as one `General`): chat messages, uploads, invitations, exports,
     /// imports.
@@ -124,6 +127,7 @@ impl<S: Clone + Send + Sync + 'static> RouteTable<S> {
             errors: Vec::new(),
             public: false,
             event_stream: None,
+            or_link: false,
             rate_class: RateClass::General,
         });
         self
@@ -190,6 +194,15 @@ impl<S: Clone + Send + Sync + 'static> RouteTable<S> {
         let route = self.last();
         route.response = (302, None);
         route.response_headers.push(("Location", to));
+        self
+    }
+
+    /// Documents that the last route, a [`redirects`](Self::redirects), also answers 200 with
+    /// the link as JSON to a request that accepts `application/json`.
+    pub fn or_link(mut self) -> Self {
+        let route = self.last();
+        assert_eq!(route.response.0, 302, "{} {}: or_link follows redirects", route.method, route.path);
+        route.or_link = true;
         self
     }
 

@@ -1531,6 +1531,13 @@ export interface components {
             /** Format: uint64 */
             storageBytes: number;
         };
+        /** @description A presigned URL, and how long it stays valid. */
+        Link: {
+            /** Format: uint64 */
+            expiresInSeconds: number;
+            /** @description Presigned: it needs no token, and anyone who has it may use it until it expires. */
+            url: string;
+        };
         /** @description A user's membership in one organization. */
         Member: {
             displayName?: string | null;
@@ -4033,6 +4040,19 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description The link itself, to a request whose Accept names application/json (a script's fetch cannot follow the redirect across origins) */
+            200: {
+                headers: {
+                    /** @description its state: `"<policy>";r=<requests left>;t=<seconds to the window's end>` */
+                    RateLimit?: string;
+                    /** @description the limit reported: `"<policy>";q=<requests>;w=<seconds>` (policies `org`, `user`, `org-<class>`, `user-<class>`) */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Link"];
+                };
+            };
             /** @description Found: the answer is at Location */
             302: {
                 headers: {
@@ -4066,6 +4086,19 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description The link itself, to a request whose Accept names application/json (a script's fetch cannot follow the redirect across origins) */
+            200: {
+                headers: {
+                    /** @description its state: `"<policy>";r=<requests left>;t=<seconds to the window's end>` */
+                    RateLimit?: string;
+                    /** @description the limit reported: `"<policy>";q=<requests>;w=<seconds>` (policies `org`, `user`, `org-<class>`, `user-<class>`) */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Link"];
+                };
+            };
             /** @description Found: the answer is at Location */
             302: {
                 headers: {
@@ -4099,6 +4132,19 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description The link itself, to a request whose Accept names application/json (a script's fetch cannot follow the redirect across origins) */
+            200: {
+                headers: {
+                    /** @description its state: `"<policy>";r=<requests left>;t=<seconds to the window's end>` */
+                    RateLimit?: string;
+                    /** @description the limit reported: `"<policy>";q=<requests>;w=<seconds>` (policies `org`, `user`, `org-<class>`, `user-<class>`) */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Link"];
+                };
+            };
             /** @description Found: the answer is at Location */
             302: {
                 headers: {

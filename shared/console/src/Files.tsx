@@ -2,7 +2,7 @@
 // the processing's outcome (status, the thumbnail of an image) as the API reports it.
 import { useCallback, useEffect, useState } from "react";
 import type { components } from "@tenantry/client";
-import { API_URL, apiFor, freshToken, type Session } from "./session";
+import { apiFor, type Session } from "./session";
 import { ProblemNote } from "./ProblemNote";
 
 type StoredFile = components["schemas"]["StoredFile"];
@@ -25,17 +25,11 @@ function postForm(url: string, fields: Record<string, string>, file: File, progr
 function Thumbnail({ session, orgId, file }: { session: Session; orgId: string; file: StoredFile }) {
   const [src, setSrc] = useState<string | null>(null);
   useEffect(() => {
-    let url: string | null = null;
-    // The API answers 302 to a presigned GET; fetch follows it (without the token).
-    void freshToken(session)
-      .then((token) => fetch(`${API_URL}/orgs/${orgId}/files/${file.id}/thumbnail`, { headers: { authorization: `Bearer ${token}` } }))
-      .then((r) => (r.ok ? r.blob() : null))
-      .then((b) => {
-        if (b) setSrc((url = URL.createObjectURL(b)));
-      });
-    return () => {
-      if (url) URL.revokeObjectURL(url);
-    };
+    // The link itself (a presigned GET, for the <img>): a script's fetch cannot follow the
+    // API's redirect to S3 across origins.
+    void apiFor(session)
+      .GET("/orgs/{orgId}/files/{fileId}/thumbnail", { params: { path: { orgId, fileId: file.id } }, headers: { accept: "application/json" } })
+      .then(({ data }) => setSrc(data?.url ?? null));
   }, [file.id]);
   return src ? <img src={src} alt={`Thumbnail of ${file.name}`} width={file.width ? Math.min(160, file.width) : 160} /> : null;
 }

@@ -117,7 +117,7 @@ pub fn app_with_cors(functions: Router, verifier: TokenVerifier, auth: AuthState
 pub fn console_content_security_policy(endpoint: &str) -> String {
     let endpoint = endpoint.trim_end_matches('/');
     format!(
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; connect-src 'self' {endpoint}; \
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' blob: data: {endpoint}; connect-src 'self' {endpoint}; \
          font-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
     )
 }
