@@ -72,6 +72,8 @@ export class ConsoleHosting extends Construct {
   readonly origin: string;
   /** the console's URL: origin + /app */
   readonly url: string;
+  /** the build deployed: settings.dir, or the placeholder in tests */
+  private readonly sourceDir: string;
   private connectTo: string[] = [];
   private imagesFrom: string[] = [];
 
@@ -159,13 +161,12 @@ export class ConsoleHosting extends Construct {
     this.origin = settings.domain !== undefined ? `https://${settings.domain}` : `https://${this.distribution.distributionDomainName}`;
     this.url = `${this.origin}${CONSOLE_BASE_PATH.replace(/\/$/, '')}`;
 
-    if (!fs.existsSync(`${settings.dir}/index.html`) && props.placeholderDir === undefined) {
+    const built = fs.existsSync(`${settings.dir}/index.html`);
+    if (!built && props.placeholderDir === undefined) {
       throw new Error(`context console=true: ${settings.dir} holds no built console; run make console first (or set context consoleDir)`);
     }
-    this.sourceDir = fs.existsSync(`${settings.dir}/index.html`) ? settings.dir : props.placeholderDir!;
+    this.sourceDir = built ? settings.dir : props.placeholderDir!;
   }
-
-  private readonly sourceDir: string;
 
   /** Deploys the files and their config.json, and lets the console connect to `connectTo` and
    * show images from `imagesFrom`.

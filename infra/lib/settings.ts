@@ -299,10 +299,8 @@ export function readSettings(ctx: ContextSource, env: NodeJS.ProcessEnv = proces
   }
   const appUrl = appUrlValue === undefined ? undefined : url(appUrlValue, 'appUrl');
 
-  const given = readAllowedOrigins(ctx, prod, hostedConsole !== undefined);
-  // A console domain of your own is a known origin: listed here, after the ones given.
-  const consoleOrigin = hostedConsole?.domain === undefined ? undefined : `https://${hostedConsole.domain}`;
-  const allowedOrigins = consoleOrigin === undefined || given.includes('*') || given.includes(consoleOrigin) ? given : [...given, consoleOrigin];
+  // The hosted console's origin is added by the stack (TenantryStack.allowedOrigins).
+  const allowedOrigins = readAllowedOrigins(ctx, prod, hostedConsole !== undefined);
 
   const mailDomain = str(ctx, 'mailDomain');
   const mailFromAddress = str(ctx, 'mailFromAddress');

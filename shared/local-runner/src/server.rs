@@ -92,15 +92,18 @@ pub fn app_with_cors(functions: Router, verifier: TokenVerifier, auth: AuthState
     let routes: Vec<RouteInfo> = registry::routes().into_iter().map(|(_, r)| r).collect();
     let protected = authorized(functions, verifier, &routes);
     let document = Arc::new(openapi());
-    let csp: Arc<str> = console_content_security_policy(&auth.resources.endpoint).into();
-    let (root, index) = (csp.clone(), csp.clone());
+    let console = ConsoleFiles {
+        dist: testkit::endpoint::repo_root().map(|r| r.join(CONSOLE_DIST)).into(),
+        csp: console_content_security_policy(&auth.resources.endpoint).into(),
+    };
+    let (root, index) = (console.clone(), console.clone());
     let app = Router::new()
         .route("/health", get(|| async { Json(json!({"status": "ok"})) }))
         .route("/openapi.json", get(move || async move { Json((*document).clone()) }))
         .route("/docs", get(|| async { axum::response::Html(DOCS_PAGE) }))
-        .route("/app", get(move || console_file(String::new(), root)))
-        .route("/app/", get(move || console_file(String::new(), index)))
-        .route("/app/{*path}", get(move |axum::extract::Path(path): axum::extract::Path<String>| console_file(path, csp)))
+        .route("/app", get(move || async move { root.file("") }))
+        .route("/app/", get(move || async move { index.file("") }))
+        .route("/app/{*path}", get(move |axum::extract::Path(path): axum::extract::Path<String>| async move { console.file(&path) }))
         .merge(auth_routes::router(auth))
         .merge(local)
         .fallback_service(protected);
@@ -125,40 +128,50 @@ pub fn console_content_security_policy(endpoint: &str) -> String {
 /// Where `make console` builds the web console (from the repository's root).
 pub const CONSOLE_DIST: &str = "shared/console/dist";
 
-/// `/app/{path}`: a file of the console's build, or its `index.html` for any other path (a
-/// single-page app: `/app/orgs/{orgId}` and the invitation link `/app/invites/accept` are its
-/// own routes). Before `make console`, a page saying so.
-async fn console_file(path: String, csp: Arc<str>) -> Response {
-    let Some(dist) = testkit::endpoint::repo_root().map(|r| r.join(CONSOLE_DIST)) else {
-        return (StatusCode::NOT_FOUND, "no repository here").into_response();
-    };
-    let safe = !path.split('/').any(|seg| seg == ".." || seg.starts_with('.'));
-    let file = dist.join(&path);
-    let is_file = safe && !path.is_empty() && file.is_file();
-    // A missing file (its name has a dot: `config.json`, an old asset) is 404, as on CloudFront
-    // for the deployment's files; any other path is one of the app's own routes.
-    if !is_file && path.rsplit('/').next().is_some_and(|name| name.contains('.')) {
-        return (StatusCode::NOT_FOUND, "no such file").into_response();
-    }
-    let (file, path) = if is_file { (file, path.as_str()) } else { (dist.join("index.html"), "index.html") };
-    let media = match path.rsplit('.').next() {
-        Some("html") => "text/html; charset=utf-8",
-        Some("js") => "text/javascript; charset=utf-8",
-        Some("css") => "text/css; charset=utf-8",
-        Some("svg") => "image/svg+xml",
-        Some("png") => "image/png",
-        Some("ico") => "image/x-icon",
-        Some("json") => "application/json",
-        _ => "application/octet-stream",
-    };
-    match std::fs::read(&file) {
-        Ok(bytes) => ([(header::CONTENT_TYPE, media), (header::CONTENT_SECURITY_POLICY, &*csp)], bytes).into_response(),
-        Err(_) => (
-            StatusCode::NOT_FOUND,
-            [(header::CONTENT_SECURITY_POLICY, &*csp)],
-            axum::response::Html("<!doctype html><title>Console not built</title><p>The console is not built yet: run <code>make console</code>.</p>"),
-        )
-            .into_response(),
+/// The console's build (found once, when the app is built) and the policy it is served under.
+#[derive(Clone)]
+struct ConsoleFiles {
+    dist: Arc<Option<std::path::PathBuf>>,
+    csp: Arc<str>,
+}
+
+impl ConsoleFiles {
+    /// `/app/{path}`: a file of the console's build, or its `index.html` for any other path (a
+    /// single-page app: `/app/orgs/{orgId}` and the invitation link `/app/invites/accept` are
+    /// its own routes). Before `make console`, a page saying so.
+    fn file(&self, path: &str) -> Response {
+        let Some(dist) = self.dist.as_ref() else {
+            return (StatusCode::NOT_FOUND, "no repository here").into_response();
+        };
+        let csp = &*self.csp;
+        let safe = !path.split('/').any(|seg| seg == ".." || seg.starts_with('.'));
+        let file = dist.join(path);
+        let is_file = safe && !path.is_empty() && file.is_file();
+        // A missing file (its name has a dot: `config.json`, an old asset) is 404, as on
+        // CloudFront for the deployment's files; any other path is one of the app's own routes.
+        if !is_file && path.rsplit('/').next().is_some_and(|name| name.contains('.')) {
+            return (StatusCode::NOT_FOUND, "no such file").into_response();
+        }
+        let (file, path) = if is_file { (file, path) } else { (dist.join("index.html"), "index.html") };
+        let media = match path.rsplit('.').next() {
+            Some("html") => "text/html; charset=utf-8",
+            Some("js") => "text/javascript; charset=utf-8",
+            Some("css") => "text/css; charset=utf-8",
+            Some("svg") => "image/svg+xml",
+            Some("png") => "image/png",
+            Some("ico") => "image/x-icon",
+            Some("json") => "application/json",
+            _ => "application/octet-stream",
+        };
+        match std::fs::read(&file) {
+            Ok(bytes) => ([(header::CONTENT_TYPE, media), (header::CONTENT_SECURITY_POLICY, csp)], bytes).into_response(),
+            Err(_) => (
+                StatusCode::NOT_FOUND,
+                [(header::CONTENT_SECURITY_POLICY, csp)],
+                axum::response::Html("<!doctype html><title>Console not built</title><p>The console is not built yet: run <code>make console</code>.</p>"),
+            )
+                .into_response(),
+        }
     }
 }
 
